@@ -1,0 +1,51 @@
+"""Every API error is JSON and names the field, in FastAPI's 422 shape for validation.
+
+agent-memory-client expects the reference server's (FastAPI's) error bodies:
+`{"detail": [{"loc": [...], "msg": ..., "type": ...}]}` for invalid input and
+`{"detail": "..."}` otherwise.
+"""
+
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+def validation_detail(errors, loc=("body",)) -> list[dict]:
+    """Flatten DRF's nested error structure into a list of {loc, msg, type}."""
+    if isinstance(errors, dict):
+        out = []
+        for key, value in errors.items():
+            sub = loc if key == "non_field_errors" else (*loc, key)
+            out += validation_detail(value, sub)
+        return out
+    if isinstance(errors, list):
+        if all(not isinstance(e, (dict, list)) for e in errors):
+            return [{"loc": list(loc), "msg": str(e), "type": getattr(e, "code", "invalid")} for e in errors]
+        out = []
+        for index, value in enumerate(errors):
+            if value:
+                out += validation_detail(value, (*loc, index))
+        return out
+    return [{"loc": list(loc), "msg": str(errors), "type": getattr(errors, "code", "invalid")}]
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, exceptions.ValidationError):
+        return Response(
+            {"detail": validation_detail(exc.detail, getattr(exc, "loc", ("body",)))},
+            status=status.HTTP_422_UNPROCESSABLE_ENTITY,
+        )
+    if isinstance(exc, exceptions.ParseError):
+        return Response(
+            {"detail": [{"loc": ["body"], "msg": f"Malformed JSON body: {exc.detail}", "type": "json_invalid"}]},
+            status=status.HTTP_422_UNPROCESSABLE_ENTITY,
+        )
+    return drf_exception_handler(exc, context)
+
+
+def field_error(loc: list, msg: str, code: str = "invalid") -> exceptions.ValidationError:
+    """A 422 naming one field by its path, e.g. field_error(["query", "limit"], "...")."""
+    error = exceptions.ValidationError({"_": [msg]})
+    error.detail = [exceptions.ErrorDetail(msg, code=code)]
+    error.loc = tuple(loc)
+    return error

