@@ -81,15 +81,18 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 30,
         "transaction_mode": "IMMEDIATE",
     }
-    # A file, not :memory:, so the gunicorn and worker processes in the
-    # multi-process tests see the same test database.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
-DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis ------------------------------------------------------------------------
 # Default: the local Redis (search + JSON modules) that `make run` starts.
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6479/0")
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file, not :memory:, so the gunicorn and worker processes of the multi-process
+    # tests share it; one per test Redis port, so test runs side by side never collide.
+    _test_port = environ.urlparse(REDIS_URL).port or 6379
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-db-{_test_port}.sqlite3")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
 CACHES = {
     "default": {
         "BACKEND": "django_redis.cache.RedisCache",
