@@ -131,3 +131,29 @@ def deployment(transactional_db):
     deployment = Deployment(child_env())
     yield deployment
     deployment.stop()
+
+
+@pytest.fixture(scope="session")
+def _llm_server_process_wide():
+    from tests.llm_server import ScriptedLLMServer
+
+    server = ScriptedLLMServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def llm_server(_llm_server_process_wide):
+    """The scripted OpenAI-compatible server, with an empty script for each test."""
+    _llm_server_process_wide.reset()
+    yield _llm_server_process_wide
+    _llm_server_process_wide.reset()
+
+
+@pytest.fixture
+def llm_settings(settings, llm_server):
+    """Point this process's settings at the scripted server (2 s call timeout)."""
+    for key, value in llm_server.env().items():
+        setattr(settings, key, value)
+    settings.LLM_TIMEOUT_SECONDS = 2.0
+    return settings

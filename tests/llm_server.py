@@ -1,0 +1,144 @@
+"""The one stand-in: a local OpenAI-compatible chat server with scripted replies.
+
+LiteLLM reaches it over real HTTP (`LLM_API_BASE`), so the worker's handling of
+provider faults is exercised end to end. Replies are consumed in order:
+
+    server.script("plain text", {"memories": [...]}, Fault.rate_limit(), Fault.timeout())
+
+A str is the assistant's content; a dict is sent as JSON content; a Fault is an
+injected failure. When the script runs out, `default` answers (None: a 500 saying so).
+"""
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+MODEL = "openai/scripted"
+
+
+@dataclass(frozen=True)
+class Fault:
+    kind: str
+    seconds: float = 0.0
+
+    @classmethod
+    def rate_limit(cls):
+        return cls("rate_limit")
+
+    @classmethod
+    def server_error(cls):
+        return cls("server_error")
+
+    @classmethod
+    def timeout(cls, seconds: float = 10.0):
+        """Answer only after `seconds`, past any sane client timeout."""
+        return cls("timeout", seconds)
+
+    @classmethod
+    def malformed_json(cls):
+        """A 200 whose content is not the JSON object that was asked for."""
+        return cls("malformed_json")
+
+
+class ScriptedLLMServer:
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._replies: list = []
+        self.default = None
+        self.latency = 0.0
+        self.requests: list[dict] = []
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
+        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+
+    def script(self, *replies) -> None:
+        with self._lock:
+            self._replies.extend(replies)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._replies.clear()
+            self.requests.clear()
+            self.default = None
+            self.latency = 0.0
+
+    @property
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._replies)
+
+    def env(self) -> dict:
+        """Environment that points a child process (gunicorn, worker) at this server."""
+        return {"LLM_MODEL": MODEL, "LLM_API_BASE": self.url, "LLM_API_KEY": "sk-test"}
+
+    def close(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def _next(self, body: dict):
+        with self._lock:
+            self.requests.append(body)
+            return self._replies.pop(0) if self._replies else self.default
+
+    def _handler_class(self):
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                try:
+                    body = json.loads(self.rfile.read(length) or b"{}")
+                except json.JSONDecodeError:
+                    return self._send(400, {"error": {"message": "bad request body", "type": "invalid_request"}})
+                if not self.path.rstrip("/").endswith("/chat/completions"):
+                    return self._send(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
+                reply = server._next(body)
+                if server.latency:
+                    time.sleep(server.latency)
+                if reply is None:
+                    return self._send(500, {"error": {"message": "script exhausted", "type": "server_error"}})
+                if isinstance(reply, Fault):
+                    if reply.kind == "rate_limit":
+                        return self._send(429, {"error": {"message": "rate limited", "type": "rate_limit_exceeded"}},
+                                          {"Retry-After": "0"})
+                    if reply.kind == "server_error":
+                        return self._send(500, {"error": {"message": "upstream exploded", "type": "server_error"}})
+                    if reply.kind == "timeout":
+                        time.sleep(reply.seconds)
+                        return self._send(504, {"error": {"message": "too late", "type": "timeout"}})
+                    reply = '{"memories": [{"text": "unterminated'
+                content = json.dumps(reply) if isinstance(reply, dict) else str(reply)
+                prompt_words = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
+                self._send(200, {
+                    "id": f"chatcmpl-{len(server.requests)}",
+                    "object": "chat.completion",
+                    "created": int(time.time()),
+                    "model": body.get("model", "scripted"),
+                    "choices": [{"index": 0, "finish_reason": "stop",
+                                 "message": {"role": "assistant", "content": content}}],
+                    "usage": {"prompt_tokens": prompt_words, "completion_tokens": len(content.split()),
+                              "total_tokens": prompt_words + len(content.split())},
+                })
+
+            def _send(self, status: int, payload: dict, headers: dict | None = None):
+                data = json.dumps(payload).encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    for key, value in (headers or {}).items():
+                        self.send_header(key, value)
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (a timeout test)
+
+        return Handler
