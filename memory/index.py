@@ -3,30 +3,56 @@
 One hash document per long-term memory record, keyed by the record's id. The
 document carries the vector, the full-text field, and tag/numeric fields for every
 filter; the Django row stays the source of truth and can always rebuild it.
+
+Filters arrive as `Condition`s and are turned into query syntax here, with every tag
+value escaped; full-text clauses come only from `textquery`, so no caller text ever
+reaches the query parser unescaped. Tag fields are case-sensitive and use a control
+character as separator, so `a|b` or `Alice` can never match `a` or `alice`.
+Timestamps are stored as integer microseconds since the epoch (exact in a double).
 """
 
+import hashlib
+import json
+import logging
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 
 import numpy as np
+import redis
 from django.conf import settings
+from redisvl.exceptions import RedisSearchError
 from redisvl.index import SearchIndex
-from redisvl.query import FilterQuery, VectorQuery
-from redisvl.query.filter import FilterExpression
+from redisvl.query import CountQuery, FilterQuery, VectorQuery, VectorRangeQuery
 from redisvl.schema import IndexSchema
 
 from memory import textquery
 from memory.redis_client import get_redis_bytes
 
+logger = logging.getLogger(__name__)
+
+TAG_SEPARATOR = "\x1f"
 TAG_FIELDS = ("memory_id", "namespace", "user_id", "session_id", "memory_type", "topics", "entities", "status")
+# Fields a record may lack; `missing()` conditions find records without them.
+MISSABLE_FIELDS = ("namespace", "user_id", "session_id", "topics", "entities", "event_date")
 NUMERIC_FIELDS = ("created_at", "updated_at", "last_accessed", "event_date", "pinned")
+DATE_FIELDS = ("created_at", "updated_at", "last_accessed", "event_date")
 RETURN_FIELDS = ["memory_id"]
+MAX_WINDOW = 10_000  # RediSearch's default MAXSEARCHRESULTS: offset + limit may not pass it
+_SCHEMA_KEY_SUFFIX = ":schema"
 
 
-def _schema() -> IndexSchema:
+def _schema_dict() -> dict:
     fields = [{"name": "text", "type": "text"}]
-    fields += [{"name": name, "type": "tag", "attrs": {"separator": "|"}} for name in TAG_FIELDS]
-    fields += [{"name": name, "type": "numeric", "attrs": {"sortable": True}} for name in NUMERIC_FIELDS]
+    fields += [
+        {"name": name, "type": "tag",
+         "attrs": {"separator": TAG_SEPARATOR, "case_sensitive": True, "index_missing": name in MISSABLE_FIELDS}}
+        for name in TAG_FIELDS
+    ]
+    fields += [
+        {"name": name, "type": "numeric", "attrs": {"sortable": True, "index_missing": name in MISSABLE_FIELDS}}
+        for name in NUMERIC_FIELDS
+    ]
     fields.append(
         {
             "name": "vector",
@@ -39,54 +65,92 @@ def _schema() -> IndexSchema:
             },
         }
     )
-    return IndexSchema.from_dict(
-        {
-            "index": {
-                "name": settings.MEMORY_INDEX_NAME,
-                "prefix": settings.MEMORY_INDEX_PREFIX,
-                "key_separator": ":",
-                "storage_type": "hash",
-            },
-            "fields": fields,
-        }
-    )
+    return {
+        "index": {
+            "name": settings.MEMORY_INDEX_NAME,
+            "prefix": settings.MEMORY_INDEX_PREFIX,
+            "key_separator": ":",
+            "storage_type": "hash",
+        },
+        "fields": fields,
+    }
+
+
+def _schema_fingerprint() -> bytes:
+    return hashlib.sha256(json.dumps(_schema_dict(), sort_keys=True).encode()).hexdigest().encode()
 
 
 @lru_cache(maxsize=1)
 def get_index() -> SearchIndex:
-    return SearchIndex(_schema(), redis_client=get_redis_bytes())
+    return SearchIndex(IndexSchema.from_dict(_schema_dict()), redis_client=get_redis_bytes())
 
 
 def ensure_index() -> None:
-    """Create the index if it does not exist (idempotent, safe to race)."""
+    """Create the index if it is missing, or recreate it when the schema changed.
+
+    Recreating keeps the documents: RediSearch re-indexes every hash under the prefix.
+    Idempotent and safe to race (a concurrent creator's "already exists" is ignored).
+    """
     index = get_index()
-    if not index.exists():
+    client = get_redis_bytes()
+    schema_key = settings.MEMORY_INDEX_NAME + _SCHEMA_KEY_SUFFIX
+    fingerprint = _schema_fingerprint()
+    exists = index.exists()
+    if exists and client.get(schema_key) == fingerprint:
+        return
+    if exists:
+        logger.info("index schema changed: recreating %s over its documents", settings.MEMORY_INDEX_NAME)
+        index.delete(drop=False)
+    try:
         index.create(overwrite=False)
+    except RedisSearchError as exc:
+        if "already exists" not in str(exc).lower():
+            raise
+    client.set(schema_key, fingerprint)
 
 
 def drop_index(*, delete_documents: bool = True) -> None:
     index = get_index()
     if index.exists():
         index.delete(drop=delete_documents)
+    get_redis_bytes().delete(settings.MEMORY_INDEX_NAME + _SCHEMA_KEY_SUFFIX)
 
 
 def key_for(record_id: str) -> str:
     return f"{settings.MEMORY_INDEX_PREFIX}:{record_id}"
 
 
-def upsert_documents(documents: list[dict], vectors: np.ndarray) -> None:
-    """Write one hash per document; `documents[i]["id"]` is the record id."""
+def to_micros(value: datetime) -> int:
+    return int(round(value.timestamp() * 1_000_000))
+
+
+def _field_value(value):
+    if isinstance(value, datetime):
+        return to_micros(value)
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (list, tuple)):
+        return TAG_SEPARATOR.join(value)
+    return value
+
+
+def upsert_documents(documents: list[dict], vectors) -> None:
+    """Replace one hash per document; `documents[i]["id"]` is the record id.
+
+    Values that are None or empty lists are left out, so `missing()` finds them.
+    """
     if not documents:
         return
     ensure_index()
-    payload = []
+    pipe = get_redis_bytes().pipeline(transaction=False)
     for document, vector in zip(documents, vectors, strict=True):
-        row = {k: ("|".join(v) if isinstance(v, (list, tuple)) else v)
-               for k, v in document.items() if v is not None and k != "id"}
+        row = {k: _field_value(v) for k, v in document.items() if v not in (None, [], ()) and k != "id"}
         row["memory_id"] = document["id"]
         row["vector"] = np.asarray(vector, dtype=np.float32).tobytes()
-        payload.append(row)
-    get_index().load(payload, keys=[key_for(d["id"]) for d in documents])
+        key = key_for(document["id"])
+        pipe.delete(key)  # a replace, so fields that became empty do not linger
+        pipe.hset(key, mapping=row)
+    pipe.execute()
 
 
 def delete_documents(record_ids: list[str]) -> int:
@@ -95,6 +159,130 @@ def delete_documents(record_ids: list[str]) -> int:
     return get_redis_bytes().delete(*[key_for(i) for i in record_ids])
 
 
+# HSET only documents that exist: a partial write to a deleted record's key would
+# create a ghost document without text or vector.
+_UPDATE_IF_EXISTS = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return redis.call('HSET', KEYS[1], unpack(ARGV))
+end
+return -1
+"""
+
+
+def update_fields(updates: dict[str, dict]) -> None:
+    """Set some fields of existing documents, e.g. {id: {"last_accessed": dt}}."""
+    if not updates:
+        return
+    client = get_redis_bytes()
+    script = client.register_script(_UPDATE_IF_EXISTS)
+    pipe = client.pipeline(transaction=False)
+    for record_id, fields in updates.items():
+        args = []
+        for name, value in fields.items():
+            args += [name, _field_value(value)]
+        script(keys=[key_for(record_id)], args=args, client=pipe)
+    pipe.execute()
+
+
+def document_ids() -> set[str]:
+    """Every record id that has a document (for reconciling with the DB)."""
+    client = get_redis_bytes()
+    prefix = f"{settings.MEMORY_INDEX_PREFIX}:".encode()
+    return {key[len(prefix):].decode() for key in client.scan_iter(match=prefix + b"*", count=1000)}
+
+
+def stored_vectors(record_ids: list[str]) -> dict[str, np.ndarray]:
+    if not record_ids:
+        return {}
+    pipe = get_redis_bytes().pipeline(transaction=False)
+    for record_id in record_ids:
+        pipe.hget(key_for(record_id), "vector")
+    return {
+        record_id: np.frombuffer(raw, dtype=np.float32)
+        for record_id, raw in zip(record_ids, pipe.execute(), strict=True)
+        if raw is not None
+    }
+
+
+# --- Filters ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Condition:
+    """One filter condition.
+
+    Tag ops: eq, ne, any, all, none. Numeric ops: gt, gte, lt, lte, eq, between
+    (values are datetimes for date fields). `missing` / `present` take no values.
+    """
+
+    field: str
+    op: str
+    values: tuple = ()
+
+
+def _escape_tag(value: str) -> str:
+    # Escape every ASCII character that is not a letter, digit or underscore; other
+    # characters carry no meaning in the tag syntax.
+    return "".join(f"\\{c}" if ord(c) < 128 and not (c.isalnum() or c == "_") else c for c in value)
+
+
+def _tag_union(field: str, values) -> str:
+    return f"@{field}:{{{' | '.join(_escape_tag(v) for v in values)}}}"
+
+
+def _number(field: str, value) -> str:
+    if field in DATE_FIELDS:
+        return str(to_micros(value))
+    return repr(float(value))
+
+
+def _clause(condition: Condition) -> str:
+    field, op, values = condition.field, condition.op, condition.values
+    if op == "missing":
+        return f"ismissing(@{field})"
+    if op == "present":
+        return f"-ismissing(@{field})"
+    if field in TAG_FIELDS:
+        if not values:
+            raise ValueError(f"tag condition {field} {op} needs values")
+        if op in ("eq", "any"):
+            return _tag_union(field, values)
+        if op in ("ne", "none"):
+            return f"-{_tag_union(field, values)}"
+        if op == "all":
+            return " ".join(_tag_union(field, [v]) for v in values)
+    elif field in NUMERIC_FIELDS:
+        if op == "between":
+            low, high = values
+            return f"@{field}:[{_number(field, low)} {_number(field, high)}]"
+        (value,) = values
+        n = _number(field, value)
+        return {
+            "eq": f"@{field}:[{n} {n}]",
+            "gt": f"@{field}:[({n} +inf]",
+            "gte": f"@{field}:[{n} +inf]",
+            "lt": f"@{field}:[-inf ({n}]",
+            "lte": f"@{field}:[-inf {n}]",
+        }[op]
+    raise ValueError(f"unsupported condition {condition}")
+
+
+def filter_string(conditions: list[Condition]) -> str:
+    """All conditions ANDed; "*" when there are none."""
+    clauses = [_clause(c) for c in conditions]
+    if not clauses:
+        return "*"
+    # A lone negation is fine in DIALECT 2, but parenthesise each clause so that
+    # combining with a text clause never changes precedence.
+    return " ".join(f"({c})" for c in clauses)
+
+
+def _with_text(text_clause: str, conditions: list[Condition]) -> str:
+    filters = filter_string(conditions)
+    return text_clause if filters == "*" else f"({text_clause}) {filters}"
+
+
+# --- Queries -----------------------------------------------------------------------------
+
 @dataclass(frozen=True)
 class Hit:
     id: str
@@ -102,47 +290,131 @@ class Hit:
     text_score: float | None = None
 
 
-def vector_search(vector: np.ndarray, *, filter_expression: FilterExpression | None, k: int) -> list[Hit]:
-    """K nearest documents by cosine distance (0 = identical, 2 = opposite)."""
-    query = VectorQuery(
-        vector=np.asarray(vector, dtype=np.float32).tobytes(),
-        vector_field_name="vector",
-        return_fields=RETURN_FIELDS,
-        filter_expression=filter_expression,
-        num_results=k,
-        return_score=True,
-        dtype="float32",
-    )
-    return [Hit(id=row["memory_id"], vector_distance=float(row["vector_distance"])) for row in get_index().query(query)]
+def _run(query):
+    """Run a RedisVL query; a missing index (e.g. after a flush) is created and retried once."""
+    index = get_index()
+    try:
+        return index.search(query.query, query_params=query.params)
+    except RedisSearchError as exc:
+        if "no such index" not in str(exc).lower():
+            raise
+    ensure_index()
+    return index.search(query.query, query_params=query.params)
 
 
-def text_search(text: str, *, filter_expression: FilterExpression | None, k: int) -> list[Hit]:
-    """Top-k BM25 matches of the meaningful terms of `text`; none when it has none."""
-    clause = textquery.text_clause(text)
-    if clause is None:
+def _memory_id(doc) -> str:
+    value = doc.memory_id
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def count(conditions: list[Condition]) -> int:
+    return _run(CountQuery(filter_expression=filter_string(conditions))).total
+
+
+def _as_bytes(vector) -> bytes:
+    return np.asarray(vector, dtype=np.float32).tobytes()
+
+
+def vector_search(vector, *, conditions: list[Condition], k: int) -> list[Hit]:
+    """The k nearest documents by cosine distance (0 = identical, 2 = opposite)."""
+    if k <= 0:
         return []
-    filters = str(filter_expression) if filter_expression is not None else "*"
-    query_string = clause if filters == "*" else f"({clause}) {filters}"
-    query = FilterQuery(filter_expression=query_string, return_fields=RETURN_FIELDS, num_results=k)
+    query = VectorQuery(
+        vector=_as_bytes(vector), vector_field_name="vector", return_fields=RETURN_FIELDS,
+        filter_expression=filter_string(conditions), num_results=k, return_score=True, dtype="float32",
+    )
+    return [Hit(id=_memory_id(d), vector_distance=float(d.vector_distance)) for d in _run(query).docs]
+
+
+def vector_range(vector, *, conditions: list[Condition], threshold: float, k: int) -> tuple[list[Hit], int]:
+    """Documents within `threshold` cosine distance, nearest first (up to k), and how many there are."""
+    query = VectorRangeQuery(
+        vector=_as_bytes(vector), vector_field_name="vector", return_fields=RETURN_FIELDS,
+        filter_expression=filter_string(conditions), distance_threshold=threshold,
+        num_results=max(k, 0), return_score=True, dtype="float32",
+    )
+    if k <= 0:
+        query.paging(0, 0)
+    result = _run(query)
+    hits = [Hit(id=_memory_id(d), vector_distance=float(d.vector_distance)) for d in result.docs]
+    hits.sort(key=lambda h: h.vector_distance)
+    return hits, result.total
+
+
+def text_search(text: str, *, conditions: list[Condition], k: int,
+                only_ids: list[str] | None = None) -> tuple[list[Hit], int]:
+    """Top-k BM25 matches of the meaningful terms of `text` and how many documents match.
+
+    No meaningful terms means no text condition: nothing matches (callers that want
+    "everything" list by filter instead). `only_ids` scores just those documents.
+    """
+    clause = textquery.text_clause(text)
+    if clause is None or k <= 0:
+        return [], 0
+    conditions = list(conditions)
+    if only_ids is not None:
+        if not only_ids:
+            return [], 0
+        conditions.append(Condition("memory_id", "any", tuple(only_ids)))
+    query = FilterQuery(filter_expression=_with_text(clause, conditions), return_fields=RETURN_FIELDS,
+                        num_results=k)
     query.scorer("BM25STD").with_scores()
-    return [Hit(id=row["memory_id"], text_score=float(row["score"])) for row in get_index().query(query)]
+    result = _run(query)
+    return [Hit(id=_memory_id(d), text_score=float(d.score)) for d in result.docs], result.total
 
 
-def hybrid_search(
-    text: str, vector: np.ndarray, *, filter_expression: FilterExpression | None, k: int, alpha: float = 0.7
-) -> list[Hit]:
-    """Fuse a vector KNN and a BM25 query: alpha * similarity + (1 - alpha) * normalised BM25."""
-    depth = max(k * 4, 50)
-    by_vector = {h.id: h for h in vector_search(vector, filter_expression=filter_expression, k=depth)}
-    by_text = {h.id: h for h in text_search(text, filter_expression=filter_expression, k=depth)}
-    top_bm25 = max((h.text_score for h in by_text.values()), default=0.0) or 1.0
-    fused = []
-    for record_id in by_vector.keys() | by_text.keys():
-        v, t = by_vector.get(record_id), by_text.get(record_id)
-        similarity = 1.0 - v.vector_distance / 2.0 if v else 0.0
-        bm25 = t.text_score / top_bm25 if t else 0.0
-        score = alpha * similarity + (1.0 - alpha) * bm25
-        fused.append((score, Hit(id=record_id, vector_distance=v.vector_distance if v else None,
-                                 text_score=t.text_score if t else None)))
-    fused.sort(key=lambda pair: pair[0], reverse=True)
-    return [hit for _, hit in fused[:k]]
+def list_ids(*, conditions: list[Condition], offset: int, limit: int,
+             sort_by: str = "created_at", descending: bool = True) -> tuple[list[str], int]:
+    """A page of ids matching the filter, ordered by a numeric field, and the total."""
+    query = FilterQuery(filter_expression=filter_string(conditions), return_fields=RETURN_FIELDS,
+                        num_results=limit, sort_by=(sort_by, "DESC" if descending else "ASC"))
+    query.paging(offset, limit)
+    result = _run(query)
+    return [_memory_id(d) for d in result.docs], result.total
+
+
+_LN2 = 0.6931471805599453
+_DAY_MICROS = 86_400_000_000
+
+
+def list_by_recency(*, conditions: list[Condition], now: datetime, freshness_weight: float,
+                    novelty_weight: float, half_life_last_access_days: float, half_life_created_days: float,
+                    offset: int, limit: int) -> list[tuple[str, float]]:
+    """A page of (id, recency) for the filter, best recency first, computed in Redis.
+
+    recency = freshness_weight * 0.5 ** (days since last access / half_life_last_access_days)
+            + novelty_weight * 0.5 ** (days since created / half_life_created_days)
+    (the same formula as `memory.selectors.long_term.recency_score`).
+    """
+    t = to_micros(now)
+    expression = (
+        f"{float(freshness_weight)!r} * exp(-{_LN2} * ({t} - @last_accessed) / "
+        f"{float(half_life_last_access_days) * _DAY_MICROS!r}) + "
+        f"{float(novelty_weight)!r} * exp(-{_LN2} * ({t} - @created_at) / "
+        f"{float(half_life_created_days) * _DAY_MICROS!r})"
+    )
+    args = ["FT.AGGREGATE", settings.MEMORY_INDEX_NAME, filter_string(conditions),
+            "LOAD", "3", "@memory_id", "@created_at", "@last_accessed",
+            "APPLY", expression, "AS", "recency",
+            "SORTBY", "4", "@recency", "DESC", "@memory_id", "ASC", "MAX", str(offset + limit),
+            "LIMIT", str(offset), str(limit), "DIALECT", "2"]
+    client = get_redis_bytes()
+    try:
+        reply = client.execute_command(*args)
+    except redis.ResponseError as exc:
+        if "no such index" not in str(exc).lower():
+            raise
+        ensure_index()
+        reply = client.execute_command(*args)
+    return [(_decode(row[b"memory_id"]), float(row[b"recency"])) for row in _aggregate_rows(reply)]
+
+
+def _decode(value) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _aggregate_rows(reply) -> list[dict]:
+    """FT.AGGREGATE rows as dicts of bytes, from a RESP3 map or a RESP2 array."""
+    if isinstance(reply, dict):
+        return [row[b"extra_attributes"] for row in reply[b"results"]]
+    return [dict(zip(row[::2], row[1::2], strict=True)) for row in reply[1:]]

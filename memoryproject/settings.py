@@ -130,6 +130,16 @@ EMBEDDING_CACHE_TTL_SECONDS = env.int("EMBEDDING_CACHE_TTL_SECONDS", default=7 *
 MEMORY_INDEX_NAME = env("MEMORY_INDEX_NAME", default="memory_records")
 MEMORY_INDEX_PREFIX = env("MEMORY_INDEX_PREFIX", default="memory_record")
 
+# --- Long-term memory ---------------------------------------------------------------------
+# Cosine distance at or under which a new record is merged into an existing one.
+MEMORY_DEDUP_DISTANCE_THRESHOLD = env.float("MEMORY_DEDUP_DISTANCE_THRESHOLD", default=0.1)
+# How often the worker re-indexes rows whose commit-time indexing failed.
+MEMORY_INDEX_SWEEP_SECONDS = env.int("MEMORY_INDEX_SWEEP_SECONDS", default=300)
+# Hybrid search fuses this many best candidates from each of BM25 and the vector index.
+MEMORY_HYBRID_DEPTH = env.int("MEMORY_HYBRID_DEPTH", default=100)
+# Largest `text` accepted by long-term memory create, edit and search.
+MEMORY_MAX_TEXT_CHARS = env.int("MEMORY_MAX_TEXT_CHARS", default=100_000)
+
 # --- LLM (extraction and summaries) ----------------------------------------------------
 # Empty LLM_MODEL means no LLM: promotion stores raw turns as `message` memories.
 LLM_MODEL = env("LLM_MODEL", default="")
@@ -150,6 +160,11 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = WORKING_MEMORY_MAX_BODY_BYTES + 1024 * 1024
 # --- Promotion ---------------------------------------------------------------------------
 PROMOTION_DEBOUNCE_SECONDS = env.int("PROMOTION_DEBOUNCE_SECONDS", default=300)
 PROMOTION_MAX_WAIT_SECONDS = env.int("PROMOTION_MAX_WAIT_SECONDS", default=900)
+# Attempts per run: provider outages (429, 5xx, timeouts) and malformed replies; the
+# wait between attempts doubles from PROMOTION_RETRY_BACKOFF_SECONDS.
+PROMOTION_MAX_ATTEMPTS = env.int("PROMOTION_MAX_ATTEMPTS", default=8)
+PROMOTION_MAX_OUTPUT_ATTEMPTS = env.int("PROMOTION_MAX_OUTPUT_ATTEMPTS", default=3)
+PROMOTION_RETRY_BACKOFF_SECONDS = env.float("PROMOTION_RETRY_BACKOFF_SECONDS", default=10.0)
 
 # --- Auth --------------------------------------------------------------------------------
 # "disabled" (local default) or "token": a static bearer token from AUTH_TOKENS.

@@ -157,3 +157,55 @@ def llm_settings(settings, llm_server):
         setattr(settings, key, value)
     settings.LLM_TIMEOUT_SECONDS = 2.0
     return settings
+
+
+@pytest.fixture
+def dramatiq_worker(transactional_db):
+    """A real Dramatiq worker on the test broker (test Redis), in threads of this process."""
+    import dramatiq
+
+    worker = dramatiq.Worker(dramatiq.get_broker(), worker_threads=2, worker_timeout=100)
+    worker.start()
+    yield worker
+    worker.stop(timeout=30_000)
+
+
+def wait_until(predicate, timeout: float = 30.0, interval: float = 0.1):
+    """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")
+
+
+@pytest.fixture
+def publish_policy(transactional_db):
+    """Publish a new version of the default extraction policy: `publish_policy("messages")`."""
+
+    def publish(strategy: str, **fields):
+        from policies.models import Policy
+        from policies.services import policy_version_create, policy_version_publish
+
+        policy, _ = Policy.objects.get_or_create(name="default")
+        version = policy_version_create(policy=policy, strategy=strategy, **fields)
+        policy_version_publish(version=version)
+        return version
+
+    return publish
+
+
+@pytest.fixture
+def deployment_with(transactional_db):
+    """Start a deployment with extra environment for its processes: `deployment_with(KEY="v")`."""
+    started = []
+
+    def start(**env: str) -> Deployment:
+        started.append(Deployment(child_env(**env)))
+        return started[-1]
+
+    yield start
+    for deployment in started:
+        deployment.stop()

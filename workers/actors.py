@@ -2,3 +2,109 @@
 
 `manage.py rundramatiq` discovers this module (DRAMATIQ_AUTODISCOVER_MODULES).
 """
+
+import dramatiq
+from django.conf import settings
+
+# --- Long-term memory index -------------------------------------------------------------
+# If retries run out, the rows stay marked `index_pending` (visible in the admin) and
+# the periodic sweep picks them up again.
+
+
+@dramatiq.actor(max_retries=5, min_backoff=1_000, time_limit=5 * 60_000)
+def memories_index(memory_ids: list[str]):
+    """Make the index documents of these records match their rows (idempotent)."""
+    from memory.services.long_term import memories_index as index_records
+
+    index_records(memory_ids=memory_ids)
+
+
+@dramatiq.actor(max_retries=3, min_backoff=1_000, time_limit=60_000)
+def memories_record_access(memory_ids: list[str], accessed_at: str):
+    """Count search hits off the response path. Best effort: when retries run out the
+    counts of that one search are lost (logged by Dramatiq), nothing else."""
+    from datetime import datetime
+
+    from memory.services.long_term import memories_record_access as record_access
+
+    record_access(memory_ids=memory_ids, accessed_at=datetime.fromisoformat(accessed_at))
+
+
+@dramatiq.actor(max_retries=0, time_limit=10 * 60_000)
+def memories_index_sweep():
+    """Periodic: re-index rows still marked, then schedule the next run.
+
+    Dramatiq has no scheduler, so the actor reschedules itself; a Redis lock keeps
+    one chain alive however many were started (`seed_defaults` starts one per deploy).
+    No retries: a failed sweep still schedules the next one.
+    """
+    from memory.services.long_term import memories_index_sweep as sweep
+    from memory.services.long_term import memories_index_sweep_claim
+
+    if not memories_index_sweep_claim():
+        return  # another chain ran within this interval: let this duplicate end
+    try:
+        sweep()
+    finally:
+        if not settings.WORKERS_INLINE:
+            memories_index_sweep.send_with_options(delay=settings.MEMORY_INDEX_SWEEP_SECONDS * 1000)
+
+
+# --- Working memory: the running summary ------------------------------------------------
+# LLM outages are retried with backoff; when retries run out (or the LLM refuses the
+# request outright), the session is trimmed anyway without an LLM summary, so it never
+# stays over its context window: `context` then says how many turns moved to long-term
+# memory, and the failure is in the worker log.
+SUMMARY_MAX_RETRIES = 3
+
+
+def _summary_retry_when(retries: int, exception: BaseException) -> bool:
+    return getattr(exception, "retryable", False) and retries < SUMMARY_MAX_RETRIES
+
+
+@dramatiq.actor(max_retries=SUMMARY_MAX_RETRIES, retry_when=_summary_retry_when, min_backoff=2_000,
+                max_backoff=60_000, time_limit=5 * 60_000, on_retry_exhausted="working_memory_trim")
+def working_memory_summarize(namespace: str | None, session_id: str, window: int):
+    """Fold a session's oldest turns into its `context` once it passes the threshold (idempotent)."""
+    from memory.services.working_memory import working_memory_summarize as summarize
+
+    summarize(namespace=namespace, session_id=session_id, window=window)
+
+
+@dramatiq.actor(max_retries=3, time_limit=5 * 60_000)
+def working_memory_trim(message: dict, retry_info: dict):
+    """Retries of `working_memory_summarize` ran out: trim without the LLM (idempotent)."""
+    from memory.services.working_memory import working_memory_summarize as summarize
+
+    namespace, session_id, window = message["args"]
+    summarize(namespace=namespace, session_id=session_id, window=window, use_llm=False)
+
+
+# --- Promotion ----------------------------------------------------------------------------
+# The promotion service bounds its own retries: it counts attempts on the ExtractionRun
+# row (so a worker killed mid-run counts too), asks for the next attempt with its
+# backoff by raising PromotionRetry, and marks the run `failed`, with the reason, when
+# they run out. Dramatiq's own retries below only cover failures before a run exists
+# (DB or Redis down); if those run out, the turns wait for the session's next write.
+PROMOTION_MAX_RETRIES = 20
+
+
+@dramatiq.actor(max_retries=PROMOTION_MAX_RETRIES, min_backoff=5_000, max_backoff=3_600_000,
+                time_limit=10 * 60_000)
+def promote_session(namespace: str | None, user_id: str | None, session_id: str, token: str):
+    """A debounced promotion message fired: run it, re-arm it for a later write, or, if a
+    newer message has taken over the session, do nothing (idempotent)."""
+    from memory.services.promotion import PromotionRetry, promotion_run
+    from workers.debounce import promotion_claim
+    from workers.queue import enqueue
+
+    claim = promotion_claim(namespace=namespace, user_id=user_id, session_id=session_id, token=token)
+    if claim.action == "superseded":
+        return
+    if claim.action == "rearm":
+        enqueue(promote_session, namespace, user_id, session_id, token, delay_seconds=claim.delay_seconds)
+        return
+    try:
+        promotion_run(namespace=namespace, user_id=user_id, session_id=session_id)
+    except PromotionRetry as retry:
+        raise dramatiq.Retry(str(retry), delay=int(retry.delay_seconds * 1000)) from retry

@@ -1,7 +1,23 @@
 from django.urls import path
 
 from memory.api.health import HealthView
+from memory.api.long_term import (
+    CompactView,
+    ForgetView,
+    LongTermMemoryDetailView,
+    LongTermMemorySearchView,
+    LongTermMemoryView,
+)
+from memory.api.working_memory import WorkingMemoryListView, WorkingMemoryView
 
 urlpatterns = [
     path("health", HealthView.as_view(), name="health"),
+    path("working-memory/", WorkingMemoryListView.as_view(), name="working-memory-list"),
+    path("working-memory/<str:session_id>", WorkingMemoryView.as_view(), name="working-memory"),
+    path("long-term-memory", LongTermMemoryView.as_view(), name="long-term-memory-bulk"),
+    path("long-term-memory/", LongTermMemoryView.as_view(), name="long-term-memory"),
+    path("long-term-memory/search", LongTermMemorySearchView.as_view(), name="long-term-memory-search"),
+    path("long-term-memory/forget", ForgetView.as_view(), name="long-term-memory-forget"),
+    path("long-term-memory/compact", CompactView.as_view(), name="long-term-memory-compact"),
+    path("long-term-memory/<str:memory_id>", LongTermMemoryDetailView.as_view(), name="long-term-memory-detail"),
 ]

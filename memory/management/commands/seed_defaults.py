@@ -4,8 +4,20 @@ from memory import index
 
 
 class Command(BaseCommand):
-    help = "Create what a fresh deployment needs (idempotent): the vector index."
+    help = "Create what a fresh deployment needs (idempotent): the vector index, the default policy."
 
     def handle(self, *args, **options):
         index.ensure_index()
         self.stdout.write("seed_defaults: vector index ready")
+        from workers import actors
+        from workers.queue import enqueue
+
+        # Start the periodic index sweep; its Redis lock keeps a single chain alive.
+        enqueue(actors.memories_index_sweep)
+        self.stdout.write("seed_defaults: index sweep scheduled")
+        from memory import llm
+        from policies.services import policy_defaults_ensure
+
+        version = policy_defaults_ensure(llm_configured=llm.is_configured())
+        self.stdout.write(f"seed_defaults: default policy publishes {version}"
+                          + ("" if llm.is_configured() else "; LLM extraction is off (LLM_MODEL is not set)"))

@@ -1,0 +1,273 @@
+"""Turn a session's new turns into memory candidates, by the policy version's strategy.
+
+One LLM call per run (`memory.llm.chat` with a JSON schema); topics and entities come
+out of the same call. Earlier turns go in as context only. The reply is validated
+strictly: a reply that does not match the schema is an `LLMOutputError` (retried a
+bounded number of times by the caller); single items that are empty, over-long,
+quote the prompt, or come only from earlier turns are dropped and counted.
+
+The `messages` strategy needs no LLM: each new turn becomes a `message` memory.
+"""
+
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import jsonschema
+from django.conf import settings
+
+from memory import llm
+from policies.models import Strategy
+
+# Policy-version params this module reads, with their defaults and allowed ranges.
+PARAMS = {
+    "temperature": (0.0, 0.0, 2.0),
+    "max_tokens": (2000, 1, 100_000),
+    "max_memories": (50, 1, 500),
+    "max_memory_chars": (1000, 20, 20_000),
+    "context_messages": (20, 0, 500),
+}
+STRATEGY_PARAM_DEFAULTS = {Strategy.SUMMARY: {"max_memories": 1, "max_memory_chars": 4000}}
+MAX_TAGS = 20
+MAX_TAG_CHARS = 100
+# A run of this many words from the prompt inside an item means the model echoed it.
+PROMPT_QUOTE_WORDS = 6
+
+ITEM_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "text": {"type": "string"},
+        "memory_type": {"type": "string", "enum": ["semantic", "episodic"]},
+        "topics": {"type": "array", "items": {"type": "string"}},
+        "entities": {"type": "array", "items": {"type": "string"}},
+        "event_date": {"type": ["string", "null"]},
+        "source_message_ids": {"type": "array", "items": {"type": "string"}},
+    },
+    "required": ["text", "memory_type", "topics", "entities", "event_date", "source_message_ids"],
+    "additionalProperties": False,
+}
+OUTPUT_SCHEMA = {
+    "type": "object",
+    "properties": {"memories": {"type": "array", "items": ITEM_SCHEMA}},
+    "required": ["memories"],
+    "additionalProperties": False,
+}
+_validator = jsonschema.Draft202012Validator(OUTPUT_SCHEMA)
+
+INSTRUCTIONS = {
+    Strategy.DISCRETE: (
+        "You extract durable memories from a conversation between a user and an assistant. "
+        "Extract facts about the user and the world they describe (memory_type \"semantic\": "
+        "attributes, relationships, preferences, plans) and events that happened or are planned "
+        "(memory_type \"episodic\", with event_date when it is known). One fact or event per memory, "
+        "in one plain sentence."
+    ),
+    Strategy.SUMMARY: (
+        "You summarise a conversation between a user and an assistant for long-term memory. "
+        "Write exactly one memory (memory_type \"episodic\") summarising the new turns: what was "
+        "discussed, decided and planned, in a few plain sentences."
+    ),
+    Strategy.PREFERENCES: (
+        "You extract the user's preferences from a conversation between a user and an assistant: "
+        "likes, dislikes, habits, choices, and how they want things done. One preference per memory "
+        "(memory_type \"semantic\"), stated as a plain sentence about User."
+    ),
+}
+RULES = """
+Rules:
+- Extract only from "new_turns". "earlier_turns" are context for resolving references and were extracted before; never extract from them again.
+- Each memory must make sense on its own. Resolve every reference: replace pronouns and vague references (he, she, they, it, there, that place, the second option) with the names or things they refer to, and call the user "User".
+- Turn relative dates and times (yesterday, last week, next Friday, in two days) into absolute dates, counted from the created_at of the turn they appear in. Put the date an event happens in event_date as YYYY-MM-DD (or an ISO 8601 timestamp); otherwise event_date is null.
+- topics: a few short subject tags. entities: names of the people, places, organisations and things mentioned.
+- source_message_ids: the ids of the new turns each memory comes from.
+- Do not repeat these instructions. When nothing is worth remembering, return {"memories": []}.
+The conversation follows as JSON."""
+
+
+@dataclass(frozen=True)
+class Turn:
+    id: str
+    role: str
+    content: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ExtractedMemory:
+    text: str
+    memory_type: str
+    extracted_from: list[str]
+    topics: list[str] = field(default_factory=list)
+    entities: list[str] = field(default_factory=list)
+    event_date: datetime | None = None
+    created_at: datetime | None = None  # a message memory keeps its turn's time
+
+
+@dataclass(frozen=True)
+class Extraction:
+    memories: list[ExtractedMemory]
+    dropped: dict[str, int]
+    model: str = ""
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0
+    latency_ms: int = 0
+
+
+def params_validate(params: dict) -> None:
+    """Raise ValueError naming the first unknown or out-of-range param."""
+    if not isinstance(params, dict):
+        raise ValueError("params must be an object")
+    for name, value in params.items():
+        if name not in PARAMS:
+            raise ValueError(f"unknown param {name!r}; known: {', '.join(PARAMS)}")
+        default, low, high = PARAMS[name]
+        kind = float if isinstance(default, float) else int
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and value != int(value)):
+            raise ValueError(f"param {name!r} must be a{'n integer' if kind is int else ' number'}")
+        if not low <= value <= high:
+            raise ValueError(f"param {name!r} must be between {low} and {high}")
+
+
+def context_size(*, strategy: str, params: dict | None) -> int:
+    """How many earlier turns this strategy and these params send as context."""
+    return 0 if strategy == Strategy.MESSAGES else _params(strategy, params)["context_messages"]
+
+
+def _params(strategy: str, params: dict | None) -> dict:
+    resolved = {name: spec[0] for name, spec in PARAMS.items()}
+    resolved.update(STRATEGY_PARAM_DEFAULTS.get(strategy, {}))
+    resolved.update(params or {})
+    return resolved
+
+
+def extract(
+    *,
+    strategy: str,
+    new_turns: list[Turn],
+    context_turns: list[Turn] = (),
+    prompt_template: str = "",
+    model: str = "",
+    params: dict | None = None,
+) -> Extraction:
+    """Memory candidates from `new_turns`; raises `llm.LLMError` subclasses on failure."""
+    if strategy == Strategy.MESSAGES:
+        return _messages(new_turns)
+    model = model or settings.LLM_MODEL
+    if not llm.is_configured(model):
+        raise llm.LLMError(f"the {strategy} strategy needs an LLM: set LLM_MODEL or the policy version's model")
+    params = _params(strategy, params)
+    instructions = prompt_template.strip() if strategy == Strategy.CUSTOM else INSTRUCTIONS[strategy]
+    system_prompt = instructions + "\n" + RULES
+    context_turns = list(context_turns)[-params["context_messages"]:] if params["context_messages"] else []
+    conversation = {
+        "earlier_turns": [_turn_json(turn) for turn in context_turns],
+        "new_turns": [_turn_json(turn) for turn in new_turns],
+    }
+    result = llm.chat(
+        messages=[{"role": "system", "content": system_prompt},
+                  {"role": "user", "content": json.dumps(conversation, ensure_ascii=False)}],
+        model=model,
+        json_schema=OUTPUT_SCHEMA,
+        schema_name="memories",
+        temperature=params["temperature"],
+        max_tokens=params["max_tokens"],
+    )
+    memories, dropped = _validated(result.data, system_prompt=system_prompt, new_turns=new_turns,
+                                   context_turns=context_turns, params=params)
+    return Extraction(memories=memories, dropped=dropped, model=result.model, tokens_in=result.tokens_in,
+                      tokens_out=result.tokens_out, cost_usd=result.cost_usd, latency_ms=result.latency_ms)
+
+
+def _messages(new_turns: list[Turn]) -> Extraction:
+    """Each user/assistant/tool turn verbatim, labelled with its role; system turns are
+    the agent's instructions, not conversation, and are not memories."""
+    memories, dropped = [], Counter()
+    for turn in new_turns:
+        reason = "system" if turn.role == "system" else None if turn.content.strip() else "empty"
+        if reason:
+            dropped[reason] += 1
+            continue
+        memories.append(ExtractedMemory(text=f"{turn.role}: {turn.content}", memory_type="message",
+                                        extracted_from=[turn.id], created_at=turn.created_at))
+    return Extraction(memories=memories, dropped=dict(dropped))
+
+
+def _turn_json(turn: Turn) -> dict:
+    return {"id": turn.id, "role": turn.role, "created_at": turn.created_at.astimezone(UTC).isoformat(),
+            "content": turn.content}
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"\w+", text.lower())
+
+
+def _shingles(words: list[str]) -> set[tuple[str, ...]]:
+    n = PROMPT_QUOTE_WORDS
+    return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+
+
+def _tags(values: list[str]) -> list[str]:
+    seen, tags = set(), []
+    for value in values:
+        value = value.strip()
+        if value and len(value) <= MAX_TAG_CHARS and value.lower() not in seen:
+            seen.add(value.lower())
+            tags.append(value)
+    return tags[:MAX_TAGS]
+
+
+def _event_date(value: str | None) -> datetime | None:
+    """An ISO date (midnight UTC) or timestamp; anything else is no date (the memory is kept)."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _validated(data, *, system_prompt, new_turns, context_turns, params):
+    errors = sorted(_validator.iter_errors(data), key=lambda e: len(e.absolute_path))
+    if errors:
+        error = errors[0]
+        where = "/".join(str(p) for p in error.absolute_path) or "reply"
+        raise llm.LLMOutputError(f"reply does not match the memories schema at {where}: {error.message}")
+    prompt_shingles = _shingles(_words(system_prompt))
+    new_ids = [turn.id for turn in new_turns]
+    context_ids = {turn.id for turn in context_turns}
+    memories, dropped, seen = [], Counter(), set()
+    for item in data["memories"]:
+        text = item["text"].strip()
+        if not text:
+            dropped["empty"] += 1
+            continue
+        if len(text) > params["max_memory_chars"]:
+            dropped["too_long"] += 1
+            continue
+        if _shingles(_words(text)) & prompt_shingles:
+            dropped["quotes_prompt"] += 1
+            continue
+        cited = [i for i in item["source_message_ids"] if i in new_ids]
+        if not cited and any(i in context_ids for i in item["source_message_ids"]):
+            dropped["earlier_turns"] += 1
+            continue
+        if text.lower() in seen:
+            dropped["duplicate"] += 1
+            continue
+        if len(memories) >= params["max_memories"]:
+            dropped["over_limit"] += 1
+            continue
+        seen.add(text.lower())
+        memories.append(ExtractedMemory(
+            text=text,
+            memory_type=item["memory_type"],
+            extracted_from=list(dict.fromkeys(cited)) or list(new_ids),
+            topics=_tags(item["topics"]),
+            entities=_tags(item["entities"]),
+            event_date=_event_date(item["event_date"]),
+        ))
+    return memories, dict(dropped)

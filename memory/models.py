@@ -1,0 +1,147 @@
+"""Long-term memory records (the source of truth), their history, and index bookkeeping.
+
+The RedisVL index (memory/index.py) holds one document per record and can always be
+rebuilt from these rows: the vector is stored here too, with the name of the model
+that produced it, so a rebuild needs no re-embedding and a change of model is visible.
+"""
+
+from django.db import models
+from django.utils import timezone
+from ulid import ULID
+
+
+def new_memory_id() -> str:
+    return str(ULID())
+
+
+class MemoryType(models.TextChoices):
+    SEMANTIC = "semantic"
+    EPISODIC = "episodic"
+    MESSAGE = "message"
+
+
+class MemoryStatus(models.TextChoices):
+    APPROVED = "approved"
+    PENDING = "pending"
+    REJECTED = "rejected"
+
+
+class MemoryRecord(models.Model):
+    id = models.CharField(primary_key=True, max_length=128, default=new_memory_id)
+    text = models.TextField()
+    memory_type = models.CharField(max_length=10, choices=MemoryType.choices, default=MemoryType.SEMANTIC)
+    namespace = models.CharField(max_length=200, null=True, blank=True)
+    user_id = models.CharField(max_length=200, null=True, blank=True)
+    session_id = models.CharField(max_length=200, null=True, blank=True)
+    topics = models.JSONField(default=list, blank=True)
+    entities = models.JSONField(default=list, blank=True)
+    event_date = models.DateTimeField(null=True, blank=True)
+    pinned = models.BooleanField(default=False)
+    access_count = models.PositiveIntegerField(default=0)
+    last_accessed = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    # When this server stored the row (created_at may come from the client).
+    persisted_at = models.DateTimeField(default=timezone.now)
+    memory_hash = models.CharField(max_length=64, db_index=True)
+    status = models.CharField(max_length=10, choices=MemoryStatus.choices, default=MemoryStatus.APPROVED,
+                              db_index=True)
+    extracted_from = models.JSONField(default=list, blank=True)
+    extraction_run = models.ForeignKey("policies.ExtractionRun", null=True, blank=True,
+                                       on_delete=models.SET_NULL, related_name="memories")
+    embedding = models.BinaryField(null=True, blank=True)
+    embedding_model = models.CharField(max_length=200, blank=True)
+    # Set in the same transaction as every write the index must see; cleared once the
+    # document is written. The periodic sweep re-indexes whatever is still marked.
+    index_pending = models.BooleanField(default=True, db_index=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["namespace", "user_id", "memory_hash"], name="memory_tenant_hash_idx"),
+            models.Index(fields=["namespace", "user_id", "created_at"], name="memory_tenant_created_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.id}: {self.text[:60]}"
+
+
+class MemoryIndexRemoval(models.Model):
+    """A deleted record whose index document may still exist (a tombstone for the sweep)."""
+
+    memory_id = models.CharField(primary_key=True, max_length=128)
+    created_at = models.DateTimeField(default=timezone.now)
+
+
+class MemoryHistory(models.Model):
+    """What happened to a record and why, with enough state to undo it.
+
+    `memory_id` is not a foreign key: history outlives the record it describes.
+    For a merge, `memory_id` is the record that absorbed the other one; `detail`
+    holds the absorbed record's full snapshot (`merged`), the target's fields before
+    the merge (`before`), the dedup step and distance.
+    """
+
+    class Action(models.TextChoices):
+        MERGED = "merged", "Another record was merged into this one"
+        UNMERGED = "unmerged", "A merge was undone"
+        EDITED = "edited", "Edited"
+        DELETED = "deleted", "Deleted"
+
+    memory_id = models.CharField(max_length=128, db_index=True)
+    action = models.CharField(max_length=10, choices=Action.choices)
+    reason = models.TextField(blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    undone_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "memory history"
+
+    def __str__(self):
+        return f"{self.memory_id} {self.action} {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class SourceMessage(models.Model):
+    """A conversation turn as promotion received it, kept for provenance after the
+    working memory that held it has expired. `seq` is the order of arrival in the session."""
+
+    namespace = models.CharField(max_length=200, blank=True)
+    session_id = models.CharField(max_length=200)
+    message_id = models.CharField(max_length=200)
+    user_id = models.CharField(max_length=200, blank=True)
+    seq = models.PositiveIntegerField()
+    role = models.TextField()
+    content = models.TextField()
+    created_at = models.DateTimeField()
+    persisted_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["namespace", "session_id", "message_id"], name="source_message_unique"),
+            models.UniqueConstraint(fields=["namespace", "session_id", "seq"], name="source_message_seq_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.session_id}#{self.seq} {self.role}: {self.content[:60]}"
+
+
+class SessionPromotion(models.Model):
+    """Per-session promotion state. `extracted_seq` is the watermark: turns up to it have
+    been extracted. It moves in the same transaction as the records it produced, so a
+    redelivered job finds nothing new."""
+
+    namespace = models.CharField(max_length=200, blank=True)
+    session_id = models.CharField(max_length=200)
+    user_id = models.CharField(max_length=200, blank=True)
+    persisted_seq = models.PositiveIntegerField(default=0)
+    extracted_seq = models.PositiveIntegerField(default=0)
+    # Session `memories[]` already promoted: memory id -> content hash (an edit re-promotes).
+    promoted_memories = models.JSONField(default=dict, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["namespace", "session_id"], name="session_promotion_unique")]
+
+    def __str__(self):
+        return f"{self.namespace}/{self.session_id}: extracted {self.extracted_seq} of {self.persisted_seq}"

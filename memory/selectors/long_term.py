@@ -1,0 +1,213 @@
+"""Reads of long-term memory: get one record, its history, and search.
+
+Search runs one query embedding (cached) and a few Redis queries, then loads the rows
+by id: the index finds and ranks, the DB supplies what is returned. A document whose
+row is gone is left out of the page (and reported back, so the caller can clean up).
+
+Ranking, the same on every path:
+
+    relevance  semantic: similarity = 1 - cosine distance, clipped to [0, 1]
+               keyword:  BM25 / best BM25 of the query (0..1)
+               hybrid:   alpha * vector part + (1 - alpha) * BM25 part (see `fuse`)
+               no text:  0 (records are listed by recency, or newest first)
+    recency    freshness_weight * 0.5 ** (days since last access / half_life_last_access_days)
+             + novelty_weight   * 0.5 ** (days since created     / half_life_created_days)
+    score      semantic_weight * relevance + recency_weight * recency   (recency_boost on)
+               relevance                                                (recency_boost off)
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+from django.conf import settings
+from django.utils import timezone
+
+from memory import embeddings, index, textquery
+from memory.models import MemoryHistory, MemoryRecord, MemoryStatus
+
+SEARCH_MODES = ("semantic", "keyword", "hybrid")
+
+
+@dataclass(frozen=True)
+class Recency:
+    boost: bool = True
+    semantic_weight: float = 0.8
+    recency_weight: float = 0.2
+    freshness_weight: float = 0.6
+    novelty_weight: float = 0.4
+    half_life_last_access_days: float = 7.0
+    half_life_created_days: float = 30.0
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    text: str = ""
+    mode: str = "semantic"
+    hybrid_alpha: float = 0.7
+    conditions: tuple[index.Condition, ...] = ()
+    distance_threshold: float | None = None
+    limit: int = 10
+    offset: int = 0
+    recency: Recency = field(default_factory=Recency)
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    record: MemoryRecord
+    dist: float
+    score: float
+    score_type: str | None
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    hits: list[SearchHit]
+    total: int
+    next_offset: int | None
+    stale_ids: list[str]  # documents without a row: the index should drop them
+
+
+def memory_get(*, memory_id: str) -> MemoryRecord | None:
+    return MemoryRecord.objects.filter(id=memory_id).first()
+
+
+def memory_history(*, memory_id: str):
+    return MemoryHistory.objects.filter(memory_id=memory_id)
+
+
+def recency_score(*, last_accessed: datetime, created_at: datetime, now: datetime, recency: Recency) -> float:
+    days_idle = max((now - last_accessed).total_seconds(), 0.0) / 86400.0
+    days_old = max((now - created_at).total_seconds(), 0.0) / 86400.0
+    return (recency.freshness_weight * 0.5 ** (days_idle / recency.half_life_last_access_days)
+            + recency.novelty_weight * 0.5 ** (days_old / recency.half_life_created_days))
+
+
+def _with_default_status(conditions) -> list[index.Condition]:
+    """Only approved records, unless the caller filtered on status itself."""
+    conditions = list(conditions)
+    if not any(c.field == "status" for c in conditions):
+        conditions.append(index.Condition("status", "eq", (MemoryStatus.APPROVED,)))
+    return conditions
+
+
+def _similarity(distance: float) -> float:
+    return min(max(1.0 - distance, 0.0), 1.0)
+
+
+def fuse(vector_distances: dict[str, float], text_scores: dict[str, float], alpha: float) -> dict[str, float]:
+    """Hybrid relevance of every candidate: alpha * vector part + (1 - alpha) * BM25 part.
+
+    Both parts are min-max normalised over the candidates, so each signal spans
+    [0, 1] whatever the model's similarity range or the query's BM25 scale. A
+    candidate one side did not score gets 0 from that side.
+    """
+    def normalise(values: dict[str, float]) -> dict[str, float]:
+        if not values:
+            return {}
+        low, high = min(values.values()), max(values.values())
+        span = high - low
+        return {k: (v - low) / span if span > 0 else 1.0 for k, v in values.items()}
+
+    vector_part = normalise({k: _similarity(d) for k, d in vector_distances.items()})
+    text_part = normalise(text_scores)
+    return {
+        k: alpha * vector_part.get(k, 0.0) + (1.0 - alpha) * text_part.get(k, 0.0)
+        for k in vector_distances.keys() | text_scores.keys()
+    }
+
+
+def memories_search(*, query: SearchQuery, now: datetime | None = None) -> SearchResult:
+    now = now or timezone.now()
+    conditions = _with_default_status(query.conditions)
+    recency = query.recency
+    window = query.offset + query.limit
+    has_terms = bool(textquery.terms(query.text))
+    if not query.text.strip() or (query.mode == "keyword" and not has_terms):
+        return _list_by_filter(query, conditions, now)
+
+    # Recency re-ranks a deeper window than the page; without it the page is exact.
+    depth = max(window, settings.MEMORY_HYBRID_DEPTH) if recency.boost or query.mode == "hybrid" else window
+    distances: dict[str, float] = {}
+    relevance: dict[str, float] = {}
+    if query.mode == "keyword":
+        text_hits, total = index.text_search(query.text, conditions=conditions, k=depth)
+        best = max((h.text_score for h in text_hits), default=0.0) or 1.0
+        relevance = {h.id: h.text_score / best for h in text_hits}
+    else:
+        vector = embeddings.embed_query(query.text)
+        if query.distance_threshold is not None:
+            vector_hits, total = index.vector_range(vector, conditions=conditions,
+                                                    threshold=query.distance_threshold, k=depth)
+        else:
+            vector_hits = index.vector_search(vector, conditions=conditions, k=depth)
+            total = index.count(conditions)
+        distances = {h.id: h.vector_distance for h in vector_hits}
+        if query.mode == "semantic":
+            relevance = {k: _similarity(d) for k, d in distances.items()}
+        else:
+            relevance, distances = _hybrid(query, vector, conditions, distances, depth)
+
+    records = MemoryRecord.objects.in_bulk(list(relevance))
+    stale = [k for k in relevance if k not in records]
+    scored = []
+    for record_id, rel in relevance.items():
+        record = records.get(record_id)
+        if record is None:
+            continue
+        score = rel
+        if recency.boost:
+            score = recency.semantic_weight * rel + recency.recency_weight * recency_score(
+                last_accessed=record.last_accessed, created_at=record.created_at, now=now, recency=recency)
+        dist = distances[record_id] if record_id in distances else 1.0 - rel
+        scored.append((score, record_id, SearchHit(record=record, dist=dist, score=score,
+                                                     score_type=query.mode)))
+    scored.sort(key=lambda item: (-item[0], item[1]))
+    page = [hit for _, _, hit in scored[query.offset:window]]
+    total = max(total - len(stale), 0)
+    return SearchResult(hits=page, total=total, next_offset=window if window < total else None, stale_ids=stale)
+
+
+def _hybrid(query: SearchQuery, vector, conditions, distances: dict[str, float], depth: int):
+    """Fuse the vector candidates with the BM25 candidates, each scored on both signals."""
+    text_hits, _ = index.text_search(query.text, conditions=conditions, k=depth)
+    text_scores = {h.id: h.text_score for h in text_hits}
+    # Score both signals for every candidate: BM25 for vector-only candidates ...
+    vector_only = [k for k in distances if k not in text_scores]
+    if vector_only and text_scores:
+        extra, _ = index.text_search(query.text, conditions=conditions, k=len(vector_only), only_ids=vector_only)
+        text_scores.update({h.id: h.text_score for h in extra})
+    # ... and the cosine distance for text-only candidates.
+    text_only = [k for k in text_scores if k not in distances]
+    if text_only:
+        q = np.asarray(vector, dtype=np.float32)
+        for record_id, stored in index.stored_vectors(text_only).items():
+            distances[record_id] = float(1.0 - stored @ q)
+    if query.distance_threshold is not None:
+        distances = {k: d for k, d in distances.items() if d <= query.distance_threshold}
+        text_scores = {k: s for k, s in text_scores.items() if k in distances}
+    relevance = fuse(distances, text_scores, query.hybrid_alpha)
+    return relevance, distances
+
+
+def _list_by_filter(query: SearchQuery, conditions, now: datetime) -> SearchResult:
+    """No text condition: every record matching the filter, by recency (or newest first)."""
+    recency = query.recency
+    total = index.count(conditions)
+    if recency.boost:
+        rows = index.list_by_recency(
+            conditions=conditions, now=now, freshness_weight=recency.freshness_weight,
+            novelty_weight=recency.novelty_weight,
+            half_life_last_access_days=recency.half_life_last_access_days,
+            half_life_created_days=recency.half_life_created_days, offset=query.offset, limit=query.limit)
+        scores = {record_id: recency.recency_weight * rec for record_id, rec in rows}
+    else:
+        ids, total = index.list_ids(conditions=conditions, offset=query.offset, limit=query.limit)
+        scores = {record_id: 0.0 for record_id in ids}
+    records = MemoryRecord.objects.in_bulk(list(scores))
+    stale = [k for k in scores if k not in records]
+    hits = [SearchHit(record=records[k], dist=1.0 - s, score=s, score_type=None) for k, s in scores.items()
+            if k in records]
+    window = query.offset + query.limit
+    total = max(total - len(stale), 0)
+    return SearchResult(hits=hits, total=total, next_offset=window if window < total else None, stale_ids=stale)

@@ -1,0 +1,221 @@
+"""Reading working memory: one Redis hash per session, plus sorted-set indexes for listing.
+
+Layout (the services module writes it, atomically, with Lua):
+- `wm:s:{ns}:{session_id}`: a hash with `doc` (the session as JSON, without `user_id`),
+  `user` (the owner, "" for none), `rev` (a new ULID on every write, for check-and-set),
+  `mtok` (JSON list: tokens of each message) and `written` (ms). The key's TTL is the
+  session's TTL.
+- `wm:idx`, `wm:idx:ns:{ns}`, `wm:idx:user:{user}`, `wm:idx:ns:{ns}:user:{user}`: sorted
+  sets of the sessions in each listing scope, scored by last write (microseconds).
+- `wm:expiries`: sessions that have a TTL, scored by when they expire, so expired ones
+  can be dropped from the scope sets before counting: `total` is a true count.
+
+The key holds namespace and session id, not the user: a session is found whether or not
+the reader names its user (the reference server's issue #235). Namespace and user are
+escaped (`%` and `:`) so no two scopes can share a key.
+"""
+
+import json
+from functools import lru_cache
+
+from django.conf import settings
+
+from memory.redis_client import get_redis
+
+SESSION_PREFIX = "wm:s:"
+INDEX_ALL = "wm:idx"
+EXPIRIES = "wm:expiries"
+SUMMARY_PENDING_PREFIX = "wm:summary-pending:"
+
+# Context windows (tokens) of the model names agent-memory-client knows.
+MODEL_CONTEXT_WINDOWS = {
+    "gpt-3.5-turbo": 16385,
+    "gpt-3.5-turbo-16k": 16385,
+    "gpt-4": 8192,
+    "gpt-4-32k": 32768,
+    "gpt-4o": 128000,
+    "gpt-4o-mini": 128000,
+    "gpt-5": 400000,
+    "o1": 200000,
+    "o1-mini": 128000,
+    "o3-mini": 200000,
+    "gpt-5-mini": 400000,
+    "gpt-5-nano": 400000,
+    "gpt-5.1-chat-latest": 128000,
+    "gpt-5.2-chat-latest": 128000,
+    "text-embedding-ada-002": 8191,
+    "text-embedding-3-small": 8191,
+    "text-embedding-3-large": 8191,
+    "claude-3-opus-20240229": 200000,
+    "claude-3-sonnet-20240229": 200000,
+    "claude-3-haiku-20240307": 200000,
+    "claude-3-5-sonnet-20240620": 200000,
+    "claude-3-7-sonnet-20250219": 200000,
+    "claude-3-5-sonnet-20241022": 200000,
+    "claude-3-5-haiku-20241022": 200000,
+    "claude-3-7-sonnet-latest": 200000,
+    "claude-3-5-sonnet-latest": 200000,
+    "claude-3-5-haiku-latest": 200000,
+    "claude-3-opus-latest": 200000,
+}
+
+# Drops every expired session from the expiry set and from each scope set it is in.
+# Members of `wm:expiries` are "{ns}:{user}:{session_id}" (ns and user escaped).
+# Keys are built inside the script: fine on a single Redis; a cluster would need them
+# all in one hash slot.
+PRUNE_EXPIRED_LUA = """
+local function esc(s) return (string.gsub(string.gsub(s, '%%', '%%25'), ':', '%%3A')) end
+local function prune_expired(now, batch)
+  local expired = redis.call('ZRANGE', 'wm:expiries', '-inf', now, 'BYSCORE', 'LIMIT', 0, batch)
+  for _, member in ipairs(expired) do
+    local ns_end = string.find(member, ':', 1, true)
+    local user_end = string.find(member, ':', ns_end + 1, true)
+    local ns = string.sub(member, 1, ns_end - 1)
+    local user = string.sub(member, ns_end + 1, user_end - 1)
+    local sid = string.sub(member, user_end + 1)
+    -- The session may have been written again since (possibly by a new owner).
+    local owner = redis.call('HGET', 'wm:s:' .. ns .. ':' .. sid, 'user')
+    if owner == false then
+      redis.call('ZREM', 'wm:idx', ns .. ':' .. sid)
+      redis.call('ZREM', 'wm:idx:ns:' .. ns, sid)
+    end
+    if user ~= '' and (owner == false or esc(owner) ~= user) then
+      redis.call('ZREM', 'wm:idx:user:' .. user, ns .. ':' .. sid)
+      redis.call('ZREM', 'wm:idx:ns:' .. ns .. ':user:' .. user, sid)
+    end
+    redis.call('ZREM', 'wm:expiries', member)
+  end
+  return #expired
+end
+"""
+
+# Prune everything expired, then count and page one scope, newest write first.
+_LIST_LUA = PRUNE_EXPIRED_LUA + """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+while prune_expired(now, 1000) == 1000 do end
+local total = redis.call('ZCARD', KEYS[1])
+local page = redis.call('ZRANGE', KEYS[1], ARGV[1], ARGV[2], 'REV')
+return {total, page}
+"""
+
+
+@lru_cache(maxsize=1)
+def _list_script():
+    return get_redis().register_script(_LIST_LUA)
+
+
+def escape(part: str | None) -> str:
+    """Key-safe form of a namespace or user id: None is "", and ':' can never appear."""
+    return "" if part is None else part.replace("%", "%25").replace(":", "%3A")
+
+
+def session_key(namespace: str | None, session_id: str) -> str:
+    return f"{SESSION_PREFIX}{escape(namespace)}:{session_id}"
+
+
+def summary_pending_key(namespace: str | None, session_id: str) -> str:
+    return f"{SUMMARY_PENDING_PREFIX}{escape(namespace)}:{session_id}"
+
+
+def context_window(*, model_name: str | None, context_window_max: int | None) -> int | None:
+    """The window the client works with: `context_window_max` wins over `model_name`."""
+    if context_window_max is not None:
+        return context_window_max
+    if model_name is not None:
+        return MODEL_CONTEXT_WINDOWS[model_name]
+    return None
+
+
+def context_usage(*, tokens: int, window: int | None) -> tuple[float | None, float | None]:
+    """(% of the window used, % of the way to the summarisation threshold), both capped at 100."""
+    if window is None:
+        return None, None
+    until_threshold = int(window * settings.SUMMARIZATION_THRESHOLD)
+    used = min(tokens / window * 100.0, 100.0)
+    toward_summary = min(tokens / until_threshold * 100.0, 100.0) if until_threshold > 0 else 100.0
+    return used, toward_summary
+
+
+def owner_matches(owner: str | None, user_id: str | None) -> bool:
+    """A reader naming no user sees any session; one naming a user never sees another user's
+    session. A session with no owner is visible to every user."""
+    return user_id is None or owner is None or owner == user_id
+
+
+def working_memory_get(
+    *,
+    session_id: str,
+    namespace: str | None,
+    user_id: str | None,
+    window: int | None = None,
+    recent_messages_limit: int | None = None,
+) -> dict | None:
+    """The session as the API returns it, or None when it does not exist for this reader.
+
+    `recent_messages_limit` keeps the newest N messages; with a `window`, the newest
+    messages that fit in it are returned (always at least one), as the reference does.
+    """
+    stored = get_redis().hmget(session_key(namespace, session_id), "doc", "user", "mtok")
+    if stored[0] is None:
+        return None
+    owner = stored[1] or None
+    if not owner_matches(owner, user_id):
+        return None
+    doc = json.loads(stored[0])
+    message_tokens = json.loads(stored[2])
+    keep = len(message_tokens)
+    if recent_messages_limit is not None:
+        keep = min(keep, recent_messages_limit)
+    if window is not None:
+        keep = min(keep, max(1, newest_fitting(message_tokens, window)))
+    if keep < len(message_tokens):
+        doc["messages"] = doc["messages"][len(message_tokens) - keep:] if keep else []
+        message_tokens = message_tokens[len(message_tokens) - keep:] if keep else []
+    return response_document(doc=doc, user_id=owner, message_tokens=message_tokens, window=window)
+
+
+def response_document(*, doc: dict, user_id: str | None, message_tokens: list[int], window: int | None,
+                      new_session: bool | None = None) -> dict:
+    tokens = sum(message_tokens)
+    used, toward_summary = context_usage(tokens=tokens, window=window)
+    return {
+        **doc,
+        "user_id": user_id,
+        "tokens": tokens,
+        "context_percentage_total_used": used,
+        "context_percentage_until_summarization": toward_summary,
+        "new_session": new_session,
+        "unsaved": None,
+    }
+
+
+def newest_fitting(message_tokens: list[int], budget: int) -> int:
+    """How many of the newest messages fit in `budget` tokens together."""
+    spent = 0
+    for count, tokens in enumerate(reversed(message_tokens)):
+        spent += tokens
+        if spent > budget:
+            return count
+    return len(message_tokens)
+
+
+def working_memory_list(*, namespace: str | None, user_id: str | None, limit: int, offset: int) -> tuple[int, list[str]]:
+    """(total, session ids on this page), most recently written first.
+
+    Expired sessions are pruned from the indexes first, in the same script, so `total`
+    counts exactly the sessions that exist.
+    """
+    if namespace is None and user_id is None:
+        scope = INDEX_ALL
+    elif user_id is None:
+        scope = f"wm:idx:ns:{escape(namespace)}"
+    elif namespace is None:
+        scope = f"wm:idx:user:{escape(user_id)}"
+    else:
+        scope = f"wm:idx:ns:{escape(namespace)}:user:{escape(user_id)}"
+    total, page = _list_script()(keys=[scope], args=[offset, offset + limit - 1], client=get_redis())
+    if namespace is None:
+        # Cross-namespace scopes hold "{ns}:{session_id}"; ns is escaped, so the first ':' ends it.
+        page = [member.split(":", 1)[1] for member in page]
+    return total, page

@@ -1,0 +1,311 @@
+"""Promotion: a session's turns become long-term memories, off the request path.
+
+One run, in three steps, each idempotent:
+1. Persist. The session's messages not yet in the DB become SourceMessages (numbered
+   by arrival), and its `memories[]` not yet promoted go through the long-term create
+   service (with dedup). From here on nothing depends on the working memory, which may
+   expire or be trimmed by the running summary.
+2. Extract. The turns after the session's watermark (`SessionPromotion.extracted_seq`)
+   go to the policy version's strategy, with earlier turns as context only.
+3. Write. The records (with provenance: source message ids and the run, which names
+   the policy version and model) and the new watermark commit in one transaction,
+   after checking that the watermark has not moved meanwhile. A redelivered job
+   therefore finds nothing new and writes nothing.
+
+An ExtractionRun records every run. Its `attempt` counts attempts across deliveries
+and retries, so a job that keeps failing, or keeps dying with its worker, ends as a
+`failed` run with the reason. The retry policy lives here: provider outages (429,
+5xx, timeouts) get PROMOTION_MAX_ATTEMPTS attempts, malformed replies
+PROMOTION_MAX_OUTPUT_ATTEMPTS, other LLM errors (bad request, auth) one. The wait
+between attempts doubles from PROMOTION_RETRY_BACKOFF_SECONDS.
+"""
+
+import logging
+import random
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from memory import extraction, llm
+from memory.models import MemoryStatus, SessionPromotion, SourceMessage
+from memory.selectors.working_memory import working_memory_get
+from memory.services.long_term import MemoryIdConflictError, memories_create, memory_hash
+from policies.models import ExtractionRun, PolicyVersion, Strategy
+from policies.selectors import NoPublishedPolicyError, policy_version_for_session
+
+logger = logging.getLogger(__name__)
+
+MAX_BACKOFF_SECONDS = 3600
+
+
+class PromotionRetry(Exception):
+    """This attempt failed and another is allowed: try again after `delay_seconds`."""
+
+    def __init__(self, message: str, *, delay_seconds: float, run: ExtractionRun):
+        super().__init__(message)
+        self.delay_seconds = delay_seconds
+        self.run = run
+
+
+def session_promote(*, namespace: str | None, user_id: str | None, session_id: str) -> ExtractionRun | None:
+    """Promote the session's not-yet-promoted turns now, synchronously.
+
+    The running summary calls this before trimming turns: when it returns, every turn
+    of the session is in the DB, whatever the extraction did. A retryable extraction
+    failure is recorded on the run, and the retry goes to the worker with its backoff
+    (in inline mode, the session's next write tries again). Returns the run, or None
+    when there was nothing new to extract.
+    """
+    try:
+        return promotion_run(namespace=namespace, user_id=user_id, session_id=session_id)
+    except PromotionRetry as retry:
+        if not settings.WORKERS_INLINE:
+            from workers.actors import promote_session
+            from workers.queue import enqueue
+
+            # No debounce token: it runs unless a newer debounce window is pending (which covers it).
+            enqueue(promote_session, namespace, user_id, session_id, "", delay_seconds=retry.delay_seconds)
+        return retry.run
+
+
+def promotion_run(*, namespace: str | None, user_id: str | None, session_id: str) -> ExtractionRun | None:
+    """One attempt at promoting the session (the worker's entry point; idempotent).
+
+    Returns the run (succeeded, failed for good, or skipped because another run
+    promoted the same turns first), or None when there was nothing new. Raises
+    PromotionRetry when the attempt failed and another is allowed.
+    """
+    ns = namespace or ""
+    # The session is found by namespace and id whoever owns it; records take its owner.
+    session = working_memory_get(session_id=session_id, namespace=namespace, user_id=None)
+    if session is not None:
+        state = _persist(ns, session_id, session)
+    else:  # expired or deleted: turns already persisted may still await extraction
+        state = SessionPromotion.objects.filter(namespace=ns, session_id=session_id).first()
+    if state is None:
+        return None
+    watermark = state.extracted_seq
+    new_messages = list(SourceMessage.objects.filter(namespace=ns, session_id=session_id, seq__gt=watermark)
+                        .order_by("seq"))
+    if not new_messages:
+        return None
+    owner = state.user_id or (user_id or "")
+    try:
+        version = policy_version_for_session(namespace=namespace, user_id=owner or None, session_id=session_id)
+    except NoPublishedPolicyError as exc:
+        return _run_without_policy(ns, owner, session_id, new_messages, exc)
+
+    run = _run_begin(ns, owner, session_id, version, new_messages)
+    if run.status != ExtractionRun.Status.RUNNING:
+        return run
+    version = run.policy_version
+    started = time.monotonic()
+    try:
+        context_messages = _context(ns, session_id, watermark, extraction.context_size(
+            strategy=version.strategy, params=version.params))
+        result = extraction.extract(
+            strategy=version.strategy,
+            new_turns=[_turn(m) for m in new_messages],
+            context_turns=[_turn(m) for m in context_messages],
+            prompt_template=version.prompt_template,
+            model=version.model,
+            params=version.params,
+        )
+        return _write(run, version, state, watermark, new_messages, result, started)
+    except Exception as exc:  # noqa: BLE001 - every failure is recorded on the run, then retried or final
+        return _attempt_failed(run, exc)
+
+
+# --- Step 1: persist -----------------------------------------------------------------------
+
+def _persist(ns: str, session_id: str, session: dict) -> SessionPromotion:
+    """Write the session's new messages and unpromoted memories; returns the locked-then-saved state."""
+    owner = session.get("user_id") or ""
+    messages = session.get("messages") or []
+    memories = session.get("memories") or []
+    with transaction.atomic():
+        SessionPromotion.objects.get_or_create(namespace=ns, session_id=session_id, defaults={"user_id": owner})
+        state = SessionPromotion.objects.select_for_update().get(namespace=ns, session_id=session_id)
+        known = set(SourceMessage.objects.filter(namespace=ns, session_id=session_id,
+                                                 message_id__in=[m["id"] for m in messages])
+                    .values_list("message_id", flat=True))
+        fresh = [m for m in messages if m["id"] not in known]
+        SourceMessage.objects.bulk_create([
+            SourceMessage(namespace=ns, session_id=session_id, message_id=m["id"], user_id=owner,
+                          seq=state.persisted_seq + position, role=m["role"], content=m["content"],
+                          created_at=_datetime(m.get("created_at")) or timezone.now())
+            for position, m in enumerate(fresh, start=1)
+        ])
+        unpromoted = [m for m in memories if state.promoted_memories.get(m["id"]) != memory_hash(m["text"])]
+        _promote_session_memories(ns, owner, session_id, unpromoted)
+        if not fresh and not unpromoted and state.user_id == owner:
+            return state
+        state.persisted_seq += len(fresh)
+        state.promoted_memories.update({m["id"]: memory_hash(m["text"]) for m in unpromoted})
+        state.user_id = owner
+        state.updated_at = timezone.now()
+        state.save()
+    return state
+
+
+def _promote_session_memories(ns: str, owner: str, session_id: str, memories: list[dict]) -> None:
+    """The agent's own session memories, approved as API creates are, in the session's tenant."""
+    records = [{
+        "id": m["id"],
+        "text": m["text"],
+        "memory_type": m.get("memory_type") or "message",
+        "namespace": ns or None,
+        "user_id": owner or None,
+        "session_id": session_id,
+        "topics": m.get("topics") or [],
+        "entities": m.get("entities") or [],
+        "extracted_from": m.get("extracted_from") or [],
+        "event_date": _datetime(m.get("event_date")),
+        "created_at": _datetime(m.get("created_at")),
+        "last_accessed": _datetime(m.get("last_accessed")),
+    } for m in memories if m["text"].strip()]
+    while records:
+        try:
+            memories_create(records=records, deduplicate=True, status=MemoryStatus.APPROVED)
+            return
+        except MemoryIdConflictError as conflict:
+            # Another tenant's record has this id: the session cannot overwrite it. Skip it.
+            logger.warning("session %s/%s: memory %s not promoted: %s", ns, session_id, conflict.memory_id, conflict)
+            records = [r for r in records if r["id"] != conflict.memory_id]
+
+
+# --- Step 2: the run and its attempts ----------------------------------------------------------
+
+def _run_begin(ns, owner, session_id, version: PolicyVersion, new_messages) -> ExtractionRun:
+    """Continue the session's unfinished run (a retry or a redelivery) or start one."""
+    with transaction.atomic():
+        run = (ExtractionRun.objects.select_for_update().select_related("policy_version")
+               .filter(namespace=ns, session_id=session_id, status=ExtractionRun.Status.RUNNING)
+               .order_by("-started_at", "-id").first())
+        if run is None:
+            run = ExtractionRun(namespace=ns, user_id=owner, session_id=session_id, policy_version=version,
+                                strategy=version.strategy, attempt=0,
+                                model="" if version.strategy == Strategy.MESSAGES else version.model or settings.LLM_MODEL)
+        run.attempt += 1
+        run.first_message_id, run.last_message_id = new_messages[0].message_id, new_messages[-1].message_id
+        run.message_count = len(new_messages)
+        if run.attempt > settings.PROMOTION_MAX_ATTEMPTS:
+            # Earlier attempts never reported back: the worker died or hit its time limit.
+            run.status, run.finished_at = ExtractionRun.Status.FAILED, timezone.now()
+            run.error = (f"gave up after {run.attempt - 1} attempts (PROMOTION_MAX_ATTEMPTS); the last ones did not "
+                         f"finish (worker crash or time limit)" + (f"; earlier error: {run.error}" if run.error else ""))
+            logger.error("promotion run %s for session %s/%s failed: %s", run.pk, ns, session_id, run.error)
+        run.save()
+    return run
+
+
+def _run_without_policy(ns, owner, session_id, new_messages, exc) -> ExtractionRun:
+    run = ExtractionRun.objects.create(
+        namespace=ns, user_id=owner, session_id=session_id, strategy="", status=ExtractionRun.Status.FAILED,
+        first_message_id=new_messages[0].message_id, last_message_id=new_messages[-1].message_id,
+        message_count=len(new_messages), error=str(exc), finished_at=timezone.now())
+    logger.error("promotion of session %s/%s failed: %s", ns, session_id, exc)
+    return run
+
+
+def _attempt_limit(exc: Exception) -> int:
+    if isinstance(exc, llm.LLMOutputError):
+        return settings.PROMOTION_MAX_OUTPUT_ATTEMPTS
+    if isinstance(exc, llm.LLMError) and not exc.retryable:
+        return 1
+    return settings.PROMOTION_MAX_ATTEMPTS  # provider outages, and DB or Redis errors
+
+
+def _attempt_failed(run: ExtractionRun, exc: Exception) -> ExtractionRun:
+    """Record the failure; raise PromotionRetry if another attempt is allowed."""
+    current = ExtractionRun.objects.filter(pk=run.pk).values_list("status", flat=True).first()
+    if current != ExtractionRun.Status.RUNNING:
+        return ExtractionRun.objects.get(pk=run.pk)  # a concurrent attempt of this run has finished it
+    limit = _attempt_limit(exc)
+    run.error = f"attempt {run.attempt} of at most {limit}: {type(exc).__name__}: {exc}"
+    if run.attempt < limit:
+        delay = min(settings.PROMOTION_RETRY_BACKOFF_SECONDS * 2 ** (run.attempt - 1), MAX_BACKOFF_SECONDS)
+        delay *= random.uniform(1.0, 1.25)  # spread the retries of many sessions after an outage
+        run.save(update_fields=["error"])
+        logger.warning("promotion run %s for session %s/%s: %s; retrying in %.1f s",
+                       run.pk, run.namespace, run.session_id, run.error, delay)
+        raise PromotionRetry(run.error, delay_seconds=delay, run=run) from exc
+    run.status, run.finished_at = ExtractionRun.Status.FAILED, timezone.now()
+    run.save(update_fields=["error", "status", "finished_at"])
+    logger.error("promotion run %s for session %s/%s failed: %s", run.pk, run.namespace, run.session_id, run.error)
+    return run
+
+
+# --- Step 3: write -------------------------------------------------------------------------
+
+def _write(run, version, state, watermark, new_messages, result: extraction.Extraction, started) -> ExtractionRun:
+    """Records, watermark and run in one transaction, unless another run got there first."""
+    records = [{
+        "text": m.text,
+        "memory_type": m.memory_type,
+        "namespace": state.namespace or None,
+        "user_id": state.user_id or None,
+        "session_id": state.session_id,
+        "topics": m.topics,
+        "entities": m.entities,
+        "event_date": m.event_date,
+        "extracted_from": m.extracted_from,
+        "created_at": m.created_at,
+    } for m in result.memories]
+    with transaction.atomic():
+        state = SessionPromotion.objects.select_for_update().get(pk=state.pk)
+        run = ExtractionRun.objects.select_for_update().get(pk=run.pk)
+        if state.extracted_seq != watermark:
+            if run.status != ExtractionRun.Status.RUNNING:
+                return run  # a concurrent attempt of this same run wrote the turns
+            run.status, run.finished_at = ExtractionRun.Status.SKIPPED, timezone.now()
+            run.error = (f"turns {new_messages[0].message_id}..{new_messages[-1].message_id} were promoted by "
+                         "another run meanwhile; nothing written")
+            run.save()
+            return run
+        # Raw turns are distinct events: the watermark keeps them from repeating, and
+        # merging two sessions' identical "yes" would lose where each was said.
+        created = memories_create(records=records, deduplicate=version.strategy != Strategy.MESSAGES,
+                                  status=version.review_mode, extraction_run=run)
+        state.extracted_seq = new_messages[-1].seq
+        state.updated_at = timezone.now()
+        state.save(update_fields=["extracted_seq", "updated_at"])
+        run.status, run.finished_at, run.error = ExtractionRun.Status.SUCCEEDED, timezone.now(), ""
+        run.model = result.model or run.model
+        run.tokens_in, run.tokens_out = result.tokens_in, result.tokens_out
+        run.cost_usd = Decimal(str(round(result.cost_usd, 6)))
+        run.latency_ms = int((time.monotonic() - started) * 1000)
+        run.memories_created = len(created.created_ids)
+        run.memories_deduplicated = created.deduplicated_count
+        run.memories_dropped = sum(result.dropped.values())
+        run.save()
+    logger.info("promotion run %s for session %s/%s: %d turns, %d created, %d deduplicated, %d dropped %s",
+                run.pk, run.namespace, run.session_id, len(new_messages), run.memories_created,
+                run.memories_deduplicated, run.memories_dropped, result.dropped or "")
+    return run
+
+
+# --- Helpers ----------------------------------------------------------------------------------
+
+def _context(ns: str, session_id: str, watermark: int, size: int) -> list[SourceMessage]:
+    if not size:
+        return []
+    earlier = SourceMessage.objects.filter(namespace=ns, session_id=session_id, seq__lte=watermark)
+    return list(earlier.order_by("-seq")[:size])[::-1]
+
+
+def _turn(message: SourceMessage) -> extraction.Turn:
+    return extraction.Turn(id=message.message_id, role=message.role, content=message.content,
+                           created_at=message.created_at)
+
+
+def _datetime(value) -> datetime | None:
+    """Working memory keeps ISO 8601 strings."""
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

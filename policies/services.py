@@ -1,0 +1,105 @@
+"""Writes of extraction policies: versions are created, published, and frozen once used."""
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Max
+
+from policies.models import Policy, PolicyVersion, ReviewMode, Strategy
+from policies.selectors import DEFAULT_POLICY_NAME, policy_version_is_used
+
+EDITABLE_FIELDS = ("strategy", "prompt_template", "model", "params", "review_mode")
+
+
+class PolicyVersionImmutableError(Exception):
+    """The version has been used by an extraction run; create a new version instead."""
+
+
+def _validate(version: PolicyVersion) -> None:
+    from memory.extraction import params_validate
+
+    version.full_clean(exclude=["policy", "number"])
+    if version.strategy == Strategy.CUSTOM and not version.prompt_template.strip():
+        raise ValidationError({"prompt_template": "the custom strategy needs a prompt template"})
+    try:
+        params_validate(version.params)
+    except ValueError as exc:
+        raise ValidationError({"params": str(exc)}) from exc
+
+
+@transaction.atomic
+def policy_version_create(
+    *,
+    policy: Policy,
+    strategy: str,
+    prompt_template: str = "",
+    model: str = "",
+    params: dict | None = None,
+    review_mode: str = ReviewMode.AUTO_APPROVE,
+) -> PolicyVersion:
+    """A new version numbered after the policy's last one."""
+    Policy.objects.select_for_update().filter(pk=policy.pk).first()  # serialise numbering
+    number = (policy.versions.aggregate(last=Max("number"))["last"] or 0) + 1
+    version = PolicyVersion(policy=policy, number=number, strategy=strategy, prompt_template=prompt_template,
+                            model=model, params=params or {}, review_mode=review_mode)
+    _validate(version)
+    version.save()
+    return version
+
+
+@transaction.atomic
+def policy_version_update(*, version: PolicyVersion, data: dict) -> PolicyVersion:
+    """Edit a version nobody has extracted with yet; a used version never changes."""
+    version = PolicyVersion.objects.select_for_update().get(pk=version.pk)
+    if policy_version_is_used(version=version):
+        raise PolicyVersionImmutableError(
+            f"{version} has been used by an extraction run; create a new version instead"
+        )
+    unknown = set(data) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise ValidationError({field: "not editable" for field in sorted(unknown)})
+    for field, value in data.items():
+        setattr(version, field, value)
+    _validate(version)
+    version.save(update_fields=list(data))
+    return version
+
+
+@transaction.atomic
+def policy_version_publish(*, version: PolicyVersion) -> Policy:
+    """Point the policy at this version: sessions are extracted with it from now on."""
+    policy = Policy.objects.select_for_update().get(pk=version.policy_id)
+    policy.published_version = version
+    policy.save(update_fields=["published_version"])
+    return policy
+
+
+def _is_stock(version: PolicyVersion) -> bool:
+    """A built-in strategy with nothing of an operator's in it."""
+    return (not version.prompt_template and not version.model and not version.params
+            and version.review_mode == ReviewMode.AUTO_APPROVE)
+
+
+@transaction.atomic
+def policy_defaults_ensure(*, llm_configured: bool) -> PolicyVersion:
+    """Make sure the default policy exists and publishes a version (idempotent).
+
+    Without an LLM the default is the `messages` strategy (raw turns, no LLM); with
+    one it is `discrete`. While the published version is a stock one, this follows
+    the configuration, so setting LLM_MODEL later switches a fresh install to
+    discrete facts. A version an operator published (any template, model, params or
+    review mode of their own) is left alone.
+    """
+    policy, _ = Policy.objects.get_or_create(
+        name=DEFAULT_POLICY_NAME,
+        defaults={"description": "Extraction policy every session gets unless an experiment assigns another."},
+    )
+    policy = Policy.objects.select_for_update().select_related("published_version").get(pk=policy.pk)
+    published = policy.published_version
+    wanted = Strategy.DISCRETE if llm_configured else Strategy.MESSAGES
+    if published is not None and (not _is_stock(published) or published.strategy == wanted):
+        return published
+    version = next((v for v in policy.versions.filter(strategy=wanted).order_by("number") if _is_stock(v)), None)
+    if version is None:
+        version = policy_version_create(policy=policy, strategy=wanted)
+    policy_version_publish(version=version)
+    return version

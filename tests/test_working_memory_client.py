@@ -1,0 +1,258 @@
+"""Every working-memory route driven through agent-memory-client 0.14 against a live server."""
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from agent_memory_client import MemoryAPIClient, MemoryClientConfig
+from agent_memory_client.exceptions import MemoryNotFoundError, MemoryServerError
+from agent_memory_client.models import (
+    ClientMemoryRecord,
+    MemoryMessage,
+    MemoryStrategyConfig,
+    WorkingMemory,
+)
+from ulid import ULID
+
+from memory import tokens
+
+
+def with_client(live_server, work, **config):
+    """Run `work(client)` on a fresh async client for the live server."""
+
+    async def main():
+        async with MemoryAPIClient(MemoryClientConfig(base_url=live_server.url, **config)) as client:
+            return await work(client)
+
+    return asyncio.run(main())
+
+
+def turn(role: str, content: str, **extra) -> MemoryMessage:
+    return MemoryMessage(role=role, content=content, **extra)
+
+
+def test_put_then_get_round_trips_the_session(live_server):
+    created_at = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+    memory = WorkingMemory(
+        session_id="s-1",
+        namespace="travel",
+        user_id="alice",
+        messages=[turn("user", "I want to fly to Lisbon", id="m-1", created_at=created_at),
+                  turn("assistant", "Which dates?", id="m-2", created_at=created_at + timedelta(seconds=5))],
+        memories=[ClientMemoryRecord(id="r-1", text="Alice prefers aisle seats", memory_type="semantic",
+                                     topics=["travel"])],
+        data={"trip": {"to": "LIS", "pax": 2}},
+        context="Earlier: Alice asked about hotels.",
+        ttl_seconds=3600,
+        long_term_memory_strategy=MemoryStrategyConfig(strategy="summary", config={"max_summary_length": 200}),
+    )
+
+    async def work(client):
+        put = await client.put_working_memory("s-1", memory)
+        got = await client.get_working_memory("s-1", namespace="travel", user_id="alice")
+        return put, got
+
+    put, got = with_client(live_server, work)
+    expected_tokens = tokens.count("user: I want to fly to Lisbon") + tokens.count("assistant: Which dates?")
+    for result in (put, got):
+        assert result.session_id == "s-1" and result.namespace == "travel" and result.user_id == "alice"
+        assert [(m.id, m.role, m.content, m.created_at) for m in result.messages] == [
+            ("m-1", "user", "I want to fly to Lisbon", created_at),
+            ("m-2", "assistant", "Which dates?", created_at + timedelta(seconds=5)),
+        ]
+        assert [(r.id, r.text, r.memory_type.value, r.topics) for r in result.memories] == [
+            ("r-1", "Alice prefers aisle seats", "semantic", ["travel"])]
+        assert result.data == {"trip": {"to": "LIS", "pax": 2}}
+        assert result.context == "Earlier: Alice asked about hotels."
+        assert result.ttl_seconds == 3600
+        assert result.long_term_memory_strategy.strategy == "summary"
+        assert result.long_term_memory_strategy.config == {"max_summary_length": 200}
+        assert result.tokens == expected_tokens
+        # No model information given: the percentages stay null, as in the reference.
+        assert result.context_percentage_total_used is None
+        assert result.context_percentage_until_summarization is None
+    assert put.new_session is True
+
+
+def test_missing_ids_become_ulids_and_missing_created_at_becomes_now(live_server):
+    async def work(client):
+        # Raw JSON: the client model would fill both fields itself.
+        response = await client._client.put("/v1/working-memory/s-2", json={
+            "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]})
+        return response
+
+    before = datetime.now(UTC)
+    response = with_client(live_server, work)
+    after = datetime.now(UTC)
+    assert response.status_code == 200
+    messages = response.json()["messages"]
+    ids = [m["id"] for m in messages]
+    assert len(set(ids)) == 2
+    for message_id in ids:
+        assert str(ULID.from_str(message_id)) == message_id
+    for message in messages:
+        assert before <= datetime.fromisoformat(message["created_at"]) <= after
+
+
+def test_a_session_written_with_a_user_is_found_without_naming_the_user(live_server):
+    async def work(client):
+        await client.put_working_memory("s-3", WorkingMemory(session_id="s-3", namespace="ns", user_id="alice",
+                                                             messages=[turn("user", "hello")]))
+        without_user = await client.get_working_memory("s-3", namespace="ns")
+        same_user = await client.get_working_memory("s-3", namespace="ns", user_id="alice")
+        with pytest.raises(MemoryNotFoundError):
+            await client.get_working_memory("s-3", namespace="ns", user_id="bob")
+        with pytest.raises(MemoryNotFoundError):
+            await client.get_working_memory("s-3", namespace="other-ns")
+        return without_user, same_user
+
+    without_user, same_user = with_client(live_server, work)
+    assert without_user.user_id == "alice" and [m.content for m in without_user.messages] == ["hello"]
+    assert same_user.user_id == "alice"
+
+
+def test_another_users_put_is_refused_and_changes_nothing(live_server):
+    async def work(client):
+        await client.put_working_memory("s-4", WorkingMemory(session_id="s-4", user_id="alice",
+                                                             messages=[turn("user", "mine")]))
+        with pytest.raises(MemoryServerError) as refused:
+            await client.put_working_memory("s-4", WorkingMemory(session_id="s-4", user_id="bob",
+                                                                 messages=[turn("user", "overwrite")]))
+        return refused.value, await client.get_working_memory("s-4")
+
+    error, stored = with_client(live_server, work)
+    assert error.status_code == 409
+    assert [m.content for m in stored.messages] == ["mine"] and stored.user_id == "alice"
+
+
+def test_a_put_naming_no_user_keeps_the_owner(live_server):
+    async def work(client):
+        await client.put_working_memory("s-5", WorkingMemory(session_id="s-5", user_id="alice"))
+        # set_working_memory_data re-PUTs the session; its owner must survive.
+        await client.put_working_memory("s-5", WorkingMemory(session_id="s-5", data={"k": "v"}))
+        return await client.get_working_memory("s-5"), await client.list_sessions(user_id="alice")
+
+    stored, listed = with_client(live_server, work)
+    assert stored.user_id == "alice" and stored.data == {"k": "v"}
+    assert (listed.sessions, listed.total) == (["s-5"], 1)
+
+
+def test_get_or_create_creates_once_then_finds(live_server):
+    async def work(client):
+        first = await client.get_or_create_working_memory("s-6", namespace="ns", user_id="alice")
+        second = await client.get_or_create_working_memory("s-6", namespace="ns", user_id="alice")
+        return first, second
+
+    (created, memory), (created_again, memory_again) = with_client(live_server, work)
+    assert created is True and created_again is False
+    assert memory.session_id == memory_again.session_id == "s-6"
+    assert memory_again.user_id == "alice" and memory_again.messages == []
+
+
+def test_append_messages_keeps_earlier_turns_and_reports_context_usage(live_server):
+    async def work(client):
+        await client.append_messages_to_working_memory("s-7", [{"role": "user", "content": "first"}],
+                                                       namespace="ns")
+        return await client.append_messages_to_working_memory(
+            "s-7", [{"role": "assistant", "content": "second"}], namespace="ns", context_window_max=1000)
+
+    result = with_client(live_server, work)
+    assert [m.content for m in result.messages] == ["first", "second"]
+    used = tokens.count("user: first") + tokens.count("assistant: second")
+    assert result.tokens == used
+    assert result.context_percentage_total_used == pytest.approx(used / 1000 * 100)
+    assert result.context_percentage_until_summarization == pytest.approx(used / 700 * 100)
+
+
+def test_model_name_sets_the_window_for_the_percentages(live_server):
+    async def work(client):
+        await client.put_working_memory("s-8", WorkingMemory(session_id="s-8", messages=[turn("user", "hello")]))
+        return await client.get_working_memory("s-8", model_name="gpt-4")
+
+    result = with_client(live_server, work)
+    assert result.context_percentage_total_used == pytest.approx(result.tokens / 8192 * 100)
+    assert result.context_percentage_until_summarization == pytest.approx(result.tokens / int(8192 * 0.7) * 100)
+
+
+def test_delete_removes_the_session_and_another_users_delete_is_refused(live_server):
+    async def work(client):
+        await client.put_working_memory("s-9", WorkingMemory(session_id="s-9", namespace="ns", user_id="alice"))
+        with pytest.raises(MemoryNotFoundError):
+            await client.delete_working_memory("s-9", namespace="ns", user_id="bob")
+        still_there = await client.get_working_memory("s-9", namespace="ns")
+        ack = await client.delete_working_memory("s-9", namespace="ns", user_id="alice")
+        with pytest.raises(MemoryNotFoundError):
+            await client.get_working_memory("s-9", namespace="ns")
+        again = await client.delete_working_memory("s-9", namespace="ns")  # idempotent
+        return still_there, ack, again, await client.list_sessions(namespace="ns")
+
+    still_there, ack, again, listed = with_client(live_server, work)
+    assert still_there.session_id == "s-9"
+    assert ack.status == "ok" and again.status == "ok"
+    assert (listed.sessions, listed.total) == ([], 0)
+
+
+def test_list_sessions_counts_exactly_in_every_scope_and_pages_newest_first(live_server):
+    layout = [("a1", "ns-a", "alice"), ("a2", "ns-a", "bob"), ("a3", "ns-a", None),
+              ("b1", "ns-b", "alice"), ("b2", "ns-b", None), ("shared", "ns-a", "alice"),
+              ("shared", "ns-b", "bob")]
+
+    async def work(client):
+        for session_id, namespace, user_id in layout:
+            await client.put_working_memory(session_id, WorkingMemory(session_id=session_id, namespace=namespace,
+                                                                      user_id=user_id))
+        results = {
+            "all": await client.list_sessions(limit=100),
+            "ns-a": await client.list_sessions(namespace="ns-a"),
+            "alice": await client.list_sessions(user_id="alice"),
+            "ns-a alice": await client.list_sessions(namespace="ns-a", user_id="alice"),
+            "page 2": await client.list_sessions(namespace="ns-a", limit=2, offset=2),
+            "past the end": await client.list_sessions(namespace="ns-a", limit=2, offset=10),
+        }
+        await client.delete_working_memory("a1", namespace="ns-a")
+        results["after delete"] = await client.list_sessions(namespace="ns-a")
+        return results
+
+    r = with_client(live_server, work)
+    assert (r["all"].total, r["all"].sessions) == (7, ["shared", "shared", "b2", "b1", "a3", "a2", "a1"])
+    assert (r["ns-a"].total, r["ns-a"].sessions) == (4, ["shared", "a3", "a2", "a1"])
+    assert (r["alice"].total, r["alice"].sessions) == (3, ["shared", "b1", "a1"])
+    assert (r["ns-a alice"].total, r["ns-a alice"].sessions) == (2, ["shared", "a1"])
+    assert (r["page 2"].total, r["page 2"].sessions) == (4, ["a2", "a1"])
+    assert (r["past the end"].total, r["past the end"].sessions) == (4, [])
+    assert (r["after delete"].total, r["after delete"].sessions) == (3, ["shared", "a3", "a2"])
+
+
+def test_a_session_expires_after_its_ttl_and_leaves_the_listing(live_server, redis_client):
+    async def write(client):
+        await client.put_working_memory("short", WorkingMemory(session_id="short", namespace="ns", user_id="alice",
+                                                               ttl_seconds=1))
+        await client.put_working_memory("long", WorkingMemory(session_id="long", namespace="ns", user_id="alice"))
+        return await client.list_sessions(namespace="ns"), await client.get_working_memory("short", namespace="ns")
+
+    listed, short = with_client(live_server, write)
+    assert (listed.total, sorted(listed.sessions)) == (2, ["long", "short"])
+    assert short.ttl_seconds == 1
+    time.sleep(1.3)
+
+    async def after(client):
+        with pytest.raises(MemoryNotFoundError):
+            await client.get_working_memory("short", namespace="ns")
+        return [await client.list_sessions(**scope) for scope in
+                ({}, {"namespace": "ns"}, {"user_id": "alice"}, {"namespace": "ns", "user_id": "alice"})]
+
+    for listing in with_client(live_server, after):
+        assert (listing.total, listing.sessions) == (1, ["long"])
+    assert redis_client.zcard("wm:expiries") == 0  # pruned, not just hidden
+
+
+def test_rewriting_a_session_without_ttl_makes_it_persistent(live_server, redis_client):
+    async def work(client):
+        await client.put_working_memory("s-10", WorkingMemory(session_id="s-10", ttl_seconds=1))
+        await client.put_working_memory("s-10", WorkingMemory(session_id="s-10"))
+
+    with_client(live_server, work)
+    time.sleep(1.2)
+    assert redis_client.ttl("wm:s::s-10") == -1
+    assert with_client(live_server, lambda client: client.list_sessions()).total == 1
