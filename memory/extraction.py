@@ -182,16 +182,19 @@ def extract(
 
 
 def _messages(new_turns: list[Turn]) -> Extraction:
-    """Each user/assistant/tool turn verbatim, labelled with its role; system turns are
-    the agent's instructions, not conversation, and are not memories."""
+    """Each user/assistant/tool turn verbatim, labelled with its role. System turns are
+    the agent's instructions, not conversation; a turn longer than a long-term record
+    may be (MEMORY_MAX_TEXT_CHARS) stays a source message only."""
     memories, dropped = [], Counter()
     for turn in new_turns:
-        reason = "system" if turn.role == "system" else None if turn.content.strip() else "empty"
+        text = f"{turn.role}: {turn.content}"
+        reason = ("system" if turn.role == "system" else "empty" if not turn.content.strip()
+                  else "too_long" if len(text) > settings.MEMORY_MAX_TEXT_CHARS else None)
         if reason:
             dropped[reason] += 1
             continue
-        memories.append(ExtractedMemory(text=f"{turn.role}: {turn.content}", memory_type="message",
-                                        extracted_from=[turn.id], created_at=turn.created_at))
+        memories.append(ExtractedMemory(text=text, memory_type="message", extracted_from=[turn.id],
+                                        created_at=turn.created_at))
     return Extraction(memories=memories, dropped=dict(dropped))
 
 

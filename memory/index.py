@@ -268,12 +268,8 @@ def _clause(condition: Condition) -> str:
 
 def filter_string(conditions: list[Condition]) -> str:
     """All conditions ANDed; "*" when there are none."""
-    clauses = [_clause(c) for c in conditions]
-    if not clauses:
-        return "*"
-    # A lone negation is fine in DIALECT 2, but parenthesise each clause so that
-    # combining with a text clause never changes precedence.
-    return " ".join(f"({c})" for c in clauses)
+    # Each clause parenthesised, so combining with a text clause never changes precedence.
+    return " ".join(f"({_clause(c)})" for c in conditions) or "*"
 
 
 def _with_text(text_clause: str, conditions: list[Condition]) -> str:
@@ -303,8 +299,7 @@ def _run(query):
 
 
 def _memory_id(doc) -> str:
-    value = doc.memory_id
-    return value.decode() if isinstance(value, bytes) else value
+    return _decode(doc.memory_id)
 
 
 def count(conditions: list[Condition]) -> int:
@@ -358,7 +353,9 @@ def text_search(text: str, *, conditions: list[Condition], k: int,
         conditions.append(Condition("memory_id", "any", tuple(only_ids)))
     query = FilterQuery(filter_expression=_with_text(clause, conditions), return_fields=RETURN_FIELDS,
                         num_results=k)
-    query.scorer("BM25STD").with_scores()
+    # BM25 (RediSearch's normalised variant) ranked evidence better than BM25STD,
+    # TFIDF and TFIDF.DOCNORM on the LoCoMo tuning conversations (BENCHMARKS.md).
+    query.scorer("BM25").with_scores()
     result = _run(query)
     return [Hit(id=_memory_id(d), text_score=float(d.score)) for d in result.docs], result.total
 

@@ -136,7 +136,7 @@ MEMORY_DEDUP_DISTANCE_THRESHOLD = env.float("MEMORY_DEDUP_DISTANCE_THRESHOLD", d
 # How often the worker re-indexes rows whose commit-time indexing failed.
 MEMORY_INDEX_SWEEP_SECONDS = env.int("MEMORY_INDEX_SWEEP_SECONDS", default=300)
 # Hybrid search fuses this many best candidates from each of BM25 and the vector index.
-MEMORY_HYBRID_DEPTH = env.int("MEMORY_HYBRID_DEPTH", default=100)
+MEMORY_HYBRID_DEPTH = env.int("MEMORY_HYBRID_DEPTH", default=50)
 # Largest `text` accepted by long-term memory create, edit and search.
 MEMORY_MAX_TEXT_CHARS = env.int("MEMORY_MAX_TEXT_CHARS", default=100_000)
 

@@ -76,6 +76,8 @@ class ExtractionRun(models.Model):
     model = models.CharField(max_length=200, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING, db_index=True)
     attempt = models.PositiveIntegerField(default=1)
+    # Attempts that ended in a reply off the schema; they have their own, smaller limit.
+    malformed_replies = models.PositiveIntegerField(default=0)
     first_message_id = models.CharField(max_length=200, blank=True)
     last_message_id = models.CharField(max_length=200, blank=True)
     message_count = models.PositiveIntegerField(default=0)

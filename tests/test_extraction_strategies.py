@@ -138,15 +138,15 @@ def test_malformed_json_is_an_output_error(llm_settings, llm_server):
 
 
 def test_messages_strategy_stores_turns_verbatim_without_any_llm(settings, llm_server):
-    settings.LLM_MODEL = ""
+    settings.LLM_MODEL, settings.MEMORY_MAX_TEXT_CHARS = "", 100
     new = turns(("system", "You are a travel agent."), ("user", "I'd like a window seat."),
-                ("assistant", "Noted: window seat."), ("tool", "  "))
+                ("assistant", "Noted: window seat."), ("tool", "  "), ("user", "x" * 95))
     result = extraction.extract(strategy="messages", new_turns=new, context_turns=EARLIER)
     assert [(m.text, m.memory_type, m.extracted_from, m.created_at) for m in result.memories] == [
         ("user: I'd like a window seat.", "message", ["m1"], T0 + timedelta(minutes=1)),
         ("assistant: Noted: window seat.", "message", ["m2"], T0 + timedelta(minutes=2)),
     ]
-    assert result.dropped == {"system": 1, "empty": 1}
+    assert result.dropped == {"system": 1, "empty": 1, "too_long": 1}
     assert (result.model, result.tokens_in, result.cost_usd) == ("", 0, 0.0)
     assert llm_server.requests == []
 

@@ -62,8 +62,8 @@ def _summary_retry_when(retries: int, exception: BaseException) -> bool:
     return getattr(exception, "retryable", False) and retries < SUMMARY_MAX_RETRIES
 
 
-@dramatiq.actor(max_retries=SUMMARY_MAX_RETRIES, retry_when=_summary_retry_when, min_backoff=2_000,
-                max_backoff=60_000, time_limit=5 * 60_000, on_retry_exhausted="working_memory_trim")
+@dramatiq.actor(max_retries=SUMMARY_MAX_RETRIES, retry_when=_summary_retry_when, min_backoff=1_000,
+                max_backoff=30_000, time_limit=5 * 60_000, on_retry_exhausted="working_memory_trim")
 def working_memory_summarize(namespace: str | None, session_id: str, window: int):
     """Fold a session's oldest turns into its `context` once it passes the threshold (idempotent)."""
     from memory.services.working_memory import working_memory_summarize as summarize

@@ -24,7 +24,7 @@ from rest_framework.views import APIView
 from memory import index
 from memory.api.errors import field_error
 from memory.models import MemoryRecord, MemoryStatus, MemoryType
-from memory.selectors.long_term import SEARCH_MODES, Recency, SearchQuery, memories_search, memory_get
+from memory.selectors.long_term import DEFAULT_HYBRID_ALPHA, SEARCH_MODES, Recency, SearchQuery, memories_search, memory_get
 from memory.services import long_term as services
 
 MAX_SCOPE_LENGTH = 200
@@ -273,7 +273,7 @@ def _date_conditions(name: str, spec) -> list[index.Condition]:
 class SearchSerializer(serializers.Serializer):
     text = MemoryTextField(required=False, allow_blank=True, allow_null=True, default="")
     search_mode = serializers.ChoiceField(choices=SEARCH_MODES, default="semantic")
-    hybrid_alpha = serializers.FloatField(min_value=0.0, max_value=1.0, default=0.7)
+    hybrid_alpha = serializers.FloatField(min_value=0.0, max_value=1.0, default=DEFAULT_HYBRID_ALPHA)
     distance_threshold = serializers.FloatField(min_value=0.0, max_value=2.0, required=False, allow_null=True)
     limit = serializers.IntegerField(min_value=1, max_value=100, default=10)
     offset = serializers.IntegerField(min_value=0, default=0)

@@ -27,6 +27,9 @@ from memory import embeddings, index, textquery
 from memory.models import MemoryHistory, MemoryRecord, MemoryStatus
 
 SEARCH_MODES = ("semantic", "keyword", "hybrid")
+# Weight of the vector part in hybrid search, chosen on two LoCoMo conversations and
+# checked on three others (BENCHMARKS.md). The reference server defaults to 0.7.
+DEFAULT_HYBRID_ALPHA = 0.4
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,7 @@ class Recency:
 class SearchQuery:
     text: str = ""
     mode: str = "semantic"
-    hybrid_alpha: float = 0.7
+    hybrid_alpha: float = DEFAULT_HYBRID_ALPHA
     conditions: tuple[index.Condition, ...] = ()
     distance_threshold: float | None = None
     limit: int = 10
@@ -148,7 +151,7 @@ def memories_search(*, query: SearchQuery, now: datetime | None = None) -> Searc
         else:
             relevance, distances = _hybrid(query, vector, conditions, distances, depth)
 
-    records = MemoryRecord.objects.in_bulk(list(relevance))
+    records = MemoryRecord.objects.defer("embedding").in_bulk(list(relevance))
     stale = [k for k in relevance if k not in records]
     scored = []
     for record_id, rel in relevance.items():
@@ -159,35 +162,41 @@ def memories_search(*, query: SearchQuery, now: datetime | None = None) -> Searc
         if recency.boost:
             score = recency.semantic_weight * rel + recency.recency_weight * recency_score(
                 last_accessed=record.last_accessed, created_at=record.created_at, now=now, recency=recency)
-        dist = distances[record_id] if record_id in distances else 1.0 - rel
-        scored.append((score, record_id, SearchHit(record=record, dist=dist, score=score,
-                                                     score_type=query.mode)))
+        scored.append((score, record_id, record))
     scored.sort(key=lambda item: (-item[0], item[1]))
-    page = [hit for _, _, hit in scored[query.offset:window]]
+    scored = scored[query.offset:window]
+    if query.mode == "hybrid":
+        _fill_distances(vector, distances, [k for _, k, _ in scored if k not in distances])
+    page = [SearchHit(record=record, dist=distances.get(k, 1.0 - relevance[k]), score=score, score_type=query.mode)
+            for score, k, record in scored]
     total = max(total - len(stale), 0)
     return SearchResult(hits=page, total=total, next_offset=window if window < total else None, stale_ids=stale)
 
 
 def _hybrid(query: SearchQuery, vector, conditions, distances: dict[str, float], depth: int):
-    """Fuse the vector candidates with the BM25 candidates, each scored on both signals."""
+    """Fuse the vector candidates with the BM25 candidates (the best `depth` of each).
+
+    A candidate the other side did not rank among its best gets 0 from that side.
+    Scoring both signals for every candidate (extra queries) ranked evidence worse
+    on the LoCoMo tuning conversations, and costs two more round trips.
+    """
     text_hits, _ = index.text_search(query.text, conditions=conditions, k=depth)
     text_scores = {h.id: h.text_score for h in text_hits}
-    # Score both signals for every candidate: BM25 for vector-only candidates ...
-    vector_only = [k for k in distances if k not in text_scores]
-    if vector_only and text_scores:
-        extra, _ = index.text_search(query.text, conditions=conditions, k=len(vector_only), only_ids=vector_only)
-        text_scores.update({h.id: h.text_score for h in extra})
-    # ... and the cosine distance for text-only candidates.
-    text_only = [k for k in text_scores if k not in distances]
-    if text_only:
-        q = np.asarray(vector, dtype=np.float32)
-        for record_id, stored in index.stored_vectors(text_only).items():
-            distances[record_id] = float(1.0 - stored @ q)
-    if query.distance_threshold is not None:
-        distances = {k: d for k, d in distances.items() if d <= query.distance_threshold}
-        text_scores = {k: s for k, s in text_scores.items() if k in distances}
     relevance = fuse(distances, text_scores, query.hybrid_alpha)
+    if query.distance_threshold is not None:
+        # Every result must be within the threshold, text-only candidates included.
+        _fill_distances(vector, distances, [k for k in text_scores if k not in distances])
+        relevance = {k: v for k, v in relevance.items() if distances.get(k, 2.0) <= query.distance_threshold}
     return relevance, distances
+
+
+def _fill_distances(vector, distances: dict[str, float], record_ids: list[str]) -> None:
+    """Cosine distances of documents the vector query did not return, from their stored vectors."""
+    if not record_ids:
+        return
+    q = np.asarray(vector, dtype=np.float32)
+    for record_id, stored in index.stored_vectors(record_ids).items():
+        distances[record_id] = float(1.0 - stored @ q)
 
 
 def _list_by_filter(query: SearchQuery, conditions, now: datetime) -> SearchResult:
@@ -204,7 +213,7 @@ def _list_by_filter(query: SearchQuery, conditions, now: datetime) -> SearchResu
     else:
         ids, total = index.list_ids(conditions=conditions, offset=query.offset, limit=query.limit)
         scores = {record_id: 0.0 for record_id in ids}
-    records = MemoryRecord.objects.in_bulk(list(scores))
+    records = MemoryRecord.objects.defer("embedding").in_bulk(list(scores))
     stale = [k for k in scores if k not in records]
     hits = [SearchHit(record=records[k], dist=1.0 - s, score=s, score_type=None) for k, s in scores.items()
             if k in records]

@@ -622,9 +622,9 @@ def memories_forget(
     rows = _scope(namespace, user_id, session_id)
     if memory_types:
         rows = rows.filter(memory_type__in=memory_types)
+    scanned = rows.count()
     candidates = list(rows.exclude(pinned=True).exclude(id__in=list(pinned_ids))
                       .only("id", "created_at", "last_accessed").order_by("created_at", "id"))
-    scanned = len(candidates)
     old = now - timedelta(days=max_age_days) if max_age_days is not None else None
     idle = now - timedelta(days=max_inactive_days) if max_inactive_days is not None else None
     doomed: list[MemoryRecord] = []

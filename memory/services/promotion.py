@@ -14,10 +14,11 @@ One run, in three steps, each idempotent:
 
 An ExtractionRun records every run. Its `attempt` counts attempts across deliveries
 and retries, so a job that keeps failing, or keeps dying with its worker, ends as a
-`failed` run with the reason. The retry policy lives here: provider outages (429,
-5xx, timeouts) get PROMOTION_MAX_ATTEMPTS attempts, malformed replies
-PROMOTION_MAX_OUTPUT_ATTEMPTS, other LLM errors (bad request, auth) one. The wait
-between attempts doubles from PROMOTION_RETRY_BACKOFF_SECONDS.
+`failed` run with the reason. The retry policy lives here: a run gets at most
+PROMOTION_MAX_ATTEMPTS attempts (provider outages: 429, 5xx, timeouts; DB or Redis
+errors), of which at most PROMOTION_MAX_OUTPUT_ATTEMPTS may end in a malformed reply;
+other LLM errors (bad request, auth, no model) end it at once. The wait between
+attempts doubles from PROMOTION_RETRY_BACKOFF_SECONDS.
 """
 
 import logging
@@ -212,30 +213,31 @@ def _run_without_policy(ns, owner, session_id, new_messages, exc) -> ExtractionR
     return run
 
 
-def _attempt_limit(exc: Exception) -> int:
-    if isinstance(exc, llm.LLMOutputError):
-        return settings.PROMOTION_MAX_OUTPUT_ATTEMPTS
-    if isinstance(exc, llm.LLMError) and not exc.retryable:
-        return 1
-    return settings.PROMOTION_MAX_ATTEMPTS  # provider outages, and DB or Redis errors
-
-
 def _attempt_failed(run: ExtractionRun, exc: Exception) -> ExtractionRun:
     """Record the failure; raise PromotionRetry if another attempt is allowed."""
     current = ExtractionRun.objects.filter(pk=run.pk).values_list("status", flat=True).first()
     if current != ExtractionRun.Status.RUNNING:
         return ExtractionRun.objects.get(pk=run.pk)  # a concurrent attempt of this run has finished it
-    limit = _attempt_limit(exc)
-    run.error = f"attempt {run.attempt} of at most {limit}: {type(exc).__name__}: {exc}"
-    if run.attempt < limit:
+    reason = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, llm.LLMOutputError):
+        run.malformed_replies += 1
+        limit = settings.PROMOTION_MAX_OUTPUT_ATTEMPTS
+        run.error = f"malformed reply {run.malformed_replies} of at most {limit} (attempt {run.attempt}): {reason}"
+        final = run.malformed_replies >= limit or run.attempt >= settings.PROMOTION_MAX_ATTEMPTS
+    elif isinstance(exc, llm.LLMError) and not exc.retryable:
+        run.error, final = f"attempt {run.attempt}, not retryable: {reason}", True
+    else:  # provider outages, and DB or Redis errors
+        run.error = f"attempt {run.attempt} of at most {settings.PROMOTION_MAX_ATTEMPTS}: {reason}"
+        final = run.attempt >= settings.PROMOTION_MAX_ATTEMPTS
+    if not final:
         delay = min(settings.PROMOTION_RETRY_BACKOFF_SECONDS * 2 ** (run.attempt - 1), MAX_BACKOFF_SECONDS)
         delay *= random.uniform(1.0, 1.25)  # spread the retries of many sessions after an outage
-        run.save(update_fields=["error"])
+        run.save(update_fields=["error", "malformed_replies"])
         logger.warning("promotion run %s for session %s/%s: %s; retrying in %.1f s",
                        run.pk, run.namespace, run.session_id, run.error, delay)
         raise PromotionRetry(run.error, delay_seconds=delay, run=run) from exc
     run.status, run.finished_at = ExtractionRun.Status.FAILED, timezone.now()
-    run.save(update_fields=["error", "status", "finished_at"])
+    run.save(update_fields=["error", "malformed_replies", "status", "finished_at"])
     logger.error("promotion run %s for session %s/%s failed: %s", run.pk, run.namespace, run.session_id, run.error)
     return run
 

@@ -1,0 +1,175 @@
+"""Creating long-term memories: the three dedup steps, merges that can be undone, and
+rows and index documents that stay in step (real DB, Redis, embedding model)."""
+
+import numpy as np
+import pytest
+from django.db import transaction
+from rest_framework.test import APIClient
+
+from memory import index
+from memory.models import MemoryHistory, MemoryRecord
+from memory.services.long_term import (
+    MemoryIdConflictError,
+    memories_create,
+    memories_index_sweep,
+    memory_merge_undo,
+)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+CAT = "Alice adopted a grey cat called Pixel"
+
+
+def _record(text, **extra):
+    return {"text": text, "namespace": "acme", "user_id": "u1", **extra}
+
+
+def _docs():
+    return index.document_ids()
+
+
+def test_create_writes_rows_and_their_documents_after_commit():
+    result = memories_create(records=[_record(CAT, topics=["pets"]), _record("The report is due on Friday")])
+    ids = [o.id for o in result.outcomes]
+    assert [o.outcome for o in result.outcomes] == ["created", "created"]
+    assert _docs() == set(ids)
+    row = MemoryRecord.objects.get(id=ids[0])
+    assert (row.status, row.index_pending, row.embedding_model, len(row.embedding)) == (
+        "approved", False, "local/all-MiniLM-L6-v2", 384 * 4)
+
+
+def test_nothing_is_written_or_indexed_when_the_outer_transaction_rolls_back():
+    with pytest.raises(RuntimeError), transaction.atomic():
+        memories_create(records=[_record(CAT)])
+        assert MemoryRecord.objects.count() == 1  # visible inside the caller's transaction
+        raise RuntimeError("the caller fails after creating")
+    assert MemoryRecord.objects.count() == 0
+    assert _docs() == set()
+
+
+def test_step_one_a_known_id_overwrites_its_record_and_keeps_the_old_version():
+    (first,) = memories_create(records=[_record(CAT, id="client-id-1")]).outcomes
+    (second,) = memories_create(records=[_record("Alice adopted a black dog called Rex", id="client-id-1")]).outcomes
+    assert (first.id, second.id, second.outcome) == ("client-id-1", "client-id-1", "updated")
+    row = MemoryRecord.objects.get()
+    assert row.text == "Alice adopted a black dog called Rex"
+    history = MemoryHistory.objects.get(memory_id="client-id-1")
+    assert (history.action, history.detail["before"]["text"]) == ("edited", CAT)
+    hits = index.vector_search(np.frombuffer(bytes(row.embedding), dtype=np.float32), conditions=[], k=1)
+    assert hits[0].id == "client-id-1" and hits[0].vector_distance == pytest.approx(0.0, abs=1e-5)
+
+
+def test_step_one_an_id_of_another_tenant_is_refused_and_nothing_is_written():
+    memories_create(records=[_record(CAT, id="shared-id")])
+    with pytest.raises(MemoryIdConflictError):
+        memories_create(records=[_record("new text", id="fresh"), {"text": "mine now", "id": "shared-id",
+                                                                   "namespace": "other"}])
+    assert list(MemoryRecord.objects.values_list("id", "text")) == [("shared-id", CAT)]
+
+
+def test_step_two_same_text_in_the_same_tenant_merges_by_hash_but_not_across_tenants():
+    (original,) = memories_create(records=[_record(CAT, topics=["pets"])]).outcomes
+    outcomes = memories_create(records=[
+        _record("  alice adopted a GREY cat called pixel ", topics=["cats"], extracted_from=["msg-9"]),
+        {"text": CAT, "namespace": "acme", "user_id": "u2"},
+        {"text": CAT, "namespace": "other", "user_id": "u1"},
+    ]).outcomes
+    assert [o.outcome for o in outcomes] == ["merged_hash", "created", "created"]
+    assert outcomes[0].id == original.id
+    row = MemoryRecord.objects.get(id=original.id)
+    assert (row.text, row.topics, row.extracted_from) == (CAT, ["pets", "cats"], ["msg-9"])
+    assert MemoryRecord.objects.count() == 3
+
+
+def test_step_three_a_paraphrase_merges_within_the_threshold_and_is_recorded():
+    (original,) = memories_create(records=[_record(CAT)]).outcomes
+    (merged,) = memories_create(records=[_record("Alice has adopted a gray cat named Pixel",
+                                                 entities=["Alice"])]).outcomes
+    assert (merged.outcome, merged.id) == ("merged_semantic", original.id)
+    assert 0 < merged.distance <= 0.1
+    history = MemoryHistory.objects.get(pk=merged.history_id)
+    assert history.memory_id == original.id and history.action == "merged"
+    assert history.detail["step"] == "semantic" and history.detail["distance"] == merged.distance
+    assert history.detail["merged"]["text"] == "Alice has adopted a gray cat named Pixel"
+    assert "cosine distance" in history.reason
+    assert MemoryRecord.objects.get().entities == ["Alice"]
+
+
+def test_step_three_catches_duplicates_within_one_call_and_leaves_unrelated_text_alone():
+    outcomes = memories_create(records=[_record(CAT), _record("Alice has adopted a gray cat named Pixel"),
+                                        _record("Bob prefers window seats on long flights")]).outcomes
+    assert [o.outcome for o in outcomes] == ["created", "merged_semantic", "created"]
+    assert outcomes[1].id == outcomes[0].id
+    assert MemoryRecord.objects.count() == 2 and len(_docs()) == 2
+
+
+@pytest.mark.parametrize("how", ["call", "record"])
+def test_deduplicate_false_keeps_every_copy(how):
+    memories_create(records=[_record(CAT)])
+    if how == "call":
+        outcomes = memories_create(records=[_record(CAT)], deduplicate=False).outcomes
+    else:
+        outcomes = memories_create(records=[_record(CAT, deduplicate=False)]).outcomes
+    assert outcomes[0].outcome == "created"
+    assert MemoryRecord.objects.count() == 2 and len(_docs()) == 2
+
+
+def test_a_merge_can_be_undone_from_the_history():
+    (original,) = memories_create(records=[_record(CAT, topics=["pets"])]).outcomes
+    paraphrase = _record("Alice has adopted a gray cat named Pixel", id="para-1", topics=["adoption"])
+    (merged,) = memories_create(records=[paraphrase]).outcomes
+    assert MemoryRecord.objects.get(id=original.id).topics == ["pets", "adoption"]
+
+    restored = memory_merge_undo(history_id=merged.history_id)
+
+    assert (restored.id, restored.text, restored.topics) == ("para-1", paraphrase["text"], ["adoption"])
+    assert MemoryRecord.objects.get(id=original.id).topics == ["pets"]
+    assert _docs() == {original.id, "para-1"}
+    assert MemoryHistory.objects.get(pk=merged.history_id).undone_at is not None
+    assert set(MemoryHistory.objects.filter(action="unmerged").values_list("memory_id", flat=True)) == {
+        original.id, "para-1"}
+    with pytest.raises(ValueError, match="already undone"):
+        memory_merge_undo(history_id=merged.history_id)
+
+
+def test_rejected_records_are_not_merge_targets():
+    (rejected,) = memories_create(records=[_record(CAT)], status="rejected").outcomes
+    (fresh,) = memories_create(records=[_record(CAT)]).outcomes
+    assert fresh.outcome == "created" and fresh.id != rejected.id
+
+
+def test_extraction_provenance_and_review_status_are_kept():
+    from policies.models import ExtractionRun
+
+    run = ExtractionRun.objects.create(session_id="s1", strategy="discrete")
+    (outcome,) = memories_create(records=[_record(CAT, extracted_from=["m1", "m2"], session_id="s1")],
+                                 status="pending", extraction_run=run).outcomes
+    row = MemoryRecord.objects.get(id=outcome.id)
+    assert (row.status, row.extraction_run_id, row.extracted_from, row.session_id) == (
+        "pending", run.pk, ["m1", "m2"], "s1")
+    assert list(run.memories.values_list("id", flat=True)) == [outcome.id]
+
+
+def test_the_sweep_indexes_rows_whose_commit_hook_never_ran(redis_client):
+    memories_create(records=[_record(CAT), _record("Bob prefers window seats on long flights")])
+    # Simulate a crash between commit and indexing: documents gone, rows still marked.
+    redis_client.flushdb()
+    MemoryRecord.objects.update(index_pending=True)
+    assert _docs() == set()
+    assert memories_index_sweep() == 2
+    assert _docs() == set(MemoryRecord.objects.values_list("id", flat=True))
+    assert not MemoryRecord.objects.filter(index_pending=True).exists()
+
+
+def test_the_api_create_reports_each_outcome_and_writes_approved_records():
+    api = APIClient()
+    response = api.post("/v1/long-term-memory/", {"memories": [
+        {"text": CAT, "namespace": "acme", "topics": ["pets"]},
+        {"text": CAT.lower(), "namespace": "acme"},
+    ]}, format="json")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert [m["outcome"] for m in body["memories"]] == ["created", "merged_hash"]
+    assert body["memories"][0]["id"] == body["memories"][1]["id"]
+    assert list(MemoryRecord.objects.values_list("status", "memory_type")) == [("approved", "semantic")]

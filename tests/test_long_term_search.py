@@ -1,0 +1,181 @@
+"""Search through the API: every filter operator, true totals, pagination, statuses,
+recency, and no leaks across namespaces (real index, real model)."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from rest_framework.test import APIClient
+
+from memory import index
+from memory.selectors.long_term import Recency, SearchQuery, memories_search, recency_score
+from memory.services.long_term import memories_create
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def day(month, d=1):
+    return datetime(2024, month, d, tzinfo=UTC)
+
+
+RECORDS = {
+    "r1": dict(text="Alice adopted a grey cat called Pixel", namespace="acme", user_id="u1", session_id="s1",
+               topics=["pets", "cats"], entities=["Alice"], memory_type="semantic", created_at=day(1),
+               last_accessed=day(6), event_date=day(1, 10)),
+    "r2": dict(text="The quarterly report is due on Friday", namespace="acme", user_id="u1", session_id="s2",
+               topics=["work"], entities=["Bob"], memory_type="episodic", created_at=day(2), last_accessed=day(2)),
+    "r3": dict(text="Bob walks the neighbour's dog every morning", namespace="acme", user_id="u2",
+               session_id="s1", topics=["pets"], entities=["Alice", "Bob"], memory_type="message",
+               created_at=day(3), last_accessed=day(3), event_date=day(3, 5)),
+    "r4": dict(text="Carol keeps tropical fish in a large tank", namespace="other", user_id="u1",
+               topics=["pets"], memory_type="semantic", created_at=day(4), last_accessed=day(4)),
+}
+
+
+@pytest.fixture
+def api():
+    return APIClient()
+
+
+@pytest.fixture
+def records():
+    memories_create(records=[{"id": k, **v} for k, v in RECORDS.items()], deduplicate=False)
+    memories_create(records=[dict(id="r5", text="Dan is learning to play the cello", namespace="acme",
+                                  user_id="u1", topics=["pets"], created_at=day(5), last_accessed=day(5))],
+                    status="pending")
+
+
+def search(api, **body):
+    response = api.post("/v1/long-term-memory/search", body, format="json")
+    assert response.status_code == 200, response.json()
+    return response.json()
+
+
+def iso(value):
+    return value.isoformat().replace("+00:00", "Z")
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        ({"namespace": {"eq": "acme"}}, {"r1", "r2", "r3"}),
+        ({"namespace": {"ne": "acme"}}, {"r4"}),
+        ({"namespace": {"any": ["acme", "other"]}}, {"r1", "r2", "r3", "r4"}),
+        ({"namespace": {"all": ["acme"]}}, {"r1", "r2", "r3"}),
+        ({"namespace": {"eq": "Acme"}}, set()),
+        ({"user_id": {"eq": "u2"}}, {"r3"}),
+        ({"session_id": {"eq": "s1"}}, {"r1", "r3"}),
+        ({"topics": {"all": ["pets", "cats"]}}, {"r1"}),
+        ({"topics": {"any": ["work", "cats"]}}, {"r1", "r2"}),
+        ({"topics": {"ne": "pets"}}, {"r2"}),
+        ({"entities": {"all": ["Alice", "Bob"]}}, {"r3"}),
+        ({"entities": {"eq": "Bob"}, "user_id": {"eq": "u1"}}, {"r2"}),
+        ({"memory_type": {"eq": "episodic"}}, {"r2"}),
+        ({"memory_type": {"any": ["semantic", "message"]}}, {"r1", "r3", "r4"}),
+        # agent-memory-client 0.14's filter classes send in_ / not_eq / not_in / none.
+        ({"namespace": {"in_": ["other"]}}, {"r4"}),
+        ({"user_id": {"not_eq": "u1"}}, {"r3"}),
+        ({"session_id": {"not_in": ["s1", "s2"]}}, {"r4"}),
+        ({"topics": {"none": ["pets"]}}, {"r2"}),
+        ({"status": {"eq": "pending"}}, {"r5"}),
+        ({"status": {"any": ["approved", "pending"]}, "namespace": {"eq": "acme"}}, {"r1", "r2", "r3", "r5"}),
+        ({"created_at": {"gt": iso(day(2))}}, {"r3", "r4"}),
+        ({"created_at": {"gte": iso(day(2))}}, {"r2", "r3", "r4"}),
+        ({"created_at": {"lt": iso(day(2))}}, {"r1"}),
+        ({"created_at": {"lte": iso(day(2))}}, {"r1", "r2"}),
+        ({"created_at": {"eq": iso(day(2))}}, {"r2"}),
+        ({"created_at": {"between": [iso(day(1, 15)), iso(day(3, 15))]}}, {"r2", "r3"}),
+        ({"last_accessed": {"gte": iso(day(5))}}, {"r1"}),
+        ({"event_date": {"lt": iso(day(2))}}, {"r1"}),
+        ({"event_date": {"gte": iso(day(1))}}, {"r1", "r3"}),
+        ({"created_at": {"gte": iso(day(2)), "lt": iso(day(4))}, "topics": {"any": ["pets"]}}, {"r3"}),
+    ],
+)
+@pytest.mark.parametrize("mode", ["semantic", "keyword", "hybrid", "list"])
+def test_every_filter_operator_selects_exactly_the_matching_records(api, records, filters, expected, mode):
+    if mode == "list":
+        body = search(api, text="", limit=100, **filters)
+    else:
+        # A text every record matches by keyword too, so the filter alone decides.
+        body = search(api, text="pets cat report dog fish cello", search_mode=mode, limit=100, **filters)
+    assert {m["id"] for m in body["memories"]} == expected
+    assert body["total"] == len(expected)
+
+
+def test_total_is_the_true_count_and_pages_walk_every_match(api):
+    memories_create(records=[{"text": f"zebra note number {i} about item {i * 7}", "namespace": "page"}
+                             for i in range(25)] + [{"text": "unrelated", "namespace": "page"}], deduplicate=False)
+    for mode, expected_total in [("semantic", 26), ("hybrid", 26), ("keyword", 25)]:
+        seen, offset = [], 0
+        while offset is not None:
+            body = search(api, text="zebra note", search_mode=mode, namespace={"eq": "page"}, limit=10,
+                          offset=offset, recency_boost=False)
+            assert body["total"] == expected_total
+            seen += [m["id"] for m in body["memories"]]
+            offset = body["next_offset"]
+        assert len(seen) == len(set(seen)) == expected_total, mode
+
+
+@pytest.mark.parametrize("mode", ["semantic", "keyword", "hybrid"])
+def test_a_namespace_filter_never_leaks_into_another_namespace(api, records, mode):
+    body = search(api, text="Alice adopted a grey cat called Pixel", search_mode=mode,
+                  namespace={"eq": "nobody-here"})
+    assert body == {"memories": [], "total": 0, "next_offset": None}
+
+
+def test_only_approved_records_appear_unless_asked(api, records):
+    body = search(api, text="Dan is learning to play the cello", namespace={"eq": "acme"}, limit=100)
+    assert "r5" not in {m["id"] for m in body["memories"]} and body["total"] == 3
+    body = search(api, text="Dan is learning to play the cello", status={"eq": "pending"})
+    assert [m["id"] for m in body["memories"]] == ["r5"] and body["memories"][0]["status"] == "pending"
+
+
+def test_results_carry_dist_score_and_score_type(api, records):
+    body = search(api, text="Alice adopted a grey cat called Pixel", search_mode="hybrid", recency_boost=False)
+    top = body["memories"][0]
+    assert top["id"] == "r1" and top["score_type"] == "hybrid"
+    assert top["dist"] == pytest.approx(0.0, abs=1e-4) and 0 < top["score"] <= 1.0
+    assert top["topics"] == ["pets", "cats"] and top["event_date"] == "2024-01-10T00:00:00Z"
+
+
+def test_distance_threshold_keeps_only_close_records_and_counts_them(api, records):
+    body = search(api, text="Alice adopted a grey cat called Pixel", distance_threshold=0.3)
+    assert [m["id"] for m in body["memories"]] == ["r1"] and body["total"] == 1
+    body = search(api, text="Alice adopted a grey cat called Pixel", search_mode="hybrid", distance_threshold=0.3)
+    assert [m["id"] for m in body["memories"]] == ["r1"] and body["total"] == 1
+
+
+def test_empty_text_lists_by_recency_or_newest_first(api, records):
+    by_recency = search(api, text="", namespace={"eq": "acme"})
+    assert [m["id"] for m in by_recency["memories"]] == ["r1", "r3", "r2"]  # r1 was accessed last
+    newest = search(api, text="", namespace={"eq": "acme"}, recency_boost=False)
+    assert [m["id"] for m in newest["memories"]] == ["r3", "r2", "r1"]
+
+
+def test_the_same_recency_formula_ranks_listings_in_redis_and_searches_in_python(records):
+    now = day(7)
+    recency = Recency(half_life_last_access_days=10, half_life_created_days=40)
+    conditions = (index.Condition("namespace", "eq", ("acme",)),)
+    listed = memories_search(query=SearchQuery(text="", conditions=conditions, recency=recency), now=now)
+    for hit in listed.hits:
+        expected = recency.recency_weight * recency_score(
+            last_accessed=hit.record.last_accessed, created_at=hit.record.created_at, now=now, recency=recency)
+        assert hit.score == pytest.approx(expected, rel=1e-6)
+    searched = memories_search(query=SearchQuery(text="grey cat Pixel", conditions=conditions, recency=recency,
+                                                 mode="keyword"), now=now)
+    top = searched.hits[0]
+    assert top.record.id == "r1"
+    assert top.score == pytest.approx(recency.semantic_weight * 1.0 + recency.recency_weight * recency_score(
+        last_accessed=day(6), created_at=day(1), now=now, recency=recency))
+
+
+def test_recency_boost_lifts_a_recently_used_record_over_a_slightly_closer_one(api):
+    now = datetime.now(UTC)
+    memories_create(records=[
+        {"id": "old", "text": "Team offsite is planned in Lisbon", "namespace": "rec",
+         "created_at": now - timedelta(days=400), "last_accessed": now - timedelta(days=400)},
+        {"id": "new", "text": "The team offsite will be in Lisbon", "namespace": "rec"},
+    ], deduplicate=False)
+    plain = search(api, text="Team offsite is planned in Lisbon", namespace={"eq": "rec"}, recency_boost=False)
+    boosted = search(api, text="Team offsite is planned in Lisbon", namespace={"eq": "rec"})
+    assert [m["id"] for m in plain["memories"]] == ["old", "new"]
+    assert [m["id"] for m in boosted["memories"]] == ["new", "old"]

@@ -1,0 +1,86 @@
+"""Provider faults in the real Dramatiq worker: retried with backoff, bounded, and ending
+as a failed run that says why (in the run and in the log)."""
+
+import logging
+
+import pytest
+
+from memory.models import MemoryRecord, SessionPromotion
+from policies.models import ExtractionRun
+from tests.conftest import wait_until
+from tests.llm_server import Fault
+
+NS, USER = "travel", "alice"
+REPLY = {"memories": [{"text": "User's sister Anna lives in Lisbon.", "memory_type": "semantic", "topics": [],
+                       "entities": ["Anna", "Lisbon"], "event_date": None, "source_message_ids": ["m0"]}]}
+
+
+@pytest.fixture
+def policy(llm_settings, publish_policy):
+    llm_settings.PROMOTION_MAX_ATTEMPTS, llm_settings.PROMOTION_MAX_OUTPUT_ATTEMPTS = 3, 2
+    llm_settings.PROMOTION_RETRY_BACKOFF_SECONDS = 0.1
+    llm_settings.LLM_TIMEOUT_SECONDS = 1.0
+    llm_settings.PROMOTION_DEBOUNCE_SECONDS = 1  # the write below schedules the run
+    return publish_policy("discrete")
+
+
+def put_session(client):
+    body = {"namespace": NS, "user_id": USER, "messages": [
+        {"id": "m0", "role": "user", "content": "My sister Anna moved to Lisbon."}]}
+    assert client.put("/v1/working-memory/s-1", body, content_type="application/json").status_code == 200
+
+
+def finished_run():
+    return ExtractionRun.objects.exclude(status="running").first()
+
+
+@pytest.mark.parametrize("fault, attempts, error", [
+    (Fault.rate_limit(), 3, "attempt 3 of at most 3: LLMUnavailableError: RateLimitError"),
+    (Fault.server_error(), 3, "attempt 3 of at most 3: LLMUnavailableError: InternalServerError"),
+    (Fault.timeout(3.0), 3, "attempt 3 of at most 3: LLMUnavailableError: Timeout"),
+    (Fault.malformed_json(), 2, "malformed reply 2 of at most 2 (attempt 2): LLMOutputError: reply is not valid JSON"),
+], ids=["429", "500", "timeout", "malformed-json"])
+def test_each_provider_fault_is_retried_then_ends_as_a_failed_run(client, policy, llm_server, dramatiq_worker,
+                                                                  caplog, fault, attempts, error):
+    llm_server.script(*[fault] * 5)
+    caplog.set_level(logging.WARNING, logger="memory.services.promotion")
+    put_session(client)
+
+    run = wait_until(finished_run, timeout=30)
+    assert (run.status, run.attempt) == ("failed", attempts)
+    assert run.error.startswith(error)
+    assert run.finished_at is not None
+    assert len(llm_server.requests) == attempts  # then no more calls
+    assert MemoryRecord.objects.count() == 0
+    assert SessionPromotion.objects.get().extracted_seq == 0  # the turn waits for the next run
+    retried = [r for r in caplog.records if r.levelno == logging.WARNING and "retrying in" in r.getMessage()]
+    failed = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(retried) == attempts - 1
+    assert len(failed) == 1 and error in failed[0].getMessage()
+
+
+def test_a_run_that_recovers_within_its_attempts_succeeds(client, policy, llm_server, dramatiq_worker):
+    llm_server.script(Fault.rate_limit(), Fault.malformed_json(), REPLY)
+    put_session(client)
+
+    run = wait_until(finished_run, timeout=30)
+    assert (run.status, run.attempt, run.malformed_replies, run.error) == ("succeeded", 3, 1, "")
+    assert run.memories_created == 1
+    assert list(MemoryRecord.objects.values_list("text", "extraction_run")) == [
+        ("User's sister Anna lives in Lisbon.", run.pk)]
+    assert ExtractionRun.objects.count() == 1
+
+
+def test_the_summary_path_persists_turns_and_hands_the_retry_to_the_worker(client, policy, llm_server,
+                                                                            dramatiq_worker):
+    from memory.services.promotion import session_promote
+
+    llm_server.script(Fault.server_error(), REPLY)
+    put_session(client)
+    run = session_promote(namespace=NS, user_id=USER, session_id="s-1")
+    assert (run.status, run.attempt) == ("running", 1)  # returned, not raised: the turns are safe in the DB
+    assert SessionPromotion.objects.get().persisted_seq == 1
+
+    done = wait_until(finished_run, timeout=30)
+    assert (done.pk, done.status, done.attempt) == (run.pk, "succeeded", 2)
+    assert MemoryRecord.objects.count() == 1
