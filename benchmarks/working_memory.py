@@ -132,21 +132,23 @@ def main() -> None:
     for s in range(SESSIONS):  # every GET finds its session
         assert setup.request("PUT", f"/v1/working-memory/bench-{s}", bodies[10][s]) == 200
 
+    def kib(turns: int) -> str:
+        return f"{len(bodies[turns][0]) / 1024:.1f} KiB"
+
     def get_path(i: int) -> str:
         s = i % SESSIONS
         return f"/v1/working-memory/bench-{s}?namespace=bench&user_id=user-{s % 8}"
 
     scenarios = {
         "GET /v1/health (baseline)": lambda i: ("GET", "/v1/health", None),
-        "PUT 10 turns (1.9 KB)": lambda i: ("PUT", f"/v1/working-memory/bench-{i % SESSIONS}",
-                                            bodies[10][i % SESSIONS]),
+        f"PUT 10 turns ({kib(10)})": lambda i: ("PUT", f"/v1/working-memory/bench-{i % SESSIONS}",
+                                                bodies[10][i % SESSIONS]),
         "GET 10 turns": lambda i: ("GET", get_path(i), None),
-        "PUT 100 turns (19 KB)": lambda i: ("PUT", f"/v1/working-memory/bench-{i % SESSIONS}",
-                                            bodies[100][i % SESSIONS]),
+        f"PUT 100 turns ({kib(100)})": lambda i: ("PUT", f"/v1/working-memory/bench-{i % SESSIONS}",
+                                                  bodies[100][i % SESSIONS]),
         "GET 100 turns": lambda i: ("GET", get_path(i), None),
     }
-    sizes = {10: len(bodies[10][0]), 100: len(bodies[100][0])}
-    print(f"{args.label} at {args.url}; {machine()}; PUT bodies {sizes[10]} / {sizes[100]} bytes", flush=True)
+    print(f"{args.label} at {args.url}; {machine()}", flush=True)
     results = {}
     for name, make_request in scenarios.items():
         for concurrency in levels:

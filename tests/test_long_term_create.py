@@ -173,3 +173,19 @@ def test_the_api_create_reports_each_outcome_and_writes_approved_records():
     assert [m["outcome"] for m in body["memories"]] == ["created", "merged_hash"]
     assert body["memories"][0]["id"] == body["memories"][1]["id"]
     assert list(MemoryRecord.objects.values_list("status", "memory_type")) == [("approved", "semantic")]
+
+
+def test_the_periodic_sweep_keeps_one_chain_and_schedules_its_next_run(redis_client):
+    from workers import actors
+
+    memories_create(records=[_record(CAT)])
+    MemoryRecord.objects.update(index_pending=True)
+    actors.memories_index_sweep.fn()  # claims this interval, sweeps, schedules the next run
+    assert not MemoryRecord.objects.filter(index_pending=True).exists()
+    delayed = redis_client.hvals("dramatiq:default.DQ.msgs")
+    assert len(delayed) == 1 and "memories_index_sweep" in delayed[0]
+
+    MemoryRecord.objects.update(index_pending=True)
+    actors.memories_index_sweep.fn()  # a duplicate chain within the interval just ends
+    assert MemoryRecord.objects.filter(index_pending=True).count() == 1
+    assert len(redis_client.hvals("dramatiq:default.DQ.msgs")) == 1

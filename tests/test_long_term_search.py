@@ -144,11 +144,20 @@ def test_distance_threshold_keeps_only_close_records_and_counts_them(api, record
     assert [m["id"] for m in body["memories"]] == ["r1"] and body["total"] == 1
 
 
-def test_empty_text_lists_by_recency_or_newest_first(api, records):
-    by_recency = search(api, text="", namespace={"eq": "acme"})
-    assert [m["id"] for m in by_recency["memories"]] == ["r1", "r3", "r2"]  # r1 was accessed last
-    newest = search(api, text="", namespace={"eq": "acme"}, recency_boost=False)
-    assert [m["id"] for m in newest["memories"]] == ["r3", "r2", "r1"]
+def test_empty_text_lists_by_recency_or_newest_first(api):
+    now = datetime.now(UTC)
+    memories_create(records=[
+        {"id": "used-lately", "text": "one", "namespace": "l", "created_at": now - timedelta(days=10),
+         "last_accessed": now - timedelta(hours=1)},
+        {"id": "newest", "text": "two", "namespace": "l", "created_at": now - timedelta(days=2),
+         "last_accessed": now - timedelta(days=2)},
+        {"id": "middle", "text": "three", "namespace": "l", "created_at": now - timedelta(days=5),
+         "last_accessed": now - timedelta(days=5)},
+    ], deduplicate=False)
+    by_recency = search(api, text="", namespace={"eq": "l"})
+    assert [m["id"] for m in by_recency["memories"]] == ["used-lately", "newest", "middle"]
+    newest_first = search(api, text="", namespace={"eq": "l"}, recency_boost=False)
+    assert [m["id"] for m in newest_first["memories"]] == ["newest", "middle", "used-lately"]
 
 
 def test_the_same_recency_formula_ranks_listings_in_redis_and_searches_in_python(records):

@@ -256,3 +256,30 @@ def test_rewriting_a_session_without_ttl_makes_it_persistent(live_server, redis_
     time.sleep(1.2)
     assert redis_client.ttl("wm:s::s-10") == -1
     assert with_client(live_server, lambda client: client.list_sessions()).total == 1
+
+
+def test_a_session_without_owner_is_visible_to_any_user_and_claimed_by_the_first_put_naming_one(live_server):
+    async def work(client):
+        await client.put_working_memory("s-11", WorkingMemory(session_id="s-11", messages=[turn("user", "hi")]))
+        seen_by_bob = await client.get_working_memory("s-11", user_id="bob")
+        await client.put_working_memory("s-11", WorkingMemory(session_id="s-11", user_id="carol"))
+        with pytest.raises(MemoryNotFoundError):
+            await client.get_working_memory("s-11", user_id="bob")
+        return seen_by_bob, await client.list_sessions(user_id="carol"), await client.list_sessions(user_id="bob")
+
+    seen_by_bob, carol, bob = with_client(live_server, work)
+    assert seen_by_bob.user_id is None and [m.content for m in seen_by_bob.messages] == ["hi"]
+    assert (carol.sessions, carol.total) == (["s-11"], 1)
+    assert (bob.sessions, bob.total) == ([], 0)
+
+
+def test_a_body_over_the_limit_is_refused_through_real_http(live_server, redis_client):
+    memory = WorkingMemory(session_id="big", messages=[turn("user", "x" * (10 * 1024 * 1024))])
+
+    async def work(client):
+        with pytest.raises(MemoryServerError) as refused:
+            await client.put_working_memory("big", memory)
+        return refused.value
+
+    assert with_client(live_server, work).status_code == 413
+    assert not redis_client.exists("wm:s::big")

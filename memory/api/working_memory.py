@@ -9,14 +9,20 @@ Serializers validate and shape; the service and selector do the work.
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from ulid import ULID
 
 from memory.api.errors import field_error, validation_detail
-from memory.selectors.working_memory import MODEL_CONTEXT_WINDOWS, context_window, working_memory_get, working_memory_list
+from memory.selectors.working_memory import (
+    MODEL_CONTEXT_WINDOWS,
+    context_window,
+    working_memory_get,
+    working_memory_list,
+)
 from memory.services.working_memory import SessionOwnedByAnotherUser, working_memory_delete, working_memory_put
 
 MAX_FUTURE = timedelta(minutes=5)
@@ -59,6 +65,7 @@ class ScopeField(StrictCharField):
         return super().to_internal_value(data) or None
 
 
+@extend_schema_field(OpenApiTypes.DATETIME)
 class IsoDateTimeField(serializers.Field):
     default_error_messages = {"invalid": "Must be an ISO 8601 datetime or epoch seconds."}
 
@@ -72,6 +79,18 @@ class IsoDateTimeField(serializers.Field):
         return value
 
 
+class MemoryMessageSerializer(serializers.Serializer):
+    """Documents one message (validation is MessagesField's)."""
+
+    id = serializers.CharField(required=False)
+    role = serializers.CharField()
+    content = serializers.CharField()
+    created_at = serializers.DateTimeField(required=False)
+    persisted_at = serializers.DateTimeField(required=False, allow_null=True)
+    discrete_memory_extracted = serializers.ChoiceField(["t", "f"], required=False)
+
+
+@extend_schema_field(MemoryMessageSerializer(many=True))
 class MessagesField(serializers.Field):
     """The message list, validated in one tight loop: it is the hot path's bulk.
 
@@ -146,17 +165,6 @@ class MessagesField(serializers.Field):
 
     def to_representation(self, value):
         return value
-
-
-class MemoryMessageSerializer(serializers.Serializer):
-    """Documents one message (validation is MessagesField's)."""
-
-    id = serializers.CharField(required=False)
-    role = serializers.CharField()
-    content = serializers.CharField()
-    created_at = serializers.DateTimeField(required=False)
-    persisted_at = serializers.DateTimeField(required=False, allow_null=True)
-    discrete_memory_extracted = serializers.ChoiceField(["t", "f"], required=False)
 
 
 class MemoryRecordSerializer(serializers.Serializer):
@@ -285,9 +293,12 @@ def _not_found(session_id: str) -> Response:
 
 
 class WorkingMemoryListView(APIView):
-    @extend_schema(parameters=[ListQuerySerializer], responses={200: inline_serializer(
-        "SessionList", {"sessions": serializers.ListField(child=serializers.CharField()),
-                        "total": serializers.IntegerField()})})
+    @extend_schema(
+        operation_id="v1_working_memory_list",
+        parameters=[ListQuerySerializer],
+        responses={200: inline_serializer("SessionList", {
+            "sessions": serializers.ListField(child=serializers.CharField()), "total": serializers.IntegerField()})},
+    )
     def get(self, request):
         """Sessions in a namespace and/or of a user, most recently written first; `total` is exact."""
         query = _query(ListQuerySerializer, request)

@@ -200,7 +200,9 @@ def newest_fitting(message_tokens: list[int], budget: int) -> int:
     return len(message_tokens)
 
 
-def working_memory_list(*, namespace: str | None, user_id: str | None, limit: int, offset: int) -> tuple[int, list[str]]:
+def working_memory_list(
+    *, namespace: str | None, user_id: str | None, limit: int, offset: int
+) -> tuple[int, list[str]]:
     """(total, session ids on this page), most recently written first.
 
     Expired sessions are pruned from the indexes first, in the same script, so `total`

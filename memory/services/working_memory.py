@@ -10,7 +10,7 @@ import json
 import logging
 import re
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import cache
 
 from django.conf import settings
 from ulid import ULID
@@ -121,7 +121,7 @@ class SessionOwnedByAnotherUser(Exception):
     """The session exists and belongs to a different user_id."""
 
 
-@lru_cache(maxsize=None)
+@cache
 def _script(source: str):
     return get_redis().register_script(source)
 
