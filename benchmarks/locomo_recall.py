@@ -48,13 +48,18 @@ MODES = ("semantic", "keyword", "hybrid")
 
 
 def turns(conversation: dict):
+    """(session date, turn) for every turn of every session."""
     for key, value in conversation.items():
         if key.startswith("session_") and isinstance(value, list):
-            yield from value
+            date = conversation.get(f"{key}_date_time", "")
+            for turn in value:
+                yield date, turn
 
 
-def turn_text(turn: dict) -> str:
-    text = f"{turn['speaker']}: {turn['text']}"
+def turn_text(date: str, turn: dict) -> str:
+    # The session's date is part of what a turn says ("yesterday", "last week"): it
+    # helps both BM25 (month and year words) and the embedding.
+    text = f"[{date}] {turn['speaker']}: {turn['text']}"
     if turn.get("blip_caption"):
         text += f" [shares a photo: {turn['blip_caption']}]"
     return text
@@ -70,9 +75,9 @@ def load(samples: list[dict]) -> None:
     index.drop_index(delete_documents=True)
     index.ensure_index()
     records = [
-        {"text": turn_text(t), "namespace": NAMESPACE_PREFIX + s["sample_id"], "memory_type": "message",
+        {"text": turn_text(date, t), "namespace": NAMESPACE_PREFIX + s["sample_id"], "memory_type": "message",
          "extracted_from": [t["dia_id"]]}
-        for s in samples for t in turns(s["conversation"])
+        for s in samples for date, t in turns(s["conversation"])
     ]
     started = time.perf_counter()
     for start in tqdm(range(0, len(records), 100), desc="load", unit="batch"):

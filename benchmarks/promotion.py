@@ -28,6 +28,7 @@ import subprocess
 import sys
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
@@ -37,6 +38,7 @@ sys.path.insert(0, str(BASE_DIR))
 DB_FILE = BASE_DIR / "var" / "bench-promotion.sqlite3"
 WORKER_LOG = BASE_DIR / "var" / "bench-promotion-worker.log"
 WINDOW_SECONDS = 1
+WARM_SESSIONS = 8
 TURNS = [
     "I am planning a trip to {city} in {month} with my partner {name}.",
     "Lovely! Do you have dates in mind for {city}?",
@@ -86,8 +88,8 @@ def percentiles(values: list[float]) -> tuple[float, float, float]:
 
 
 class Deployment:
-    def __init__(self, env: dict, port: int):
-        self.env, self.url = env, f"http://127.0.0.1:{port}"
+    def __init__(self, env: dict, port: int, worker_env: dict):
+        self.url, self.worker_env = f"http://127.0.0.1:{port}", worker_env
         self.web = subprocess.Popen(
             [str(BASE_DIR / ".venv/bin/gunicorn"), "memoryproject.wsgi:application", "--bind", f"127.0.0.1:{port}",
              "--workers", "2", "--threads", "4", "--log-level", "warning"], cwd=BASE_DIR, env=env)
@@ -105,7 +107,7 @@ class Deployment:
         with open(WORKER_LOG, "a") as log:
             self.worker = subprocess.Popen(
                 [sys.executable, "manage.py", "rundramatiq", "--processes", "1", "--threads", str(threads)],
-                cwd=BASE_DIR, env=self.env, start_new_session=True, stdout=log, stderr=subprocess.STDOUT)
+                cwd=BASE_DIR, env=self.worker_env, start_new_session=True, stdout=log, stderr=subprocess.STDOUT)
 
     def stop_worker(self) -> None:
         if self.worker is not None:
@@ -135,11 +137,16 @@ def wait_for_runs(ExtractionRun, namespace: str, count: int, timeout: float) -> 
 def measure(deployment, ExtractionRun, *, strategy: str, threads: int, sessions: int, tag: str) -> dict:
     deployment.start_worker(threads)
     try:
-        # Warm-up: the worker loads the embedding model and opens its connections.
+        # Warm-up, not measured: the worker loads the embedding model and opens its
+        # connections; concurrent PUTs reach every gunicorn worker (the first PUT of a
+        # process loads the token counter, seconds of CPU that would skew the first cell).
         warm = f"{tag}-{strategy}-{threads}-warm"
-        assert requests.put(f"{deployment.url}/v1/working-memory/s0", json=session_body(warm, 10_000),
-                            timeout=10).status_code == 200
-        wait_for_runs(ExtractionRun, warm, 1, timeout=180)
+        with ThreadPoolExecutor(4) as pool:
+            statuses = pool.map(lambda i: requests.put(f"{deployment.url}/v1/working-memory/w{i}", timeout=60,
+                                                       json=session_body(warm, 10_000 + i)).status_code,
+                                range(WARM_SESSIONS))
+            assert set(statuses) == {200}
+        wait_for_runs(ExtractionRun, warm, WARM_SESSIONS, timeout=180)
 
         namespace = f"{tag}-{strategy}-{threads}"
         written = {}
@@ -167,6 +174,8 @@ def main() -> None:
     parser.add_argument("--threads", default="1,2,3,4")
     parser.add_argument("--strategies", default="messages,discrete")
     parser.add_argument("--llm-latency", type=float, default=0.2)
+    parser.add_argument("--torch-threads", type=int, default=None,
+                        help="OMP_NUM_THREADS for the worker (default: unset, as `make run`)")
     args = parser.parse_args()
     if "REDIS_URL" not in os.environ:
         raise SystemExit("run it under `python -m memoryproject.localredis exec --port 6493 -- ...`")
@@ -175,11 +184,13 @@ def main() -> None:
 
     llm_server = ScriptedLLMServer()
     llm_server.latency = args.llm_latency
-    DB_FILE.unlink(missing_ok=True)
+    for path in (DB_FILE, DB_FILE.with_name(DB_FILE.name + "-wal"), DB_FILE.with_name(DB_FILE.name + "-shm")):
+        path.unlink(missing_ok=True)
     WORKER_LOG.unlink(missing_ok=True)
     env = dict(os.environ, DATABASE_URL=f"sqlite:///{DB_FILE}", PROMOTION_DEBOUNCE_SECONDS=str(WINDOW_SECONDS),
                LOG_LEVEL="WARNING", **llm_server.env())
     os.environ.update(env)
+    worker_env = dict(env, **({"OMP_NUM_THREADS": str(args.torch_threads)} if args.torch_threads else {}))
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=BASE_DIR, env=env,
                    check=True)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "memoryproject.settings")
@@ -191,8 +202,9 @@ def main() -> None:
 
     tag = f"bench-{uuid.uuid4().hex[:6]}"
     print(f"promotion benchmark; {machine()}; {args.sessions} sessions of {len(TURNS)} turns per cell; "
+          f"worker OMP_NUM_THREADS={worker_env.get('OMP_NUM_THREADS', 'unset')}; "
           f"worker output in {WORKER_LOG.relative_to(BASE_DIR)}", flush=True)
-    deployment = Deployment(env, args.port)
+    deployment = Deployment(env, args.port, worker_env=worker_env)
     results = {}
     try:
         for strategy in args.strategies.split(","):
@@ -200,7 +212,7 @@ def main() -> None:
             for threads in [int(t) for t in args.threads.split(",")]:
                 llm_server.reset()
                 llm_server.latency = args.llm_latency
-                llm_server.script(*[llm_reply(i) for i in range(args.sessions + 1)])
+                llm_server.script(*[llm_reply(i) for i in range(args.sessions + WARM_SESSIONS)])
                 print(f"  {strategy}, {threads} worker thread(s) ...", end=" ", flush=True)
                 figures = measure(deployment, ExtractionRun, strategy=strategy, threads=threads,
                                   sessions=args.sessions, tag=tag)

@@ -93,7 +93,8 @@ def policy_defaults_ensure(*, llm_configured: bool) -> PolicyVersion:
         name=DEFAULT_POLICY_NAME,
         defaults={"description": "Extraction policy every session gets unless an experiment assigns another."},
     )
-    policy = Policy.objects.select_for_update().select_related("published_version").get(pk=policy.pk)
+    # Lock the policy row only: PostgreSQL refuses FOR UPDATE on the nullable side of a join.
+    policy = Policy.objects.select_for_update(of=("self",)).select_related("published_version").get(pk=policy.pk)
     published = policy.published_version
     wanted = Strategy.DISCRETE if llm_configured else Strategy.MESSAGES
     if published is not None and (not _is_stock(published) or published.strategy == wanted):

@@ -184,21 +184,22 @@ def _promote_session_memories(ns: str, owner: str, session_id: str, memories: li
 def _run_begin(ns, owner, session_id, version: PolicyVersion, new_messages) -> ExtractionRun:
     """Continue the session's unfinished run (a retry or a redelivery) or start one."""
     with transaction.atomic():
-        run = (ExtractionRun.objects.select_for_update().select_related("policy_version")
+        run = (ExtractionRun.objects.select_for_update()
                .filter(namespace=ns, session_id=session_id, status=ExtractionRun.Status.RUNNING)
                .order_by("-started_at", "-id").first())
         if run is None:
+            model = "" if version.strategy == Strategy.MESSAGES else version.model or settings.LLM_MODEL
             run = ExtractionRun(namespace=ns, user_id=owner, session_id=session_id, policy_version=version,
-                                strategy=version.strategy, attempt=0,
-                                model="" if version.strategy == Strategy.MESSAGES else version.model or settings.LLM_MODEL)
+                                strategy=version.strategy, model=model, attempt=0)
         run.attempt += 1
         run.first_message_id, run.last_message_id = new_messages[0].message_id, new_messages[-1].message_id
         run.message_count = len(new_messages)
         if run.attempt > settings.PROMOTION_MAX_ATTEMPTS:
             # Earlier attempts never reported back: the worker died or hit its time limit.
             run.status, run.finished_at = ExtractionRun.Status.FAILED, timezone.now()
-            run.error = (f"gave up after {run.attempt - 1} attempts (PROMOTION_MAX_ATTEMPTS); the last ones did not "
-                         f"finish (worker crash or time limit)" + (f"; earlier error: {run.error}" if run.error else ""))
+            run.error = (f"gave up after {run.attempt - 1} attempts (PROMOTION_MAX_ATTEMPTS); the last ones "
+                         "did not finish (worker crash or time limit)"
+                         + (f"; earlier error: {run.error}" if run.error else ""))
             logger.error("promotion run %s for session %s/%s failed: %s", run.pk, ns, session_id, run.error)
         run.save()
     return run
