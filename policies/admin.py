@@ -1,7 +1,9 @@
 """Read-only admin for extraction runs; the admin issue adds policy editing and review."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.utils.html import format_html
+
+from memory import llm
 
 from policies.models import ExtractionRun
 
@@ -26,6 +28,12 @@ class ExtractionRunAdmin(admin.ModelAdmin):
     @admin.display(description="error")
     def error_detail(self, run):
         return format_html("<pre style='white-space: pre-wrap'>{}</pre>", run.error) if run.error else "-"
+
+    def changelist_view(self, request, extra_context=None):
+        if not llm.is_configured():
+            self.message_user(request, "LLM extraction is off: LLM_MODEL is not set, so only the `messages` "
+                                       "strategy (raw turns, no LLM) can run.", messages.WARNING)
+        return super().changelist_view(request, extra_context)
 
     def has_add_permission(self, request):
         return False

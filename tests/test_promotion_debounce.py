@@ -74,7 +74,7 @@ def test_a_session_that_never_goes_quiet_is_promoted_at_the_max_wait_cap(client,
                                                                          dramatiq_worker):
     settings.PROMOTION_DEBOUNCE_SECONDS, settings.PROMOTION_MAX_WAIT_SECONDS = 2, 3
     first_write = put_turns(client, 1)
-    for count in range(2, 11):
+    for count in range(2, 13):  # a write every 0.5 s for 5.5 s
         time.sleep(0.5)
         last_write = put_turns(client, count)
 
@@ -82,16 +82,16 @@ def test_a_session_that_never_goes_quiet_is_promoted_at_the_max_wait_cap(client,
     assert first.started_at < last_write  # while the writes were still coming
     assert (first.started_at - first_write).total_seconds() >= 2.9  # not before the cap
     assert second.started_at > last_write
-    assert first.message_count + second.message_count == 10
+    assert first.message_count + second.message_count == 12
     assert sorted(MemoryRecord.objects.values_list("text", flat=True)) == sorted(
-        f"{'user' if i % 2 == 0 else 'assistant'}: turn {i} in {NS}" for i in range(10))
+        f"{'user' if i % 2 == 0 else 'assistant'}: turn {i} in {NS}" for i in range(12))
 
 
 def test_the_same_session_id_in_two_namespaces_is_debounced_apart(client, settings, messages_policy,
                                                                   dramatiq_worker):
     settings.PROMOTION_DEBOUNCE_SECONDS = 1
     put_turns(client, 1, namespace="quiet")
-    for count in range(1, 8):
+    for count in range(1, 11):  # a write every 0.3 s for 3 s
         last_busy_write = put_turns(client, count, namespace="busy")
         time.sleep(0.3)
 
@@ -99,10 +99,10 @@ def test_the_same_session_id_in_two_namespaces_is_debounced_apart(client, settin
     quiet, busy = sorted(runs, key=lambda run: run.namespace == "busy")
     assert quiet.started_at < last_busy_write  # the busy tenant's writes did not push it back
     assert busy.started_at > last_busy_write
-    assert (quiet.message_count, busy.message_count) == (1, 7)
+    assert (quiet.message_count, busy.message_count) == (1, 10)
     assert set(MemoryRecord.objects.filter(namespace="quiet").values_list("text", flat=True)) == {
         "user: turn 0 in quiet"}
-    assert MemoryRecord.objects.filter(namespace="busy").count() == 7
+    assert MemoryRecord.objects.filter(namespace="busy").count() == 10
 
 
 def test_inline_mode_promotes_on_the_write_itself(client, settings, messages_policy, redis_client):

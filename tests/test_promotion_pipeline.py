@@ -226,3 +226,15 @@ def test_same_session_id_in_two_namespaces_stays_apart(client, settings, publish
     assert (run.namespace, run.message_count) == (namespace, 1)
     assert list(MemoryRecord.objects.values_list("namespace", "extracted_from")) == [
         (namespace, ["m0" if namespace == "a" else "m1"])]
+
+
+def test_a_session_memory_id_too_long_for_a_record_is_stored_once_under_a_new_id(client, settings, publish_policy):
+    settings.LLM_MODEL = ""
+    publish_policy("messages")
+    long_id = "r" * 150  # working memory accepts ids up to 200 characters, records up to 128
+    put_session(client, TURNS[:1], memories=[{"id": long_id, "text": "Alice's sister is Anna"}])
+    promote()
+    put_session(client, TURNS[:2], memories=[{"id": long_id, "text": "Alice's sister is Anna"}])
+    promote()
+    record = MemoryRecord.objects.get(text="Alice's sister is Anna")
+    assert record.pk != long_id and len(record.pk) == 26

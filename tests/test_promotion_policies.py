@@ -89,15 +89,23 @@ def test_seed_defaults_publishes_messages_when_no_llm_is_configured(settings, ca
     assert "LLM extraction is off" in capsys.readouterr().out
 
 
-def test_run_admin_is_read_only_and_shows_a_failed_runs_error(admin_client):
+def test_run_admin_is_read_only_and_shows_a_failed_runs_error(admin_client, settings):
+    settings.LLM_MODEL = "openai/scripted"
     run = ExtractionRun.objects.create(session_id="s-9", strategy="discrete", status="failed",
                                        error="attempt 3 of at most 3: LLMUnavailableError: RateLimitError: 429")
     listing = admin_client.get("/admin/policies/extractionrun/")
     assert listing.status_code == 200
     assert b"LLMUnavailableError: RateLimitError: 429" in listing.content
+    assert b"LLM extraction is off" not in listing.content
     detail = admin_client.get(f"/admin/policies/extractionrun/{run.pk}/change/")
     assert detail.status_code == 200 and b"RateLimitError: 429" in detail.content
     assert b'name="_save"' not in detail.content  # nothing to save: view only
     assert admin_client.get("/admin/policies/extractionrun/add/").status_code == 403
     assert admin_client.post(f"/admin/policies/extractionrun/{run.pk}/delete/", {"post": "yes"}).status_code == 403
     assert ExtractionRun.objects.filter(pk=run.pk).exists()
+
+
+def test_run_admin_says_plainly_when_llm_extraction_is_off(admin_client, settings):
+    settings.LLM_MODEL = ""
+    listing = admin_client.get("/admin/policies/extractionrun/")
+    assert b"LLM extraction is off: LLM_MODEL is not set" in listing.content

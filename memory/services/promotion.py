@@ -32,7 +32,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from memory import extraction, llm
-from memory.models import MemoryStatus, SessionPromotion, SourceMessage
+from memory.models import MemoryRecord, MemoryStatus, SessionPromotion, SourceMessage, new_memory_id
 from memory.selectors.working_memory import working_memory_get
 from memory.services.long_term import MemoryIdConflictError, memories_create, memory_hash
 from policies.models import ExtractionRun, PolicyVersion, Strategy
@@ -169,6 +169,11 @@ def _promote_session_memories(ns: str, owner: str, session_id: str, memories: li
         "created_at": _datetime(m.get("created_at")),
         "last_accessed": _datetime(m.get("last_accessed")),
     } for m in memories if m["text"].strip()]
+    id_length = MemoryRecord._meta.get_field("id").max_length
+    for record in [r for r in records if len(r["id"]) > id_length]:
+        logger.warning("session %s/%s: memory id %r is longer than %d characters; stored under a new id",
+                       ns, session_id, record["id"], id_length)
+        record["id"] = new_memory_id()
     while records:
         try:
             memories_create(records=records, deduplicate=True, status=MemoryStatus.APPROVED)
