@@ -13,8 +13,6 @@
 """
 
 import argparse
-import os
-import platform
 import random
 import statistics
 import threading
@@ -23,6 +21,8 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
+
+from benchlib import machine, percentiles
 
 WORDS = {
     "who": ["Alice", "Bob", "Carol", "Dan", "Erin", "Frank", "Grace", "Heidi", "Ivan", "Judy"],
@@ -40,11 +40,6 @@ USERS = [f"user-{i}" for i in range(10)]
 def sentence(rng: random.Random) -> str:
     w = {k: rng.choice(v) for k, v in WORDS.items()}
     return f"{w['who']} {w['verb']} a {w['adj']} {w['thing']} in {w['place']} ({rng.randrange(10**6)})"
-
-
-def percentile(values, q):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
 
 
 def run(fn, payloads, concurrency):
@@ -65,8 +60,8 @@ def run(fn, payloads, concurrency):
     with ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(one, payloads))
     wall = time.perf_counter() - started
-    return {"p50": percentile(latencies, 0.5), "p95": percentile(latencies, 0.95),
-            "p99": percentile(latencies, 0.99), "rps": len(payloads) / wall, "errors": len(errors),
+    p50, p95, p99 = percentiles(latencies)
+    return {"p50": p50, "p95": p95, "p99": p99, "rps": len(payloads) / wall, "errors": len(errors),
             "n": len(payloads)}
 
 
@@ -101,10 +96,10 @@ def main():
             break
         time.sleep(0.05)
     searchable = time.perf_counter() - started
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}")
+    print(f"machine: {machine()}")
     print(f"run {run_id}: loaded {args.records} records in {loaded:.1f}s "
           f"({args.records / loaded:.0f} records/s; batch of 100 p50 {statistics.median(batch_ms):.0f} ms, "
-          f"p95 {percentile(batch_ms, 0.95):.0f} ms); all searchable after {searchable:.1f}s\n")
+          f"p95 {percentiles(batch_ms)[1]:.0f} ms); all searchable after {searchable:.1f}s\n")
 
     # 2. Search, 3. baseline.
     def search_fn(session, body):

@@ -21,9 +21,7 @@ ratios are computed against, in the same run. Run it beside a Redis of its own:
 
 import argparse
 import os
-import platform
 import signal
-import statistics
 import subprocess
 import sys
 import time
@@ -32,6 +30,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
+
+from benchlib import machine, percentiles
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
@@ -52,17 +52,6 @@ NAMES = ["Anna", "Tomasz", "Ines", "Pieter", "Giulia", "Sven", "Maja", "Luc", "E
 MONTHS = ["May", "June", "July", "September", "October"]
 
 
-def machine() -> str:
-    model = ""
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            model = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "")
-    except OSError:
-        pass
-    return (f"{platform.machine()}, {os.cpu_count()} cores {model}, Python {platform.python_version()}, "
-            f"load average {os.getloadavg()[0]:.1f}")
-
-
 def session_body(namespace: str, i: int) -> dict:
     facts = {"city": CITIES[i % len(CITIES)], "name": NAMES[(i // 3) % len(NAMES)], "month": MONTHS[i % 5]}
     return {"namespace": namespace, "user_id": f"user-{i}", "messages": [
@@ -80,11 +69,6 @@ def llm_reply(i: int) -> dict:
          "entities": [name, city]},
         {**memory, "text": f"User is vegetarian (stated in session {i}).", "entities": []},
     ]}
-
-
-def percentiles(values: list[float]) -> tuple[float, float, float]:
-    q = statistics.quantiles(values, n=100, method="inclusive")
-    return q[49], q[94], q[98]
 
 
 class Deployment:

@@ -18,14 +18,13 @@ so it can measure the reference server (agent-memory-server) the same way.
 import argparse
 import http.client
 import json
-import os
-import platform
-import statistics
 import sys
 import threading
 import time
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
+
+from benchlib import machine, percentiles
 
 SESSIONS = 64  # sessions the PUTs rotate over, so writes replace existing sessions
 
@@ -102,19 +101,9 @@ def run(base_url: str, make_request, *, total: int, concurrency: int, warmup: in
     elapsed = time.perf_counter() - started
     if errors:
         raise SystemExit(f"{len(errors)} requests failed, e.g. {errors[0]}")
-    quantiles = statistics.quantiles(latencies, n=100, method="inclusive")
-    return {"p50": quantiles[49] * 1000, "p95": quantiles[94] * 1000, "p99": quantiles[98] * 1000,
+    p50, p95, p99 = percentiles(latencies)
+    return {"p50": p50 * 1000, "p95": p95 * 1000, "p99": p99 * 1000,
             "rps": total / elapsed, "n": total}
-
-
-def machine() -> str:
-    model = ""
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            model = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "")
-    except OSError:
-        pass
-    return f"{platform.machine()}, {os.cpu_count()} cores {model}, Python {platform.python_version()}"
 
 
 def main() -> None:

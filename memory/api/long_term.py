@@ -23,6 +23,7 @@ from rest_framework.views import APIView
 
 from memory import index
 from memory.api.errors import field_error
+from memory.api.fields import StrictCharField
 from memory.models import MemoryRecord, MemoryStatus, MemoryType
 from memory.selectors.long_term import DEFAULT_HYBRID_ALPHA, SEARCH_MODES, Recency, SearchQuery, memories_search, memory_get
 from memory.services import long_term as services
@@ -71,15 +72,6 @@ def _no_control_characters(value: str) -> str:
     if any(ord(c) < 32 for c in value):
         raise serializers.ValidationError("Must not contain control characters.")
     return value
-
-
-class StrictCharField(serializers.CharField):
-    """Refuses numbers and booleans instead of turning them into text."""
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
 
 
 class TagValueField(StrictCharField):

@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 from ulid import ULID
 
 from memory.api.errors import field_error, validation_detail
+from memory.api.fields import StrictCharField
 from memory.selectors.working_memory import (
     MODEL_CONTEXT_WINDOWS,
     context_window,
@@ -43,15 +44,6 @@ def _parse_datetime(value) -> datetime:
         raise ValueError
     parsed = datetime.fromisoformat(value)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-class StrictCharField(serializers.CharField):
-    """A CharField that refuses numbers and booleans instead of turning them into text."""
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
 
 
 class ScopeField(StrictCharField):
