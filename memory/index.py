@@ -11,9 +11,11 @@ character as separator, so `a|b` or `Alice` can never match `a` or `alice`.
 Timestamps are stored as integer microseconds since the epoch (exact in a double).
 """
 
+import collections
 import hashlib
 import json
 import logging
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -336,28 +338,97 @@ def vector_range(vector, *, conditions: list[Condition], threshold: float, k: in
     return hits, result.total
 
 
+# Exact BM25 over the candidates; b below the textbook 0.75 because memories are short
+# and their lengths vary a lot (BENCHMARKS.md, LoCoMo).
+BM25_K1 = 1.2
+BM25_B = 0.4
+# Candidates per query term: every match of a term rarer than this is scored.
+TERM_CANDIDATES = 100
+
+
 def text_search(text: str, *, conditions: list[Condition], k: int,
                 only_ids: list[str] | None = None) -> tuple[list[Hit], int]:
     """Top-k BM25 matches of the meaningful terms of `text` and how many documents match.
 
     No meaningful terms means no text condition: nothing matches (callers that want
     "everything" list by filter instead). `only_ids` scores just those documents.
+
+    RediSearch's own scores are not used: on this build a tag filter clause adds to every
+    match's score with a length factor, which buries long documents. Instead, one
+    pipelined round trip asks, within the filter, how many documents there are, how many
+    match the query (the true total), and for each term its matches (up to
+    TERM_CANDIDATES) and its document frequency; the candidates are then scored with BM25.
     """
-    clause = textquery.text_clause(text)
-    if clause is None or k <= 0:
+    words = textquery.terms(text)
+    if not words or k <= 0:
         return [], 0
     conditions = list(conditions)
     if only_ids is not None:
         if not only_ids:
             return [], 0
         conditions.append(Condition("memory_id", "any", tuple(only_ids)))
-    query = FilterQuery(filter_expression=_with_text(clause, conditions), return_fields=RETURN_FIELDS,
-                        num_results=k)
-    # BM25 (RediSearch's normalised variant) ranked evidence better than BM25STD,
-    # TFIDF and TFIDF.DOCNORM on the LoCoMo tuning conversations (BENCHMARKS.md).
-    query.scorer("BM25").with_scores()
-    result = _run(query)
-    return [Hit(id=_memory_id(d), text_score=float(d.score)) for d in result.docs], result.total
+    depth = max(k, TERM_CANDIDATES)
+    pipe = get_redis_bytes().pipeline(transaction=False)
+    for clause in (filter_string(conditions), _with_text(textquery.text_clause(text), conditions)):
+        pipe.execute_command("FT.SEARCH", settings.MEMORY_INDEX_NAME, clause, "LIMIT", 0, 0, "DIALECT", 2)
+    for word in words:
+        pipe.execute_command("FT.SEARCH", settings.MEMORY_INDEX_NAME,
+                             _with_text(f"@text:({textquery.escape(word)})", conditions),
+                             "RETURN", 2, "memory_id", "text", "LIMIT", 0, depth, "DIALECT", 2)
+    try:
+        replies = pipe.execute()
+    except redis.ResponseError as exc:
+        if "no such index" not in str(exc).lower():
+            raise
+        ensure_index()
+        return [], 0
+    documents: dict[str, list[str]] = {}
+    frequencies = []
+    for reply in replies[2:]:
+        frequencies.append(_reply_total(reply))
+        for fields in _reply_documents(reply):
+            documents.setdefault(fields["memory_id"], textquery.stemmed_tokens(fields.get("text", "")))
+    scores = _bm25(words, frequencies, documents, total=_reply_total(replies[0]))
+    ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:k]
+    return [Hit(id=record_id, text_score=score) for record_id, score in ranked], _reply_total(replies[1])
+
+
+def _bm25(words: list[str], frequencies: list[int], documents: dict[str, list[str]], *,
+          total: int) -> dict[str, float]:
+    """BM25 of each document; N and document frequencies come from the filtered set,
+    the average length from the candidates."""
+    if not documents:
+        return {}
+    weights: dict[str, float] = {}
+    for word, df in zip(words, frequencies, strict=True):
+        if df:
+            term = textquery.stem(word)
+            weights[term] = weights.get(term, 0.0) + math.log(1 + (total - df + 0.5) / (df + 0.5))
+    mean_length = max(sum(map(len, documents.values())) / len(documents), 1.0)
+    scores = {}
+    for record_id, tokens in documents.items():
+        counts = collections.Counter(tokens)
+        norm = BM25_K1 * (1 - BM25_B + BM25_B * len(tokens) / mean_length)
+        scores[record_id] = sum(idf * counts[t] * (BM25_K1 + 1) / (counts[t] + norm)
+                                for t, idf in weights.items() if counts[t])
+    return scores
+
+
+def _reply_total(reply) -> int:
+    """The match count of a raw FT.SEARCH reply (RESP3 map or RESP2 array)."""
+    if isinstance(reply, dict):
+        return int(reply.get(b"total_results", reply.get("total_results", 0)))
+    return int(reply[0])
+
+
+def _reply_documents(reply) -> list[dict[str, str]]:
+    """The returned fields of each document of a raw FT.SEARCH reply, decoded."""
+    if isinstance(reply, dict):
+        rows = reply.get(b"results", reply.get("results", []))
+        return [{_decode(k): _decode(v) for k, v in
+                 row.get(b"extra_attributes", row.get("extra_attributes", {})).items()} for row in rows]
+    return [{_decode(k): _decode(v) for k, v in zip(fields[::2], fields[1::2], strict=True)}
+            for fields in reply[2::2]]
 
 
 def list_ids(*, conditions: list[Condition], offset: int, limit: int,

@@ -53,3 +53,17 @@ def text_clause(text: str, field: str = "text") -> str | None:
     if not words:
         return None
     return f"@{field}:({' | '.join(escape(w) for w in words)})"
+
+
+def stem(word: str) -> str:
+    """A light suffix stemmer, so "volunteered" and "volunteering" count as "volunteer"."""
+    for suffix in ("ing", "ed", "es", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word
+
+
+def stemmed_tokens(text: str) -> list[str]:
+    """Every meaningful token of `text`, stemmed, repeats kept: a document for BM25."""
+    return [stem(w) for w in (m.group(0).strip("_") for m in _WORD.finditer(text.lower()))
+            if w and w not in STOPWORDS]
