@@ -81,16 +81,34 @@ def start(*, port: int, data_dir: Path, timeout: float = 20.0) -> bool:
     for module in modules:
         args += ["--loadmodule", module]
     subprocess.run(args, check=True)
+    _wait_until_ready(port, data_dir, timeout)
+    return True
+
+
+def _wait_until_ready(port: int, data_dir: Path, timeout: float) -> None:
+    """Wait for PING; a server still replaying its AOF answers LOADING and is waited for
+    as long as it takes (a large data set can take minutes), with progress shown."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if answering(port):
-            missing = missing_modules(_client(port))
+    client = _client(port)
+    announced = False
+    while True:
+        try:
+            client.ping()
+        except redis.BusyLoadingError:
+            if not announced:
+                print(f"redis: loading the data set from {data_dir} ...", flush=True)
+                announced = True
+            deadline = time.monotonic() + timeout
+        except redis.RedisError:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"error: local Redis did not answer on port {port} within {timeout:.0f}s "
+                                 f"(see {data_dir / 'redis.log'})") from None
+        else:
+            missing = missing_modules(client)
             if missing:
                 raise SystemExit(f"error: local Redis started without module(s) {sorted(missing)}")
-            return True
-        time.sleep(0.05)
-    raise SystemExit(f"error: local Redis did not answer on port {port} within {timeout:.0f}s "
-                     f"(see {data_dir / 'redis.log'})")
+            return
+        time.sleep(0.1)
 
 
 def stop(*, port: int, timeout: float = 20.0) -> None:
