@@ -23,7 +23,7 @@ from rest_framework.views import APIView
 
 from memory import index
 from memory.api.errors import field_error
-from memory.api.fields import StrictCharField
+from memory.api.fields import StrictCharField, validated_query
 from memory.models import MemoryRecord, MemoryStatus, MemoryType
 from memory.selectors.long_term import DEFAULT_HYBRID_ALPHA, SEARCH_MODES, Recency, SearchQuery, memories_search, memory_get
 from memory.services import long_term as services
@@ -340,15 +340,6 @@ class ScopeQuerySerializer(serializers.Serializer):
     dry_run = serializers.BooleanField(required=False, default=False)
 
 
-def _query_params(request, serializer_class):
-    serializer = serializer_class(data=request.query_params.dict())
-    if not serializer.is_valid():
-        error = serializers.ValidationError(serializer.errors)
-        error.loc = ("query",)
-        raise error
-    return serializer.validated_data
-
-
 def _body(request, serializer_class, **kwargs):
     if not isinstance(request.data, dict):
         raise field_error(["body"], "Must be a JSON object.")
@@ -422,7 +413,7 @@ class LongTermMemoryDetailView(APIView):
 class ForgetView(APIView):
     @extend_schema(request=ForgetSerializer)
     def post(self, request):
-        scope = _query_params(request, ScopeQuerySerializer)
+        scope = validated_query(request, ScopeQuerySerializer)
         body = _body(request, ForgetSerializer)
         policy = body["policy"]
         result = services.memories_forget(
@@ -438,7 +429,7 @@ class ForgetView(APIView):
 
 class CompactView(APIView):
     def post(self, request):
-        scope = _query_params(request, ScopeQuerySerializer)
+        scope = validated_query(request, ScopeQuerySerializer)
         result = services.memories_compact(namespace=scope.get("namespace"), user_id=scope.get("user_id"))
         return Response({"status": f"ok, {result.remaining} memories remaining after compaction",
                          "merged": result.merged, "remaining": result.remaining})

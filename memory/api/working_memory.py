@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 from ulid import ULID
 
 from memory.api.errors import field_error, validation_detail
-from memory.api.fields import StrictCharField
+from memory.api.fields import StrictCharField, validated_query
 from memory.selectors.working_memory import (
     MODEL_CONTEXT_WINDOWS,
     context_window,
@@ -266,15 +266,6 @@ class WorkingMemoryResponseSerializer(WorkingMemoryPutSerializer):
     unsaved = serializers.BooleanField(allow_null=True)
 
 
-def _query(serializer_class, request) -> dict:
-    serializer = serializer_class(data=request.query_params.dict())
-    if not serializer.is_valid():
-        error = serializers.ValidationError(serializer.errors)
-        error.loc = ("query",)
-        raise error
-    return serializer.validated_data
-
-
 def _check_session_id(session_id: str) -> None:
     if len(session_id) > MAX_ID_LENGTH:
         raise field_error(["path", "session_id"], f"Must be at most {MAX_ID_LENGTH} characters.")
@@ -293,7 +284,7 @@ class WorkingMemoryListView(APIView):
     )
     def get(self, request):
         """Sessions in a namespace and/or of a user, most recently written first; `total` is exact."""
-        query = _query(ListQuerySerializer, request)
+        query = validated_query(request, ListQuerySerializer)
         total, sessions = working_memory_list(namespace=query["namespace"],
                                               user_id=query["user_id"], limit=query["limit"],
                                               offset=query["offset"])
@@ -305,7 +296,7 @@ class WorkingMemoryView(APIView):
     def get(self, request, session_id):
         """One session; 404 when it does not exist or belongs to another user_id."""
         _check_session_id(session_id)
-        query = _query(GetQuerySerializer, request)
+        query = validated_query(request, GetQuerySerializer)
         memory = working_memory_get(
             session_id=session_id, namespace=query.get("namespace"), user_id=query.get("user_id"),
             window=context_window(model_name=query.get("model_name"),
@@ -328,7 +319,7 @@ class WorkingMemoryView(APIView):
                 "msg": f"Request body is {length} bytes; at most {settings.WORKING_MEMORY_MAX_BODY_BYTES} "
                        "are accepted (WORKING_MEMORY_MAX_BODY_BYTES).",
             }]}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
-        query = _query(PutQuerySerializer, request)
+        query = validated_query(request, PutQuerySerializer)
         serializer = WorkingMemoryPutSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         body = serializer.validated_data
@@ -359,7 +350,7 @@ class WorkingMemoryView(APIView):
     def delete(self, request, session_id):
         """Delete the session; deleting a missing one is fine, another user's is a 404."""
         _check_session_id(session_id)
-        query = _query(SessionQuerySerializer, request)
+        query = validated_query(request, SessionQuerySerializer)
         try:
             working_memory_delete(session_id=session_id, namespace=query.get("namespace"),
                                   user_id=query.get("user_id"))
