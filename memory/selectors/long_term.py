@@ -24,7 +24,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from memory import embeddings, index, textquery
-from memory.models import MemoryHistory, MemoryRecord, MemoryStatus
+from memory.models import MemoryRecord, MemoryStatus
 
 SEARCH_MODES = ("semantic", "keyword", "hybrid")
 # Weight of the vector part in hybrid search, chosen on two LoCoMo conversations and
@@ -73,10 +73,6 @@ class SearchResult:
 
 def memory_get(*, memory_id: str) -> MemoryRecord | None:
     return MemoryRecord.objects.filter(id=memory_id).first()
-
-
-def memory_history(*, memory_id: str):
-    return MemoryHistory.objects.filter(memory_id=memory_id)
 
 
 def recency_score(*, last_accessed: datetime, created_at: datetime, now: datetime, recency: Recency) -> float:
