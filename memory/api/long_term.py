@@ -202,29 +202,35 @@ DATE_FILTER_FIELDS = ("created_at", "last_accessed", "event_date")
 _CHOICES = {"memory_type": set(MemoryType.values), "status": set(MemoryStatus.values)}
 
 
-def _tag_conditions(name: str, spec) -> list[index.Condition]:
+def _operators(name: str, spec, allowed, kind: str):
+    """(operator, value, loc) for each operator of one filter; null values are skipped
+    (an operator sent as null is an operator not sent: pydantic's exclude_none)."""
     loc = ["body", name]
     if not isinstance(spec, dict):
-        raise field_error(loc, f"Must be an object with operators {', '.join(TAG_OPERATORS)}.")
-    conditions = []
+        raise field_error(loc, f"Must be an object with operators {', '.join(allowed)}.")
     for op, value in spec.items():
-        if op not in TAG_OPERATORS:
-            raise field_error([*loc, op], f"Unknown operator {op!r}; tag filters take {', '.join(TAG_OPERATORS)}.",
+        if op not in allowed:
+            raise field_error([*loc, op], f"Unknown operator {op!r}; {kind} filters take {', '.join(allowed)}.",
                               "unknown_operator")
-        if value is None:
-            continue  # an operator sent as null is an operator not sent (pydantic's exclude_none)
+        if value is not None:
+            yield op, value, [*loc, op]
+
+
+def _tag_conditions(name: str, spec) -> list[index.Condition]:
+    conditions = []
+    for op, value, loc in _operators(name, spec, TAG_OPERATORS, "tag"):
         canonical = TAG_OPERATORS[op]
         values = [value] if canonical in ("eq", "ne") else value
         if canonical in ("eq", "ne") and not isinstance(value, str):
-            raise field_error([*loc, op], "Must be a string.")
+            raise field_error(loc, "Must be a string.")
         if not isinstance(values, list) or not values:
-            raise field_error([*loc, op], "Must be a non-empty list of strings.")
+            raise field_error(loc, "Must be a non-empty list of strings.")
         for item in values:
             if not isinstance(item, str) or not item or len(item) > MAX_SCOPE_LENGTH or any(ord(c) < 32 for c in item):
-                raise field_error([*loc, op], f"Each value must be a non-empty string of at most "
+                raise field_error(loc, f"Each value must be a non-empty string of at most "
                                   f"{MAX_SCOPE_LENGTH} characters without control characters.")
             if name in _CHOICES and item not in _CHOICES[name]:
-                raise field_error([*loc, op], f"{item!r} is not one of {', '.join(sorted(_CHOICES[name]))}.")
+                raise field_error(loc, f"{item!r} is not one of {', '.join(sorted(_CHOICES[name]))}.")
         conditions.append(index.Condition(name, canonical, tuple(values)))
     return conditions
 
@@ -240,25 +246,17 @@ def _parse_date(value, loc) -> datetime:
 
 
 def _date_conditions(name: str, spec) -> list[index.Condition]:
-    loc = ["body", name]
-    if not isinstance(spec, dict):
-        raise field_error(loc, f"Must be an object with operators {', '.join(DATE_OPERATORS)}.")
     conditions = []
-    for op, value in spec.items():
-        if op not in DATE_OPERATORS:
-            raise field_error([*loc, op], f"Unknown operator {op!r}; date filters take {', '.join(DATE_OPERATORS)}.",
-                              "unknown_operator")
-        if value is None:
-            continue
+    for op, value, loc in _operators(name, spec, DATE_OPERATORS, "date"):
         if op == "between":
             if not isinstance(value, list) or len(value) != 2:
-                raise field_error([*loc, op], "Must be a list of two datetimes [start, end].")
-            start, end = (_parse_date(v, [*loc, op, i]) for i, v in enumerate(value))
+                raise field_error(loc, "Must be a list of two datetimes [start, end].")
+            start, end = (_parse_date(v, [*loc, i]) for i, v in enumerate(value))
             if start > end:
-                raise field_error([*loc, op], "The start must not be after the end.")
+                raise field_error(loc, "The start must not be after the end.")
             conditions.append(index.Condition(name, op, (start, end)))
         else:
-            conditions.append(index.Condition(name, op, (_parse_date(value, [*loc, op]),)))
+            conditions.append(index.Condition(name, op, (_parse_date(value, loc),)))
     return conditions
 
 

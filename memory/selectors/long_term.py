@@ -173,8 +173,9 @@ def _hybrid(query: SearchQuery, vector, conditions, distances: dict[str, float],
     """Fuse the vector candidates with the BM25 candidates (the best `depth` of each).
 
     A candidate the other side did not rank among its best gets 0 from that side.
-    Scoring both signals for every candidate (extra queries) ranked evidence worse
-    on the LoCoMo tuning conversations, and costs two more round trips.
+    Scoring both signals for every candidate (extra queries) ranked evidence worse on
+    the LoCoMo tuning conversations when BM25 came from RediSearch; it has not been
+    re-measured since BM25 became exact (BENCHMARKS.md).
     """
     text_hits, _ = index.text_search(query.text, conditions=conditions, k=depth)
     text_scores = {h.id: h.text_score for h in text_hits}
