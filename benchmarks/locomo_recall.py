@@ -1,8 +1,9 @@
 """Evidence recall@1/5/10 on LoCoMo's development split, per search mode and category.
 
-Every dialogue turn is stored as a long-term memory (text "Speaker: turn", plus the
-shared image's caption; the turn's dia_id kept in `extracted_from`), one namespace
-per conversation. Each question is then asked as a search in that namespace, and
+Every dialogue turn is stored as a long-term memory (text "[session date] Speaker:
+turn", plus the shared image's caption; the turn's dia_id kept in `extracted_from`),
+with the session's previous turn as its `context`, as promotion's messages strategy
+stores a conversation (`--without-context` leaves it out), one namespace per conversation. Each question is then asked as a search in that namespace, and
 recall@k is the share of the question's evidence turns in the top k.
 
 Calls the services and selectors in-process (memories_create / memories_search, the
@@ -48,18 +49,16 @@ MODES = ("semantic", "keyword", "hybrid")
 
 
 def turns(conversation: dict):
-    """(session date, turn) for every turn of every session."""
+    """(session date, turn, the turn before it in the session or None) for every turn."""
     for key, value in conversation.items():
         if key.startswith("session_") and isinstance(value, list):
             date = conversation.get(f"{key}_date_time", "")
-            for turn in value:
-                yield date, turn
+            for position, turn in enumerate(value):
+                yield date, turn, value[position - 1] if position else None
 
 
-def turn_text(date: str, turn: dict) -> str:
-    # The session's date is part of what a turn says ("yesterday", "last week"): it
-    # helps both BM25 (month and year words) and the embedding.
-    text = f"[{date}] {turn['speaker']}: {turn['text']}"
+def turn_text(turn: dict) -> str:
+    text = f"{turn['speaker']}: {turn['text']}"
     if turn.get("blip_caption"):
         text += f" [shares a photo: {turn['blip_caption']}]"
     return text
@@ -70,14 +69,17 @@ def evidence_ids(question: dict) -> list[str]:
     return [x for entry in question.get("evidence", []) for x in re.split(r"[;,\s]+", entry) if x]
 
 
-def load(samples: list[dict]) -> None:
+def load(samples: list[dict], *, with_context: bool) -> None:
     MemoryRecord.objects.filter(namespace__startswith=NAMESPACE_PREFIX).delete()
     index.drop_index(delete_documents=True)
     index.ensure_index()
+    # The session's date is part of what a turn says ("yesterday", "last week"): it
+    # helps both BM25 (month and year words) and the embedding.
     records = [
-        {"text": turn_text(date, t), "namespace": NAMESPACE_PREFIX + s["sample_id"], "memory_type": "message",
-         "extracted_from": [t["dia_id"]]}
-        for s in samples for date, t in turns(s["conversation"])
+        {"text": f"[{date}] {turn_text(t)}", "namespace": NAMESPACE_PREFIX + s["sample_id"],
+         "memory_type": "message", "extracted_from": [t["dia_id"]],
+         "context": turn_text(previous) if previous and with_context else ""}
+        for s in samples for date, t, previous in turns(s["conversation"])
     ]
     started = time.perf_counter()
     for start in tqdm(range(0, len(records), 100), desc="load", unit="batch"):
@@ -114,6 +116,8 @@ def main():
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--alpha", type=float, default=None, help="hybrid_alpha (default: the API default)")
     parser.add_argument("--skip-load", action="store_true", help="reuse the records of a previous run")
+    parser.add_argument("--without-context", action="store_true",
+                        help="store each turn alone, without the turn before it as context")
     args = parser.parse_args()
     from memory.selectors.long_term import DEFAULT_HYBRID_ALPHA
 
@@ -121,10 +125,11 @@ def main():
     call_command("migrate", verbosity=0)
     samples = json.loads(args.data.read_text())
     if not args.skip_load:
-        load(samples)
+        load(samples, with_context=not args.without_context)
     results = evaluate(samples, alpha)
 
-    print(f"\nLoCoMo dev ({len(samples)} conversations), evidence recall@k, hybrid_alpha={alpha}\n")
+    print(f"\nLoCoMo dev ({len(samples)} conversations), evidence recall@k, hybrid_alpha={alpha}, "
+          f"context: {'none' if args.without_context else 'previous turn'}\n")
     print("| mode | split | questions | R@1 | R@5 | R@10 |")
     print("|---|---|---|---|---|---|")
     for mode in MODES:

@@ -6,7 +6,8 @@ strictly: a reply that does not match the schema is an `LLMOutputError` (retried
 bounded number of times by the caller); single items that are empty, over-long,
 quote the prompt, or come only from earlier turns are dropped and counted.
 
-The `messages` strategy needs no LLM: each new turn becomes a `message` memory.
+The `messages` strategy needs no LLM: each new turn becomes a `message` memory, with
+the turn before it as its context (a reply is found by what it answers).
 """
 
 import json
@@ -32,6 +33,11 @@ PARAMS = {
 STRATEGY_PARAM_DEFAULTS = {Strategy.SUMMARY: {"max_memories": 1, "max_memory_chars": 4000}}
 MAX_TAGS = 20
 MAX_TAG_CHARS = 100
+# Earlier turns the messages strategy reads to find the first new turn's predecessor
+# (system turns are skipped), and how much of that turn a context keeps: its end,
+# where the question a reply answers usually is.
+MESSAGE_CONTEXT_TURNS = 3
+MESSAGE_CONTEXT_CHARS = 1000
 # A run of this many words from the prompt inside an item means the model echoed it.
 PROMPT_QUOTE_WORDS = 6
 
@@ -103,6 +109,7 @@ class ExtractedMemory:
     entities: list[str] = field(default_factory=list)
     event_date: datetime | None = None
     created_at: datetime | None = None  # a message memory keeps its turn's time
+    context: str = ""  # a message memory: the turn before it
 
 
 @dataclass(frozen=True)
@@ -133,7 +140,9 @@ def params_validate(params: dict) -> None:
 
 def context_size(*, strategy: str, params: dict | None) -> int:
     """How many earlier turns this strategy and these params send as context."""
-    return 0 if strategy == Strategy.MESSAGES else _params(strategy, params)["context_messages"]
+    if strategy == Strategy.MESSAGES:
+        return MESSAGE_CONTEXT_TURNS
+    return _params(strategy, params)["context_messages"]
 
 
 def _params(strategy: str, params: dict | None) -> dict:
@@ -154,7 +163,7 @@ def extract(
 ) -> Extraction:
     """Memory candidates from `new_turns`; raises `llm.LLMError` subclasses on failure."""
     if strategy == Strategy.MESSAGES:
-        return _messages(new_turns)
+        return _messages(new_turns, context_turns)
     model = model or settings.LLM_MODEL
     if not llm.is_configured(model):
         raise llm.LLMError(f"the {strategy} strategy needs an LLM: set LLM_MODEL or the policy version's model")
@@ -181,20 +190,30 @@ def extract(
                       tokens_out=result.tokens_out, cost_usd=result.cost_usd, latency_ms=result.latency_ms)
 
 
-def _messages(new_turns: list[Turn]) -> Extraction:
-    """Each user/assistant/tool turn verbatim, labelled with its role. System turns are
-    the agent's instructions, not conversation; a turn longer than a long-term record
-    may be (MEMORY_MAX_TEXT_CHARS) stays a source message only."""
+def _messages(new_turns: list[Turn], context_turns: list[Turn]) -> Extraction:
+    """Each user/assistant/tool turn verbatim, labelled with its role, in the context of
+    the conversational turn before it. System turns are the agent's instructions, not
+    conversation; a turn longer than a long-term record may be (MEMORY_MAX_TEXT_CHARS)
+    stays a source message only."""
+    def labelled(turn: Turn) -> str:
+        return f"{turn.role}: {turn.content}"
+
+    def conversational(turn: Turn) -> bool:
+        return turn.role != "system" and bool(turn.content.strip())
+
+    previous = next((labelled(t) for t in reversed(context_turns) if conversational(t)), "")
     memories, dropped = [], Counter()
     for turn in new_turns:
-        text = f"{turn.role}: {turn.content}"
-        reason = ("system" if turn.role == "system" else "empty" if not turn.content.strip()
-                  else "too_long" if len(text) > settings.MEMORY_MAX_TEXT_CHARS else None)
-        if reason:
-            dropped[reason] += 1
+        if not conversational(turn):
+            dropped["system" if turn.role == "system" else "empty"] += 1
+            continue
+        text = labelled(turn)
+        context, previous = previous[-MESSAGE_CONTEXT_CHARS:], text
+        if len(text) > settings.MEMORY_MAX_TEXT_CHARS:
+            dropped["too_long"] += 1
             continue
         memories.append(ExtractedMemory(text=text, memory_type="message", extracted_from=[turn.id],
-                                        created_at=turn.created_at))
+                                        created_at=turn.created_at, context=context))
     return Extraction(memories=memories, dropped=dict(dropped))
 
 

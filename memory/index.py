@@ -34,6 +34,7 @@ from memory.redis_client import get_redis_bytes
 logger = logging.getLogger(__name__)
 
 TAG_SEPARATOR = "\x1f"
+TEXT_FIELDS = ("text", "context")
 TAG_FIELDS = ("memory_id", "namespace", "user_id", "session_id", "memory_type", "topics", "entities", "status")
 # Fields a record may lack; `missing()` conditions find records without them.
 MISSABLE_FIELDS = ("namespace", "user_id", "session_id", "topics", "entities", "event_date")
@@ -45,7 +46,7 @@ _SCHEMA_KEY_SUFFIX = ":schema"
 
 
 def _schema_dict() -> dict:
-    fields = [{"name": "text", "type": "text"}]
+    fields = [{"name": name, "type": "text"} for name in TEXT_FIELDS]
     fields += [
         {"name": name, "type": "tag",
          "attrs": {"separator": TAG_SEPARATOR, "case_sensitive": True, "index_missing": name in MISSABLE_FIELDS}}
@@ -338,17 +339,19 @@ def vector_range(vector, *, conditions: list[Condition], threshold: float, k: in
     return hits, result.total
 
 
-# Exact BM25 over the candidates; b below the textbook 0.75 because memories are short
-# and their lengths vary a lot (BENCHMARKS.md, LoCoMo).
+# Exact BM25F over the candidates; b below the textbook 0.75 because memories are short
+# and their lengths vary a lot. A context word counts half a text word: it says what
+# the memory is about, the text says what it holds (BENCHMARKS.md, LoCoMo).
 BM25_K1 = 1.2
 BM25_B = 0.4
+CONTEXT_WEIGHT = 0.5
 # Candidates per query term: every match of a term rarer than this is scored.
 TERM_CANDIDATES = 100
 
 
 def text_search(text: str, *, conditions: list[Condition], k: int,
                 only_ids: list[str] | None = None) -> tuple[list[Hit], int]:
-    """Top-k BM25 matches of the meaningful terms of `text` and how many documents match.
+    """Top-k BM25F matches of the meaningful terms of `text` and how many documents match.
 
     No meaningful terms means no text condition: nothing matches (callers that want
     "everything" list by filter instead). `only_ids` scores just those documents.
@@ -357,7 +360,8 @@ def text_search(text: str, *, conditions: list[Condition], k: int,
     match's score with a length factor, which buries long documents. Instead, one
     pipelined round trip asks, within the filter, how many documents there are, how many
     match the query (the true total), and for each term its matches (up to
-    TERM_CANDIDATES) and its document frequency; the candidates are then scored with BM25.
+    TERM_CANDIDATES) and its document frequency; the candidates are then scored with
+    BM25F over the text and the context (weighted CONTEXT_WEIGHT).
     """
     words = textquery.terms(text)
     if not words or k <= 0:
@@ -369,12 +373,13 @@ def text_search(text: str, *, conditions: list[Condition], k: int,
         conditions.append(Condition("memory_id", "any", tuple(only_ids)))
     depth = max(k, TERM_CANDIDATES)
     pipe = get_redis_bytes().pipeline(transaction=False)
-    for clause in (filter_string(conditions), _with_text(textquery.text_clause(text), conditions)):
+    fields = "|".join(TEXT_FIELDS)
+    for clause in (filter_string(conditions), _with_text(textquery.text_clause(text, field=fields), conditions)):
         pipe.execute_command("FT.SEARCH", settings.MEMORY_INDEX_NAME, clause, "LIMIT", 0, 0, "DIALECT", 2)
     for word in words:
         pipe.execute_command("FT.SEARCH", settings.MEMORY_INDEX_NAME,
-                             _with_text(f"@text:({textquery.escape(word)})", conditions),
-                             "RETURN", 2, "memory_id", "text", "LIMIT", 0, depth, "DIALECT", 2)
+                             _with_text(f"@{fields}:({textquery.escape(word)})", conditions),
+                             "RETURN", 3, "memory_id", *TEXT_FIELDS, "LIMIT", 0, depth, "DIALECT", 2)
     try:
         replies = pipe.execute()
     except redis.ResponseError as exc:
@@ -382,21 +387,24 @@ def text_search(text: str, *, conditions: list[Condition], k: int,
             raise
         ensure_index()
         return [], 0
-    documents: dict[str, list[str]] = {}
+    documents: dict[str, tuple[list[str], list[str]]] = {}
     frequencies = []
     for reply in replies[2:]:
         frequencies.append(_reply_total(reply))
-        for fields in _reply_documents(reply):
-            documents.setdefault(fields["memory_id"], textquery.stemmed_tokens(fields.get("text", "")))
+        for document in _reply_documents(reply):
+            if document["memory_id"] not in documents:
+                documents[document["memory_id"]] = tuple(
+                    textquery.stemmed_tokens(document.get(name, "")) for name in TEXT_FIELDS)
     scores = _bm25(words, frequencies, documents, total=_reply_total(replies[0]))
     ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:k]
     return [Hit(id=record_id, text_score=score) for record_id, score in ranked], _reply_total(replies[1])
 
 
-def _bm25(words: list[str], frequencies: list[int], documents: dict[str, list[str]], *,
+def _bm25(words: list[str], frequencies: list[int], documents: dict[str, tuple[list[str], list[str]]], *,
           total: int) -> dict[str, float]:
-    """BM25 of each document; N and document frequencies come from the filtered set,
-    the average length from the candidates."""
+    """BM25F of each (text tokens, context tokens) document: a term's frequency and the
+    length are the text's plus CONTEXT_WEIGHT times the context's. N and document
+    frequencies come from the filtered set, the average length from the candidates."""
     if not documents:
         return {}
     weights: dict[str, float] = {}
@@ -404,11 +412,14 @@ def _bm25(words: list[str], frequencies: list[int], documents: dict[str, list[st
         if df:
             term = textquery.stem(word)
             weights[term] = weights.get(term, 0.0) + math.log(1 + (total - df + 0.5) / (df + 0.5))
-    mean_length = max(sum(map(len, documents.values())) / len(documents), 1.0)
+    lengths = {k: len(text) + CONTEXT_WEIGHT * len(context) for k, (text, context) in documents.items()}
+    mean_length = max(sum(lengths.values()) / len(documents), 1.0)
     scores = {}
-    for record_id, tokens in documents.items():
-        counts = collections.Counter(tokens)
-        norm = BM25_K1 * (1 - BM25_B + BM25_B * len(tokens) / mean_length)
+    for record_id, (text, context) in documents.items():
+        counts = collections.Counter(text)
+        for token in context:
+            counts[token] += CONTEXT_WEIGHT
+        norm = BM25_K1 * (1 - BM25_B + BM25_B * lengths[record_id] / mean_length)
         scores[record_id] = sum(idf * counts[t] * (BM25_K1 + 1) / (counts[t] + norm)
                                 for t, idf in weights.items() if counts[t])
     return scores

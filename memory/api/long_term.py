@@ -44,6 +44,7 @@ def memory_to_dict(record: MemoryRecord) -> dict:
     return {
         "id": record.id,
         "text": record.text,
+        "context": record.context,
         "session_id": record.session_id,
         "user_id": record.user_id,
         "namespace": record.namespace,
@@ -129,6 +130,7 @@ class MemoryRecordInputSerializer(serializers.Serializer):
     id = StrictCharField(required=False, allow_blank=True, max_length=MAX_ID_LENGTH, trim_whitespace=False,
                          validators=[_no_control_characters])
     text = MemoryTextField()
+    context = MemoryTextField(required=False, allow_blank=True, allow_null=True)
     memory_type = serializers.ChoiceField(choices=MemoryType.choices, default=MemoryType.SEMANTIC)
     namespace = ScopeField()
     user_id = ScopeField()
@@ -168,6 +170,7 @@ def _check_unique_ids(memories: list[dict]) -> None:
 
 class EditMemorySerializer(serializers.Serializer):
     text = MemoryTextField(required=False)
+    context = MemoryTextField(required=False, allow_blank=True, allow_null=True)
     memory_type = serializers.ChoiceField(choices=MemoryType.choices, required=False)
     namespace = ScopeField()
     user_id = ScopeField()

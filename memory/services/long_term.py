@@ -26,9 +26,9 @@ from workers.queue import enqueue
 logger = logging.getLogger(__name__)
 
 # Fields a caller may give a record (everything else is the server's).
-RECORD_FIELDS = ("id", "text", "memory_type", "namespace", "user_id", "session_id", "topics", "entities",
+RECORD_FIELDS = ("id", "text", "context", "memory_type", "namespace", "user_id", "session_id", "topics", "entities",
                  "event_date", "pinned", "created_at", "last_accessed", "extracted_from")
-EDITABLE_FIELDS = ("text", "memory_type", "namespace", "user_id", "session_id", "topics", "entities",
+EDITABLE_FIELDS = ("text", "context", "memory_type", "namespace", "user_id", "session_id", "topics", "entities",
                    "event_date", "pinned", "status")
 _LIST_FIELDS = ("topics", "entities", "extracted_from")
 
@@ -55,14 +55,20 @@ def _vector_bytes(vector) -> bytes:
     return np.asarray(vector, dtype=np.float32).tobytes()
 
 
+def _embed(records) -> np.ndarray:
+    """Vectors of (text, context) pairs. The text comes first, so a long context is what
+    the model's input limit cuts, never the text (BENCHMARKS.md, LoCoMo)."""
+    return embeddings.embed_texts([f"{text}\n{context}" if context else text for text, context in records])
+
+
 def _snapshot(row: MemoryRecord) -> dict:
     """Everything needed to recreate a record (the vector is recomputed)."""
     def iso(value):
         return value.isoformat() if value else None
 
     return {
-        "id": row.id, "text": row.text, "memory_type": row.memory_type, "namespace": row.namespace,
-        "user_id": row.user_id, "session_id": row.session_id, "topics": list(row.topics),
+        "id": row.id, "text": row.text, "context": row.context, "memory_type": row.memory_type,
+        "namespace": row.namespace, "user_id": row.user_id, "session_id": row.session_id, "topics": list(row.topics),
         "entities": list(row.entities), "event_date": iso(row.event_date), "pinned": row.pinned,
         "access_count": row.access_count, "last_accessed": iso(row.last_accessed),
         "created_at": iso(row.created_at), "status": row.status, "extracted_from": list(row.extracted_from),
@@ -74,7 +80,7 @@ def _snapshot(row: MemoryRecord) -> dict:
 
 def _document(row: MemoryRecord) -> dict:
     return {
-        "id": row.id, "text": row.text, "namespace": row.namespace, "user_id": row.user_id,
+        "id": row.id, "text": row.text, "context": row.context, "namespace": row.namespace, "user_id": row.user_id,
         "session_id": row.session_id, "memory_type": row.memory_type, "topics": row.topics,
         "entities": row.entities, "status": row.status, "created_at": row.created_at,
         "updated_at": row.updated_at, "last_accessed": row.last_accessed, "event_date": row.event_date,
@@ -94,11 +100,11 @@ def memories_index(*, memory_ids: list[str]) -> int:
     rows = list(MemoryRecord.objects.filter(id__in=memory_ids))
     stale = [r for r in rows if not r.embedding or r.embedding_model != embeddings.model_name()]
     if stale:
-        vectors = embeddings.embed_texts([r.text for r in stale])
+        vectors = _embed([(r.text, r.context) for r in stale])
         for row, vector in zip(stale, vectors, strict=True):
             row.embedding = _vector_bytes(vector)
             row.embedding_model = embeddings.model_name()
-            MemoryRecord.objects.filter(id=row.id, text=row.text).update(
+            MemoryRecord.objects.filter(id=row.id, text=row.text, context=row.context).update(
                 embedding=row.embedding, embedding_model=row.embedding_model)
     index.upsert_documents([_document(r) for r in rows],
                            [np.frombuffer(bytes(r.embedding), dtype=np.float32) for r in rows])
@@ -228,6 +234,7 @@ def _clean(record: dict) -> dict:
         values[name] = list(dict.fromkeys(values.get(name) or []))
     values["memory_type"] = values.get("memory_type") or MemoryType.SEMANTIC
     values["pinned"] = bool(values.get("pinned", False))
+    values["context"] = values.get("context") or ""
     if not values.get("id"):
         values["id"] = new_memory_id()
     return values
@@ -278,7 +285,7 @@ def memories_create(
     """Create long-term memories: THE shared entry point for the POST route and promotion.
 
     `records`: dicts with `text` (required) and optionally `id` (a client id; a new ULID
-    otherwise), `memory_type`, `namespace`, `user_id`, `session_id`, `topics`,
+    otherwise), `context` (searched and embedded with the text), `memory_type`, `namespace`, `user_id`, `session_id`, `topics`,
     `entities`, `event_date` / `created_at` / `last_accessed` (aware datetimes),
     `pinned`, `extracted_from` (message ids), and `deduplicate` (per-record override
     of the `deduplicate` argument). Inputs are assumed validated (the API serializer
@@ -300,7 +307,7 @@ def memories_create(
     if not records:
         return MemoriesCreateResult(outcomes=[])
     cleaned = [_clean(r) for r in records]
-    vectors = embeddings.embed_texts([c["text"] for c in cleaned])
+    vectors = _embed([(c["text"], c["context"]) for c in cleaned])
     model = embeddings.model_name()
     threshold = settings.MEMORY_DEDUP_DISTANCE_THRESHOLD
     now = timezone.now()
@@ -439,7 +446,8 @@ def memories_index_sweep_claim() -> bool:
 
 @transaction.atomic
 def memory_update(*, memory_id: str, changes: dict) -> MemoryRecord:
-    """Edit one record (any of EDITABLE_FIELDS). A text change re-embeds and re-hashes.
+    """Edit one record (any of EDITABLE_FIELDS). A text change re-embeds and re-hashes;
+    a context change re-embeds.
 
     The previous version goes to the record's history; the index follows on commit.
     """
@@ -455,10 +463,13 @@ def memory_update(*, memory_id: str, changes: dict) -> MemoryRecord:
             value = list(dict.fromkeys(value or []))
         elif name in ("namespace", "user_id", "session_id"):
             value = value or None
+        elif name == "context":
+            value = value or ""
         setattr(row, name, value)
     if "text" in changes and changes["text"] != before["text"]:
         row.memory_hash = memory_hash(row.text)
-        row.embedding = _vector_bytes(embeddings.embed_texts([row.text])[0])
+    if row.text != before["text"] or row.context != before["context"]:
+        row.embedding = _vector_bytes(_embed([(row.text, row.context)])[0])
         row.embedding_model = embeddings.model_name()
     row.updated_at = timezone.now()
     row.index_pending = True
@@ -552,7 +563,7 @@ def _restore(snapshot: dict) -> MemoryRecord:
 
     now = timezone.now()
     row = MemoryRecord(
-        id=snapshot["id"], text=snapshot["text"], memory_type=snapshot.get("memory_type") or MemoryType.SEMANTIC,
+        id=snapshot["id"], text=snapshot["text"], context=snapshot.get("context") or "", memory_type=snapshot.get("memory_type") or MemoryType.SEMANTIC,
         namespace=snapshot.get("namespace"), user_id=snapshot.get("user_id"),
         session_id=snapshot.get("session_id"), topics=snapshot.get("topics") or [],
         entities=snapshot.get("entities") or [], event_date=when(snapshot.get("event_date")),
@@ -562,7 +573,7 @@ def _restore(snapshot: dict) -> MemoryRecord:
         created_at=when(snapshot.get("created_at")) or now, last_accessed=when(snapshot.get("last_accessed")) or now,
         access_count=snapshot.get("access_count") or 0,
         memory_hash=memory_hash(snapshot["text"]),
-        embedding=_vector_bytes(embeddings.embed_texts([snapshot["text"]])[0]),
+        embedding=_vector_bytes(_embed([(snapshot["text"], snapshot.get("context") or "")])[0]),
         embedding_model=embeddings.model_name(), updated_at=now, persisted_at=now, index_pending=True,
     )
     if row.extraction_run_id is not None:

@@ -254,6 +254,7 @@ def _write(run, version, state, watermark, new_messages, result: extraction.Extr
     """Records, watermark and run in one transaction, unless another run got there first."""
     records = [{
         "text": m.text,
+        "context": m.context,
         "memory_type": m.memory_type,
         "namespace": state.namespace or None,
         "user_id": state.user_id or None,
