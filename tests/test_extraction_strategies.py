@@ -142,13 +142,32 @@ def test_messages_strategy_stores_turns_verbatim_without_any_llm(settings, llm_s
     new = turns(("system", "You are a travel agent."), ("user", "I'd like a window seat."),
                 ("assistant", "Noted: window seat."), ("tool", "  "), ("user", "x" * 95))
     result = extraction.extract(strategy="messages", new_turns=new, context_turns=EARLIER)
-    assert [(m.text, m.memory_type, m.extracted_from, m.created_at) for m in result.memories] == [
-        ("user: I'd like a window seat.", "message", ["m1"], T0 + timedelta(minutes=1)),
-        ("assistant: Noted: window seat.", "message", ["m2"], T0 + timedelta(minutes=2)),
+    assert [(m.text, m.memory_type, m.extracted_from, m.created_at, m.context) for m in result.memories] == [
+        ("user: I'd like a window seat.", "message", ["m1"], T0 + timedelta(minutes=1), "assistant: Nice city!"),
+        ("assistant: Noted: window seat.", "message", ["m2"], T0 + timedelta(minutes=2),
+         "user: I'd like a window seat."),
     ]
     assert result.dropped == {"system": 1, "empty": 1, "too_long": 1}
     assert (result.model, result.tokens_in, result.cost_usd) == ("", 0, 0.0)
     assert llm_server.requests == []
+
+
+@pytest.mark.parametrize(
+    ("earlier", "first_context"),
+    [
+        ((), ""),
+        ((("user", "Which seat?"), ("system", "Be brief."), ("tool", " ")), "user: Which seat?"),
+        ((("user", "q" * 5000),), "q" * extraction.MESSAGE_CONTEXT_CHARS),
+    ],
+    ids=["first-turn-of-the-session", "system-and-empty-turns-skipped", "long-turn-keeps-its-end"],
+)
+def test_messages_strategy_gives_each_turn_the_conversational_turn_before_it_as_context(
+        settings, earlier, first_context):
+    settings.LLM_MODEL = ""
+    new = turns(("assistant", "Aisle."), ("system", "Stay polite."), ("user", "Thanks!"), start=10)
+    result = extraction.extract(strategy="messages", new_turns=new, context_turns=turns(*earlier))
+    assert [(m.extracted_from, m.context) for m in result.memories] == [
+        (["m10"], first_context), (["m12"], "assistant: Aisle.")]
 
 
 def test_an_llm_strategy_without_a_model_fails_for_good(settings, llm_server):

@@ -60,6 +60,8 @@ def test_bad_search_input_is_a_422_naming_the_field(api, body, loc):
     ("memories", "loc"),
     [
         ([{"text": MEGABYTE_TEXT}], ["body", "memories", 0, "text"]),
+        ([{"text": "ok", "context": MEGABYTE_TEXT}], ["body", "memories", 0, "context"]),
+        ([{"text": "ok", "context": ["a list"]}], ["body", "memories", 0, "context"]),
         ([{"text": "ok"}, {"namespace": "a"}], ["body", "memories", 1, "text"]),
         ([{"text": "   "}], ["body", "memories", 0, "text"]),
         ([{"text": "ok", "memory_type": "gossip"}], ["body", "memories", 0, "memory_type"]),

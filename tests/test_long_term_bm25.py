@@ -55,3 +55,20 @@ def test_a_rare_term_in_a_long_memory_outranks_a_common_term_in_short_ones():
     assert total == 31
     assert hits[0].id == "long"
     assert len(hits) == 5
+
+
+def test_a_context_word_counts_context_weight_of_a_text_word():
+    memories_create(deduplicate=False, records=[
+        {"id": "in-text", "text": "gamma beta", "namespace": "c"},
+        {"id": "in-context", "text": "alpha", "context": "gamma delta", "namespace": "c"},
+        {"id": "neither", "text": "epsilon", "context": "zeta", "namespace": "c"},
+    ])
+    hits, total = index.text_search("gamma", conditions=[index.Condition("namespace", "eq", ("c",))], k=10)
+    # N = 3, df(gamma) = 2 (text or context); lengths 2 and 1 + w * 2.
+    w = index.CONTEXT_WEIGHT
+    lengths = {"in-text": 2, "in-context": 1 + w * 2}
+    mean = sum(lengths.values()) / 2
+    assert total == 2
+    assert [h.id for h in hits] == ["in-text", "in-context"]
+    assert hits[0].text_score == pytest.approx(bm25(1, lengths["in-text"], mean, 3, 2), rel=1e-9)
+    assert hits[1].text_score == pytest.approx(bm25(w, lengths["in-context"], mean, 3, 2), rel=1e-9)

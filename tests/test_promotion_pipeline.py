@@ -51,10 +51,10 @@ def test_messages_strategy_promotes_turns_as_searchable_message_memories_without
     assert (run.first_message_id, run.last_message_id, run.message_count) == ("m0", "m2", 3)
     assert (run.memories_created, run.memories_deduplicated, run.tokens_in, run.attempt) == (3, 0, 0, 1)
     records = list(MemoryRecord.objects.order_by("created_at"))
-    assert [(r.text, r.memory_type, r.extracted_from, r.status) for r in records] == [
-        ("user: My sister Anna lives in Porto.", "message", ["m0"], "approved"),
-        ("assistant: Porto is lovely.", "message", ["m1"], "approved"),
-        ("user: " + TURNS[2][2], "message", ["m2"], "approved"),
+    assert [(r.text, r.context, r.memory_type, r.extracted_from, r.status) for r in records] == [
+        ("user: My sister Anna lives in Porto.", "", "message", ["m0"], "approved"),
+        ("assistant: Porto is lovely.", "user: My sister Anna lives in Porto.", "message", ["m1"], "approved"),
+        ("user: " + TURNS[2][2], "assistant: Porto is lovely.", "message", ["m2"], "approved"),
     ]
     assert records[0].created_at == datetime(2024, 5, 4, 9, 30, tzinfo=UTC)
     assert {(r.namespace, r.user_id, r.session_id, r.extraction_run_id) for r in records} == {(NS, USER, "s-1", run.pk)}
@@ -66,6 +66,19 @@ def test_messages_strategy_promotes_turns_as_searchable_message_memories_without
                                                          "namespace": {"eq": NS}, "limit": 1},
                         content_type="application/json").json()
     assert [m["id"] for m in found["memories"]] == [records[2].id]
+
+
+def test_a_later_run_gives_its_first_turn_the_last_promoted_turn_as_context(client, settings, publish_policy):
+    settings.LLM_MODEL = ""
+    publish_policy("messages")
+    put_session(client, TURNS[:2])
+    assert promote().memories_created == 2
+    put_session(client, TURNS)
+
+    assert promote().memories_created == 2
+    contexts = {r.extracted_from[0]: r.context for r in MemoryRecord.objects.all()}
+    assert contexts == {"m0": "", "m1": "user: My sister Anna lives in Porto.",
+                        "m2": "assistant: Porto is lovely.", "m3": "user: " + TURNS[2][2]}
 
 
 def test_a_second_delivery_of_the_same_job_creates_nothing(client, settings, publish_policy):
