@@ -3,8 +3,9 @@
 Every dialogue turn is stored as a long-term memory (text "[session date] Speaker:
 turn", plus the shared image's caption; the turn's dia_id kept in `extracted_from`),
 with the session's previous turn as its `context`, as promotion's messages strategy
-stores a conversation (`--without-context` leaves it out), one namespace per conversation. Each question is then asked as a search in that namespace, and
-recall@k is the share of the question's evidence turns in the top k.
+stores a conversation (`--without-context` leaves it out), one namespace per
+conversation. Each question is then asked as a search in that namespace, and recall@k is
+the share of the question's evidence turns in the top k.
 
 Calls the services and selectors in-process (memories_create / memories_search, the
 code the HTTP routes run), against the Redis and database the environment names:

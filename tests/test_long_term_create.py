@@ -132,6 +132,16 @@ def test_a_merge_can_be_undone_from_the_history():
         memory_merge_undo(history_id=merged.history_id)
 
 
+def test_undoing_a_merge_restores_the_absorbed_records_context():
+    memories_create(records=[_record(CAT)])
+    (merged,) = memories_create(records=[_record(CAT, id="reply-1", context="Bob: Any news about pets?")]).outcomes
+    assert merged.outcome == "merged_hash"
+
+    restored = memory_merge_undo(history_id=merged.history_id)
+
+    assert (restored.id, restored.text, restored.context) == ("reply-1", CAT, "Bob: Any news about pets?")
+
+
 def test_rejected_records_are_not_merge_targets():
     (rejected,) = memories_create(records=[_record(CAT)], status="rejected").outcomes
     (fresh,) = memories_create(records=[_record(CAT)]).outcomes

@@ -285,8 +285,9 @@ def memories_create(
     """Create long-term memories: THE shared entry point for the POST route and promotion.
 
     `records`: dicts with `text` (required) and optionally `id` (a client id; a new ULID
-    otherwise), `context` (searched and embedded with the text), `memory_type`, `namespace`, `user_id`, `session_id`, `topics`,
-    `entities`, `event_date` / `created_at` / `last_accessed` (aware datetimes),
+    otherwise), `context` (searched and embedded with the text), `memory_type`,
+    `namespace`, `user_id`, `session_id`, `topics`, `entities`, `event_date` /
+    `created_at` / `last_accessed` (aware datetimes),
     `pinned`, `extracted_from` (message ids), and `deduplicate` (per-record override
     of the `deduplicate` argument). Inputs are assumed validated (the API serializer
     does that); `status` and `extraction_run` apply to every new row.
@@ -563,7 +564,8 @@ def _restore(snapshot: dict) -> MemoryRecord:
 
     now = timezone.now()
     row = MemoryRecord(
-        id=snapshot["id"], text=snapshot["text"], context=snapshot.get("context") or "", memory_type=snapshot.get("memory_type") or MemoryType.SEMANTIC,
+        id=snapshot["id"], text=snapshot["text"], context=snapshot.get("context") or "",
+        memory_type=snapshot.get("memory_type") or MemoryType.SEMANTIC,
         namespace=snapshot.get("namespace"), user_id=snapshot.get("user_id"),
         session_id=snapshot.get("session_id"), topics=snapshot.get("topics") or [],
         entities=snapshot.get("entities") or [], event_date=when(snapshot.get("event_date")),
