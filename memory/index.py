@@ -379,7 +379,7 @@ def text_search(text: str, *, conditions: list[Condition], k: int,
     for word in words:
         pipe.execute_command("FT.SEARCH", settings.MEMORY_INDEX_NAME,
                              _with_text(f"@{fields}:({textquery.escape(word)})", conditions),
-                             "RETURN", 3, "memory_id", *TEXT_FIELDS, "LIMIT", 0, depth, "DIALECT", 2)
+                             "RETURN", 1 + len(TEXT_FIELDS), "memory_id", *TEXT_FIELDS, "LIMIT", 0, depth, "DIALECT", 2)
     try:
         replies = pipe.execute()
     except redis.ResponseError as exc:

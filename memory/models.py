@@ -30,7 +30,7 @@ class MemoryRecord(models.Model):
     id = models.CharField(primary_key=True, max_length=128, default=new_memory_id)
     text = models.TextField()
     # What the text is read in, e.g. the message a reply answers. Searched and embedded
-    # with the text (a bare "Yes, yesterday!" is unfindable otherwise), never returned as it.
+    # with the text (a bare "Yes, yesterday!" is unfindable otherwise), never part of it.
     context = models.TextField(blank=True, default="")
     memory_type = models.CharField(max_length=10, choices=MemoryType.choices, default=MemoryType.SEMANTIC)
     namespace = models.CharField(max_length=200, null=True, blank=True)
