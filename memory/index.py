@@ -40,6 +40,8 @@ TAG_FIELDS = ("memory_id", "namespace", "user_id", "session_id", "memory_type", 
 MISSABLE_FIELDS = ("namespace", "user_id", "session_id", "topics", "entities", "event_date")
 NUMERIC_FIELDS = ("created_at", "updated_at", "last_accessed", "event_date", "pinned")
 DATE_FIELDS = ("created_at", "updated_at", "last_accessed", "event_date")
+# The record attributes a document is made of (`memory_id` is the record's `id`).
+DOCUMENT_FIELDS = ("id", *TEXT_FIELDS, *(f for f in TAG_FIELDS if f != "memory_id"), *NUMERIC_FIELDS)
 RETURN_FIELDS = ["memory_id"]
 MAX_WINDOW = 10_000  # RediSearch's default MAXSEARCHRESULTS: offset + limit may not pass it
 _SCHEMA_KEY_SUFFIX = ":schema"
@@ -135,6 +137,13 @@ def _field_value(value):
     if isinstance(value, (list, tuple)):
         return TAG_SEPARATOR.join(value)
     return value
+
+
+def upsert_records(records) -> None:
+    """Replace the document of each record (any object with the DOCUMENT_FIELDS
+    attributes and an `embedding` of float32 bytes)."""
+    upsert_documents([{name: getattr(r, name) for name in DOCUMENT_FIELDS} for r in records],
+                     [np.frombuffer(bytes(r.embedding), dtype=np.float32) for r in records])
 
 
 def upsert_documents(documents: list[dict], vectors) -> None:

@@ -9,9 +9,21 @@ from django.db import models
 from django.utils import timezone
 from ulid import ULID
 
+from memory.codecs import datetime_decode, datetime_encode
+
 
 def new_memory_id() -> str:
     return str(ULID())
+
+
+# What a caller may give a record; everything else is the server's. Create, overwrite,
+# merge and snapshots all work from this one list.
+RECORD_FIELDS = ("id", "text", "context", "memory_type", "namespace", "user_id", "session_id", "topics", "entities",
+                 "event_date", "pinned", "created_at", "last_accessed", "extracted_from")
+# A snapshot (in history) holds what recreating the record needs; hash and vector are recomputed.
+SNAPSHOT_FIELDS = RECORD_FIELDS + ("access_count", "status", "extraction_run_id")
+LIST_FIELDS = ("topics", "entities", "extracted_from")
+DATETIME_FIELDS = ("event_date", "created_at", "last_accessed")
 
 
 class MemoryType(models.TextChoices):
@@ -66,6 +78,34 @@ class MemoryRecord(models.Model):
 
     def __str__(self):
         return f"{self.id}: {self.text[:60]}"
+
+    def snapshot(self) -> dict:
+        """The record as JSON-safe values, for history (`from_snapshot` reads it back)."""
+        values = {name: getattr(self, name) for name in SNAPSHOT_FIELDS}
+        for name in LIST_FIELDS:
+            values[name] = list(values[name] or [])
+        for name in DATETIME_FIELDS:
+            values[name] = datetime_encode(values[name])
+        return values
+
+    @classmethod
+    def from_snapshot(cls, snapshot: dict) -> "MemoryRecord":
+        """An unsaved record with a snapshot's fields and defaults for those it lacks.
+        Hash, vector and bookkeeping timestamps are the caller's to set."""
+        values = {name: snapshot.get(name) for name in SNAPSHOT_FIELDS}
+        for name in LIST_FIELDS:
+            values[name] = list(values[name] or [])
+        now = timezone.now()
+        for name in DATETIME_FIELDS:
+            values[name] = datetime_decode(values[name])
+        values["created_at"] = values["created_at"] or now
+        values["last_accessed"] = values["last_accessed"] or now
+        values["context"] = values["context"] or ""
+        values["memory_type"] = values["memory_type"] or MemoryType.SEMANTIC
+        values["status"] = values["status"] or MemoryStatus.APPROVED
+        values["pinned"] = bool(values["pinned"])
+        values["access_count"] = values["access_count"] or 0
+        return cls(**values)
 
 
 class MemoryIndexRemoval(models.Model):

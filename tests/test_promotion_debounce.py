@@ -10,7 +10,7 @@ from django.utils import timezone
 from memory.models import MemoryRecord
 from policies.models import ExtractionRun
 from tests.conftest import wait_until
-from workers.debounce import promotion_claim, promotion_schedule, window_key
+from memory.services.debounce import promotion_claim, promotion_schedule, window_key
 
 NS, USER = "travel", "alice"
 

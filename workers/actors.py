@@ -1,10 +1,19 @@
-"""Dramatiq actors: thin, idempotent, take ids, and import services lazily.
+"""Dramatiq actors: thin, idempotent, take ids; each one calls a service.
 
-`manage.py rundramatiq` discovers this module (DRAMATIQ_AUTODISCOVER_MODULES).
+Imports run one way: this module imports services, and services send to these actors
+by name through `workers.queue`. `manage.py rundramatiq` discovers this module
+(DRAMATIQ_AUTODISCOVER_MODULES), and `WorkersConfig.ready` registers it in every process.
 """
 
 import dramatiq
 from django.conf import settings
+
+from memory.codecs import datetime_decode
+from memory.services import long_term
+from memory.services.debounce import promotion_claim
+from memory.services.promotion import PromotionRetry, promotion_run
+from memory.services.working_memory import working_memory_summarize as summarize
+from workers.queue import send_now
 
 # --- Long-term memory index -------------------------------------------------------------
 # If retries run out, the rows stay marked `index_pending` (visible in the admin) and
@@ -14,20 +23,14 @@ from django.conf import settings
 @dramatiq.actor(max_retries=5, min_backoff=1_000, time_limit=5 * 60_000)
 def memories_index(memory_ids: list[str]):
     """Make the index documents of these records match their rows (idempotent)."""
-    from memory.services.long_term import memories_index as index_records
-
-    index_records(memory_ids=memory_ids)
+    long_term.memories_index(memory_ids=memory_ids)
 
 
 @dramatiq.actor(max_retries=3, min_backoff=1_000, time_limit=60_000)
 def memories_record_access(memory_ids: list[str], accessed_at: str):
     """Count search hits off the response path. Best effort: when retries run out the
     counts of that one search are lost (logged by Dramatiq), nothing else."""
-    from datetime import datetime
-
-    from memory.services.long_term import memories_record_access as record_access
-
-    record_access(memory_ids=memory_ids, accessed_at=datetime.fromisoformat(accessed_at))
+    long_term.memories_record_access(memory_ids=memory_ids, accessed_at=datetime_decode(accessed_at))
 
 
 @dramatiq.actor(max_retries=0, time_limit=10 * 60_000)
@@ -38,13 +41,10 @@ def memories_index_sweep():
     one chain alive however many were started (`seed_defaults` starts one per deploy).
     No retries: a failed sweep still schedules the next one.
     """
-    from memory.services.long_term import memories_index_sweep as sweep
-    from memory.services.long_term import memories_index_sweep_claim
-
-    if not memories_index_sweep_claim():
+    if not long_term.memories_index_sweep_claim():
         return  # another chain ran within this interval: let this duplicate end
     try:
-        sweep()
+        long_term.memories_index_sweep()
     finally:
         if not settings.WORKERS_INLINE:
             memories_index_sweep.send_with_options(delay=settings.MEMORY_INDEX_SWEEP_SECONDS * 1000)
@@ -66,16 +66,12 @@ def _summary_retry_when(retries: int, exception: BaseException) -> bool:
                 max_backoff=30_000, time_limit=5 * 60_000, on_retry_exhausted="working_memory_trim")
 def working_memory_summarize(namespace: str | None, session_id: str, window: int):
     """Fold a session's oldest turns into its `context` once it passes the threshold (idempotent)."""
-    from memory.services.working_memory import working_memory_summarize as summarize
-
     summarize(namespace=namespace, session_id=session_id, window=window)
 
 
 @dramatiq.actor(max_retries=3, time_limit=5 * 60_000)
 def working_memory_trim(message: dict, retry_info: dict):
     """Retries of `working_memory_summarize` ran out: trim without the LLM (idempotent)."""
-    from memory.services.working_memory import working_memory_summarize as summarize
-
     namespace, session_id, window = message["args"]
     summarize(namespace=namespace, session_id=session_id, window=window, use_llm=False)
 
@@ -94,15 +90,11 @@ PROMOTION_MAX_RETRIES = 20
 def promote_session(namespace: str | None, user_id: str | None, session_id: str, token: str):
     """A debounced promotion message fired: run it, re-arm it for a later write, or, if a
     newer message has taken over the session, do nothing (idempotent)."""
-    from memory.services.promotion import PromotionRetry, promotion_run
-    from workers.debounce import promotion_claim
-    from workers.queue import enqueue
-
     claim = promotion_claim(namespace=namespace, user_id=user_id, session_id=session_id, token=token)
     if claim.action == "superseded":
         return
     if claim.action == "rearm":
-        enqueue(promote_session, namespace, user_id, session_id, token, delay_seconds=claim.delay_seconds)
+        send_now("promote_session", namespace, user_id, session_id, token, delay_seconds=claim.delay_seconds)
         return
     try:
         promotion_run(namespace=namespace, user_id=user_id, session_id=session_id)

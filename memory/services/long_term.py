@@ -21,7 +21,7 @@ from redisvl.exceptions import RedisSearchError
 
 from memory import embeddings, index
 from memory.models import MemoryHistory, MemoryIndexRemoval, MemoryRecord, MemoryStatus, MemoryType, new_memory_id
-from workers.queue import enqueue
+from workers.queue import send_now
 
 logger = logging.getLogger(__name__)
 
@@ -130,9 +130,7 @@ def _index_after_commit(memory_ids: list[str]) -> None:
     except (redis.RedisError, RedisSearchError) as exc:
         logger.warning("indexing %d memories failed (%s); leaving them to the worker", len(memory_ids), exc)
         try:
-            from workers import actors
-
-            enqueue(actors.memories_index, memory_ids)
+            send_now("memories_index", memory_ids)
         except redis.RedisError:
             logger.warning("could not enqueue indexing; the periodic sweep will retry")
 
@@ -508,13 +506,11 @@ def memories_after_search(*, found_ids: list[str], stale_ids: list[str], accesse
 
     One Redis write each; nothing here waits on the DB, so the response is not delayed.
     """
-    from workers import actors
-
     try:
         if found_ids:
-            enqueue(actors.memories_record_access, found_ids, accessed_at.isoformat())
+            send_now("memories_record_access", found_ids, accessed_at.isoformat())
         if stale_ids:
-            enqueue(actors.memories_index, stale_ids)
+            send_now("memories_index", stale_ids)
     except redis.RedisError as exc:  # the search itself succeeded; its bookkeeping is best effort
         logger.warning("could not enqueue search bookkeeping: %s", exc)
 

@@ -37,6 +37,7 @@ from memory.selectors.working_memory import working_memory_get
 from memory.services.long_term import MemoryIdConflictError, memories_create, memory_hash
 from policies.models import ExtractionRun, PolicyVersion, Strategy
 from policies.selectors import NoPublishedPolicyError, policy_version_for_session
+from workers.queue import send_now
 
 logger = logging.getLogger(__name__)
 
@@ -65,11 +66,8 @@ def session_promote(*, namespace: str | None, user_id: str | None, session_id: s
         return promotion_run(namespace=namespace, user_id=user_id, session_id=session_id)
     except PromotionRetry as retry:
         if not settings.WORKERS_INLINE:
-            from workers.actors import promote_session
-            from workers.queue import enqueue
-
             # No debounce token: it runs unless a newer debounce window is pending (which covers it).
-            enqueue(promote_session, namespace, user_id, session_id, "", delay_seconds=retry.delay_seconds)
+            send_now("promote_session", namespace, user_id, session_id, "", delay_seconds=retry.delay_seconds)
         return retry.run
 
 

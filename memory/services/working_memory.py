@@ -25,9 +25,9 @@ from memory.selectors.working_memory import (
     session_key,
     summary_pending_key,
 )
+from memory.services.debounce import promotion_schedule
 from memory.services.promotion import session_promote
-from workers.debounce import promotion_schedule
-from workers.queue import enqueue
+from workers.queue import send_now
 
 logger = logging.getLogger(__name__)
 
@@ -182,9 +182,7 @@ def working_memory_put(
     owner = owner or None
     promotion_schedule(namespace=namespace, user_id=owner, session_id=session_id)
     if summary_claimed:
-        from workers.actors import working_memory_summarize as summarize_actor
-
-        enqueue(summarize_actor, namespace, session_id, window)
+        send_now("working_memory_summarize", namespace, session_id, window)
     return response_document(doc=doc, user_id=owner, message_tokens=message_tokens, window=window,
                              new_session=not existed)
 

@@ -1,6 +1,8 @@
 from django.core.management.base import BaseCommand
 
-from memory import index
+from memory import index, llm
+from policies.services import policy_defaults_ensure
+from workers.queue import send_now
 
 
 class Command(BaseCommand):
@@ -9,15 +11,9 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         index.ensure_index()
         self.stdout.write("seed_defaults: vector index ready")
-        from workers import actors
-        from workers.queue import enqueue
-
         # Start the periodic index sweep; its Redis lock keeps a single chain alive.
-        enqueue(actors.memories_index_sweep)
+        send_now("memories_index_sweep")
         self.stdout.write("seed_defaults: index sweep scheduled")
-        from memory import llm
-        from policies.services import policy_defaults_ensure
-
         version = policy_defaults_ensure(llm_configured=llm.is_configured())
         self.stdout.write(f"seed_defaults: default policy publishes {version}"
                           + ("" if llm.is_configured() else "; LLM extraction is off (LLM_MODEL is not set)"))

@@ -31,6 +31,8 @@ from urllib.parse import quote
 from django.conf import settings
 
 from memory.redis_client import get_redis
+from memory.services.promotion import session_promote
+from workers.queue import send_now
 
 logger = logging.getLogger(__name__)
 
@@ -116,10 +118,7 @@ def promotion_schedule(*, namespace: str | None, user_id: str | None, session_id
               LOST_MESSAGE_GRACE_MS, ABANDONED_WINDOW_TTL_MS],
     )
     if token:
-        from workers.actors import promote_session
-        from workers.queue import enqueue
-
-        enqueue(promote_session, namespace, user_id, session_id, token, delay_seconds=int(delay_ms) / 1000)
+        send_now("promote_session", namespace, user_id, session_id, token, delay_seconds=int(delay_ms) / 1000)
 
 
 def promotion_claim(*, namespace: str | None, user_id: str | None, session_id: str, token: str) -> Claim:
@@ -134,8 +133,6 @@ def _promote_inline(*, namespace, user_id, session_id) -> None:
     """Inline mode is one local process with no worker: nothing to coalesce, so promote
     now, once. A failure is on the run (and the log), never raised into the write that
     triggered it; the session's next write tries again."""
-    from memory.services.promotion import session_promote
-
     try:
         session_promote(namespace=namespace, user_id=user_id, session_id=session_id)
     except Exception:
