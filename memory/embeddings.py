@@ -4,13 +4,13 @@ The model loads once per process. Query embeddings are cached in Redis, keyed by
 model and text, because agents repeat the same searches.
 """
 
-import hashlib
 import threading
 from functools import lru_cache
 
 import numpy as np
 from django.conf import settings
 
+from memory import redis_keys
 from memory.redis_client import get_redis_bytes
 
 LOCAL_PREFIX = "local/"
@@ -51,15 +51,10 @@ def embed_texts(texts: list[str]) -> np.ndarray:
     return vectors.astype(np.float32, copy=False)
 
 
-def _cache_key(text: str) -> str:
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    return f"embcache:{settings.EMBEDDING_MODEL}:{digest}"
-
-
 def embed_query(text: str) -> np.ndarray:
     """Embed one query, through the Redis cache."""
     client = get_redis_bytes()
-    key = _cache_key(text)
+    key = redis_keys.query_embedding_key(model=settings.EMBEDDING_MODEL, text=text)
     cached = client.get(key)
     if cached is not None and len(cached) == 4 * settings.EMBEDDING_DIMENSIONS:
         return np.frombuffer(cached, dtype=np.float32)

@@ -28,7 +28,7 @@ from redisvl.index import SearchIndex
 from redisvl.query import CountQuery, FilterQuery, VectorQuery, VectorRangeQuery
 from redisvl.schema import IndexSchema
 
-from memory import textquery
+from memory import redis_keys, textquery
 from memory.redis_client import get_redis_bytes
 
 logger = logging.getLogger(__name__)
@@ -44,7 +44,6 @@ DATE_FIELDS = ("created_at", "updated_at", "last_accessed", "event_date")
 DOCUMENT_FIELDS = ("id", *TEXT_FIELDS, *(f for f in TAG_FIELDS if f != "memory_id"), *NUMERIC_FIELDS)
 RETURN_FIELDS = ["memory_id"]
 MAX_WINDOW = 10_000  # RediSearch's default MAXSEARCHRESULTS: offset + limit may not pass it
-_SCHEMA_KEY_SUFFIX = ":schema"
 
 
 def _schema_dict() -> dict:
@@ -98,7 +97,7 @@ def ensure_index() -> None:
     """
     index = get_index()
     client = get_redis_bytes()
-    schema_key = settings.MEMORY_INDEX_NAME + _SCHEMA_KEY_SUFFIX
+    schema_key = redis_keys.index_schema_key()
     fingerprint = _schema_fingerprint()
     exists = index.exists()
     if exists and client.get(schema_key) == fingerprint:
@@ -118,11 +117,7 @@ def drop_index(*, delete_documents: bool = True) -> None:
     index = get_index()
     if index.exists():
         index.delete(drop=delete_documents)
-    get_redis_bytes().delete(settings.MEMORY_INDEX_NAME + _SCHEMA_KEY_SUFFIX)
-
-
-def key_for(record_id: str) -> str:
-    return f"{settings.MEMORY_INDEX_PREFIX}:{record_id}"
+    get_redis_bytes().delete(redis_keys.index_schema_key())
 
 
 def to_micros(value: datetime) -> int:
@@ -159,7 +154,7 @@ def upsert_documents(documents: list[dict], vectors) -> None:
         row = {k: _field_value(v) for k, v in document.items() if v not in (None, [], ()) and k != "id"}
         row["memory_id"] = document["id"]
         row["vector"] = np.asarray(vector, dtype=np.float32).tobytes()
-        key = key_for(document["id"])
+        key = redis_keys.index_document_key(document["id"])
         pipe.delete(key)  # a replace, so fields that became empty do not linger
         pipe.hset(key, mapping=row)
     pipe.execute()
@@ -168,38 +163,26 @@ def upsert_documents(documents: list[dict], vectors) -> None:
 def delete_documents(record_ids: list[str]) -> int:
     if not record_ids:
         return 0
-    return get_redis_bytes().delete(*[key_for(i) for i in record_ids])
-
-
-# HSET only documents that exist: a partial write to a deleted record's key would
-# create a ghost document without text or vector.
-_UPDATE_IF_EXISTS = """
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  return redis.call('HSET', KEYS[1], unpack(ARGV))
-end
-return -1
-"""
+    return get_redis_bytes().delete(*[redis_keys.index_document_key(i) for i in record_ids])
 
 
 def update_fields(updates: dict[str, dict]) -> None:
     """Set some fields of existing documents, e.g. {id: {"last_accessed": dt}}."""
     if not updates:
         return
-    client = get_redis_bytes()
-    script = client.register_script(_UPDATE_IF_EXISTS)
-    pipe = client.pipeline(transaction=False)
+    pipe = get_redis_bytes().pipeline(transaction=False)
     for record_id, fields in updates.items():
         args = []
         for name, value in fields.items():
             args += [name, _field_value(value)]
-        script(keys=[key_for(record_id)], args=args, client=pipe)
+        redis_keys.INDEX_UPDATE_IF_EXISTS(keys=[redis_keys.index_document_key(record_id)], args=args, client=pipe)
     pipe.execute()
 
 
 def document_ids() -> set[str]:
     """Every record id that has a document (for reconciling with the DB)."""
     client = get_redis_bytes()
-    prefix = f"{settings.MEMORY_INDEX_PREFIX}:".encode()
+    prefix = redis_keys.index_document_prefix().encode()
     return {key[len(prefix):].decode() for key in client.scan_iter(match=prefix + b"*", count=1000)}
 
 
@@ -208,7 +191,7 @@ def stored_vectors(record_ids: list[str]) -> dict[str, np.ndarray]:
         return {}
     pipe = get_redis_bytes().pipeline(transaction=False)
     for record_id in record_ids:
-        pipe.hget(key_for(record_id), "vector")
+        pipe.hget(redis_keys.index_document_key(record_id), "vector")
     return {
         record_id: np.frombuffer(raw, dtype=np.float32)
         for record_id, raw in zip(record_ids, pipe.execute(), strict=True)

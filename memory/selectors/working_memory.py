@@ -1,31 +1,15 @@
 """Reading working memory: one Redis hash per session, plus sorted-set indexes for listing.
 
-Layout (the services module writes it, atomically, with Lua):
-- `wm:s:{ns}:{session_id}`: a hash with `doc` (the session as JSON, without `user_id`),
-  `user` (the owner, "" for none), `rev` (a new ULID on every write, for check-and-set),
-  `mtok` (JSON list: tokens of each message) and `written` (ms). The key's TTL is the
-  session's TTL.
-- `wm:idx`, `wm:idx:ns:{ns}`, `wm:idx:user:{user}`, `wm:idx:ns:{ns}:user:{user}`: sorted
-  sets of the sessions in each listing scope, scored by last write (microseconds).
-- `wm:expiries`: sessions that have a TTL, scored by when they expire, so expired ones
-  can be dropped from the scope sets before counting: `total` is a true count.
-
-The key holds namespace and session id, not the user: a session is found whether or not
-the reader names its user (the reference server's issue #235). Namespace and user are
-escaped (`%` and `:`) so no two scopes can share a key.
+The services module writes them, atomically, with Lua; the layout and the scripts are in
+`memory.redis_keys`.
 """
 
 import json
-from functools import lru_cache
 
 from django.conf import settings
 
+from memory import redis_keys
 from memory.redis_client import get_redis
-
-SESSION_PREFIX = "wm:s:"
-INDEX_ALL = "wm:idx"
-EXPIRIES = "wm:expiries"
-SUMMARY_PENDING_PREFIX = "wm:summary-pending:"
 
 # Context windows (tokens) of the model names agent-memory-client knows.
 MODEL_CONTEXT_WINDOWS = {
@@ -58,65 +42,6 @@ MODEL_CONTEXT_WINDOWS = {
     "claude-3-5-haiku-latest": 200000,
     "claude-3-opus-latest": 200000,
 }
-
-# Drops every expired session from the expiry set and from each scope set it is in.
-# Members of `wm:expiries` are "{ns}:{user}:{session_id}" (ns and user escaped).
-# Keys are built inside the script: fine on a single Redis; a cluster would need them
-# all in one hash slot.
-PRUNE_EXPIRED_LUA = """
-local function esc(s) return (string.gsub(string.gsub(s, '%%', '%%25'), ':', '%%3A')) end
-local function prune_expired(now, batch)
-  local expired = redis.call('ZRANGE', 'wm:expiries', '-inf', now, 'BYSCORE', 'LIMIT', 0, batch)
-  for _, member in ipairs(expired) do
-    local ns_end = string.find(member, ':', 1, true)
-    local user_end = string.find(member, ':', ns_end + 1, true)
-    local ns = string.sub(member, 1, ns_end - 1)
-    local user = string.sub(member, ns_end + 1, user_end - 1)
-    local sid = string.sub(member, user_end + 1)
-    -- The session may have been written again since (possibly by a new owner).
-    local owner = redis.call('HGET', 'wm:s:' .. ns .. ':' .. sid, 'user')
-    if owner == false then
-      redis.call('ZREM', 'wm:idx', ns .. ':' .. sid)
-      redis.call('ZREM', 'wm:idx:ns:' .. ns, sid)
-    end
-    if user ~= '' and (owner == false or esc(owner) ~= user) then
-      redis.call('ZREM', 'wm:idx:user:' .. user, ns .. ':' .. sid)
-      redis.call('ZREM', 'wm:idx:ns:' .. ns .. ':user:' .. user, sid)
-    end
-    redis.call('ZREM', 'wm:expiries', member)
-  end
-  return #expired
-end
-"""
-
-# Prune everything expired, then count and page one scope, newest write first.
-_LIST_LUA = PRUNE_EXPIRED_LUA + """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-while prune_expired(now, 1000) == 1000 do end
-local total = redis.call('ZCARD', KEYS[1])
-local page = redis.call('ZRANGE', KEYS[1], ARGV[1], ARGV[2], 'REV')
-return {total, page}
-"""
-
-
-@lru_cache(maxsize=1)
-def _list_script():
-    return get_redis().register_script(_LIST_LUA)
-
-
-def escape(part: str | None) -> str:
-    """Key-safe form of a namespace or user id: None is "", and ':' can never appear."""
-    return "" if part is None else part.replace("%", "%25").replace(":", "%3A")
-
-
-def session_key(namespace: str | None, session_id: str) -> str:
-    return f"{SESSION_PREFIX}{escape(namespace)}:{session_id}"
-
-
-def summary_pending_key(namespace: str | None, session_id: str) -> str:
-    return f"{SUMMARY_PENDING_PREFIX}{escape(namespace)}:{session_id}"
-
 
 def context_window(*, model_name: str | None, context_window_max: int | None) -> int | None:
     """The window the client works with: `context_window_max` wins over `model_name`."""
@@ -156,7 +81,7 @@ def working_memory_get(
     `recent_messages_limit` keeps the newest N messages; with a `window`, the newest
     messages that fit in it are returned (always at least one), as the reference does.
     """
-    stored = get_redis().hmget(session_key(namespace, session_id), "doc", "user", "mtok")
+    stored = get_redis().hmget(redis_keys.session_key(namespace, session_id), "doc", "user", "mtok")
     if stored[0] is None:
         return None
     owner = stored[1] or None
@@ -208,16 +133,6 @@ def working_memory_list(
     Expired sessions are pruned from the indexes first, in the same script, so `total`
     counts exactly the sessions that exist.
     """
-    if namespace is None and user_id is None:
-        scope = INDEX_ALL
-    elif user_id is None:
-        scope = f"wm:idx:ns:{escape(namespace)}"
-    elif namespace is None:
-        scope = f"wm:idx:user:{escape(user_id)}"
-    else:
-        scope = f"wm:idx:ns:{escape(namespace)}:user:{escape(user_id)}"
-    total, page = _list_script()(keys=[scope], args=[offset, offset + limit - 1], client=get_redis())
-    if namespace is None:
-        # Cross-namespace scopes hold "{ns}:{session_id}"; ns is escaped, so the first ':' ends it.
-        page = [member.split(":", 1)[1] for member in page]
-    return total, page
+    scope = redis_keys.listing_scope_key(namespace=namespace, user_id=user_id)
+    total, page = redis_keys.WM_LIST(keys=[scope], args=[offset, offset + limit - 1])
+    return total, redis_keys.listed_session_ids(page, namespace=namespace)

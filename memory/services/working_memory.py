@@ -2,29 +2,21 @@
 
 The write path touches Redis only (no DB, no LLM, no embedding): one Lua script
 replaces the session hash, sets its TTL and updates the listing indexes atomically, so
-two racing PUTs leave exactly one writer's session, never a mix. The layout is
-described in `memory.selectors.working_memory`.
+two racing PUTs leave exactly one writer's session, never a mix. The layout and the
+scripts are in `memory.redis_keys`.
 """
 
 import json
 import logging
 import re
 from datetime import UTC, datetime
-from functools import cache
 
 from django.conf import settings
 from ulid import ULID
 
-from memory import llm, tokens
+from memory import llm, redis_keys, tokens
 from memory.redis_client import get_redis
-from memory.selectors.working_memory import (
-    PRUNE_EXPIRED_LUA,
-    escape,
-    newest_fitting,
-    response_document,
-    session_key,
-    summary_pending_key,
-)
+from memory.selectors.working_memory import newest_fitting, response_document
 from memory.services.debounce import promotion_schedule
 from memory.services.promotion import session_promote
 from workers.queue import send_now
@@ -44,69 +36,6 @@ SUMMARY_INPUT_MAX_CHARS = 60_000
 # Attempts when PUTs keep landing while a summary is being written.
 SUMMARY_WRITE_ATTEMPTS = 3
 
-_PUT_LUA = PRUNE_EXPIRED_LUA + """
-local key = KEYS[1]
-local ens, sid, user, doc, mtok, rev, ttl_ms, guard_key, guard_ms =
-  ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], tonumber(ARGV[7]), ARGV[8], ARGV[9]
-local old = redis.call('HMGET', key, 'doc', 'user')
-local existed = old[1] ~= false
-local old_user = old[2] or ''
-if existed and old_user ~= '' and user ~= '' and old_user ~= user then
-  return {-1, old_user, 0}
-end
--- A PUT that names no user keeps the session's owner.
-if user == '' then user = old_user end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
--- Listing order is by write time in microseconds, so back-to-back writes never tie.
-local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
-prune_expired(now, tonumber(ARGV[10]))
-redis.call('DEL', key)
-redis.call('HSET', key, 'doc', doc, 'user', user, 'rev', rev, 'mtok', mtok, 'written', now)
-local eu = esc(user)
-if existed then redis.call('ZREM', 'wm:expiries', ens .. ':' .. esc(old_user) .. ':' .. sid) end
-if ttl_ms > 0 then
-  redis.call('PEXPIREAT', key, now + ttl_ms)
-  redis.call('ZADD', 'wm:expiries', now + ttl_ms, ens .. ':' .. eu .. ':' .. sid)
-end
-redis.call('ZADD', 'wm:idx', now_us, ens .. ':' .. sid)
-redis.call('ZADD', 'wm:idx:ns:' .. ens, now_us, sid)
-if user ~= '' then
-  redis.call('ZADD', 'wm:idx:user:' .. eu, now_us, ens .. ':' .. sid)
-  redis.call('ZADD', 'wm:idx:ns:' .. ens .. ':user:' .. eu, now_us, sid)
-end
-local guard = 0
-if guard_key ~= '' and redis.call('SET', guard_key, '1', 'PX', guard_ms, 'NX') then guard = 1 end
-return {existed and 1 or 0, user, guard}
-"""
-
-_DELETE_LUA = """
-local function esc(s) return (string.gsub(string.gsub(s, '%%', '%%25'), ':', '%%3A')) end
-local key = KEYS[1]
-local ens, sid, user = ARGV[1], ARGV[2], ARGV[3]
-local old = redis.call('HMGET', key, 'doc', 'user')
-if old[1] == false then return 0 end
-local owner = old[2] or ''
-if user ~= '' and owner ~= '' and owner ~= user then return -1 end
-redis.call('DEL', key)
-local eu = esc(owner)
-redis.call('ZREM', 'wm:expiries', ens .. ':' .. eu .. ':' .. sid)
-redis.call('ZREM', 'wm:idx', ens .. ':' .. sid)
-redis.call('ZREM', 'wm:idx:ns:' .. ens, sid)
-if owner ~= '' then
-  redis.call('ZREM', 'wm:idx:user:' .. eu, ens .. ':' .. sid)
-  redis.call('ZREM', 'wm:idx:ns:' .. ens .. ':user:' .. eu, sid)
-end
-return 1
-"""
-
-# Write the summarised session only if no PUT landed since it was read; keeps the TTL.
-_CHECK_AND_SET_LUA = """
-if redis.call('HGET', KEYS[1], 'rev') ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'doc', ARGV[2], 'mtok', ARGV[3], 'rev', ARGV[4])
-return 1
-"""
-
 _TRIM_NOTE = re.compile(r"(?:^|\n\n)(\d+) older messages? (?:was|were) moved to long-term memory\.$")
 
 SUMMARY_PROMPT = (
@@ -119,15 +48,6 @@ SUMMARY_PROMPT = (
 
 class SessionOwnedByAnotherUser(Exception):
     """The session exists and belongs to a different user_id."""
-
-
-@cache
-def _script(source: str):
-    return get_redis().register_script(source)
-
-
-def _run(source: str, key: str, args: list):
-    return _script(source)(keys=[key], args=args, client=get_redis())
 
 
 def now_iso() -> str:
@@ -171,10 +91,10 @@ def working_memory_put(
         and window is not None
         and sum(message_tokens) > int(window * settings.SUMMARIZATION_THRESHOLD)
     )
-    existed, owner, summary_claimed = _run(_PUT_LUA, session_key(namespace, session_id), [
-        escape(namespace), session_id, user_id or "", json.dumps(doc, separators=(",", ":")),
+    existed, owner, summary_claimed = redis_keys.WM_PUT(keys=[redis_keys.session_key(namespace, session_id)], args=[
+        redis_keys.escape(namespace), session_id, user_id or "", json.dumps(doc, separators=(",", ":")),
         json.dumps(message_tokens, separators=(",", ":")), str(ULID()), (ttl_seconds or 0) * 1000,
-        summary_pending_key(namespace, session_id) if wants_summary else "", SUMMARY_PENDING_MS,
+        redis_keys.summary_pending_key(namespace, session_id) if wants_summary else "", SUMMARY_PENDING_MS,
         PRUNE_PER_WRITE,
     ])
     if existed == -1:
@@ -189,8 +109,8 @@ def working_memory_put(
 
 def working_memory_delete(*, session_id: str, namespace: str | None, user_id: str | None) -> None:
     """Delete the session (a missing one is fine); raises SessionOwnedByAnotherUser."""
-    deleted = _run(_DELETE_LUA, session_key(namespace, session_id),
-                   [escape(namespace), session_id, user_id or ""])
+    deleted = redis_keys.WM_DELETE(keys=[redis_keys.session_key(namespace, session_id)],
+                                   args=[redis_keys.escape(namespace), session_id, user_id or ""])
     if deleted == -1:
         raise SessionOwnedByAnotherUser(user_id)
 
@@ -206,7 +126,7 @@ def working_memory_summarize(*, namespace: str | None, session_id: str, window: 
     trimmed turns and kept the same context, and the job starts over otherwise.
     LLM outages propagate (the actor retries them).
     """
-    key = session_key(namespace, session_id)
+    key = redis_keys.session_key(namespace, session_id)
     client = get_redis()
     threshold = int(window * settings.SUMMARIZATION_THRESHOLD)
     for _ in range(SUMMARY_WRITE_ATTEMPTS):
@@ -228,7 +148,7 @@ def working_memory_summarize(*, namespace: str | None, session_id: str, window: 
             break
     else:
         logger.info("working memory %s/%s: summary abandoned, the session kept changing", namespace, session_id)
-    client.delete(summary_pending_key(namespace, session_id))
+    client.delete(redis_keys.summary_pending_key(namespace, session_id))
 
 
 def _write_summary(key: str, rev: str, doc: dict, message_tokens: list[int], trimmed: list[dict], context: str) -> bool:
@@ -238,8 +158,8 @@ def _write_summary(key: str, rev: str, doc: dict, message_tokens: list[int], tri
     base_context, trimmed_ids = doc["context"], [m["id"] for m in trimmed]
     while True:
         new_doc = {**doc, "messages": doc["messages"][len(trimmed):], "context": context}
-        if _run(_CHECK_AND_SET_LUA, key, [rev, json.dumps(new_doc, separators=(",", ":")),
-                                          json.dumps(message_tokens[len(trimmed):]), str(ULID())]):
+        if redis_keys.WM_CHECK_AND_SET(keys=[key], args=[rev, json.dumps(new_doc, separators=(",", ":")),
+                                                         json.dumps(message_tokens[len(trimmed):]), str(ULID())]):
             return True
         stored = client.hmget(key, "doc", "rev", "mtok")
         if stored[0] is None:

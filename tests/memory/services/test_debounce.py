@@ -8,9 +8,10 @@ import pytest
 from django.utils import timezone
 
 from memory.models import MemoryRecord
+from memory.redis_keys import window_key
+from memory.services.debounce import promotion_claim, promotion_schedule
 from policies.models import ExtractionRun
 from tests.conftest import wait_until
-from memory.services.debounce import promotion_claim, promotion_schedule, window_key
 
 NS, USER = "travel", "alice"
 

@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 
 from memory import tokens
 from memory.models import SourceMessage
-from memory.selectors.working_memory import summary_pending_key
+from memory.redis_keys import summary_pending_key
 from memory.services.working_memory import SUMMARY_PROMPT
 from tests.conftest import Deployment, child_env
 from tests.llm_server import Fault
