@@ -140,6 +140,13 @@ MEMORY_INDEX_SWEEP_SECONDS = env.int("MEMORY_INDEX_SWEEP_SECONDS", default=300)
 MEMORY_HYBRID_DEPTH = env.int("MEMORY_HYBRID_DEPTH", default=50)
 # Largest `text` accepted by long-term memory create, edit and search.
 MEMORY_MAX_TEXT_CHARS = env.int("MEMORY_MAX_TEXT_CHARS", default=100_000)
+# Request limits of the long-term API: records per create, ids per delete, results per
+# search page, topics or entities per record, ids in extracted_from or pinned_ids.
+MEMORY_MAX_CREATE_BATCH = env.int("MEMORY_MAX_CREATE_BATCH", default=1000)
+MEMORY_MAX_DELETE_BATCH = env.int("MEMORY_MAX_DELETE_BATCH", default=1000)
+MEMORY_MAX_SEARCH_LIMIT = env.int("MEMORY_MAX_SEARCH_LIMIT", default=100)
+MEMORY_MAX_TAGS = env.int("MEMORY_MAX_TAGS", default=100)
+MEMORY_MAX_ID_LIST = env.int("MEMORY_MAX_ID_LIST", default=10_000)
 
 # --- LLM (extraction and summaries) ----------------------------------------------------
 # Empty LLM_MODEL means no LLM: promotion stores raw turns as `message` memories.
@@ -152,6 +159,8 @@ LLM_TIMEOUT_SECONDS = env.float("LLM_TIMEOUT_SECONDS", default=30.0)
 WORKING_MEMORY_TTL_SECONDS = env.int("WORKING_MEMORY_TTL_SECONDS", default=0) or None
 WORKING_MEMORY_MAX_BODY_BYTES = env.int("WORKING_MEMORY_MAX_BODY_BYTES", default=2 * 1024 * 1024)
 WORKING_MEMORY_MAX_MESSAGES = env.int("WORKING_MEMORY_MAX_MESSAGES", default=2000)
+# Most sessions per page of GET /v1/working-memory/.
+WORKING_MEMORY_MAX_LIST_LIMIT = env.int("WORKING_MEMORY_MAX_LIST_LIMIT", default=100)
 SUMMARIZATION_ENABLED = env.bool("SUMMARIZATION_ENABLED", default=True)
 SUMMARIZATION_THRESHOLD = env.float("SUMMARIZATION_THRESHOLD", default=0.7)
 # Django refuses larger bodies before any view runs; keep it just above our own cap

@@ -1,6 +1,27 @@
-"""Serializer fields and request parsing shared by the API modules."""
+"""Serializer fields, limits and request parsing shared by the API modules.
 
+Length limits come from the model columns the values end up in, so the API refuses
+what the database could not hold. Count limits (how many items one request may carry)
+are settings, read whenever a serializer is built: DRF re-runs a field's `__init__`
+with its original arguments on every copy, so a field that reads a setting in
+`__init__` follows an override without a restart.
+"""
+
+from django.conf import settings
 from rest_framework import serializers
+
+from memory.models import MemoryRecord, SourceMessage
+
+# A long-term record's id. A working-memory `memories[].id` becomes one on promotion,
+# so it is held to the same length.
+RECORD_ID_MAX_LENGTH = MemoryRecord._meta.get_field("id").max_length
+# A conversation turn's id; records cite them in `extracted_from`.
+MESSAGE_ID_MAX_LENGTH = SourceMessage._meta.get_field("message_id").max_length
+# namespace, user_id and session_id share ScopeField, so it takes the tightest column.
+SCOPE_MAX_LENGTH = min(MemoryRecord._meta.get_field(name).max_length
+                       for name in ("namespace", "user_id", "session_id"))
+# Topics and entities are index tags like the scope values, and as long.
+TAG_MAX_LENGTH = SCOPE_MAX_LENGTH
 
 
 class StrictCharField(serializers.CharField):
@@ -10,6 +31,49 @@ class StrictCharField(serializers.CharField):
         if not isinstance(data, str):
             self.fail("invalid")
         return super().to_internal_value(data)
+
+
+def no_control_characters(value: str) -> str:
+    """Index tags are joined with a control character, so a value must not hold one."""
+    if any(ord(c) < 32 for c in value):
+        raise serializers.ValidationError("Must not contain control characters.")
+    return value
+
+
+class TagValueField(StrictCharField):
+    """A namespace, user, session, topic or entity value (an index tag), kept verbatim."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", TAG_MAX_LENGTH)
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(validators=[no_control_characters], **kwargs)
+
+
+class ScopeField(TagValueField):
+    """namespace / user_id / session_id: optional; an empty string means none.
+
+    Working memory and long-term memory share it because a session's scope becomes
+    its records' scope on promotion."""
+
+    def __init__(self, **kwargs):
+        super().__init__(required=False, allow_null=True, allow_blank=True, max_length=SCOPE_MAX_LENGTH, **kwargs)
+
+    def to_internal_value(self, data):
+        return super().to_internal_value(data) or None
+
+
+class PageLimitField(serializers.IntegerField):
+    """A page size from 1 to the setting named by `max_setting`."""
+
+    def __init__(self, *, max_setting: str, **kwargs):
+        super().__init__(min_value=1, max_value=getattr(settings, max_setting), **kwargs)
+
+
+class BoundedListField(serializers.ListField):
+    """A list of at most as many items as the setting named by `max_setting`."""
+
+    def __init__(self, *, max_setting: str, **kwargs):
+        super().__init__(max_length=getattr(settings, max_setting), **kwargs)
 
 
 def validated_query(request, serializer_class) -> dict:

@@ -9,10 +9,11 @@ POST   /v1/long-term-memory/forget      forgetting policy
 POST   /v1/long-term-memory/compact     merge duplicates
 
 Serializers validate and shape; services and selectors do the work. Every rejection is
-a 422 naming the field, before anything is written.
+a 422 naming the field, before anything is written. Search filters are parsed in
+`memory.api.filters`; shared fields and length limits are in `memory.api.fields`.
 """
 
-from datetime import UTC, datetime
+from datetime import UTC
 
 from django.conf import settings
 from django.utils import timezone
@@ -23,20 +24,29 @@ from rest_framework.views import APIView
 
 from memory import index
 from memory.api.errors import field_error
-from memory.api.fields import StrictCharField, validated_query
-from memory.models import MemoryRecord, MemoryStatus, MemoryType
-from memory.selectors.long_term import DEFAULT_HYBRID_ALPHA, SEARCH_MODES, Recency, SearchQuery, memories_search, memory_get
+from memory.api.fields import (
+    MESSAGE_ID_MAX_LENGTH,
+    RECORD_ID_MAX_LENGTH,
+    BoundedListField,
+    PageLimitField,
+    ScopeField,
+    StrictCharField,
+    TagValueField,
+    no_control_characters,
+    validated_query,
+)
+from memory.api.filters import filter_conditions
+from memory.codecs import datetime_encode
+from memory.models import MemoryRecord, MemoryType
+from memory.selectors.long_term import (
+    DEFAULT_HYBRID_ALPHA,
+    SEARCH_MODES,
+    Recency,
+    SearchQuery,
+    memories_search,
+    memory_get,
+)
 from memory.services import long_term as services
-
-MAX_SCOPE_LENGTH = 200
-MAX_ID_LENGTH = 128
-MAX_TAGS = 100
-MAX_MEMORIES_PER_CREATE = 1000
-MAX_IDS_PER_DELETE = 1000
-
-
-def iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
 
 
 def memory_to_dict(record: MemoryRecord) -> dict:
@@ -48,9 +58,9 @@ def memory_to_dict(record: MemoryRecord) -> dict:
         "session_id": record.session_id,
         "user_id": record.user_id,
         "namespace": record.namespace,
-        "last_accessed": iso(record.last_accessed),
-        "created_at": iso(record.created_at),
-        "updated_at": iso(record.updated_at),
+        "last_accessed": datetime_encode(record.last_accessed),
+        "created_at": datetime_encode(record.created_at),
+        "updated_at": datetime_encode(record.updated_at),
         "pinned": record.pinned,
         "access_count": record.access_count,
         "topics": list(record.topics),
@@ -58,9 +68,9 @@ def memory_to_dict(record: MemoryRecord) -> dict:
         "memory_hash": record.memory_hash,
         "discrete_memory_extracted": "t",
         "memory_type": record.memory_type,
-        "persisted_at": iso(record.persisted_at),
+        "persisted_at": datetime_encode(record.persisted_at),
         "extracted_from": list(record.extracted_from),
-        "event_date": iso(record.event_date),
+        "event_date": datetime_encode(record.event_date),
         "status": record.status,
         "extraction_run_id": record.extraction_run_id,
         "embedding_model": record.embedding_model,
@@ -69,32 +79,10 @@ def memory_to_dict(record: MemoryRecord) -> dict:
 
 # --- Fields ------------------------------------------------------------------------------
 
-def _no_control_characters(value: str) -> str:
-    if any(ord(c) < 32 for c in value):
-        raise serializers.ValidationError("Must not contain control characters.")
-    return value
-
-
-class TagValueField(StrictCharField):
-    """A namespace, user, session, topic or entity value (an index tag)."""
-
-    def __init__(self, **kwargs):
-        kwargs.setdefault("max_length", MAX_SCOPE_LENGTH)
-        kwargs.setdefault("trim_whitespace", False)
-        super().__init__(validators=[_no_control_characters], **kwargs)
-
-
-class ScopeField(TagValueField):
-    """namespace / user_id / session_id on a record: optional; empty means none."""
-
-    def __init__(self, **kwargs):
-        super().__init__(required=False, allow_null=True, allow_blank=True, **kwargs)
-
-    def to_internal_value(self, data):
-        return super().to_internal_value(data) or None
-
-
 class MemoryTextField(StrictCharField):
+    """A record's text or context, or a query: kept verbatim (whitespace is content);
+    NUL is refused because PostgreSQL text columns cannot store it."""
+
     def __init__(self, **kwargs):
         kwargs.setdefault("max_length", settings.MEMORY_MAX_TEXT_CHARS)
         super().__init__(trim_whitespace=False, **kwargs)
@@ -121,14 +109,20 @@ class AwareDateTimeField(serializers.DateTimeField):
 
 
 def _tag_list(**kwargs):
-    return serializers.ListField(child=TagValueField(), max_length=MAX_TAGS, **kwargs)
+    """Topics or entities of one record."""
+    return BoundedListField(child=TagValueField(), max_setting="MEMORY_MAX_TAGS", **kwargs)
+
+
+def _id_list(max_length: int, **kwargs):
+    """Ids a request refers to (extracted_from, pinned_ids)."""
+    return BoundedListField(child=StrictCharField(max_length=max_length), max_setting="MEMORY_MAX_ID_LIST", **kwargs)
 
 
 # --- Create / edit ---------------------------------------------------------------------------
 
 class MemoryRecordInputSerializer(serializers.Serializer):
-    id = StrictCharField(required=False, allow_blank=True, max_length=MAX_ID_LENGTH, trim_whitespace=False,
-                         validators=[_no_control_characters])
+    id = StrictCharField(required=False, allow_blank=True, max_length=RECORD_ID_MAX_LENGTH, trim_whitespace=False,
+                         validators=[no_control_characters])
     text = MemoryTextField()
     context = MemoryTextField(required=False, allow_blank=True, allow_null=True)
     memory_type = serializers.ChoiceField(choices=MemoryType.choices, default=MemoryType.SEMANTIC)
@@ -141,8 +135,7 @@ class MemoryRecordInputSerializer(serializers.Serializer):
     created_at = AwareDateTimeField(required=False, allow_null=True)
     last_accessed = AwareDateTimeField(required=False, allow_null=True)
     pinned = serializers.BooleanField(required=False, default=False)
-    extracted_from = serializers.ListField(child=StrictCharField(max_length=MAX_ID_LENGTH), required=False,
-                                           allow_null=True, max_length=10_000)
+    extracted_from = _id_list(MESSAGE_ID_MAX_LENGTH, required=False, allow_null=True)
     deduplicate = serializers.BooleanField(required=False)
 
     def validate_text(self, value):
@@ -152,9 +145,14 @@ class MemoryRecordInputSerializer(serializers.Serializer):
 
 
 class CreateMemoriesSerializer(serializers.Serializer):
-    memories = MemoryRecordInputSerializer(many=True, allow_empty=False, max_length=MAX_MEMORIES_PER_CREATE)
+    memories = MemoryRecordInputSerializer(many=True, allow_empty=False)
     deduplicate = serializers.BooleanField(default=True)
 
+    def get_fields(self):
+        # The batch limit is a setting, read per request like the other limits.
+        fields = super().get_fields()
+        fields["memories"].max_length = settings.MEMORY_MAX_CREATE_BATCH
+        return fields
 
 
 def _check_unique_ids(memories: list[dict]) -> None:
@@ -181,7 +179,6 @@ class EditMemorySerializer(serializers.Serializer):
     pinned = serializers.BooleanField(required=False)
 
 
-
 def _edit_changes(data: dict, attrs: dict) -> dict:
     """Only what the caller sent: an absent field is left as it is."""
     fields = EditMemorySerializer().fields
@@ -196,79 +193,12 @@ def _edit_changes(data: dict, attrs: dict) -> dict:
 
 # --- Search ------------------------------------------------------------------------------------
 
-TAG_OPERATORS = {"eq": "eq", "ne": "ne", "any": "any", "all": "all",
-                 # agent-memory-client 0.14's filter classes send these names.
-                 "in_": "any", "not_eq": "ne", "not_in": "none", "none": "none"}
-DATE_OPERATORS = ("gt", "gte", "lt", "lte", "eq", "between")
-TAG_FILTER_FIELDS = ("session_id", "namespace", "user_id", "topics", "entities", "memory_type", "status")
-DATE_FILTER_FIELDS = ("created_at", "last_accessed", "event_date")
-_CHOICES = {"memory_type": set(MemoryType.values), "status": set(MemoryStatus.values)}
-
-
-def _operators(name: str, spec, allowed, kind: str):
-    """(operator, value, loc) for each operator of one filter; null values are skipped
-    (an operator sent as null is an operator not sent: pydantic's exclude_none)."""
-    loc = ["body", name]
-    if not isinstance(spec, dict):
-        raise field_error(loc, f"Must be an object with operators {', '.join(allowed)}.")
-    for op, value in spec.items():
-        if op not in allowed:
-            raise field_error([*loc, op], f"Unknown operator {op!r}; {kind} filters take {', '.join(allowed)}.",
-                              "unknown_operator")
-        if value is not None:
-            yield op, value, [*loc, op]
-
-
-def _tag_conditions(name: str, spec) -> list[index.Condition]:
-    conditions = []
-    for op, value, loc in _operators(name, spec, TAG_OPERATORS, "tag"):
-        canonical = TAG_OPERATORS[op]
-        values = [value] if canonical in ("eq", "ne") else value
-        if canonical in ("eq", "ne") and not isinstance(value, str):
-            raise field_error(loc, "Must be a string.")
-        if not isinstance(values, list) or not values:
-            raise field_error(loc, "Must be a non-empty list of strings.")
-        for item in values:
-            if not isinstance(item, str) or not item or len(item) > MAX_SCOPE_LENGTH or any(ord(c) < 32 for c in item):
-                raise field_error(loc, f"Each value must be a non-empty string of at most "
-                                  f"{MAX_SCOPE_LENGTH} characters without control characters.")
-            if name in _CHOICES and item not in _CHOICES[name]:
-                raise field_error(loc, f"{item!r} is not one of {', '.join(sorted(_CHOICES[name]))}.")
-        conditions.append(index.Condition(name, canonical, tuple(values)))
-    return conditions
-
-
-def _parse_date(value, loc) -> datetime:
-    if not isinstance(value, str):
-        raise field_error(loc, "Must be an ISO 8601 datetime string.")
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise field_error(loc, f"Invalid datetime {value[:60]!r}; use ISO 8601, e.g. 2024-05-01T12:00:00Z.") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _date_conditions(name: str, spec) -> list[index.Condition]:
-    conditions = []
-    for op, value, loc in _operators(name, spec, DATE_OPERATORS, "date"):
-        if op == "between":
-            if not isinstance(value, list) or len(value) != 2:
-                raise field_error(loc, "Must be a list of two datetimes [start, end].")
-            start, end = (_parse_date(v, [*loc, i]) for i, v in enumerate(value))
-            if start > end:
-                raise field_error(loc, "The start must not be after the end.")
-            conditions.append(index.Condition(name, op, (start, end)))
-        else:
-            conditions.append(index.Condition(name, op, (_parse_date(value, loc),)))
-    return conditions
-
-
 class SearchSerializer(serializers.Serializer):
     text = MemoryTextField(required=False, allow_blank=True, allow_null=True, default="")
     search_mode = serializers.ChoiceField(choices=SEARCH_MODES, default="semantic")
     hybrid_alpha = serializers.FloatField(min_value=0.0, max_value=1.0, default=DEFAULT_HYBRID_ALPHA)
     distance_threshold = serializers.FloatField(min_value=0.0, max_value=2.0, required=False, allow_null=True)
-    limit = serializers.IntegerField(min_value=1, max_value=100, default=10)
+    limit = PageLimitField(max_setting="MEMORY_MAX_SEARCH_LIMIT", default=10)
     offset = serializers.IntegerField(min_value=0, default=0)
     recency_boost = serializers.BooleanField(required=False, allow_null=True)
     recency_semantic_weight = serializers.FloatField(min_value=0.0, required=False, allow_null=True)
@@ -280,16 +210,9 @@ class SearchSerializer(serializers.Serializer):
     server_side_recency = serializers.BooleanField(required=False, allow_null=True)
 
 
-
 def _search_query(data: dict, attrs: dict) -> SearchQuery:
     """The validated body as a SearchQuery: every filter becomes conditions, none is dropped."""
-    conditions = []
-    for name in TAG_FILTER_FIELDS:
-        if data.get(name) is not None:
-            conditions += _tag_conditions(name, data[name])
-    for name in DATE_FILTER_FIELDS:
-        if data.get(name) is not None:
-            conditions += _date_conditions(name, data[name])
+    conditions = filter_conditions(data)
     text = attrs.get("text") or ""
     if attrs["offset"] + attrs["limit"] > index.MAX_WINDOW:
         raise field_error(["body", "offset"], f"offset + limit must be at most {index.MAX_WINDOW}.")
@@ -323,8 +246,7 @@ class ForgetPolicySerializer(serializers.Serializer):
 
 class ForgetSerializer(serializers.Serializer):
     policy = ForgetPolicySerializer()
-    pinned_ids = serializers.ListField(child=StrictCharField(max_length=MAX_ID_LENGTH), required=False,
-                                       allow_null=True, max_length=10_000)
+    pinned_ids = _id_list(RECORD_ID_MAX_LENGTH, required=False, allow_null=True)
     dry_run = serializers.BooleanField(required=False, default=False)
 
     def validate_policy(self, policy):
@@ -372,8 +294,8 @@ class LongTermMemoryView(APIView):
         ids = [i for value in request.query_params.getlist("memory_ids") for i in value.split(",") if i]
         if not ids:
             raise field_error(["query", "memory_ids"], "Give at least one memory id.", "missing")
-        if len(ids) > MAX_IDS_PER_DELETE:
-            raise field_error(["query", "memory_ids"], f"At most {MAX_IDS_PER_DELETE} ids per call.")
+        if len(ids) > settings.MEMORY_MAX_DELETE_BATCH:
+            raise field_error(["query", "memory_ids"], f"At most {settings.MEMORY_MAX_DELETE_BATCH} ids per call.")
         deleted = services.memories_delete(memory_ids=ids, reason="deleted through the API")
         return Response({"status": f"ok, deleted {deleted} memories"})
 

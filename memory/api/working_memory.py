@@ -6,6 +6,7 @@ GET/PUT/DELETE /v1/working-memory/{id}   one session
 Serializers validate and shape; the service and selector do the work.
 """
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
@@ -17,53 +18,57 @@ from rest_framework.views import APIView
 from ulid import ULID
 
 from memory.api.errors import field_error, validation_detail
-from memory.api.fields import StrictCharField, validated_query
+from memory.api.fields import (
+    MESSAGE_ID_MAX_LENGTH,
+    RECORD_ID_MAX_LENGTH,
+    SCOPE_MAX_LENGTH,
+    PageLimitField,
+    ScopeField,
+    StrictCharField,
+    validated_query,
+)
+from memory.codecs import datetime_decode, datetime_encode
 from memory.selectors.working_memory import (
     MODEL_CONTEXT_WINDOWS,
     context_window,
     working_memory_get,
     working_memory_list,
 )
-from memory.services.working_memory import SessionOwnedByAnotherUser, working_memory_delete, working_memory_put
+from memory.services.working_memory import (
+    SessionOwnedByAnotherUser,
+    working_memory_delete,
+    working_memory_put,
+)
 
+# Clients' clocks run a little ahead; a created_at further ahead than this is a bug.
 MAX_FUTURE = timedelta(minutes=5)
-MAX_ID_LENGTH = 200  # namespace, user_id, session_id and ids fit the DB columns promotion writes
+DATETIME_INVALID = "Must be an ISO 8601 datetime or epoch seconds."
 
 
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _parse_datetime(value) -> datetime:
-    """ISO 8601 (naive means UTC) or epoch seconds, as pydantic accepts them."""
-    if isinstance(value, bool):
+def _decode_datetime_or_epoch(value) -> datetime:
+    """ISO 8601 (naive means UTC) or epoch seconds, as pydantic accepts them.
+    Raises ValueError, OverflowError or OSError (an epoch out of range)."""
+    if isinstance(value, bool):  # a bool is an int to Python, never a time to a client
         raise ValueError
     if isinstance(value, (int, float)):
         return datetime.fromtimestamp(value, UTC)
     if not isinstance(value, str):
         raise ValueError
-    parsed = datetime.fromisoformat(value)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-class ScopeField(StrictCharField):
-    """namespace / user_id: optional; an empty string means none."""
-
-    def __init__(self, **kwargs):
-        super().__init__(required=False, allow_null=True, allow_blank=True, default=None, max_length=MAX_ID_LENGTH,
-                         **kwargs)
-
-    def to_internal_value(self, data):
-        return super().to_internal_value(data) or None
+    parsed = datetime_decode(value)
+    if parsed is None:  # the codec reads "" as no date; a client sending a field means one
+        raise ValueError
+    return parsed
 
 
 @extend_schema_field(OpenApiTypes.DATETIME)
 class IsoDateTimeField(serializers.Field):
-    default_error_messages = {"invalid": "Must be an ISO 8601 datetime or epoch seconds."}
+    """A datetime kept as its ISO string: working memory stores JSON as sent."""
+
+    default_error_messages = {"invalid": DATETIME_INVALID}
 
     def to_internal_value(self, data):
         try:
-            return _iso(_parse_datetime(data))
+            return datetime_encode(_decode_datetime_or_epoch(data))
         except (ValueError, OverflowError, OSError):
             self.fail("invalid")
 
@@ -82,12 +87,94 @@ class MemoryMessageSerializer(serializers.Serializer):
     discrete_memory_extracted = serializers.ChoiceField(["t", "f"], required=False)
 
 
+@dataclass
+class MessageValidator:
+    """Validates the messages of one PUT, one at a time, against one clock.
+
+    `validate(item)` returns the message as stored and the problems found, by field
+    (`{}` when it is valid), so every bad message is reported at its index, not only
+    the first. Ids are checked for duplicates across the messages validated so far."""
+
+    now: datetime
+    seen_ids: set[str] = field(default_factory=set)
+
+    def validate(self, item) -> tuple[dict | None, dict[str, list[str]]]:
+        if not isinstance(item, dict):
+            return None, {"non_field_errors": ["Must be an object with role and content."]}
+        problems: dict[str, list[str]] = {}  # in this order in the response
+        role = self._role(item.get("role"), problems)
+        content = self._content(item.get("content"), problems)
+        message_id = self._id(item.get("id"), problems)
+        message = {
+            "id": message_id, "role": role, "content": content,
+            "created_at": self._created_at(item.get("created_at"), problems),
+            "persisted_at": self._persisted_at(item.get("persisted_at"), problems),
+            "discrete_memory_extracted": self._extracted(item.get("discrete_memory_extracted", "f"), problems),
+        }
+        return (None if problems else message), problems
+
+    @staticmethod
+    def _role(role, problems):
+        if not isinstance(role, str) or not role.strip():
+            problems["role"] = ["Required: a non-empty string." if role is None else "Must be a non-empty string."]
+        return role
+
+    @staticmethod
+    def _content(content, problems):
+        if not isinstance(content, str):
+            problems["content"] = ["Required: a string." if content is None else "Must be a string."]
+        elif not content.strip():
+            problems["content"] = ["Must not be empty."]
+        return content
+
+    def _id(self, message_id, problems):
+        if message_id is None:
+            return str(ULID())
+        if not isinstance(message_id, str) or not message_id or len(message_id) > MESSAGE_ID_MAX_LENGTH:
+            problems["id"] = [f"Must be a non-empty string of at most {MESSAGE_ID_MAX_LENGTH} characters."]
+        elif message_id in self.seen_ids:
+            problems["id"] = [f"Duplicate message id {message_id!r}."]
+        else:
+            self.seen_ids.add(message_id)
+        return message_id
+
+    def _created_at(self, created_at, problems):
+        if created_at is None:
+            return datetime_encode(self.now)
+        try:
+            when = _decode_datetime_or_epoch(created_at)
+        except (ValueError, OverflowError, OSError):
+            problems["created_at"] = [DATETIME_INVALID]
+            return None
+        if when > self.now + MAX_FUTURE:
+            problems["created_at"] = [(f"{datetime_encode(when)} is more than 5 minutes in the future "
+                                       f"(server time {datetime_encode(self.now)}).")]
+        return datetime_encode(when)
+
+    @staticmethod
+    def _persisted_at(persisted_at, problems):
+        if persisted_at is None:
+            return None
+        try:
+            return datetime_encode(_decode_datetime_or_epoch(persisted_at))
+        except (ValueError, OverflowError, OSError):
+            problems["persisted_at"] = [DATETIME_INVALID]
+            return None
+
+    @staticmethod
+    def _extracted(extracted, problems):
+        if extracted not in ("t", "f"):
+            problems["discrete_memory_extracted"] = ['Must be "t" or "f".']
+        return extracted
+
+
 @extend_schema_field(MemoryMessageSerializer(many=True))
 class MessagesField(serializers.Field):
     """The message list, validated in one tight loop: it is the hot path's bulk.
 
     Each message: `role` and `content` non-empty strings; `id` a string (a ULID when
-    missing); `created_at` not more than 5 minutes ahead (now when missing).
+    missing), unique in the list; `created_at` not more than 5 minutes ahead (now when
+    missing).
     """
 
     def to_internal_value(self, data):
@@ -97,63 +184,12 @@ class MessagesField(serializers.Field):
             raise serializers.ValidationError(
                 f"{len(data)} messages; at most {settings.WORKING_MEMORY_MAX_MESSAGES} are accepted "
                 "(WORKING_MEMORY_MAX_MESSAGES).", code="too_long")
-        now = datetime.now(UTC)
-        now_iso = _iso(now)
-        latest = now + MAX_FUTURE
-        errors: list[dict] = [{} for _ in data]
-        failed = False
-        seen_ids: set[str] = set()
-        messages = []
-        for index, item in enumerate(data):
-            problems = errors[index]
-            if not isinstance(item, dict):
-                problems["non_field_errors"] = ["Must be an object with role and content."]
-                failed = True
-                continue
-            role, content, message_id = item.get("role"), item.get("content"), item.get("id")
-            if not isinstance(role, str) or not role.strip():
-                problems["role"] = ["Required: a non-empty string." if role is None else "Must be a non-empty string."]
-            if not isinstance(content, str):
-                problems["content"] = ["Required: a string." if content is None else "Must be a string."]
-            elif not content.strip():
-                problems["content"] = ["Must not be empty."]
-            if message_id is None:
-                message_id = str(ULID())
-            elif not isinstance(message_id, str) or not message_id or len(message_id) > MAX_ID_LENGTH:
-                problems["id"] = [f"Must be a non-empty string of at most {MAX_ID_LENGTH} characters."]
-            elif message_id in seen_ids:
-                problems["id"] = [f"Duplicate message id {message_id!r}."]
-            seen_ids.add(message_id)
-            created_at = item.get("created_at")
-            if created_at is None:
-                created_at = now_iso
-            else:
-                try:
-                    when = _parse_datetime(created_at)
-                except (ValueError, OverflowError, OSError):
-                    problems["created_at"] = ["Must be an ISO 8601 datetime or epoch seconds."]
-                else:
-                    if when > latest:
-                        problems["created_at"] = [
-                            f"{_iso(when)} is more than 5 minutes in the future (server time {now_iso})."]
-                    created_at = _iso(when)
-            persisted_at = item.get("persisted_at")
-            if persisted_at is not None:
-                try:
-                    persisted_at = _iso(_parse_datetime(persisted_at))
-                except (ValueError, OverflowError, OSError):
-                    problems["persisted_at"] = ["Must be an ISO 8601 datetime or epoch seconds."]
-            extracted = item.get("discrete_memory_extracted", "f")
-            if extracted not in ("t", "f"):
-                problems["discrete_memory_extracted"] = ['Must be "t" or "f".']
-            if problems:
-                failed = True
-                continue
-            messages.append({"id": message_id, "role": role, "content": content, "created_at": created_at,
-                             "persisted_at": persisted_at, "discrete_memory_extracted": extracted})
-        if failed:
-            raise serializers.ValidationError(errors)
-        return messages
+        validator = MessageValidator(now=datetime.now(UTC))
+        results = [validator.validate(item) for item in data]
+        if any(problems for _, problems in results):
+            # One entry per message, {} for a valid one, so each error keeps its index.
+            raise serializers.ValidationError([problems for _, problems in results])
+        return [message for message, _ in results]
 
     def to_representation(self, value):
         return value
@@ -162,11 +198,12 @@ class MessagesField(serializers.Field):
 class MemoryRecordSerializer(serializers.Serializer):
     """A structured memory kept in the session until promotion (agent-memory-client's MemoryRecord)."""
 
-    id = StrictCharField(required=False, allow_null=True, max_length=MAX_ID_LENGTH)
+    # Promotion stores it as the long-term record's id, so it is held to that length.
+    id = StrictCharField(required=False, allow_null=True, max_length=RECORD_ID_MAX_LENGTH)
     text = StrictCharField(trim_whitespace=False)
-    session_id = ScopeField()
-    user_id = ScopeField()
-    namespace = ScopeField()
+    session_id = ScopeField(default=None)
+    user_id = ScopeField(default=None)
+    namespace = ScopeField(default=None)
     topics = serializers.ListField(child=StrictCharField(), required=False, allow_null=True)
     entities = serializers.ListField(child=StrictCharField(), required=False, allow_null=True)
     memory_type = serializers.ChoiceField(["episodic", "semantic", "message"], required=False, default="message")
@@ -181,7 +218,7 @@ class MemoryRecordSerializer(serializers.Serializer):
 
     def to_internal_value(self, data):
         record = super().to_internal_value(data)
-        now = _iso(datetime.now(UTC))
+        now = datetime_encode(datetime.now(UTC))
         record["id"] = record.get("id") or str(ULID())
         for name in ("created_at", "updated_at", "last_accessed"):
             record.setdefault(name, now)
@@ -218,8 +255,8 @@ class WorkingMemoryPutSerializer(serializers.Serializer):
     memories = MemoryRecordSerializer(many=True, required=False, default=list)
     data = JSONObjectField(required=False, allow_null=True, default=None)
     context = StrictCharField(required=False, allow_null=True, allow_blank=True, trim_whitespace=False, default=None)
-    user_id = ScopeField()
-    namespace = ScopeField()
+    user_id = ScopeField(default=None)
+    namespace = ScopeField(default=None)
     ttl_seconds = serializers.IntegerField(required=False, allow_null=True, min_value=1, default=None)
     long_term_memory_strategy = StrategySerializer(required=False, allow_null=True, default=None)
 
@@ -235,8 +272,8 @@ class WindowQuerySerializer(serializers.Serializer):
 
 
 class SessionQuerySerializer(serializers.Serializer):
-    namespace = ScopeField()
-    user_id = ScopeField()
+    namespace = ScopeField(default=None)
+    user_id = ScopeField(default=None)
 
 
 class GetQuerySerializer(SessionQuerySerializer, WindowQuerySerializer):
@@ -249,7 +286,7 @@ class PutQuerySerializer(SessionQuerySerializer, WindowQuerySerializer):
 
 
 class ListQuerySerializer(SessionQuerySerializer):
-    limit = serializers.IntegerField(required=False, min_value=1, max_value=100, default=20)
+    limit = PageLimitField(max_setting="WORKING_MEMORY_MAX_LIST_LIMIT", required=False, default=20)
     offset = serializers.IntegerField(required=False, min_value=0, default=0)
 
 
@@ -267,8 +304,9 @@ class WorkingMemoryResponseSerializer(WorkingMemoryPutSerializer):
 
 
 def _check_session_id(session_id: str) -> None:
-    if len(session_id) > MAX_ID_LENGTH:
-        raise field_error(["path", "session_id"], f"Must be at most {MAX_ID_LENGTH} characters.")
+    # The path's session id is a scope value like namespace and user_id.
+    if len(session_id) > SCOPE_MAX_LENGTH:
+        raise field_error(["path", "session_id"], f"Must be at most {SCOPE_MAX_LENGTH} characters.")
 
 
 def _not_found(session_id: str) -> Response:

@@ -1,0 +1,123 @@
+"""Search filters: the request body's filter objects as index conditions.
+
+The grammar is agent-memory-server's. Each filter is a body field holding an object of
+operators; several operators in one object all apply (AND), and an operator sent as
+null is an operator not sent (pydantic's exclude_none, which the client relies on).
+
+Tag filters, on `session_id`, `namespace`, `user_id`, `topics`, `entities`,
+`memory_type` and `status`:
+
+    {"eq": "a"}           the tag is "a"
+    {"ne": "a"}           the tag is not "a"
+    {"any": ["a", "b"]}   at least one of them
+    {"all": ["a", "b"]}   every one of them
+
+agent-memory-client 0.14's filter classes also send `in_` (any), `not_eq` (ne),
+`not_in` and `none` (none of them). Values are non-empty strings without control
+characters; `memory_type` and `status` values must be one of their choices.
+
+Date filters, on `created_at`, `last_accessed` and `event_date`, with ISO 8601 values
+(naive means UTC):
+
+    {"gt": t}  {"gte": t}  {"lt": t}  {"lte": t}  {"eq": t}
+    {"between": [start, end]}   inclusive; start must not be after end
+
+Anything else is a 422 naming the filter and operator, e.g. ["body", "topics", "any"].
+No filter is dropped or widened: every one becomes an `index.Condition`.
+"""
+
+from collections.abc import Iterator
+from datetime import datetime
+
+from memory import index
+from memory.api.errors import field_error
+from memory.api.fields import TAG_MAX_LENGTH
+from memory.codecs import datetime_decode
+from memory.models import MemoryStatus, MemoryType
+
+# Operator as sent -> the operator `index.Condition` knows.
+TAG_OPERATORS = {"eq": "eq", "ne": "ne", "any": "any", "all": "all",
+                 # agent-memory-client 0.14's filter classes send these names.
+                 "in_": "any", "not_eq": "ne", "not_in": "none", "none": "none"}
+DATE_OPERATORS = ("gt", "gte", "lt", "lte", "eq", "between")
+TAG_FILTER_FIELDS = ("session_id", "namespace", "user_id", "topics", "entities", "memory_type", "status")
+DATE_FILTER_FIELDS = ("created_at", "last_accessed", "event_date")
+# Tag fields whose values are a fixed set: an unknown value is a typo, not an empty result.
+_CHOICES = {"memory_type": set(MemoryType.values), "status": set(MemoryStatus.values)}
+_SINGLE_VALUE_OPERATORS = ("eq", "ne")
+
+
+def filter_conditions(data: dict) -> list[index.Condition]:
+    """Every tag and date filter present in the request body, as conditions."""
+    conditions = []
+    for name in TAG_FILTER_FIELDS:
+        if data.get(name) is not None:
+            conditions += _tag_conditions(name, data[name])
+    for name in DATE_FILTER_FIELDS:
+        if data.get(name) is not None:
+            conditions += _date_conditions(name, data[name])
+    return conditions
+
+
+def _operators(name: str, spec, allowed, kind: str) -> Iterator[tuple[str, object, list]]:
+    """(operator, value, loc) for each operator of one filter; null values are skipped."""
+    loc = ["body", name]
+    if not isinstance(spec, dict):
+        raise field_error(loc, f"Must be an object with operators {', '.join(allowed)}.")
+    for op, value in spec.items():
+        if op not in allowed:
+            raise field_error([*loc, op], f"Unknown operator {op!r}; {kind} filters take {', '.join(allowed)}.",
+                              "unknown_operator")
+        if value is not None:
+            yield op, value, [*loc, op]
+
+
+def _tag_conditions(name: str, spec) -> list[index.Condition]:
+    conditions = []
+    for op, value, loc in _operators(name, spec, TAG_OPERATORS, "tag"):
+        canonical = TAG_OPERATORS[op]
+        single = canonical in _SINGLE_VALUE_OPERATORS
+        if single and not isinstance(value, str):
+            raise field_error(loc, "Must be a string.")
+        values = [value] if single else value
+        if not isinstance(values, list) or not values:
+            raise field_error(loc, "Must be a non-empty list of strings.")
+        for item in values:
+            _check_tag_value(name, item, loc)
+        conditions.append(index.Condition(name, canonical, tuple(values)))
+    return conditions
+
+
+def _check_tag_value(name: str, item, loc: list) -> None:
+    if not isinstance(item, str) or not item or len(item) > TAG_MAX_LENGTH or any(ord(c) < 32 for c in item):
+        raise field_error(loc, f"Each value must be a non-empty string of at most "
+                          f"{TAG_MAX_LENGTH} characters without control characters.")
+    if name in _CHOICES and item not in _CHOICES[name]:
+        raise field_error(loc, f"{item!r} is not one of {', '.join(sorted(_CHOICES[name]))}.")
+
+
+def _parse_date(value, loc: list) -> datetime:
+    if not isinstance(value, str):
+        raise field_error(loc, "Must be an ISO 8601 datetime string.")
+    try:
+        parsed = datetime_decode(value)
+    except ValueError:
+        parsed = None
+    if parsed is None:  # the codec reads "" as no date; a filter needs one
+        raise field_error(loc, f"Invalid datetime {value[:60]!r}; use ISO 8601, e.g. 2024-05-01T12:00:00Z.")
+    return parsed
+
+
+def _date_conditions(name: str, spec) -> list[index.Condition]:
+    conditions = []
+    for op, value, loc in _operators(name, spec, DATE_OPERATORS, "date"):
+        if op == "between":
+            if not isinstance(value, list) or len(value) != 2:
+                raise field_error(loc, "Must be a list of two datetimes [start, end].")
+            start, end = (_parse_date(v, [*loc, i]) for i, v in enumerate(value))
+            if start > end:
+                raise field_error(loc, "The start must not be after the end.")
+            conditions.append(index.Condition(name, op, (start, end)))
+        else:
+            conditions.append(index.Condition(name, op, (_parse_date(value, loc),)))
+    return conditions
