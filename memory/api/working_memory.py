@@ -309,6 +309,18 @@ def _check_session_id(session_id: str) -> None:
         raise field_error(["path", "session_id"], f"Must be at most {SCOPE_MAX_LENGTH} characters.")
 
 
+def _body_too_large(request) -> Response | None:
+    """A 413 naming the limit, checked before the body is parsed (parsing is the cost)."""
+    length = int(request.META.get("CONTENT_LENGTH") or 0)
+    if length <= settings.WORKING_MEMORY_MAX_BODY_BYTES:
+        return None
+    return Response({"detail": [{
+        "loc": ["body"], "type": "too_large",
+        "msg": f"Request body is {length} bytes; at most {settings.WORKING_MEMORY_MAX_BODY_BYTES} "
+               "are accepted (WORKING_MEMORY_MAX_BODY_BYTES).",
+    }]}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+
+
 def _not_found(session_id: str) -> Response:
     return Response({"detail": f"Session {session_id} not found"}, status=status.HTTP_404_NOT_FOUND)
 
@@ -350,13 +362,9 @@ class WorkingMemoryView(APIView):
     def put(self, request, session_id):
         """Replace the session. Redis only; summarisation and promotion run in the worker."""
         _check_session_id(session_id)
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-        if length > settings.WORKING_MEMORY_MAX_BODY_BYTES:
-            return Response({"detail": [{
-                "loc": ["body"], "type": "too_large",
-                "msg": f"Request body is {length} bytes; at most {settings.WORKING_MEMORY_MAX_BODY_BYTES} "
-                       "are accepted (WORKING_MEMORY_MAX_BODY_BYTES).",
-            }]}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        too_large = _body_too_large(request)
+        if too_large:
+            return too_large
         query = validated_query(request, PutQuerySerializer)
         serializer = WorkingMemoryPutSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
