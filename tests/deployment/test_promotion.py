@@ -12,7 +12,7 @@ from dramatiq.brokers.redis import MAINTENANCE_SCALE, RedisBroker
 from memory.models import MemoryRecord, SessionPromotion, SourceMessage
 from policies.models import ExtractionRun
 from policies.services import policy_defaults_ensure
-from tests.conftest import wait_until
+from tests.helpers import put_session, wait_until
 
 pytestmark = pytest.mark.multiprocess
 
@@ -24,17 +24,12 @@ TURNS = [
 ]
 
 
-def put(deployment, session_id, body):
-    response = requests.put(f"{deployment.url}/v1/working-memory/{session_id}", json=body, timeout=10)
-    assert response.status_code == 200, response.text
-
-
 def test_with_no_llm_a_conversation_put_through_the_api_becomes_searchable_message_memories(
         deployment_with, settings):
     settings.LLM_MODEL = ""
     call_command("seed_defaults")  # as `make run` does: publishes the `messages` strategy
     deployment = deployment_with(LLM_MODEL="", PROMOTION_DEBOUNCE_SECONDS="1")
-    put(deployment, "trip-1", {"namespace": "travel", "user_id": "alice", "messages": TURNS})
+    put_session(deployment.url, "trip-1", TURNS, namespace="travel", user_id="alice")
 
     def found():
         response = requests.post(f"{deployment.url}/v1/long-term-memory/search", timeout=10, json={
@@ -73,7 +68,7 @@ def test_a_worker_killed_mid_run_loses_and_duplicates_nothing_on_redelivery(depl
     llm_server.latency = 5.0  # holds the run open inside the LLM call
     llm_server.script(reply, reply)
     deployment = deployment_with(**llm_server.env(), PROMOTION_DEBOUNCE_SECONDS="1", LLM_TIMEOUT_SECONDS="30")
-    put(deployment, "trip-2", {"namespace": "travel", "user_id": "alice", "messages": TURNS})
+    put_session(deployment.url, "trip-2", TURNS, namespace="travel", user_id="alice")
 
     wait_until(lambda: len(llm_server.requests) == 1, timeout=90)
     deployment.kill_worker(signal.SIGKILL)

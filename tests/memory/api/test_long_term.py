@@ -5,7 +5,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.management import call_command
-from rest_framework.test import APIClient
 
 from memory import index
 from memory.models import MemoryHistory, MemoryRecord
@@ -14,11 +13,6 @@ from memory.services.long_term import memories_create
 pytestmark = pytest.mark.django_db(transaction=True)
 
 MEGABYTE_TEXT = "x" * (1024 * 1024)
-
-
-@pytest.fixture
-def api():
-    return APIClient()
 
 
 def _loc(response):
@@ -171,7 +165,8 @@ def test_forget_applies_age_inactivity_budget_and_pins_and_dry_run_deletes_nothi
 def test_compact_merges_stored_duplicates_into_the_oldest_and_records_each_merge(api):
     now = datetime.now(UTC)
     memories_create(records=[
-        {"id": "a1", "text": "Alice adopted a grey cat called Pixel", "namespace": "c", "created_at": now - timedelta(2)},
+        {"id": "a1", "text": "Alice adopted a grey cat called Pixel", "namespace": "c",
+         "created_at": now - timedelta(2)},
         {"id": "a2", "text": "alice adopted a grey cat called pixel", "namespace": "c", "created_at": now},
         {"id": "a3", "text": "Alice has adopted a gray cat named Pixel", "namespace": "c", "topics": ["pets"],
          "created_at": now - timedelta(1)},

@@ -11,11 +11,6 @@ from memory import tokens
 URL = "/v1/working-memory/s-1"
 
 
-@pytest.fixture
-def api():
-    return APIClient()
-
-
 def put(api, body, query=""):
     return api.put(f"{URL}{query}", body, format="json")
 

@@ -3,7 +3,6 @@ and never part of the text. A reply like "Yes, last Saturday!" is found by the q
 it answers."""
 
 import pytest
-from rest_framework.test import APIClient
 
 from memory.models import MemoryHistory, MemoryRecord
 from memory.services.long_term import memory_hash
@@ -19,13 +18,11 @@ OTHERS = [
 ]
 
 
-@pytest.fixture
-def api():
-    client = APIClient()
-    response = client.post("/v1/long-term-memory/", {"memories": [REPLY, *OTHERS], "deduplicate": False},
-                           format="json")
+@pytest.fixture(autouse=True)
+def family_records(api):
+    response = api.post("/v1/long-term-memory/", {"memories": [REPLY, *OTHERS], "deduplicate": False},
+                        format="json")
     assert response.status_code == 200, response.content
-    return client
 
 
 def search(api, text, mode, namespace="family"):

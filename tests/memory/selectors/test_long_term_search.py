@@ -4,7 +4,6 @@ recency, and no leaks across namespaces (real index, real model)."""
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from rest_framework.test import APIClient
 
 from memory import index
 from memory.selectors.long_term import Recency, SearchQuery, memories_search, recency_score
@@ -29,11 +28,6 @@ RECORDS = {
     "r4": dict(text="Carol keeps tropical fish in a large tank", namespace="other", user_id="u1",
                topics=["pets"], memory_type="semantic", created_at=day(4), last_accessed=day(4)),
 }
-
-
-@pytest.fixture
-def api():
-    return APIClient()
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from agent_memory_client import MemoryAPIClient, MemoryClientConfig
 from agent_memory_client.models import MemoryMessage, WorkingMemory
 
 from memory import tokens
-from tests.conftest import BASE_DIR, PYTHON, child_env
+from tests.helpers import BASE_DIR, PYTHON, child_env
 
 
 def writer_session(name: str, size: int) -> WorkingMemory:

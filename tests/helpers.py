@@ -1,0 +1,158 @@
+"""Plain helpers shared by the tests (fixtures live in conftest.py): polling, child
+processes and the gunicorn + worker deployment, writing sessions, and reading the
+Dramatiq queues in Redis."""
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+from django.conf import settings
+
+BASE_DIR = Path(settings.BASE_DIR)
+PYTHON = sys.executable
+
+# The Dramatiq Redis broker keeps each queued message's data in a hash until the
+# message is acknowledged: one hash for the queue, one for its delay queue.
+QUEUE_MESSAGES = "dramatiq:default.msgs"
+DELAYED_MESSAGES = "dramatiq:default.DQ.msgs"
+
+
+def wait_until(predicate, timeout: float = 45.0, interval: float = 0.1, what: str = "condition"):
+    """Poll `predicate` until it returns something truthy and return that; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def queued_messages(redis_client, actor_name: str | None = None, *, delayed: bool | None = None) -> list[dict]:
+    """Messages sent and not yet acknowledged (queued, delayed, or being processed), decoded.
+
+    `delayed=True` reads only the delay queue, `False` only the ready queue.
+    """
+    hashes = {None: (QUEUE_MESSAGES, DELAYED_MESSAGES), True: (DELAYED_MESSAGES,), False: (QUEUE_MESSAGES,)}[delayed]
+    messages = [json.loads(raw) for key in hashes for raw in redis_client.hvals(key)]
+    return [m for m in messages if actor_name is None or m["actor_name"] == actor_name]
+
+
+def wait_until_no_messages(redis_client, actor_name: str | None = None, timeout: float = 45.0) -> None:
+    """Wait until every message (of `actor_name`) is acknowledged. Dramatiq enqueues a
+    retry, a re-arm or a delayed message's move to the ready queue before it acknowledges
+    the message that caused it, so once none is left, none will run again."""
+    wait_until(lambda: not queued_messages(redis_client, actor_name), timeout=timeout,
+               what=f"no outstanding {actor_name or 'Dramatiq'} messages")
+
+
+def put_session(client, session_id: str, messages: list[dict], query: str = "", **fields) -> dict:
+    """PUT a working-memory session and return the response body (asserting a 200).
+
+    `client` is a Django test client or APIClient, or the base URL of a live server.
+    `fields` go into the body (namespace, user_id, memories, context, ...).
+    """
+    body = {"messages": messages, **fields}
+    path = f"/v1/working-memory/{session_id}{query}"
+    if isinstance(client, str):
+        response = requests.put(client + path, json=body, timeout=10)
+        assert response.status_code == 200, response.text
+        return response.json()
+    response = client.generic("PUT", path, json.dumps(body), content_type="application/json")
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def with_client(url: str, work, **config):
+    """Run `await work(client)` on a fresh agent-memory-client for the server at `url`."""
+    from agent_memory_client import MemoryAPIClient, MemoryClientConfig
+
+    async def main():
+        async with MemoryAPIClient(MemoryClientConfig(base_url=url, **config)) as client:
+            return await work(client)
+
+    return asyncio.run(main())
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def subprocess_database_url() -> str:
+    """DATABASE_URL for child processes, pointing at the test database pytest-django made."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def child_env(**extra: str) -> dict:
+    env = dict(os.environ, DATABASE_URL=subprocess_database_url(), REDIS_URL=settings.REDIS_URL)
+    env.update(extra)
+    return env
+
+
+def wait_for_http(url: str, timeout: float = 60.0) -> None:
+    def answers():
+        try:
+            return requests.get(url, timeout=1).status_code < 500
+        except requests.RequestException:
+            return False
+
+    wait_until(answers, timeout=timeout, interval=0.2, what=f"{url} to come up")
+
+
+def stop_process(proc: subprocess.Popen, sig=signal.SIGTERM, timeout: float = 20.0) -> None:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+class Deployment:
+    """gunicorn + a separate `manage.py rundramatiq`, as `make run` starts them."""
+
+    def __init__(self, env: dict, web_workers: int = 2, worker_threads: int = 2):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = env
+        self.worker_threads = worker_threads
+        self.web = subprocess.Popen(
+            [str(BASE_DIR / ".venv/bin/gunicorn"), "memoryproject.wsgi:application",
+             "--bind", f"127.0.0.1:{self.port}", "--workers", str(web_workers), "--log-level", "warning"],
+            cwd=BASE_DIR, env=env,
+        )
+        self.worker = self.start_worker()
+        wait_for_http(f"{self.url}/v1/health")
+
+    def start_worker(self) -> subprocess.Popen:
+        return subprocess.Popen(
+            [PYTHON, "manage.py", "rundramatiq", "--processes", "1", "--threads", str(self.worker_threads)],
+            cwd=BASE_DIR, env=self.env, start_new_session=True,
+        )
+
+    def kill_worker(self, sig=signal.SIGKILL) -> None:
+        """Signal the whole worker process group (rundramatiq forks the real workers)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.worker.pid, sig)
+        self.worker.wait(timeout=30)
+
+    def stop(self) -> None:
+        stop_process(self.web)
+        if self.worker.poll() is None:
+            self.kill_worker(signal.SIGTERM)
