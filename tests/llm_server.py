@@ -3,7 +3,7 @@
 LiteLLM reaches it over real HTTP (`LLM_API_BASE`), so the worker's handling of
 provider faults is exercised end to end. Replies are consumed in order:
 
-    server.script("plain text", {"memories": [...]}, Fault.rate_limit(), Fault.timeout())
+    server.script("plain text", {"memories": [...]}, Fault.rate_limit(), Fault.timeout(), Fault.unauthorized())
 
 A str is the assistant's content; a dict is sent as JSON content; a Fault is an
 injected failure. When the script runs out, `default` answers (None: a 500 saying so).
@@ -30,6 +30,16 @@ class Fault:
     @classmethod
     def server_error(cls):
         return cls("server_error")
+
+    @classmethod
+    def bad_request(cls):
+        """A 400: the provider refuses the request itself (retrying cannot help)."""
+        return cls("bad_request")
+
+    @classmethod
+    def unauthorized(cls):
+        """A 401: a wrong API key (retrying cannot help)."""
+        return cls("unauthorized")
 
     @classmethod
     def timeout(cls, seconds: float = 10.0):
@@ -111,6 +121,13 @@ class ScriptedLLMServer:
                                           {"Retry-After": "0"})
                     if reply.kind == "server_error":
                         return self._send(500, {"error": {"message": "upstream exploded", "type": "server_error"}})
+                    if reply.kind == "bad_request":
+                        return self._send(400, {"error": {"message": "invalid request: unsupported parameter",
+                                                          "type": "invalid_request_error"}})
+                    if reply.kind == "unauthorized":
+                        return self._send(401, {"error": {"message": "Incorrect API key provided",
+                                                          "type": "invalid_request_error",
+                                                          "code": "invalid_api_key"}})
                     if reply.kind == "timeout":
                         time.sleep(reply.seconds)
                         return self._send(504, {"error": {"message": "too late", "type": "timeout"}})

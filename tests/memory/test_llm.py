@@ -52,3 +52,19 @@ def test_a_non_object_json_reply_is_an_output_error(llm_settings, llm_server):
     llm_server.script('["not", "an", "object"]')
     with pytest.raises(llm.LLMOutputError, match="expected an object"):
         llm.chat(messages=[{"role": "user", "content": "x"}], json_schema=SCHEMA)
+
+
+@pytest.mark.parametrize(
+    "fault, provider_error",
+    [(Fault.bad_request(), "BadRequestError"), (Fault.unauthorized(), "AuthenticationError")],
+    ids=["400", "401"],
+)
+def test_a_refused_request_is_an_error_that_is_not_retried(llm_settings, llm_server, fault, provider_error):
+    llm_server.script(fault, {"facts": ["never sent"]})
+    with pytest.raises(llm.LLMError) as raised:
+        llm.chat(messages=[{"role": "user", "content": "x"}], json_schema=SCHEMA)
+    assert type(raised.value) is llm.LLMError  # neither an outage nor a bad reply
+    assert raised.value.retryable is False
+    assert str(raised.value).startswith(provider_error)
+    assert len(llm_server.requests) == 1  # LiteLLM made no retries of its own
+    assert llm_server.pending == 1  # the second reply was never asked for

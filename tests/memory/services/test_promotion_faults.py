@@ -7,7 +7,7 @@ import pytest
 
 from memory.models import MemoryRecord, SessionPromotion
 from policies.models import ExtractionRun
-from tests.conftest import wait_until
+from tests.helpers import put_session, wait_until, wait_until_no_messages
 from tests.llm_server import Fault
 
 NS, USER = "travel", "alice"
@@ -24,10 +24,9 @@ def policy(llm_settings, publish_policy):
     return publish_policy("discrete")
 
 
-def put_session(client):
-    body = {"namespace": NS, "user_id": USER, "messages": [
-        {"id": "m0", "role": "user", "content": "My sister Anna moved to Lisbon."}]}
-    assert client.put("/v1/working-memory/s-1", body, content_type="application/json").status_code == 200
+def put_one_turn(client):
+    put_session(client, "s-1", [{"id": "m0", "role": "user", "content": "My sister Anna moved to Lisbon."}],
+                namespace=NS, user_id=USER)
 
 
 def finished_run():
@@ -41,16 +40,19 @@ def finished_run():
     (Fault.malformed_json(), 2, "malformed reply 2 of at most 2 (attempt 2): LLMOutputError: reply is not valid JSON"),
 ], ids=["429", "500", "timeout", "malformed-json"])
 def test_each_provider_fault_is_retried_then_ends_as_a_failed_run(client, policy, llm_server, dramatiq_worker,
-                                                                  caplog, fault, attempts, error):
+                                                                  redis_client, caplog, fault, attempts, error):
     llm_server.script(*[fault] * 5)
     caplog.set_level(logging.WARNING, logger="memory.services.promotion")
-    put_session(client)
+    put_one_turn(client)
 
     run = wait_until(finished_run, timeout=30)
+    wait_until_no_messages(redis_client, "promote_session")  # no retry is left to run
+    assert ExtractionRun.objects.count() == 1
     assert (run.status, run.attempt) == ("failed", attempts)
     assert run.error.startswith(error)
     assert run.finished_at is not None
     assert len(llm_server.requests) == attempts  # then no more calls
+    assert llm_server.pending == 5 - attempts
     assert MemoryRecord.objects.count() == 0
     assert SessionPromotion.objects.get().extracted_seq == 0  # the turn waits for the next run
     retried = [r for r in caplog.records if r.levelno == logging.WARNING and "retrying in" in r.getMessage()]
@@ -59,11 +61,14 @@ def test_each_provider_fault_is_retried_then_ends_as_a_failed_run(client, policy
     assert len(failed) == 1 and error in failed[0].getMessage()
 
 
-def test_a_run_that_recovers_within_its_attempts_succeeds(client, policy, llm_server, dramatiq_worker):
+def test_a_run_that_recovers_within_its_attempts_succeeds(client, policy, llm_server, dramatiq_worker,
+                                                          redis_client):
     llm_server.script(Fault.rate_limit(), Fault.malformed_json(), REPLY)
-    put_session(client)
+    put_one_turn(client)
 
     run = wait_until(finished_run, timeout=30)
+    wait_until_no_messages(redis_client, "promote_session")
+    assert (len(llm_server.requests), llm_server.pending) == (3, 0)
     assert (run.status, run.attempt, run.malformed_replies, run.error) == ("succeeded", 3, 1, "")
     assert run.memories_created == 1
     assert list(MemoryRecord.objects.values_list("text", "extraction_run")) == [
@@ -72,15 +77,43 @@ def test_a_run_that_recovers_within_its_attempts_succeeds(client, policy, llm_se
 
 
 def test_the_summary_path_persists_turns_and_hands_the_retry_to_the_worker(client, policy, llm_server,
-                                                                            dramatiq_worker):
+                                                                            dramatiq_worker, redis_client):
     from memory.services.promotion import session_promote
 
     llm_server.script(Fault.server_error(), REPLY)
-    put_session(client)
+    put_one_turn(client)
     run = session_promote(namespace=NS, user_id=USER, session_id="s-1")
     assert (run.status, run.attempt) == ("running", 1)  # returned, not raised: the turns are safe in the DB
     assert SessionPromotion.objects.get().persisted_seq == 1
 
     done = wait_until(finished_run, timeout=30)
+    wait_until_no_messages(redis_client, "promote_session")
     assert (done.pk, done.status, done.attempt) == (run.pk, "succeeded", 2)
+    assert ExtractionRun.objects.count() == 1
+    assert len(llm_server.requests) == 2  # the failed attempt here and the worker's retry
     assert MemoryRecord.objects.count() == 1
+
+
+@pytest.mark.parametrize("fault, provider_error", [
+    (Fault.bad_request(), "BadRequestError"),
+    (Fault.unauthorized(), "AuthenticationError"),
+], ids=["400", "401"])
+def test_a_refused_request_ends_the_run_at_once_without_retries(client, policy, llm_server, dramatiq_worker,
+                                                                redis_client, caplog, fault, provider_error):
+    llm_server.script(*[fault] * 3, REPLY)
+    caplog.set_level(logging.WARNING, logger="memory.services.promotion")
+    put_one_turn(client)
+
+    run = wait_until(finished_run, timeout=30)
+    wait_until_no_messages(redis_client, "promote_session")  # no retry was scheduled, none is left to run
+    assert ExtractionRun.objects.count() == 1
+    assert (run.status, run.attempt, run.malformed_replies) == ("failed", 1, 0)
+    assert run.error.startswith(f"attempt 1, not retryable: LLMError: {provider_error}")
+    assert run.finished_at is not None
+    assert len(llm_server.requests) == 1
+    assert llm_server.pending == 3
+    assert MemoryRecord.objects.count() == 0
+    assert SessionPromotion.objects.get().extracted_seq == 0  # the turn waits for the next run
+    assert [r for r in caplog.records if "retrying in" in r.getMessage()] == []
+    [failed] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert "not retryable" in failed.getMessage()
