@@ -12,21 +12,16 @@ from django.db import connection
 from memory.models import MemoryHistory, MemoryRecord, SessionPromotion, SourceMessage
 from memory.services.promotion import promotion_run
 from policies.models import ExtractionRun
+from tests.helpers import put_session
 
 NS, USER = "travel", "alice"
-TURNS = [
+TENANT = {"namespace": NS, "user_id": USER}
+TURNS = [{"id": i, "role": r, "content": c, "created_at": t} for i, r, c, t in [
     ("m0", "user", "My sister Anna lives in Porto.", "2024-05-04T09:30:00Z"),
     ("m1", "assistant", "Porto is lovely.", "2024-05-04T09:30:05Z"),
     ("m2", "user", "She moved to Lisbon yesterday and I'd like a window seat to visit her.", "2024-05-04T09:31:00Z"),
     ("m3", "assistant", "Window seat to Lisbon, noted.", "2024-05-04T09:31:05Z"),
-]
-
-
-def put_session(client, turns, *, session_id="s-1", namespace=NS, user_id=USER, memories=()):
-    body = {"messages": [{"id": i, "role": r, "content": c, "created_at": t} for i, r, c, t in turns],
-            "memories": list(memories), "namespace": namespace, "user_id": user_id}
-    response = client.put(f"/v1/working-memory/{session_id}", body, content_type="application/json")
-    assert response.status_code == 200, response.content
+]]
 
 
 def promote(session_id="s-1", namespace=NS, user_id=USER):
@@ -40,10 +35,11 @@ def item(text, sources, **fields):
 
 
 def test_messages_strategy_promotes_turns_as_searchable_message_memories_without_an_llm(
-        client, settings, publish_policy, llm_server):
-    settings.LLM_MODEL = ""
+        client, llm_settings, publish_policy, llm_server):
+    # An LLM is configured and would answer; the published messages strategy never asks it.
+    llm_server.default = {"memories": [item("An LLM-made memory.", ["m0"])]}
     version = publish_policy("messages")
-    put_session(client, TURNS[:3])
+    put_session(client, "s-1", TURNS[:3], **TENANT)
 
     run = promote()
 
@@ -54,7 +50,7 @@ def test_messages_strategy_promotes_turns_as_searchable_message_memories_without
     assert [(r.text, r.context, r.memory_type, r.extracted_from, r.status) for r in records] == [
         ("user: My sister Anna lives in Porto.", "", "message", ["m0"], "approved"),
         ("assistant: Porto is lovely.", "user: My sister Anna lives in Porto.", "message", ["m1"], "approved"),
-        ("user: " + TURNS[2][2], "assistant: Porto is lovely.", "message", ["m2"], "approved"),
+        ("user: " + TURNS[2]["content"], "assistant: Porto is lovely.", "message", ["m2"], "approved"),
     ]
     assert records[0].created_at == datetime(2024, 5, 4, 9, 30, tzinfo=UTC)
     assert {(r.namespace, r.user_id, r.session_id, r.extraction_run_id) for r in records} == {(NS, USER, "s-1", run.pk)}
@@ -71,20 +67,20 @@ def test_messages_strategy_promotes_turns_as_searchable_message_memories_without
 def test_a_later_run_gives_its_first_turn_the_last_promoted_turn_as_context(client, settings, publish_policy):
     settings.LLM_MODEL = ""
     publish_policy("messages")
-    put_session(client, TURNS[:2])
+    put_session(client, "s-1", TURNS[:2], **TENANT)
     assert promote().memories_created == 2
-    put_session(client, TURNS)
+    put_session(client, "s-1", TURNS, **TENANT)
 
     assert promote().memories_created == 2
     contexts = {r.extracted_from[0]: r.context for r in MemoryRecord.objects.all()}
     assert contexts == {"m0": "", "m1": "user: My sister Anna lives in Porto.",
-                        "m2": "assistant: Porto is lovely.", "m3": "user: " + TURNS[2][2]}
+                        "m2": "assistant: Porto is lovely.", "m3": "user: " + TURNS[2]["content"]}
 
 
 def test_a_second_delivery_of_the_same_job_creates_nothing(client, settings, publish_policy):
     settings.LLM_MODEL = ""
     publish_policy("messages")
-    put_session(client, TURNS)
+    put_session(client, "s-1", TURNS, **TENANT)
     first = promote()
     assert first.memories_created == 4
 
@@ -102,9 +98,9 @@ def test_only_new_turns_are_extracted_and_earlier_turns_go_as_context(client, ll
     llm_server.script({"memories": [item("User's sister Anna lives in Porto.", ["m0"])]},
                       {"memories": [item("User's sister Anna lives in Porto.", ["m0"]),  # earlier turn: dropped
                                     item("User wants a window seat on flights to Lisbon.", ["m2"])]})
-    put_session(client, TURNS[:2])
+    put_session(client, "s-1", TURNS[:2], **TENANT)
     first = promote()
-    put_session(client, TURNS)
+    put_session(client, "s-1", TURNS, **TENANT)
     second = promote()
 
     sent = json.loads(llm_server.requests[1]["messages"][1]["content"])
@@ -126,7 +122,7 @@ def test_reference_resolution_reaches_the_stored_text_with_full_provenance(clien
                                topics=["family"], entities=["Anna", "Porto", "Lisbon"])]}
     llm_server.latency = 0.2
     llm_server.script(reply)
-    put_session(client, TURNS)
+    put_session(client, "s-1", TURNS, **TENANT)
 
     run = promote()
 
@@ -146,7 +142,7 @@ def test_reference_resolution_reaches_the_stored_text_with_full_provenance(clien
 def test_a_review_mode_policy_writes_pending_records(client, llm_settings, llm_server, publish_policy):
     publish_policy("discrete", review_mode="pending")
     llm_server.script({"memories": [item("User's sister is Anna.", ["m0"])]})
-    put_session(client, TURNS[:1])
+    put_session(client, "s-1", TURNS[:1], **TENANT)
     promote()
     assert list(MemoryRecord.objects.values_list("text", "status")) == [("User's sister is Anna.", "pending")]
 
@@ -162,10 +158,10 @@ def test_session_memories_are_promoted_once_through_dedup(client, settings, publ
     memories = [{"id": "r-1", "text": "alice prefers  aisle seats", "memory_type": "semantic"},
                 {"id": "r-2", "text": "Alice's sister Anna lives in Lisbon", "memory_type": "semantic",
                  "topics": ["family"]}]
-    put_session(client, TURNS[:1], memories=memories)
+    put_session(client, "s-1", TURNS[:1], **TENANT, memories=memories)
 
     promote()
-    put_session(client, TURNS[:2], memories=memories)
+    put_session(client, "s-1", TURNS[:2], **TENANT, memories=memories)
     promote()
 
     assert MemoryRecord.objects.filter(memory_type="semantic").count() == 2
@@ -182,7 +178,7 @@ def test_turns_are_kept_in_the_db_so_a_failed_run_loses_nothing(client, llm_sett
     llm_settings.PROMOTION_MAX_ATTEMPTS = 1
     publish_policy("discrete")
     llm_server.script(Fault.server_error())
-    put_session(client, TURNS)
+    put_session(client, "s-1", TURNS, **TENANT)
     failed = promote()
     assert (failed.status, failed.attempt) == ("failed", 1)
     assert "InternalServerError" in failed.error or "upstream exploded" in failed.error
@@ -198,7 +194,7 @@ def test_turns_are_kept_in_the_db_so_a_failed_run_loses_nothing(client, llm_sett
 
 
 def test_without_a_published_policy_the_run_fails_saying_how_to_fix_it(client, transactional_db):
-    put_session(client, TURNS[:1])
+    put_session(client, "s-1", TURNS[:1], **TENANT)
     run = promote()
     assert (run.status, run.policy_version) == ("failed", None)
     assert "seed_defaults" in run.error
@@ -209,20 +205,30 @@ def test_two_concurrent_deliveries_write_the_records_once(client, llm_settings, 
     publish_policy("discrete")
     llm_server.latency = 0.5
     llm_server.default = {"memories": [item("User's sister Anna lives in Lisbon.", ["m2"])]}
-    put_session(client, TURNS)
+    put_session(client, "s-1", TURNS, **TENANT)
 
-    def deliver():
+    outcomes = {}
+
+    def deliver(name):
         try:
-            promote()
+            outcomes[name] = promote()
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertions below
+            outcomes[name] = exc
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=deliver) for _ in range(2)]
+    threads = [threading.Thread(target=deliver, args=(name,)) for name in ("first", "second")]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
+    assert [thread.is_alive() for thread in threads] == [False, False]  # both deliveries finished
 
+    [run] = ExtractionRun.objects.all()
+    # Neither delivery raised: each returned the session's one run.
+    assert {name: type(outcome).__name__ for name, outcome in outcomes.items()} == {
+        "first": "ExtractionRun", "second": "ExtractionRun"}
+    assert [outcomes["first"].pk, outcomes["second"].pk] == [run.pk, run.pk]
     assert MemoryRecord.objects.count() == 1
     assert SessionPromotion.objects.get().extracted_seq == 4
     assert len(llm_server.requests) == 2  # both deliveries really ran the extraction
@@ -233,8 +239,8 @@ def test_two_concurrent_deliveries_write_the_records_once(client, llm_settings, 
 def test_same_session_id_in_two_namespaces_stays_apart(client, settings, publish_policy, namespace):
     settings.LLM_MODEL = ""
     publish_policy("messages")
-    put_session(client, TURNS[:1], namespace="a")
-    put_session(client, TURNS[1:2], namespace="b")
+    put_session(client, "s-1", TURNS[:1], namespace="a", user_id=USER)
+    put_session(client, "s-1", TURNS[1:2], namespace="b", user_id=USER)
     run = promote(namespace=namespace)
     assert (run.namespace, run.message_count) == (namespace, 1)
     assert list(MemoryRecord.objects.values_list("namespace", "extracted_from")) == [
@@ -245,9 +251,9 @@ def test_a_session_memory_id_too_long_for_a_record_is_stored_once_under_a_new_id
     settings.LLM_MODEL = ""
     publish_policy("messages")
     long_id = "r" * 150  # working memory accepts ids up to 200 characters, records up to 128
-    put_session(client, TURNS[:1], memories=[{"id": long_id, "text": "Alice's sister is Anna"}])
+    put_session(client, "s-1", TURNS[:1], **TENANT, memories=[{"id": long_id, "text": "Alice's sister is Anna"}])
     promote()
-    put_session(client, TURNS[:2], memories=[{"id": long_id, "text": "Alice's sister is Anna"}])
+    put_session(client, "s-1", TURNS[:2], **TENANT, memories=[{"id": long_id, "text": "Alice's sister is Anna"}])
     promote()
     record = MemoryRecord.objects.get(text="Alice's sister is Anna")
     assert record.pk != long_id and len(record.pk) == 26
