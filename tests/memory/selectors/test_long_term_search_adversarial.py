@@ -5,7 +5,6 @@ question below crashed the whole server when another server passed it through ra
 """
 
 import pytest
-from rest_framework.test import APIClient
 
 from memory.services.long_term import memories_create
 
@@ -48,13 +47,18 @@ ADVERSARIAL = [
 ]
 
 
-@pytest.fixture
-def api():
-    memories_create(records=[
-        {"text": "James volunteered at the animal shelter; an interview was required", "namespace": "adv"},
-        {"text": "Organization rules: volunteers need an interview", "namespace": "adv"},
-    ], deduplicate=False)
-    return APIClient()
+ADV_TEXTS = ["James volunteered at the animal shelter; an interview was required",
+             "Organization rules: volunteers need an interview"]
+
+
+@pytest.fixture(autouse=True)
+def records():
+    """Two records in `adv`, and the same words in `adv-other`: a search filtered on `adv`
+    that leaked across namespaces would return the copies."""
+    memories_create(records=[{"id": f"adv-{i}", "text": text, "namespace": "adv"}
+                             for i, text in enumerate(ADV_TEXTS)], deduplicate=False)
+    memories_create(records=[{"id": f"other-{i}", "text": text, "namespace": "adv-other"}
+                             for i, text in enumerate(ADV_TEXTS)], deduplicate=False)
 
 
 @pytest.mark.parametrize("mode", ["keyword", "hybrid"])
@@ -67,14 +71,22 @@ def test_no_search_text_can_hurt_redis(api, redis_client, mode):
         body = response.json()
         assert body["total"] >= len(body["memories"])
         assert {m["namespace"] for m in body["memories"]} <= {"adv"}
-    # Still answering real queries after all of that.
+        assert not {m["id"] for m in body["memories"]} & {"other-0", "other-1"}
+    # Still answering real queries after all of that, and still only within the namespace.
     body = api.post("/v1/long-term-memory/search", {"text": "Will there be an interview required to volunteer?",
                                                     "search_mode": mode, "namespace": {"eq": "adv"}},
                     format="json").json()
     assert body["total"] == 2
+    assert sorted(m["id"] for m in body["memories"]) == ["adv-0", "adv-1"]
+    # The copies are there to be found: the filter, not a missing record, kept them out.
+    body = api.post("/v1/long-term-memory/search", {"text": "Will there be an interview required to volunteer?",
+                                                    "search_mode": mode, "namespace": {"eq": "adv-other"}},
+                    format="json").json()
+    assert sorted(m["id"] for m in body["memories"]) == ["other-0", "other-1"]
 
 
 def test_a_stopword_only_keyword_query_is_no_text_condition_and_lists_by_filter(api):
     body = api.post("/v1/long-term-memory/search", {"text": "will there be an", "search_mode": "keyword",
                                                     "namespace": {"eq": "adv"}}, format="json").json()
     assert body["total"] == 2 and len(body["memories"]) == 2
+    assert sorted(m["id"] for m in body["memories"]) == ["adv-0", "adv-1"]
