@@ -16,7 +16,7 @@ endif
 # Tests flush Redis, so they always get their own embedded one on its own port.
 TEST_WITH_REDIS := env -u REDIS_URL $(BIN)/python -m memoryproject.localredis exec --port $(TEST_REDIS_PORT) --
 
-.PHONY: install run test test-postgres postgres clean
+.PHONY: install run test test-postgres postgres lint format clean
 
 $(BIN)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,16 @@ install: $(BIN)/.installed
 
 run: install
 	$(RUN_WITH_REDIS) bin/serve
+
+# Lint: ruff (style and bugs), ruff format, and the import contracts in pyproject.toml.
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 test: install
 	$(TEST_WITH_REDIS) $(BIN)/pytest $(PYTEST_ARGS)

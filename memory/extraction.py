@@ -14,29 +14,20 @@ import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 import jsonschema
 from django.conf import settings
 
 from memory import llm
+from memory.codecs import datetime_decode, datetime_encode
 from policies.models import Strategy
+from policies.strategies import INSTRUCTIONS, params_resolve
 
-# Policy-version params this module reads, with their defaults and allowed ranges.
-PARAMS = {
-    "temperature": (0.0, 0.0, 2.0),
-    "max_tokens": (2000, 1, 100_000),
-    "max_memories": (50, 1, 500),
-    "max_memory_chars": (1000, 20, 20_000),
-    "context_messages": (20, 0, 500),
-}
-STRATEGY_PARAM_DEFAULTS = {Strategy.SUMMARY: {"max_memories": 1, "max_memory_chars": 4000}}
 MAX_TAGS = 20
 MAX_TAG_CHARS = 100
-# Earlier turns the messages strategy reads to find the first new turn's predecessor
-# (system turns are skipped), and how much of that turn a context keeps: its end,
-# where the question a reply answers usually is.
-MESSAGE_CONTEXT_TURNS = 3
+# How much of the turn before a message a context keeps: its end, where the question a
+# reply answers usually is.
 MESSAGE_CONTEXT_CHARS = 1000
 # A run of this many words from the prompt inside an item means the model echoed it.
 PROMPT_QUOTE_WORDS = 6
@@ -62,25 +53,6 @@ OUTPUT_SCHEMA = {
 }
 _validator = jsonschema.Draft202012Validator(OUTPUT_SCHEMA)
 
-INSTRUCTIONS = {
-    Strategy.DISCRETE: (
-        "You extract durable memories from a conversation between a user and an assistant. "
-        "Extract facts about the user and the world they describe (memory_type \"semantic\": "
-        "attributes, relationships, preferences, plans) and events that happened or are planned "
-        "(memory_type \"episodic\", with event_date when it is known). One fact or event per memory, "
-        "in one plain sentence."
-    ),
-    Strategy.SUMMARY: (
-        "You summarise a conversation between a user and an assistant for long-term memory. "
-        "Write exactly one memory (memory_type \"episodic\") summarising the new turns: what was "
-        "discussed, decided and planned, in a few plain sentences."
-    ),
-    Strategy.PREFERENCES: (
-        "You extract the user's preferences from a conversation between a user and an assistant: "
-        "likes, dislikes, habits, choices, and how they want things done. One preference per memory "
-        "(memory_type \"semantic\"), stated as a plain sentence about User."
-    ),
-}
 RULES = """
 Rules:
 - Extract only from "new_turns". "earlier_turns" are context for resolving references and were extracted before; never extract from them again.
@@ -123,35 +95,6 @@ class Extraction:
     latency_ms: int = 0
 
 
-def params_validate(params: dict) -> None:
-    """Raise ValueError naming the first unknown or out-of-range param."""
-    if not isinstance(params, dict):
-        raise ValueError("params must be an object")
-    for name, value in params.items():
-        if name not in PARAMS:
-            raise ValueError(f"unknown param {name!r}; known: {', '.join(PARAMS)}")
-        default, low, high = PARAMS[name]
-        kind = float if isinstance(default, float) else int
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and value != int(value)):
-            raise ValueError(f"param {name!r} must be a{'n integer' if kind is int else ' number'}")
-        if not low <= value <= high:
-            raise ValueError(f"param {name!r} must be between {low} and {high}")
-
-
-def context_size(*, strategy: str, params: dict | None) -> int:
-    """How many earlier turns this strategy and these params send as context."""
-    if strategy == Strategy.MESSAGES:
-        return MESSAGE_CONTEXT_TURNS
-    return _params(strategy, params)["context_messages"]
-
-
-def _params(strategy: str, params: dict | None) -> dict:
-    resolved = {name: spec[0] for name, spec in PARAMS.items()}
-    resolved.update(STRATEGY_PARAM_DEFAULTS.get(strategy, {}))
-    resolved.update(params or {})
-    return resolved
-
-
 def extract(
     *,
     strategy: str,
@@ -167,7 +110,7 @@ def extract(
     model = model or settings.LLM_MODEL
     if not llm.is_configured(model):
         raise llm.LLMError(f"the {strategy} strategy needs an LLM: set LLM_MODEL or the policy version's model")
-    params = _params(strategy, params)
+    params = params_resolve(strategy=strategy, params=params)
     instructions = prompt_template.strip() if strategy == Strategy.CUSTOM else INSTRUCTIONS[strategy]
     system_prompt = instructions + "\n" + RULES
     context_turns = list(context_turns)[-params["context_messages"]:] if params["context_messages"] else []
@@ -218,7 +161,7 @@ def _messages(new_turns: list[Turn], context_turns: list[Turn]) -> Extraction:
 
 
 def _turn_json(turn: Turn) -> dict:
-    return {"id": turn.id, "role": turn.role, "created_at": turn.created_at.astimezone(UTC).isoformat(),
+    return {"id": turn.id, "role": turn.role, "created_at": datetime_encode(turn.created_at),
             "content": turn.content}
 
 
@@ -243,13 +186,10 @@ def _tags(values: list[str]) -> list[str]:
 
 def _event_date(value: str | None) -> datetime | None:
     """An ISO date (midnight UTC) or timestamp; anything else is no date (the memory is kept)."""
-    if not value:
-        return None
     try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        return datetime_decode(value)
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _validated(data, *, system_prompt, new_turns, context_turns, params):

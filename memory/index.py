@@ -43,6 +43,8 @@ DATE_FIELDS = ("created_at", "updated_at", "last_accessed", "event_date")
 # The record attributes a document is made of (`memory_id` is the record's `id`).
 DOCUMENT_FIELDS = ("id", *TEXT_FIELDS, *(f for f in TAG_FIELDS if f != "memory_id"), *NUMERIC_FIELDS)
 RETURN_FIELDS = ["memory_id"]
+# What a failing Redis or index raises, for callers that fall back (they never import redisvl).
+INDEX_ERRORS = (redis.RedisError, RedisSearchError)
 MAX_WINDOW = 10_000  # RediSearch's default MAXSEARCHRESULTS: offset + limit may not pass it
 
 

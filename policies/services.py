@@ -6,6 +6,7 @@ from django.db.models import Max
 
 from policies.models import Policy, PolicyVersion, ReviewMode, Strategy
 from policies.selectors import DEFAULT_POLICY_NAME, policy_version_is_used
+from policies.strategies import params_validate
 
 EDITABLE_FIELDS = ("strategy", "prompt_template", "model", "params", "review_mode")
 
@@ -15,8 +16,6 @@ class PolicyVersionImmutableError(Exception):
 
 
 def _validate(version: PolicyVersion) -> None:
-    from memory.extraction import params_validate
-
     version.full_clean(exclude=["policy", "number"])
     if version.strategy == Strategy.CUSTOM and not version.prompt_template.strip():
         raise ValidationError({"prompt_template": "the custom strategy needs a prompt template"})

@@ -75,6 +75,15 @@ def memory_get(*, memory_id: str) -> MemoryRecord | None:
     return MemoryRecord.objects.filter(id=memory_id).first()
 
 
+def records_in_scope(*, namespace: str | None = None, user_id: str | None = None, session_id: str | None = None):
+    """Records in a scope; a scope value of None does not filter."""
+    rows = MemoryRecord.objects.all()
+    for name, value in (("namespace", namespace), ("user_id", user_id), ("session_id", session_id)):
+        if value is not None:
+            rows = rows.filter(**{name: value})
+    return rows
+
+
 def recency_score(*, last_accessed: datetime, created_at: datetime, now: datetime, recency: Recency) -> float:
     days_idle = max((now - last_accessed).total_seconds(), 0.0) / 86400.0
     days_old = max((now - created_at).total_seconds(), 0.0) / 86400.0

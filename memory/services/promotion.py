@@ -24,7 +24,7 @@ attempts doubles from PROMOTION_RETRY_BACKOFF_SECONDS.
 import logging
 import random
 import time
-from datetime import UTC, datetime
+from dataclasses import asdict
 from decimal import Decimal
 
 from django.conf import settings
@@ -32,11 +32,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from memory import extraction, llm
-from memory.models import MemoryRecord, MemoryStatus, SessionPromotion, SourceMessage, new_memory_id
+from memory.codecs import datetime_decode
+from memory.models import DATETIME_FIELDS, RECORD_FIELDS, MemoryStatus, SessionPromotion, SourceMessage
 from memory.selectors.working_memory import working_memory_get
 from memory.services.long_term import MemoryIdConflictError, memories_create, memory_hash
 from policies.models import ExtractionRun, PolicyVersion, Strategy
 from policies.selectors import NoPublishedPolicyError, policy_version_for_session
+from policies.strategies import context_size
 from workers.queue import send_now
 
 logger = logging.getLogger(__name__)
@@ -104,7 +106,7 @@ def promotion_run(*, namespace: str | None, user_id: str | None, session_id: str
     version = run.policy_version
     started = time.monotonic()
     try:
-        context_messages = _context(ns, session_id, watermark, extraction.context_size(
+        context_messages = _context(ns, session_id, watermark, context_size(
             strategy=version.strategy, params=version.params))
         result = extraction.extract(
             strategy=version.strategy,
@@ -136,7 +138,7 @@ def _persist(ns: str, session_id: str, session: dict) -> SessionPromotion:
         SourceMessage.objects.bulk_create([
             SourceMessage(namespace=ns, session_id=session_id, message_id=m["id"], user_id=owner,
                           seq=state.persisted_seq + position, role=m["role"], content=m["content"],
-                          created_at=_datetime(m.get("created_at")) or timezone.now())
+                          created_at=datetime_decode(m.get("created_at")) or timezone.now())
             for position, m in enumerate(fresh, start=1)
         ])
         unpromoted = [m for m in memories if state.promoted_memories.get(m["id"]) != memory_hash(m["text"])]
@@ -153,25 +155,8 @@ def _persist(ns: str, session_id: str, session: dict) -> SessionPromotion:
 
 def _promote_session_memories(ns: str, owner: str, session_id: str, memories: list[dict]) -> None:
     """The agent's own session memories, approved as API creates are, in the session's tenant."""
-    records = [{
-        "id": m["id"],
-        "text": m["text"],
-        "memory_type": m.get("memory_type") or "message",
-        "namespace": ns or None,
-        "user_id": owner or None,
-        "session_id": session_id,
-        "topics": m.get("topics") or [],
-        "entities": m.get("entities") or [],
-        "extracted_from": m.get("extracted_from") or [],
-        "event_date": _datetime(m.get("event_date")),
-        "created_at": _datetime(m.get("created_at")),
-        "last_accessed": _datetime(m.get("last_accessed")),
-    } for m in memories if m["text"].strip()]
-    id_length = MemoryRecord._meta.get_field("id").max_length
-    for record in [r for r in records if len(r["id"]) > id_length]:
-        logger.warning("session %s/%s: memory id %r is longer than %d characters; stored under a new id",
-                       ns, session_id, record["id"], id_length)
-        record["id"] = new_memory_id()
+    records = [_session_record(m, namespace=ns, user_id=owner, session_id=session_id)
+               for m in memories if m["text"].strip()]
     while records:
         try:
             memories_create(records=records, deduplicate=True, status=MemoryStatus.APPROVED)
@@ -250,19 +235,8 @@ def _attempt_failed(run: ExtractionRun, exc: Exception) -> ExtractionRun:
 
 def _write(run, version, state, watermark, new_messages, result: extraction.Extraction, started) -> ExtractionRun:
     """Records, watermark and run in one transaction, unless another run got there first."""
-    records = [{
-        "text": m.text,
-        "context": m.context,
-        "memory_type": m.memory_type,
-        "namespace": state.namespace or None,
-        "user_id": state.user_id or None,
-        "session_id": state.session_id,
-        "topics": m.topics,
-        "entities": m.entities,
-        "event_date": m.event_date,
-        "extracted_from": m.extracted_from,
-        "created_at": m.created_at,
-    } for m in result.memories]
+    records = [_session_record(asdict(m), namespace=state.namespace, user_id=state.user_id,
+                               session_id=state.session_id) for m in result.memories]
     with transaction.atomic():
         state = SessionPromotion.objects.select_for_update().get(pk=state.pk)
         run = ExtractionRun.objects.select_for_update().get(pk=run.pk)
@@ -310,9 +284,12 @@ def _turn(message: SourceMessage) -> extraction.Turn:
                            created_at=message.created_at)
 
 
-def _datetime(value) -> datetime | None:
-    """Working memory keeps ISO 8601 strings."""
-    if not value:
-        return None
-    parsed = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+def _session_record(values: dict, *, namespace: str, user_id: str, session_id: str) -> dict:
+    """A `memories_create` input from a session memory or an extracted one: the record
+    fields it has, in the session's tenant (working memory keeps datetimes as ISO strings)."""
+    record = {name: values[name] for name in RECORD_FIELDS if values.get(name) is not None}
+    for name in DATETIME_FIELDS:
+        if name in record:
+            record[name] = datetime_decode(record[name])
+    record.update(namespace=namespace or None, user_id=user_id or None, session_id=session_id)
+    return record

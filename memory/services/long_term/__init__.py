@@ -1,0 +1,37 @@
+"""Writes to long-term memory, one module per concern:
+
+- `indexing`: embed, index on commit, the sweep, rebuilds, access counts;
+- `create`: create with dedup (by id, content hash, vector range);
+- `edit`: edit and delete;
+- `merge`: undo a merge, compact stored duplicates;
+- `forget`: the forgetting policy.
+
+The public names are importable from here.
+"""
+
+from memory.services.long_term.create import (
+    CreateOutcome,
+    MemoriesCreateResult,
+    MemoryIdConflictError,
+    memories_create,
+    memory_hash,
+)
+from memory.services.long_term.edit import EDITABLE_FIELDS, MemoryNotFoundError, memories_delete, memory_update
+from memory.services.long_term.forget import ForgetResult, memories_forget
+from memory.services.long_term.indexing import (
+    memories_after_search,
+    memories_index,
+    memories_index_sweep,
+    memories_index_sweep_claim,
+    memories_record_access,
+    memories_reindex,
+)
+from memory.services.long_term.merge import CompactResult, memories_compact, memory_merge_undo
+
+__all__ = [
+    "EDITABLE_FIELDS", "CompactResult", "CreateOutcome", "ForgetResult", "MemoriesCreateResult",
+    "MemoryIdConflictError", "MemoryNotFoundError", "memories_after_search", "memories_compact",
+    "memories_create", "memories_delete", "memories_forget", "memories_index", "memories_index_sweep",
+    "memories_index_sweep_claim", "memories_record_access", "memories_reindex", "memory_hash",
+    "memory_merge_undo", "memory_update",
+]

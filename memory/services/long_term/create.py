@@ -1,0 +1,306 @@
+"""Creating long-term memories, with dedup: THE shared entry point for the POST route
+and promotion.
+
+Per input, in order: (1) by id: an existing row with the same id and the same
+namespace/user is overwritten ("updated"; another tenant's id raises
+MemoryIdConflictError); then, when deduplicating, (2) by content hash within the same
+namespace + user, and (3) by vector range within the same namespace + user (cosine
+distance <= MEMORY_DEDUP_DISTANCE_THRESHOLD), against stored records that are not
+rejected and against earlier inputs of the same call. A merge keeps the existing text,
+unions topics/entities/extracted_from, and writes an undoable MemoryHistory entry (see
+`memory_merge_undo`).
+"""
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from memory import embeddings, index
+from memory.codecs import datetime_encode
+from memory.models import (
+    LIST_FIELDS,
+    RECORD_FIELDS,
+    MemoryHistory,
+    MemoryRecord,
+    MemoryStatus,
+    MemoryType,
+    new_memory_id,
+)
+from memory.services.long_term.indexing import embed_records, index_on_commit, vector_bytes
+
+
+class MemoryIdConflictError(ValueError):
+    """A client-supplied id already belongs to a record of another namespace or user."""
+
+    def __init__(self, position: int, memory_id: str):
+        super().__init__(f"id {memory_id!r} is already used by a record of another namespace or user")
+        self.position = position
+        self.memory_id = memory_id
+
+
+def memory_hash(text: str) -> str:
+    """Content hash for exact-duplicate detection: case and whitespace do not count."""
+    return hashlib.sha256(" ".join(text.casefold().split()).encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class CreateOutcome:
+    """What happened to one input record.
+
+    outcome: "created" (a new row `id`), "updated" (the client id existed; that row was
+    overwritten), "merged_hash" / "merged_semantic" (deduplicated into the row `id`;
+    `distance` is the cosine distance for semantic merges, `history_id` the undoable
+    MemoryHistory entry).
+    """
+
+    id: str
+    outcome: str
+    distance: float | None = None
+    history_id: int | None = None
+
+
+@dataclass(frozen=True)
+class MemoriesCreateResult:
+    outcomes: list[CreateOutcome]  # one per input, in input order
+
+    @property
+    def created_ids(self) -> list[str]:
+        return [o.id for o in self.outcomes if o.outcome == "created"]
+
+    @property
+    def deduplicated_count(self) -> int:
+        return sum(o.outcome in ("merged_hash", "merged_semantic") for o in self.outcomes)
+
+
+@dataclass
+class _Pending:
+    """An input on its way to becoming (or merging into) a row."""
+
+    position: int
+    values: dict
+    vector: np.ndarray
+    deduplicate: bool
+    digest: str
+    row: MemoryRecord | None = None  # set once the input becomes a new row
+    merge: MemoryHistory | None = None  # set once the input merges into a row
+
+    @property
+    def tenant(self) -> tuple:
+        return self.values["namespace"], self.values["user_id"]
+
+
+@dataclass
+class _Batch:
+    """One create call's state, shared by its steps."""
+
+    status: str
+    extraction_run_id: int | None
+    existing: dict[str, MemoryRecord]  # rows named by the inputs' ids, locked
+    now: datetime = field(default_factory=timezone.now)
+    model: str = field(default_factory=embeddings.model_name)
+    threshold: float = field(default_factory=lambda: settings.MEMORY_DEDUP_DISTANCE_THRESHOLD)
+    accepted: list[_Pending] = field(default_factory=list)  # earlier inputs that became new rows
+    touched: dict[str, MemoryRecord] = field(default_factory=dict)  # stored rows changed by this call
+    histories: list[MemoryHistory] = field(default_factory=list)
+    outcomes: dict[int, CreateOutcome] = field(default_factory=dict)
+
+
+def memories_create(
+    *,
+    records: list[dict],
+    deduplicate: bool = True,
+    status: str = MemoryStatus.APPROVED,
+    extraction_run=None,
+) -> MemoriesCreateResult:
+    """Create long-term memories (see the module docstring for the steps).
+
+    `records`: dicts with `text` (required) and optionally `id` (a client id; a new ULID
+    otherwise), `context` (searched and embedded with the text), `memory_type`,
+    `namespace`, `user_id`, `session_id`, `topics`, `entities`, `event_date` /
+    `created_at` / `last_accessed` (aware datetimes), `pinned`, `extracted_from`
+    (message ids), and `deduplicate` (per-record override of the `deduplicate`
+    argument). Inputs are assumed validated (the API serializer does that); `status`
+    and `extraction_run` apply to every new row.
+
+    Embeds all texts in one batch before any DB write. Safe inside an outer
+    `transaction.atomic()`: rows are written in a nested atomic block and indexed
+    only after the outermost commit (nothing is indexed if the caller rolls back).
+    """
+    if not records:
+        return MemoriesCreateResult(outcomes=[])
+    pending = _pending_inputs(records, deduplicate)
+    with transaction.atomic():
+        batch = _Batch(status=status, extraction_run_id=getattr(extraction_run, "pk", extraction_run),
+                       existing=MemoryRecord.objects.select_for_update().in_bulk([p.values["id"] for p in pending]))
+        for p in pending:
+            if not _overwrite_by_id(batch, p) and not (p.deduplicate and _merge_duplicate(batch, p)):
+                _add_new(batch, p)
+        _write(batch)
+    # bulk_create sets pks on PostgreSQL and SQLite >= 3.35 (both required here).
+    return MemoriesCreateResult(outcomes=[
+        CreateOutcome(id=o.id, outcome=o.outcome, distance=o.distance, history_id=p.merge.pk) if p.merge else o
+        for p, o in ((p, batch.outcomes[p.position]) for p in pending)
+    ])
+
+
+def _pending_inputs(records: list[dict], deduplicate: bool) -> list[_Pending]:
+    """Clean and embed every input (one batch); refuse one id given twice."""
+    cleaned = [_clean(r) for r in records]
+    vectors = embed_records([(c["text"], c["context"]) for c in cleaned])
+    pending, seen_ids = [], set()
+    for position, (values, vector) in enumerate(zip(cleaned, vectors, strict=True)):
+        if values["id"] in seen_ids:
+            raise ValueError(f"duplicate id {values['id']!r} in one create call")
+        seen_ids.add(values["id"])
+        pending.append(_Pending(position=position, values=values, vector=vector, digest=memory_hash(values["text"]),
+                                deduplicate=bool(records[position].get("deduplicate", deduplicate))))
+    return pending
+
+
+def _clean(record: dict) -> dict:
+    values = {k: record[k] for k in RECORD_FIELDS if k in record}
+    for name in ("namespace", "user_id", "session_id"):
+        values[name] = values.get(name) or None
+    for name in LIST_FIELDS:
+        values[name] = list(dict.fromkeys(values.get(name) or []))
+    values["memory_type"] = values.get("memory_type") or MemoryType.SEMANTIC
+    values["pinned"] = bool(values.get("pinned", False))
+    values["context"] = values.get("context") or ""
+    if not values.get("id"):
+        values["id"] = new_memory_id()
+    return values
+
+
+def _overwrite_by_id(batch: _Batch, p: _Pending) -> bool:
+    """Step 1: the client's id names a stored record; overwrite it (same tenant only)."""
+    row = batch.existing.get(p.values["id"])
+    if row is None:
+        return False
+    if (row.namespace, row.user_id) != p.tenant:
+        raise MemoryIdConflictError(p.position, p.values["id"])
+    batch.histories.append(MemoryHistory(memory_id=row.id, action=MemoryHistory.Action.EDITED,
+                                         reason="overwritten by a create with the same id",
+                                         detail={"before": row.snapshot()}))
+    for name in RECORD_FIELDS:
+        # The new version replaces the old; timestamps it leaves out are kept.
+        if name == "id" or (name in ("created_at", "last_accessed") and not p.values.get(name)):
+            continue
+        setattr(row, name, p.values.get(name))
+    row.memory_hash, row.embedding, row.embedding_model = p.digest, vector_bytes(p.vector), batch.model
+    row.updated_at, row.index_pending = batch.now, True
+    batch.touched[row.id] = row
+    batch.outcomes[p.position] = CreateOutcome(id=row.id, outcome="updated")
+    return True
+
+
+def _merge_duplicate(batch: _Batch, p: _Pending) -> bool:
+    """Steps 2 and 3: fold the input into the same fact already stored (or just added)."""
+    target, step, distance = _same_hash(batch, p), "hash", None
+    if target is None:
+        target, distance = _nearest_duplicate(batch, p)
+        step = "semantic"
+    if target is None:
+        return False
+    incoming = MemoryRecord(**p.values, status=batch.status, extraction_run_id=batch.extraction_run_id)
+    p.merge = merge_into(target, incoming, step=step, distance=distance)
+    batch.histories.append(p.merge)
+    target.updated_at, target.index_pending = batch.now, True
+    if not any(a.row is target for a in batch.accepted):
+        batch.touched[target.id] = target
+    batch.outcomes[p.position] = CreateOutcome(id=target.id, outcome=f"merged_{step}", distance=distance)
+    return True
+
+
+def _same_hash(batch: _Batch, p: _Pending) -> MemoryRecord | None:
+    """Step 2: identical text (content hash) within namespace + user."""
+    target = next((a.row for a in batch.accepted
+                   if a.row.memory_hash == p.digest and (a.row.namespace, a.row.user_id) == p.tenant), None)
+    if target is not None:
+        return target
+    namespace, user_id = p.tenant
+    stored = (MemoryRecord.objects.filter(namespace=namespace, user_id=user_id, memory_hash=p.digest)
+              .exclude(status=MemoryStatus.REJECTED).order_by("created_at", "id").first())
+    return batch.touched.get(stored.id, stored) if stored else None
+
+
+def _nearest_duplicate(batch: _Batch, p: _Pending):
+    """Step 3: the closest record within the threshold in namespace + user, or (None, None)."""
+    best, best_distance = None, None
+    for a in batch.accepted:
+        if (a.row.namespace, a.row.user_id) == p.tenant:
+            distance = float(1.0 - np.dot(a.vector, p.vector))
+            if distance <= batch.threshold and (best_distance is None or distance < best_distance):
+                best, best_distance = a.row, distance
+    namespace, user_id = p.tenant
+    hits, _ = index.vector_range(p.vector, conditions=dedup_conditions(namespace, user_id),
+                                 threshold=batch.threshold, k=5)
+    for hit in hits:
+        if best_distance is not None and hit.vector_distance >= best_distance:
+            break
+        row = batch.touched.get(hit.id) or MemoryRecord.objects.filter(
+            id=hit.id, namespace=namespace, user_id=user_id).exclude(status=MemoryStatus.REJECTED).first()
+        if row is not None:  # the index may briefly hold a document whose row is gone
+            best, best_distance = row, hit.vector_distance
+            break
+    return best, best_distance
+
+
+def _add_new(batch: _Batch, p: _Pending) -> None:
+    row = MemoryRecord(
+        **p.values, memory_hash=p.digest, status=batch.status, extraction_run_id=batch.extraction_run_id,
+        embedding=vector_bytes(p.vector), embedding_model=batch.model,
+        updated_at=batch.now, persisted_at=batch.now, index_pending=True,
+    )
+    row.created_at = p.values.get("created_at") or batch.now
+    row.last_accessed = p.values.get("last_accessed") or batch.now
+    p.row = row
+    batch.accepted.append(p)
+    batch.outcomes[p.position] = CreateOutcome(id=row.id, outcome="created")
+
+
+def _write(batch: _Batch) -> None:
+    created = [p.row for p in batch.accepted]
+    MemoryRecord.objects.bulk_create(created, batch_size=500)
+    for row in batch.touched.values():
+        row.save()
+    MemoryHistory.objects.bulk_create(batch.histories)
+    index_on_commit([r.id for r in created] + list(batch.touched))
+
+
+def dedup_conditions(namespace, user_id) -> list[index.Condition]:
+    """Index filter for dedup candidates: the same namespace and user, never a rejected record."""
+    conditions = []
+    for name, value in (("namespace", namespace), ("user_id", user_id)):
+        conditions.append(index.Condition(name, "eq", (value,)) if value is not None
+                          else index.Condition(name, "missing"))
+    conditions.append(index.Condition("status", "ne", (MemoryStatus.REJECTED,)))
+    return conditions
+
+
+def merge_into(target: MemoryRecord, incoming: MemoryRecord, *, step: str, distance: float | None) -> MemoryHistory:
+    """Fold `incoming` into `target` (union of lists) and return the history entry that
+    undoes it (unsaved): the absorbed record's snapshot, what was added, what was before."""
+    added = {}
+    for name in LIST_FIELDS:
+        new_values = [v for v in getattr(incoming, name) or [] if v not in getattr(target, name)]
+        added[name] = new_values
+        setattr(target, name, list(getattr(target, name)) + new_values)
+    before = {"status": target.status, "event_date": datetime_encode(target.event_date)}
+    if target.event_date is None and incoming.event_date:
+        target.event_date = incoming.event_date
+    # An explicitly approved duplicate approves a record still waiting for review.
+    if incoming.status == MemoryStatus.APPROVED and target.status == MemoryStatus.PENDING:
+        target.status = MemoryStatus.APPROVED
+    threshold = settings.MEMORY_DEDUP_DISTANCE_THRESHOLD
+    reason = ("identical text (content hash) in the same namespace and user" if step == "hash" else
+              f"semantic duplicate: cosine distance {distance:.4f} <= threshold {threshold}")
+    return MemoryHistory(
+        memory_id=target.id, action=MemoryHistory.Action.MERGED, reason=reason,
+        detail={"step": step, "distance": distance, "threshold": threshold if step == "semantic" else None,
+                "merged": incoming.snapshot(), "added": added, "before": before},
+    )

@@ -1,0 +1,153 @@
+"""Keeping the RedisVL index in step with the rows: embed, index on commit, sweep,
+rebuild, and the bookkeeping searches hand to the worker.
+
+Every write marks the rows it touches `index_pending` in its own transaction and
+indexes them on commit; `memories_index_sweep` catches whatever a failed commit hook
+left behind. The DB row is the truth; the index document is derived from it.
+"""
+
+import logging
+from datetime import datetime
+
+import numpy as np
+import redis
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from memory import embeddings, index
+from memory.codecs import datetime_encode
+from memory.models import MemoryIndexRemoval, MemoryRecord
+from memory.redis_client import get_redis
+from memory.redis_keys import SWEEP_LOCK_KEY
+from workers.queue import send_now
+
+logger = logging.getLogger(__name__)
+
+
+def embed_records(records) -> np.ndarray:
+    """Vectors of (text, context) pairs. The text comes first, so a long context is what
+    the model's input limit cuts, never the text (BENCHMARKS.md, LoCoMo)."""
+    return embeddings.embed_texts([f"{text}\n{context}" if context else text for text, context in records])
+
+
+def vector_bytes(vector) -> bytes:
+    return np.asarray(vector, dtype=np.float32).tobytes()
+
+
+def memories_index(*, memory_ids: list[str]) -> int:
+    """Make the index match the DB for these ids: upsert rows that exist, drop documents
+    of rows that do not. Idempotent. Returns the number of documents written.
+
+    A row whose vector is missing or came from another embedding model is re-embedded.
+    """
+    memory_ids = list(dict.fromkeys(memory_ids))
+    if not memory_ids:
+        return 0
+    rows = list(MemoryRecord.objects.filter(id__in=memory_ids))
+    stale = [r for r in rows if not r.embedding or r.embedding_model != embeddings.model_name()]
+    if stale:
+        vectors = embed_records([(r.text, r.context) for r in stale])
+        for row, vector in zip(stale, vectors, strict=True):
+            row.embedding = vector_bytes(vector)
+            row.embedding_model = embeddings.model_name()
+            MemoryRecord.objects.filter(id=row.id, text=row.text, context=row.context).update(
+                embedding=row.embedding, embedding_model=row.embedding_model)
+    index.upsert_records(rows)
+    gone = set(memory_ids) - {r.id for r in rows}
+    if gone:
+        index.delete_documents(sorted(gone))
+        MemoryIndexRemoval.objects.filter(memory_id__in=gone).delete()
+    # Clear the mark only for the version we indexed; a newer write keeps its own mark.
+    by_version: dict[datetime, list[str]] = {}
+    for row in rows:
+        by_version.setdefault(row.updated_at, []).append(row.id)
+    for updated_at, ids in by_version.items():
+        MemoryRecord.objects.filter(id__in=ids, updated_at=updated_at, index_pending=True).update(
+            index_pending=False)
+    return len(rows)
+
+
+def _index_after_commit(memory_ids: list[str]) -> None:
+    """Write the documents now; if Redis fails, hand the ids to the worker (the sweep
+    catches them if even that fails, because the rows are still marked)."""
+    try:
+        memories_index(memory_ids=memory_ids)
+    except index.INDEX_ERRORS as exc:
+        logger.warning("indexing %d memories failed (%s); leaving them to the worker", len(memory_ids), exc)
+        try:
+            send_now("memories_index", memory_ids)
+        except redis.RedisError:
+            logger.warning("could not enqueue indexing; the periodic sweep will retry")
+
+
+def index_on_commit(memory_ids) -> None:
+    """Index these rows once the outermost transaction commits (never if it rolls back)."""
+    ids = list(dict.fromkeys(memory_ids))
+    if ids:
+        transaction.on_commit(lambda: _index_after_commit(ids))
+
+
+def memories_index_sweep(*, batch_size: int = 500, max_batches: int = 100) -> int:
+    """Index every row still marked and drop documents of deleted rows. Returns rows handled."""
+    handled = 0
+    for _ in range(max_batches):
+        ids = list(MemoryRecord.objects.filter(index_pending=True).values_list("id", flat=True)[:batch_size])
+        ids += list(MemoryIndexRemoval.objects.values_list("memory_id", flat=True)[:batch_size])
+        if not ids:
+            break
+        memories_index(memory_ids=ids)
+        handled += len(ids)
+    return handled
+
+
+def memories_index_sweep_claim() -> bool:
+    """Claim this interval's sweep; False when another run already claimed it.
+
+    The lock lives a little less than one interval, so the chain that holds it can
+    claim the next run, and any duplicate chain dies at its next step.
+    """
+    ttl_ms = max(int(settings.MEMORY_INDEX_SWEEP_SECONDS * 900), 1)
+    return bool(get_redis().set(SWEEP_LOCK_KEY, timezone.now().isoformat(), nx=True, px=ttl_ms))
+
+
+def memories_reindex(*, batch_size: int = 500, progress=None) -> int:
+    """Rebuild the whole index from the DB (drop it with its documents, then write every row)."""
+    index.drop_index(delete_documents=True)
+    index.ensure_index()
+    MemoryRecord.objects.update(index_pending=True)
+    ids = list(MemoryRecord.objects.order_by("id").values_list("id", flat=True))
+    for start in range(0, len(ids), batch_size):
+        chunk = ids[start:start + batch_size]
+        memories_index(memory_ids=chunk)
+        if progress:
+            progress(len(chunk))
+    MemoryIndexRemoval.objects.all().delete()
+    return len(ids)
+
+
+def memories_record_access(*, memory_ids: list[str], accessed_at: datetime) -> int:
+    """Count a search hit: bump access_count and last_accessed (DB, then the index field).
+
+    Runs in the worker, off the search response path; never touches updated_at.
+    """
+    ids = list(dict.fromkeys(memory_ids))
+    updated = MemoryRecord.objects.filter(id__in=ids).update(
+        access_count=F("access_count") + 1, last_accessed=accessed_at)
+    index.update_fields({memory_id: {"last_accessed": accessed_at} for memory_id in ids})
+    return updated
+
+
+def memories_after_search(*, found_ids: list[str], stale_ids: list[str], accessed_at: datetime) -> None:
+    """Hand the search's side effects to the worker: count the hits, drop stale documents.
+
+    One Redis write each; nothing here waits on the DB, so the response is not delayed.
+    """
+    try:
+        if found_ids:
+            send_now("memories_record_access", found_ids, datetime_encode(accessed_at))
+        if stale_ids:
+            send_now("memories_index", stale_ids)
+    except redis.RedisError as exc:  # the search itself succeeded; its bookkeeping is best effort
+        logger.warning("could not enqueue search bookkeeping: %s", exc)

@@ -1,0 +1,134 @@
+"""Merges after the fact: undoing a dedup merge, and compacting duplicates already stored."""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from memory import embeddings, index
+from memory.models import MemoryHistory, MemoryRecord, MemoryStatus, new_memory_id
+from memory.selectors.long_term import records_in_scope
+from memory.services.long_term.create import dedup_conditions, memory_hash, merge_into
+from memory.services.long_term.edit import delete_rows
+from memory.services.long_term.indexing import embed_records, index_on_commit, vector_bytes
+from policies.models import ExtractionRun
+
+
+@transaction.atomic
+def memory_merge_undo(*, history_id: int) -> MemoryRecord:
+    """Undo a merge: recreate the absorbed record (same id, re-embedded) and take back
+    what the merge added to the surviving record. Recorded in both histories."""
+    entry = MemoryHistory.objects.select_for_update().get(pk=history_id, action=MemoryHistory.Action.MERGED)
+    if entry.undone_at is not None:
+        raise ValueError(f"merge {history_id} was already undone at {entry.undone_at.isoformat()}")
+    merged = dict(entry.detail["merged"])
+    target = MemoryRecord.objects.select_for_update().filter(id=entry.memory_id).first()
+    if target is not None:
+        _take_back(target, entry.detail, merged)
+    if MemoryRecord.objects.filter(id=merged["id"]).exists():
+        merged["id"] = new_memory_id()  # the id was reused since: keep both
+    restored = _restore(merged)
+    entry.undone_at = timezone.now()
+    entry.save(update_fields=["undone_at"])
+    MemoryHistory.objects.bulk_create([
+        MemoryHistory(memory_id=entry.memory_id, action=MemoryHistory.Action.UNMERGED,
+                      reason=f"undid merge {history_id}: {restored.id} restored", detail={"merge": history_id}),
+        MemoryHistory(memory_id=restored.id, action=MemoryHistory.Action.UNMERGED,
+                      reason=f"restored from merge {history_id} into {entry.memory_id}", detail={"merge": history_id}),
+    ])
+    index_on_commit([restored.id] + ([target.id] if target else []))
+    return restored
+
+
+def _take_back(target: MemoryRecord, detail: dict, merged: dict) -> None:
+    """Remove from the survivor what the merge added, and put back its status and date."""
+    for name, added in detail.get("added", {}).items():
+        setattr(target, name, [v for v in getattr(target, name) if v not in added])
+    before = detail.get("before", {})
+    if before.get("status"):
+        target.status = before["status"]
+    if before.get("event_date") is None and merged.get("event_date"):
+        target.event_date = None
+    target.updated_at, target.index_pending = timezone.now(), True
+    target.save()
+
+
+def _restore(snapshot: dict) -> MemoryRecord:
+    """A row from a snapshot (as stored in history), re-embedded and saved."""
+    row = MemoryRecord.from_snapshot(snapshot)
+    row.memory_hash = memory_hash(row.text)
+    row.embedding = vector_bytes(embed_records([(row.text, row.context)])[0])
+    row.embedding_model = embeddings.model_name()
+    row.updated_at = row.persisted_at = timezone.now()
+    row.index_pending = True
+    if row.extraction_run_id is not None and not ExtractionRun.objects.filter(pk=row.extraction_run_id).exists():
+        row.extraction_run_id = None
+    row.save(force_insert=True)
+    return row
+
+
+@dataclass(frozen=True)
+class CompactResult:
+    merged: int
+    remaining: int
+    history_ids: list[int]
+
+
+@dataclass
+class _Compaction:
+    """Records still standing, and what has been absorbed into which survivor."""
+
+    alive: dict[str, MemoryRecord]
+    histories: list[MemoryHistory] = field(default_factory=list)
+    absorbed: list[MemoryRecord] = field(default_factory=list)
+    survivors: dict[str, MemoryRecord] = field(default_factory=dict)
+
+    def absorb(self, target: MemoryRecord, row: MemoryRecord, step: str, distance: float | None) -> None:
+        self.histories.append(merge_into(target, row, step=step, distance=distance))
+        self.absorbed.append(self.alive.pop(row.id))
+        self.survivors[target.id] = target
+
+
+@transaction.atomic
+def memories_compact(*, namespace: str | None = None, user_id: str | None = None) -> CompactResult:
+    """Merge duplicates already stored: same content hash, then vector distance within
+    the dedup threshold, always within one namespace + user and never across a
+    rejected record. The older record survives; each absorbed record is deleted with
+    an undoable MERGED entry in the survivor's history."""
+    rows = list(records_in_scope(namespace=namespace, user_id=user_id)
+                .exclude(status=MemoryStatus.REJECTED).order_by("created_at", "id"))
+    state = _Compaction(alive={r.id: r for r in rows})
+    first_by_hash: dict[tuple, MemoryRecord] = {}
+    for row in rows:
+        key = (row.namespace, row.user_id, row.memory_hash)
+        if key in first_by_hash:
+            state.absorb(first_by_hash[key], row, "hash", None)
+        else:
+            first_by_hash[key] = row
+    for row in list(state.alive.values()):
+        if row.id in state.alive and row.embedding:
+            _absorb_near_duplicates(state, row)
+    now = timezone.now()
+    for target in state.survivors.values():
+        if target.id in state.alive:
+            target.updated_at, target.index_pending = now, True
+            target.save()
+    delete_rows(state.absorbed, reason="merged by compaction", extra_history=state.histories)
+    index_on_commit(list(state.survivors))
+    return CompactResult(merged=len(state.absorbed),
+                         remaining=records_in_scope(namespace=namespace, user_id=user_id).count(),
+                         history_ids=[h.pk for h in state.histories])
+
+
+def _absorb_near_duplicates(state: _Compaction, row: MemoryRecord) -> None:
+    """Absorb into `row` every newer record within the dedup threshold of it."""
+    vector = np.frombuffer(bytes(row.embedding), dtype=np.float32)
+    hits, _ = index.vector_range(vector, conditions=dedup_conditions(row.namespace, row.user_id),
+                                 threshold=settings.MEMORY_DEDUP_DISTANCE_THRESHOLD, k=50)
+    for hit in hits:
+        other = state.alive.get(hit.id)
+        if other is None or other.id == row.id or (other.created_at, other.id) < (row.created_at, row.id):
+            continue  # only newer records are absorbed into an older one
+        state.absorb(row, other, "semantic", hit.vector_distance)
