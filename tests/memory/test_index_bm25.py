@@ -13,7 +13,8 @@ from memory.services.long_term import memories_create
 
 pytestmark = pytest.mark.django_db(transaction=True)  # documents are indexed on commit
 
-K1, B = index.BM25_K1, index.BM25_B
+# The documented parameters (README, "Search"): k1 1.2, b 0.4, context words at half weight.
+K1, B, CONTEXT_WEIGHT = 1.2, 0.4, 0.5
 
 
 @pytest.fixture
@@ -42,6 +43,9 @@ def test_keyword_scores_are_bm25_with_statistics_from_the_filtered_set(corpus):
     assert [h.id for h in hits] == ["d2", "d1"]
     assert hits[0].text_score == pytest.approx(expected_d2, rel=1e-9)
     assert hits[1].text_score == pytest.approx(expected_d1, rel=1e-9)
+    # By hand: idf(alpha) = ln 1.6, idf(gamma) = ln(8/3); d2's norm 1.2 * (0.6 + 0.4 * 3 / 2.5).
+    assert (hits[0].text_score, hits[1].text_score) == (pytest.approx(1.3901709, rel=1e-6),
+                                                        pytest.approx(0.4914487, rel=1e-6))
 
 
 def test_a_rare_term_in_a_long_memory_outranks_a_common_term_in_short_ones():
@@ -65,10 +69,13 @@ def test_a_context_word_counts_context_weight_of_a_text_word():
     ])
     hits, total = index.text_search("gamma", conditions=[index.Condition("namespace", "eq", ("c",))], k=10)
     # N = 3, df(gamma) = 2 (text or context); lengths 2 and 1 + w * 2.
-    w = index.CONTEXT_WEIGHT
+    w = CONTEXT_WEIGHT
     lengths = {"in-text": 2, "in-context": 1 + w * 2}
     mean = sum(lengths.values()) / 2
     assert total == 2
     assert [h.id for h in hits] == ["in-text", "in-context"]
     assert hits[0].text_score == pytest.approx(bm25(1, lengths["in-text"], mean, 3, 2), rel=1e-9)
     assert hits[1].text_score == pytest.approx(bm25(w, lengths["in-context"], mean, 3, 2), rel=1e-9)
+    # By hand: both lengths are 2, so norm = k1 and the scores are ln 1.6 and ln 1.6 * 1.1 / 1.7.
+    assert (hits[0].text_score, hits[1].text_score) == (pytest.approx(0.4700036, rel=1e-6),
+                                                        pytest.approx(0.3041200, rel=1e-6))

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from memory import index
-from memory.selectors.long_term import Recency, SearchQuery, memories_search, recency_score
+from memory.selectors.long_term import Recency, SearchQuery, memories_search
 from memory.services.long_term import memories_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -155,20 +155,24 @@ def test_empty_text_lists_by_recency_or_newest_first(api):
 
 
 def test_the_same_recency_formula_ranks_listings_in_redis_and_searches_in_python(records):
-    now = day(7)
+    now = day(7)  # 2024-07-01
     recency = Recency(half_life_last_access_days=10, half_life_created_days=40)
     conditions = (index.Condition("namespace", "eq", ("acme",)),)
+    # The README's formula by hand, with weights 0.8 / 0.2 and 0.6 / 0.4:
+    #   r1: 30 days idle, 182 old: 0.2 * (0.6 * 0.5 ** 3     + 0.4 * 0.5 ** 4.55)  = 0.0184151
+    #   r3: 122 days idle and old: 0.2 * (0.6 * 0.5 ** 12.2  + 0.4 * 0.5 ** 3.05)  = 0.0096849
+    #   r2: 151 days idle and old: 0.2 * (0.6 * 0.5 ** 15.1  + 0.4 * 0.5 ** 3.775) = 0.0058473
     listed = memories_search(query=SearchQuery(text="", conditions=conditions, recency=recency), now=now)
-    for hit in listed.hits:
-        expected = recency.recency_weight * recency_score(
-            last_accessed=hit.record.last_accessed, created_at=hit.record.created_at, now=now, recency=recency)
-        assert hit.score == pytest.approx(expected, rel=1e-6)
+    assert [hit.record.id for hit in listed.hits] == ["r1", "r3", "r2"]  # computed inside Redis
+    assert [hit.score for hit in listed.hits] == [pytest.approx(0.0184151, rel=1e-5),
+                                                  pytest.approx(0.0096849, rel=1e-5),
+                                                  pytest.approx(0.0058473, rel=1e-5)]
     searched = memories_search(query=SearchQuery(text="grey cat Pixel", conditions=conditions, recency=recency,
                                                  mode="keyword"), now=now)
     top = searched.hits[0]
     assert top.record.id == "r1"
-    assert top.score == pytest.approx(recency.semantic_weight * 1.0 + recency.recency_weight * recency_score(
-        last_accessed=day(6), created_at=day(1), now=now, recency=recency))
+    # Relevance 1 (the query's best BM25) at 0.8, plus r1's recency above (computed in Python).
+    assert top.score == pytest.approx(0.8 * 1.0 + 0.0184151, rel=1e-6)
 
 
 def test_recency_boost_lifts_a_recently_used_record_over_a_slightly_closer_one(api):
