@@ -65,21 +65,10 @@ def run(fn, payloads, concurrency):
             "n": len(payloads)}
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--url", default="http://127.0.0.1:8000")
-    parser.add_argument("--records", type=int, default=10_000)
-    parser.add_argument("--requests", type=int, default=200, help="requests per measured cell")
-    args = parser.parse_args()
-    base = args.url.rstrip("/")
-    run_id = uuid.uuid4().hex[:8]
-    namespace = f"bench-{run_id}"
-    rng = random.Random(run_id)
-    http = requests.Session()
-
-    # 1. Load.
+def load(http, base: str, namespace: str, rng: random.Random, count: int) -> None:
+    """Create `count` records in batches of 100, then wait until search sees them all."""
     records = [{"text": sentence(rng), "namespace": namespace, "user_id": USERS[i % len(USERS)],
-                "topics": [rng.choice(WORDS["thing"])]} for i in range(args.records)]
+                "topics": [rng.choice(WORDS["thing"])]} for i in range(count)]
     started = time.perf_counter()
     batch_ms = []
     for start in range(0, len(records), 100):
@@ -92,16 +81,17 @@ def main():
     while True:
         total = http.post(f"{base}/v1/long-term-memory/search", json={
             "text": "", "namespace": {"eq": namespace}, "limit": 1}, timeout=30).json()["total"]
-        if total >= args.records:
+        if total >= count:
             break
         time.sleep(0.05)
     searchable = time.perf_counter() - started
-    print(f"machine: {machine()}")
-    print(f"run {run_id}: loaded {args.records} records in {loaded:.1f}s "
-          f"({args.records / loaded:.0f} records/s; batch of 100 p50 {statistics.median(batch_ms):.0f} ms, "
+    print(f"loaded {count} records in {loaded:.1f}s "
+          f"({count / loaded:.0f} records/s; batch of 100 p50 {statistics.median(batch_ms):.0f} ms, "
           f"p95 {percentiles(batch_ms)[1]:.0f} ms); all searchable after {searchable:.1f}s\n")
 
-    # 2. Search, 3. baseline.
+
+def measure(http, base: str, namespace: str, rng: random.Random, requests_per_cell: int) -> None:
+    """Each search mode, cold and warm query cache, at concurrency 1 and 16, beside a health baseline."""
     def search_fn(session, body):
         return session.post(f"{base}/v1/long-term-memory/search", json=body, timeout=60).status_code == 200
 
@@ -118,8 +108,8 @@ def main():
             search_fn(http, body(mode, text, i))
     print("| what | concurrency | cache | p50 ms | p95 ms | p99 ms | req/s | x health p50 | errors |")
     print("|---|---|---|---|---|---|---|---|---|")
+    n = requests_per_cell
     for concurrency in (1, 16):
-        n = args.requests
         health = run(health_fn, [None] * n, concurrency)
         print(f"| GET /v1/health (baseline) | {concurrency} | - | {health['p50']:.1f} | {health['p95']:.1f} | "
               f"{health['p99']:.1f} | {health['rps']:.0f} | 1.0 | {health['errors']} |")
@@ -133,6 +123,23 @@ def main():
                 print(f"| {mode} search | {concurrency} | {cache} | {result['p50']:.1f} | {result['p95']:.1f} | "
                       f"{result['p99']:.1f} | {result['rps']:.0f} | {result['p50'] / health['p50']:.1f} | "
                       f"{result['errors']} |")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--url", default="http://127.0.0.1:8000")
+    parser.add_argument("--records", type=int, default=10_000)
+    parser.add_argument("--requests", type=int, default=200, help="requests per measured cell")
+    args = parser.parse_args()
+    base = args.url.rstrip("/")
+    run_id = uuid.uuid4().hex[:8]
+    namespace = f"bench-{run_id}"
+    rng = random.Random(run_id)
+    http = requests.Session()
+    print(f"machine: {machine()}")
+    print(f"run {run_id}: ", end="")
+    load(http, base, namespace, rng, args.records)
+    measure(http, base, namespace, rng, args.requests)
 
 
 if __name__ == "__main__":

@@ -206,6 +206,10 @@ def main() -> None:
         deployment.stop()
         llm_server.close()
 
+    print_table(results)
+
+
+def print_table(results: dict) -> None:
     print("\n| strategy | worker threads | sessions/min | vs 1 thread | run p50 ms | run p95 ms | run p99 ms "
           "| lag p50 ms | lag p95 ms | lag p99 ms | memories |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
