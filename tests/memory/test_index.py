@@ -1,9 +1,9 @@
 """Round trips through the real RedisVL index with the real embedding model."""
 
-import numpy as np
 import pytest
 
 from memory import embeddings, index
+from tests.helpers import wait_until
 
 DOCS = [
     {"id": "m1", "text": "Alice adopted a grey cat called Pixel", "namespace": "a", "user_id": "u1"},
@@ -23,20 +23,6 @@ def _ids(conditions):
     ids, total = index.list_ids(conditions=conditions, offset=0, limit=10)
     assert total == len(ids)
     return sorted(ids)
-
-
-def test_local_model_gives_normalised_384_dim_vectors_and_ranks_meaning():
-    vectors = embeddings.embed_texts(["a kitten", "a young cat", "tax law"])
-    assert vectors.shape == (3, 384)
-    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
-    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.2
-
-
-def test_query_embedding_is_cached_in_redis_by_model_and_text(redis_client):
-    first = embeddings.embed_query("where does bob sit on planes")
-    keys = redis_client.keys("embcache:*")
-    assert len(keys) == 1 and "local/all-MiniLM-L6-v2" in keys[0]
-    assert np.array_equal(embeddings.embed_query("where does bob sit on planes"), first)
 
 
 @pytest.mark.parametrize(
@@ -88,3 +74,43 @@ def test_partial_update_never_creates_a_document_for_a_missing_record():
     index.update_fields({"m1": {"pinned": True}, "ghost": {"pinned": True}})
     assert _ids([index.Condition("pinned", "eq", (1,))]) == ["m1"]
     assert "ghost" not in index.document_ids()
+
+
+def test_a_changed_schema_is_recreated_over_the_documents(redis_client, settings):
+    _load()
+    name, schema_key = settings.MEMORY_INDEX_NAME, f"{settings.MEMORY_INDEX_NAME}:schema"
+    fingerprint = redis_client.get(schema_key)
+    assert fingerprint  # ensure_index stored the schema it created
+    # The index an older release made: only the text and the id tag, under its own fingerprint.
+    redis_client.execute_command("FT.DROPINDEX", name)  # the documents stay
+    redis_client.execute_command("FT.CREATE", name, "ON", "HASH", "PREFIX", 1, f"{settings.MEMORY_INDEX_PREFIX}:",
+                                 "SCHEMA", "text", "TEXT", "memory_id", "TAG")
+    redis_client.set(schema_key, "fingerprint-of-an-older-schema")
+    assert _attributes(redis_client, name) == {"text", "memory_id"}
+
+    index.ensure_index()
+
+    assert _attributes(redis_client, name) == {
+        "text", "context", "memory_id", "namespace", "user_id", "session_id", "memory_type", "topics", "entities",
+        "status", "created_at", "updated_at", "last_accessed", "event_date", "pinned", "vector"}
+    assert redis_client.get(schema_key) == fingerprint
+    wait_until(lambda: int(redis_client.ft(name).info()["num_docs"]) == 4, timeout=30,
+               what="RediSearch to index the existing documents")
+    assert index.document_ids() == {"m1", "m2", "m3", "m4"}  # recreated over them, not from scratch
+    assert _ids([index.Condition("namespace", "eq", ("a",))]) == ["m1"]
+    assert [h.id for h in index.vector_search(embeddings.embed_query("a grey cat"), conditions=[], k=1)] == ["m1"]
+
+
+def test_an_unchanged_schema_leaves_the_index_alone(redis_client, settings):
+    """ensure_index runs before every write: an up-to-date index must not be dropped and rebuilt."""
+    _load()
+    name = settings.MEMORY_INDEX_NAME
+    redis_client.execute_command("FT.ALTER", name, "SCHEMA", "ADD", "canary", "TAG")  # lost if recreated
+    index.ensure_index()
+    index.upsert_documents(DOCS[:1], embeddings.embed_texts([DOCS[0]["text"]]))  # calls ensure_index too
+    assert "canary" in _attributes(redis_client, name)
+    assert int(redis_client.ft(name).info()["num_docs"]) == 4
+
+
+def _attributes(redis_client, name) -> set[str]:
+    return {attribute[1] for attribute in redis_client.ft(name).info()["attributes"]}

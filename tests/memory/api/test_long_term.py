@@ -1,10 +1,9 @@
 """Long-term memory routes: clear 422s with nothing written, edit/delete keeping the
-index in step, reindex from the DB, forgetting and compaction."""
+index in step, forgetting and compaction."""
 
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.core.management import call_command
 
 from memory import index
 from memory.models import MemoryHistory, MemoryRecord
@@ -122,19 +121,6 @@ def test_delete_removes_rows_and_documents_and_keeps_a_snapshot(api):
     assert snapshot["text"] == "one fact"
     body = api.post("/v1/long-term-memory/search", {"text": "fact", "search_mode": "keyword"}, format="json").json()
     assert body["total"] == 0
-
-
-def test_reindex_rebuilds_the_index_from_the_db_after_redis_is_flushed(api, redis_client):
-    memories_create(records=[{"text": f"fact number {i} about llamas", "namespace": "r"} for i in range(7)],
-                    deduplicate=False)
-    redis_client.flushdb()
-    body = api.post("/v1/long-term-memory/search", {"text": "llamas", "namespace": {"eq": "r"}}, format="json").json()
-    assert body["total"] == 0  # the index is gone (and recreated empty), the rows are not
-    call_command("reindex_memories")
-    body = api.post("/v1/long-term-memory/search", {"text": "llamas", "search_mode": "hybrid",
-                                                    "namespace": {"eq": "r"}, "limit": 100}, format="json").json()
-    assert body["total"] == 7 and len(body["memories"]) == 7
-    assert not MemoryRecord.objects.filter(index_pending=True).exists()
 
 
 def test_forget_applies_age_inactivity_budget_and_pins_and_dry_run_deletes_nothing(api):

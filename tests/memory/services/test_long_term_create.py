@@ -11,7 +11,6 @@ from memory.models import MemoryHistory, MemoryRecord
 from memory.services.long_term import (
     MemoryIdConflictError,
     memories_create,
-    memories_index_sweep,
     memory_merge_undo,
 )
 
@@ -160,17 +159,6 @@ def test_extraction_provenance_and_review_status_are_kept():
     assert list(run.memories.values_list("id", flat=True)) == [outcome.id]
 
 
-def test_the_sweep_indexes_rows_whose_commit_hook_never_ran(redis_client):
-    memories_create(records=[_record(CAT), _record("Bob prefers window seats on long flights")])
-    # Simulate a crash between commit and indexing: documents gone, rows still marked.
-    redis_client.flushdb()
-    MemoryRecord.objects.update(index_pending=True)
-    assert _docs() == set()
-    assert memories_index_sweep() == 2
-    assert _docs() == set(MemoryRecord.objects.values_list("id", flat=True))
-    assert not MemoryRecord.objects.filter(index_pending=True).exists()
-
-
 def test_the_api_create_reports_each_outcome_and_writes_approved_records():
     api = APIClient()
     response = api.post("/v1/long-term-memory/", {"memories": [
@@ -183,19 +171,3 @@ def test_the_api_create_reports_each_outcome_and_writes_approved_records():
     assert [m["outcome"] for m in body["memories"]] == ["created", "merged_hash"]
     assert body["memories"][0]["id"] == body["memories"][1]["id"]
     assert list(MemoryRecord.objects.values_list("status", "memory_type")) == [("approved", "semantic")]
-
-
-def test_the_periodic_sweep_keeps_one_chain_and_schedules_its_next_run(redis_client):
-    from workers import actors
-
-    memories_create(records=[_record(CAT)])
-    MemoryRecord.objects.update(index_pending=True)
-    actors.memories_index_sweep.fn()  # claims this interval, sweeps, schedules the next run
-    assert not MemoryRecord.objects.filter(index_pending=True).exists()
-    delayed = redis_client.hvals("dramatiq:default.DQ.msgs")
-    assert len(delayed) == 1 and "memories_index_sweep" in delayed[0]
-
-    MemoryRecord.objects.update(index_pending=True)
-    actors.memories_index_sweep.fn()  # a duplicate chain within the interval just ends
-    assert MemoryRecord.objects.filter(index_pending=True).count() == 1
-    assert len(redis_client.hvals("dramatiq:default.DQ.msgs")) == 1
