@@ -36,6 +36,12 @@ def wait_until(predicate, timeout: float = 45.0, interval: float = 0.1, what: st
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+def redis_ms(redis_client) -> int:
+    """Now on the Redis clock, in ms, as the server's scripts read it (TIME)."""
+    seconds, micros = redis_client.time()
+    return int(seconds) * 1000 + int(micros) // 1000
+
+
 def queued_messages(redis_client, actor_name: str | None = None, *, delayed: bool | None = None) -> list[dict]:
     """Messages sent and not yet acknowledged (queued, delayed, or being processed), decoded.
 
@@ -52,6 +58,37 @@ def wait_until_no_messages(redis_client, actor_name: str | None = None, timeout:
     the message that caused it, so once none is left, none will run again."""
     wait_until(lambda: not queued_messages(redis_client, actor_name), timeout=timeout,
                what=f"no outstanding {actor_name or 'Dramatiq'} messages")
+
+
+def redis_state() -> dict[bytes, tuple]:
+    """Every key in the test Redis with its type and value, to show what a call changed.
+
+    Values are read in a canonical order (a large hash's field order changes when Redis
+    rehashes it, on reads too, so DUMP is not a stable picture of one)."""
+    import redis
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    readers = {b"string": client.get, b"hash": lambda k: sorted(client.hgetall(k).items()),
+               b"list": lambda k: client.lrange(k, 0, -1), b"set": lambda k: sorted(client.smembers(k)),
+               b"zset": lambda k: client.zrange(k, 0, -1, withscores=True)}
+    try:
+        state = {}
+        for key in client.scan_iter(count=1000):
+            kind = client.type(key)
+            state[key] = (kind, readers.get(kind, client.dump)(key))
+        return state
+    finally:
+        client.close()
+
+
+def db_rows() -> dict[str, list[tuple]]:
+    """Every row of the memory and policies apps, per model, to show what a call changed."""
+    from django.apps import apps
+
+    models = [*apps.get_app_config("memory").get_models(), *apps.get_app_config("policies").get_models()]
+    return {model._meta.label: sorted((tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)
+                                       for row in model.objects.values_list()), key=repr)
+            for model in models}
 
 
 def put_session(client, session_id: str, messages: list[dict], query: str = "", **fields) -> dict:

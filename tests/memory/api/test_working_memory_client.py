@@ -13,12 +13,7 @@ from agent_memory_client.models import (
 from ulid import ULID
 
 from memory import tokens
-from tests.helpers import wait_until, with_client
-
-
-def redis_ms(redis_client) -> int:
-    seconds, micros = redis_client.time()
-    return seconds * 1000 + micros // 1000
+from tests.helpers import redis_ms, wait_until, with_client
 
 
 def turn(role: str, content: str, **extra) -> MemoryMessage:

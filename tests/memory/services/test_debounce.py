@@ -16,7 +16,14 @@ from memory.models import MemoryRecord
 from memory.redis_keys import window_key
 from memory.services.debounce import LOST_MESSAGE_GRACE_MS, promotion_claim, promotion_schedule
 from policies.models import ExtractionRun
-from tests.helpers import DELAYED_MESSAGES, put_session, queued_messages, wait_until, wait_until_no_messages
+from tests.helpers import (
+    DELAYED_MESSAGES,
+    put_session,
+    queued_messages,
+    redis_ms,
+    wait_until,
+    wait_until_no_messages,
+)
 
 NS, USER = "travel", "alice"
 SESSION = {"namespace": NS, "user_id": USER, "session_id": "s-1"}
@@ -32,12 +39,6 @@ def put_turns(client, count, *, session_id="s-1", namespace=NS):
 
 def finished_runs(**filters):
     return list(ExtractionRun.objects.filter(status="succeeded", **filters).order_by("started_at"))
-
-
-def redis_ms(redis_client) -> int:
-    """Now on the Redis clock, in ms, as the debounce scripts read it."""
-    seconds, micros = redis_client.time()
-    return seconds * 1000 + micros // 1000
 
 
 def window(redis_client, **session) -> dict:
