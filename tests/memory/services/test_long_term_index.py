@@ -106,3 +106,18 @@ def test_a_row_without_a_vector_is_embedded_when_indexed():
     row = MemoryRecord.objects.get()
     assert row.embedding_model == MODEL
     assert np.allclose(_vector(row.embedding), expected, atol=1e-5)
+
+
+@pytest.mark.xfail(strict=True, reason="production bug: memories_index clears tombstones only of ids without a row, "
+                                       "so a tombstone of a re-created id stays and each sweep re-indexes the row "
+                                       "max_batches (100) times")
+def test_a_tombstone_of_an_id_created_again_is_cleared_once_by_the_sweep():
+    memories_create(records=[_record("first version", id="again")])
+    with redis_unreachable_for_the_index():
+        assert memories_delete(memory_ids=["again"]) == 1
+    memories_create(records=[_record("second version", id="again")])  # a client reuses its id
+    assert MemoryIndexRemoval.objects.count() == 1
+
+    assert memories_index_sweep() == 1
+    assert MemoryIndexRemoval.objects.count() == 0
+    assert index.document_ids() == {"again"}
