@@ -5,6 +5,8 @@ import time
 import pytest
 import requests
 
+from tests.helpers import wait_until
+
 
 @pytest.mark.multiprocess
 def test_gunicorn_serves_health_and_the_worker_joins_the_broker(deployment, redis_client):
@@ -13,8 +15,7 @@ def test_gunicorn_serves_health_and_the_worker_joins_the_broker(deployment, redi
     assert abs(response.json()["now"] - time.time() * 1000) < 10_000
 
     # A live Dramatiq Redis-broker worker keeps a heartbeat in Redis.
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not redis_client.zcard("dramatiq:__heartbeats__"):
-        time.sleep(0.2)
+    wait_until(lambda: redis_client.zcard("dramatiq:__heartbeats__"), timeout=60, interval=0.2,
+               what="the worker's heartbeat")
     assert redis_client.zcard("dramatiq:__heartbeats__") >= 1
     assert deployment.worker.poll() is None

@@ -1,7 +1,6 @@
 """agent-memory-client 0.14 against a real gunicorn + Dramatiq worker deployment."""
 
 import asyncio
-import time
 
 import pytest
 import requests
@@ -11,6 +10,7 @@ from agent_memory_client.filters import Namespace, Topics, UserId
 from agent_memory_client.models import ClientMemoryRecord
 
 from memory.models import MemoryRecord
+from tests.helpers import wait_until, wait_until_no_messages
 
 
 async def _exercise(base_url: str) -> dict:
@@ -45,7 +45,7 @@ async def _exercise(base_url: str) -> dict:
 
 
 @pytest.mark.multiprocess
-def test_agent_memory_client_works_and_the_worker_counts_search_hits(deployment):
+def test_agent_memory_client_works_and_the_worker_counts_search_hits(deployment, redis_client):
     out = asyncio.run(_exercise(deployment.url))
     assert out["ack"].status == "ok"
     assert out["results"].total == 2  # both of Alice's memories match the topic filter
@@ -70,9 +70,9 @@ def test_agent_memory_client_works_and_the_worker_counts_search_hits(deployment)
         body = requests.post(f"{deployment.url}/v1/long-term-memory/search", json={
             "text": "tropical fish", "search_mode": "keyword", "namespace": {"eq": "acc"}}, timeout=30).json()
         assert [m["id"] for m in body["memories"]] == ["counted"]
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and MemoryRecord.objects.get(id="counted").access_count < 3:
-        time.sleep(0.2)
+    wait_until(lambda: MemoryRecord.objects.get(id="counted").access_count >= 3, timeout=60, interval=0.2,
+               what="the worker to count three hits")
+    wait_until_no_messages(redis_client, "memories_record_access", timeout=60)  # no count is still to come
     counted = MemoryRecord.objects.get(id="counted")
     assert counted.access_count == 3 and counted.last_accessed > before
     assert MemoryRecord.objects.get(id="not-counted").access_count == 0
