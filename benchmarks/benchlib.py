@@ -12,8 +12,10 @@ def machine() -> str:
             model = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "")
     except OSError:
         pass
-    return (f"{platform.machine()}, {os.cpu_count()} cores {model}, Python {platform.python_version()}, "
-            f"load average {os.getloadavg()[0]:.1f}")
+    return (
+        f"{platform.machine()}, {os.cpu_count()} cores {model}, Python {platform.python_version()}, "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
 
 
 def percentiles(values: list[float]) -> tuple[float, float, float]:

@@ -77,14 +77,19 @@ def load(samples: list[dict], *, with_context: bool) -> None:
     # The session's date is part of what a turn says ("yesterday", "last week"): it
     # helps both BM25 (month and year words) and the embedding.
     records = [
-        {"text": f"[{date}] {turn_text(t)}", "namespace": NAMESPACE_PREFIX + s["sample_id"],
-         "memory_type": "message", "extracted_from": [t["dia_id"]],
-         "context": turn_text(previous) if previous and with_context else ""}
-        for s in samples for date, t, previous in turns(s["conversation"])
+        {
+            "text": f"[{date}] {turn_text(t)}",
+            "namespace": NAMESPACE_PREFIX + s["sample_id"],
+            "memory_type": "message",
+            "extracted_from": [t["dia_id"]],
+            "context": turn_text(previous) if previous and with_context else "",
+        }
+        for s in samples
+        for date, t, previous in turns(s["conversation"])
     ]
     started = time.perf_counter()
     for start in tqdm(range(0, len(records), 100), desc="load", unit="batch"):
-        memories_create(records=records[start:start + 100], deduplicate=False)
+        memories_create(records=records[start : start + 100], deduplicate=False)
     print(f"loaded {len(records)} turns in {time.perf_counter() - started:.1f}s")
 
 
@@ -95,7 +100,10 @@ def evaluate(samples: list[dict], alpha: float) -> dict:
     for mode in MODES:
         for sample, question in tqdm(questions, desc=mode, unit="q"):
             query = SearchQuery(
-                text=question["question"], mode=mode, hybrid_alpha=alpha, limit=max(KS),
+                text=question["question"],
+                mode=mode,
+                hybrid_alpha=alpha,
+                limit=max(KS),
                 conditions=(index.Condition("namespace", "eq", (NAMESPACE_PREFIX + sample["sample_id"],)),),
                 recency=Recency(boost=False),
             )
@@ -117,8 +125,9 @@ def main():
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--alpha", type=float, default=None, help="hybrid_alpha (default: the API default)")
     parser.add_argument("--skip-load", action="store_true", help="reuse the records of a previous run")
-    parser.add_argument("--without-context", action="store_true",
-                        help="store each turn alone, without the turn before it as context")
+    parser.add_argument(
+        "--without-context", action="store_true", help="store each turn alone, without the turn before it as context"
+    )
     args = parser.parse_args()
     from memory.selectors.long_term import DEFAULT_HYBRID_ALPHA
 
@@ -129,8 +138,10 @@ def main():
         load(samples, with_context=not args.without_context)
     results = evaluate(samples, alpha)
 
-    print(f"\nLoCoMo dev ({len(samples)} conversations), evidence recall@k, hybrid_alpha={alpha}, "
-          f"context: {'none' if args.without_context else 'previous turn'}\n")
+    print(
+        f"\nLoCoMo dev ({len(samples)} conversations), evidence recall@k, hybrid_alpha={alpha}, "
+        f"context: {'none' if args.without_context else 'previous turn'}\n"
+    )
     print("| mode | split | questions | R@1 | R@5 | R@10 |")
     print("|---|---|---|---|---|---|")
     for mode in MODES:

@@ -30,7 +30,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
-
 from benchlib import machine, percentiles
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -54,29 +53,59 @@ MONTHS = ["May", "June", "July", "September", "October"]
 
 def session_body(namespace: str, i: int) -> dict:
     facts = {"city": CITIES[i % len(CITIES)], "name": NAMES[(i // 3) % len(NAMES)], "month": MONTHS[i % 5]}
-    return {"namespace": namespace, "user_id": f"user-{i}", "messages": [
-        {"id": f"{namespace}-s{i}-m{t}", "role": "user" if t % 2 == 0 else "assistant",
-         "content": f"{text.format(**facts)} (session {i})"} for t, text in enumerate(TURNS)]}
+    return {
+        "namespace": namespace,
+        "user_id": f"user-{i}",
+        "messages": [
+            {
+                "id": f"{namespace}-s{i}-m{t}",
+                "role": "user" if t % 2 == 0 else "assistant",
+                "content": f"{text.format(**facts)} (session {i})",
+            }
+            for t, text in enumerate(TURNS)
+        ],
+    }
 
 
 def llm_reply(i: int) -> dict:
     city, name = CITIES[i % len(CITIES)], NAMES[(i // 3) % len(NAMES)]
     memory = {"memory_type": "semantic", "topics": ["travel"], "event_date": None, "source_message_ids": []}
-    return {"memories": [
-        {**memory, "text": f"User is planning a trip to {city} with their partner {name} (session {i}).",
-         "entities": [city, name]},
-        {**memory, "text": f"{name} prefers hotels close to the old town of {city} (session {i}).",
-         "entities": [name, city]},
-        {**memory, "text": f"User is vegetarian (stated in session {i}).", "entities": []},
-    ]}
+    return {
+        "memories": [
+            {
+                **memory,
+                "text": f"User is planning a trip to {city} with their partner {name} (session {i}).",
+                "entities": [city, name],
+            },
+            {
+                **memory,
+                "text": f"{name} prefers hotels close to the old town of {city} (session {i}).",
+                "entities": [name, city],
+            },
+            {**memory, "text": f"User is vegetarian (stated in session {i}).", "entities": []},
+        ]
+    }
 
 
 class Deployment:
     def __init__(self, env: dict, port: int, worker_env: dict):
         self.url, self.worker_env = f"http://127.0.0.1:{port}", worker_env
         self.web = subprocess.Popen(
-            [str(BASE_DIR / ".venv/bin/gunicorn"), "memoryproject.wsgi:application", "--bind", f"127.0.0.1:{port}",
-             "--workers", "2", "--threads", "4", "--log-level", "warning"], cwd=BASE_DIR, env=env)
+            [
+                str(BASE_DIR / ".venv/bin/gunicorn"),
+                "memoryproject.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                "2",
+                "--threads",
+                "4",
+                "--log-level",
+                "warning",
+            ],
+            cwd=BASE_DIR,
+            env=env,
+        )
         self.worker = None
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -91,7 +120,12 @@ class Deployment:
         with open(WORKER_LOG, "a") as log:
             self.worker = subprocess.Popen(
                 [sys.executable, "manage.py", "rundramatiq", "--processes", "1", "--threads", str(threads)],
-                cwd=BASE_DIR, env=self.worker_env, start_new_session=True, stdout=log, stderr=subprocess.STDOUT)
+                cwd=BASE_DIR,
+                env=self.worker_env,
+                start_new_session=True,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
 
     def stop_worker(self) -> None:
         if self.worker is not None:
@@ -126,9 +160,14 @@ def measure(deployment, ExtractionRun, *, strategy: str, threads: int, sessions:
         # process loads the token counter, seconds of CPU that would skew the first cell).
         warm = f"{tag}-{strategy}-{threads}-warm"
         with ThreadPoolExecutor(4) as pool:
-            statuses = pool.map(lambda i: requests.put(f"{deployment.url}/v1/working-memory/w{i}", timeout=60,
-                                                       json=session_body(warm, 10_000 + i)).status_code,
-                                range(WARM_SESSIONS))
+            statuses = pool.map(
+                lambda i: (
+                    requests.put(
+                        f"{deployment.url}/v1/working-memory/w{i}", timeout=60, json=session_body(warm, 10_000 + i)
+                    ).status_code
+                ),
+                range(WARM_SESSIONS),
+            )
             assert set(statuses) == {200}
         wait_for_runs(ExtractionRun, warm, WARM_SESSIONS, timeout=180)
 
@@ -136,8 +175,12 @@ def measure(deployment, ExtractionRun, *, strategy: str, threads: int, sessions:
         written = {}
         with requests.Session() as http:
             for i in range(sessions):
-                assert http.put(f"{deployment.url}/v1/working-memory/s{i}", json=session_body(namespace, i),
-                                timeout=10).status_code == 200
+                assert (
+                    http.put(
+                        f"{deployment.url}/v1/working-memory/s{i}", json=session_body(namespace, i), timeout=10
+                    ).status_code
+                    == 200
+                )
                 written[f"s{i}"] = time.time()
         runs = wait_for_runs(ExtractionRun, namespace, sessions, timeout=60 + sessions * 10)
     finally:
@@ -147,8 +190,30 @@ def measure(deployment, ExtractionRun, *, strategy: str, threads: int, sessions:
     durations = [(r.finished_at - r.started_at).total_seconds() * 1000 for r in runs]
     lags = [(r.finished_at.timestamp() - written[r.session_id] - WINDOW_SECONDS) * 1000 for r in runs]
     created = sum(r.memories_created for r in runs)
-    return {"per_minute": sessions / (last_finish - first_start) * 60, "run": percentiles(durations),
-            "lag": percentiles(lags), "memories": created, "sessions": sessions}
+    return {
+        "per_minute": sessions / (last_finish - first_start) * 60,
+        "run": percentiles(durations),
+        "lag": percentiles(lags),
+        "memories": created,
+        "sessions": sessions,
+    }
+
+
+def fresh_database_env(llm_server) -> dict:
+    """The benchmark's own migrated SQLite DB and settings, for this process and its children."""
+    for path in (DB_FILE, DB_FILE.with_name(DB_FILE.name + "-wal"), DB_FILE.with_name(DB_FILE.name + "-shm")):
+        path.unlink(missing_ok=True)
+    WORKER_LOG.unlink(missing_ok=True)
+    env = dict(
+        os.environ,
+        DATABASE_URL=f"sqlite:///{DB_FILE}",
+        PROMOTION_DEBOUNCE_SECONDS=str(WINDOW_SECONDS),
+        LOG_LEVEL="WARNING",
+        **llm_server.env(),
+    )
+    os.environ.update(env)
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=BASE_DIR, env=env, check=True)
+    return env
 
 
 def main() -> None:
@@ -158,8 +223,9 @@ def main() -> None:
     parser.add_argument("--threads", default="1,2,3,4")
     parser.add_argument("--strategies", default="messages,discrete")
     parser.add_argument("--llm-latency", type=float, default=0.2)
-    parser.add_argument("--torch-threads", type=int, default=None,
-                        help="OMP_NUM_THREADS for the worker (default: unset, as `make run`)")
+    parser.add_argument(
+        "--torch-threads", type=int, default=None, help="OMP_NUM_THREADS for the worker (default: unset, as `make run`)"
+    )
     args = parser.parse_args()
     if "REDIS_URL" not in os.environ:
         raise SystemExit("run it under `python -m memoryproject.localredis exec --port 6493 -- ...`")
@@ -168,15 +234,8 @@ def main() -> None:
 
     llm_server = ScriptedLLMServer()
     llm_server.latency = args.llm_latency
-    for path in (DB_FILE, DB_FILE.with_name(DB_FILE.name + "-wal"), DB_FILE.with_name(DB_FILE.name + "-shm")):
-        path.unlink(missing_ok=True)
-    WORKER_LOG.unlink(missing_ok=True)
-    env = dict(os.environ, DATABASE_URL=f"sqlite:///{DB_FILE}", PROMOTION_DEBOUNCE_SECONDS=str(WINDOW_SECONDS),
-               LOG_LEVEL="WARNING", **llm_server.env())
-    os.environ.update(env)
+    env = fresh_database_env(llm_server)
     worker_env = dict(env, **({"OMP_NUM_THREADS": str(args.torch_threads)} if args.torch_threads else {}))
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=BASE_DIR, env=env,
-                   check=True)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "memoryproject.settings")
     import django
 
@@ -185,9 +244,12 @@ def main() -> None:
     from policies.services import policy_defaults_ensure
 
     tag = f"bench-{uuid.uuid4().hex[:6]}"
-    print(f"promotion benchmark; {machine()}; {args.sessions} sessions of {len(TURNS)} turns per cell; "
-          f"worker OMP_NUM_THREADS={worker_env.get('OMP_NUM_THREADS', 'unset')}; "
-          f"worker output in {WORKER_LOG.relative_to(BASE_DIR)}", flush=True)
+    print(
+        f"promotion benchmark; {machine()}; {args.sessions} sessions of {len(TURNS)} turns per cell; "
+        f"worker OMP_NUM_THREADS={worker_env.get('OMP_NUM_THREADS', 'unset')}; "
+        f"worker output in {WORKER_LOG.relative_to(BASE_DIR)}",
+        flush=True,
+    )
     deployment = Deployment(env, args.port, worker_env=worker_env)
     results = {}
     try:
@@ -198,8 +260,9 @@ def main() -> None:
                 llm_server.latency = args.llm_latency
                 llm_server.script(*[llm_reply(i) for i in range(args.sessions + WARM_SESSIONS)])
                 print(f"  {strategy}, {threads} worker thread(s) ...", end=" ", flush=True)
-                figures = measure(deployment, ExtractionRun, strategy=strategy, threads=threads,
-                                  sessions=args.sessions, tag=tag)
+                figures = measure(
+                    deployment, ExtractionRun, strategy=strategy, threads=threads, sessions=args.sessions, tag=tag
+                )
                 results[(strategy, threads)] = figures
                 print(f"{figures['per_minute']:.0f} sessions/min", flush=True)
     finally:
@@ -210,14 +273,18 @@ def main() -> None:
 
 
 def print_table(results: dict) -> None:
-    print("\n| strategy | worker threads | sessions/min | vs 1 thread | run p50 ms | run p95 ms | run p99 ms "
-          "| lag p50 ms | lag p95 ms | lag p99 ms | memories |")
+    print(
+        "\n| strategy | worker threads | sessions/min | vs 1 thread | run p50 ms | run p95 ms | run p99 ms "
+        "| lag p50 ms | lag p95 ms | lag p99 ms | memories |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for (strategy, threads), f in results.items():
         base = results.get((strategy, min(t for s, t in results if s == strategy)))
-        print(f"| {strategy} | {threads} | {f['per_minute']:.0f} | {f['per_minute'] / base['per_minute']:.2f}x "
-              f"| {f['run'][0]:.0f} | {f['run'][1]:.0f} | {f['run'][2]:.0f} "
-              f"| {f['lag'][0]:.0f} | {f['lag'][1]:.0f} | {f['lag'][2]:.0f} | {f['memories']} |")
+        print(
+            f"| {strategy} | {threads} | {f['per_minute']:.0f} | {f['per_minute'] / base['per_minute']:.2f}x "
+            f"| {f['run'][0]:.0f} | {f['run'][1]:.0f} | {f['run'][2]:.0f} "
+            f"| {f['lag'][0]:.0f} | {f['lag'][1]:.0f} | {f['lag'][2]:.0f} | {f['memories']} |"
+        )
 
 
 if __name__ == "__main__":

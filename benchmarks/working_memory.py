@@ -102,8 +102,7 @@ def run(base_url: str, make_request, *, total: int, concurrency: int, warmup: in
     if errors:
         raise SystemExit(f"{len(errors)} requests failed, e.g. {errors[0]}")
     p50, p95, p99 = percentiles(latencies)
-    return {"p50": p50 * 1000, "p95": p95 * 1000, "p99": p99 * 1000,
-            "rps": total / elapsed, "n": total}
+    return {"p50": p50 * 1000, "p95": p95 * 1000, "p99": p99 * 1000, "rps": total / elapsed, "n": total}
 
 
 def main() -> None:
@@ -130,11 +129,17 @@ def main() -> None:
 
     scenarios = {
         "GET /v1/health (baseline)": lambda i: ("GET", "/v1/health", None),
-        f"PUT 10 turns ({kib(10)})": lambda i: ("PUT", f"/v1/working-memory/bench-{i % SESSIONS}",
-                                                bodies[10][i % SESSIONS]),
+        f"PUT 10 turns ({kib(10)})": lambda i: (
+            "PUT",
+            f"/v1/working-memory/bench-{i % SESSIONS}",
+            bodies[10][i % SESSIONS],
+        ),
         "GET 10 turns": lambda i: ("GET", get_path(i), None),
-        f"PUT 100 turns ({kib(100)})": lambda i: ("PUT", f"/v1/working-memory/bench-{i % SESSIONS}",
-                                                  bodies[100][i % SESSIONS]),
+        f"PUT 100 turns ({kib(100)})": lambda i: (
+            "PUT",
+            f"/v1/working-memory/bench-{i % SESSIONS}",
+            bodies[100][i % SESSIONS],
+        ),
         "GET 100 turns": lambda i: ("GET", get_path(i), None),
     }
     print(f"{args.label} at {args.url}; {machine()}", flush=True)
@@ -142,20 +147,31 @@ def main() -> None:
     for name, make_request in scenarios.items():
         for concurrency in levels:
             print(f"  {name} at concurrency {concurrency}: {args.requests} requests ...", end=" ", flush=True)
-            figures = run(args.url, make_request, total=args.requests, concurrency=concurrency,
-                          warmup=max(20, args.requests // 50))
+            figures = run(
+                args.url,
+                make_request,
+                total=args.requests,
+                concurrency=concurrency,
+                warmup=max(20, args.requests // 50),
+            )
             results[(name, concurrency)] = figures
             print(f"p50 {figures['p50']:.2f} ms, {figures['rps']:.0f} req/s", flush=True)
 
-    print(f"\n| {args.label}: scenario | conc. | p50 ms | p95 ms | p99 ms | req/s | p50 vs health | req/s vs health |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for (name, concurrency), f in results.items():
-        base = results[("GET /v1/health (baseline)", concurrency)]
-        print(f"| {name} | {concurrency} | {f['p50']:.2f} | {f['p95']:.2f} | {f['p99']:.2f} | {f['rps']:.0f} "
-              f"| {f['p50'] / base['p50']:.2f}x | {f['rps'] / base['rps']:.2f}x |")
+    print_table(args.label, results)
     if args.json:
         with open(args.json, "w") as out:
             json.dump({f"{name} @ {c}": f for (name, c), f in results.items()}, out, indent=1)
+
+
+def print_table(label: str, results: dict) -> None:
+    print(f"\n| {label}: scenario | conc. | p50 ms | p95 ms | p99 ms | req/s | p50 vs health | req/s vs health |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for (name, concurrency), f in results.items():
+        base = results[("GET /v1/health (baseline)", concurrency)]
+        print(
+            f"| {name} | {concurrency} | {f['p50']:.2f} | {f['p95']:.2f} | {f['p99']:.2f} | {f['rps']:.0f} "
+            f"| {f['p50'] / base['p50']:.2f}x | {f['rps'] / base['rps']:.2f}x |"
+        )
 
 
 if __name__ == "__main__":

@@ -40,9 +40,7 @@ def embed_texts(texts: list[str]) -> np.ndarray:
     if settings.EMBEDDING_MODEL.startswith(LOCAL_PREFIX):
         # torch releases the GIL; one encode at a time keeps threads from thrashing two cores.
         with _encode_lock:
-            vectors = _local_model().encode(
-                texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True
-            )
+            vectors = _local_model().encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
     else:
         from memory import llm
 

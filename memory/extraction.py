@@ -53,15 +53,26 @@ OUTPUT_SCHEMA = {
 }
 _validator = jsonschema.Draft202012Validator(OUTPUT_SCHEMA)
 
-RULES = """
-Rules:
-- Extract only from "new_turns". "earlier_turns" are context for resolving references and were extracted before; never extract from them again.
-- Each memory must make sense on its own. Resolve every reference: replace pronouns and vague references (he, she, they, it, there, that place, the second option) with the names or things they refer to, and call the user "User".
-- Turn relative dates and times (yesterday, last week, next Friday, in two days) into absolute dates, counted from the created_at of the turn they appear in. Put the date an event happens in event_date as YYYY-MM-DD (or an ISO 8601 timestamp); otherwise event_date is null.
-- topics: a few short subject tags. entities: names of the people, places, organisations and things mentioned.
-- source_message_ids: the ids of the new turns each memory comes from.
-- Do not repeat these instructions. When nothing is worth remembering, return {"memories": []}.
-The conversation follows as JSON."""
+# One rule a line; the prompt starts with a newline after the instructions.
+RULES = "\n".join(
+    [
+        "",
+        "Rules:",
+        '- Extract only from "new_turns". "earlier_turns" are context for resolving references and were '
+        "extracted before; never extract from them again.",
+        "- Each memory must make sense on its own. Resolve every reference: replace pronouns and vague "
+        "references (he, she, they, it, there, that place, the second option) with the names or things they "
+        'refer to, and call the user "User".',
+        "- Turn relative dates and times (yesterday, last week, next Friday, in two days) into absolute "
+        "dates, counted from the created_at of the turn they appear in. Put the date an event happens in "
+        "event_date as YYYY-MM-DD (or an ISO 8601 timestamp); otherwise event_date is null.",
+        "- topics: a few short subject tags. entities: names of the people, places, organisations and things "
+        "mentioned.",
+        "- source_message_ids: the ids of the new turns each memory comes from.",
+        '- Do not repeat these instructions. When nothing is worth remembering, return {"memories": []}.',
+        "The conversation follows as JSON.",
+    ]
+)
 
 
 @dataclass(frozen=True)
@@ -113,24 +124,34 @@ def extract(
     params = params_resolve(strategy=strategy, params=params)
     instructions = prompt_template.strip() if strategy == Strategy.CUSTOM else INSTRUCTIONS[strategy]
     system_prompt = instructions + "\n" + RULES
-    context_turns = list(context_turns)[-params["context_messages"]:] if params["context_messages"] else []
+    context_turns = list(context_turns)[-params["context_messages"] :] if params["context_messages"] else []
     conversation = {
         "earlier_turns": [_turn_json(turn) for turn in context_turns],
         "new_turns": [_turn_json(turn) for turn in new_turns],
     }
     result = llm.chat(
-        messages=[{"role": "system", "content": system_prompt},
-                  {"role": "user", "content": json.dumps(conversation, ensure_ascii=False)}],
+        messages=[
+            {"role": "system", "content": system_prompt},
+            {"role": "user", "content": json.dumps(conversation, ensure_ascii=False)},
+        ],
         model=model,
         json_schema=OUTPUT_SCHEMA,
         schema_name="memories",
         temperature=params["temperature"],
         max_tokens=params["max_tokens"],
     )
-    memories, dropped = _validated(result.data, system_prompt=system_prompt, new_turns=new_turns,
-                                   context_turns=context_turns, params=params)
-    return Extraction(memories=memories, dropped=dropped, model=result.model, tokens_in=result.tokens_in,
-                      tokens_out=result.tokens_out, cost_usd=result.cost_usd, latency_ms=result.latency_ms)
+    memories, dropped = _validated(
+        result.data, system_prompt=system_prompt, new_turns=new_turns, context_turns=context_turns, params=params
+    )
+    return Extraction(
+        memories=memories,
+        dropped=dropped,
+        model=result.model,
+        tokens_in=result.tokens_in,
+        tokens_out=result.tokens_out,
+        cost_usd=result.cost_usd,
+        latency_ms=result.latency_ms,
+    )
 
 
 def _messages(new_turns: list[Turn], context_turns: list[Turn]) -> Extraction:
@@ -138,6 +159,7 @@ def _messages(new_turns: list[Turn], context_turns: list[Turn]) -> Extraction:
     the conversational turn before it. System turns are the agent's instructions, not
     conversation; a turn longer than a long-term record may be (MEMORY_MAX_TEXT_CHARS)
     stays a source message only."""
+
     def labelled(turn: Turn) -> str:
         return f"{turn.role}: {turn.content}"
 
@@ -155,14 +177,16 @@ def _messages(new_turns: list[Turn], context_turns: list[Turn]) -> Extraction:
         if len(text) > settings.MEMORY_MAX_TEXT_CHARS:
             dropped["too_long"] += 1
             continue
-        memories.append(ExtractedMemory(text=text, memory_type="message", extracted_from=[turn.id],
-                                        created_at=turn.created_at, context=context))
+        memories.append(
+            ExtractedMemory(
+                text=text, memory_type="message", extracted_from=[turn.id], created_at=turn.created_at, context=context
+            )
+        )
     return Extraction(memories=memories, dropped=dict(dropped))
 
 
 def _turn_json(turn: Turn) -> dict:
-    return {"id": turn.id, "role": turn.role, "created_at": datetime_encode(turn.created_at),
-            "content": turn.content}
+    return {"id": turn.id, "role": turn.role, "created_at": datetime_encode(turn.created_at), "content": turn.content}
 
 
 def _words(text: str) -> list[str]:
@@ -171,7 +195,7 @@ def _words(text: str) -> list[str]:
 
 def _shingles(words: list[str]) -> set[tuple[str, ...]]:
     n = PROMPT_QUOTE_WORDS
-    return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
 
 
 def _tags(values: list[str]) -> list[str]:
@@ -224,12 +248,14 @@ def _validated(data, *, system_prompt, new_turns, context_turns, params):
             dropped["over_limit"] += 1
             continue
         seen.add(text.lower())
-        memories.append(ExtractedMemory(
-            text=text,
-            memory_type=item["memory_type"],
-            extracted_from=list(dict.fromkeys(cited)) or list(new_ids),
-            topics=_tags(item["topics"]),
-            entities=_tags(item["entities"]),
-            event_date=_event_date(item["event_date"]),
-        ))
+        memories.append(
+            ExtractedMemory(
+                text=text,
+                memory_type=item["memory_type"],
+                extracted_from=list(dict.fromkeys(cited)) or list(new_ids),
+                topics=_tags(item["topics"]),
+                entities=_tags(item["entities"]),
+                event_date=_event_date(item["event_date"]),
+            )
+        )
     return memories, dict(dropped)

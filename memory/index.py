@@ -51,8 +51,11 @@ MAX_WINDOW = 10_000  # RediSearch's default MAXSEARCHRESULTS: offset + limit may
 def _schema_dict() -> dict:
     fields = [{"name": name, "type": "text"} for name in TEXT_FIELDS]
     fields += [
-        {"name": name, "type": "tag",
-         "attrs": {"separator": TAG_SEPARATOR, "case_sensitive": True, "index_missing": name in MISSABLE_FIELDS}}
+        {
+            "name": name,
+            "type": "tag",
+            "attrs": {"separator": TAG_SEPARATOR, "case_sensitive": True, "index_missing": name in MISSABLE_FIELDS},
+        }
         for name in TAG_FIELDS
     ]
     fields += [
@@ -139,8 +142,10 @@ def _field_value(value):
 def upsert_records(records) -> None:
     """Replace the document of each record (any object with the DOCUMENT_FIELDS
     attributes and an `embedding` of float32 bytes)."""
-    upsert_documents([{name: getattr(r, name) for name in DOCUMENT_FIELDS} for r in records],
-                     [np.frombuffer(bytes(r.embedding), dtype=np.float32) for r in records])
+    upsert_documents(
+        [{name: getattr(r, name) for name in DOCUMENT_FIELDS} for r in records],
+        [np.frombuffer(bytes(r.embedding), dtype=np.float32) for r in records],
+    )
 
 
 def upsert_documents(documents: list[dict], vectors) -> None:
@@ -185,7 +190,7 @@ def document_ids() -> set[str]:
     """Every record id that has a document (for reconciling with the DB)."""
     client = get_redis_bytes()
     prefix = redis_keys.index_document_prefix().encode()
-    return {key[len(prefix):].decode() for key in client.scan_iter(match=prefix + b"*", count=1000)}
+    return {key[len(prefix) :].decode() for key in client.scan_iter(match=prefix + b"*", count=1000)}
 
 
 def stored_vectors(record_ids: list[str]) -> dict[str, np.ndarray]:
@@ -202,6 +207,7 @@ def stored_vectors(record_ids: list[str]) -> dict[str, np.ndarray]:
 
 
 # --- Filters ---------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Condition:
@@ -276,6 +282,7 @@ def _with_text(text_clause: str, conditions: list[Condition]) -> str:
 
 # --- Queries -----------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Hit:
     id: str
@@ -283,16 +290,24 @@ class Hit:
     text_score: float | None = None
 
 
-def _run(query):
-    """Run a RedisVL query; a missing index (e.g. after a flush) is created and retried once."""
-    index = get_index()
+def _missing_index(exc: Exception) -> bool:
+    return "no such index" in str(exc).lower()
+
+
+def _with_index(call):
+    """Run `call()`; if the index is missing (e.g. after a flush), create it and run it once more."""
     try:
-        return index.search(query.query, query_params=query.params)
-    except RedisSearchError as exc:
-        if "no such index" not in str(exc).lower():
+        return call()
+    except (redis.ResponseError, RedisSearchError) as exc:
+        if not _missing_index(exc):
             raise
     ensure_index()
-    return index.search(query.query, query_params=query.params)
+    return call()
+
+
+def _run(query):
+    """Run a RedisVL query (see `_with_index`)."""
+    return _with_index(lambda: get_index().search(query.query, query_params=query.params))
 
 
 def _memory_id(doc) -> str:
@@ -312,8 +327,13 @@ def vector_search(vector, *, conditions: list[Condition], k: int) -> list[Hit]:
     if k <= 0:
         return []
     query = VectorQuery(
-        vector=_as_bytes(vector), vector_field_name="vector", return_fields=RETURN_FIELDS,
-        filter_expression=filter_string(conditions), num_results=k, return_score=True, dtype="float32",
+        vector=_as_bytes(vector),
+        vector_field_name="vector",
+        return_fields=RETURN_FIELDS,
+        filter_expression=filter_string(conditions),
+        num_results=k,
+        return_score=True,
+        dtype="float32",
     )
     return [Hit(id=_memory_id(d), vector_distance=float(d.vector_distance)) for d in _run(query).docs]
 
@@ -321,9 +341,14 @@ def vector_search(vector, *, conditions: list[Condition], k: int) -> list[Hit]:
 def vector_range(vector, *, conditions: list[Condition], threshold: float, k: int) -> tuple[list[Hit], int]:
     """Documents within `threshold` cosine distance, nearest first (up to k), and how many there are."""
     query = VectorRangeQuery(
-        vector=_as_bytes(vector), vector_field_name="vector", return_fields=RETURN_FIELDS,
-        filter_expression=filter_string(conditions), distance_threshold=threshold,
-        num_results=max(k, 0), return_score=True, dtype="float32",
+        vector=_as_bytes(vector),
+        vector_field_name="vector",
+        return_fields=RETURN_FIELDS,
+        filter_expression=filter_string(conditions),
+        distance_threshold=threshold,
+        num_results=max(k, 0),
+        return_score=True,
+        dtype="float32",
     )
     if k <= 0:
         query.paging(0, 0)
@@ -343,8 +368,9 @@ CONTEXT_WEIGHT = 0.5
 TERM_CANDIDATES = 100
 
 
-def text_search(text: str, *, conditions: list[Condition], k: int,
-                only_ids: list[str] | None = None) -> tuple[list[Hit], int]:
+def text_search(
+    text: str, *, conditions: list[Condition], k: int, only_ids: list[str] | None = None
+) -> tuple[list[Hit], int]:
     """Top-k BM25F matches of the meaningful terms of `text` and how many documents match.
 
     No meaningful terms means no text condition: nothing matches (callers that want
@@ -366,18 +392,24 @@ def text_search(text: str, *, conditions: list[Condition], k: int,
             return [], 0
         conditions.append(Condition("memory_id", "any", tuple(only_ids)))
     depth = max(k, TERM_CANDIDATES)
-    pipe = get_redis_bytes().pipeline(transaction=False)
     fields = "|".join(TEXT_FIELDS)
-    for clause in (filter_string(conditions), _with_text(textquery.text_clause(text, field=fields), conditions)):
-        pipe.execute_command("FT.SEARCH", settings.MEMORY_INDEX_NAME, clause, "LIMIT", 0, 0, "DIALECT", 2)
-    for word in words:
-        pipe.execute_command("FT.SEARCH", settings.MEMORY_INDEX_NAME,
-                             _with_text(f"@{fields}:({textquery.escape(word)})", conditions),
-                             "RETURN", 1 + len(TEXT_FIELDS), "memory_id", *TEXT_FIELDS, "LIMIT", 0, depth, "DIALECT", 2)
+    returned = ("RETURN", 1 + len(TEXT_FIELDS), "memory_id", *TEXT_FIELDS, "LIMIT", 0, depth, "DIALECT", 2)
+    queries = [
+        (clause, "LIMIT", 0, 0, "DIALECT", 2)
+        for clause in (filter_string(conditions), _with_text(textquery.text_clause(text, field=fields), conditions))
+    ]
+    queries += [(_with_text(f"@{fields}:({textquery.escape(word)})", conditions), *returned) for word in words]
+
+    def search():
+        pipe = get_redis_bytes().pipeline(transaction=False)
+        for query in queries:
+            pipe.execute_command("FT.SEARCH", settings.MEMORY_INDEX_NAME, *query)
+        return pipe.execute()
+
     try:
-        replies = pipe.execute()
+        replies = search()
     except redis.ResponseError as exc:
-        if "no such index" not in str(exc).lower():
+        if not _missing_index(exc):
             raise
         ensure_index()
         return [], 0
@@ -388,14 +420,16 @@ def text_search(text: str, *, conditions: list[Condition], k: int,
         for document in _reply_documents(reply):
             if document["memory_id"] not in documents:
                 documents[document["memory_id"]] = tuple(
-                    textquery.stemmed_tokens(document.get(name, "")) for name in TEXT_FIELDS)
+                    textquery.stemmed_tokens(document.get(name, "")) for name in TEXT_FIELDS
+                )
     scores = _bm25(words, frequencies, documents, total=_reply_total(replies[0]))
     ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:k]
     return [Hit(id=record_id, text_score=score) for record_id, score in ranked], _reply_total(replies[1])
 
 
-def _bm25(words: list[str], frequencies: list[int], documents: dict[str, tuple[list[str], list[str]]], *,
-          total: int) -> dict[str, float]:
+def _bm25(
+    words: list[str], frequencies: list[int], documents: dict[str, tuple[list[str], list[str]]], *, total: int
+) -> dict[str, float]:
     """BM25F of each (text tokens, context tokens) document: a term's frequency and the
     length are the text's plus CONTEXT_WEIGHT times the context's. N and document
     frequencies come from the filtered set, the average length from the candidates."""
@@ -414,8 +448,9 @@ def _bm25(words: list[str], frequencies: list[int], documents: dict[str, tuple[l
         for token in context:
             counts[token] += CONTEXT_WEIGHT
         norm = BM25_K1 * (1 - BM25_B + BM25_B * lengths[record_id] / mean_length)
-        scores[record_id] = sum(idf * counts[t] * (BM25_K1 + 1) / (counts[t] + norm)
-                                for t, idf in weights.items() if counts[t])
+        scores[record_id] = sum(
+            idf * counts[t] * (BM25_K1 + 1) / (counts[t] + norm) for t, idf in weights.items() if counts[t]
+        )
     return scores
 
 
@@ -430,17 +465,23 @@ def _reply_documents(reply) -> list[dict[str, str]]:
     """The returned fields of each document of a raw FT.SEARCH reply, decoded."""
     if isinstance(reply, dict):
         rows = reply.get(b"results", reply.get("results", []))
-        return [{_decode(k): _decode(v) for k, v in
-                 row.get(b"extra_attributes", row.get("extra_attributes", {})).items()} for row in rows]
-    return [{_decode(k): _decode(v) for k, v in zip(fields[::2], fields[1::2], strict=True)}
-            for fields in reply[2::2]]
+        return [
+            {_decode(k): _decode(v) for k, v in row.get(b"extra_attributes", row.get("extra_attributes", {})).items()}
+            for row in rows
+        ]
+    return [{_decode(k): _decode(v) for k, v in zip(fields[::2], fields[1::2], strict=True)} for fields in reply[2::2]]
 
 
-def list_ids(*, conditions: list[Condition], offset: int, limit: int,
-             sort_by: str = "created_at", descending: bool = True) -> tuple[list[str], int]:
+def list_ids(
+    *, conditions: list[Condition], offset: int, limit: int, sort_by: str = "created_at", descending: bool = True
+) -> tuple[list[str], int]:
     """A page of ids matching the filter, ordered by a numeric field, and the total."""
-    query = FilterQuery(filter_expression=filter_string(conditions), return_fields=RETURN_FIELDS,
-                        num_results=limit, sort_by=(sort_by, "DESC" if descending else "ASC"))
+    query = FilterQuery(
+        filter_expression=filter_string(conditions),
+        return_fields=RETURN_FIELDS,
+        num_results=limit,
+        sort_by=(sort_by, "DESC" if descending else "ASC"),
+    )
     query.paging(offset, limit)
     result = _run(query)
     return [_memory_id(d) for d in result.docs], result.total
@@ -450,9 +491,17 @@ _LN2 = 0.6931471805599453
 _DAY_MICROS = 86_400_000_000
 
 
-def list_by_recency(*, conditions: list[Condition], now: datetime, freshness_weight: float,
-                    novelty_weight: float, half_life_last_access_days: float, half_life_created_days: float,
-                    offset: int, limit: int) -> list[tuple[str, float]]:
+def list_by_recency(
+    *,
+    conditions: list[Condition],
+    now: datetime,
+    freshness_weight: float,
+    novelty_weight: float,
+    half_life_last_access_days: float,
+    half_life_created_days: float,
+    offset: int,
+    limit: int,
+) -> list[tuple[str, float]]:
     """A page of (id, recency) for the filter, best recency first, computed in Redis.
 
     recency = freshness_weight * 0.5 ** (days since last access / half_life_last_access_days)
@@ -466,19 +515,16 @@ def list_by_recency(*, conditions: list[Condition], now: datetime, freshness_wei
         f"{float(novelty_weight)!r} * exp(-{_LN2} * ({t} - @created_at) / "
         f"{float(half_life_created_days) * _DAY_MICROS!r})"
     )
-    args = ["FT.AGGREGATE", settings.MEMORY_INDEX_NAME, filter_string(conditions),
-            "LOAD", "3", "@memory_id", "@created_at", "@last_accessed",
-            "APPLY", expression, "AS", "recency",
-            "SORTBY", "4", "@recency", "DESC", "@memory_id", "ASC", "MAX", str(offset + limit),
-            "LIMIT", str(offset), str(limit), "DIALECT", "2"]
-    client = get_redis_bytes()
-    try:
-        reply = client.execute_command(*args)
-    except redis.ResponseError as exc:
-        if "no such index" not in str(exc).lower():
-            raise
-        ensure_index()
-        reply = client.execute_command(*args)
+    args = [
+        "FT.AGGREGATE",
+        settings.MEMORY_INDEX_NAME,
+        filter_string(conditions),
+        *["LOAD", "3", "@memory_id", "@created_at", "@last_accessed", "APPLY"],
+        expression,
+        *f"AS recency SORTBY 4 @recency DESC @memory_id ASC MAX {offset + limit} LIMIT {offset} {limit}".split(),
+        *["DIALECT", "2"],
+    ]
+    reply = _with_index(lambda: get_redis_bytes().execute_command(*args))
     return [(_decode(row[b"memory_id"]), float(row[b"recency"])) for row in _aggregate_rows(reply)]
 
 

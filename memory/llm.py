@@ -120,9 +120,13 @@ def _cost(response) -> float:
 def _classify(exc: Exception) -> LLMError:
     litellm = _litellm()
     status = getattr(exc, "status_code", None)
-    transient = (litellm.exceptions.Timeout, litellm.exceptions.APIConnectionError,
-                 litellm.exceptions.RateLimitError, litellm.exceptions.ServiceUnavailableError,
-                 litellm.exceptions.InternalServerError)
+    transient = (
+        litellm.exceptions.Timeout,
+        litellm.exceptions.APIConnectionError,
+        litellm.exceptions.RateLimitError,
+        litellm.exceptions.ServiceUnavailableError,
+        litellm.exceptions.InternalServerError,
+    )
     if isinstance(exc, transient) or (isinstance(status, int) and (status == 429 or status >= 500)):
         return LLMUnavailableError(f"{type(exc).__name__}: {exc}")
     return LLMError(f"{type(exc).__name__}: {exc}")

@@ -18,8 +18,22 @@ def new_memory_id() -> str:
 
 # What a caller may give a record; everything else is the server's. Create, overwrite,
 # merge and snapshots all work from this one list.
-RECORD_FIELDS = ("id", "text", "context", "memory_type", "namespace", "user_id", "session_id", "topics", "entities",
-                 "event_date", "pinned", "created_at", "last_accessed", "extracted_from")
+RECORD_FIELDS = (
+    "id",
+    "text",
+    "context",
+    "memory_type",
+    "namespace",
+    "user_id",
+    "session_id",
+    "topics",
+    "entities",
+    "event_date",
+    "pinned",
+    "created_at",
+    "last_accessed",
+    "extracted_from",
+)
 # A snapshot (in history) holds what recreating the record needs; hash and vector are recomputed.
 SNAPSHOT_FIELDS = RECORD_FIELDS + ("access_count", "status", "extraction_run_id")
 LIST_FIELDS = ("topics", "entities", "extracted_from")
@@ -59,11 +73,11 @@ class MemoryRecord(models.Model):
     # When this server stored the row (created_at may come from the client).
     persisted_at = models.DateTimeField(default=timezone.now)
     memory_hash = models.CharField(max_length=64, db_index=True)
-    status = models.CharField(max_length=10, choices=MemoryStatus.choices, default=MemoryStatus.APPROVED,
-                              db_index=True)
+    status = models.CharField(max_length=10, choices=MemoryStatus.choices, default=MemoryStatus.APPROVED, db_index=True)
     extracted_from = models.JSONField(default=list, blank=True)
-    extraction_run = models.ForeignKey("policies.ExtractionRun", null=True, blank=True,
-                                       on_delete=models.SET_NULL, related_name="memories")
+    extraction_run = models.ForeignKey(
+        "policies.ExtractionRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="memories"
+    )
     embedding = models.BinaryField(null=True, blank=True)
     embedding_model = models.CharField(max_length=200, blank=True)
     # Set in the same transaction as every write the index must see; cleared once the
@@ -113,6 +127,9 @@ class MemoryIndexRemoval(models.Model):
 
     memory_id = models.CharField(primary_key=True, max_length=128)
     created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return f"tombstone {self.memory_id}"
 
 
 class MemoryHistory(models.Model):

@@ -133,6 +133,7 @@ def index_schema_key() -> str:
 
 # --- Lua ---------------------------------------------------------------------------------
 
+
 def _lua_literal(text: str) -> str:
     # Key names are plain ASCII; refusing anything else keeps the quoting trivial.
     if not re.fullmatch(r"[\w:.\-]*", text):
@@ -222,19 +223,24 @@ end
 
 # KEYS[1] = a listing scope; ARGV = first, last rank. Prunes everything expired, then
 # returns {total, page} of the scope, newest write first.
-WM_LIST = LuaScript(_WM_LISTING + """
+WM_LIST = LuaScript(
+    _WM_LISTING
+    + """
 local _, now = clock()
 while prune_expired(now, 1000) == 1000 do end
 local total = redis.call('ZCARD', KEYS[1])
 local page = redis.call('ZRANGE', KEYS[1], ARGV[1], ARGV[2], 'REV')
 return {total, page}
-""")
+"""
+)
 
 # KEYS[1] = session hash; ARGV = escaped ns, session id, user ("" for none), doc, mtok,
 # rev, ttl_ms (0: none), summary-pending key ("" for no summary), its PX ms, how many
 # expired sessions to prune. Replaces the session and its index entries atomically.
 # Returns {1 existed / 0 new / -1 owned by another user, owner, 1 if the summary guard was set}.
-WM_PUT = LuaScript(_WM_LISTING + """
+WM_PUT = LuaScript(
+    _WM_LISTING
+    + """
 local key = KEYS[1]
 local ens, sid, user, doc, mtok, rev, ttl_ms, guard_key, guard_ms =
   ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], tonumber(ARGV[7]), ARGV[8], ARGV[9]
@@ -263,11 +269,14 @@ if user ~= '' then list_owner(ens, eu, sid, now_us) end
 local guard = 0
 if guard_key ~= '' and redis.call('SET', guard_key, '1', 'PX', guard_ms, 'NX') then guard = 1 end
 return {existed and 1 or 0, user, guard}
-""")
+"""
+)
 
 # KEYS[1] = session hash; ARGV = escaped ns, session id, user ("" for none).
 # Returns 1 deleted, 0 missing, -1 owned by another user.
-WM_DELETE = LuaScript(_WM_LISTING + """
+WM_DELETE = LuaScript(
+    _WM_LISTING
+    + """
 local key = KEYS[1]
 local ens, sid, user = ARGV[1], ARGV[2], ARGV[3]
 local old = redis.call('HMGET', key, 'doc', 'user')
@@ -280,7 +289,8 @@ redis.call('ZREM', EXPIRIES, expiry_member(ens, eu, sid))
 unlist_session(ens, sid)
 if owner ~= '' then unlist_owner(ens, eu, sid) end
 return 1
-""")
+"""
+)
 
 # KEYS[1] = session hash; ARGV = the rev read, doc, mtok, new rev. Writes the summarised
 # session only if no PUT landed since it was read; keeps the TTL. Returns 1 written, 0 not.

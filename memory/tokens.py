@@ -55,8 +55,9 @@ def encoding() -> tiktoken.Encoding:
     if hashlib.sha256(data).hexdigest() != _CL100K_SHA256:
         raise ImproperlyConfigured(f"{path} is not the cl100k_base token file (sha256 mismatch)")
     ranks = {base64.b64decode(token): int(rank) for token, rank in (line.split() for line in data.splitlines() if line)}
-    return tiktoken.Encoding(name="cl100k_base", pat_str=_CL100K_PATTERN, mergeable_ranks=ranks,
-                             special_tokens=_CL100K_SPECIAL)
+    return tiktoken.Encoding(
+        name="cl100k_base", pat_str=_CL100K_PATTERN, mergeable_ranks=ranks, special_tokens=_CL100K_SPECIAL
+    )
 
 
 @lru_cache(maxsize=4096)

@@ -14,6 +14,7 @@ Kept free of Django so it can run before settings exist.
 """
 
 import argparse
+import contextlib
 import os
 import signal
 import subprocess
@@ -40,8 +41,9 @@ def _binaries() -> tuple[str, list[str]]:
 def _client(port: int) -> redis.Redis:
     # No retries: a probe of a port nobody listens on must answer "no" at once, not
     # after redis-py's default backoff (about 4 s).
-    return redis.Redis(host="127.0.0.1", port=port, socket_timeout=2, socket_connect_timeout=1,
-                       retry=Retry(NoBackoff(), 0))
+    return redis.Redis(
+        host="127.0.0.1", port=port, socket_timeout=2, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0)
+    )
 
 
 def answering(port: int) -> bool:
@@ -61,22 +63,28 @@ def start(*, port: int, data_dir: Path, timeout: float = 20.0) -> bool:
     if answering(port):
         missing = missing_modules(_client(port))
         if missing:
-            raise SystemExit(
-                f"error: a Redis on port {port} answers but lacks module(s) {sorted(missing)}"
-            )
+            raise SystemExit(f"error: a Redis on port {port} answers but lacks module(s) {sorted(missing)}")
         return False
     server, modules = _binaries()
     data_dir.mkdir(parents=True, exist_ok=True)
     args = [
         server,
-        "--port", str(port),
-        "--bind", "127.0.0.1",
-        "--dir", str(data_dir),
-        "--appendonly", "yes",
-        "--appendfsync", "everysec",
-        "--pidfile", str(data_dir / "redis.pid"),
-        "--logfile", str(data_dir / "redis.log"),
-        "--daemonize", "yes",
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(data_dir),
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "everysec",
+        "--pidfile",
+        str(data_dir / "redis.pid"),
+        "--logfile",
+        str(data_dir / "redis.log"),
+        "--daemonize",
+        "yes",
     ]
     for module in modules:
         args += ["--loadmodule", module]
@@ -101,8 +109,10 @@ def _wait_until_ready(port: int, data_dir: Path, timeout: float) -> None:
             deadline = time.monotonic() + timeout
         except redis.RedisError:
             if time.monotonic() > deadline:
-                raise SystemExit(f"error: local Redis did not answer on port {port} within {timeout:.0f}s "
-                                 f"(see {data_dir / 'redis.log'})") from None
+                raise SystemExit(
+                    f"error: local Redis did not answer on port {port} within {timeout:.0f}s "
+                    f"(see {data_dir / 'redis.log'})"
+                ) from None
         else:
             missing = missing_modules(client)
             if missing:
@@ -115,10 +125,8 @@ def stop(*, port: int, timeout: float = 20.0) -> None:
     """Shut Redis down cleanly (the AOF is fsynced) and wait until it is gone."""
     if not answering(port):
         return
-    try:
+    with contextlib.suppress(redis.ConnectionError):  # the connection drops as the server exits
         _client(port).shutdown()
-    except redis.ConnectionError:
-        pass  # the connection drops as the server exits
     deadline = time.monotonic() + timeout
     while answering(port) and time.monotonic() < deadline:
         time.sleep(0.05)

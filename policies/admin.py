@@ -4,15 +4,31 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from memory import llm
-
 from policies.models import ExtractionRun
 
 
 @admin.register(ExtractionRun)
 class ExtractionRunAdmin(admin.ModelAdmin):
-    list_display = ("id", "started_at", "status", "session_id", "namespace", "user_id", "strategy", "model",
-                    "message_count", "memories_created", "memories_deduplicated", "memories_dropped",
-                    "tokens_in", "tokens_out", "cost_usd", "latency_ms", "attempt", "error_summary")
+    list_display = (
+        "id",
+        "started_at",
+        "status",
+        "session_id",
+        "namespace",
+        "user_id",
+        "strategy",
+        "model",
+        "message_count",
+        "memories_created",
+        "memories_deduplicated",
+        "memories_dropped",
+        "tokens_in",
+        "tokens_out",
+        "cost_usd",
+        "latency_ms",
+        "attempt",
+        "error_summary",
+    )
     list_filter = ("status", "strategy", "model")
     search_fields = ("session_id", "namespace", "user_id", "error")
     date_hierarchy = "started_at"
@@ -31,8 +47,12 @@ class ExtractionRunAdmin(admin.ModelAdmin):
 
     def changelist_view(self, request, extra_context=None):
         if not llm.is_configured():
-            self.message_user(request, "LLM extraction is off: LLM_MODEL is not set, so only the `messages` "
-                                       "strategy (raw turns, no LLM) can run.", messages.WARNING)
+            self.message_user(
+                request,
+                "LLM extraction is off: LLM_MODEL is not set, so only the `messages` "
+                "strategy (raw turns, no LLM) can run.",
+                messages.WARNING,
+            )
         return super().changelist_view(request, extra_context)
 
     def has_add_permission(self, request):

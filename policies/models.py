@@ -70,8 +70,9 @@ class ExtractionRun(models.Model):
     namespace = models.CharField(max_length=200, blank=True, db_index=True)
     user_id = models.CharField(max_length=200, blank=True, db_index=True)
     session_id = models.CharField(max_length=200, db_index=True)
-    policy_version = models.ForeignKey(PolicyVersion, null=True, blank=True, on_delete=models.PROTECT,
-                                       related_name="runs")
+    policy_version = models.ForeignKey(
+        PolicyVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="runs"
+    )
     strategy = models.CharField(max_length=20, choices=Strategy.choices)
     model = models.CharField(max_length=200, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING, db_index=True)

@@ -38,8 +38,15 @@ def policy_version_create(
     """A new version numbered after the policy's last one."""
     Policy.objects.select_for_update().filter(pk=policy.pk).first()  # serialise numbering
     number = (policy.versions.aggregate(last=Max("number"))["last"] or 0) + 1
-    version = PolicyVersion(policy=policy, number=number, strategy=strategy, prompt_template=prompt_template,
-                            model=model, params=params or {}, review_mode=review_mode)
+    version = PolicyVersion(
+        policy=policy,
+        number=number,
+        strategy=strategy,
+        prompt_template=prompt_template,
+        model=model,
+        params=params or {},
+        review_mode=review_mode,
+    )
     _validate(version)
     version.save()
     return version
@@ -50,12 +57,10 @@ def policy_version_update(*, version: PolicyVersion, data: dict) -> PolicyVersio
     """Edit a version nobody has extracted with yet; a used version never changes."""
     version = PolicyVersion.objects.select_for_update().get(pk=version.pk)
     if policy_version_is_used(version=version):
-        raise PolicyVersionImmutableError(
-            f"{version} has been used by an extraction run; create a new version instead"
-        )
+        raise PolicyVersionImmutableError(f"{version} has been used by an extraction run; create a new version instead")
     unknown = set(data) - set(EDITABLE_FIELDS)
     if unknown:
-        raise ValidationError({field: "not editable" for field in sorted(unknown)})
+        raise ValidationError(dict.fromkeys(sorted(unknown), "not editable"))
     for field, value in data.items():
         setattr(version, field, value)
     _validate(version)
@@ -74,8 +79,12 @@ def policy_version_publish(*, version: PolicyVersion) -> Policy:
 
 def _is_stock(version: PolicyVersion) -> bool:
     """A built-in strategy with nothing of an operator's in it."""
-    return (not version.prompt_template and not version.model and not version.params
-            and version.review_mode == ReviewMode.AUTO_APPROVE)
+    return (
+        not version.prompt_template
+        and not version.model
+        and not version.params
+        and version.review_mode == ReviewMode.AUTO_APPROVE
+    )
 
 
 @transaction.atomic

@@ -23,22 +23,23 @@ MESSAGE_CONTEXT_TURNS = 3
 INSTRUCTIONS = {
     Strategy.DISCRETE: (
         "You extract durable memories from a conversation between a user and an assistant. "
-        "Extract facts about the user and the world they describe (memory_type \"semantic\": "
+        'Extract facts about the user and the world they describe (memory_type "semantic": '
         "attributes, relationships, preferences, plans) and events that happened or are planned "
-        "(memory_type \"episodic\", with event_date when it is known). One fact or event per memory, "
+        '(memory_type "episodic", with event_date when it is known). One fact or event per memory, '
         "in one plain sentence."
     ),
     Strategy.SUMMARY: (
         "You summarise a conversation between a user and an assistant for long-term memory. "
-        "Write exactly one memory (memory_type \"episodic\") summarising the new turns: what was "
+        'Write exactly one memory (memory_type "episodic") summarising the new turns: what was '
         "discussed, decided and planned, in a few plain sentences."
     ),
     Strategy.PREFERENCES: (
         "You extract the user's preferences from a conversation between a user and an assistant: "
         "likes, dislikes, habits, choices, and how they want things done. One preference per memory "
-        "(memory_type \"semantic\"), stated as a plain sentence about User."
+        '(memory_type "semantic"), stated as a plain sentence about User.'
     ),
 }
+
 
 def params_validate(params: dict) -> None:
     """Raise ValueError naming the first unknown or out-of-range param."""

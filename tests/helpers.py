@@ -56,8 +56,11 @@ def wait_until_no_messages(redis_client, actor_name: str | None = None, timeout:
     """Wait until every message (of `actor_name`) is acknowledged. Dramatiq enqueues a
     retry, a re-arm or a delayed message's move to the ready queue before it acknowledges
     the message that caused it, so once none is left, none will run again."""
-    wait_until(lambda: not queued_messages(redis_client, actor_name), timeout=timeout,
-               what=f"no outstanding {actor_name or 'Dramatiq'} messages")
+    wait_until(
+        lambda: not queued_messages(redis_client, actor_name),
+        timeout=timeout,
+        what=f"no outstanding {actor_name or 'Dramatiq'} messages",
+    )
 
 
 def redis_state() -> dict[bytes, tuple]:
@@ -68,9 +71,13 @@ def redis_state() -> dict[bytes, tuple]:
     import redis
 
     client = redis.Redis.from_url(settings.REDIS_URL)
-    readers = {b"string": client.get, b"hash": lambda k: sorted(client.hgetall(k).items()),
-               b"list": lambda k: client.lrange(k, 0, -1), b"set": lambda k: sorted(client.smembers(k)),
-               b"zset": lambda k: client.zrange(k, 0, -1, withscores=True)}
+    readers = {
+        b"string": client.get,
+        b"hash": lambda k: sorted(client.hgetall(k).items()),
+        b"list": lambda k: client.lrange(k, 0, -1),
+        b"set": lambda k: sorted(client.smembers(k)),
+        b"zset": lambda k: client.zrange(k, 0, -1, withscores=True),
+    }
     try:
         state = {}
         for key in client.scan_iter(count=1000):
@@ -86,9 +93,13 @@ def db_rows() -> dict[str, list[tuple]]:
     from django.apps import apps
 
     models = [*apps.get_app_config("memory").get_models(), *apps.get_app_config("policies").get_models()]
-    return {model._meta.label: sorted((tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)
-                                       for row in model.objects.values_list()), key=repr)
-            for model in models}
+    return {
+        model._meta.label: sorted(
+            (tuple(bytes(v) if isinstance(v, memoryview) else v for v in row) for row in model.objects.values_list()),
+            key=repr,
+        )
+        for model in models
+    }
 
 
 def put_session(client, session_id: str, messages: list[dict], query: str = "", **fields) -> dict:
@@ -170,9 +181,18 @@ class Deployment:
         self.env = env
         self.worker_threads = worker_threads
         self.web = subprocess.Popen(
-            [str(BASE_DIR / ".venv/bin/gunicorn"), "memoryproject.wsgi:application",
-             "--bind", f"127.0.0.1:{self.port}", "--workers", str(web_workers), "--log-level", "warning"],
-            cwd=BASE_DIR, env=env,
+            [
+                str(BASE_DIR / ".venv/bin/gunicorn"),
+                "memoryproject.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                str(web_workers),
+                "--log-level",
+                "warning",
+            ],
+            cwd=BASE_DIR,
+            env=env,
         )
         self.worker = self.start_worker()
         wait_for_http(f"{self.url}/v1/health")
@@ -180,7 +200,9 @@ class Deployment:
     def start_worker(self) -> subprocess.Popen:
         return subprocess.Popen(
             [PYTHON, "manage.py", "rundramatiq", "--processes", "1", "--threads", str(self.worker_threads)],
-            cwd=BASE_DIR, env=self.env, start_new_session=True,
+            cwd=BASE_DIR,
+            env=self.env,
+            start_new_session=True,
         )
 
     def kill_worker(self, sig=signal.SIGKILL) -> None:

@@ -52,6 +52,45 @@ class Fault:
         return cls("malformed_json")
 
 
+# What the server answers for each fault: status, error body, extra headers.
+FAULT_RESPONSES = {
+    "rate_limit": (429, {"error": {"message": "rate limited", "type": "rate_limit_exceeded"}}, {"Retry-After": "0"}),
+    "server_error": (500, {"error": {"message": "upstream exploded", "type": "server_error"}}),
+    "bad_request": (
+        400,
+        {"error": {"message": "invalid request: unsupported parameter", "type": "invalid_request_error"}},
+    ),
+    "unauthorized": (
+        401,
+        {
+            "error": {
+                "message": "Incorrect API key provided",
+                "type": "invalid_request_error",
+                "code": "invalid_api_key",
+            }
+        },
+    ),
+    "timeout": (504, {"error": {"message": "too late", "type": "timeout"}}),
+}
+
+
+def completion(body: dict, content: str, *, number: int) -> dict:
+    """An OpenAI chat completion carrying `content`, with word counts as token usage."""
+    prompt_words = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
+    return {
+        "id": f"chatcmpl-{number}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": body.get("model", "scripted"),
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
+        "usage": {
+            "prompt_tokens": prompt_words,
+            "completion_tokens": len(content.split()),
+            "total_tokens": prompt_words + len(content.split()),
+        },
+    }
+
+
 class ScriptedLLMServer:
     def __init__(self):
         self._lock = threading.Lock()
@@ -116,34 +155,13 @@ class ScriptedLLMServer:
                 if reply is None:
                     return self._send(500, {"error": {"message": "script exhausted", "type": "server_error"}})
                 if isinstance(reply, Fault):
-                    if reply.kind == "rate_limit":
-                        return self._send(429, {"error": {"message": "rate limited", "type": "rate_limit_exceeded"}},
-                                          {"Retry-After": "0"})
-                    if reply.kind == "server_error":
-                        return self._send(500, {"error": {"message": "upstream exploded", "type": "server_error"}})
-                    if reply.kind == "bad_request":
-                        return self._send(400, {"error": {"message": "invalid request: unsupported parameter",
-                                                          "type": "invalid_request_error"}})
-                    if reply.kind == "unauthorized":
-                        return self._send(401, {"error": {"message": "Incorrect API key provided",
-                                                          "type": "invalid_request_error",
-                                                          "code": "invalid_api_key"}})
                     if reply.kind == "timeout":
                         time.sleep(reply.seconds)
-                        return self._send(504, {"error": {"message": "too late", "type": "timeout"}})
+                    if reply.kind in FAULT_RESPONSES:
+                        return self._send(*FAULT_RESPONSES[reply.kind])
                     reply = '{"memories": [{"text": "unterminated'
                 content = json.dumps(reply) if isinstance(reply, dict) else str(reply)
-                prompt_words = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
-                self._send(200, {
-                    "id": f"chatcmpl-{len(server.requests)}",
-                    "object": "chat.completion",
-                    "created": int(time.time()),
-                    "model": body.get("model", "scripted"),
-                    "choices": [{"index": 0, "finish_reason": "stop",
-                                 "message": {"role": "assistant", "content": content}}],
-                    "usage": {"prompt_tokens": prompt_words, "completion_tokens": len(content.split()),
-                              "total_tokens": prompt_words + len(content.split())},
-                })
+                self._send(200, completion(body, content, number=len(server.requests)))
 
             def _send(self, status: int, payload: dict, headers: dict | None = None):
                 data = json.dumps(payload).encode()

@@ -62,8 +62,14 @@ def _summary_retry_when(retries: int, exception: BaseException) -> bool:
     return getattr(exception, "retryable", False) and retries < SUMMARY_MAX_RETRIES
 
 
-@dramatiq.actor(max_retries=SUMMARY_MAX_RETRIES, retry_when=_summary_retry_when, min_backoff=1_000,
-                max_backoff=30_000, time_limit=5 * 60_000, on_retry_exhausted="working_memory_trim")
+@dramatiq.actor(
+    max_retries=SUMMARY_MAX_RETRIES,
+    retry_when=_summary_retry_when,
+    min_backoff=1_000,
+    max_backoff=30_000,
+    time_limit=5 * 60_000,
+    on_retry_exhausted="working_memory_trim",
+)
 def working_memory_summarize(namespace: str | None, session_id: str, window: int):
     """Fold a session's oldest turns into its `context` once it passes the threshold (idempotent)."""
     summarize(namespace=namespace, session_id=session_id, window=window)
@@ -85,8 +91,7 @@ def working_memory_trim(message: dict, retry_info: dict):
 PROMOTION_MAX_RETRIES = 20
 
 
-@dramatiq.actor(max_retries=PROMOTION_MAX_RETRIES, min_backoff=5_000, max_backoff=3_600_000,
-                time_limit=10 * 60_000)
+@dramatiq.actor(max_retries=PROMOTION_MAX_RETRIES, min_backoff=5_000, max_backoff=3_600_000, time_limit=10 * 60_000)
 def promote_session(namespace: str | None, user_id: str | None, session_id: str, token: str):
     """A debounced promotion message fired: run it, re-arm it for a later write, or, if a
     newer message has taken over the session, do nothing (idempotent)."""

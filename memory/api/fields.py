@@ -18,8 +18,7 @@ RECORD_ID_MAX_LENGTH = MemoryRecord._meta.get_field("id").max_length
 # A conversation turn's id; records cite them in `extracted_from`.
 MESSAGE_ID_MAX_LENGTH = SourceMessage._meta.get_field("message_id").max_length
 # namespace, user_id and session_id share ScopeField, so it takes the tightest column.
-SCOPE_MAX_LENGTH = min(MemoryRecord._meta.get_field(name).max_length
-                       for name in ("namespace", "user_id", "session_id"))
+SCOPE_MAX_LENGTH = min(MemoryRecord._meta.get_field(name).max_length for name in ("namespace", "user_id", "session_id"))
 # Topics and entities are index tags like the scope values, and as long.
 TAG_MAX_LENGTH = SCOPE_MAX_LENGTH
 

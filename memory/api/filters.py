@@ -36,9 +36,17 @@ from memory.codecs import datetime_decode
 from memory.models import MemoryStatus, MemoryType
 
 # Operator as sent -> the operator `index.Condition` knows.
-TAG_OPERATORS = {"eq": "eq", "ne": "ne", "any": "any", "all": "all",
-                 # agent-memory-client 0.14's filter classes send these names.
-                 "in_": "any", "not_eq": "ne", "not_in": "none", "none": "none"}
+TAG_OPERATORS = {
+    "eq": "eq",
+    "ne": "ne",
+    "any": "any",
+    "all": "all",
+    # agent-memory-client 0.14's filter classes send these names.
+    "in_": "any",
+    "not_eq": "ne",
+    "not_in": "none",
+    "none": "none",
+}
 DATE_OPERATORS = ("gt", "gte", "lt", "lte", "eq", "between")
 TAG_FILTER_FIELDS = ("session_id", "namespace", "user_id", "topics", "entities", "memory_type", "status")
 DATE_FILTER_FIELDS = ("created_at", "last_accessed", "event_date")
@@ -66,8 +74,9 @@ def _operators(name: str, spec, allowed, kind: str) -> Iterator[tuple[str, objec
         raise field_error(loc, f"Must be an object with operators {', '.join(allowed)}.")
     for op, value in spec.items():
         if op not in allowed:
-            raise field_error([*loc, op], f"Unknown operator {op!r}; {kind} filters take {', '.join(allowed)}.",
-                              "unknown_operator")
+            raise field_error(
+                [*loc, op], f"Unknown operator {op!r}; {kind} filters take {', '.join(allowed)}.", "unknown_operator"
+            )
         if value is not None:
             yield op, value, [*loc, op]
 
@@ -90,8 +99,10 @@ def _tag_conditions(name: str, spec) -> list[index.Condition]:
 
 def _check_tag_value(name: str, item, loc: list) -> None:
     if not isinstance(item, str) or not item or len(item) > TAG_MAX_LENGTH or any(ord(c) < 32 for c in item):
-        raise field_error(loc, f"Each value must be a non-empty string of at most "
-                          f"{TAG_MAX_LENGTH} characters without control characters.")
+        raise field_error(
+            loc,
+            f"Each value must be a non-empty string of at most {TAG_MAX_LENGTH} characters without control characters.",
+        )
     if name in _CHOICES and item not in _CHOICES[name]:
         raise field_error(loc, f"{item!r} is not one of {', '.join(sorted(_CHOICES[name]))}.")
 

@@ -79,6 +79,7 @@ def memory_to_dict(record: MemoryRecord) -> dict:
 
 # --- Fields ------------------------------------------------------------------------------
 
+
 class MemoryTextField(StrictCharField):
     """A record's text or context, or a query: kept verbatim (whitespace is content);
     NUL is refused because PostgreSQL text columns cannot store it."""
@@ -120,9 +121,15 @@ def _id_list(max_length: int, **kwargs):
 
 # --- Create / edit ---------------------------------------------------------------------------
 
+
 class MemoryRecordInputSerializer(serializers.Serializer):
-    id = StrictCharField(required=False, allow_blank=True, max_length=RECORD_ID_MAX_LENGTH, trim_whitespace=False,
-                         validators=[no_control_characters])
+    id = StrictCharField(
+        required=False,
+        allow_blank=True,
+        max_length=RECORD_ID_MAX_LENGTH,
+        trim_whitespace=False,
+        validators=[no_control_characters],
+    )
     text = MemoryTextField()
     context = MemoryTextField(required=False, allow_blank=True, allow_null=True)
     memory_type = serializers.ChoiceField(choices=MemoryType.choices, default=MemoryType.SEMANTIC)
@@ -160,8 +167,10 @@ def _check_unique_ids(memories: list[dict]) -> None:
     for position, memory in enumerate(memories):
         memory_id = memory.get("id")
         if memory_id and memory_id in seen:
-            raise field_error(["body", "memories", position, "id"],
-                              f"Duplicate id {memory_id!r} (also at memories[{seen[memory_id]}]).")
+            raise field_error(
+                ["body", "memories", position, "id"],
+                f"Duplicate id {memory_id!r} (also at memories[{seen[memory_id]}]).",
+            )
         if memory_id:
             seen[memory_id] = position
 
@@ -184,14 +193,18 @@ def _edit_changes(data: dict, attrs: dict) -> dict:
     fields = EditMemorySerializer().fields
     unknown = sorted(set(data) - set(fields))
     if unknown:
-        raise field_error(["body", unknown[0]], f"Unknown field {unknown[0]!r}; editable fields: "
-                          f"{', '.join(fields)}.", "extra_forbidden")
+        raise field_error(
+            ["body", unknown[0]],
+            f"Unknown field {unknown[0]!r}; editable fields: {', '.join(fields)}.",
+            "extra_forbidden",
+        )
     if "text" in attrs and not attrs["text"].strip():
         raise field_error(["body", "text"], "Must not be empty.")
     return {k: v for k, v in attrs.items() if k in data}
 
 
 # --- Search ------------------------------------------------------------------------------------
+
 
 class SearchSerializer(serializers.Serializer):
     text = MemoryTextField(required=False, allow_blank=True, allow_null=True, default="")
@@ -218,30 +231,48 @@ def _search_query(data: dict, attrs: dict) -> SearchQuery:
         raise field_error(["body", "offset"], f"offset + limit must be at most {index.MAX_WINDOW}.")
     if attrs.get("distance_threshold") is not None:
         if attrs["search_mode"] == "keyword":
-            raise field_error(["body", "distance_threshold"],
-                              "distance_threshold applies to semantic and hybrid search, not keyword.")
+            raise field_error(
+                ["body", "distance_threshold"], "distance_threshold applies to semantic and hybrid search, not keyword."
+            )
         if not text.strip():
             raise field_error(["body", "distance_threshold"], "distance_threshold needs a query text.")
     defaults = Recency()
     recency = Recency(
         boost=True if attrs.get("recency_boost") is None else attrs["recency_boost"],
-        **{name: attrs[f"recency_{name}"] if attrs.get(f"recency_{name}") is not None else getattr(defaults, name)
-           for name in ("semantic_weight", "recency_weight", "freshness_weight", "novelty_weight",
-                        "half_life_last_access_days", "half_life_created_days")},
+        **{
+            name: attrs[f"recency_{name}"] if attrs.get(f"recency_{name}") is not None else getattr(defaults, name)
+            for name in (
+                "semantic_weight",
+                "recency_weight",
+                "freshness_weight",
+                "novelty_weight",
+                "half_life_last_access_days",
+                "half_life_created_days",
+            )
+        },
     )
-    return SearchQuery(text=text, mode=attrs["search_mode"], hybrid_alpha=attrs["hybrid_alpha"],
-                       conditions=tuple(conditions), distance_threshold=attrs.get("distance_threshold"),
-                       limit=attrs["limit"], offset=attrs["offset"], recency=recency)
+    return SearchQuery(
+        text=text,
+        mode=attrs["search_mode"],
+        hybrid_alpha=attrs["hybrid_alpha"],
+        conditions=tuple(conditions),
+        distance_threshold=attrs.get("distance_threshold"),
+        limit=attrs["limit"],
+        offset=attrs["offset"],
+        recency=recency,
+    )
 
 
 # --- Forget / compact ----------------------------------------------------------------------------
+
 
 class ForgetPolicySerializer(serializers.Serializer):
     max_age_days = serializers.FloatField(min_value=0.0, required=False, allow_null=True)
     max_inactive_days = serializers.FloatField(min_value=0.0, required=False, allow_null=True)
     budget = serializers.IntegerField(min_value=0, required=False, allow_null=True)
-    memory_type_allowlist = serializers.ListField(child=serializers.ChoiceField(choices=MemoryType.choices),
-                                                  required=False, allow_null=True)
+    memory_type_allowlist = serializers.ListField(
+        child=serializers.ChoiceField(choices=MemoryType.choices), required=False, allow_null=True
+    )
 
 
 class ForgetSerializer(serializers.Serializer):
@@ -273,6 +304,7 @@ def _body(request, serializer_class, **kwargs):
 
 # --- Views ---------------------------------------------------------------------------------------
 
+
 class LongTermMemoryView(APIView):
     """POST creates records; DELETE removes records by id."""
 
@@ -284,11 +316,15 @@ class LongTermMemoryView(APIView):
             result = services.memories_create(records=data["memories"], deduplicate=data["deduplicate"])
         except services.MemoryIdConflictError as exc:
             raise field_error(["body", "memories", exc.position, "id"], str(exc), "conflict") from exc
-        return Response({
-            "status": "ok",
-            "memories": [{"id": o.id, "outcome": o.outcome, "distance": o.distance, "history_id": o.history_id}
-                         for o in result.outcomes],
-        })
+        return Response(
+            {
+                "status": "ok",
+                "memories": [
+                    {"id": o.id, "outcome": o.outcome, "distance": o.distance, "history_id": o.history_id}
+                    for o in result.outcomes
+                ],
+            }
+        )
 
     def delete(self, request):
         ids = [i for value in request.query_params.getlist("memory_ids") for i in value.split(",") if i]
@@ -306,8 +342,9 @@ class LongTermMemorySearchView(APIView):
         query = _search_query(request.data, _body(request, SearchSerializer))
         now = timezone.now()
         result = memories_search(query=query, now=now)
-        services.memories_after_search(found_ids=[h.record.id for h in result.hits], stale_ids=result.stale_ids,
-                                       accessed_at=now)
+        services.memories_after_search(
+            found_ids=[h.record.id for h in result.hits], stale_ids=result.stale_ids, accessed_at=now
+        )
         memories = []
         for hit in result.hits:
             item = memory_to_dict(hit.record)
@@ -340,19 +377,35 @@ class ForgetView(APIView):
         body = _body(request, ForgetSerializer)
         policy = body["policy"]
         result = services.memories_forget(
-            namespace=scope.get("namespace"), user_id=scope.get("user_id"), session_id=scope.get("session_id"),
-            max_age_days=policy.get("max_age_days"), max_inactive_days=policy.get("max_inactive_days"),
-            budget=policy.get("budget"), memory_types=policy.get("memory_type_allowlist"),
-            pinned_ids=body.get("pinned_ids") or [], limit=scope.get("limit"),
+            namespace=scope.get("namespace"),
+            user_id=scope.get("user_id"),
+            session_id=scope.get("session_id"),
+            max_age_days=policy.get("max_age_days"),
+            max_inactive_days=policy.get("max_inactive_days"),
+            budget=policy.get("budget"),
+            memory_types=policy.get("memory_type_allowlist"),
+            pinned_ids=body.get("pinned_ids") or [],
+            limit=scope.get("limit"),
             dry_run=body["dry_run"] or scope["dry_run"],
         )
-        return Response({"scanned": result.scanned, "deleted": len(result.deleted_ids),
-                         "deleted_ids": result.deleted_ids, "dry_run": result.dry_run})
+        return Response(
+            {
+                "scanned": result.scanned,
+                "deleted": len(result.deleted_ids),
+                "deleted_ids": result.deleted_ids,
+                "dry_run": result.dry_run,
+            }
+        )
 
 
 class CompactView(APIView):
     def post(self, request):
         scope = validated_query(request, ScopeQuerySerializer)
         result = services.memories_compact(namespace=scope.get("namespace"), user_id=scope.get("user_id"))
-        return Response({"status": f"ok, {result.remaining} memories remaining after compaction",
-                         "merged": result.merged, "remaining": result.remaining})
+        return Response(
+            {
+                "status": f"ok, {result.remaining} memories remaining after compaction",
+                "merged": result.merged,
+                "remaining": result.remaining,
+            }
+        )

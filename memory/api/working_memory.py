@@ -106,7 +106,9 @@ class MessageValidator:
         content = self._content(item.get("content"), problems)
         message_id = self._id(item.get("id"), problems)
         message = {
-            "id": message_id, "role": role, "content": content,
+            "id": message_id,
+            "role": role,
+            "content": content,
             "created_at": self._created_at(item.get("created_at"), problems),
             "persisted_at": self._persisted_at(item.get("persisted_at"), problems),
             "discrete_memory_extracted": self._extracted(item.get("discrete_memory_extracted", "f"), problems),
@@ -147,8 +149,12 @@ class MessageValidator:
             problems["created_at"] = [DATETIME_INVALID]
             return None
         if when > self.now + MAX_FUTURE:
-            problems["created_at"] = [(f"{datetime_encode(when)} is more than 5 minutes in the future "
-                                       f"(server time {datetime_encode(self.now)}).")]
+            problems["created_at"] = [
+                (
+                    f"{datetime_encode(when)} is more than 5 minutes in the future "
+                    f"(server time {datetime_encode(self.now)})."
+                )
+            ]
         return datetime_encode(when)
 
     @staticmethod
@@ -183,7 +189,9 @@ class MessagesField(serializers.Field):
         if len(data) > settings.WORKING_MEMORY_MAX_MESSAGES:
             raise serializers.ValidationError(
                 f"{len(data)} messages; at most {settings.WORKING_MEMORY_MAX_MESSAGES} are accepted "
-                "(WORKING_MEMORY_MAX_MESSAGES).", code="too_long")
+                "(WORKING_MEMORY_MAX_MESSAGES).",
+                code="too_long",
+            )
         validator = MessageValidator(now=datetime.now(UTC))
         results = [validator.validate(item) for item in data]
         if any(problems for _, problems in results):
@@ -222,8 +230,7 @@ class MemoryRecordSerializer(serializers.Serializer):
         record["id"] = record.get("id") or str(ULID())
         for name in ("created_at", "updated_at", "last_accessed"):
             record.setdefault(name, now)
-        for name in ("topics", "entities", "memory_hash",
-                     "extracted_from", "event_date", "persisted_at"):
+        for name in ("topics", "entities", "memory_hash", "extracted_from", "event_date", "persisted_at"):
             record.setdefault(name, None)
         return record
 
@@ -314,11 +321,19 @@ def _body_too_large(request) -> Response | None:
     length = int(request.META.get("CONTENT_LENGTH") or 0)
     if length <= settings.WORKING_MEMORY_MAX_BODY_BYTES:
         return None
-    return Response({"detail": [{
-        "loc": ["body"], "type": "too_large",
-        "msg": f"Request body is {length} bytes; at most {settings.WORKING_MEMORY_MAX_BODY_BYTES} "
-               "are accepted (WORKING_MEMORY_MAX_BODY_BYTES).",
-    }]}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    return Response(
+        {
+            "detail": [
+                {
+                    "loc": ["body"],
+                    "type": "too_large",
+                    "msg": f"Request body is {length} bytes; at most {settings.WORKING_MEMORY_MAX_BODY_BYTES} "
+                    "are accepted (WORKING_MEMORY_MAX_BODY_BYTES).",
+                }
+            ]
+        },
+        status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    )
 
 
 def _not_found(session_id: str) -> Response:
@@ -329,15 +344,19 @@ class WorkingMemoryListView(APIView):
     @extend_schema(
         operation_id="v1_working_memory_list",
         parameters=[ListQuerySerializer],
-        responses={200: inline_serializer("SessionList", {
-            "sessions": serializers.ListField(child=serializers.CharField()), "total": serializers.IntegerField()})},
+        responses={
+            200: inline_serializer(
+                "SessionList",
+                {"sessions": serializers.ListField(child=serializers.CharField()), "total": serializers.IntegerField()},
+            )
+        },
     )
     def get(self, request):
         """Sessions in a namespace and/or of a user, most recently written first; `total` is exact."""
         query = validated_query(request, ListQuerySerializer)
-        total, sessions = working_memory_list(namespace=query["namespace"],
-                                              user_id=query["user_id"], limit=query["limit"],
-                                              offset=query["offset"])
+        total, sessions = working_memory_list(
+            namespace=query["namespace"], user_id=query["user_id"], limit=query["limit"], offset=query["offset"]
+        )
         return Response({"sessions": sessions, "total": total})
 
 
@@ -348,17 +367,23 @@ class WorkingMemoryView(APIView):
         _check_session_id(session_id)
         query = validated_query(request, GetQuerySerializer)
         memory = working_memory_get(
-            session_id=session_id, namespace=query.get("namespace"), user_id=query.get("user_id"),
-            window=context_window(model_name=query.get("model_name"),
-                                  context_window_max=query.get("context_window_max")),
+            session_id=session_id,
+            namespace=query.get("namespace"),
+            user_id=query.get("user_id"),
+            window=context_window(
+                model_name=query.get("model_name"), context_window_max=query.get("context_window_max")
+            ),
             recent_messages_limit=query.get("recent_messages_limit"),
         )
         if memory is None:
             return _not_found(session_id)
         return Response(memory)
 
-    @extend_schema(parameters=[PutQuerySerializer], request=WorkingMemoryPutSerializer,
-                   responses={200: WorkingMemoryResponseSerializer})
+    @extend_schema(
+        parameters=[PutQuerySerializer],
+        request=WorkingMemoryPutSerializer,
+        responses={200: WorkingMemoryResponseSerializer},
+    )
     def put(self, request, session_id):
         """Replace the session. Redis only; summarisation and promotion run in the worker."""
         _check_session_id(session_id)
@@ -381,25 +406,32 @@ class WorkingMemoryView(APIView):
                 context=body["context"],
                 ttl_seconds=body["ttl_seconds"],
                 long_term_memory_strategy=body["long_term_memory_strategy"],
-                window=context_window(model_name=query.get("model_name"),
-                                      context_window_max=query.get("context_window_max")),
+                window=context_window(
+                    model_name=query.get("model_name"), context_window_max=query.get("context_window_max")
+                ),
             )
         except SessionOwnedByAnotherUser:
             loc = ["query" if user_in_query else "body", "user_id"]
-            return Response({"detail": validation_detail(
-                [f"Session {session_id} belongs to another user; delete it first to reuse the id."],
-                loc)}, status=status.HTTP_409_CONFLICT)
+            return Response(
+                {
+                    "detail": validation_detail(
+                        [f"Session {session_id} belongs to another user; delete it first to reuse the id."], loc
+                    )
+                },
+                status=status.HTTP_409_CONFLICT,
+            )
         return Response(memory)
 
-    @extend_schema(parameters=[SessionQuerySerializer],
-                   responses={200: inline_serializer("Ack", {"status": serializers.CharField()})})
+    @extend_schema(
+        parameters=[SessionQuerySerializer],
+        responses={200: inline_serializer("Ack", {"status": serializers.CharField()})},
+    )
     def delete(self, request, session_id):
         """Delete the session; deleting a missing one is fine, another user's is a 404."""
         _check_session_id(session_id)
         query = validated_query(request, SessionQuerySerializer)
         try:
-            working_memory_delete(session_id=session_id, namespace=query.get("namespace"),
-                                  user_id=query.get("user_id"))
+            working_memory_delete(session_id=session_id, namespace=query.get("namespace"), user_id=query.get("user_id"))
         except SessionOwnedByAnotherUser:
             return _not_found(session_id)
         return Response({"status": "ok"})

@@ -87,8 +87,9 @@ def records_in_scope(*, namespace: str | None = None, user_id: str | None = None
 def recency_score(*, last_accessed: datetime, created_at: datetime, now: datetime, recency: Recency) -> float:
     days_idle = max((now - last_accessed).total_seconds(), 0.0) / 86400.0
     days_old = max((now - created_at).total_seconds(), 0.0) / 86400.0
-    return (recency.freshness_weight * 0.5 ** (days_idle / recency.half_life_last_access_days)
-            + recency.novelty_weight * 0.5 ** (days_old / recency.half_life_created_days))
+    return recency.freshness_weight * 0.5 ** (
+        days_idle / recency.half_life_last_access_days
+    ) + recency.novelty_weight * 0.5 ** (days_old / recency.half_life_created_days)
 
 
 def _with_default_status(conditions) -> list[index.Condition]:
@@ -110,6 +111,7 @@ def fuse(vector_distances: dict[str, float], text_scores: dict[str, float], alph
     [0, 1] whatever the model's similarity range or the query's BM25 scale. A
     candidate one side did not score gets 0 from that side.
     """
+
     def normalise(values: dict[str, float]) -> dict[str, float]:
         if not values:
             return {}
@@ -145,8 +147,9 @@ def memories_search(*, query: SearchQuery, now: datetime | None = None) -> Searc
     else:
         vector = embeddings.embed_query(query.text)
         if query.distance_threshold is not None:
-            vector_hits, total = index.vector_range(vector, conditions=conditions,
-                                                    threshold=query.distance_threshold, k=depth)
+            vector_hits, total = index.vector_range(
+                vector, conditions=conditions, threshold=query.distance_threshold, k=depth
+            )
         else:
             vector_hits = index.vector_search(vector, conditions=conditions, k=depth)
             total = index.count(conditions)
@@ -166,14 +169,17 @@ def memories_search(*, query: SearchQuery, now: datetime | None = None) -> Searc
         score = rel
         if recency.boost:
             score = recency.semantic_weight * rel + recency.recency_weight * recency_score(
-                last_accessed=record.last_accessed, created_at=record.created_at, now=now, recency=recency)
+                last_accessed=record.last_accessed, created_at=record.created_at, now=now, recency=recency
+            )
         scored.append((score, record_id, record))
     scored.sort(key=lambda item: (-item[0], item[1]))
-    scored = scored[query.offset:window]
+    scored = scored[query.offset : window]
     if query.mode == "hybrid":
         _fill_distances(vector, distances, [k for _, k, _ in scored if k not in distances])
-    page = [SearchHit(record=record, dist=distances.get(k, 1.0 - relevance[k]), score=score, score_type=query.mode)
-            for score, k, record in scored]
+    page = [
+        SearchHit(record=record, dist=distances.get(k, 1.0 - relevance[k]), score=score, score_type=query.mode)
+        for score, k, record in scored
+    ]
     total = max(total - len(stale), 0)
     return SearchResult(hits=page, total=total, next_offset=window if window < total else None, stale_ids=stale)
 
@@ -211,18 +217,24 @@ def _list_by_filter(query: SearchQuery, conditions, now: datetime) -> SearchResu
     total = index.count(conditions)
     if recency.boost:
         rows = index.list_by_recency(
-            conditions=conditions, now=now, freshness_weight=recency.freshness_weight,
+            conditions=conditions,
+            now=now,
+            freshness_weight=recency.freshness_weight,
             novelty_weight=recency.novelty_weight,
             half_life_last_access_days=recency.half_life_last_access_days,
-            half_life_created_days=recency.half_life_created_days, offset=query.offset, limit=query.limit)
+            half_life_created_days=recency.half_life_created_days,
+            offset=query.offset,
+            limit=query.limit,
+        )
         scores = {record_id: recency.recency_weight * rec for record_id, rec in rows}
     else:
         ids, total = index.list_ids(conditions=conditions, offset=query.offset, limit=query.limit)
-        scores = {record_id: 0.0 for record_id in ids}
+        scores = dict.fromkeys(ids, 0.0)
     records = MemoryRecord.objects.defer("embedding").in_bulk(list(scores))
     stale = [k for k in scores if k not in records]
-    hits = [SearchHit(record=records[k], dist=1.0 - s, score=s, score_type=None) for k, s in scores.items()
-            if k in records]
+    hits = [
+        SearchHit(record=records[k], dist=1.0 - s, score=s, score_type=None) for k, s in scores.items() if k in records
+    ]
     window = query.offset + query.limit
     total = max(total - len(stale), 0)
     return SearchResult(hits=hits, total=total, next_offset=window if window < total else None, stale_ids=stale)

@@ -43,6 +43,7 @@ MODEL_CONTEXT_WINDOWS = {
     "claude-3-opus-latest": 200000,
 }
 
+
 def context_window(*, model_name: str | None, context_window_max: int | None) -> int | None:
     """The window the client works with: `context_window_max` wins over `model_name`."""
     if context_window_max is not None:
@@ -95,13 +96,14 @@ def working_memory_get(
     if window is not None:
         keep = min(keep, max(1, newest_fitting(message_tokens, window)))
     if keep < len(message_tokens):
-        doc["messages"] = doc["messages"][len(message_tokens) - keep:] if keep else []
-        message_tokens = message_tokens[len(message_tokens) - keep:] if keep else []
+        doc["messages"] = doc["messages"][len(message_tokens) - keep :] if keep else []
+        message_tokens = message_tokens[len(message_tokens) - keep :] if keep else []
     return response_document(doc=doc, user_id=owner, message_tokens=message_tokens, window=window)
 
 
-def response_document(*, doc: dict, user_id: str | None, message_tokens: list[int], window: int | None,
-                      new_session: bool | None = None) -> dict:
+def response_document(
+    *, doc: dict, user_id: str | None, message_tokens: list[int], window: int | None, new_session: bool | None = None
+) -> dict:
     tokens = sum(message_tokens)
     used, toward_summary = context_usage(tokens=tokens, window=window)
     return {

@@ -55,8 +55,12 @@ def promotion_schedule(*, namespace: str | None, user_id: str | None, session_id
         return
     token, delay_ms = redis_keys.DEBOUNCE_WRITE(
         keys=[redis_keys.window_key(namespace=namespace, user_id=user_id, session_id=session_id)],
-        args=[settings.PROMOTION_DEBOUNCE_SECONDS * 1000, settings.PROMOTION_MAX_WAIT_SECONDS * 1000,
-              LOST_MESSAGE_GRACE_MS, ABANDONED_WINDOW_TTL_MS],
+        args=[
+            settings.PROMOTION_DEBOUNCE_SECONDS * 1000,
+            settings.PROMOTION_MAX_WAIT_SECONDS * 1000,
+            LOST_MESSAGE_GRACE_MS,
+            ABANDONED_WINDOW_TTL_MS,
+        ],
     )
     if token:
         send_now("promote_session", namespace, user_id, session_id, token, delay_seconds=int(delay_ms) / 1000)
@@ -65,7 +69,8 @@ def promotion_schedule(*, namespace: str | None, user_id: str | None, session_id
 def promotion_claim(*, namespace: str | None, user_id: str | None, session_id: str, token: str) -> Claim:
     """What a fired promotion message should do: run now, re-arm for later, or nothing."""
     action, delay_ms = redis_keys.DEBOUNCE_CLAIM(
-        keys=[redis_keys.window_key(namespace=namespace, user_id=user_id, session_id=session_id)], args=[token])
+        keys=[redis_keys.window_key(namespace=namespace, user_id=user_id, session_id=session_id)], args=[token]
+    )
     return Claim(action=action, delay_seconds=int(delay_ms) / 1000)
 
 

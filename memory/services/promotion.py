@@ -90,8 +90,9 @@ def promotion_run(*, namespace: str | None, user_id: str | None, session_id: str
     if state is None:
         return None
     watermark = state.extracted_seq
-    new_messages = list(SourceMessage.objects.filter(namespace=ns, session_id=session_id, seq__gt=watermark)
-                        .order_by("seq"))
+    new_messages = list(
+        SourceMessage.objects.filter(namespace=ns, session_id=session_id, seq__gt=watermark).order_by("seq")
+    )
     if not new_messages:
         return None
     owner = state.user_id or (user_id or "")
@@ -106,8 +107,9 @@ def promotion_run(*, namespace: str | None, user_id: str | None, session_id: str
     version = run.policy_version
     started = time.monotonic()
     try:
-        context_messages = _context(ns, session_id, watermark, context_size(
-            strategy=version.strategy, params=version.params))
+        context_messages = _context(
+            ns, session_id, watermark, context_size(strategy=version.strategy, params=version.params)
+        )
         result = extraction.extract(
             strategy=version.strategy,
             new_turns=[_turn(m) for m in new_messages],
@@ -123,6 +125,7 @@ def promotion_run(*, namespace: str | None, user_id: str | None, session_id: str
 
 # --- Step 1: persist -----------------------------------------------------------------------
 
+
 def _persist(ns: str, session_id: str, session: dict) -> SessionPromotion:
     """Write the session's new messages and unpromoted memories; returns the locked-then-saved state."""
     owner = session.get("user_id") or ""
@@ -131,16 +134,27 @@ def _persist(ns: str, session_id: str, session: dict) -> SessionPromotion:
     with transaction.atomic():
         SessionPromotion.objects.get_or_create(namespace=ns, session_id=session_id, defaults={"user_id": owner})
         state = SessionPromotion.objects.select_for_update().get(namespace=ns, session_id=session_id)
-        known = set(SourceMessage.objects.filter(namespace=ns, session_id=session_id,
-                                                 message_id__in=[m["id"] for m in messages])
-                    .values_list("message_id", flat=True))
+        known = set(
+            SourceMessage.objects.filter(
+                namespace=ns, session_id=session_id, message_id__in=[m["id"] for m in messages]
+            ).values_list("message_id", flat=True)
+        )
         fresh = [m for m in messages if m["id"] not in known]
-        SourceMessage.objects.bulk_create([
-            SourceMessage(namespace=ns, session_id=session_id, message_id=m["id"], user_id=owner,
-                          seq=state.persisted_seq + position, role=m["role"], content=m["content"],
-                          created_at=datetime_decode(m.get("created_at")) or timezone.now())
-            for position, m in enumerate(fresh, start=1)
-        ])
+        SourceMessage.objects.bulk_create(
+            [
+                SourceMessage(
+                    namespace=ns,
+                    session_id=session_id,
+                    message_id=m["id"],
+                    user_id=owner,
+                    seq=state.persisted_seq + position,
+                    role=m["role"],
+                    content=m["content"],
+                    created_at=datetime_decode(m.get("created_at")) or timezone.now(),
+                )
+                for position, m in enumerate(fresh, start=1)
+            ]
+        )
         unpromoted = [m for m in memories if state.promoted_memories.get(m["id"]) != memory_hash(m["text"])]
         _promote_session_memories(ns, owner, session_id, unpromoted)
         if not fresh and not unpromoted and state.user_id == owner:
@@ -155,8 +169,9 @@ def _persist(ns: str, session_id: str, session: dict) -> SessionPromotion:
 
 def _promote_session_memories(ns: str, owner: str, session_id: str, memories: list[dict]) -> None:
     """The agent's own session memories, approved as API creates are, in the session's tenant."""
-    records = [_session_record(m, namespace=ns, user_id=owner, session_id=session_id)
-               for m in memories if m["text"].strip()]
+    records = [
+        _session_record(m, namespace=ns, user_id=owner, session_id=session_id) for m in memories if m["text"].strip()
+    ]
     while records:
         try:
             memories_create(records=records, deduplicate=True, status=MemoryStatus.APPROVED)
@@ -169,25 +184,37 @@ def _promote_session_memories(ns: str, owner: str, session_id: str, memories: li
 
 # --- Step 2: the run and its attempts ----------------------------------------------------------
 
+
 def _run_begin(ns, owner, session_id, version: PolicyVersion, new_messages) -> ExtractionRun:
     """Continue the session's unfinished run (a retry or a redelivery) or start one."""
     with transaction.atomic():
-        run = (ExtractionRun.objects.select_for_update()
-               .filter(namespace=ns, session_id=session_id, status=ExtractionRun.Status.RUNNING)
-               .order_by("-started_at", "-id").first())
+        run = (
+            ExtractionRun.objects.select_for_update()
+            .filter(namespace=ns, session_id=session_id, status=ExtractionRun.Status.RUNNING)
+            .order_by("-started_at", "-id")
+            .first()
+        )
         if run is None:
             model = "" if version.strategy == Strategy.MESSAGES else version.model or settings.LLM_MODEL
-            run = ExtractionRun(namespace=ns, user_id=owner, session_id=session_id, policy_version=version,
-                                strategy=version.strategy, model=model, attempt=0)
+            run = ExtractionRun(
+                namespace=ns,
+                user_id=owner,
+                session_id=session_id,
+                policy_version=version,
+                strategy=version.strategy,
+                model=model,
+                attempt=0,
+            )
         run.attempt += 1
         run.first_message_id, run.last_message_id = new_messages[0].message_id, new_messages[-1].message_id
         run.message_count = len(new_messages)
         if run.attempt > settings.PROMOTION_MAX_ATTEMPTS:
             # Earlier attempts never reported back: the worker died or hit its time limit.
             run.status, run.finished_at = ExtractionRun.Status.FAILED, timezone.now()
-            run.error = (f"gave up after {run.attempt - 1} attempts (PROMOTION_MAX_ATTEMPTS); the last ones "
-                         "did not finish (worker crash or time limit)"
-                         + (f"; earlier error: {run.error}" if run.error else ""))
+            run.error = (
+                f"gave up after {run.attempt - 1} attempts (PROMOTION_MAX_ATTEMPTS); the last ones "
+                "did not finish (worker crash or time limit)" + (f"; earlier error: {run.error}" if run.error else "")
+            )
             logger.error("promotion run %s for session %s/%s failed: %s", run.pk, ns, session_id, run.error)
         run.save()
     return run
@@ -195,9 +222,17 @@ def _run_begin(ns, owner, session_id, version: PolicyVersion, new_messages) -> E
 
 def _run_without_policy(ns, owner, session_id, new_messages, exc) -> ExtractionRun:
     run = ExtractionRun.objects.create(
-        namespace=ns, user_id=owner, session_id=session_id, strategy="", status=ExtractionRun.Status.FAILED,
-        first_message_id=new_messages[0].message_id, last_message_id=new_messages[-1].message_id,
-        message_count=len(new_messages), error=str(exc), finished_at=timezone.now())
+        namespace=ns,
+        user_id=owner,
+        session_id=session_id,
+        strategy="",
+        status=ExtractionRun.Status.FAILED,
+        first_message_id=new_messages[0].message_id,
+        last_message_id=new_messages[-1].message_id,
+        message_count=len(new_messages),
+        error=str(exc),
+        finished_at=timezone.now(),
+    )
     logger.error("promotion of session %s/%s failed: %s", ns, session_id, exc)
     return run
 
@@ -222,8 +257,14 @@ def _attempt_failed(run: ExtractionRun, exc: Exception) -> ExtractionRun:
         delay = min(settings.PROMOTION_RETRY_BACKOFF_SECONDS * 2 ** (run.attempt - 1), MAX_BACKOFF_SECONDS)
         delay *= random.uniform(1.0, 1.25)  # spread the retries of many sessions after an outage
         run.save(update_fields=["error", "malformed_replies"])
-        logger.warning("promotion run %s for session %s/%s: %s; retrying in %.1f s",
-                       run.pk, run.namespace, run.session_id, run.error, delay)
+        logger.warning(
+            "promotion run %s for session %s/%s: %s; retrying in %.1f s",
+            run.pk,
+            run.namespace,
+            run.session_id,
+            run.error,
+            delay,
+        )
         raise PromotionRetry(run.error, delay_seconds=delay, run=run) from exc
     run.status, run.finished_at = ExtractionRun.Status.FAILED, timezone.now()
     run.save(update_fields=["error", "malformed_replies", "status", "finished_at"])
@@ -233,10 +274,13 @@ def _attempt_failed(run: ExtractionRun, exc: Exception) -> ExtractionRun:
 
 # --- Step 3: write -------------------------------------------------------------------------
 
+
 def _write(run, version, state, watermark, new_messages, result: extraction.Extraction, started) -> ExtractionRun:
     """Records, watermark and run in one transaction, unless another run got there first."""
-    records = [_session_record(asdict(m), namespace=state.namespace, user_id=state.user_id,
-                               session_id=state.session_id) for m in result.memories]
+    records = [
+        _session_record(asdict(m), namespace=state.namespace, user_id=state.user_id, session_id=state.session_id)
+        for m in result.memories
+    ]
     with transaction.atomic():
         state = SessionPromotion.objects.select_for_update().get(pk=state.pk)
         run = ExtractionRun.objects.select_for_update().get(pk=run.pk)
@@ -244,14 +288,20 @@ def _write(run, version, state, watermark, new_messages, result: extraction.Extr
             if run.status != ExtractionRun.Status.RUNNING:
                 return run  # a concurrent attempt of this same run wrote the turns
             run.status, run.finished_at = ExtractionRun.Status.SKIPPED, timezone.now()
-            run.error = (f"turns {new_messages[0].message_id}..{new_messages[-1].message_id} were promoted by "
-                         "another run meanwhile; nothing written")
+            run.error = (
+                f"turns {new_messages[0].message_id}..{new_messages[-1].message_id} were promoted by "
+                "another run meanwhile; nothing written"
+            )
             run.save()
             return run
         # Raw turns are distinct events: the watermark keeps them from repeating, and
         # merging two sessions' identical "yes" would lose where each was said.
-        created = memories_create(records=records, deduplicate=version.strategy != Strategy.MESSAGES,
-                                  status=version.review_mode, extraction_run=run)
+        created = memories_create(
+            records=records,
+            deduplicate=version.strategy != Strategy.MESSAGES,
+            status=version.review_mode,
+            extraction_run=run,
+        )
         state.extracted_seq = new_messages[-1].seq
         state.updated_at = timezone.now()
         state.save(update_fields=["extracted_seq", "updated_at"])
@@ -264,13 +314,22 @@ def _write(run, version, state, watermark, new_messages, result: extraction.Extr
         run.memories_deduplicated = created.deduplicated_count
         run.memories_dropped = sum(result.dropped.values())
         run.save()
-    logger.info("promotion run %s for session %s/%s: %d turns, %d created, %d deduplicated, %d dropped %s",
-                run.pk, run.namespace, run.session_id, len(new_messages), run.memories_created,
-                run.memories_deduplicated, run.memories_dropped, result.dropped or "")
+    logger.info(
+        "promotion run %s for session %s/%s: %d turns, %d created, %d deduplicated, %d dropped %s",
+        run.pk,
+        run.namespace,
+        run.session_id,
+        len(new_messages),
+        run.memories_created,
+        run.memories_deduplicated,
+        run.memories_dropped,
+        result.dropped or "",
+    )
     return run
 
 
 # --- Helpers ----------------------------------------------------------------------------------
+
 
 def _context(ns: str, session_id: str, watermark: int, size: int) -> list[SourceMessage]:
     if not size:
@@ -280,8 +339,9 @@ def _context(ns: str, session_id: str, watermark: int, size: int) -> list[Source
 
 
 def _turn(message: SourceMessage) -> extraction.Turn:
-    return extraction.Turn(id=message.message_id, role=message.role, content=message.content,
-                           created_at=message.created_at)
+    return extraction.Turn(
+        id=message.message_id, role=message.role, content=message.content, created_at=message.created_at
+    )
 
 
 def _session_record(values: dict, *, namespace: str, user_id: str, session_id: str) -> dict:

@@ -15,6 +15,7 @@ from django.conf import settings
 from ulid import ULID
 
 from memory import llm, redis_keys, tokens
+from memory.codecs import datetime_encode
 from memory.redis_client import get_redis
 from memory.selectors.working_memory import newest_fitting, response_document
 from memory.services.debounce import promotion_schedule
@@ -50,10 +51,6 @@ class SessionOwnedByAnotherUser(Exception):
     """The session exists and belongs to a different user_id."""
 
 
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
-
-
 def working_memory_put(
     *,
     session_id: str,
@@ -84,33 +81,49 @@ def working_memory_put(
         "context": context,
         "long_term_memory_strategy": long_term_memory_strategy,
         "ttl_seconds": ttl_seconds,
-        "last_accessed": now_iso(),
+        "last_accessed": datetime_encode(datetime.now(UTC)),
     }
-    wants_summary = (
-        settings.SUMMARIZATION_ENABLED
-        and window is not None
-        and sum(message_tokens) > int(window * settings.SUMMARIZATION_THRESHOLD)
+    wants_summary = _past_summary_threshold(message_tokens, window)
+    existed, owner, summary_claimed = redis_keys.WM_PUT(
+        keys=[redis_keys.session_key(namespace, session_id)],
+        args=[
+            redis_keys.escape(namespace),
+            session_id,
+            user_id or "",
+            json.dumps(doc, separators=(",", ":")),
+            json.dumps(message_tokens, separators=(",", ":")),
+            str(ULID()),
+            (ttl_seconds or 0) * 1000,
+            redis_keys.summary_pending_key(namespace, session_id) if wants_summary else "",
+            SUMMARY_PENDING_MS,
+            PRUNE_PER_WRITE,
+        ],
     )
-    existed, owner, summary_claimed = redis_keys.WM_PUT(keys=[redis_keys.session_key(namespace, session_id)], args=[
-        redis_keys.escape(namespace), session_id, user_id or "", json.dumps(doc, separators=(",", ":")),
-        json.dumps(message_tokens, separators=(",", ":")), str(ULID()), (ttl_seconds or 0) * 1000,
-        redis_keys.summary_pending_key(namespace, session_id) if wants_summary else "", SUMMARY_PENDING_MS,
-        PRUNE_PER_WRITE,
-    ])
     if existed == -1:
         raise SessionOwnedByAnotherUser(owner)
     owner = owner or None
     promotion_schedule(namespace=namespace, user_id=owner, session_id=session_id)
     if summary_claimed:
         send_now("working_memory_summarize", namespace, session_id, window)
-    return response_document(doc=doc, user_id=owner, message_tokens=message_tokens, window=window,
-                             new_session=not existed)
+    return response_document(
+        doc=doc, user_id=owner, message_tokens=message_tokens, window=window, new_session=not existed
+    )
+
+
+def _past_summary_threshold(message_tokens: list[int], window: int | None) -> bool:
+    return (
+        settings.SUMMARIZATION_ENABLED
+        and window is not None
+        and sum(message_tokens) > int(window * settings.SUMMARIZATION_THRESHOLD)
+    )
 
 
 def working_memory_delete(*, session_id: str, namespace: str | None, user_id: str | None) -> None:
     """Delete the session (a missing one is fine); raises SessionOwnedByAnotherUser."""
-    deleted = redis_keys.WM_DELETE(keys=[redis_keys.session_key(namespace, session_id)],
-                                   args=[redis_keys.escape(namespace), session_id, user_id or ""])
+    deleted = redis_keys.WM_DELETE(
+        keys=[redis_keys.session_key(namespace, session_id)],
+        args=[redis_keys.escape(namespace), session_id, user_id or ""],
+    )
     if deleted == -1:
         raise SessionOwnedByAnotherUser(user_id)
 
@@ -143,8 +156,9 @@ def working_memory_summarize(*, namespace: str | None, session_id: str, window: 
         session_promote(namespace=namespace, user_id=stored[1] or None, session_id=session_id)
         context = _summary(doc["context"], trimmed, window=window, use_llm=use_llm)
         if _write_summary(key, stored[2], doc, message_tokens, trimmed, context):
-            logger.info("working memory %s/%s: %d turns folded into context, %d kept",
-                        namespace, session_id, len(trimmed), keep)
+            logger.info(
+                "working memory %s/%s: %d turns folded into context, %d kept", namespace, session_id, len(trimmed), keep
+            )
             break
     else:
         logger.info("working memory %s/%s: summary abandoned, the session kept changing", namespace, session_id)
@@ -157,15 +171,22 @@ def _write_summary(key: str, rev: str, doc: dict, message_tokens: list[int], tri
     client = get_redis()
     base_context, trimmed_ids = doc["context"], [m["id"] for m in trimmed]
     while True:
-        new_doc = {**doc, "messages": doc["messages"][len(trimmed):], "context": context}
-        if redis_keys.WM_CHECK_AND_SET(keys=[key], args=[rev, json.dumps(new_doc, separators=(",", ":")),
-                                                         json.dumps(message_tokens[len(trimmed):]), str(ULID())]):
+        new_doc = {**doc, "messages": doc["messages"][len(trimmed) :], "context": context}
+        if redis_keys.WM_CHECK_AND_SET(
+            keys=[key],
+            args=[
+                rev,
+                json.dumps(new_doc, separators=(",", ":")),
+                json.dumps(message_tokens[len(trimmed) :]),
+                str(ULID()),
+            ],
+        ):
             return True
         stored = client.hmget(key, "doc", "rev", "mtok")
         if stored[0] is None:
             return False
         doc, rev, message_tokens = json.loads(stored[0]), stored[1], json.loads(stored[2])
-        head = [m["id"] for m in doc["messages"][:len(trimmed)]]
+        head = [m["id"] for m in doc["messages"][: len(trimmed)]]
         if doc["context"] != base_context or head != trimmed_ids:
             return False
 
@@ -197,6 +218,6 @@ def _with_trim_note(context: str | None, moved: int) -> str:
     match = _TRIM_NOTE.search(context)
     if match:
         moved += int(match.group(1))
-        context = context[:match.start()]
+        context = context[: match.start()]
     note = f"{moved} older {'message was' if moved == 1 else 'messages were'} moved to long-term memory."
     return f"{context}\n\n{note}" if context else note

@@ -15,7 +15,8 @@ def test_gunicorn_serves_health_and_the_worker_joins_the_broker(deployment, redi
     assert abs(response.json()["now"] - time.time() * 1000) < 10_000
 
     # A live Dramatiq Redis-broker worker keeps a heartbeat in Redis.
-    wait_until(lambda: redis_client.zcard("dramatiq:__heartbeats__"), timeout=60, interval=0.2,
-               what="the worker's heartbeat")
+    wait_until(
+        lambda: redis_client.zcard("dramatiq:__heartbeats__"), timeout=60, interval=0.2, what="the worker's heartbeat"
+    )
     assert redis_client.zcard("dramatiq:__heartbeats__") >= 1
     assert deployment.worker.poll() is None

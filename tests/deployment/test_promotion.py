@@ -19,21 +19,27 @@ pytestmark = pytest.mark.multiprocess
 TURNS = [
     {"id": "m0", "role": "user", "content": "My sister Anna lives in Porto.", "created_at": "2024-05-04T09:30:00Z"},
     {"id": "m1", "role": "assistant", "content": "Porto is lovely.", "created_at": "2024-05-04T09:30:05Z"},
-    {"id": "m2", "role": "user", "content": "She is moving to Lisbon next week; book me a window seat.",
-     "created_at": "2024-05-04T09:31:00Z"},
+    {
+        "id": "m2",
+        "role": "user",
+        "content": "She is moving to Lisbon next week; book me a window seat.",
+        "created_at": "2024-05-04T09:31:00Z",
+    },
 ]
 
 
-def test_with_no_llm_a_conversation_put_through_the_api_becomes_searchable_message_memories(
-        deployment_with, settings):
+def test_with_no_llm_a_conversation_put_through_the_api_becomes_searchable_message_memories(deployment_with, settings):
     settings.LLM_MODEL = ""
     call_command("seed_defaults")  # as `make run` does: publishes the `messages` strategy
     deployment = deployment_with(LLM_MODEL="", PROMOTION_DEBOUNCE_SECONDS="1")
     put_session(deployment.url, "trip-1", TURNS, namespace="travel", user_id="alice")
 
     def found():
-        response = requests.post(f"{deployment.url}/v1/long-term-memory/search", timeout=10, json={
-            "text": "window seat to Lisbon", "namespace": {"eq": "travel"}, "user_id": {"eq": "alice"}})
+        response = requests.post(
+            f"{deployment.url}/v1/long-term-memory/search",
+            timeout=10,
+            json={"text": "window seat to Lisbon", "namespace": {"eq": "travel"}, "user_id": {"eq": "alice"}},
+        )
         return response.json()["memories"] if response.json().get("total") == 3 else None
 
     memories = wait_until(found, timeout=90, interval=0.5)
@@ -48,8 +54,12 @@ def requeue_messages_of_dead_workers(heartbeat_timeout_ms: int = 1000) -> None:
     """Dramatiq's own recovery, now: a live worker runs this maintenance at random (0.1%
     of its Redis calls) once a dead worker's heartbeat is 60 s old; here it runs at once
     with a 1 s heartbeat timeout, for both the queue and its delay queue."""
-    broker = RedisBroker(url=settings.REDIS_URL, namespace="dramatiq", heartbeat_timeout=heartbeat_timeout_ms,
-                         maintenance_chance=MAINTENANCE_SCALE)
+    broker = RedisBroker(
+        url=settings.REDIS_URL,
+        namespace="dramatiq",
+        heartbeat_timeout=heartbeat_timeout_ms,
+        maintenance_chance=MAINTENANCE_SCALE,
+    )
     time.sleep(heartbeat_timeout_ms / 1000 + 0.5)
     for queue in ("default", "default.DQ"):
         broker.do_qsize(queue)
@@ -58,13 +68,26 @@ def requeue_messages_of_dead_workers(heartbeat_timeout_ms: int = 1000) -> None:
 
 def test_a_worker_killed_mid_run_loses_and_duplicates_nothing_on_redelivery(deployment_with, llm_server):
     policy_defaults_ensure(llm_configured=True)  # discrete
-    reply = {"memories": [
-        {"text": "User's sister Anna lives in Porto.", "memory_type": "semantic", "topics": ["family"],
-         "entities": ["Anna", "Porto"], "event_date": None, "source_message_ids": ["m0"]},
-        {"text": "User's sister Anna is moving to Lisbon in the week of 2024-05-11.", "memory_type": "episodic",
-         "topics": ["family"], "entities": ["Anna", "Lisbon"], "event_date": "2024-05-11",
-         "source_message_ids": ["m2"]},
-    ]}
+    reply = {
+        "memories": [
+            {
+                "text": "User's sister Anna lives in Porto.",
+                "memory_type": "semantic",
+                "topics": ["family"],
+                "entities": ["Anna", "Porto"],
+                "event_date": None,
+                "source_message_ids": ["m0"],
+            },
+            {
+                "text": "User's sister Anna is moving to Lisbon in the week of 2024-05-11.",
+                "memory_type": "episodic",
+                "topics": ["family"],
+                "entities": ["Anna", "Lisbon"],
+                "event_date": "2024-05-11",
+                "source_message_ids": ["m2"],
+            },
+        ]
+    }
     llm_server.latency = 5.0  # holds the run open inside the LLM call
     llm_server.script(reply, reply)
     deployment = deployment_with(**llm_server.env(), PROMOTION_DEBOUNCE_SECONDS="1", LLM_TIMEOUT_SECONDS="30")
@@ -85,7 +108,8 @@ def test_a_worker_killed_mid_run_loses_and_duplicates_nothing_on_redelivery(depl
     assert (run.attempt, run.memories_created, run.message_count) == (2, 2, 3)
     assert ExtractionRun.objects.count() == 1
     assert sorted(MemoryRecord.objects.values_list("text", "extraction_run")) == sorted(
-        (m["text"], run.pk) for m in reply["memories"])
+        (m["text"], run.pk) for m in reply["memories"]
+    )
     assert SourceMessage.objects.count() == 3
     assert SessionPromotion.objects.get().extracted_seq == 3
     assert len(llm_server.requests) == 2

@@ -15,13 +15,21 @@ T0 = datetime(2024, 5, 4, 9, 30, tzinfo=UTC)
 
 def turns(*specs, start=0):
     """Turn("m<i>") for each (role, content)."""
-    return [Turn(id=f"m{start + i}", role=role, content=content, created_at=T0 + timedelta(minutes=start + i))
-            for i, (role, content) in enumerate(specs)]
+    return [
+        Turn(id=f"m{start + i}", role=role, content=content, created_at=T0 + timedelta(minutes=start + i))
+        for i, (role, content) in enumerate(specs)
+    ]
 
 
 def item(text, *, memory_type="semantic", topics=(), entities=(), event_date=None, sources=("m2",)):
-    return {"text": text, "memory_type": memory_type, "topics": list(topics), "entities": list(entities),
-            "event_date": event_date, "source_message_ids": list(sources)}
+    return {
+        "text": text,
+        "memory_type": memory_type,
+        "topics": list(topics),
+        "entities": list(entities),
+        "event_date": event_date,
+        "source_message_ids": list(sources),
+    }
 
 
 EARLIER = turns(("user", "My sister Anna lives in Porto."), ("assistant", "Nice city!"))
@@ -33,18 +41,30 @@ def sent_conversation(request_body) -> dict:
 
 
 def test_discrete_sends_rules_and_both_turn_sets_and_keeps_what_the_model_grounded(llm_settings, llm_server):
-    llm_server.script({"memories": [
-        item("User's sister Anna moved to Lisbon on 2024-05-03.", memory_type="episodic",
-             topics=["family", "relocation"], entities=["Anna", "Lisbon"], event_date="2024-05-03"),
-    ]})
+    llm_server.script(
+        {
+            "memories": [
+                item(
+                    "User's sister Anna moved to Lisbon on 2024-05-03.",
+                    memory_type="episodic",
+                    topics=["family", "relocation"],
+                    entities=["Anna", "Lisbon"],
+                    event_date="2024-05-03",
+                ),
+            ]
+        }
+    )
     result = extraction.extract(strategy="discrete", new_turns=NEW, context_turns=EARLIER)
 
     [memory] = result.memories
     assert memory.text == "User's sister Anna moved to Lisbon on 2024-05-03."  # not re-grounded
     assert memory.memory_type == "episodic"
     assert memory.event_date == datetime(2024, 5, 3, tzinfo=UTC)
-    assert (memory.topics, memory.entities, memory.extracted_from) == (["family", "relocation"],
-                                                                       ["Anna", "Lisbon"], ["m2"])
+    assert (memory.topics, memory.entities, memory.extracted_from) == (
+        ["family", "relocation"],
+        ["Anna", "Lisbon"],
+        ["m2"],
+    )
     assert result.dropped == {}
     assert (result.model, result.tokens_in > 0, result.tokens_out > 0) == ("openai/scripted", True, True)
 
@@ -56,14 +76,21 @@ def test_discrete_sends_rules_and_both_turn_sets_and_keeps_what_the_model_ground
     assert request["temperature"] == 0.0
     conversation = sent_conversation(request)
     assert [t["id"] for t in conversation["earlier_turns"]] == ["m0", "m1"]
-    assert conversation["new_turns"][0] == {"id": "m2", "role": "user", "created_at": "2024-05-04T09:32:00+00:00",
-                                            "content": "She moved to Lisbon yesterday."}
+    assert conversation["new_turns"][0] == {
+        "id": "m2",
+        "role": "user",
+        "created_at": "2024-05-04T09:32:00Z",
+        "content": "She moved to Lisbon yesterday.",
+    }
 
 
-@pytest.mark.parametrize("strategy, phrase", [
-    ("summary", "Write exactly one memory"),
-    ("preferences", "extract the user's preferences"),
-])
+@pytest.mark.parametrize(
+    "strategy, phrase",
+    [
+        ("summary", "Write exactly one memory"),
+        ("preferences", "extract the user's preferences"),
+    ],
+)
 def test_each_llm_strategy_has_its_own_instructions(llm_settings, llm_server, strategy, phrase):
     llm_server.script({"memories": [item("User likes quiet hotels.")]})
     result = extraction.extract(strategy=strategy, new_turns=NEW)
@@ -73,8 +100,12 @@ def test_each_llm_strategy_has_its_own_instructions(llm_settings, llm_server, st
 
 def test_custom_strategy_uses_the_policy_template_and_params(llm_settings, llm_server):
     llm_server.script({"memories": [item("User is relocating family members.")]})
-    extraction.extract(strategy="custom", new_turns=NEW, prompt_template="List only facts about relocation.",
-                       params={"temperature": 0.4, "max_tokens": 300})
+    extraction.extract(
+        strategy="custom",
+        new_turns=NEW,
+        prompt_template="List only facts about relocation.",
+        params={"temperature": 0.4, "max_tokens": 300},
+    )
     request = llm_server.requests[0]
     assert request["messages"][0]["content"].startswith("List only facts about relocation.\n")
     assert (request["temperature"], request["max_tokens"]) == (0.4, 300)
@@ -88,17 +119,21 @@ def test_summary_keeps_one_memory_by_default(llm_settings, llm_server):
 
 
 def test_bad_items_are_dropped_and_counted_and_good_ones_kept(llm_settings, llm_server):
-    llm_server.script({"memories": [
-        item("User's sister Anna lives in Lisbon."),
-        item("   "),
-        item("x" * 1001),
-        item("Each memory must make sense on its own, says the prompt."),
-        item("User's sister Anna lives in Porto.", sources=["m0"]),  # only from an earlier turn
-        item("user's sister anna lives in lisbon."),  # the same memory twice
-        item("Anna is User's sister.", sources=["m9", "m3"]),  # an unknown id is ignored
-        item("Anna moved recently.", sources=[]),  # no source: all new turns
-        item("Anna's move date is unclear.", event_date="sometime in May"),
-    ]})
+    llm_server.script(
+        {
+            "memories": [
+                item("User's sister Anna lives in Lisbon."),
+                item("   "),
+                item("x" * 1001),
+                item("Each memory must make sense on its own, says the prompt."),
+                item("User's sister Anna lives in Porto.", sources=["m0"]),  # only from an earlier turn
+                item("user's sister anna lives in lisbon."),  # the same memory twice
+                item("Anna is User's sister.", sources=["m9", "m3"]),  # an unknown id is ignored
+                item("Anna moved recently.", sources=[]),  # no source: all new turns
+                item("Anna's move date is unclear.", event_date="sometime in May"),
+            ]
+        }
+    )
     result = extraction.extract(strategy="discrete", new_turns=NEW, context_turns=EARLIER)
     assert [(m.text, m.extracted_from) for m in result.memories] == [
         ("User's sister Anna lives in Lisbon.", ["m2"]),
@@ -111,19 +146,32 @@ def test_bad_items_are_dropped_and_counted_and_good_ones_kept(llm_settings, llm_
 
 
 def test_topics_and_entities_are_cleaned(llm_settings, llm_server):
-    llm_server.script({"memories": [item("Anna moved to Lisbon.", topics=[" travel ", "Travel", "", "t" * 101],
-                                         entities=["Anna", "anna", "Lisbon"])]})
+    llm_server.script(
+        {
+            "memories": [
+                item(
+                    "Anna moved to Lisbon.",
+                    topics=[" travel ", "Travel", "", "t" * 101],
+                    entities=["Anna", "anna", "Lisbon"],
+                )
+            ]
+        }
+    )
     [memory] = extraction.extract(strategy="discrete", new_turns=NEW).memories
     assert (memory.topics, memory.entities) == (["travel"], ["Anna", "Lisbon"])
 
 
-@pytest.mark.parametrize("reply, where", [
-    ({"facts": []}, "reply"),
-    ({"memories": [{"text": "x", "memory_type": "semantic"}]}, "memories/0"),
-    ({"memories": [item("ok", memory_type="opinion")]}, "memories/0/memory_type"),
-    ({"memories": [{**item("ok"), "confidence": 0.9}]}, "memories/0"),
-    ({"memories": "none"}, "memories"),
-], ids=["wrong-key", "missing-fields", "bad-enum", "extra-field", "not-a-list"])
+@pytest.mark.parametrize(
+    "reply, where",
+    [
+        ({"facts": []}, "reply"),
+        ({"memories": [{"text": "x", "memory_type": "semantic"}]}, "memories/0"),
+        ({"memories": [item("ok", memory_type="opinion")]}, "memories/0/memory_type"),
+        ({"memories": [{**item("ok"), "confidence": 0.9}]}, "memories/0"),
+        ({"memories": "none"}, "memories"),
+    ],
+    ids=["wrong-key", "missing-fields", "bad-enum", "extra-field", "not-a-list"],
+)
 def test_a_reply_off_the_schema_is_a_retryable_output_error(llm_settings, llm_server, reply, where):
     llm_server.script(reply)
     with pytest.raises(llm.LLMOutputError, match=f"schema at {where}:") as raised:
@@ -141,13 +189,23 @@ def test_messages_strategy_stores_turns_verbatim_without_any_llm(llm_settings, l
     # An LLM is configured and would answer: the strategy still never calls it.
     llm_settings.MEMORY_MAX_TEXT_CHARS = 100
     llm_server.default = {"memories": [item("An LLM-made memory.")]}
-    new = turns(("system", "You are a travel agent."), ("user", "I'd like a window seat."),
-                ("assistant", "Noted: window seat."), ("tool", "  "), ("user", "x" * 95))
+    new = turns(
+        ("system", "You are a travel agent."),
+        ("user", "I'd like a window seat."),
+        ("assistant", "Noted: window seat."),
+        ("tool", "  "),
+        ("user", "x" * 95),
+    )
     result = extraction.extract(strategy="messages", new_turns=new, context_turns=EARLIER)
     assert [(m.text, m.memory_type, m.extracted_from, m.created_at, m.context) for m in result.memories] == [
         ("user: I'd like a window seat.", "message", ["m1"], T0 + timedelta(minutes=1), "assistant: Nice city!"),
-        ("assistant: Noted: window seat.", "message", ["m2"], T0 + timedelta(minutes=2),
-         "user: I'd like a window seat."),
+        (
+            "assistant: Noted: window seat.",
+            "message",
+            ["m2"],
+            T0 + timedelta(minutes=2),
+            "user: I'd like a window seat.",
+        ),
     ]
     assert result.dropped == {"system": 1, "empty": 1, "too_long": 1}
     assert (result.model, result.tokens_in, result.cost_usd) == ("", 0, 0.0)
@@ -165,12 +223,15 @@ def test_messages_strategy_stores_turns_verbatim_without_any_llm(llm_settings, l
     ids=["first-turn-of-the-session", "system-and-empty-turns-skipped", "long-turn-keeps-its-end"],
 )
 def test_messages_strategy_gives_each_turn_the_conversational_turn_before_it_as_context(
-        settings, earlier, first_context):
+    settings, earlier, first_context
+):
     settings.LLM_MODEL = ""
     new = turns(("assistant", "Aisle."), ("system", "Stay polite."), ("user", "Thanks!"), start=10)
     result = extraction.extract(strategy="messages", new_turns=new, context_turns=turns(*earlier))
     assert [(m.extracted_from, m.context) for m in result.memories] == [
-        (["m10"], first_context), (["m12"], "assistant: Aisle.")]
+        (["m10"], first_context),
+        (["m12"], "assistant: Aisle."),
+    ]
 
 
 def test_an_llm_strategy_without_a_model_fails_for_good(settings, llm_server):

@@ -9,8 +9,12 @@ DOCS = [
     {"id": "m1", "text": "Alice adopted a grey cat called Pixel", "namespace": "a", "user_id": "u1"},
     {"id": "m2", "text": "The quarterly report is due on Friday", "namespace": "a|b", "user_id": "u1"},
     {"id": "m3", "text": "Bob prefers window seats on long flights", "namespace": "A", "user_id": "u2"},
-    {"id": "m4", "text": "Kubernetes upgrade zx81 scheduled for the weekend", "user_id": "u1",
-     "topics": ["ops", "k8s"]},
+    {
+        "id": "m4",
+        "text": "Kubernetes upgrade zx81 scheduled for the weekend",
+        "user_id": "u1",
+        "topics": ["ops", "k8s"],
+    },
 ]
 
 
@@ -54,8 +58,9 @@ def test_filters_narrow_both_vector_and_text_queries():
 
 
 def test_a_filtered_text_union_counts_every_match():
-    docs = [{"id": f"z{i}", "text": f"zebra note number {i}", "namespace": "page" if i % 2 else "p2"}
-            for i in range(25)]
+    docs = [
+        {"id": f"z{i}", "text": f"zebra note number {i}", "namespace": "page" if i % 2 else "p2"} for i in range(25)
+    ]
     index.upsert_documents(docs, embeddings.embed_texts([d["text"] for d in docs]))
     hits, total = index.text_search("zebra note", conditions=[index.Condition("namespace", "eq", ("page",))], k=5)
     assert total == 12 and len(hits) == 5
@@ -83,19 +88,49 @@ def test_a_changed_schema_is_recreated_over_the_documents(redis_client, settings
     assert fingerprint  # ensure_index stored the schema it created
     # The index an older release made: only the text and the id tag, under its own fingerprint.
     redis_client.execute_command("FT.DROPINDEX", name)  # the documents stay
-    redis_client.execute_command("FT.CREATE", name, "ON", "HASH", "PREFIX", 1, f"{settings.MEMORY_INDEX_PREFIX}:",
-                                 "SCHEMA", "text", "TEXT", "memory_id", "TAG")
+    redis_client.execute_command(
+        "FT.CREATE",
+        name,
+        "ON",
+        "HASH",
+        "PREFIX",
+        1,
+        f"{settings.MEMORY_INDEX_PREFIX}:",
+        "SCHEMA",
+        "text",
+        "TEXT",
+        "memory_id",
+        "TAG",
+    )
     redis_client.set(schema_key, "fingerprint-of-an-older-schema")
     assert _attributes(redis_client, name) == {"text", "memory_id"}
 
     index.ensure_index()
 
     assert _attributes(redis_client, name) == {
-        "text", "context", "memory_id", "namespace", "user_id", "session_id", "memory_type", "topics", "entities",
-        "status", "created_at", "updated_at", "last_accessed", "event_date", "pinned", "vector"}
+        "text",
+        "context",
+        "memory_id",
+        "namespace",
+        "user_id",
+        "session_id",
+        "memory_type",
+        "topics",
+        "entities",
+        "status",
+        "created_at",
+        "updated_at",
+        "last_accessed",
+        "event_date",
+        "pinned",
+        "vector",
+    }
     assert redis_client.get(schema_key) == fingerprint
-    wait_until(lambda: int(redis_client.ft(name).info()["num_docs"]) == 4, timeout=30,
-               what="RediSearch to index the existing documents")
+    wait_until(
+        lambda: int(redis_client.ft(name).info()["num_docs"]) == 4,
+        timeout=30,
+        what="RediSearch to index the existing documents",
+    )
     assert index.document_ids() == {"m1", "m2", "m3", "m4"}  # recreated over them, not from scratch
     assert _ids([index.Condition("namespace", "eq", ("a",))]) == ["m1"]
     assert [h.id for h in index.vector_search(embeddings.embed_query("a grey cat"), conditions=[], k=1)] == ["m1"]

@@ -19,13 +19,16 @@ K1, B, CONTEXT_WEIGHT = 1.2, 0.4, 0.5
 
 @pytest.fixture
 def corpus():
-    memories_create(deduplicate=False, records=[
-        {"id": "d1", "text": "alpha beta", "namespace": "a"},
-        {"id": "d2", "text": "alpha gamma delta", "namespace": "a"},
-        {"id": "d3", "text": "epsilon", "namespace": "a"},
-        # Another tenant full of "alpha": it must not change tenant a's statistics.
-        *({"id": f"b{i}", "text": f"alpha filler{i}", "namespace": "b"} for i in range(10)),
-    ])
+    memories_create(
+        deduplicate=False,
+        records=[
+            {"id": "d1", "text": "alpha beta", "namespace": "a"},
+            {"id": "d2", "text": "alpha gamma delta", "namespace": "a"},
+            {"id": "d3", "text": "epsilon", "namespace": "a"},
+            # Another tenant full of "alpha": it must not change tenant a's statistics.
+            *({"id": f"b{i}", "text": f"alpha filler{i}", "namespace": "b"} for i in range(10)),
+        ],
+    )
 
 
 def bm25(tf: int, length: int, mean_length: float, n: int, df: int) -> float:
@@ -44,16 +47,21 @@ def test_keyword_scores_are_bm25_with_statistics_from_the_filtered_set(corpus):
     assert hits[0].text_score == pytest.approx(expected_d2, rel=1e-9)
     assert hits[1].text_score == pytest.approx(expected_d1, rel=1e-9)
     # By hand: idf(alpha) = ln 1.6, idf(gamma) = ln(8/3); d2's norm 1.2 * (0.6 + 0.4 * 3 / 2.5).
-    assert (hits[0].text_score, hits[1].text_score) == (pytest.approx(1.3901709, rel=1e-6),
-                                                        pytest.approx(0.4914487, rel=1e-6))
+    assert (hits[0].text_score, hits[1].text_score) == (
+        pytest.approx(1.3901709, rel=1e-6),
+        pytest.approx(0.4914487, rel=1e-6),
+    )
 
 
 def test_a_rare_term_in_a_long_memory_outranks_a_common_term_in_short_ones():
     filler = " ".join(f"word{i}" for i in range(40))
-    memories_create(deduplicate=False, records=[
-        *({"id": f"s{i}", "text": f"coffee break {i}", "namespace": "n", "user_id": "u"} for i in range(30)),
-        {"id": "long", "text": f"coffee in zanzibar with {filler}", "namespace": "n", "user_id": "u"},
-    ])
+    memories_create(
+        deduplicate=False,
+        records=[
+            *({"id": f"s{i}", "text": f"coffee break {i}", "namespace": "n", "user_id": "u"} for i in range(30)),
+            {"id": "long", "text": f"coffee in zanzibar with {filler}", "namespace": "n", "user_id": "u"},
+        ],
+    )
     conditions = [index.Condition("namespace", "eq", ("n",)), index.Condition("user_id", "eq", ("u",))]
     hits, total = index.text_search("coffee zanzibar", conditions=conditions, k=5)
     assert total == 31
@@ -62,11 +70,14 @@ def test_a_rare_term_in_a_long_memory_outranks_a_common_term_in_short_ones():
 
 
 def test_a_context_word_counts_context_weight_of_a_text_word():
-    memories_create(deduplicate=False, records=[
-        {"id": "in-text", "text": "gamma beta", "namespace": "c"},
-        {"id": "in-context", "text": "alpha", "context": "gamma delta", "namespace": "c"},
-        {"id": "neither", "text": "epsilon", "context": "zeta", "namespace": "c"},
-    ])
+    memories_create(
+        deduplicate=False,
+        records=[
+            {"id": "in-text", "text": "gamma beta", "namespace": "c"},
+            {"id": "in-context", "text": "alpha", "context": "gamma delta", "namespace": "c"},
+            {"id": "neither", "text": "epsilon", "context": "zeta", "namespace": "c"},
+        ],
+    )
     hits, total = index.text_search("gamma", conditions=[index.Condition("namespace", "eq", ("c",))], k=10)
     # N = 3, df(gamma) = 2 (text or context); lengths 2 and 1 + w * 2.
     w = CONTEXT_WEIGHT
@@ -77,5 +88,7 @@ def test_a_context_word_counts_context_weight_of_a_text_word():
     assert hits[0].text_score == pytest.approx(bm25(1, lengths["in-text"], mean, 3, 2), rel=1e-9)
     assert hits[1].text_score == pytest.approx(bm25(w, lengths["in-context"], mean, 3, 2), rel=1e-9)
     # By hand: both lengths are 2, so norm = k1 and the scores are ln 1.6 and ln 1.6 * 1.1 / 1.7.
-    assert (hits[0].text_score, hits[1].text_score) == (pytest.approx(0.4700036, rel=1e-6),
-                                                        pytest.approx(0.3041200, rel=1e-6))
+    assert (hits[0].text_score, hits[1].text_score) == (
+        pytest.approx(0.4700036, rel=1e-6),
+        pytest.approx(0.3041200, rel=1e-6),
+    )

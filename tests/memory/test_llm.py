@@ -5,8 +5,12 @@ import pytest
 from memory import llm
 from tests.llm_server import Fault
 
-SCHEMA = {"type": "object", "properties": {"facts": {"type": "array", "items": {"type": "string"}}},
-          "required": ["facts"], "additionalProperties": False}
+SCHEMA = {
+    "type": "object",
+    "properties": {"facts": {"type": "array", "items": {"type": "string"}}},
+    "required": ["facts"],
+    "additionalProperties": False,
+}
 
 
 def test_chat_returns_text_usage_and_latency(llm_settings, llm_server):

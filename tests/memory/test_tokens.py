@@ -29,11 +29,17 @@ OFFLINE_SCRIPT = textwrap.dedent("""
 
 def test_token_counting_works_with_the_network_absent(tmp_path):
     dead_proxy = "http://127.0.0.1:9"  # the discard port: nothing listens
-    env = child_env(HTTPS_PROXY=dead_proxy, HTTP_PROXY=dead_proxy, https_proxy=dead_proxy,
-                    http_proxy=dead_proxy, TIKTOKEN_CACHE_DIR=str(tmp_path / "empty-cache"))
+    env = child_env(
+        HTTPS_PROXY=dead_proxy,
+        HTTP_PROXY=dead_proxy,
+        https_proxy=dead_proxy,
+        http_proxy=dead_proxy,
+        TIKTOKEN_CACHE_DIR=str(tmp_path / "empty-cache"),
+    )
     env.pop("NO_PROXY", None), env.pop("no_proxy", None)
-    result = subprocess.run([PYTHON, "-c", OFFLINE_SCRIPT], cwd=BASE_DIR, env=env, capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [PYTHON, "-c", OFFLINE_SCRIPT], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["plain_tiktoken"] != "downloaded"  # the network really is absent for tiktoken

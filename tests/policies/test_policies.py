@@ -52,13 +52,16 @@ def test_a_version_is_editable_until_a_run_uses_it_then_frozen(policy):
     assert version.params == {"temperature": 0.3}
 
 
-@pytest.mark.parametrize("fields, field", [
-    ({"strategy": "custom"}, "prompt_template"),
-    ({"strategy": "discrete", "params": {"max_memories": 0}}, "params"),
-    ({"strategy": "discrete", "params": {"nonsense": 1}}, "params"),
-    ({"strategy": "telepathy"}, "strategy"),
-    ({"strategy": "discrete", "review_mode": "maybe"}, "review_mode"),
-])
+@pytest.mark.parametrize(
+    "fields, field",
+    [
+        ({"strategy": "custom"}, "prompt_template"),
+        ({"strategy": "discrete", "params": {"max_memories": 0}}, "params"),
+        ({"strategy": "discrete", "params": {"nonsense": 1}}, "params"),
+        ({"strategy": "telepathy"}, "strategy"),
+        ({"strategy": "discrete", "review_mode": "maybe"}, "review_mode"),
+    ],
+)
 def test_an_invalid_version_is_refused_naming_the_field(policy, fields, field):
     with pytest.raises(ValidationError) as raised:
         policy_version_create(policy=policy, **fields)
@@ -91,8 +94,12 @@ def test_seed_defaults_publishes_messages_when_no_llm_is_configured(settings, ca
 
 def test_run_admin_is_read_only_and_shows_a_failed_runs_error(admin_client, settings):
     settings.LLM_MODEL = "openai/scripted"
-    run = ExtractionRun.objects.create(session_id="s-9", strategy="discrete", status="failed",
-                                       error="attempt 3 of at most 3: LLMUnavailableError: RateLimitError: 429")
+    run = ExtractionRun.objects.create(
+        session_id="s-9",
+        strategy="discrete",
+        status="failed",
+        error="attempt 3 of at most 3: LLMUnavailableError: RateLimitError: 429",
+    )
     listing = admin_client.get("/admin/policies/extractionrun/")
     assert listing.status_code == 200
     assert b"LLMUnavailableError: RateLimitError: 429" in listing.content

@@ -39,8 +39,11 @@ def test_a_delayed_send_on_commit_goes_to_the_delay_queue_with_its_eta(redis_cli
     after = redis_ms(redis_client)
     assert queued_messages(redis_client, delayed=False) == []
     [message] = queued_messages(redis_client, delayed=True)
-    assert (message["actor_name"], message["args"], message["queue_name"]) == ("memories_index", [["m-1"]],
-                                                                               "default.DQ")
+    assert (message["actor_name"], message["args"], message["queue_name"]) == (
+        "memories_index",
+        [["m-1"]],
+        "default.DQ",
+    )
     assert before + 30_000 <= message["options"]["eta"] <= after + 30_000
 
 

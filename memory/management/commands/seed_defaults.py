@@ -15,5 +15,7 @@ class Command(BaseCommand):
         send_now("memories_index_sweep")
         self.stdout.write("seed_defaults: index sweep scheduled")
         version = policy_defaults_ensure(llm_configured=llm.is_configured())
-        self.stdout.write(f"seed_defaults: default policy publishes {version}"
-                          + ("" if llm.is_configured() else "; LLM extraction is off (LLM_MODEL is not set)"))
+        self.stdout.write(
+            f"seed_defaults: default policy publishes {version}"
+            + ("" if llm.is_configured() else "; LLM extraction is off (LLM_MODEL is not set)")
+        )

@@ -135,17 +135,22 @@ def memories_create(
         return MemoriesCreateResult(outcomes=[])
     pending = _pending_inputs(records, deduplicate)
     with transaction.atomic():
-        batch = _Batch(status=status, extraction_run_id=getattr(extraction_run, "pk", extraction_run),
-                       existing=MemoryRecord.objects.select_for_update().in_bulk([p.values["id"] for p in pending]))
+        batch = _Batch(
+            status=status,
+            extraction_run_id=getattr(extraction_run, "pk", extraction_run),
+            existing=MemoryRecord.objects.select_for_update().in_bulk([p.values["id"] for p in pending]),
+        )
         for p in pending:
             if not _overwrite_by_id(batch, p) and not (p.deduplicate and _merge_duplicate(batch, p)):
                 _add_new(batch, p)
         _write(batch)
     # bulk_create sets pks on PostgreSQL and SQLite >= 3.35 (both required here).
-    return MemoriesCreateResult(outcomes=[
-        CreateOutcome(id=o.id, outcome=o.outcome, distance=o.distance, history_id=p.merge.pk) if p.merge else o
-        for p, o in ((p, batch.outcomes[p.position]) for p in pending)
-    ])
+    return MemoriesCreateResult(
+        outcomes=[
+            CreateOutcome(id=o.id, outcome=o.outcome, distance=o.distance, history_id=p.merge.pk) if p.merge else o
+            for p, o in ((p, batch.outcomes[p.position]) for p in pending)
+        ]
+    )
 
 
 def _pending_inputs(records: list[dict], deduplicate: bool) -> list[_Pending]:
@@ -157,8 +162,15 @@ def _pending_inputs(records: list[dict], deduplicate: bool) -> list[_Pending]:
         if values["id"] in seen_ids:
             raise ValueError(f"duplicate id {values['id']!r} in one create call")
         seen_ids.add(values["id"])
-        pending.append(_Pending(position=position, values=values, vector=vector, digest=memory_hash(values["text"]),
-                                deduplicate=bool(records[position].get("deduplicate", deduplicate))))
+        pending.append(
+            _Pending(
+                position=position,
+                values=values,
+                vector=vector,
+                digest=memory_hash(values["text"]),
+                deduplicate=bool(records[position].get("deduplicate", deduplicate)),
+            )
+        )
     return pending
 
 
@@ -183,9 +195,14 @@ def _overwrite_by_id(batch: _Batch, p: _Pending) -> bool:
         return False
     if (row.namespace, row.user_id) != p.tenant:
         raise MemoryIdConflictError(p.position, p.values["id"])
-    batch.histories.append(MemoryHistory(memory_id=row.id, action=MemoryHistory.Action.EDITED,
-                                         reason="overwritten by a create with the same id",
-                                         detail={"before": row.snapshot()}))
+    batch.histories.append(
+        MemoryHistory(
+            memory_id=row.id,
+            action=MemoryHistory.Action.EDITED,
+            reason="overwritten by a create with the same id",
+            detail={"before": row.snapshot()},
+        )
+    )
     for name in RECORD_FIELDS:
         # The new version replaces the old; timestamps it leaves out are kept.
         if name == "id" or (name in ("created_at", "last_accessed") and not p.values.get(name)):
@@ -218,13 +235,23 @@ def _merge_duplicate(batch: _Batch, p: _Pending) -> bool:
 
 def _same_hash(batch: _Batch, p: _Pending) -> MemoryRecord | None:
     """Step 2: identical text (content hash) within namespace + user."""
-    target = next((a.row for a in batch.accepted
-                   if a.row.memory_hash == p.digest and (a.row.namespace, a.row.user_id) == p.tenant), None)
+    target = next(
+        (
+            a.row
+            for a in batch.accepted
+            if a.row.memory_hash == p.digest and (a.row.namespace, a.row.user_id) == p.tenant
+        ),
+        None,
+    )
     if target is not None:
         return target
     namespace, user_id = p.tenant
-    stored = (MemoryRecord.objects.filter(namespace=namespace, user_id=user_id, memory_hash=p.digest)
-              .exclude(status=MemoryStatus.REJECTED).order_by("created_at", "id").first())
+    stored = (
+        MemoryRecord.objects.filter(namespace=namespace, user_id=user_id, memory_hash=p.digest)
+        .exclude(status=MemoryStatus.REJECTED)
+        .order_by("created_at", "id")
+        .first()
+    )
     return batch.touched.get(stored.id, stored) if stored else None
 
 
@@ -237,13 +264,18 @@ def _nearest_duplicate(batch: _Batch, p: _Pending):
             if distance <= batch.threshold and (best_distance is None or distance < best_distance):
                 best, best_distance = a.row, distance
     namespace, user_id = p.tenant
-    hits, _ = index.vector_range(p.vector, conditions=dedup_conditions(namespace, user_id),
-                                 threshold=batch.threshold, k=5)
+    hits, _ = index.vector_range(
+        p.vector, conditions=dedup_conditions(namespace, user_id), threshold=batch.threshold, k=5
+    )
     for hit in hits:
         if best_distance is not None and hit.vector_distance >= best_distance:
             break
-        row = batch.touched.get(hit.id) or MemoryRecord.objects.filter(
-            id=hit.id, namespace=namespace, user_id=user_id).exclude(status=MemoryStatus.REJECTED).first()
+        row = (
+            batch.touched.get(hit.id)
+            or MemoryRecord.objects.filter(id=hit.id, namespace=namespace, user_id=user_id)
+            .exclude(status=MemoryStatus.REJECTED)
+            .first()
+        )
         if row is not None:  # the index may briefly hold a document whose row is gone
             best, best_distance = row, hit.vector_distance
             break
@@ -252,9 +284,15 @@ def _nearest_duplicate(batch: _Batch, p: _Pending):
 
 def _add_new(batch: _Batch, p: _Pending) -> None:
     row = MemoryRecord(
-        **p.values, memory_hash=p.digest, status=batch.status, extraction_run_id=batch.extraction_run_id,
-        embedding=vector_bytes(p.vector), embedding_model=batch.model,
-        updated_at=batch.now, persisted_at=batch.now, index_pending=True,
+        **p.values,
+        memory_hash=p.digest,
+        status=batch.status,
+        extraction_run_id=batch.extraction_run_id,
+        embedding=vector_bytes(p.vector),
+        embedding_model=batch.model,
+        updated_at=batch.now,
+        persisted_at=batch.now,
+        index_pending=True,
     )
     row.created_at = p.values.get("created_at") or batch.now
     row.last_accessed = p.values.get("last_accessed") or batch.now
@@ -276,8 +314,9 @@ def dedup_conditions(namespace, user_id) -> list[index.Condition]:
     """Index filter for dedup candidates: the same namespace and user, never a rejected record."""
     conditions = []
     for name, value in (("namespace", namespace), ("user_id", user_id)):
-        conditions.append(index.Condition(name, "eq", (value,)) if value is not None
-                          else index.Condition(name, "missing"))
+        conditions.append(
+            index.Condition(name, "eq", (value,)) if value is not None else index.Condition(name, "missing")
+        )
     conditions.append(index.Condition("status", "ne", (MemoryStatus.REJECTED,)))
     return conditions
 
@@ -297,10 +336,21 @@ def merge_into(target: MemoryRecord, incoming: MemoryRecord, *, step: str, dista
     if incoming.status == MemoryStatus.APPROVED and target.status == MemoryStatus.PENDING:
         target.status = MemoryStatus.APPROVED
     threshold = settings.MEMORY_DEDUP_DISTANCE_THRESHOLD
-    reason = ("identical text (content hash) in the same namespace and user" if step == "hash" else
-              f"semantic duplicate: cosine distance {distance:.4f} <= threshold {threshold}")
+    reason = (
+        "identical text (content hash) in the same namespace and user"
+        if step == "hash"
+        else f"semantic duplicate: cosine distance {distance:.4f} <= threshold {threshold}"
+    )
     return MemoryHistory(
-        memory_id=target.id, action=MemoryHistory.Action.MERGED, reason=reason,
-        detail={"step": step, "distance": distance, "threshold": threshold if step == "semantic" else None,
-                "merged": incoming.snapshot(), "added": added, "before": before},
+        memory_id=target.id,
+        action=MemoryHistory.Action.MERGED,
+        reason=reason,
+        detail={
+            "step": step,
+            "distance": distance,
+            "threshold": threshold if step == "semantic" else None,
+            "merged": incoming.snapshot(),
+            "added": added,
+            "before": before,
+        },
     )

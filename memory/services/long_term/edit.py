@@ -9,8 +9,19 @@ from memory.models import MemoryHistory, MemoryIndexRemoval, MemoryRecord
 from memory.services.long_term.create import memory_hash
 from memory.services.long_term.indexing import embed_records, index_on_commit, vector_bytes
 
-EDITABLE_FIELDS = ("text", "context", "memory_type", "namespace", "user_id", "session_id", "topics", "entities",
-                   "event_date", "pinned", "status")
+EDITABLE_FIELDS = (
+    "text",
+    "context",
+    "memory_type",
+    "namespace",
+    "user_id",
+    "session_id",
+    "topics",
+    "entities",
+    "event_date",
+    "pinned",
+    "status",
+)
 
 
 class MemoryNotFoundError(LookupError):
@@ -50,8 +61,12 @@ def memory_update(*, memory_id: str, changes: dict) -> MemoryRecord:
     row.save()
     after = row.snapshot()
     changed = sorted(k for k in changes if before.get(k) != after.get(k))
-    MemoryHistory.objects.create(memory_id=row.id, action=MemoryHistory.Action.EDITED,
-                                 reason=f"changed {', '.join(changed) or 'nothing'}", detail={"before": before})
+    MemoryHistory.objects.create(
+        memory_id=row.id,
+        action=MemoryHistory.Action.EDITED,
+        reason=f"changed {', '.join(changed) or 'nothing'}",
+        detail={"before": before},
+    )
     index_on_commit([row.id])
     return row
 
@@ -63,8 +78,14 @@ def delete_rows(rows: list[MemoryRecord], *, reason: str, extra_history: list[Me
         return 0
     ids = [r.id for r in rows]
     MemoryHistory.objects.bulk_create(
-        [MemoryHistory(memory_id=r.id, action=MemoryHistory.Action.DELETED, reason=reason,
-                       detail={"before": r.snapshot()}) for r in rows] + list(extra_history))
+        [
+            MemoryHistory(
+                memory_id=r.id, action=MemoryHistory.Action.DELETED, reason=reason, detail={"before": r.snapshot()}
+            )
+            for r in rows
+        ]
+        + list(extra_history)
+    )
     MemoryIndexRemoval.objects.bulk_create([MemoryIndexRemoval(memory_id=i) for i in ids], ignore_conflicts=True)
     MemoryRecord.objects.filter(id__in=ids).delete()
     index_on_commit(ids)

@@ -48,8 +48,12 @@ def memories_forget(
     if memory_types:
         rows = rows.filter(memory_type__in=memory_types)
     scanned = rows.count()
-    candidates = list(rows.exclude(pinned=True).exclude(id__in=list(pinned_ids))
-                      .only("id", "created_at", "last_accessed").order_by("created_at", "id"))
+    candidates = list(
+        rows.exclude(pinned=True)
+        .exclude(id__in=list(pinned_ids))
+        .only("id", "created_at", "last_accessed")
+        .order_by("created_at", "id")
+    )
     old = now - timedelta(days=max_age_days) if max_age_days is not None else None
     idle = now - timedelta(days=max_inactive_days) if max_inactive_days is not None else None
     doomed: list[MemoryRecord] = []
@@ -58,8 +62,12 @@ def memories_forget(
         (doomed if _expired(row, old=old, idle=idle) else keep).append(row)
     if budget is not None and len(keep) > budget:
         recency = Recency()
-        keep.sort(key=lambda r: (-recency_score(last_accessed=r.last_accessed, created_at=r.created_at,
-                                                now=now, recency=recency), r.id))
+        keep.sort(
+            key=lambda r: (
+                -recency_score(last_accessed=r.last_accessed, created_at=r.created_at, now=now, recency=recency),
+                r.id,
+            )
+        )
         doomed += keep[budget:]
     if limit is not None:
         doomed = doomed[:limit]

@@ -53,20 +53,34 @@ def memories_index(*, memory_ids: list[str]) -> int:
             row.embedding = vector_bytes(vector)
             row.embedding_model = embeddings.model_name()
             MemoryRecord.objects.filter(id=row.id, text=row.text, context=row.context).update(
-                embedding=row.embedding, embedding_model=row.embedding_model)
+                embedding=row.embedding, embedding_model=row.embedding_model
+            )
     index.upsert_records(rows)
     gone = set(memory_ids) - {r.id for r in rows}
     if gone:
         index.delete_documents(sorted(gone))
-        MemoryIndexRemoval.objects.filter(memory_id__in=gone).delete()
+    _clear_tombstones(memory_ids, rows, gone)
     # Clear the mark only for the version we indexed; a newer write keeps its own mark.
     by_version: dict[datetime, list[str]] = {}
     for row in rows:
         by_version.setdefault(row.updated_at, []).append(row.id)
     for updated_at, ids in by_version.items():
-        MemoryRecord.objects.filter(id__in=ids, updated_at=updated_at, index_pending=True).update(
-            index_pending=False)
+        MemoryRecord.objects.filter(id__in=ids, updated_at=updated_at, index_pending=True).update(index_pending=False)
     return len(rows)
+
+
+def _clear_tombstones(memory_ids: list[str], rows: list[MemoryRecord], gone: set[str]) -> None:
+    """Retire the tombstones these documents no longer need: those of deleted ids (their
+    documents are gone now), and those older than the row they name (the id was created
+    again after its delete, and the document now matches the new row)."""
+    persisted = {r.id: r.persisted_at for r in rows}
+    done = [
+        t.pk
+        for t in MemoryIndexRemoval.objects.filter(memory_id__in=memory_ids)
+        if t.memory_id in gone or t.created_at <= persisted[t.memory_id]
+    ]
+    if done:
+        MemoryIndexRemoval.objects.filter(memory_id__in=done).delete()
 
 
 def _index_after_commit(memory_ids: list[str]) -> None:
@@ -119,7 +133,7 @@ def memories_reindex(*, batch_size: int = 500, progress=None) -> int:
     MemoryRecord.objects.update(index_pending=True)
     ids = list(MemoryRecord.objects.order_by("id").values_list("id", flat=True))
     for start in range(0, len(ids), batch_size):
-        chunk = ids[start:start + batch_size]
+        chunk = ids[start : start + batch_size]
         memories_index(memory_ids=chunk)
         if progress:
             progress(len(chunk))
@@ -134,7 +148,8 @@ def memories_record_access(*, memory_ids: list[str], accessed_at: datetime) -> i
     """
     ids = list(dict.fromkeys(memory_ids))
     updated = MemoryRecord.objects.filter(id__in=ids).update(
-        access_count=F("access_count") + 1, last_accessed=accessed_at)
+        access_count=F("access_count") + 1, last_accessed=accessed_at
+    )
     index.update_fields({memory_id: {"last_accessed": accessed_at} for memory_id in ids})
     return updated
 

@@ -32,12 +32,22 @@ def memory_merge_undo(*, history_id: int) -> MemoryRecord:
     restored = _restore(merged)
     entry.undone_at = timezone.now()
     entry.save(update_fields=["undone_at"])
-    MemoryHistory.objects.bulk_create([
-        MemoryHistory(memory_id=entry.memory_id, action=MemoryHistory.Action.UNMERGED,
-                      reason=f"undid merge {history_id}: {restored.id} restored", detail={"merge": history_id}),
-        MemoryHistory(memory_id=restored.id, action=MemoryHistory.Action.UNMERGED,
-                      reason=f"restored from merge {history_id} into {entry.memory_id}", detail={"merge": history_id}),
-    ])
+    MemoryHistory.objects.bulk_create(
+        [
+            MemoryHistory(
+                memory_id=entry.memory_id,
+                action=MemoryHistory.Action.UNMERGED,
+                reason=f"undid merge {history_id}: {restored.id} restored",
+                detail={"merge": history_id},
+            ),
+            MemoryHistory(
+                memory_id=restored.id,
+                action=MemoryHistory.Action.UNMERGED,
+                reason=f"restored from merge {history_id} into {entry.memory_id}",
+                detail={"merge": history_id},
+            ),
+        ]
+    )
     index_on_commit([restored.id] + ([target.id] if target else []))
     return restored
 
@@ -97,8 +107,11 @@ def memories_compact(*, namespace: str | None = None, user_id: str | None = None
     the dedup threshold, always within one namespace + user and never across a
     rejected record. The older record survives; each absorbed record is deleted with
     an undoable MERGED entry in the survivor's history."""
-    rows = list(records_in_scope(namespace=namespace, user_id=user_id)
-                .exclude(status=MemoryStatus.REJECTED).order_by("created_at", "id"))
+    rows = list(
+        records_in_scope(namespace=namespace, user_id=user_id)
+        .exclude(status=MemoryStatus.REJECTED)
+        .order_by("created_at", "id")
+    )
     state = _Compaction(alive={r.id: r for r in rows})
     first_by_hash: dict[tuple, MemoryRecord] = {}
     for row in rows:
@@ -117,16 +130,22 @@ def memories_compact(*, namespace: str | None = None, user_id: str | None = None
             target.save()
     delete_rows(state.absorbed, reason="merged by compaction", extra_history=state.histories)
     index_on_commit(list(state.survivors))
-    return CompactResult(merged=len(state.absorbed),
-                         remaining=records_in_scope(namespace=namespace, user_id=user_id).count(),
-                         history_ids=[h.pk for h in state.histories])
+    return CompactResult(
+        merged=len(state.absorbed),
+        remaining=records_in_scope(namespace=namespace, user_id=user_id).count(),
+        history_ids=[h.pk for h in state.histories],
+    )
 
 
 def _absorb_near_duplicates(state: _Compaction, row: MemoryRecord) -> None:
     """Absorb into `row` every newer record within the dedup threshold of it."""
     vector = np.frombuffer(bytes(row.embedding), dtype=np.float32)
-    hits, _ = index.vector_range(vector, conditions=dedup_conditions(row.namespace, row.user_id),
-                                 threshold=settings.MEMORY_DEDUP_DISTANCE_THRESHOLD, k=50)
+    hits, _ = index.vector_range(
+        vector,
+        conditions=dedup_conditions(row.namespace, row.user_id),
+        threshold=settings.MEMORY_DEDUP_DISTANCE_THRESHOLD,
+        k=50,
+    )
     for hit in hits:
         other = state.alive.get(hit.id)
         if other is None or other.id == row.id or (other.created_at, other.id) < (row.created_at, row.id):

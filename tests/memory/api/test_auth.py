@@ -41,14 +41,19 @@ def call(api, method, path, body, token=None, scheme="Bearer"):
 
 
 @pytest.mark.parametrize("method, path, body", ROUTES, ids=ROUTE_IDS)
-@pytest.mark.parametrize("token, scheme, detail", [
-    (None, "Bearer", "Authentication credentials were not provided."),
-    ("tok-wrong", "Bearer", "Invalid bearer token."),
-    ("tok-alph", "Bearer", "Invalid bearer token."),  # a prefix of a real token
-    ("tok-alpha", "Basic", "Authentication credentials were not provided."),  # not a bearer token
-], ids=["no-token", "wrong-token", "token-prefix", "other-scheme"])
-def test_a_request_without_a_valid_token_is_401_and_changes_nothing(api, stored, method, path, body, token,
-                                                                    scheme, detail):
+@pytest.mark.parametrize(
+    "token, scheme, detail",
+    [
+        (None, "Bearer", "Authentication credentials were not provided."),
+        ("tok-wrong", "Bearer", "Invalid bearer token."),
+        ("tok-alph", "Bearer", "Invalid bearer token."),  # a prefix of a real token
+        ("tok-alpha", "Basic", "Authentication credentials were not provided."),  # not a bearer token
+    ],
+    ids=["no-token", "wrong-token", "token-prefix", "other-scheme"],
+)
+def test_a_request_without_a_valid_token_is_401_and_changes_nothing(
+    api, stored, method, path, body, token, scheme, detail
+):
     redis_before, db_before = redis_state(), db_rows()
     response = call(api, method, path, body, token, scheme)
     assert response.status_code == 401, response.content
@@ -66,8 +71,9 @@ def test_each_configured_token_is_let_through(api, stored, redis_client, token):
     assert [m["content"] for m in body["messages"]] == ["hello"]
     assert len(queued_messages(redis_client, "promote_session")) == promotions_before + 1
     assert api.get("/v1/working-memory/s-1?namespace=ns").json()["messages"][0]["content"] == "kept"
-    found = api.post("/v1/long-term-memory/search", {"text": "green tea", "namespace": {"eq": "ns"}},
-                     format="json").json()
+    found = api.post(
+        "/v1/long-term-memory/search", {"text": "green tea", "namespace": {"eq": "ns"}}, format="json"
+    ).json()
     assert [m["id"] for m in found["memories"]] == ["r-1"]
     assert api.patch("/v1/long-term-memory/r-1", {"text": "Alice likes black tea"}, format="json").status_code == 200
     assert MemoryRecord.objects.get().text == "Alice likes black tea"

@@ -32,8 +32,10 @@ def _loc(response):
         ({"text": MEGABYTE_TEXT}, ["body", "text"]),
         ({"text": "x", "created_at": {"gt": "last tuesday"}}, ["body", "created_at", "gt"]),
         ({"text": "x", "event_date": {"between": ["2024-01-02T00:00:00Z"]}}, ["body", "event_date", "between"]),
-        ({"text": "x", "event_date": {"between": ["2024-02-01T00:00:00Z", "2024-01-01T00:00:00Z"]}},
-         ["body", "event_date", "between"]),
+        (
+            {"text": "x", "event_date": {"between": ["2024-02-01T00:00:00Z", "2024-01-01T00:00:00Z"]}},
+            ["body", "event_date", "between"],
+        ),
         ({"text": "x", "memory_type": {"eq": "gossip"}}, ["body", "memory_type", "eq"]),
         ({"text": "x", "topics": {"any": []}}, ["body", "topics", "any"]),
         ({"text": "x", "topics": {"any": "pets"}}, ["body", "topics", "any"]),
@@ -72,9 +74,11 @@ def test_bad_create_input_is_a_422_and_writes_nothing(api, memories, loc):
 
 def test_a_create_that_reuses_another_tenants_id_is_refused(api):
     memories_create(records=[{"id": "taken", "text": "mine", "namespace": "a"}])
-    response = api.post("/v1/long-term-memory/", {"memories": [{"text": "new", "namespace": "b"},
-                                                               {"id": "taken", "text": "theirs", "namespace": "b"}]},
-                        format="json")
+    response = api.post(
+        "/v1/long-term-memory/",
+        {"memories": [{"text": "new", "namespace": "b"}, {"id": "taken", "text": "theirs", "namespace": "b"}]},
+        format="json",
+    )
     assert _loc(response) == ["body", "memories", 1, "id"]
     assert list(MemoryRecord.objects.values_list("id", "text")) == [("taken", "mine")]
 
@@ -91,8 +95,11 @@ def test_edit_rejects_unknown_fields_and_answers_404_for_unknown_ids(api):
 def test_a_text_edit_re_embeds_re_hashes_and_moves_the_document(api):
     (outcome,) = memories_create(records=[{"text": "Alice drinks green tea every morning", "namespace": "n"}]).outcomes
     before = MemoryRecord.objects.get()
-    response = api.patch(f"/v1/long-term-memory/{outcome.id}",
-                         {"text": "Alice switched to black coffee", "topics": ["drinks"]}, format="json")
+    response = api.patch(
+        f"/v1/long-term-memory/{outcome.id}",
+        {"text": "Alice switched to black coffee", "topics": ["drinks"]},
+        format="json",
+    )
     assert response.status_code == 200
     assert (response.json()["text"], response.json()["topics"]) == ("Alice switched to black coffee", ["drinks"])
     after = MemoryRecord.objects.get()
@@ -100,8 +107,12 @@ def test_a_text_edit_re_embeds_re_hashes_and_moves_the_document(api):
     assert api.get(f"/v1/long-term-memory/{outcome.id}").json()["text"] == "Alice switched to black coffee"
 
     def search(text, mode):
-        return api.post("/v1/long-term-memory/search", {"text": text, "search_mode": mode,
-                                                        "topics": {"eq": "drinks"}}, format="json").json()
+        return api.post(
+            "/v1/long-term-memory/search",
+            {"text": text, "search_mode": mode, "topics": {"eq": "drinks"}},
+            format="json",
+        ).json()
+
     assert [m["id"] for m in search("black coffee", "keyword")["memories"]] == [outcome.id]
     assert search("green tea", "keyword")["total"] == 0
     top = search("Alice switched to black coffee", "semantic")["memories"][0]
@@ -126,15 +137,24 @@ def test_delete_removes_rows_and_documents_and_keeps_a_snapshot(api):
 def test_forget_applies_age_inactivity_budget_and_pins_and_dry_run_deletes_nothing(api):
     now = datetime.now(UTC)
     old = now - timedelta(days=100)
-    memories_create(records=[
-        {"id": "old-idle", "text": "old idle", "namespace": "f", "created_at": old, "last_accessed": old},
-        {"id": "old-used", "text": "old but used", "namespace": "f", "created_at": old, "last_accessed": now},
-        {"id": "old-pinned", "text": "old pinned", "namespace": "f", "created_at": old, "last_accessed": old,
-         "pinned": True},
-        {"id": "old-spared", "text": "old spared", "namespace": "f", "created_at": old, "last_accessed": old},
-        {"id": "fresh", "text": "fresh", "namespace": "f"},
-        {"id": "elsewhere", "text": "old elsewhere", "namespace": "g", "created_at": old, "last_accessed": old},
-    ], deduplicate=False)
+    memories_create(
+        records=[
+            {"id": "old-idle", "text": "old idle", "namespace": "f", "created_at": old, "last_accessed": old},
+            {"id": "old-used", "text": "old but used", "namespace": "f", "created_at": old, "last_accessed": now},
+            {
+                "id": "old-pinned",
+                "text": "old pinned",
+                "namespace": "f",
+                "created_at": old,
+                "last_accessed": old,
+                "pinned": True,
+            },
+            {"id": "old-spared", "text": "old spared", "namespace": "f", "created_at": old, "last_accessed": old},
+            {"id": "fresh", "text": "fresh", "namespace": "f"},
+            {"id": "elsewhere", "text": "old elsewhere", "namespace": "g", "created_at": old, "last_accessed": old},
+        ],
+        deduplicate=False,
+    )
     body = {"policy": {"max_age_days": 30, "max_inactive_days": 30}, "pinned_ids": ["old-spared"]}
     dry = api.post("/v1/long-term-memory/forget?namespace=f&dry_run=true", body, format="json").json()
     assert dry == {"scanned": 5, "deleted": 1, "deleted_ids": ["old-idle"], "dry_run": True}
@@ -150,15 +170,27 @@ def test_forget_applies_age_inactivity_budget_and_pins_and_dry_run_deletes_nothi
 
 def test_compact_merges_stored_duplicates_into_the_oldest_and_records_each_merge(api):
     now = datetime.now(UTC)
-    memories_create(records=[
-        {"id": "a1", "text": "Alice adopted a grey cat called Pixel", "namespace": "c",
-         "created_at": now - timedelta(2)},
-        {"id": "a2", "text": "alice adopted a grey cat called pixel", "namespace": "c", "created_at": now},
-        {"id": "a3", "text": "Alice has adopted a gray cat named Pixel", "namespace": "c", "topics": ["pets"],
-         "created_at": now - timedelta(1)},
-        {"id": "b1", "text": "Bob prefers window seats on long flights", "namespace": "c"},
-        {"id": "x1", "text": "Alice adopted a grey cat called Pixel", "namespace": "other"},
-    ], deduplicate=False)
+    memories_create(
+        records=[
+            {
+                "id": "a1",
+                "text": "Alice adopted a grey cat called Pixel",
+                "namespace": "c",
+                "created_at": now - timedelta(2),
+            },
+            {"id": "a2", "text": "alice adopted a grey cat called pixel", "namespace": "c", "created_at": now},
+            {
+                "id": "a3",
+                "text": "Alice has adopted a gray cat named Pixel",
+                "namespace": "c",
+                "topics": ["pets"],
+                "created_at": now - timedelta(1),
+            },
+            {"id": "b1", "text": "Bob prefers window seats on long flights", "namespace": "c"},
+            {"id": "x1", "text": "Alice adopted a grey cat called Pixel", "namespace": "other"},
+        ],
+        deduplicate=False,
+    )
     response = api.post("/v1/long-term-memory/compact?namespace=c")
     assert response.json() == {"status": "ok, 2 memories remaining after compaction", "merged": 2, "remaining": 2}
     assert set(MemoryRecord.objects.values_list("id", flat=True)) == {"a1", "b1", "x1"}

@@ -15,19 +15,34 @@ from tests.helpers import wait_until, wait_until_no_messages
 
 async def _exercise(base_url: str) -> dict:
     async with MemoryAPIClient(MemoryClientConfig(base_url=base_url, default_namespace="client-ns")) as client:
-        ack = await client.create_long_term_memory([
-            ClientMemoryRecord(id="mem-tea", text="Alice drinks green tea every morning", user_id="alice",
-                               topics=["drinks"], entities=["Alice"], memory_type="semantic"),
-            ClientMemoryRecord(id="mem-bike", text="Alice rides her bike to work", user_id="alice",
-                               topics=["commute"], memory_type="episodic"),
-            ClientMemoryRecord(id="mem-bob", text="Bob drinks coffee", user_id="bob", topics=["drinks"]),
-        ])
-        results = await client.search_long_term_memory(text="what does Alice drink?", user_id=UserId(eq="alice"),
-                                                       topics=Topics(any=["drinks", "commute"]), limit=1)
+        ack = await client.create_long_term_memory(
+            [
+                ClientMemoryRecord(
+                    id="mem-tea",
+                    text="Alice drinks green tea every morning",
+                    user_id="alice",
+                    topics=["drinks"],
+                    entities=["Alice"],
+                    memory_type="semantic",
+                ),
+                ClientMemoryRecord(
+                    id="mem-bike",
+                    text="Alice rides her bike to work",
+                    user_id="alice",
+                    topics=["commute"],
+                    memory_type="episodic",
+                ),
+                ClientMemoryRecord(id="mem-bob", text="Bob drinks coffee", user_id="bob", topics=["drinks"]),
+            ]
+        )
+        results = await client.search_long_term_memory(
+            text="what does Alice drink?", user_id=UserId(eq="alice"), topics=Topics(any=["drinks", "commute"]), limit=1
+        )
         filtered_out = await client.search_long_term_memory(text="Alice", namespace=Namespace(eq="elsewhere"))
         fetched = await client.get_long_term_memory("mem-tea")
-        edited = await client.edit_long_term_memory("mem-tea", {"text": "Alice switched to black coffee",
-                                                                "topics": ["drinks", "change"]})
+        edited = await client.edit_long_term_memory(
+            "mem-tea", {"text": "Alice switched to black coffee", "topics": ["drinks", "change"]}
+        )
         after_edit = await client.search_long_term_memory(text="black coffee", user_id=UserId(eq="alice"))
         deleted = await client.delete_long_term_memories(["mem-bike"])
         try:
@@ -40,8 +55,17 @@ async def _exercise(base_url: str) -> dict:
             bad_limit = None
         except MemoryServerError as exc:
             bad_limit = exc.status_code
-        return dict(ack=ack, results=results, filtered_out=filtered_out, fetched=fetched, edited=edited,
-                    after_edit=after_edit, deleted=deleted, missing=missing, bad_limit=bad_limit)
+        return dict(
+            ack=ack,
+            results=results,
+            filtered_out=filtered_out,
+            fetched=fetched,
+            edited=edited,
+            after_edit=after_edit,
+            deleted=deleted,
+            missing=missing,
+            bad_limit=bad_limit,
+        )
 
 
 @pytest.mark.multiprocess
@@ -53,7 +77,10 @@ def test_agent_memory_client_works_and_the_worker_counts_search_hits(deployment,
     assert out["results"].memories[0].dist < 0.6
     assert out["filtered_out"].total == 0 and out["filtered_out"].memories == []
     assert (out["fetched"].text, out["fetched"].namespace, out["fetched"].topics) == (
-        "Alice drinks green tea every morning", "client-ns", ["drinks"])
+        "Alice drinks green tea every morning",
+        "client-ns",
+        ["drinks"],
+    )
     assert (out["edited"].text, out["edited"].topics) == ("Alice switched to black coffee", ["drinks", "change"])
     assert out["after_edit"].memories[0].id == "mem-tea"
     assert out["deleted"].status == "ok, deleted 1 memories"
@@ -61,17 +88,30 @@ def test_agent_memory_client_works_and_the_worker_counts_search_hits(deployment,
     assert set(MemoryRecord.objects.values_list("id", flat=True)) == {"mem-tea", "mem-bob"}
 
     # Search hits are counted by the worker, off the response path.
-    requests.post(f"{deployment.url}/v1/long-term-memory/", json={"memories": [
-        {"id": "counted", "text": "Carol keeps tropical fish", "namespace": "acc"},
-        {"id": "not-counted", "text": "Dan plays the cello", "namespace": "acc"},
-    ]}, timeout=30).raise_for_status()
+    requests.post(
+        f"{deployment.url}/v1/long-term-memory/",
+        json={
+            "memories": [
+                {"id": "counted", "text": "Carol keeps tropical fish", "namespace": "acc"},
+                {"id": "not-counted", "text": "Dan plays the cello", "namespace": "acc"},
+            ]
+        },
+        timeout=30,
+    ).raise_for_status()
     before = MemoryRecord.objects.get(id="counted").last_accessed
     for _ in range(3):
-        body = requests.post(f"{deployment.url}/v1/long-term-memory/search", json={
-            "text": "tropical fish", "search_mode": "keyword", "namespace": {"eq": "acc"}}, timeout=30).json()
+        body = requests.post(
+            f"{deployment.url}/v1/long-term-memory/search",
+            json={"text": "tropical fish", "search_mode": "keyword", "namespace": {"eq": "acc"}},
+            timeout=30,
+        ).json()
         assert [m["id"] for m in body["memories"]] == ["counted"]
-    wait_until(lambda: MemoryRecord.objects.get(id="counted").access_count >= 3, timeout=60, interval=0.2,
-               what="the worker to count three hits")
+    wait_until(
+        lambda: MemoryRecord.objects.get(id="counted").access_count >= 3,
+        timeout=60,
+        interval=0.2,
+        what="the worker to count three hits",
+    )
     wait_until_no_messages(redis_client, "memories_record_access", timeout=60)  # no count is still to come
     counted = MemoryRecord.objects.get(id="counted")
     assert counted.access_count == 3 and counted.last_accessed > before

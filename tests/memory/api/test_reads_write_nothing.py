@@ -13,20 +13,28 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def records():
-    memories_create(records=[
-        {"id": "tea", "text": "Alice drinks green tea every morning", "namespace": "ns"},
-        {"id": "bike", "text": "Alice rides her bike to work", "namespace": "ns"},
-    ])
+    memories_create(
+        records=[
+            {"id": "tea", "text": "Alice drinks green tea every morning", "namespace": "ns"},
+            {"id": "bike", "text": "Alice rides her bike to work", "namespace": "ns"},
+        ]
+    )
 
 
 def test_reading_working_memory_writes_nothing(api, redis_client):
-    written = put_session(api, "s-1", [{"role": "user", "content": "hello"}], namespace="ns", user_id="alice",
-                          ttl_seconds=3600)
+    written = put_session(
+        api, "s-1", [{"role": "user", "content": "hello"}], namespace="ns", user_id="alice", ttl_seconds=3600
+    )
     before, ttl_before = redis_state(), redis_client.pttl("wm:s:ns:s-1")
 
-    for path in ("/v1/working-memory/s-1?namespace=ns", "/v1/working-memory/s-1?namespace=ns&user_id=alice",
-                 "/v1/working-memory/s-1?namespace=ns&model_name=gpt-4o", "/v1/working-memory/?namespace=ns",
-                 "/v1/working-memory/?user_id=alice", "/v1/working-memory/"):
+    for path in (
+        "/v1/working-memory/s-1?namespace=ns",
+        "/v1/working-memory/s-1?namespace=ns&user_id=alice",
+        "/v1/working-memory/s-1?namespace=ns&model_name=gpt-4o",
+        "/v1/working-memory/?namespace=ns",
+        "/v1/working-memory/?user_id=alice",
+        "/v1/working-memory/",
+    ):
         assert api.get(path).status_code == 200, path
 
     assert redis_state() == before  # every key, byte for byte
@@ -49,8 +57,11 @@ def test_reading_a_long_term_record_writes_nothing(api, records):
 @pytest.mark.parametrize("mode, cached_embeddings", [("keyword", 0), ("semantic", 1), ("hybrid", 1)])
 def test_a_search_writes_only_the_message_that_counts_its_hits(api, records, redis_client, mode, cached_embeddings):
     redis_before, db_before = redis_state(), db_rows()
-    body = api.post("/v1/long-term-memory/search", {"text": "green tea", "search_mode": mode,
-                                                    "namespace": {"eq": "ns"}, "limit": 1}, format="json").json()
+    body = api.post(
+        "/v1/long-term-memory/search",
+        {"text": "green tea", "search_mode": mode, "namespace": {"eq": "ns"}, "limit": 1},
+        format="json",
+    ).json()
     [hit] = body["memories"]
     assert hit["id"] == "tea"
 
@@ -60,7 +71,10 @@ def test_a_search_writes_only_the_message_that_counts_its_hits(api, records, red
     added = sorted(k.decode() for k in set(redis_after) - set(redis_before))
     # The broker's queue (list of ids, hash of messages) and its heartbeat, written by the enqueue.
     assert [k for k in added if not k.startswith("embcache:")] == [
-        "dramatiq:__heartbeats__", "dramatiq:default", QUEUE_MESSAGES]
+        "dramatiq:__heartbeats__",
+        "dramatiq:default",
+        QUEUE_MESSAGES,
+    ]
     assert len([k for k in added if k.startswith("embcache:")]) == cached_embeddings  # the query's vector
     [message] = queued_messages(redis_client)
     assert (message["actor_name"], message["args"][0]) == ("memories_record_access", ["tea"])
@@ -68,8 +82,11 @@ def test_a_search_writes_only_the_message_that_counts_its_hits(api, records, red
 
 def test_a_search_that_finds_nothing_writes_nothing(api, records):
     redis_before, db_before = redis_state(), db_rows()
-    body = api.post("/v1/long-term-memory/search", {"text": "zanzibar", "search_mode": "keyword",
-                                                    "namespace": {"eq": "ns"}}, format="json").json()
+    body = api.post(
+        "/v1/long-term-memory/search",
+        {"text": "zanzibar", "search_mode": "keyword", "namespace": {"eq": "ns"}},
+        format="json",
+    ).json()
     assert body == {"memories": [], "total": 0, "next_offset": None}
     assert redis_state() == redis_before
     assert db_rows() == db_before

@@ -26,10 +26,13 @@ def test_put_then_get_round_trips_the_session(live_server):
         session_id="s-1",
         namespace="travel",
         user_id="alice",
-        messages=[turn("user", "I want to fly to Lisbon", id="m-1", created_at=created_at),
-                  turn("assistant", "Which dates?", id="m-2", created_at=created_at + timedelta(seconds=5))],
-        memories=[ClientMemoryRecord(id="r-1", text="Alice prefers aisle seats", memory_type="semantic",
-                                     topics=["travel"])],
+        messages=[
+            turn("user", "I want to fly to Lisbon", id="m-1", created_at=created_at),
+            turn("assistant", "Which dates?", id="m-2", created_at=created_at + timedelta(seconds=5)),
+        ],
+        memories=[
+            ClientMemoryRecord(id="r-1", text="Alice prefers aisle seats", memory_type="semantic", topics=["travel"])
+        ],
         data={"trip": {"to": "LIS", "pax": 2}},
         context="Earlier: Alice asked about hotels.",
         ttl_seconds=3600,
@@ -50,7 +53,8 @@ def test_put_then_get_round_trips_the_session(live_server):
             ("m-2", "assistant", "Which dates?", created_at + timedelta(seconds=5)),
         ]
         assert [(r.id, r.text, r.memory_type.value, r.topics) for r in result.memories] == [
-            ("r-1", "Alice prefers aisle seats", "semantic", ["travel"])]
+            ("r-1", "Alice prefers aisle seats", "semantic", ["travel"])
+        ]
         assert result.data == {"trip": {"to": "LIS", "pax": 2}}
         assert result.context == "Earlier: Alice asked about hotels."
         assert result.ttl_seconds == 3600
@@ -66,8 +70,10 @@ def test_put_then_get_round_trips_the_session(live_server):
 def test_missing_ids_become_ulids_and_missing_created_at_becomes_now(live_server):
     async def work(client):
         # Raw JSON: the client model would fill both fields itself.
-        response = await client._client.put("/v1/working-memory/s-2", json={
-            "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]})
+        response = await client._client.put(
+            "/v1/working-memory/s-2",
+            json={"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]},
+        )
         return response
 
     before = datetime.now(UTC)
@@ -85,8 +91,9 @@ def test_missing_ids_become_ulids_and_missing_created_at_becomes_now(live_server
 
 def test_a_session_written_with_a_user_is_found_without_naming_the_user(live_server):
     async def work(client):
-        await client.put_working_memory("s-3", WorkingMemory(session_id="s-3", namespace="ns", user_id="alice",
-                                                             messages=[turn("user", "hello")]))
+        await client.put_working_memory(
+            "s-3", WorkingMemory(session_id="s-3", namespace="ns", user_id="alice", messages=[turn("user", "hello")])
+        )
         without_user = await client.get_working_memory("s-3", namespace="ns")
         same_user = await client.get_working_memory("s-3", namespace="ns", user_id="alice")
         with pytest.raises(MemoryNotFoundError):
@@ -102,11 +109,13 @@ def test_a_session_written_with_a_user_is_found_without_naming_the_user(live_ser
 
 def test_another_users_put_is_refused_and_changes_nothing(live_server):
     async def work(client):
-        await client.put_working_memory("s-4", WorkingMemory(session_id="s-4", user_id="alice",
-                                                             messages=[turn("user", "mine")]))
+        await client.put_working_memory(
+            "s-4", WorkingMemory(session_id="s-4", user_id="alice", messages=[turn("user", "mine")])
+        )
         with pytest.raises(MemoryServerError) as refused:
-            await client.put_working_memory("s-4", WorkingMemory(session_id="s-4", user_id="bob",
-                                                                 messages=[turn("user", "overwrite")]))
+            await client.put_working_memory(
+                "s-4", WorkingMemory(session_id="s-4", user_id="bob", messages=[turn("user", "overwrite")])
+            )
         return refused.value, await client.get_working_memory("s-4")
 
     error, stored = with_client(live_server.url, work)
@@ -140,10 +149,10 @@ def test_get_or_create_creates_once_then_finds(live_server):
 
 def test_append_messages_keeps_earlier_turns_and_reports_context_usage(live_server):
     async def work(client):
-        await client.append_messages_to_working_memory("s-7", [{"role": "user", "content": "first"}],
-                                                       namespace="ns")
+        await client.append_messages_to_working_memory("s-7", [{"role": "user", "content": "first"}], namespace="ns")
         return await client.append_messages_to_working_memory(
-            "s-7", [{"role": "assistant", "content": "second"}], namespace="ns", context_window_max=1000)
+            "s-7", [{"role": "assistant", "content": "second"}], namespace="ns", context_window_max=1000
+        )
 
     result = with_client(live_server.url, work)
     assert [m.content for m in result.messages] == ["first", "second"]
@@ -182,14 +191,21 @@ def test_delete_removes_the_session_and_another_users_delete_is_refused(live_ser
 
 
 def test_list_sessions_counts_exactly_in_every_scope_and_pages_newest_first(live_server):
-    layout = [("a1", "ns-a", "alice"), ("a2", "ns-a", "bob"), ("a3", "ns-a", None),
-              ("b1", "ns-b", "alice"), ("b2", "ns-b", None), ("shared", "ns-a", "alice"),
-              ("shared", "ns-b", "bob")]
+    layout = [
+        ("a1", "ns-a", "alice"),
+        ("a2", "ns-a", "bob"),
+        ("a3", "ns-a", None),
+        ("b1", "ns-b", "alice"),
+        ("b2", "ns-b", None),
+        ("shared", "ns-a", "alice"),
+        ("shared", "ns-b", "bob"),
+    ]
 
     async def work(client):
         for session_id, namespace, user_id in layout:
-            await client.put_working_memory(session_id, WorkingMemory(session_id=session_id, namespace=namespace,
-                                                                      user_id=user_id))
+            await client.put_working_memory(
+                session_id, WorkingMemory(session_id=session_id, namespace=namespace, user_id=user_id)
+            )
         results = {
             "all": await client.list_sessions(limit=100),
             "ns-a": await client.list_sessions(namespace="ns-a"),
@@ -214,8 +230,9 @@ def test_list_sessions_counts_exactly_in_every_scope_and_pages_newest_first(live
 
 def test_a_session_expires_after_its_ttl_and_leaves_the_listing(live_server, redis_client):
     async def write(client):
-        await client.put_working_memory("short", WorkingMemory(session_id="short", namespace="ns", user_id="alice",
-                                                               ttl_seconds=3))
+        await client.put_working_memory(
+            "short", WorkingMemory(session_id="short", namespace="ns", user_id="alice", ttl_seconds=3)
+        )
         await client.put_working_memory("long", WorkingMemory(session_id="long", namespace="ns", user_id="alice"))
         return await client.list_sessions(namespace="ns"), await client.get_working_memory("short", namespace="ns")
 
@@ -233,8 +250,10 @@ def test_a_session_expires_after_its_ttl_and_leaves_the_listing(live_server, red
     async def after(client):
         with pytest.raises(MemoryNotFoundError):
             await client.get_working_memory("short", namespace="ns")
-        return [await client.list_sessions(**scope) for scope in
-                ({}, {"namespace": "ns"}, {"user_id": "alice"}, {"namespace": "ns", "user_id": "alice"})]
+        return [
+            await client.list_sessions(**scope)
+            for scope in ({}, {"namespace": "ns"}, {"user_id": "alice"}, {"namespace": "ns", "user_id": "alice"})
+        ]
 
     for listing in with_client(live_server.url, after):
         assert (listing.total, listing.sessions) == (1, ["long"])

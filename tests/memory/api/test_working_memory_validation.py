@@ -35,8 +35,10 @@ def message(**fields):
         ({"messages": [message(created_at="yesterday")]}, ["body", "messages", 0, "created_at"]),
         ({"messages": [message(id=5)]}, ["body", "messages", 0, "id"]),
         ({"messages": [message(id="a"), message(id="a")]}, ["body", "messages", 1, "id"]),
-        ({"messages": [message(discrete_memory_extracted="yes")]},
-         ["body", "messages", 0, "discrete_memory_extracted"]),
+        (
+            {"messages": [message(discrete_memory_extracted="yes")]},
+            ["body", "messages", 0, "discrete_memory_extracted"],
+        ),
         ({"messages": {"role": "user"}}, ["body", "messages"]),
         ({"messages": ["just text"]}, ["body", "messages", 0]),
         ({"ttl_seconds": 0}, ["body", "ttl_seconds"]),
@@ -51,10 +53,31 @@ def message(**fields):
         ({"long_term_memory_strategy": {"strategy": "guess"}}, ["body", "long_term_memory_strategy", "strategy"]),
         (["a", "list"], ["body"]),
     ],
-    ids=["role-int", "role-missing", "content-int", "content-list", "content-blank", "created-at-future",
-         "created-at-garbage", "id-int", "id-duplicate", "extracted-flag", "messages-object", "message-string",
-         "ttl-zero", "ttl-text", "data-list", "context-int", "user-int", "namespace-long", "memory-no-text",
-         "memory-type", "memory-topics", "strategy", "body-list"],
+    ids=[
+        "role-int",
+        "role-missing",
+        "content-int",
+        "content-list",
+        "content-blank",
+        "created-at-future",
+        "created-at-garbage",
+        "id-int",
+        "id-duplicate",
+        "extracted-flag",
+        "messages-object",
+        "message-string",
+        "ttl-zero",
+        "ttl-text",
+        "data-list",
+        "context-int",
+        "user-int",
+        "namespace-long",
+        "memory-no-text",
+        "memory-type",
+        "memory-topics",
+        "strategy",
+        "body-list",
+    ],
 )
 def test_bad_body_is_422_naming_the_field_and_writes_nothing(api, redis_client, body, loc):
     response = put(api, body() if callable(body) else body)  # a callable: the body depends on the clock
@@ -66,8 +89,10 @@ def test_bad_body_is_422_naming_the_field_and_writes_nothing(api, redis_client, 
 def test_every_bad_message_is_named_not_only_the_first(api, redis_client):
     response = put(api, {"messages": [message(role=1), message(), message(content=None)]})
     assert response.status_code == 422
-    assert [e["loc"] for e in response.json()["detail"]] == [["body", "messages", 0, "role"],
-                                                             ["body", "messages", 2, "content"]]
+    assert [e["loc"] for e in response.json()["detail"]] == [
+        ["body", "messages", 0, "role"],
+        ["body", "messages", 2, "content"],
+    ]
     assert redis_client.dbsize() == 0
 
 
@@ -175,8 +200,9 @@ def test_get_with_a_window_returns_the_newest_turns_that_fit(api):
 
 
 def test_stored_document_is_exactly_what_get_returns(api, redis_client):
-    written = put(api, {"messages": [message(id="m-1", created_at="2025-01-01T10:00:00+02:00")],
-                        "namespace": "ns"}).json()
+    written = put(
+        api, {"messages": [message(id="m-1", created_at="2025-01-01T10:00:00+02:00")], "namespace": "ns"}
+    ).json()
     read = api.get(f"{URL}?namespace=ns").json()
     assert read == {**written, "new_session": None}
     assert written["messages"][0]["created_at"] == "2025-01-01T08:00:00Z"  # normalised to UTC

@@ -13,30 +13,40 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_reindex_rebuilds_the_index_from_the_db_after_redis_is_flushed(api, redis_client):
-    memories_create(records=[{"text": f"fact number {i} about llamas", "namespace": "r"} for i in range(7)],
-                    deduplicate=False)
+    memories_create(
+        records=[{"text": f"fact number {i} about llamas", "namespace": "r"} for i in range(7)], deduplicate=False
+    )
     redis_client.flushdb()
     body = api.post("/v1/long-term-memory/search", {"text": "llamas", "namespace": {"eq": "r"}}, format="json").json()
     assert body["total"] == 0  # the index is gone (and recreated empty), the rows are not
     call_command("reindex_memories")
-    body = api.post("/v1/long-term-memory/search", {"text": "llamas", "search_mode": "hybrid",
-                                                    "namespace": {"eq": "r"}, "limit": 100}, format="json").json()
+    body = api.post(
+        "/v1/long-term-memory/search",
+        {"text": "llamas", "search_mode": "hybrid", "namespace": {"eq": "r"}, "limit": 100},
+        format="json",
+    ).json()
     assert body["total"] == 7 and len(body["memories"]) == 7
     assert not MemoryRecord.objects.filter(index_pending=True).exists()
 
 
-
-
 def test_reindex_re_embeds_rows_of_another_model_drops_stray_documents_and_shows_progress(capsys):
-    memories_create(records=[{"id": f"r{i}", "text": text, "namespace": "r"} for i, text in enumerate(
-        ["Alice adopted a grey cat called Pixel", "Bob prefers window seats", "Carol keeps tropical fish"])],
-        deduplicate=False)
-    true_vectors = {r.id: np.frombuffer(bytes(r.embedding), dtype=np.float32).copy()
-                    for r in MemoryRecord.objects.all()}
+    memories_create(
+        records=[
+            {"id": f"r{i}", "text": text, "namespace": "r"}
+            for i, text in enumerate(
+                ["Alice adopted a grey cat called Pixel", "Bob prefers window seats", "Carol keeps tropical fish"]
+            )
+        ],
+        deduplicate=False,
+    )
+    true_vectors = {
+        r.id: np.frombuffer(bytes(r.embedding), dtype=np.float32).copy() for r in MemoryRecord.objects.all()
+    }
     marker = np.full(384, 1 / np.sqrt(384), dtype=np.float32)
     # Two rows from a previous embedding model, and a document whose row was deleted (its tombstone too).
-    MemoryRecord.objects.filter(id__in=["r0", "r2"]).update(embedding=marker.tobytes(),
-                                                            embedding_model="openai/old-embedder")
+    MemoryRecord.objects.filter(id__in=["r0", "r2"]).update(
+        embedding=marker.tobytes(), embedding_model="openai/old-embedder"
+    )
     index.upsert_documents([{"id": "ghost", "text": "deleted long ago", "namespace": "r"}], [marker])
     MemoryIndexRemoval.objects.create(memory_id="ghost")
     capsys.readouterr()

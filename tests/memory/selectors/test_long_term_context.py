@@ -9,8 +9,12 @@ from memory.services.long_term import memory_hash
 
 pytestmark = pytest.mark.django_db(transaction=True)  # documents are indexed on commit
 
-REPLY = {"id": "reply", "text": "Sam: Yes, last Saturday. The kids loved it!",
-         "context": "Alex: Did you ever take the kids to the aquarium?", "namespace": "family"}
+REPLY = {
+    "id": "reply",
+    "text": "Sam: Yes, last Saturday. The kids loved it!",
+    "context": "Alex: Did you ever take the kids to the aquarium?",
+    "namespace": "family",
+}
 OTHERS = [
     {"id": "dinner", "text": "Sam: We had pasta for dinner with the kids.", "namespace": "family"},
     {"id": "work", "text": "Sam: Work was busy this week.", "namespace": "family"},
@@ -20,14 +24,16 @@ OTHERS = [
 
 @pytest.fixture(autouse=True)
 def family_records(api):
-    response = api.post("/v1/long-term-memory/", {"memories": [REPLY, *OTHERS], "deduplicate": False},
-                        format="json")
+    response = api.post("/v1/long-term-memory/", {"memories": [REPLY, *OTHERS], "deduplicate": False}, format="json")
     assert response.status_code == 200, response.content
 
 
 def search(api, text, mode, namespace="family"):
-    response = api.post("/v1/long-term-memory/search", {"text": text, "search_mode": mode,
-                                                        "namespace": {"eq": namespace}}, format="json")
+    response = api.post(
+        "/v1/long-term-memory/search",
+        {"text": text, "search_mode": mode, "namespace": {"eq": namespace}},
+        format="json",
+    )
     assert response.status_code == 200, response.content
     return response.json()
 

@@ -17,25 +17,70 @@ def day(month, d=1):
 
 
 RECORDS = {
-    "r1": dict(text="Alice adopted a grey cat called Pixel", namespace="acme", user_id="u1", session_id="s1",
-               topics=["pets", "cats"], entities=["Alice"], memory_type="semantic", created_at=day(1),
-               last_accessed=day(6), event_date=day(1, 10)),
-    "r2": dict(text="The quarterly report is due on Friday", namespace="acme", user_id="u1", session_id="s2",
-               topics=["work"], entities=["Bob"], memory_type="episodic", created_at=day(2), last_accessed=day(2)),
-    "r3": dict(text="Bob walks the neighbour's dog every morning", namespace="acme", user_id="u2",
-               session_id="s1", topics=["pets"], entities=["Alice", "Bob"], memory_type="message",
-               created_at=day(3), last_accessed=day(3), event_date=day(3, 5)),
-    "r4": dict(text="Carol keeps tropical fish in a large tank", namespace="other", user_id="u1",
-               topics=["pets"], memory_type="semantic", created_at=day(4), last_accessed=day(4)),
+    "r1": dict(
+        text="Alice adopted a grey cat called Pixel",
+        namespace="acme",
+        user_id="u1",
+        session_id="s1",
+        topics=["pets", "cats"],
+        entities=["Alice"],
+        memory_type="semantic",
+        created_at=day(1),
+        last_accessed=day(6),
+        event_date=day(1, 10),
+    ),
+    "r2": dict(
+        text="The quarterly report is due on Friday",
+        namespace="acme",
+        user_id="u1",
+        session_id="s2",
+        topics=["work"],
+        entities=["Bob"],
+        memory_type="episodic",
+        created_at=day(2),
+        last_accessed=day(2),
+    ),
+    "r3": dict(
+        text="Bob walks the neighbour's dog every morning",
+        namespace="acme",
+        user_id="u2",
+        session_id="s1",
+        topics=["pets"],
+        entities=["Alice", "Bob"],
+        memory_type="message",
+        created_at=day(3),
+        last_accessed=day(3),
+        event_date=day(3, 5),
+    ),
+    "r4": dict(
+        text="Carol keeps tropical fish in a large tank",
+        namespace="other",
+        user_id="u1",
+        topics=["pets"],
+        memory_type="semantic",
+        created_at=day(4),
+        last_accessed=day(4),
+    ),
 }
 
 
 @pytest.fixture
 def records():
     memories_create(records=[{"id": k, **v} for k, v in RECORDS.items()], deduplicate=False)
-    memories_create(records=[dict(id="r5", text="Dan is learning to play the cello", namespace="acme",
-                                  user_id="u1", topics=["pets"], created_at=day(5), last_accessed=day(5))],
-                    status="pending")
+    memories_create(
+        records=[
+            dict(
+                id="r5",
+                text="Dan is learning to play the cello",
+                namespace="acme",
+                user_id="u1",
+                topics=["pets"],
+                created_at=day(5),
+                last_accessed=day(5),
+            )
+        ],
+        status="pending",
+    )
 
 
 def search(api, **body):
@@ -96,13 +141,23 @@ def test_every_filter_operator_selects_exactly_the_matching_records(api, records
 
 
 def test_total_is_the_true_count_and_pages_walk_every_match(api):
-    memories_create(records=[{"text": f"zebra note number {i} about item {i * 7}", "namespace": "page"}
-                             for i in range(25)] + [{"text": "unrelated", "namespace": "page"}], deduplicate=False)
+    memories_create(
+        records=[{"text": f"zebra note number {i} about item {i * 7}", "namespace": "page"} for i in range(25)]
+        + [{"text": "unrelated", "namespace": "page"}],
+        deduplicate=False,
+    )
     for mode, expected_total in [("semantic", 26), ("hybrid", 26), ("keyword", 25)]:
         seen, offset = [], 0
         while offset is not None:
-            body = search(api, text="zebra note", search_mode=mode, namespace={"eq": "page"}, limit=10,
-                          offset=offset, recency_boost=False)
+            body = search(
+                api,
+                text="zebra note",
+                search_mode=mode,
+                namespace={"eq": "page"},
+                limit=10,
+                offset=offset,
+                recency_boost=False,
+            )
             assert body["total"] == expected_total
             seen += [m["id"] for m in body["memories"]]
             offset = body["next_offset"]
@@ -111,8 +166,7 @@ def test_total_is_the_true_count_and_pages_walk_every_match(api):
 
 @pytest.mark.parametrize("mode", ["semantic", "keyword", "hybrid"])
 def test_a_namespace_filter_never_leaks_into_another_namespace(api, records, mode):
-    body = search(api, text="Alice adopted a grey cat called Pixel", search_mode=mode,
-                  namespace={"eq": "nobody-here"})
+    body = search(api, text="Alice adopted a grey cat called Pixel", search_mode=mode, namespace={"eq": "nobody-here"})
     assert body == {"memories": [], "total": 0, "next_offset": None}
 
 
@@ -140,14 +194,32 @@ def test_distance_threshold_keeps_only_close_records_and_counts_them(api, record
 
 def test_empty_text_lists_by_recency_or_newest_first(api):
     now = datetime.now(UTC)
-    memories_create(records=[
-        {"id": "used-lately", "text": "one", "namespace": "l", "created_at": now - timedelta(days=10),
-         "last_accessed": now - timedelta(hours=1)},
-        {"id": "newest", "text": "two", "namespace": "l", "created_at": now - timedelta(days=2),
-         "last_accessed": now - timedelta(days=2)},
-        {"id": "middle", "text": "three", "namespace": "l", "created_at": now - timedelta(days=5),
-         "last_accessed": now - timedelta(days=5)},
-    ], deduplicate=False)
+    memories_create(
+        records=[
+            {
+                "id": "used-lately",
+                "text": "one",
+                "namespace": "l",
+                "created_at": now - timedelta(days=10),
+                "last_accessed": now - timedelta(hours=1),
+            },
+            {
+                "id": "newest",
+                "text": "two",
+                "namespace": "l",
+                "created_at": now - timedelta(days=2),
+                "last_accessed": now - timedelta(days=2),
+            },
+            {
+                "id": "middle",
+                "text": "three",
+                "namespace": "l",
+                "created_at": now - timedelta(days=5),
+                "last_accessed": now - timedelta(days=5),
+            },
+        ],
+        deduplicate=False,
+    )
     by_recency = search(api, text="", namespace={"eq": "l"})
     assert [m["id"] for m in by_recency["memories"]] == ["used-lately", "newest", "middle"]
     newest_first = search(api, text="", namespace={"eq": "l"}, recency_boost=False)
@@ -164,11 +236,14 @@ def test_the_same_recency_formula_ranks_listings_in_redis_and_searches_in_python
     #   r2: 151 days idle and old: 0.2 * (0.6 * 0.5 ** 15.1  + 0.4 * 0.5 ** 3.775) = 0.0058473
     listed = memories_search(query=SearchQuery(text="", conditions=conditions, recency=recency), now=now)
     assert [hit.record.id for hit in listed.hits] == ["r1", "r3", "r2"]  # computed inside Redis
-    assert [hit.score for hit in listed.hits] == [pytest.approx(0.0184151, rel=1e-5),
-                                                  pytest.approx(0.0096849, rel=1e-5),
-                                                  pytest.approx(0.0058473, rel=1e-5)]
-    searched = memories_search(query=SearchQuery(text="grey cat Pixel", conditions=conditions, recency=recency,
-                                                 mode="keyword"), now=now)
+    assert [hit.score for hit in listed.hits] == [
+        pytest.approx(0.0184151, rel=1e-5),
+        pytest.approx(0.0096849, rel=1e-5),
+        pytest.approx(0.0058473, rel=1e-5),
+    ]
+    searched = memories_search(
+        query=SearchQuery(text="grey cat Pixel", conditions=conditions, recency=recency, mode="keyword"), now=now
+    )
     top = searched.hits[0]
     assert top.record.id == "r1"
     # Relevance 1 (the query's best BM25) at 0.8, plus r1's recency above (computed in Python).
@@ -177,11 +252,19 @@ def test_the_same_recency_formula_ranks_listings_in_redis_and_searches_in_python
 
 def test_recency_boost_lifts_a_recently_used_record_over_a_slightly_closer_one(api):
     now = datetime.now(UTC)
-    memories_create(records=[
-        {"id": "old", "text": "Team offsite is planned in Lisbon", "namespace": "rec",
-         "created_at": now - timedelta(days=400), "last_accessed": now - timedelta(days=400)},
-        {"id": "new", "text": "The team offsite will be in Lisbon", "namespace": "rec"},
-    ], deduplicate=False)
+    memories_create(
+        records=[
+            {
+                "id": "old",
+                "text": "Team offsite is planned in Lisbon",
+                "namespace": "rec",
+                "created_at": now - timedelta(days=400),
+                "last_accessed": now - timedelta(days=400),
+            },
+            {"id": "new", "text": "The team offsite will be in Lisbon", "namespace": "rec"},
+        ],
+        deduplicate=False,
+    )
     plain = search(api, text="Team offsite is planned in Lisbon", namespace={"eq": "rec"}, recency_boost=False)
     boosted = search(api, text="Team offsite is planned in Lisbon", namespace={"eq": "rec"})
     assert [m["id"] for m in plain["memories"]] == ["old", "new"]

@@ -47,25 +47,34 @@ ADVERSARIAL = [
 ]
 
 
-ADV_TEXTS = ["James volunteered at the animal shelter; an interview was required",
-             "Organization rules: volunteers need an interview"]
+ADV_TEXTS = [
+    "James volunteered at the animal shelter; an interview was required",
+    "Organization rules: volunteers need an interview",
+]
 
 
 @pytest.fixture(autouse=True)
 def records():
     """Two records in `adv`, and the same words in `adv-other`: a search filtered on `adv`
     that leaked across namespaces would return the copies."""
-    memories_create(records=[{"id": f"adv-{i}", "text": text, "namespace": "adv"}
-                             for i, text in enumerate(ADV_TEXTS)], deduplicate=False)
-    memories_create(records=[{"id": f"other-{i}", "text": text, "namespace": "adv-other"}
-                             for i, text in enumerate(ADV_TEXTS)], deduplicate=False)
+    memories_create(
+        records=[{"id": f"adv-{i}", "text": text, "namespace": "adv"} for i, text in enumerate(ADV_TEXTS)],
+        deduplicate=False,
+    )
+    memories_create(
+        records=[{"id": f"other-{i}", "text": text, "namespace": "adv-other"} for i, text in enumerate(ADV_TEXTS)],
+        deduplicate=False,
+    )
 
 
 @pytest.mark.parametrize("mode", ["keyword", "hybrid"])
 def test_no_search_text_can_hurt_redis(api, redis_client, mode):
     for text in ADVERSARIAL:
-        response = api.post("/v1/long-term-memory/search",
-                            {"text": text, "search_mode": mode, "namespace": {"eq": "adv"}}, format="json")
+        response = api.post(
+            "/v1/long-term-memory/search",
+            {"text": text, "search_mode": mode, "namespace": {"eq": "adv"}},
+            format="json",
+        )
         assert response.status_code == 200, (text[:80], response.content[:300])
         assert redis_client.ping() is True, text[:80]
         body = response.json()
@@ -73,20 +82,31 @@ def test_no_search_text_can_hurt_redis(api, redis_client, mode):
         assert {m["namespace"] for m in body["memories"]} <= {"adv"}
         assert not {m["id"] for m in body["memories"]} & {"other-0", "other-1"}
     # Still answering real queries after all of that, and still only within the namespace.
-    body = api.post("/v1/long-term-memory/search", {"text": "Will there be an interview required to volunteer?",
-                                                    "search_mode": mode, "namespace": {"eq": "adv"}},
-                    format="json").json()
+    body = api.post(
+        "/v1/long-term-memory/search",
+        {"text": "Will there be an interview required to volunteer?", "search_mode": mode, "namespace": {"eq": "adv"}},
+        format="json",
+    ).json()
     assert body["total"] == 2
     assert sorted(m["id"] for m in body["memories"]) == ["adv-0", "adv-1"]
     # The copies are there to be found: the filter, not a missing record, kept them out.
-    body = api.post("/v1/long-term-memory/search", {"text": "Will there be an interview required to volunteer?",
-                                                    "search_mode": mode, "namespace": {"eq": "adv-other"}},
-                    format="json").json()
+    body = api.post(
+        "/v1/long-term-memory/search",
+        {
+            "text": "Will there be an interview required to volunteer?",
+            "search_mode": mode,
+            "namespace": {"eq": "adv-other"},
+        },
+        format="json",
+    ).json()
     assert sorted(m["id"] for m in body["memories"]) == ["other-0", "other-1"]
 
 
 def test_a_stopword_only_keyword_query_is_no_text_condition_and_lists_by_filter(api):
-    body = api.post("/v1/long-term-memory/search", {"text": "will there be an", "search_mode": "keyword",
-                                                    "namespace": {"eq": "adv"}}, format="json").json()
+    body = api.post(
+        "/v1/long-term-memory/search",
+        {"text": "will there be an", "search_mode": "keyword", "namespace": {"eq": "adv"}},
+        format="json",
+    ).json()
     assert body["total"] == 2 and len(body["memories"]) == 2
     assert sorted(m["id"] for m in body["memories"]) == ["adv-0", "adv-1"]

@@ -31,9 +31,20 @@ SESSION = {"namespace": NS, "user_id": USER, "session_id": "s-1"}
 
 def put_turns(client, count, *, session_id="s-1", namespace=NS):
     """Replace the session with `count` turns, as an agent does after each turn; returns when it was written."""
-    put_session(client, session_id, [{"id": f"{namespace}-m{i}", "role": "user" if i % 2 == 0 else "assistant",
-                                      "content": f"turn {i} in {namespace}"} for i in range(count)],
-                namespace=namespace, user_id=USER)
+    put_session(
+        client,
+        session_id,
+        [
+            {
+                "id": f"{namespace}-m{i}",
+                "role": "user" if i % 2 == 0 else "assistant",
+                "content": f"turn {i} in {namespace}",
+            }
+            for i in range(count)
+        ],
+        namespace=namespace,
+        user_id=USER,
+    )
     return timezone.now()
 
 
@@ -87,8 +98,11 @@ def test_writes_push_the_window_back_without_sending_more_messages(settings, red
     assert promotion_claim(**SESSION, token="an-older-token").action == "superseded"
     assert window(redis_client)["token"] == first["token"]  # a superseded message changes nothing
 
-    claim = wait_until(lambda: (c := promotion_claim(**SESSION, token=first["token"])).action != "rearm" and c,
-                       timeout=30, what="the due time to pass")
+    claim = wait_until(
+        lambda: (c := promotion_claim(**SESSION, token=first["token"])).action != "rearm" and c,
+        timeout=30,
+        what="the due time to pass",
+    )
     assert claim.action == "run"
     assert redis_ms(redis_client) >= moved["due"]  # never before the due time
     assert redis_client.exists(window_key(**SESSION)) == 0
@@ -108,10 +122,12 @@ def test_the_due_time_never_passes_the_max_wait_cap(settings, redis_client):
     assert len(promotion_messages(redis_client)) == 1
 
 
-@pytest.mark.parametrize("overdue_ms, rearmed", [(55_000, False), (65_000, True)],
-                         ids=["within-the-grace", "past-the-grace"])
+@pytest.mark.parametrize(
+    "overdue_ms, rearmed", [(55_000, False), (65_000, True)], ids=["within-the-grace", "past-the-grace"]
+)
 def test_a_write_arms_a_new_message_only_when_the_armed_one_is_overdue_past_the_grace(
-        settings, redis_client, overdue_ms, rearmed):
+    settings, redis_client, overdue_ms, rearmed
+):
     settings.PROMOTION_DEBOUNCE_SECONDS, settings.PROMOTION_MAX_WAIT_SECONDS = 1, 3600
     promotion_schedule(**SESSION)
     old_token = window(redis_client)["token"]
@@ -149,8 +165,9 @@ def test_ten_writes_in_a_burst_give_one_run(client, settings, messages_policy, r
     assert redis_client.exists(window_key(**SESSION)) == 0
 
 
-def test_a_session_that_never_goes_quiet_is_promoted_at_the_max_wait_cap(client, settings, messages_policy,
-                                                                         dramatiq_worker, redis_client):
+def test_a_session_that_never_goes_quiet_is_promoted_at_the_max_wait_cap(
+    client, settings, messages_policy, dramatiq_worker, redis_client
+):
     settings.PROMOTION_DEBOUNCE_SECONDS, settings.PROMOTION_MAX_WAIT_SECONDS = 60, 3
     first_write = put_turns(client, 1)
     count = 1
@@ -171,7 +188,8 @@ def test_a_session_that_never_goes_quiet_is_promoted_at_the_max_wait_cap(client,
     assert second.started_at > last_write
     assert first.message_count + second.message_count == count
     assert sorted(MemoryRecord.objects.values_list("text", flat=True)) == sorted(
-        f"{'user' if i % 2 == 0 else 'assistant'}: turn {i} in {NS}" for i in range(count))
+        f"{'user' if i % 2 == 0 else 'assistant'}: turn {i} in {NS}" for i in range(count)
+    )
 
 
 def test_the_same_session_id_in_two_namespaces_has_two_windows(client, settings, redis_client):
@@ -185,11 +203,14 @@ def test_the_same_session_id_in_two_namespaces_has_two_windows(client, settings,
     assert window(redis_client, namespace="quiet", user_id=USER, session_id="s-1") == quiet  # untouched
     assert busy["token"] != quiet["token"] and busy["due"] >= quiet["due"]
     assert sorted(m["args"] for m in promotion_messages(redis_client)) == [
-        ["busy", USER, "s-1", busy["token"]], ["quiet", USER, "s-1", quiet["token"]]]
+        ["busy", USER, "s-1", busy["token"]],
+        ["quiet", USER, "s-1", quiet["token"]],
+    ]
 
 
-def test_the_same_session_id_in_two_namespaces_is_debounced_apart(client, settings, messages_policy,
-                                                                  dramatiq_worker, redis_client):
+def test_the_same_session_id_in_two_namespaces_is_debounced_apart(
+    client, settings, messages_policy, dramatiq_worker, redis_client
+):
     settings.PROMOTION_DEBOUNCE_SECONDS = 3
     put_turns(client, 1, namespace="quiet")
     count = 0
@@ -210,7 +231,8 @@ def test_the_same_session_id_in_two_namespaces_is_debounced_apart(client, settin
     assert busy.started_at > last_busy_write
     assert (quiet.message_count, busy.message_count) == (1, count)
     assert set(MemoryRecord.objects.filter(namespace="quiet").values_list("text", flat=True)) == {
-        "user: turn 0 in quiet"}
+        "user: turn 0 in quiet"
+    }
     assert MemoryRecord.objects.filter(namespace="busy").count() == count
 
 
@@ -225,8 +247,9 @@ def test_inline_mode_promotes_on_the_write_itself(client, settings, messages_pol
     assert redis_client.exists(window_key(**SESSION)) == 0  # and no debounce window
 
 
-def test_inline_mode_records_a_provider_failure_without_failing_the_write(client, llm_settings, llm_server,
-                                                                         publish_policy, redis_client):
+def test_inline_mode_records_a_provider_failure_without_failing_the_write(
+    client, llm_settings, llm_server, publish_policy, redis_client
+):
     from tests.llm_server import Fault
 
     llm_settings.WORKERS_INLINE = True

@@ -34,7 +34,11 @@ def test_create_writes_rows_and_their_documents_after_commit():
     assert _docs() == set(ids)
     row = MemoryRecord.objects.get(id=ids[0])
     assert (row.status, row.index_pending, row.embedding_model, len(row.embedding)) == (
-        "approved", False, "local/all-MiniLM-L6-v2", 384 * 4)
+        "approved",
+        False,
+        "local/all-MiniLM-L6-v2",
+        384 * 4,
+    )
 
 
 def test_nothing_is_written_or_indexed_when_the_outer_transaction_rolls_back():
@@ -61,18 +65,21 @@ def test_step_one_a_known_id_overwrites_its_record_and_keeps_the_old_version():
 def test_step_one_an_id_of_another_tenant_is_refused_and_nothing_is_written():
     memories_create(records=[_record(CAT, id="shared-id")])
     with pytest.raises(MemoryIdConflictError):
-        memories_create(records=[_record("new text", id="fresh"), {"text": "mine now", "id": "shared-id",
-                                                                   "namespace": "other"}])
+        memories_create(
+            records=[_record("new text", id="fresh"), {"text": "mine now", "id": "shared-id", "namespace": "other"}]
+        )
     assert list(MemoryRecord.objects.values_list("id", "text")) == [("shared-id", CAT)]
 
 
 def test_step_two_same_text_in_the_same_tenant_merges_by_hash_but_not_across_tenants():
     (original,) = memories_create(records=[_record(CAT, topics=["pets"])]).outcomes
-    outcomes = memories_create(records=[
-        _record("  alice adopted a GREY cat called pixel ", topics=["cats"], extracted_from=["msg-9"]),
-        {"text": CAT, "namespace": "acme", "user_id": "u2"},
-        {"text": CAT, "namespace": "other", "user_id": "u1"},
-    ]).outcomes
+    outcomes = memories_create(
+        records=[
+            _record("  alice adopted a GREY cat called pixel ", topics=["cats"], extracted_from=["msg-9"]),
+            {"text": CAT, "namespace": "acme", "user_id": "u2"},
+            {"text": CAT, "namespace": "other", "user_id": "u1"},
+        ]
+    ).outcomes
     assert [o.outcome for o in outcomes] == ["merged_hash", "created", "created"]
     assert outcomes[0].id == original.id
     row = MemoryRecord.objects.get(id=original.id)
@@ -82,8 +89,9 @@ def test_step_two_same_text_in_the_same_tenant_merges_by_hash_but_not_across_ten
 
 def test_step_three_a_paraphrase_merges_within_the_threshold_and_is_recorded():
     (original,) = memories_create(records=[_record(CAT)]).outcomes
-    (merged,) = memories_create(records=[_record("Alice has adopted a gray cat named Pixel",
-                                                 entities=["Alice"])]).outcomes
+    (merged,) = memories_create(
+        records=[_record("Alice has adopted a gray cat named Pixel", entities=["Alice"])]
+    ).outcomes
     assert (merged.outcome, merged.id) == ("merged_semantic", original.id)
     assert 0 < merged.distance <= 0.1
     history = MemoryHistory.objects.get(pk=merged.history_id)
@@ -95,8 +103,13 @@ def test_step_three_a_paraphrase_merges_within_the_threshold_and_is_recorded():
 
 
 def test_step_three_catches_duplicates_within_one_call_and_leaves_unrelated_text_alone():
-    outcomes = memories_create(records=[_record(CAT), _record("Alice has adopted a gray cat named Pixel"),
-                                        _record("Bob prefers window seats on long flights")]).outcomes
+    outcomes = memories_create(
+        records=[
+            _record(CAT),
+            _record("Alice has adopted a gray cat named Pixel"),
+            _record("Bob prefers window seats on long flights"),
+        ]
+    ).outcomes
     assert [o.outcome for o in outcomes] == ["created", "merged_semantic", "created"]
     assert outcomes[1].id == outcomes[0].id
     assert MemoryRecord.objects.count() == 2 and len(_docs()) == 2
@@ -126,7 +139,9 @@ def test_a_merge_can_be_undone_from_the_history():
     assert _docs() == {original.id, "para-1"}
     assert MemoryHistory.objects.get(pk=merged.history_id).undone_at is not None
     assert set(MemoryHistory.objects.filter(action="unmerged").values_list("memory_id", flat=True)) == {
-        original.id, "para-1"}
+        original.id,
+        "para-1",
+    }
     with pytest.raises(ValueError, match="already undone"):
         memory_merge_undo(history_id=merged.history_id)
 
@@ -151,20 +166,31 @@ def test_extraction_provenance_and_review_status_are_kept():
     from policies.models import ExtractionRun
 
     run = ExtractionRun.objects.create(session_id="s1", strategy="discrete")
-    (outcome,) = memories_create(records=[_record(CAT, extracted_from=["m1", "m2"], session_id="s1")],
-                                 status="pending", extraction_run=run).outcomes
+    (outcome,) = memories_create(
+        records=[_record(CAT, extracted_from=["m1", "m2"], session_id="s1")], status="pending", extraction_run=run
+    ).outcomes
     row = MemoryRecord.objects.get(id=outcome.id)
     assert (row.status, row.extraction_run_id, row.extracted_from, row.session_id) == (
-        "pending", run.pk, ["m1", "m2"], "s1")
+        "pending",
+        run.pk,
+        ["m1", "m2"],
+        "s1",
+    )
     assert list(run.memories.values_list("id", flat=True)) == [outcome.id]
 
 
 def test_the_api_create_reports_each_outcome_and_writes_approved_records():
     api = APIClient()
-    response = api.post("/v1/long-term-memory/", {"memories": [
-        {"text": CAT, "namespace": "acme", "topics": ["pets"]},
-        {"text": CAT.lower(), "namespace": "acme"},
-    ]}, format="json")
+    response = api.post(
+        "/v1/long-term-memory/",
+        {
+            "memories": [
+                {"text": CAT, "namespace": "acme", "topics": ["pets"]},
+                {"text": CAT.lower(), "namespace": "acme"},
+            ]
+        },
+        format="json",
+    )
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ok"

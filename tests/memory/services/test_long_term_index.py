@@ -7,6 +7,7 @@ from contextlib import contextmanager
 
 import numpy as np
 import pytest
+from django.conf import settings
 from django.test import override_settings
 
 from memory import index
@@ -31,6 +32,7 @@ def _vector(raw: bytes) -> np.ndarray:
 @contextmanager
 def redis_unreachable_for_the_index():
     """This process's index client points at a port nobody listens on (the Dramatiq broker keeps its own)."""
+
     def reset():
         get_redis.cache_clear()
         get_redis_bytes.cache_clear()
@@ -45,8 +47,9 @@ def redis_unreachable_for_the_index():
 
 
 def test_the_sweep_indexes_rows_whose_commit_hook_never_ran(redis_client):
-    memories_create(records=[_record("Alice adopted a grey cat called Pixel"),
-                             _record("Bob prefers window seats on long flights")])
+    memories_create(
+        records=[_record("Alice adopted a grey cat called Pixel"), _record("Bob prefers window seats on long flights")]
+    )
     # Simulate a crash between commit and indexing: documents gone, rows still marked.
     redis_client.flushdb()
     MemoryRecord.objects.update(index_pending=True)
@@ -57,8 +60,14 @@ def test_the_sweep_indexes_rows_whose_commit_hook_never_ran(redis_client):
 
 
 def test_a_delete_whose_index_write_fails_leaves_tombstones_that_the_sweep_clears(redis_client):
-    memories_create(records=[_record("one fact", id="gone-1"), _record("two facts", id="gone-2"),
-                             _record("three facts", id="kept")], deduplicate=False)
+    memories_create(
+        records=[
+            _record("one fact", id="gone-1"),
+            _record("two facts", id="gone-2"),
+            _record("three facts", id="kept"),
+        ],
+        deduplicate=False,
+    )
     with redis_unreachable_for_the_index():
         assert memories_delete(memory_ids=["gone-1", "gone-2"]) == 2
 
@@ -76,8 +85,12 @@ def test_a_delete_whose_index_write_fails_leaves_tombstones_that_the_sweep_clear
 
 
 def test_a_row_embedded_by_another_model_is_re_embedded_when_indexed():
-    outcomes = memories_create(records=[_record("Alice adopted a grey cat called Pixel", id="old-model"),
-                                        _record("Bob prefers window seats on long flights", id="this-model")]).outcomes
+    outcomes = memories_create(
+        records=[
+            _record("Alice adopted a grey cat called Pixel", id="old-model"),
+            _record("Bob prefers window seats on long flights", id="this-model"),
+        ]
+    ).outcomes
     assert [o.outcome for o in outcomes] == ["created", "created"]
     true_vectors = {r.id: _vector(r.embedding) for r in MemoryRecord.objects.all()}
     marker = np.full(384, 1 / np.sqrt(384), dtype=np.float32).tobytes()  # a vector no text embeds to
@@ -108,16 +121,14 @@ def test_a_row_without_a_vector_is_embedded_when_indexed():
     assert np.allclose(_vector(row.embedding), expected, atol=1e-5)
 
 
-@pytest.mark.xfail(strict=True, reason="production bug: memories_index clears tombstones only of ids without a row, "
-                                       "so a tombstone of a re-created id stays and each sweep re-indexes the row "
-                                       "max_batches (100) times")
-def test_a_tombstone_of_an_id_created_again_is_cleared_once_by_the_sweep():
+def test_a_tombstone_of_an_id_created_again_is_retired_when_the_new_row_is_indexed(redis_client):
     memories_create(records=[_record("first version", id="again")])
     with redis_unreachable_for_the_index():
         assert memories_delete(memory_ids=["again"]) == 1
-    memories_create(records=[_record("second version", id="again")])  # a client reuses its id
     assert MemoryIndexRemoval.objects.count() == 1
+    memories_create(records=[_record("second version", id="again")])  # a client reuses its id
 
-    assert memories_index_sweep() == 1
-    assert MemoryIndexRemoval.objects.count() == 0
+    assert MemoryIndexRemoval.objects.count() == 0  # the new row's document replaced the stale one
     assert index.document_ids() == {"again"}
+    assert redis_client.hget(f"{settings.MEMORY_INDEX_PREFIX}:again", "text") == "second version"
+    assert memories_index_sweep() == 0  # nothing left over for the sweep to loop on

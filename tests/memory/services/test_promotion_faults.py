@@ -11,8 +11,18 @@ from tests.helpers import put_session, wait_until, wait_until_no_messages
 from tests.llm_server import Fault
 
 NS, USER = "travel", "alice"
-REPLY = {"memories": [{"text": "User's sister Anna lives in Lisbon.", "memory_type": "semantic", "topics": [],
-                       "entities": ["Anna", "Lisbon"], "event_date": None, "source_message_ids": ["m0"]}]}
+REPLY = {
+    "memories": [
+        {
+            "text": "User's sister Anna lives in Lisbon.",
+            "memory_type": "semantic",
+            "topics": [],
+            "entities": ["Anna", "Lisbon"],
+            "event_date": None,
+            "source_message_ids": ["m0"],
+        }
+    ]
+}
 
 
 @pytest.fixture
@@ -25,22 +35,36 @@ def policy(llm_settings, publish_policy):
 
 
 def put_one_turn(client):
-    put_session(client, "s-1", [{"id": "m0", "role": "user", "content": "My sister Anna moved to Lisbon."}],
-                namespace=NS, user_id=USER)
+    put_session(
+        client,
+        "s-1",
+        [{"id": "m0", "role": "user", "content": "My sister Anna moved to Lisbon."}],
+        namespace=NS,
+        user_id=USER,
+    )
 
 
 def finished_run():
     return ExtractionRun.objects.exclude(status="running").first()
 
 
-@pytest.mark.parametrize("fault, attempts, error", [
-    (Fault.rate_limit(), 3, "attempt 3 of at most 3: LLMUnavailableError: RateLimitError"),
-    (Fault.server_error(), 3, "attempt 3 of at most 3: LLMUnavailableError: InternalServerError"),
-    (Fault.timeout(3.0), 3, "attempt 3 of at most 3: LLMUnavailableError: Timeout"),
-    (Fault.malformed_json(), 2, "malformed reply 2 of at most 2 (attempt 2): LLMOutputError: reply is not valid JSON"),
-], ids=["429", "500", "timeout", "malformed-json"])
-def test_each_provider_fault_is_retried_then_ends_as_a_failed_run(client, policy, llm_server, dramatiq_worker,
-                                                                  redis_client, caplog, fault, attempts, error):
+@pytest.mark.parametrize(
+    "fault, attempts, error",
+    [
+        (Fault.rate_limit(), 3, "attempt 3 of at most 3: LLMUnavailableError: RateLimitError"),
+        (Fault.server_error(), 3, "attempt 3 of at most 3: LLMUnavailableError: InternalServerError"),
+        (Fault.timeout(3.0), 3, "attempt 3 of at most 3: LLMUnavailableError: Timeout"),
+        (
+            Fault.malformed_json(),
+            2,
+            "malformed reply 2 of at most 2 (attempt 2): LLMOutputError: reply is not valid JSON",
+        ),
+    ],
+    ids=["429", "500", "timeout", "malformed-json"],
+)
+def test_each_provider_fault_is_retried_then_ends_as_a_failed_run(
+    client, policy, llm_server, dramatiq_worker, redis_client, caplog, fault, attempts, error
+):
     llm_server.script(*[fault] * 5)
     caplog.set_level(logging.WARNING, logger="memory.services.promotion")
     put_one_turn(client)
@@ -61,8 +85,7 @@ def test_each_provider_fault_is_retried_then_ends_as_a_failed_run(client, policy
     assert len(failed) == 1 and error in failed[0].getMessage()
 
 
-def test_a_run_that_recovers_within_its_attempts_succeeds(client, policy, llm_server, dramatiq_worker,
-                                                          redis_client):
+def test_a_run_that_recovers_within_its_attempts_succeeds(client, policy, llm_server, dramatiq_worker, redis_client):
     llm_server.script(Fault.rate_limit(), Fault.malformed_json(), REPLY)
     put_one_turn(client)
 
@@ -72,12 +95,14 @@ def test_a_run_that_recovers_within_its_attempts_succeeds(client, policy, llm_se
     assert (run.status, run.attempt, run.malformed_replies, run.error) == ("succeeded", 3, 1, "")
     assert run.memories_created == 1
     assert list(MemoryRecord.objects.values_list("text", "extraction_run")) == [
-        ("User's sister Anna lives in Lisbon.", run.pk)]
+        ("User's sister Anna lives in Lisbon.", run.pk)
+    ]
     assert ExtractionRun.objects.count() == 1
 
 
-def test_the_summary_path_persists_turns_and_hands_the_retry_to_the_worker(client, policy, llm_server,
-                                                                            dramatiq_worker, redis_client):
+def test_the_summary_path_persists_turns_and_hands_the_retry_to_the_worker(
+    client, policy, llm_server, dramatiq_worker, redis_client
+):
     from memory.services.promotion import session_promote
 
     llm_server.script(Fault.server_error(), REPLY)
@@ -94,12 +119,17 @@ def test_the_summary_path_persists_turns_and_hands_the_retry_to_the_worker(clien
     assert MemoryRecord.objects.count() == 1
 
 
-@pytest.mark.parametrize("fault, provider_error", [
-    (Fault.bad_request(), "BadRequestError"),
-    (Fault.unauthorized(), "AuthenticationError"),
-], ids=["400", "401"])
-def test_a_refused_request_ends_the_run_at_once_without_retries(client, policy, llm_server, dramatiq_worker,
-                                                                redis_client, caplog, fault, provider_error):
+@pytest.mark.parametrize(
+    "fault, provider_error",
+    [
+        (Fault.bad_request(), "BadRequestError"),
+        (Fault.unauthorized(), "AuthenticationError"),
+    ],
+    ids=["400", "401"],
+)
+def test_a_refused_request_ends_the_run_at_once_without_retries(
+    client, policy, llm_server, dramatiq_worker, redis_client, caplog, fault, provider_error
+):
     llm_server.script(*[fault] * 3, REPLY)
     caplog.set_level(logging.WARNING, logger="memory.services.promotion")
     put_one_turn(client)

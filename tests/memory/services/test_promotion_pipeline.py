@@ -16,12 +16,20 @@ from tests.helpers import put_session
 
 NS, USER = "travel", "alice"
 TENANT = {"namespace": NS, "user_id": USER}
-TURNS = [{"id": i, "role": r, "content": c, "created_at": t} for i, r, c, t in [
-    ("m0", "user", "My sister Anna lives in Porto.", "2024-05-04T09:30:00Z"),
-    ("m1", "assistant", "Porto is lovely.", "2024-05-04T09:30:05Z"),
-    ("m2", "user", "She moved to Lisbon yesterday and I'd like a window seat to visit her.", "2024-05-04T09:31:00Z"),
-    ("m3", "assistant", "Window seat to Lisbon, noted.", "2024-05-04T09:31:05Z"),
-]]
+TURNS = [
+    {"id": i, "role": r, "content": c, "created_at": t}
+    for i, r, c, t in [
+        ("m0", "user", "My sister Anna lives in Porto.", "2024-05-04T09:30:00Z"),
+        ("m1", "assistant", "Porto is lovely.", "2024-05-04T09:30:05Z"),
+        (
+            "m2",
+            "user",
+            "She moved to Lisbon yesterday and I'd like a window seat to visit her.",
+            "2024-05-04T09:31:00Z",
+        ),
+        ("m3", "assistant", "Window seat to Lisbon, noted.", "2024-05-04T09:31:05Z"),
+    ]
+]
 
 
 def promote(session_id="s-1", namespace=NS, user_id=USER):
@@ -29,13 +37,19 @@ def promote(session_id="s-1", namespace=NS, user_id=USER):
 
 
 def item(text, sources, **fields):
-    return {"text": text, "memory_type": fields.get("memory_type", "semantic"), "topics": fields.get("topics", []),
-            "entities": fields.get("entities", []), "event_date": fields.get("event_date"),
-            "source_message_ids": sources}
+    return {
+        "text": text,
+        "memory_type": fields.get("memory_type", "semantic"),
+        "topics": fields.get("topics", []),
+        "entities": fields.get("entities", []),
+        "event_date": fields.get("event_date"),
+        "source_message_ids": sources,
+    }
 
 
 def test_messages_strategy_promotes_turns_as_searchable_message_memories_without_an_llm(
-        client, llm_settings, publish_policy, llm_server):
+    client, llm_settings, publish_policy, llm_server
+):
     # An LLM is configured and would answer; the published messages strategy never asks it.
     llm_server.default = {"memories": [item("An LLM-made memory.", ["m0"])]}
     version = publish_policy("messages")
@@ -55,12 +69,17 @@ def test_messages_strategy_promotes_turns_as_searchable_message_memories_without
     assert records[0].created_at == datetime(2024, 5, 4, 9, 30, tzinfo=UTC)
     assert {(r.namespace, r.user_id, r.session_id, r.extraction_run_id) for r in records} == {(NS, USER, "s-1", run.pk)}
     assert list(SourceMessage.objects.order_by("seq").values_list("seq", "message_id", "role")) == [
-        (1, "m0", "user"), (2, "m1", "assistant"), (3, "m2", "user")]
+        (1, "m0", "user"),
+        (2, "m1", "assistant"),
+        (3, "m2", "user"),
+    ]
     assert llm_server.requests == []
 
-    found = client.post("/v1/long-term-memory/search", {"text": "window seat to visit my sister",
-                                                         "namespace": {"eq": NS}, "limit": 1},
-                        content_type="application/json").json()
+    found = client.post(
+        "/v1/long-term-memory/search",
+        {"text": "window seat to visit my sister", "namespace": {"eq": NS}, "limit": 1},
+        content_type="application/json",
+    ).json()
     assert [m["id"] for m in found["memories"]] == [records[2].id]
 
 
@@ -73,8 +92,12 @@ def test_a_later_run_gives_its_first_turn_the_last_promoted_turn_as_context(clie
 
     assert promote().memories_created == 2
     contexts = {r.extracted_from[0]: r.context for r in MemoryRecord.objects.all()}
-    assert contexts == {"m0": "", "m1": "user: My sister Anna lives in Porto.",
-                        "m2": "assistant: Porto is lovely.", "m3": "user: " + TURNS[2]["content"]}
+    assert contexts == {
+        "m0": "",
+        "m1": "user: My sister Anna lives in Porto.",
+        "m2": "assistant: Porto is lovely.",
+        "m3": "user: " + TURNS[2]["content"],
+    }
 
 
 def test_a_second_delivery_of_the_same_job_creates_nothing(client, settings, publish_policy):
@@ -92,12 +115,17 @@ def test_a_second_delivery_of_the_same_job_creates_nothing(client, settings, pub
     assert SessionPromotion.objects.get().extracted_seq == 4
 
 
-def test_only_new_turns_are_extracted_and_earlier_turns_go_as_context(client, llm_settings, llm_server,
-                                                                      publish_policy):
+def test_only_new_turns_are_extracted_and_earlier_turns_go_as_context(client, llm_settings, llm_server, publish_policy):
     publish_policy("discrete")
-    llm_server.script({"memories": [item("User's sister Anna lives in Porto.", ["m0"])]},
-                      {"memories": [item("User's sister Anna lives in Porto.", ["m0"]),  # earlier turn: dropped
-                                    item("User wants a window seat on flights to Lisbon.", ["m2"])]})
+    llm_server.script(
+        {"memories": [item("User's sister Anna lives in Porto.", ["m0"])]},
+        {
+            "memories": [
+                item("User's sister Anna lives in Porto.", ["m0"]),  # earlier turn: dropped
+                item("User wants a window seat on flights to Lisbon.", ["m2"]),
+            ]
+        },
+    )
     put_session(client, "s-1", TURNS[:2], **TENANT)
     first = promote()
     put_session(client, "s-1", TURNS, **TENANT)
@@ -109,17 +137,29 @@ def test_only_new_turns_are_extracted_and_earlier_turns_go_as_context(client, ll
     assert (second.first_message_id, second.last_message_id, second.message_count) == ("m2", "m3", 2)
     assert (second.memories_created, second.memories_dropped) == (1, 1)
     assert list(MemoryRecord.objects.filter(extraction_run=second).values_list("text", "extracted_from")) == [
-        ("User wants a window seat on flights to Lisbon.", ["m2"])]
+        ("User wants a window seat on flights to Lisbon.", ["m2"])
+    ]
     assert MemoryRecord.objects.filter(extraction_run=first).count() == 1
     assert MemoryRecord.objects.count() == 2
 
 
-def test_reference_resolution_reaches_the_stored_text_with_full_provenance(client, llm_settings, llm_server,
-                                                                           publish_policy):
+def test_reference_resolution_reaches_the_stored_text_with_full_provenance(
+    client, llm_settings, llm_server, publish_policy
+):
     version = publish_policy("discrete")
     grounded = "User's sister Anna moved from Porto to Lisbon on 2024-05-03."
-    reply = {"memories": [item(grounded, ["m0", "m2"], memory_type="episodic", event_date="2024-05-03",
-                               topics=["family"], entities=["Anna", "Porto", "Lisbon"])]}
+    reply = {
+        "memories": [
+            item(
+                grounded,
+                ["m0", "m2"],
+                memory_type="episodic",
+                event_date="2024-05-03",
+                topics=["family"],
+                entities=["Anna", "Porto", "Lisbon"],
+            )
+        ]
+    }
     llm_server.latency = 0.2
     llm_server.script(reply)
     put_session(client, "s-1", TURNS, **TENANT)
@@ -129,8 +169,11 @@ def test_reference_resolution_reaches_the_stored_text_with_full_provenance(clien
     record = MemoryRecord.objects.get()
     assert record.text == grounded
     assert (record.memory_type, record.event_date) == ("episodic", datetime(2024, 5, 3, tzinfo=UTC))
-    assert (record.topics, record.entities, record.extracted_from) == (["family"], ["Anna", "Porto", "Lisbon"],
-                                                                       ["m0", "m2"])
+    assert (record.topics, record.entities, record.extracted_from) == (
+        ["family"],
+        ["Anna", "Porto", "Lisbon"],
+        ["m0", "m2"],
+    )
     assert (record.extraction_run, run.policy_version, run.model) == (run, version, "openai/scripted")
     request = llm_server.requests[0]
     prompt_words = sum(len(m["content"].split()) for m in request["messages"])
@@ -150,14 +193,17 @@ def test_a_review_mode_policy_writes_pending_records(client, llm_settings, llm_s
 def test_session_memories_are_promoted_once_through_dedup(client, settings, publish_policy):
     settings.LLM_MODEL = ""
     publish_policy("messages")
-    stored = client.post("/v1/long-term-memory/", {"memories": [{"text": "Alice prefers aisle seats",
-                                                                 "namespace": NS, "user_id": USER}]},
-                         content_type="application/json")
+    stored = client.post(
+        "/v1/long-term-memory/",
+        {"memories": [{"text": "Alice prefers aisle seats", "namespace": NS, "user_id": USER}]},
+        content_type="application/json",
+    )
     assert stored.status_code == 200, stored.content
     existing = MemoryRecord.objects.get()
-    memories = [{"id": "r-1", "text": "alice prefers  aisle seats", "memory_type": "semantic"},
-                {"id": "r-2", "text": "Alice's sister Anna lives in Lisbon", "memory_type": "semantic",
-                 "topics": ["family"]}]
+    memories = [
+        {"id": "r-1", "text": "alice prefers  aisle seats", "memory_type": "semantic"},
+        {"id": "r-2", "text": "Alice's sister Anna lives in Lisbon", "memory_type": "semantic", "topics": ["family"]},
+    ]
     put_session(client, "s-1", TURNS[:1], **TENANT, memories=memories)
 
     promote()
@@ -227,7 +273,9 @@ def test_two_concurrent_deliveries_write_the_records_once(client, llm_settings, 
     [run] = ExtractionRun.objects.all()
     # Neither delivery raised: each returned the session's one run.
     assert {name: type(outcome).__name__ for name, outcome in outcomes.items()} == {
-        "first": "ExtractionRun", "second": "ExtractionRun"}
+        "first": "ExtractionRun",
+        "second": "ExtractionRun",
+    }
     assert [outcomes["first"].pk, outcomes["second"].pk] == [run.pk, run.pk]
     assert MemoryRecord.objects.count() == 1
     assert SessionPromotion.objects.get().extracted_seq == 4
@@ -244,16 +292,23 @@ def test_same_session_id_in_two_namespaces_stays_apart(client, settings, publish
     run = promote(namespace=namespace)
     assert (run.namespace, run.message_count) == (namespace, 1)
     assert list(MemoryRecord.objects.values_list("namespace", "extracted_from")) == [
-        (namespace, ["m0" if namespace == "a" else "m1"])]
+        (namespace, ["m0" if namespace == "a" else "m1"])
+    ]
 
 
-def test_a_session_memory_id_too_long_for_a_record_is_stored_once_under_a_new_id(client, settings, publish_policy):
+def test_a_session_memory_keeps_an_id_as_long_as_a_record_id_may_be(client, settings, publish_policy):
     settings.LLM_MODEL = ""
     publish_policy("messages")
-    long_id = "r" * 150  # working memory accepts ids up to 200 characters, records up to 128
-    put_session(client, "s-1", TURNS[:1], **TENANT, memories=[{"id": long_id, "text": "Alice's sister is Anna"}])
+    longest = "r" * 128  # MemoryRecord.id's max_length
+    put_session(client, "s-1", TURNS[:1], **TENANT, memories=[{"id": longest, "text": "Alice's sister is Anna"}])
     promote()
-    put_session(client, "s-1", TURNS[:2], **TENANT, memories=[{"id": long_id, "text": "Alice's sister is Anna"}])
-    promote()
-    record = MemoryRecord.objects.get(text="Alice's sister is Anna")
-    assert record.pk != long_id and len(record.pk) == 26
+    assert MemoryRecord.objects.get(text="Alice's sister is Anna").pk == longest
+
+
+def test_a_session_memory_id_longer_than_a_record_id_is_refused_and_nothing_is_written(client, redis_client, db):
+    body = {**TENANT, "messages": TURNS[:1], "memories": [{"id": "r" * 129, "text": "Alice's sister is Anna"}]}
+    response = client.put("/v1/working-memory/s-1", body, content_type="application/json")
+    assert response.status_code == 422
+    assert [e["loc"] for e in response.json()["detail"]] == [["body", "memories", 0, "id"]]
+    assert redis_client.keys("*") == []  # no session, no debounce window, no message
+    assert SourceMessage.objects.count() == 0 and MemoryRecord.objects.count() == 0

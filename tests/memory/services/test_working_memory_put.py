@@ -14,7 +14,11 @@ from tests.helpers import BASE_DIR, PYTHON, child_env
 
 def writer_session(name: str, size: int) -> WorkingMemory:
     return WorkingMemory(
-        session_id="race", namespace="ns", user_id="alice", context=f"context of {name}", data={"writer": name},
+        session_id="race",
+        namespace="ns",
+        user_id="alice",
+        context=f"context of {name}",
+        data={"writer": name},
         messages=[MemoryMessage(id=f"{name}-{i}", role="user", content=f"{name} says {i}") for i in range(size)],
     )
 
@@ -84,8 +88,14 @@ HOT_PATH_SCRIPT = textwrap.dedent("""
 
 
 def test_a_put_over_the_threshold_touches_neither_db_nor_llm_nor_embeddings(redis_client):
-    result = subprocess.run([PYTHON, "-c", HOT_PATH_SCRIPT], cwd=BASE_DIR, env=child_env(LLM_MODEL="openai/x"),
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [PYTHON, "-c", HOT_PATH_SCRIPT],
+        cwd=BASE_DIR,
+        env=child_env(LLM_MODEL="openai/x"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report == {"statuses": [200, 200, 200], "heavy": [], "db_connected": False}

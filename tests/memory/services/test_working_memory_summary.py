@@ -23,16 +23,19 @@ SUMMARY = "Alice is planning a week in Lisbon in May and prefers aisle seats."
 
 
 def turns(first: int, last: int) -> list[MemoryMessage]:
-    return [MemoryMessage(id=f"m{i}", role="user" if i % 2 == 0 else "assistant",
-                          content=f"turn {i}: " + "we talked about flights and hotels " * 3)
-            for i in range(first, last + 1)]
+    return [
+        MemoryMessage(
+            id=f"m{i}",
+            role="user" if i % 2 == 0 else "assistant",
+            content=f"turn {i}: " + "we talked about flights and hotels " * 3,
+        )
+        for i in range(first, last + 1)
+    ]
 
 
 def put(url: str, session_id: str, messages, context=None, window=WINDOW, user_id="alice"):
-    memory = WorkingMemory(session_id=session_id, namespace="ns", user_id=user_id, messages=messages,
-                           context=context)
-    return with_client(url, lambda client: client.put_working_memory(session_id, memory,
-                                                                     context_window_max=window))
+    memory = WorkingMemory(session_id=session_id, namespace="ns", user_id=user_id, messages=messages, context=context)
+    return with_client(url, lambda client: client.put_working_memory(session_id, memory, context_window_max=window))
 
 
 def get(url: str, session_id: str):
@@ -58,7 +61,8 @@ def six_turns():
 
 
 def test_the_llm_summary_replaces_the_oldest_turns_and_the_newest_are_kept(
-        live_server, dramatiq_worker, llm_settings, llm_server, redis_client, six_turns):
+    live_server, dramatiq_worker, llm_settings, llm_server, redis_client, six_turns
+):
     llm_server.default = SUMMARY  # promotion's own LLM calls, if any, get it too
     response = put(live_server.url, "trip", six_turns, context="Earlier: Alice asked about visas.")
     # The PUT itself answers at once with everything, over the threshold.
@@ -79,13 +83,15 @@ def test_the_llm_summary_replaces_the_oldest_turns_and_the_newest_are_kept(
     for message in six_turns[4:]:
         assert message.content not in prompt
     # Nothing is lost: promotion holds every trimmed turn.
-    persisted = set(SourceMessage.objects.filter(namespace="ns", session_id="trip").values_list("message_id",
-                                                                                               flat=True))
+    persisted = set(
+        SourceMessage.objects.filter(namespace="ns", session_id="trip").values_list("message_id", flat=True)
+    )
     assert {"m0", "m1", "m2", "m3"} <= persisted
 
 
 def test_without_an_llm_context_says_how_many_turns_moved_and_keeps_counting(
-        live_server, dramatiq_worker, redis_client, six_turns, settings):
+    live_server, dramatiq_worker, redis_client, six_turns, settings
+):
     assert settings.LLM_MODEL == ""
     put(live_server.url, "plain", six_turns, context="Alice is flying to Lisbon.")
     wait_until(lambda: summary_done(redis_client, "plain"), what="the first trim")
@@ -99,13 +105,15 @@ def test_without_an_llm_context_says_how_many_turns_moved_and_keeps_counting(
     session = get(live_server.url, "plain")
     assert session.context == "Alice is flying to Lisbon.\n\n8 older messages were moved to long-term memory."
     assert [m.id for m in session.messages] == ["m8", "m9"]
-    persisted = set(SourceMessage.objects.filter(namespace="ns", session_id="plain").values_list("message_id",
-                                                                                                flat=True))
+    persisted = set(
+        SourceMessage.objects.filter(namespace="ns", session_id="plain").values_list("message_id", flat=True)
+    )
     assert {f"m{i}" for i in range(8)} <= persisted
 
 
-def test_a_session_under_the_threshold_is_not_summarised(live_server, dramatiq_worker, redis_client, llm_settings,
-                                                         llm_server):
+def test_a_session_under_the_threshold_is_not_summarised(
+    live_server, dramatiq_worker, redis_client, llm_settings, llm_server
+):
     put(live_server.url, "small", turns(0, 1))
     assert summary_done(redis_client, "small")  # no job was claimed
     assert queued_summary_jobs(redis_client) == []  # nor queued: no job can run later
@@ -114,7 +122,8 @@ def test_a_session_under_the_threshold_is_not_summarised(live_server, dramatiq_w
 
 
 def test_when_llm_retries_run_out_the_session_is_still_trimmed(
-        live_server, dramatiq_worker, llm_settings, llm_server, redis_client, six_turns):
+    live_server, dramatiq_worker, llm_settings, llm_server, redis_client, six_turns
+):
     llm_server.default = Fault.server_error()  # every call fails, promotion's included
     put(live_server.url, "outage", six_turns)
     wait_until(lambda: summary_done(redis_client, "outage"), timeout=60, what="retries to run out")
@@ -125,7 +134,8 @@ def test_when_llm_retries_run_out_the_session_is_still_trimmed(
 
 
 def test_a_put_that_lands_during_the_summary_wins(
-        live_server, dramatiq_worker, llm_settings, llm_server, redis_client, six_turns):
+    live_server, dramatiq_worker, llm_settings, llm_server, redis_client, six_turns
+):
     llm_server.default = SUMMARY
     llm_server.latency = 1.0
     put(live_server.url, "race", six_turns)
@@ -140,7 +150,8 @@ def test_a_put_that_lands_during_the_summary_wins(
 
 
 def test_a_turn_appended_during_the_summary_is_kept(
-        live_server, dramatiq_worker, llm_settings, llm_server, redis_client, six_turns):
+    live_server, dramatiq_worker, llm_settings, llm_server, redis_client, six_turns
+):
     llm_server.default = SUMMARY
     llm_server.latency = 1.0
     put(live_server.url, "append", six_turns)
@@ -154,8 +165,11 @@ def test_a_turn_appended_during_the_summary_is_kept(
 
 
 def queued_summary_jobs(redis_client) -> list[list]:
-    return [json.loads(raw)["args"] for raw in redis_client.hvals("dramatiq:default.msgs")
-            if json.loads(raw)["actor_name"] == "working_memory_summarize"]
+    return [
+        json.loads(raw)["args"]
+        for raw in redis_client.hvals("dramatiq:default.msgs")
+        if json.loads(raw)["actor_name"] == "working_memory_summarize"
+    ]
 
 
 def test_writes_over_the_threshold_queue_one_job_until_it_finishes(redis_client, six_turns):
@@ -176,8 +190,7 @@ def test_with_summarisation_off_nothing_is_queued(redis_client, six_turns, setti
 
 
 @pytest.mark.multiprocess
-def test_the_summary_runs_in_the_worker_of_a_gunicorn_deployment(transactional_db, llm_server, redis_client,
-                                                                 six_turns):
+def test_the_summary_runs_in_the_worker_of_a_gunicorn_deployment(transactional_db, llm_server, redis_client, six_turns):
     llm_server.default = SUMMARY
     deployment = Deployment(child_env(**llm_server.env()))
     try:
