@@ -188,6 +188,9 @@ def _promote_session_memories(ns: str, owner: str, session_id: str, memories: li
 def _run_begin(ns, owner, session_id, version: PolicyVersion, new_messages) -> ExtractionRun:
     """Continue the session's unfinished run (a retry or a redelivery) or start one."""
     with transaction.atomic():
+        # Serialise run starts per session on its state row: FOR UPDATE on a RUNNING run
+        # locks nothing while there is none, so two deliveries on PostgreSQL would each start one.
+        SessionPromotion.objects.select_for_update().filter(namespace=ns, session_id=session_id).first()
         run = (
             ExtractionRun.objects.select_for_update()
             .filter(namespace=ns, session_id=session_id, status=ExtractionRun.Status.RUNNING)

@@ -5,21 +5,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from memory import embeddings
-from memory.models import MemoryHistory, MemoryIndexRemoval, MemoryRecord
+from memory.models import RECORD_FIELDS, MemoryHistory, MemoryIndexRemoval, MemoryRecord
 from memory.services.long_term.create import memory_hash
 from memory.services.long_term.indexing import embed_records, index_on_commit, vector_bytes
 
+# A record's own fields, but for its identity and where it came from, plus its review status.
 EDITABLE_FIELDS = (
-    "text",
-    "context",
-    "memory_type",
-    "namespace",
-    "user_id",
-    "session_id",
-    "topics",
-    "entities",
-    "event_date",
-    "pinned",
+    *(name for name in RECORD_FIELDS if name not in ("id", "created_at", "last_accessed", "extracted_from")),
     "status",
 )
 
