@@ -133,33 +133,78 @@ class MemoryIndexRemoval(models.Model):
 
 
 class MemoryHistory(models.Model):
-    """What happened to a record and why, with enough state to undo it.
+    """What happened to a record, who did it and why, with enough state to undo it.
 
-    `memory_id` is not a foreign key: history outlives the record it describes.
-    For a merge, `memory_id` is the record that absorbed the other one; `detail`
-    holds the absorbed record's full snapshot (`merged`), the target's fields before
-    the merge (`before`), the dedup step and distance.
+    `memory_id` is not a foreign key: history outlives the record it describes. It
+    carries the record's tenant (`namespace`, `user_id`) so erasing a user finds every
+    row. `actor` names who acted (see `memory.audit`). `detail` holds `before` and
+    `after` snapshots for changes, and for a merge the absorbed record's snapshot
+    (`merged`), what the merge added (`added`), the target's fields before it
+    (`before`), the dedup step and distance. A deleted record's snapshot is dropped
+    after MEMORY_DELETED_RETENTION_DAYS (`purged_at`); until then the delete can be undone.
     """
 
     class Action(models.TextChoices):
+        CREATED = "created", "Created"
+        EDITED = "edited", "Edited"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+        PINNED = "pinned", "Pinned"
+        UNPINNED = "unpinned", "Unpinned"
         MERGED = "merged", "Another record was merged into this one"
         UNMERGED = "unmerged", "A merge was undone"
-        EDITED = "edited", "Edited"
         DELETED = "deleted", "Deleted"
+        RESTORED = "restored", "Restored after a delete"
 
     memory_id = models.CharField(max_length=128, db_index=True)
+    namespace = models.CharField(max_length=200, null=True, blank=True)
+    user_id = models.CharField(max_length=200, null=True, blank=True)
+    actor = models.CharField(max_length=200, blank=True, db_index=True)
     action = models.CharField(max_length=10, choices=Action.choices)
     reason = models.TextField(blank=True)
     detail = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     undone_at = models.DateTimeField(null=True, blank=True)
+    purged_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "memory history"
+        indexes = [models.Index(fields=["namespace", "user_id"], name="history_tenant_idx")]
 
     def __str__(self):
         return f"{self.memory_id} {self.action} {self.created_at:%Y-%m-%d %H:%M}"
+
+    @classmethod
+    def of(cls, record: MemoryRecord, *, action: str, actor: str, reason: str = "", detail=None) -> "MemoryHistory":
+        """An unsaved entry about `record`, in its tenant."""
+        return cls(
+            memory_id=record.id,
+            namespace=record.namespace,
+            user_id=record.user_id,
+            actor=actor,
+            action=action,
+            reason=reason,
+            detail=detail or {},
+        )
+
+
+class ErasureReceipt(models.Model):
+    """Proof that one user's memory in one namespace was erased: what was removed, by kind
+    and count. No personal text: the user is kept only as a keyed hash (`user_digest`,
+    see `memory.services.erasure.user_digest`), so an operator can check a given user."""
+
+    namespace = models.CharField(max_length=200, blank=True)
+    user_digest = models.CharField(max_length=64, db_index=True)
+    actor = models.CharField(max_length=200)
+    counts = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"erasure {self.pk} in {self.namespace or '(no namespace)'} at {self.created_at:%Y-%m-%d %H:%M}"
 
 
 class SourceMessage(models.Model):

@@ -136,6 +136,11 @@ MEMORY_INDEX_PREFIX = env("MEMORY_INDEX_PREFIX", default="memory_record")
 MEMORY_DEDUP_DISTANCE_THRESHOLD = env.float("MEMORY_DEDUP_DISTANCE_THRESHOLD", default=0.1)
 # How often the worker re-indexes rows whose commit-time indexing failed.
 MEMORY_INDEX_SWEEP_SECONDS = env.int("MEMORY_INDEX_SWEEP_SECONDS", default=300)
+# A deleted record's snapshot (its text) stays in history this long, so the delete can
+# be undone; then the sweep drops it. Erasure removes it at once.
+MEMORY_DELETED_RETENTION_DAYS = env.float("MEMORY_DELETED_RETENTION_DAYS", default=30)
+# Most characters of a model's raw reply kept on its extraction run, for reviewers.
+EXTRACTION_RAW_OUTPUT_MAX_CHARS = env.int("EXTRACTION_RAW_OUTPUT_MAX_CHARS", default=20_000)
 # Hybrid search fuses this many best candidates from each of BM25 and the vector index.
 MEMORY_HYBRID_DEPTH = env.int("MEMORY_HYBRID_DEPTH", default=50)
 # Largest `text` accepted by long-term memory create, edit and search.

@@ -91,6 +91,9 @@ class ExtractionRun(models.Model):
     # Items of the model's reply that validation refused (empty, too long, echoing the prompt...).
     memories_dropped = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
+    # What the model answered on the last attempt, cut at EXTRACTION_RAW_OUTPUT_MAX_CHARS,
+    # so a reviewer sees what it actually said.
+    raw_output = models.TextField(blank=True)
     started_at = models.DateTimeField(auto_now_add=True, db_index=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

@@ -1,0 +1,17 @@
+"""Who made a change: the `actor` every history row and receipt names.
+
+- `admin:<username>`: a person in the Django admin (`admin_actor`);
+- `api:<credential>`: a REST caller (`memory.api.auth.request_actor`): `api:anonymous`
+  while AUTH_MODE is disabled, `api:token-<first 12 hex of the token's sha256>` with a
+  static bearer token;
+- `system:<process>`: the server itself, e.g. `system:promotion` for the worker's
+  extraction, `system:sweep` for the periodic purge of expired snapshots.
+"""
+
+SYSTEM_PROMOTION = "system:promotion"
+SYSTEM_SWEEP = "system:sweep"
+COMMAND_LINE = "system:command-line"
+
+
+def admin_actor(user) -> str:
+    return f"admin:{user.get_username()}"
