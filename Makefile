@@ -6,6 +6,8 @@ RUN_REDIS_PORT ?= 6479
 TEST_REDIS_PORT ?= 6480
 PYTEST_ARGS ?=
 PG_URL ?= postgres://memory:memory@127.0.0.1:5432/memory
+CHROMIUM := /usr/bin/chromium
+CHROMEDRIVER := /usr/bin/chromedriver
 
 # With REDIS_URL set, `make run` uses that Redis; otherwise it starts the embedded one.
 ifeq ($(origin REDIS_URL), environment)
@@ -16,7 +18,7 @@ endif
 # Tests flush Redis, so they always get their own embedded one on its own port.
 TEST_WITH_REDIS := env -u REDIS_URL $(BIN)/python -m memoryproject.localredis exec --port $(TEST_REDIS_PORT) --
 
-.PHONY: install run test test-postgres postgres lint format clean
+.PHONY: install run test test-browser browser-deps test-postgres postgres lint format clean
 
 $(BIN)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +42,22 @@ format: install
 
 test: install
 	$(TEST_WITH_REDIS) $(BIN)/pytest $(PYTEST_ARGS)
+
+# Debian's Chromium and ChromeDriver for the browser tests (tests/browser); needs root.
+# `make test` skips those tests, saying so, while either binary is missing.
+browser-deps:
+	@if [ -x $(CHROMIUM) ] && [ -x $(CHROMEDRIVER) ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then \
+	  echo "make browser-deps: installing Debian's chromium and chromium-driver needs root: sudo make browser-deps" >&2; \
+	  exit 1; \
+	fi; \
+	echo "Installing Debian's chromium and chromium-driver for the browser tests..."; \
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	  chromium chromium-driver fonts-liberation >/dev/null
+
+# Only the browser tests, requiring Chromium (a missing one fails instead of skipping).
+test-browser: install browser-deps
+	BROWSER_TESTS=required $(TEST_WITH_REDIS) $(BIN)/pytest -m browser $(PYTEST_ARGS)
 
 postgres:
 	bash .ci/postgres.sh

@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_dramatiq",
     "memory",
     "policies",
@@ -44,6 +45,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -199,14 +201,22 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Agent memory server",
     "DESCRIPTION": "Working and long-term memory for AI agents; wire-compatible with agent-memory-server.",
     "VERSION": "0.1.0",
+    # Swagger UI and Redoc from drf-spectacular-sidecar's static files, not a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SERVE_INCLUDE_SCHEMA": False,  # the schema view is not an operation of the API
 }
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = False
 USE_TZ = True
+# WhiteNoise serves static files from gunicorn in every mode: `collectstatic` (run by
+# bin/serve) copies them to STATIC_ROOT; with DEBUG on they are also found in the apps.
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = VAR_DIR / "static"
+WHITENOISE_USE_FINDERS = DEBUG
 
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
 LOGGING = {

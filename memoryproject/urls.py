@@ -1,10 +1,12 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 urlpatterns = [
     path("v1/", include("memory.api.urls")),
     path("admin/", admin.site.urls),
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi-schema"),
+    # Swagger UI and Redoc load their scripts from drf-spectacular-sidecar's static files.
     path("docs/", SpectacularSwaggerView.as_view(url_name="openapi-schema"), name="swagger-ui"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="openapi-schema"), name="redoc"),
 ]

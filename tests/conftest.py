@@ -150,3 +150,12 @@ def deployment_with(transactional_db):
     yield start
     for deployment in started:
         deployment.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def static_files_collected():
+    """`collectstatic`, as bin/serve runs it before gunicorn starts: every Deployment
+    serves the admin's CSS and the offline Swagger UI / Redoc through WhiteNoise."""
+    from django.core.management import call_command
+
+    call_command("collectstatic", "--noinput", verbosity=0)
