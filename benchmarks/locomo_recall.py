@@ -89,7 +89,7 @@ def load(samples: list[dict], *, with_context: bool) -> None:
     ]
     started = time.perf_counter()
     for start in tqdm(range(0, len(records), 100), desc="load", unit="batch"):
-        memories_create(records=records[start : start + 100], deduplicate=False)
+        memories_create(actor="system:benchmark", records=records[start : start + 100], deduplicate=False)
     print(f"loaded {len(records)} turns in {time.perf_counter() - started:.1f}s")
 
 

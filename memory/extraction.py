@@ -104,6 +104,7 @@ class Extraction:
     tokens_out: int = 0
     cost_usd: float = 0.0
     latency_ms: int = 0
+    raw_output: str = ""  # what the model said, verbatim
 
 
 def extract(
@@ -140,10 +141,15 @@ def extract(
         temperature=params["temperature"],
         max_tokens=params["max_tokens"],
     )
-    memories, dropped = _validated(
-        result.data, system_prompt=system_prompt, new_turns=new_turns, context_turns=context_turns, params=params
-    )
+    try:
+        memories, dropped = _validated(
+            result.data, system_prompt=system_prompt, new_turns=new_turns, context_turns=context_turns, params=params
+        )
+    except llm.LLMOutputError as exc:
+        exc.raw = result.text
+        raise
     return Extraction(
+        raw_output=result.text,
         memories=memories,
         dropped=dropped,
         model=result.model,

@@ -25,9 +25,14 @@ class LLMUnavailableError(LLMError):
 
 
 class LLMOutputError(LLMError):
-    """The reply was not the JSON we asked for: retry a bounded number of times."""
+    """The reply was not the JSON we asked for: retry a bounded number of times.
+    `raw` is what the model said, for the run's record."""
 
     retryable = True
+
+    def __init__(self, message: str, *, raw: str = ""):
+        super().__init__(message)
+        self.raw = raw
 
 
 @dataclass(frozen=True)
@@ -96,9 +101,9 @@ def chat(
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise LLMOutputError(f"reply is not valid JSON: {exc.msg} at char {exc.pos}") from exc
+            raise LLMOutputError(f"reply is not valid JSON: {exc.msg} at char {exc.pos}", raw=text) from exc
         if not isinstance(data, dict):
-            raise LLMOutputError(f"reply is JSON {type(data).__name__}, expected an object")
+            raise LLMOutputError(f"reply is JSON {type(data).__name__}, expected an object", raw=text)
     return ChatResult(
         text=text,
         data=data,

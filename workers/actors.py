@@ -35,7 +35,8 @@ def memories_record_access(memory_ids: list[str], accessed_at: str):
 
 @dramatiq.actor(max_retries=0, time_limit=10 * 60_000)
 def memories_index_sweep():
-    """Periodic: re-index rows still marked, then schedule the next run.
+    """Periodic: re-index rows still marked, drop delete snapshots past their retention,
+    then schedule the next run.
 
     Dramatiq has no scheduler, so the actor reschedules itself; a Redis lock keeps
     one chain alive however many were started (`seed_defaults` starts one per deploy).
@@ -45,6 +46,7 @@ def memories_index_sweep():
         return  # another chain ran within this interval: let this duplicate end
     try:
         long_term.memories_index_sweep()
+        long_term.history_snapshots_purge()
     finally:
         if not settings.WORKERS_INLINE:
             memories_index_sweep.send_with_options(delay=settings.MEMORY_INDEX_SWEEP_SECONDS * 1000)

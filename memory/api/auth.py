@@ -4,6 +4,7 @@ This is the seam the auth issue replaces with per-tenant credentials; views only
 ever see `request.auth`.
 """
 
+import hashlib
 import hmac
 
 from django.conf import settings
@@ -25,6 +26,14 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request):
         return 'Bearer realm="memory"'
+
+
+def request_actor(request) -> str:
+    """The actor a REST caller's changes are recorded under (see `memory.audit`): the
+    token itself never reaches history, only the start of its sha256."""
+    if isinstance(request.auth, str):
+        return f"api:token-{hashlib.sha256(request.auth.encode()).hexdigest()[:12]}"
+    return "api:anonymous"
 
 
 class HasValidToken(permissions.BasePermission):

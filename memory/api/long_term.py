@@ -23,6 +23,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from memory import index
+from memory.api.auth import request_actor
 from memory.api.errors import field_error
 from memory.api.fields import (
     MESSAGE_ID_MAX_LENGTH,
@@ -37,7 +38,7 @@ from memory.api.fields import (
 )
 from memory.api.filters import filter_conditions
 from memory.codecs import datetime_encode
-from memory.models import MemoryRecord, MemoryType
+from memory.models import MemoryRecord, MemoryStatus, MemoryType
 from memory.selectors.long_term import (
     DEFAULT_HYBRID_ALPHA,
     SEARCH_MODES,
@@ -47,6 +48,7 @@ from memory.selectors.long_term import (
     memory_get,
 )
 from memory.services import long_term as services
+from memory.services import review
 
 
 def memory_to_dict(record: MemoryRecord) -> dict:
@@ -186,6 +188,7 @@ class EditMemorySerializer(serializers.Serializer):
     entities = _tag_list(required=False, allow_null=True)
     event_date = AwareDateTimeField(required=False, allow_null=True)
     pinned = serializers.BooleanField(required=False)
+    status = serializers.ChoiceField(choices=MemoryStatus.choices, required=False)
 
 
 def _edit_changes(data: dict, attrs: dict) -> dict:
@@ -313,7 +316,9 @@ class LongTermMemoryView(APIView):
         data = _body(request, CreateMemoriesSerializer)
         _check_unique_ids(data["memories"])
         try:
-            result = services.memories_create(records=data["memories"], deduplicate=data["deduplicate"])
+            result = services.memories_create(
+                records=data["memories"], deduplicate=data["deduplicate"], actor=request_actor(request)
+            )
         except services.MemoryIdConflictError as exc:
             raise field_error(["body", "memories", exc.position, "id"], str(exc), "conflict") from exc
         return Response(
@@ -332,7 +337,9 @@ class LongTermMemoryView(APIView):
             raise field_error(["query", "memory_ids"], "Give at least one memory id.", "missing")
         if len(ids) > settings.MEMORY_MAX_DELETE_BATCH:
             raise field_error(["query", "memory_ids"], f"At most {settings.MEMORY_MAX_DELETE_BATCH} ids per call.")
-        deleted = services.memories_delete(memory_ids=ids, reason="deleted through the API")
+        deleted = services.memories_delete(
+            memory_ids=ids, reason="deleted through the API", actor=request_actor(request)
+        )
         return Response({"status": f"ok, deleted {deleted} memories"})
 
 
@@ -364,7 +371,7 @@ class LongTermMemoryDetailView(APIView):
     def patch(self, request, memory_id):
         changes = _edit_changes(request.data, _body(request, EditMemorySerializer))
         try:
-            record = services.memory_update(memory_id=memory_id, changes=changes)
+            record = review.memory_change(memory_id=memory_id, changes=changes, actor=request_actor(request))
         except services.MemoryNotFoundError:
             return Response({"detail": f"Memory {memory_id} not found"}, status=404)
         return Response(memory_to_dict(record))
@@ -387,6 +394,7 @@ class ForgetView(APIView):
             pinned_ids=body.get("pinned_ids") or [],
             limit=scope.get("limit"),
             dry_run=body["dry_run"] or scope["dry_run"],
+            actor=request_actor(request),
         )
         return Response(
             {
@@ -401,7 +409,9 @@ class ForgetView(APIView):
 class CompactView(APIView):
     def post(self, request):
         scope = validated_query(request, ScopeQuerySerializer)
-        result = services.memories_compact(namespace=scope.get("namespace"), user_id=scope.get("user_id"))
+        result = services.memories_compact(
+            namespace=scope.get("namespace"), user_id=scope.get("user_id"), actor=request_actor(request)
+        )
         return Response(
             {
                 "status": f"ok, {result.remaining} memories remaining after compaction",

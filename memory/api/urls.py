@@ -1,6 +1,7 @@
 from django.urls import path
 
 from memory.api.health import HealthView
+from memory.api.history import MemoryHistoryUndoView, MemoryHistoryView
 from memory.api.long_term import (
     CompactView,
     ForgetView,
@@ -19,5 +20,11 @@ urlpatterns = [
     path("long-term-memory/search", LongTermMemorySearchView.as_view(), name="long-term-memory-search"),
     path("long-term-memory/forget", ForgetView.as_view(), name="long-term-memory-forget"),
     path("long-term-memory/compact", CompactView.as_view(), name="long-term-memory-compact"),
+    path(
+        "long-term-memory/history/<int:history_id>/undo",
+        MemoryHistoryUndoView.as_view(),
+        name="long-term-memory-history-undo",
+    ),
+    path("long-term-memory/<str:memory_id>/history", MemoryHistoryView.as_view(), name="long-term-memory-history"),
     path("long-term-memory/<str:memory_id>", LongTermMemoryDetailView.as_view(), name="long-term-memory-detail"),
 ]

@@ -24,7 +24,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from memory import embeddings, index, textquery
-from memory.models import MemoryRecord, MemoryStatus
+from memory.models import MemoryHistory, MemoryRecord, MemoryStatus
 
 SEARCH_MODES = ("semantic", "keyword", "hybrid")
 # Weight of the vector part in hybrid search, chosen on two LoCoMo conversations and
@@ -73,6 +73,11 @@ class SearchResult:
 
 def memory_get(*, memory_id: str) -> MemoryRecord | None:
     return MemoryRecord.objects.filter(id=memory_id).first()
+
+
+def memory_history(*, memory_id: str) -> list[MemoryHistory]:
+    """What happened to a record, newest first (also after it was deleted)."""
+    return list(MemoryHistory.objects.filter(memory_id=memory_id).order_by("-created_at", "-id"))
 
 
 def records_in_scope(*, namespace: str | None = None, user_id: str | None = None, session_id: str | None = None):

@@ -32,6 +32,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from memory import extraction, llm
+from memory.audit import SYSTEM_PROMOTION
 from memory.codecs import datetime_decode
 from memory.models import DATETIME_FIELDS, RECORD_FIELDS, MemoryStatus, SessionPromotion, SourceMessage
 from memory.selectors.working_memory import working_memory_get
@@ -174,7 +175,7 @@ def _promote_session_memories(ns: str, owner: str, session_id: str, memories: li
     ]
     while records:
         try:
-            memories_create(records=records, deduplicate=True, status=MemoryStatus.APPROVED)
+            memories_create(records=records, deduplicate=True, status=MemoryStatus.APPROVED, actor=SYSTEM_PROMOTION)
             return
         except MemoryIdConflictError as conflict:
             # Another tenant's record has this id: the session cannot overwrite it. Skip it.
@@ -248,6 +249,7 @@ def _attempt_failed(run: ExtractionRun, exc: Exception) -> ExtractionRun:
     reason = f"{type(exc).__name__}: {exc}"
     if isinstance(exc, llm.LLMOutputError):
         run.malformed_replies += 1
+        run.raw_output = exc.raw[: settings.EXTRACTION_RAW_OUTPUT_MAX_CHARS]
         limit = settings.PROMOTION_MAX_OUTPUT_ATTEMPTS
         run.error = f"malformed reply {run.malformed_replies} of at most {limit} (attempt {run.attempt}): {reason}"
         final = run.malformed_replies >= limit or run.attempt >= settings.PROMOTION_MAX_ATTEMPTS
@@ -259,7 +261,7 @@ def _attempt_failed(run: ExtractionRun, exc: Exception) -> ExtractionRun:
     if not final:
         delay = min(settings.PROMOTION_RETRY_BACKOFF_SECONDS * 2 ** (run.attempt - 1), MAX_BACKOFF_SECONDS)
         delay *= random.uniform(1.0, 1.25)  # spread the retries of many sessions after an outage
-        run.save(update_fields=["error", "malformed_replies"])
+        run.save(update_fields=["error", "malformed_replies", "raw_output"])
         logger.warning(
             "promotion run %s for session %s/%s: %s; retrying in %.1f s",
             run.pk,
@@ -270,7 +272,7 @@ def _attempt_failed(run: ExtractionRun, exc: Exception) -> ExtractionRun:
         )
         raise PromotionRetry(run.error, delay_seconds=delay, run=run) from exc
     run.status, run.finished_at = ExtractionRun.Status.FAILED, timezone.now()
-    run.save(update_fields=["error", "malformed_replies", "status", "finished_at"])
+    run.save(update_fields=["error", "malformed_replies", "raw_output", "status", "finished_at"])
     logger.error("promotion run %s for session %s/%s failed: %s", run.pk, run.namespace, run.session_id, run.error)
     return run
 
@@ -304,6 +306,7 @@ def _write(run, version, state, watermark, new_messages, result: extraction.Extr
             deduplicate=version.strategy != Strategy.MESSAGES,
             status=version.review_mode,
             extraction_run=run,
+            actor=SYSTEM_PROMOTION,
         )
         state.extracted_seq = new_messages[-1].seq
         state.updated_at = timezone.now()
@@ -311,6 +314,7 @@ def _write(run, version, state, watermark, new_messages, result: extraction.Extr
         run.status, run.finished_at, run.error = ExtractionRun.Status.SUCCEEDED, timezone.now(), ""
         run.model = result.model or run.model
         run.tokens_in, run.tokens_out = result.tokens_in, result.tokens_out
+        run.raw_output = result.raw_output[: settings.EXTRACTION_RAW_OUTPUT_MAX_CHARS]
         run.cost_usd = Decimal(str(round(result.cost_usd, 6)))
         run.latency_ms = int((time.monotonic() - started) * 1000)
         run.memories_created = len(created.created_ids)

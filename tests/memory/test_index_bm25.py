@@ -20,6 +20,7 @@ K1, B, CONTEXT_WEIGHT = 1.2, 0.4, 0.5
 @pytest.fixture
 def corpus():
     memories_create(
+        actor="test",
         deduplicate=False,
         records=[
             {"id": "d1", "text": "alpha beta", "namespace": "a"},
@@ -56,6 +57,7 @@ def test_keyword_scores_are_bm25_with_statistics_from_the_filtered_set(corpus):
 def test_a_rare_term_in_a_long_memory_outranks_a_common_term_in_short_ones():
     filler = " ".join(f"word{i}" for i in range(40))
     memories_create(
+        actor="test",
         deduplicate=False,
         records=[
             *({"id": f"s{i}", "text": f"coffee break {i}", "namespace": "n", "user_id": "u"} for i in range(30)),
@@ -71,6 +73,7 @@ def test_a_rare_term_in_a_long_memory_outranks_a_common_term_in_short_ones():
 
 def test_a_context_word_counts_context_weight_of_a_text_word():
     memories_create(
+        actor="test",
         deduplicate=False,
         records=[
             {"id": "in-text", "text": "gamma beta", "namespace": "c"},

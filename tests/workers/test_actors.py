@@ -19,7 +19,7 @@ def test_the_periodic_sweep_keeps_one_chain_and_schedules_its_next_run(redis_cli
     from workers import actors
 
     settings.MEMORY_INDEX_SWEEP_SECONDS = 120
-    memories_create(records=[_record(CAT)])
+    memories_create(actor="test", records=[_record(CAT)])
     MemoryRecord.objects.update(index_pending=True)
     actors.memories_index_sweep.fn()  # claims this interval, sweeps, schedules the next run
     assert not MemoryRecord.objects.filter(index_pending=True).exists()

@@ -65,7 +65,7 @@ def test_send_now_sends_at_once_even_inside_a_transaction_that_rolls_back(redis_
 
 
 def test_inline_mode_runs_the_actor_on_commit_instead_of_sending(redis_client, settings):
-    memories_create(records=[{"id": "m-1", "text": "Alice likes green tea", "namespace": "q"}])
+    memories_create(actor="test", records=[{"id": "m-1", "text": "Alice likes green tea", "namespace": "q"}])
     index.delete_documents(["m-1"])
     settings.WORKERS_INLINE = True
 

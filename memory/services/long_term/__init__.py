@@ -2,7 +2,7 @@
 
 - `indexing`: embed, index on commit, the sweep, rebuilds, access counts;
 - `create`: create with dedup (by id, content hash, vector range);
-- `edit`: edit and delete;
+- `edit`: edit and delete, undo a delete, purge expired delete snapshots;
 - `merge`: undo a merge, compact stored duplicates;
 - `forget`: the forgetting policy.
 
@@ -13,10 +13,19 @@ from memory.services.long_term.create import (
     CreateOutcome,
     MemoriesCreateResult,
     MemoryIdConflictError,
+    UndoNotPossibleError,
     memories_create,
     memory_hash,
 )
-from memory.services.long_term.edit import EDITABLE_FIELDS, MemoryNotFoundError, memories_delete, memory_update
+from memory.services.long_term.edit import (
+    EDITABLE_FIELDS,
+    MemoryNotFoundError,
+    history_snapshots_purge,
+    memories_delete,
+    memories_update,
+    memory_delete_undo,
+    memory_update,
+)
 from memory.services.long_term.forget import ForgetResult, memories_forget
 from memory.services.long_term.indexing import (
     memories_after_search,
@@ -29,13 +38,15 @@ from memory.services.long_term.indexing import (
 from memory.services.long_term.merge import CompactResult, memories_compact, memory_merge_undo
 
 __all__ = [
-    "EDITABLE_FIELDS",
     "CompactResult",
     "CreateOutcome",
+    "EDITABLE_FIELDS",
     "ForgetResult",
     "MemoriesCreateResult",
     "MemoryIdConflictError",
     "MemoryNotFoundError",
+    "UndoNotPossibleError",
+    "history_snapshots_purge",
     "memories_after_search",
     "memories_compact",
     "memories_create",
@@ -46,6 +57,8 @@ __all__ = [
     "memories_index_sweep_claim",
     "memories_record_access",
     "memories_reindex",
+    "memories_update",
+    "memory_delete_undo",
     "memory_hash",
     "memory_merge_undo",
     "memory_update",

@@ -32,6 +32,7 @@ from memory.models import (
     new_memory_id,
 )
 from memory.services.long_term.indexing import embed_records, index_on_commit, vector_bytes
+from policies.models import ExtractionRun
 
 
 class MemoryIdConflictError(ValueError):
@@ -41,6 +42,10 @@ class MemoryIdConflictError(ValueError):
         super().__init__(f"id {memory_id!r} is already used by a record of another namespace or user")
         self.position = position
         self.memory_id = memory_id
+
+
+class UndoNotPossibleError(ValueError):
+    """A history entry cannot be undone (already undone, snapshot purged, not undoable)."""
 
 
 def memory_hash(text: str) -> str:
@@ -100,6 +105,7 @@ class _Batch:
 
     status: str
     extraction_run_id: int | None
+    actor: str
     existing: dict[str, MemoryRecord]  # rows named by the inputs' ids, locked
     now: datetime = field(default_factory=timezone.now)
     model: str = field(default_factory=embeddings.model_name)
@@ -114,6 +120,7 @@ def memories_create(
     *,
     records: list[dict],
     deduplicate: bool = True,
+    actor: str,
     status: str = MemoryStatus.APPROVED,
     extraction_run=None,
 ) -> MemoriesCreateResult:
@@ -125,7 +132,8 @@ def memories_create(
     `created_at` / `last_accessed` (aware datetimes), `pinned`, `extracted_from`
     (message ids), and `deduplicate` (per-record override of the `deduplicate`
     argument). Inputs are assumed validated (the API serializer does that); `status`
-    and `extraction_run` apply to every new row.
+    and `extraction_run` apply to every new row. Each new row, overwrite and merge
+    writes a history row naming `actor`.
 
     Embeds all texts in one batch before any DB write. Safe inside an outer
     `transaction.atomic()`: rows are written in a nested atomic block and indexed
@@ -138,6 +146,7 @@ def memories_create(
         batch = _Batch(
             status=status,
             extraction_run_id=getattr(extraction_run, "pk", extraction_run),
+            actor=actor,
             existing=MemoryRecord.objects.select_for_update().in_bulk([p.values["id"] for p in pending]),
         )
         for p in pending:
@@ -195,14 +204,7 @@ def _overwrite_by_id(batch: _Batch, p: _Pending) -> bool:
         return False
     if (row.namespace, row.user_id) != p.tenant:
         raise MemoryIdConflictError(p.position, p.values["id"])
-    batch.histories.append(
-        MemoryHistory(
-            memory_id=row.id,
-            action=MemoryHistory.Action.EDITED,
-            reason="overwritten by a create with the same id",
-            detail={"before": row.snapshot()},
-        )
-    )
+    before = row.snapshot()
     for name in RECORD_FIELDS:
         # The new version replaces the old; timestamps it leaves out are kept.
         if name == "id" or (name in ("created_at", "last_accessed") and not p.values.get(name)):
@@ -210,6 +212,15 @@ def _overwrite_by_id(batch: _Batch, p: _Pending) -> bool:
         setattr(row, name, p.values.get(name))
     row.memory_hash, row.embedding, row.embedding_model = p.digest, vector_bytes(p.vector), batch.model
     row.updated_at, row.index_pending = batch.now, True
+    batch.histories.append(
+        MemoryHistory.of(
+            row,
+            action=MemoryHistory.Action.EDITED,
+            actor=batch.actor,
+            reason="overwritten by a create with the same id",
+            detail={"before": before, "after": row.snapshot()},
+        )
+    )
     batch.touched[row.id] = row
     batch.outcomes[p.position] = CreateOutcome(id=row.id, outcome="updated")
     return True
@@ -224,7 +235,7 @@ def _merge_duplicate(batch: _Batch, p: _Pending) -> bool:
     if target is None:
         return False
     incoming = MemoryRecord(**p.values, status=batch.status, extraction_run_id=batch.extraction_run_id)
-    p.merge = merge_into(target, incoming, step=step, distance=distance)
+    p.merge = merge_into(target, incoming, step=step, distance=distance, actor=batch.actor)
     batch.histories.append(p.merge)
     target.updated_at, target.index_pending = batch.now, True
     if not any(a.row is target for a in batch.accepted):
@@ -306,7 +317,11 @@ def _write(batch: _Batch) -> None:
     MemoryRecord.objects.bulk_create(created, batch_size=500)
     for row in batch.touched.values():
         row.save()
-    MemoryHistory.objects.bulk_create(batch.histories)
+    reason = f"extracted by run {batch.extraction_run_id}" if batch.extraction_run_id else "created"
+    births = [
+        MemoryHistory.of(r, action=MemoryHistory.Action.CREATED, actor=batch.actor, reason=reason) for r in created
+    ]
+    MemoryHistory.objects.bulk_create(births + batch.histories, batch_size=500)
     index_on_commit([r.id for r in created] + list(batch.touched))
 
 
@@ -321,7 +336,9 @@ def dedup_conditions(namespace, user_id) -> list[index.Condition]:
     return conditions
 
 
-def merge_into(target: MemoryRecord, incoming: MemoryRecord, *, step: str, distance: float | None) -> MemoryHistory:
+def merge_into(
+    target: MemoryRecord, incoming: MemoryRecord, *, step: str, distance: float | None, actor: str
+) -> MemoryHistory:
     """Fold `incoming` into `target` (union of lists) and return the history entry that
     undoes it (unsaved): the absorbed record's snapshot, what was added, what was before."""
     added = {}
@@ -341,9 +358,10 @@ def merge_into(target: MemoryRecord, incoming: MemoryRecord, *, step: str, dista
         if step == "hash"
         else f"semantic duplicate: cosine distance {distance:.4f} <= threshold {threshold}"
     )
-    return MemoryHistory(
-        memory_id=target.id,
+    return MemoryHistory.of(
+        target,
         action=MemoryHistory.Action.MERGED,
+        actor=actor,
         reason=reason,
         detail={
             "step": step,
@@ -354,3 +372,17 @@ def merge_into(target: MemoryRecord, incoming: MemoryRecord, *, step: str, dista
             "before": before,
         },
     )
+
+
+def restore_snapshot(snapshot: dict) -> MemoryRecord:
+    """A row from a snapshot (as stored in history), re-embedded and saved."""
+    row = MemoryRecord.from_snapshot(snapshot)
+    row.memory_hash = memory_hash(row.text)
+    row.embedding = vector_bytes(embed_records([(row.text, row.context)])[0])
+    row.embedding_model = embeddings.model_name()
+    row.updated_at = row.persisted_at = timezone.now()
+    row.index_pending = True
+    if row.extraction_run_id is not None and not ExtractionRun.objects.filter(pk=row.extraction_run_id).exists():
+        row.extraction_run_id = None
+    row.save(force_insert=True)
+    return row

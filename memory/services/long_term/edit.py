@@ -1,12 +1,15 @@
-"""Editing and deleting long-term memories. The previous version of a record always
-goes to its history; the index follows on commit."""
+"""Editing and deleting long-term memories. Every change writes a history row with its
+actor and the record before and after; the index follows on commit."""
 
+from datetime import timedelta
+
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from memory import embeddings
-from memory.models import RECORD_FIELDS, MemoryHistory, MemoryIndexRemoval, MemoryRecord
-from memory.services.long_term.create import memory_hash
+from memory.models import RECORD_FIELDS, MemoryHistory, MemoryIndexRemoval, MemoryRecord, new_memory_id
+from memory.services.long_term.create import UndoNotPossibleError, memory_hash, restore_snapshot
 from memory.services.long_term.indexing import embed_records, index_on_commit, vector_bytes
 
 # A record's own fields, but for its identity and where it came from, plus its review status.
@@ -31,48 +34,85 @@ def _normalised(name: str, value):
 
 
 @transaction.atomic
-def memory_update(*, memory_id: str, changes: dict) -> MemoryRecord:
-    """Edit one record (any of EDITABLE_FIELDS). A text change re-embeds and re-hashes;
-    a context change re-embeds."""
+def memory_update(
+    *, memory_id: str, changes: dict, actor: str, action: str = MemoryHistory.Action.EDITED, reason: str = ""
+) -> MemoryRecord:
+    """Change one record (any of EDITABLE_FIELDS); raises MemoryNotFoundError."""
+    rows = memories_update(memory_ids=[memory_id], changes=changes, actor=actor, action=action, reason=reason)
+    if not rows:
+        raise MemoryNotFoundError(memory_id)
+    return rows[0]
+
+
+@transaction.atomic
+def memories_update(
+    *,
+    memory_ids: list[str],
+    changes: dict,
+    actor: str,
+    action: str = MemoryHistory.Action.EDITED,
+    reason: str = "",
+) -> list[MemoryRecord]:
+    """Apply the same changes to each record that exists (unknown ids are ignored).
+
+    A text change re-hashes and re-embeds, a context change re-embeds (one batch for
+    all). Each record gets a history row: `action` by `actor`, `reason` (default: which
+    fields changed) and its snapshot before and after. Returns the changed rows.
+    """
     unknown = set(changes) - set(EDITABLE_FIELDS)
     if unknown:
         raise ValueError(f"not editable: {', '.join(sorted(unknown))}")
-    row = MemoryRecord.objects.select_for_update().filter(id=memory_id).first()
-    if row is None:
-        raise MemoryNotFoundError(memory_id)
-    before = row.snapshot()
-    for name, value in changes.items():
-        setattr(row, name, _normalised(name, value))
-    if row.text != before["text"]:
+    rows = list(MemoryRecord.objects.select_for_update().filter(id__in=list(dict.fromkeys(memory_ids))))
+    befores = [row.snapshot() for row in rows]
+    for row in rows:
+        for name, value in changes.items():
+            setattr(row, name, _normalised(name, value))
+    _reembed([row for row, before in zip(rows, befores, strict=True) if _content_changed(row, before)])
+    now = timezone.now()
+    histories = []
+    for row, before in zip(rows, befores, strict=True):
+        row.updated_at, row.index_pending = now, True
+        row.save()
+        after = row.snapshot()
+        changed = sorted(k for k in changes if before.get(k) != after.get(k))
+        histories.append(
+            MemoryHistory.of(
+                row,
+                action=action,
+                actor=actor,
+                reason=reason or f"changed {', '.join(changed) or 'nothing'}",
+                detail={"before": before, "after": after, "changed": changed},
+            )
+        )
+    MemoryHistory.objects.bulk_create(histories)
+    index_on_commit([row.id for row in rows])
+    return rows
+
+
+def _content_changed(row: MemoryRecord, before: dict) -> bool:
+    return row.text != before["text"] or row.context != before["context"]
+
+
+def _reembed(rows: list[MemoryRecord]) -> None:
+    if not rows:
+        return
+    for row, vector in zip(rows, embed_records([(r.text, r.context) for r in rows]), strict=True):
         row.memory_hash = memory_hash(row.text)
-    if row.text != before["text"] or row.context != before["context"]:
-        row.embedding = vector_bytes(embed_records([(row.text, row.context)])[0])
+        row.embedding = vector_bytes(vector)
         row.embedding_model = embeddings.model_name()
-    row.updated_at = timezone.now()
-    row.index_pending = True
-    row.save()
-    after = row.snapshot()
-    changed = sorted(k for k in changes if before.get(k) != after.get(k))
-    MemoryHistory.objects.create(
-        memory_id=row.id,
-        action=MemoryHistory.Action.EDITED,
-        reason=f"changed {', '.join(changed) or 'nothing'}",
-        detail={"before": before},
-    )
-    index_on_commit([row.id])
-    return row
 
 
-def delete_rows(rows: list[MemoryRecord], *, reason: str, extra_history: list[MemoryHistory] = ()) -> int:
-    """Delete rows, keep each one's snapshot in its history, and drop its document on commit.
-    The caller holds the transaction."""
+def delete_rows(rows: list[MemoryRecord], *, reason: str, actor: str, extra_history: list[MemoryHistory] = ()) -> int:
+    """Delete rows, keep each one's snapshot in its history (undoable until
+    MEMORY_DELETED_RETENTION_DAYS), and drop its document on commit. The caller holds
+    the transaction."""
     if not rows:
         return 0
     ids = [r.id for r in rows]
     MemoryHistory.objects.bulk_create(
         [
-            MemoryHistory(
-                memory_id=r.id, action=MemoryHistory.Action.DELETED, reason=reason, detail={"before": r.snapshot()}
+            MemoryHistory.of(
+                r, action=MemoryHistory.Action.DELETED, actor=actor, reason=reason, detail={"before": r.snapshot()}
             )
             for r in rows
         ]
@@ -85,7 +125,48 @@ def delete_rows(rows: list[MemoryRecord], *, reason: str, extra_history: list[Me
 
 
 @transaction.atomic
-def memories_delete(*, memory_ids: list[str], reason: str = "deleted") -> int:
+def memories_delete(*, memory_ids: list[str], actor: str, reason: str = "deleted") -> int:
     """Delete records by id; unknown ids are ignored. Returns how many were deleted."""
-    rows = list(MemoryRecord.objects.filter(id__in=list(dict.fromkeys(memory_ids))))
-    return delete_rows(rows, reason=reason)
+    rows = list(MemoryRecord.objects.select_for_update().filter(id__in=list(dict.fromkeys(memory_ids))))
+    return delete_rows(rows, reason=reason, actor=actor)
+
+
+@transaction.atomic
+def memory_delete_undo(*, history_id: int, actor: str) -> MemoryRecord:
+    """Bring a deleted record back from the snapshot its DELETED entry keeps (same id,
+    unless the id was reused since), while the retention period keeps the snapshot."""
+    entry = MemoryHistory.objects.select_for_update().get(pk=history_id, action=MemoryHistory.Action.DELETED)
+    if entry.undone_at is not None:
+        raise UndoNotPossibleError(f"delete {history_id} was already undone at {entry.undone_at.isoformat()}")
+    if entry.purged_at is not None or not entry.detail.get("before"):
+        raise UndoNotPossibleError(
+            f"delete {history_id} can no longer be undone: its snapshot was dropped after "
+            f"{settings.MEMORY_DELETED_RETENTION_DAYS:g} days (MEMORY_DELETED_RETENTION_DAYS)"
+        )
+    snapshot = dict(entry.detail["before"])
+    if MemoryRecord.objects.filter(id=snapshot["id"]).exists():
+        snapshot["id"] = new_memory_id()
+    restored = restore_snapshot(snapshot)
+    entry.undone_at = timezone.now()
+    entry.save(update_fields=["undone_at"])
+    MemoryHistory.of(
+        restored,
+        action=MemoryHistory.Action.RESTORED,
+        actor=actor,
+        reason=f"restored from delete {history_id}",
+        detail={"delete": history_id, "after": restored.snapshot()},
+    ).save()
+    MemoryIndexRemoval.objects.filter(memory_id=restored.id).delete()
+    index_on_commit([restored.id])
+    return restored
+
+
+def history_snapshots_purge(*, now=None) -> int:
+    """Drop the snapshots (the text) of deletes older than MEMORY_DELETED_RETENTION_DAYS;
+    the history row itself stays as the audit trail. Returns how many were purged."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=settings.MEMORY_DELETED_RETENTION_DAYS)
+    expired = MemoryHistory.objects.filter(
+        action=MemoryHistory.Action.DELETED, purged_at__isnull=True, undone_at__isnull=True, created_at__lt=cutoff
+    )
+    return expired.update(detail={}, purged_at=now)

@@ -21,6 +21,7 @@ class ForgetResult:
 @transaction.atomic
 def memories_forget(
     *,
+    actor: str,
     namespace: str | None = None,
     user_id: str | None = None,
     session_id: str | None = None,
@@ -73,7 +74,7 @@ def memories_forget(
         doomed = doomed[:limit]
     deleted_ids = [r.id for r in doomed]
     if not dry_run and deleted_ids:
-        delete_rows(list(MemoryRecord.objects.filter(id__in=deleted_ids)), reason="forgotten by policy")
+        delete_rows(list(MemoryRecord.objects.filter(id__in=deleted_ids)), reason="forgotten by policy", actor=actor)
     return ForgetResult(scanned=scanned, deleted_ids=deleted_ids, dry_run=dry_run)
 
 

@@ -7,44 +7,46 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from memory import embeddings, index
+from memory import index
 from memory.models import MemoryHistory, MemoryRecord, MemoryStatus, new_memory_id
 from memory.selectors.long_term import records_in_scope
-from memory.services.long_term.create import dedup_conditions, memory_hash, merge_into
+from memory.services.long_term.create import UndoNotPossibleError, dedup_conditions, merge_into, restore_snapshot
 from memory.services.long_term.edit import delete_rows
-from memory.services.long_term.indexing import embed_records, index_on_commit, vector_bytes
-from policies.models import ExtractionRun
+from memory.services.long_term.indexing import index_on_commit
 
 
 @transaction.atomic
-def memory_merge_undo(*, history_id: int) -> MemoryRecord:
+def memory_merge_undo(*, history_id: int, actor: str) -> MemoryRecord:
     """Undo a merge: recreate the absorbed record (same id, re-embedded) and take back
     what the merge added to the surviving record. Recorded in both histories."""
     entry = MemoryHistory.objects.select_for_update().get(pk=history_id, action=MemoryHistory.Action.MERGED)
     if entry.undone_at is not None:
-        raise ValueError(f"merge {history_id} was already undone at {entry.undone_at.isoformat()}")
+        raise UndoNotPossibleError(f"merge {history_id} was already undone at {entry.undone_at.isoformat()}")
     merged = dict(entry.detail["merged"])
     target = MemoryRecord.objects.select_for_update().filter(id=entry.memory_id).first()
     if target is not None:
         _take_back(target, entry.detail, merged)
     if MemoryRecord.objects.filter(id=merged["id"]).exists():
         merged["id"] = new_memory_id()  # the id was reused since: keep both
-    restored = _restore(merged)
+    restored = restore_snapshot(merged)
     entry.undone_at = timezone.now()
     entry.save(update_fields=["undone_at"])
+    survivor = target or MemoryRecord(id=entry.memory_id, namespace=entry.namespace, user_id=entry.user_id)
     MemoryHistory.objects.bulk_create(
         [
-            MemoryHistory(
-                memory_id=entry.memory_id,
+            MemoryHistory.of(
+                survivor,
                 action=MemoryHistory.Action.UNMERGED,
+                actor=actor,
                 reason=f"undid merge {history_id}: {restored.id} restored",
                 detail={"merge": history_id},
             ),
-            MemoryHistory(
-                memory_id=restored.id,
+            MemoryHistory.of(
+                restored,
                 action=MemoryHistory.Action.UNMERGED,
+                actor=actor,
                 reason=f"restored from merge {history_id} into {entry.memory_id}",
-                detail={"merge": history_id},
+                detail={"merge": history_id, "after": restored.snapshot()},
             ),
         ]
     )
@@ -65,20 +67,6 @@ def _take_back(target: MemoryRecord, detail: dict, merged: dict) -> None:
     target.save()
 
 
-def _restore(snapshot: dict) -> MemoryRecord:
-    """A row from a snapshot (as stored in history), re-embedded and saved."""
-    row = MemoryRecord.from_snapshot(snapshot)
-    row.memory_hash = memory_hash(row.text)
-    row.embedding = vector_bytes(embed_records([(row.text, row.context)])[0])
-    row.embedding_model = embeddings.model_name()
-    row.updated_at = row.persisted_at = timezone.now()
-    row.index_pending = True
-    if row.extraction_run_id is not None and not ExtractionRun.objects.filter(pk=row.extraction_run_id).exists():
-        row.extraction_run_id = None
-    row.save(force_insert=True)
-    return row
-
-
 @dataclass(frozen=True)
 class CompactResult:
     merged: int
@@ -95,14 +83,16 @@ class _Compaction:
     absorbed: list[MemoryRecord] = field(default_factory=list)
     survivors: dict[str, MemoryRecord] = field(default_factory=dict)
 
+    actor: str = ""
+
     def absorb(self, target: MemoryRecord, row: MemoryRecord, step: str, distance: float | None) -> None:
-        self.histories.append(merge_into(target, row, step=step, distance=distance))
+        self.histories.append(merge_into(target, row, step=step, distance=distance, actor=self.actor))
         self.absorbed.append(self.alive.pop(row.id))
         self.survivors[target.id] = target
 
 
 @transaction.atomic
-def memories_compact(*, namespace: str | None = None, user_id: str | None = None) -> CompactResult:
+def memories_compact(*, actor: str, namespace: str | None = None, user_id: str | None = None) -> CompactResult:
     """Merge duplicates already stored: same content hash, then vector distance within
     the dedup threshold, always within one namespace + user and never across a
     rejected record. The older record survives; each absorbed record is deleted with
@@ -112,7 +102,7 @@ def memories_compact(*, namespace: str | None = None, user_id: str | None = None
         .exclude(status=MemoryStatus.REJECTED)
         .order_by("created_at", "id")
     )
-    state = _Compaction(alive={r.id: r for r in rows})
+    state = _Compaction(alive={r.id: r for r in rows}, actor=actor)
     first_by_hash: dict[tuple, MemoryRecord] = {}
     for row in rows:
         key = (row.namespace, row.user_id, row.memory_hash)
@@ -128,7 +118,7 @@ def memories_compact(*, namespace: str | None = None, user_id: str | None = None
         if target.id in state.alive:
             target.updated_at, target.index_pending = now, True
             target.save()
-    delete_rows(state.absorbed, reason="merged by compaction", extra_history=state.histories)
+    delete_rows(state.absorbed, reason="merged by compaction", actor=actor, extra_history=state.histories)
     index_on_commit(list(state.survivors))
     return CompactResult(
         merged=len(state.absorbed),

@@ -31,7 +31,7 @@ ROUTE_IDS = [f"{method}-{path.split('?')[0].removeprefix('/v1/')}" for method, p
 def stored(api, settings):
     """A session and a record, written before the server switches to token mode."""
     put_session(api, "s-1", [{"role": "user", "content": "kept"}], namespace="ns")
-    memories_create(records=[{"id": "r-1", "text": "Alice likes green tea", "namespace": "ns"}])
+    memories_create(actor="test", records=[{"id": "r-1", "text": "Alice likes green tea", "namespace": "ns"}])
     settings.AUTH_MODE, settings.AUTH_TOKENS = "token", TOKENS
 
 

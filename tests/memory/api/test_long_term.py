@@ -73,7 +73,7 @@ def test_bad_create_input_is_a_422_and_writes_nothing(api, memories, loc):
 
 
 def test_a_create_that_reuses_another_tenants_id_is_refused(api):
-    memories_create(records=[{"id": "taken", "text": "mine", "namespace": "a"}])
+    memories_create(actor="test", records=[{"id": "taken", "text": "mine", "namespace": "a"}])
     response = api.post(
         "/v1/long-term-memory/",
         {"memories": [{"text": "new", "namespace": "b"}, {"id": "taken", "text": "theirs", "namespace": "b"}]},
@@ -84,7 +84,7 @@ def test_a_create_that_reuses_another_tenants_id_is_refused(api):
 
 
 def test_edit_rejects_unknown_fields_and_answers_404_for_unknown_ids(api):
-    (outcome,) = memories_create(records=[{"text": "Alice likes tea"}]).outcomes
+    (outcome,) = memories_create(actor="test", records=[{"text": "Alice likes tea"}]).outcomes
     assert _loc(api.patch(f"/v1/long-term-memory/{outcome.id}", {"txt": "typo"}, format="json")) == ["body", "txt"]
     assert _loc(api.patch(f"/v1/long-term-memory/{outcome.id}", {"text": ""}, format="json")) == ["body", "text"]
     assert MemoryRecord.objects.get().text == "Alice likes tea"
@@ -93,7 +93,9 @@ def test_edit_rejects_unknown_fields_and_answers_404_for_unknown_ids(api):
 
 
 def test_a_text_edit_re_embeds_re_hashes_and_moves_the_document(api):
-    (outcome,) = memories_create(records=[{"text": "Alice drinks green tea every morning", "namespace": "n"}]).outcomes
+    (outcome,) = memories_create(
+        actor="test", records=[{"text": "Alice drinks green tea every morning", "namespace": "n"}]
+    ).outcomes
     before = MemoryRecord.objects.get()
     response = api.patch(
         f"/v1/long-term-memory/{outcome.id}",
@@ -117,11 +119,21 @@ def test_a_text_edit_re_embeds_re_hashes_and_moves_the_document(api):
     assert search("green tea", "keyword")["total"] == 0
     top = search("Alice switched to black coffee", "semantic")["memories"][0]
     assert top["dist"] == pytest.approx(0.0, abs=1e-4)
-    assert MemoryHistory.objects.get(memory_id=outcome.id).detail["before"]["text"] == before.text
+    edit = MemoryHistory.objects.get(memory_id=outcome.id, action="edited")
+    assert (edit.actor, edit.detail["before"]["text"], edit.detail["changed"]) == (
+        "api:anonymous",
+        before.text,
+        ["text", "topics"],
+    )
 
 
 def test_delete_removes_rows_and_documents_and_keeps_a_snapshot(api):
-    ids = [o.id for o in memories_create(records=[{"text": t} for t in ("one fact", "two facts", "three")]).outcomes]
+    ids = [
+        o.id
+        for o in memories_create(
+            actor="test", records=[{"text": t} for t in ("one fact", "two facts", "three")]
+        ).outcomes
+    ]
     assert _loc(api.delete("/v1/long-term-memory")) == ["query", "memory_ids"]
     response = api.delete(f"/v1/long-term-memory?memory_ids={ids[0]}&memory_ids={ids[1]}&memory_ids=unknown")
     assert response.json() == {"status": "ok, deleted 2 memories"}
@@ -138,6 +150,7 @@ def test_forget_applies_age_inactivity_budget_and_pins_and_dry_run_deletes_nothi
     now = datetime.now(UTC)
     old = now - timedelta(days=100)
     memories_create(
+        actor="test",
         records=[
             {"id": "old-idle", "text": "old idle", "namespace": "f", "created_at": old, "last_accessed": old},
             {"id": "old-used", "text": "old but used", "namespace": "f", "created_at": old, "last_accessed": now},
@@ -171,6 +184,7 @@ def test_forget_applies_age_inactivity_budget_and_pins_and_dry_run_deletes_nothi
 def test_compact_merges_stored_duplicates_into_the_oldest_and_records_each_merge(api):
     now = datetime.now(UTC)
     memories_create(
+        actor="test",
         records=[
             {
                 "id": "a1",

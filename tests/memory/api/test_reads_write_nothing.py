@@ -14,10 +14,11 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def records():
     memories_create(
+        actor="test",
         records=[
             {"id": "tea", "text": "Alice drinks green tea every morning", "namespace": "ns"},
             {"id": "bike", "text": "Alice rides her bike to work", "namespace": "ns"},
-        ]
+        ],
     )
 
 

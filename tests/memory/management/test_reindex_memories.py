@@ -14,7 +14,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def test_reindex_rebuilds_the_index_from_the_db_after_redis_is_flushed(api, redis_client):
     memories_create(
-        records=[{"text": f"fact number {i} about llamas", "namespace": "r"} for i in range(7)], deduplicate=False
+        actor="test",
+        records=[{"text": f"fact number {i} about llamas", "namespace": "r"} for i in range(7)],
+        deduplicate=False,
     )
     redis_client.flushdb()
     body = api.post("/v1/long-term-memory/search", {"text": "llamas", "namespace": {"eq": "r"}}, format="json").json()
@@ -31,6 +33,7 @@ def test_reindex_rebuilds_the_index_from_the_db_after_redis_is_flushed(api, redi
 
 def test_reindex_re_embeds_rows_of_another_model_drops_stray_documents_and_shows_progress(capsys):
     memories_create(
+        actor="test",
         records=[
             {"id": f"r{i}", "text": text, "namespace": "r"}
             for i, text in enumerate(

@@ -62,7 +62,7 @@ def test_a_context_edit_re_embeds_and_moves_the_document_but_keeps_the_hash(api)
     assert after.embedding != before.embedding
     assert search(api, "aquarium", "keyword")["total"] == 0
     assert [m["id"] for m in search(api, "zoo", "keyword")["memories"]] == ["reply"]
-    history = MemoryHistory.objects.get(memory_id="reply")
+    history = MemoryHistory.objects.get(memory_id="reply", action="edited")
     assert (history.reason, history.detail["before"]["context"]) == ("changed context", REPLY["context"])
 
 

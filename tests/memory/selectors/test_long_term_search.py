@@ -66,8 +66,9 @@ RECORDS = {
 
 @pytest.fixture
 def records():
-    memories_create(records=[{"id": k, **v} for k, v in RECORDS.items()], deduplicate=False)
+    memories_create(actor="test", records=[{"id": k, **v} for k, v in RECORDS.items()], deduplicate=False)
     memories_create(
+        actor="test",
         records=[
             dict(
                 id="r5",
@@ -142,6 +143,7 @@ def test_every_filter_operator_selects_exactly_the_matching_records(api, records
 
 def test_total_is_the_true_count_and_pages_walk_every_match(api):
     memories_create(
+        actor="test",
         records=[{"text": f"zebra note number {i} about item {i * 7}", "namespace": "page"} for i in range(25)]
         + [{"text": "unrelated", "namespace": "page"}],
         deduplicate=False,
@@ -195,6 +197,7 @@ def test_distance_threshold_keeps_only_close_records_and_counts_them(api, record
 def test_empty_text_lists_by_recency_or_newest_first(api):
     now = datetime.now(UTC)
     memories_create(
+        actor="test",
         records=[
             {
                 "id": "used-lately",
@@ -253,6 +256,7 @@ def test_the_same_recency_formula_ranks_listings_in_redis_and_searches_in_python
 def test_recency_boost_lifts_a_recently_used_record_over_a_slightly_closer_one(api):
     now = datetime.now(UTC)
     memories_create(
+        actor="test",
         records=[
             {
                 "id": "old",

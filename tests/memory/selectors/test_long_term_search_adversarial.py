@@ -58,10 +58,12 @@ def records():
     """Two records in `adv`, and the same words in `adv-other`: a search filtered on `adv`
     that leaked across namespaces would return the copies."""
     memories_create(
+        actor="test",
         records=[{"id": f"adv-{i}", "text": text, "namespace": "adv"} for i, text in enumerate(ADV_TEXTS)],
         deduplicate=False,
     )
     memories_create(
+        actor="test",
         records=[{"id": f"other-{i}", "text": text, "namespace": "adv-other"} for i, text in enumerate(ADV_TEXTS)],
         deduplicate=False,
     )

@@ -28,7 +28,9 @@ def _docs():
 
 
 def test_create_writes_rows_and_their_documents_after_commit():
-    result = memories_create(records=[_record(CAT, topics=["pets"]), _record("The report is due on Friday")])
+    result = memories_create(
+        actor="test", records=[_record(CAT, topics=["pets"]), _record("The report is due on Friday")]
+    )
     ids = [o.id for o in result.outcomes]
     assert [o.outcome for o in result.outcomes] == ["created", "created"]
     assert _docs() == set(ids)
@@ -43,7 +45,7 @@ def test_create_writes_rows_and_their_documents_after_commit():
 
 def test_nothing_is_written_or_indexed_when_the_outer_transaction_rolls_back():
     with pytest.raises(RuntimeError), transaction.atomic():
-        memories_create(records=[_record(CAT)])
+        memories_create(actor="test", records=[_record(CAT)])
         assert MemoryRecord.objects.count() == 1  # visible inside the caller's transaction
         raise RuntimeError("the caller fails after creating")
     assert MemoryRecord.objects.count() == 0
@@ -51,34 +53,43 @@ def test_nothing_is_written_or_indexed_when_the_outer_transaction_rolls_back():
 
 
 def test_step_one_a_known_id_overwrites_its_record_and_keeps_the_old_version():
-    (first,) = memories_create(records=[_record(CAT, id="client-id-1")]).outcomes
-    (second,) = memories_create(records=[_record("Alice adopted a black dog called Rex", id="client-id-1")]).outcomes
+    (first,) = memories_create(actor="test", records=[_record(CAT, id="client-id-1")]).outcomes
+    (second,) = memories_create(
+        actor="test", records=[_record("Alice adopted a black dog called Rex", id="client-id-1")]
+    ).outcomes
     assert (first.id, second.id, second.outcome) == ("client-id-1", "client-id-1", "updated")
     row = MemoryRecord.objects.get()
     assert row.text == "Alice adopted a black dog called Rex"
-    history = MemoryHistory.objects.get(memory_id="client-id-1")
-    assert (history.action, history.detail["before"]["text"]) == ("edited", CAT)
+    history = MemoryHistory.objects.get(memory_id="client-id-1", action="edited")
+    assert (history.actor, history.detail["before"]["text"], history.detail["after"]["text"]) == (
+        "test",
+        CAT,
+        "Alice adopted a black dog called Rex",
+    )
+    assert list(MemoryHistory.objects.order_by("id").values_list("action", flat=True)) == ["created", "edited"]
     hits = index.vector_search(np.frombuffer(bytes(row.embedding), dtype=np.float32), conditions=[], k=1)
     assert hits[0].id == "client-id-1" and hits[0].vector_distance == pytest.approx(0.0, abs=1e-5)
 
 
 def test_step_one_an_id_of_another_tenant_is_refused_and_nothing_is_written():
-    memories_create(records=[_record(CAT, id="shared-id")])
+    memories_create(actor="test", records=[_record(CAT, id="shared-id")])
     with pytest.raises(MemoryIdConflictError):
         memories_create(
-            records=[_record("new text", id="fresh"), {"text": "mine now", "id": "shared-id", "namespace": "other"}]
+            actor="test",
+            records=[_record("new text", id="fresh"), {"text": "mine now", "id": "shared-id", "namespace": "other"}],
         )
     assert list(MemoryRecord.objects.values_list("id", "text")) == [("shared-id", CAT)]
 
 
 def test_step_two_same_text_in_the_same_tenant_merges_by_hash_but_not_across_tenants():
-    (original,) = memories_create(records=[_record(CAT, topics=["pets"])]).outcomes
+    (original,) = memories_create(actor="test", records=[_record(CAT, topics=["pets"])]).outcomes
     outcomes = memories_create(
+        actor="test",
         records=[
             _record("  alice adopted a GREY cat called pixel ", topics=["cats"], extracted_from=["msg-9"]),
             {"text": CAT, "namespace": "acme", "user_id": "u2"},
             {"text": CAT, "namespace": "other", "user_id": "u1"},
-        ]
+        ],
     ).outcomes
     assert [o.outcome for o in outcomes] == ["merged_hash", "created", "created"]
     assert outcomes[0].id == original.id
@@ -88,9 +99,9 @@ def test_step_two_same_text_in_the_same_tenant_merges_by_hash_but_not_across_ten
 
 
 def test_step_three_a_paraphrase_merges_within_the_threshold_and_is_recorded():
-    (original,) = memories_create(records=[_record(CAT)]).outcomes
+    (original,) = memories_create(actor="test", records=[_record(CAT)]).outcomes
     (merged,) = memories_create(
-        records=[_record("Alice has adopted a gray cat named Pixel", entities=["Alice"])]
+        actor="test", records=[_record("Alice has adopted a gray cat named Pixel", entities=["Alice"])]
     ).outcomes
     assert (merged.outcome, merged.id) == ("merged_semantic", original.id)
     assert 0 < merged.distance <= 0.1
@@ -104,11 +115,12 @@ def test_step_three_a_paraphrase_merges_within_the_threshold_and_is_recorded():
 
 def test_step_three_catches_duplicates_within_one_call_and_leaves_unrelated_text_alone():
     outcomes = memories_create(
+        actor="test",
         records=[
             _record(CAT),
             _record("Alice has adopted a gray cat named Pixel"),
             _record("Bob prefers window seats on long flights"),
-        ]
+        ],
     ).outcomes
     assert [o.outcome for o in outcomes] == ["created", "merged_semantic", "created"]
     assert outcomes[1].id == outcomes[0].id
@@ -117,22 +129,22 @@ def test_step_three_catches_duplicates_within_one_call_and_leaves_unrelated_text
 
 @pytest.mark.parametrize("how", ["call", "record"])
 def test_deduplicate_false_keeps_every_copy(how):
-    memories_create(records=[_record(CAT)])
+    memories_create(actor="test", records=[_record(CAT)])
     if how == "call":
-        outcomes = memories_create(records=[_record(CAT)], deduplicate=False).outcomes
+        outcomes = memories_create(actor="test", records=[_record(CAT)], deduplicate=False).outcomes
     else:
-        outcomes = memories_create(records=[_record(CAT, deduplicate=False)]).outcomes
+        outcomes = memories_create(actor="test", records=[_record(CAT, deduplicate=False)]).outcomes
     assert outcomes[0].outcome == "created"
     assert MemoryRecord.objects.count() == 2 and len(_docs()) == 2
 
 
 def test_a_merge_can_be_undone_from_the_history():
-    (original,) = memories_create(records=[_record(CAT, topics=["pets"])]).outcomes
+    (original,) = memories_create(actor="test", records=[_record(CAT, topics=["pets"])]).outcomes
     paraphrase = _record("Alice has adopted a gray cat named Pixel", id="para-1", topics=["adoption"])
-    (merged,) = memories_create(records=[paraphrase]).outcomes
+    (merged,) = memories_create(actor="test", records=[paraphrase]).outcomes
     assert MemoryRecord.objects.get(id=original.id).topics == ["pets", "adoption"]
 
-    restored = memory_merge_undo(history_id=merged.history_id)
+    restored = memory_merge_undo(actor="test", history_id=merged.history_id)
 
     assert (restored.id, restored.text, restored.topics) == ("para-1", paraphrase["text"], ["adoption"])
     assert MemoryRecord.objects.get(id=original.id).topics == ["pets"]
@@ -143,22 +155,24 @@ def test_a_merge_can_be_undone_from_the_history():
         "para-1",
     }
     with pytest.raises(ValueError, match="already undone"):
-        memory_merge_undo(history_id=merged.history_id)
+        memory_merge_undo(actor="test", history_id=merged.history_id)
 
 
 def test_undoing_a_merge_restores_the_absorbed_records_context():
-    memories_create(records=[_record(CAT)])
-    (merged,) = memories_create(records=[_record(CAT, id="reply-1", context="Bob: Any news about pets?")]).outcomes
+    memories_create(actor="test", records=[_record(CAT)])
+    (merged,) = memories_create(
+        actor="test", records=[_record(CAT, id="reply-1", context="Bob: Any news about pets?")]
+    ).outcomes
     assert merged.outcome == "merged_hash"
 
-    restored = memory_merge_undo(history_id=merged.history_id)
+    restored = memory_merge_undo(actor="test", history_id=merged.history_id)
 
     assert (restored.id, restored.text, restored.context) == ("reply-1", CAT, "Bob: Any news about pets?")
 
 
 def test_rejected_records_are_not_merge_targets():
-    (rejected,) = memories_create(records=[_record(CAT)], status="rejected").outcomes
-    (fresh,) = memories_create(records=[_record(CAT)]).outcomes
+    (rejected,) = memories_create(actor="test", records=[_record(CAT)], status="rejected").outcomes
+    (fresh,) = memories_create(actor="test", records=[_record(CAT)]).outcomes
     assert fresh.outcome == "created" and fresh.id != rejected.id
 
 
@@ -167,7 +181,10 @@ def test_extraction_provenance_and_review_status_are_kept():
 
     run = ExtractionRun.objects.create(session_id="s1", strategy="discrete")
     (outcome,) = memories_create(
-        records=[_record(CAT, extracted_from=["m1", "m2"], session_id="s1")], status="pending", extraction_run=run
+        actor="test",
+        records=[_record(CAT, extracted_from=["m1", "m2"], session_id="s1")],
+        status="pending",
+        extraction_run=run,
     ).outcomes
     row = MemoryRecord.objects.get(id=outcome.id)
     assert (row.status, row.extraction_run_id, row.extracted_from, row.session_id) == (

@@ -48,7 +48,8 @@ def redis_unreachable_for_the_index():
 
 def test_the_sweep_indexes_rows_whose_commit_hook_never_ran(redis_client):
     memories_create(
-        records=[_record("Alice adopted a grey cat called Pixel"), _record("Bob prefers window seats on long flights")]
+        actor="test",
+        records=[_record("Alice adopted a grey cat called Pixel"), _record("Bob prefers window seats on long flights")],
     )
     # Simulate a crash between commit and indexing: documents gone, rows still marked.
     redis_client.flushdb()
@@ -61,6 +62,7 @@ def test_the_sweep_indexes_rows_whose_commit_hook_never_ran(redis_client):
 
 def test_a_delete_whose_index_write_fails_leaves_tombstones_that_the_sweep_clears(redis_client):
     memories_create(
+        actor="test",
         records=[
             _record("one fact", id="gone-1"),
             _record("two facts", id="gone-2"),
@@ -69,7 +71,7 @@ def test_a_delete_whose_index_write_fails_leaves_tombstones_that_the_sweep_clear
         deduplicate=False,
     )
     with redis_unreachable_for_the_index():
-        assert memories_delete(memory_ids=["gone-1", "gone-2"]) == 2
+        assert memories_delete(actor="test", memory_ids=["gone-1", "gone-2"]) == 2
 
     # The rows are gone; their documents are not, and each left a tombstone.
     assert set(MemoryRecord.objects.values_list("id", flat=True)) == {"kept"}
@@ -86,10 +88,11 @@ def test_a_delete_whose_index_write_fails_leaves_tombstones_that_the_sweep_clear
 
 def test_a_row_embedded_by_another_model_is_re_embedded_when_indexed():
     outcomes = memories_create(
+        actor="test",
         records=[
             _record("Alice adopted a grey cat called Pixel", id="old-model"),
             _record("Bob prefers window seats on long flights", id="this-model"),
-        ]
+        ],
     ).outcomes
     assert [o.outcome for o in outcomes] == ["created", "created"]
     true_vectors = {r.id: _vector(r.embedding) for r in MemoryRecord.objects.all()}
@@ -110,7 +113,7 @@ def test_a_row_embedded_by_another_model_is_re_embedded_when_indexed():
 
 
 def test_a_row_without_a_vector_is_embedded_when_indexed():
-    memories_create(records=[_record("Carol keeps tropical fish", id="no-vector")])
+    memories_create(actor="test", records=[_record("Carol keeps tropical fish", id="no-vector")])
     expected = _vector(MemoryRecord.objects.get().embedding).copy()
     MemoryRecord.objects.update(embedding=b"", embedding_model="")
 
@@ -122,11 +125,11 @@ def test_a_row_without_a_vector_is_embedded_when_indexed():
 
 
 def test_a_tombstone_of_an_id_created_again_is_retired_when_the_new_row_is_indexed(redis_client):
-    memories_create(records=[_record("first version", id="again")])
+    memories_create(actor="test", records=[_record("first version", id="again")])
     with redis_unreachable_for_the_index():
-        assert memories_delete(memory_ids=["again"]) == 1
+        assert memories_delete(actor="test", memory_ids=["again"]) == 1
     assert MemoryIndexRemoval.objects.count() == 1
-    memories_create(records=[_record("second version", id="again")])  # a client reuses its id
+    memories_create(actor="test", records=[_record("second version", id="again")])  # a client reuses its id
 
     assert MemoryIndexRemoval.objects.count() == 0  # the new row's document replaced the stale one
     assert index.document_ids() == {"again"}

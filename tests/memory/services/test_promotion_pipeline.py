@@ -111,7 +111,8 @@ def test_a_second_delivery_of_the_same_job_creates_nothing(client, settings, pub
     assert MemoryRecord.objects.count() == 4
     assert ExtractionRun.objects.count() == 1
     assert SourceMessage.objects.count() == 4
-    assert MemoryHistory.objects.count() == 0
+    # Only the first delivery's births, by the worker; the second wrote no history.
+    assert list(MemoryHistory.objects.values_list("action", "actor")) == [("created", "system:promotion")] * 4
     assert SessionPromotion.objects.get().extracted_seq == 4
 
 
@@ -212,7 +213,7 @@ def test_session_memories_are_promoted_once_through_dedup(client, settings, publ
 
     assert MemoryRecord.objects.filter(memory_type="semantic").count() == 2
     assert MemoryRecord.objects.filter(pk="r-1").exists() is False  # merged into the stored record
-    merged = MemoryHistory.objects.get()
+    merged = MemoryHistory.objects.get(action="merged")
     assert (merged.memory_id, merged.action, merged.detail["step"]) == (existing.pk, "merged", "hash")
     second = MemoryRecord.objects.get(pk="r-2")
     assert (second.namespace, second.user_id, second.session_id, second.topics) == (NS, USER, "s-1", ["family"])

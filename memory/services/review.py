@@ -1,0 +1,189 @@
+"""The review desk's actions on long-term memories: approve, reject, edit, pin, unpin,
+delete, and undo a history entry. Each one is atomic, writes a history row per record
+naming its actor, and leaves the index in step on commit, because each is a call of
+the long-term services (`memories_update`, `memories_delete`, the undos).
+
+What a reviewer's decision does to search: approve makes a record searchable, reject
+and delete take it out of default search (which returns approved records only), and an
+edit of the text re-embeds it.
+"""
+
+from django.db import transaction
+
+from memory.models import MemoryHistory, MemoryRecord, MemoryStatus
+from memory.services.long_term import (
+    MemoryNotFoundError,
+    UndoNotPossibleError,
+    memories_delete,
+    memories_update,
+    memory_delete_undo,
+    memory_merge_undo,
+)
+
+__all__ = [
+    "REJECT_REASONS",
+    "REVIEW_EDITABLE_FIELDS",
+    "UndoNotPossibleError",
+    "memories_approve",
+    "memories_delete",
+    "memories_edit",
+    "memories_pin",
+    "memories_reject",
+    "memories_unpin",
+    "memory_approve",
+    "memory_change",
+    "memory_delete",
+    "memory_edit",
+    "memory_history_undo",
+    "memory_pin",
+    "memory_reject",
+    "memory_unpin",
+]
+
+# What a reviewer may change by hand; the rest is the record's provenance.
+REVIEW_EDITABLE_FIELDS = ("text", "topics", "entities", "event_date", "pinned")
+# The reasons a reviewer picks from (or types their own).
+REJECT_REASONS = (
+    "Not a durable fact",
+    "Wrong or hallucinated",
+    "Duplicate of another memory",
+    "About the wrong person",
+    "Private or sensitive",
+    "Too vague to be useful",
+)
+
+
+def _one(rows: list[MemoryRecord], memory_id: str) -> MemoryRecord:
+    if not rows:
+        raise MemoryNotFoundError(memory_id)
+    return rows[0]
+
+
+def _approved(memory_ids: list[str], actor: str) -> list[MemoryRecord]:
+    return memories_update(
+        memory_ids=memory_ids,
+        changes={"status": MemoryStatus.APPROVED},
+        actor=actor,
+        action=MemoryHistory.Action.APPROVED,
+        reason="approved",
+    )
+
+
+@transaction.atomic
+def memories_approve(*, memory_ids: list[str], actor: str) -> int:
+    return len(_approved(memory_ids, actor))
+
+
+@transaction.atomic
+def memory_approve(*, memory_id: str, actor: str) -> MemoryRecord:
+    return _one(_approved([memory_id], actor), memory_id)
+
+
+def _rejected(memory_ids: list[str], reason: str, actor: str) -> list[MemoryRecord]:
+    reason = " ".join(reason.split())
+    if not reason:
+        raise ValueError("a rejection needs a reason")
+    return memories_update(
+        memory_ids=memory_ids,
+        changes={"status": MemoryStatus.REJECTED},
+        actor=actor,
+        action=MemoryHistory.Action.REJECTED,
+        reason=reason,
+    )
+
+
+@transaction.atomic
+def memories_reject(*, memory_ids: list[str], reason: str, actor: str) -> int:
+    """Reject with a reason (one of REJECT_REASONS or the reviewer's own words)."""
+    return len(_rejected(memory_ids, reason, actor))
+
+
+@transaction.atomic
+def memory_reject(*, memory_id: str, reason: str, actor: str) -> MemoryRecord:
+    return _one(_rejected([memory_id], reason, actor), memory_id)
+
+
+def _edited(memory_ids: list[str], changes: dict, actor: str) -> list[MemoryRecord]:
+    unknown = set(changes) - set(REVIEW_EDITABLE_FIELDS)
+    if unknown:
+        raise ValueError(f"a reviewer cannot change {', '.join(sorted(unknown))}")
+    if "text" in changes and not (changes["text"] or "").strip():
+        raise ValueError("the text cannot be empty")
+    return memories_update(memory_ids=memory_ids, changes=changes, actor=actor)
+
+
+@transaction.atomic
+def memories_edit(*, memory_ids: list[str], changes: dict, actor: str) -> int:
+    """The same edit on many records (e.g. a topic or a date); fields of REVIEW_EDITABLE_FIELDS."""
+    return len(_edited(memory_ids, changes, actor))
+
+
+@transaction.atomic
+def memory_edit(*, memory_id: str, changes: dict, actor: str) -> MemoryRecord:
+    return _one(_edited([memory_id], changes, actor), memory_id)
+
+
+def _pinned(memory_ids: list[str], pinned: bool, actor: str) -> list[MemoryRecord]:
+    action = MemoryHistory.Action.PINNED if pinned else MemoryHistory.Action.UNPINNED
+    return memories_update(
+        memory_ids=memory_ids, changes={"pinned": pinned}, actor=actor, action=action, reason=action.label.lower()
+    )
+
+
+@transaction.atomic
+def memories_pin(*, memory_ids: list[str], actor: str) -> int:
+    """Pinned records are never forgotten by a forgetting policy."""
+    return len(_pinned(memory_ids, True, actor))
+
+
+@transaction.atomic
+def memories_unpin(*, memory_ids: list[str], actor: str) -> int:
+    return len(_pinned(memory_ids, False, actor))
+
+
+@transaction.atomic
+def memory_pin(*, memory_id: str, actor: str) -> MemoryRecord:
+    return _one(_pinned([memory_id], True, actor), memory_id)
+
+
+@transaction.atomic
+def memory_unpin(*, memory_id: str, actor: str) -> MemoryRecord:
+    return _one(_pinned([memory_id], False, actor), memory_id)
+
+
+@transaction.atomic
+def memory_delete(*, memory_id: str, actor: str, reason: str = "") -> None:
+    """Delete one record; its snapshot stays undoable for MEMORY_DELETED_RETENTION_DAYS."""
+    if not memories_delete(memory_ids=[memory_id], actor=actor, reason=reason or "deleted by a reviewer"):
+        raise MemoryNotFoundError(memory_id)
+
+
+@transaction.atomic
+def memory_change(*, memory_id: str, changes: dict, actor: str) -> MemoryRecord:
+    """A change through the API (any editable field). A change of status alone is
+    recorded as the review decision it is: approved or rejected."""
+    action, reason = MemoryHistory.Action.EDITED, ""
+    if set(changes) == {"status"} and changes["status"] in _STATUS_ACTIONS:
+        action = _STATUS_ACTIONS[changes["status"]]
+        reason = f"{action.label.lower()} through the API"
+    rows = memories_update(memory_ids=[memory_id], changes=changes, actor=actor, action=action, reason=reason)
+    return _one(rows, memory_id)
+
+
+_STATUS_ACTIONS = {
+    MemoryStatus.APPROVED: MemoryHistory.Action.APPROVED,
+    MemoryStatus.REJECTED: MemoryHistory.Action.REJECTED,
+}
+
+
+def memory_history_undo(*, history_id: int, actor: str) -> MemoryRecord:
+    """Undo a merge (the absorbed record comes back) or a delete (the record comes back
+    from its snapshot). Other entries are not undoable: raises UndoNotPossibleError."""
+    entry = MemoryHistory.objects.filter(pk=history_id).only("action").first()
+    if entry is None:
+        raise UndoNotPossibleError(f"no history entry {history_id}")
+    if entry.action == MemoryHistory.Action.MERGED:
+        return memory_merge_undo(history_id=history_id, actor=actor)
+    if entry.action == MemoryHistory.Action.DELETED:
+        return memory_delete_undo(history_id=history_id, actor=actor)
+    raise UndoNotPossibleError(f"a {entry.get_action_display().lower()} entry cannot be undone; edit the record")
