@@ -1,12 +1,13 @@
 from django.core.management.base import BaseCommand
 
 from memory import index, llm
+from memory.services.roles import roles_ensure
 from policies.services import policy_defaults_ensure
 from workers.queue import send_now
 
 
 class Command(BaseCommand):
-    help = "Create what a fresh deployment needs (idempotent): the vector index, the default policy."
+    help = "Create what a fresh deployment needs (idempotent): the vector index, the default policy, the admin roles."
 
     def handle(self, *args, **options):
         index.ensure_index()
@@ -19,3 +20,5 @@ class Command(BaseCommand):
             f"seed_defaults: default policy publishes {version}"
             + ("" if llm.is_configured() else "; LLM extraction is off (LLM_MODEL is not set)")
         )
+        roles = roles_ensure()
+        self.stdout.write(f"seed_defaults: admin roles ready ({', '.join(roles)})")

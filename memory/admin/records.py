@@ -1,0 +1,225 @@
+"""The memory changelist and change page. Every change goes through the review
+services with the admin user as actor; the pages only read and route."""
+
+from django.contrib import admin
+from django.contrib.admin import ChoicesFieldListFilter, DateFieldListFilter, RelatedOnlyFieldListFilter
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.text import Truncator
+
+from memory.admin import actions, filters, review
+from memory.admin.forms import MemoryRecordForm
+from memory.audit import admin_actor
+from memory.models import MemoryRecord, MemoryStatus
+from memory.selectors.review import REVIEW_RANK, memory_history_entries, memory_source_turns
+from memory.services.review import (
+    REJECT_REASONS,
+    memories_delete,
+    memory_approve,
+    memory_delete,
+    memory_edit,
+    memory_reject,
+)
+
+# Query-string keys of the changelist that are not filters (paging, sorting, popups).
+NON_FILTER_PARAMS = ("o", "p", "e", "_facets", "_popup", "_to_field", "all", "after")
+
+
+def status_badge(status: str):
+    return format_html('<span class="memory-badge memory-badge--{}">{}</span>', status, status)
+
+
+@admin.register(MemoryRecord)
+class MemoryRecordAdmin(admin.ModelAdmin):
+    form = MemoryRecordForm
+    change_list_template = "admin/memory/memoryrecord/change_list.html"
+    change_form_template = "admin/memory/memoryrecord/change_form.html"
+    list_display = ("text_short", "status_label", "user_id", "session_id", "policy_version", "created_at")
+    list_display_links = ("text_short",)
+    list_filter = (
+        filters.StatusFilter,
+        filters.NamespaceFilter,
+        filters.UserFilter,
+        "memory_type",
+        ("extraction_run__strategy", ChoicesFieldListFilter),
+        ("extraction_run__policy_version__policy", RelatedOnlyFieldListFilter),
+        ("extraction_run__policy_version", RelatedOnlyFieldListFilter),
+        filters.TopicFilter,
+        filters.EntityFilter,
+        ("created_at", DateFieldListFilter),
+        filters.HasMergesFilter,
+    )
+    search_fields = ("text", "context", "=id", "=session_id", "=user_id")
+    search_help_text = "Words of the text or context, or an exact memory, session or user id."
+    list_select_related = ("extraction_run__policy_version__policy",)
+    list_per_page = 50
+    actions = (
+        actions.approve_selected,
+        actions.reject_selected,
+        actions.pin_selected,
+        actions.unpin_selected,
+        "delete_selected",
+        actions.erase_users,
+    )
+    fieldsets = (
+        ("Memory", {"fields": ("text", "topics", "entities", "event_date", "pinned")}),
+        ("Decision", {"fields": ("status", "reject_reason")}),
+        ("Where it belongs", {"fields": ("namespace", "user_id", "session_id", "memory_type", "context")}),
+        (
+            "Bookkeeping",
+            {
+                "classes": ("collapse",),
+                "fields": (
+                    "id",
+                    "run_link",
+                    "extracted_from",
+                    "created_at",
+                    "updated_at",
+                    "persisted_at",
+                    "last_accessed",
+                    "access_count",
+                    "memory_hash",
+                    "embedding_model",
+                    "index_pending",
+                ),
+            },
+        ),
+    )
+    readonly_fields = (
+        "namespace",
+        "user_id",
+        "session_id",
+        "memory_type",
+        "context",
+        "id",
+        "run_link",
+        "extracted_from",
+        "created_at",
+        "updated_at",
+        "persisted_at",
+        "last_accessed",
+        "access_count",
+        "memory_hash",
+        "embedding_model",
+        "index_pending",
+    )
+
+    class Media:
+        css = {"all": ("memory/admin.css",)}
+
+    # --- Columns -----------------------------------------------------------------------
+
+    @admin.display(description="text", ordering="text")
+    def text_short(self, record):
+        text = Truncator(" ".join(record.text.split())).chars(110)
+        return format_html("{}{}", "📌 " if record.pinned else "", text)
+
+    @admin.display(description="status", ordering=REVIEW_RANK)
+    def status_label(self, record):
+        return status_badge(record.status)
+
+    @admin.display(description="policy version", ordering="extraction_run__policy_version")
+    def policy_version(self, record):
+        run = record.extraction_run
+        return str(run.policy_version) if run and run.policy_version else "—"
+
+    @admin.display(description="extraction run")
+    def run_link(self, record):
+        if record.extraction_run_id is None:
+            return "—"
+        url = reverse("admin:policies_extractionrun_change", args=[record.extraction_run_id])
+        return format_html('<a href="{}">run {}</a>', url, record.extraction_run_id)
+
+    def get_ordering(self, request):
+        return [REVIEW_RANK.asc(), "-created_at", "-id"]
+
+    # --- Permissions: memories come from agents and promotion, never typed in ---------
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_erase_permission(self, request):
+        """Erasing a person is irreversible and reaches beyond memories: superusers only."""
+        return request.user.is_active and request.user.is_superuser
+
+    # --- Writes, all through the services -------------------------------------------------
+
+    def save_model(self, request, obj, form, change):
+        actor = admin_actor(request.user)
+        changes = form.review_changes()
+        if changes:
+            memory_edit(memory_id=obj.pk, changes=changes, actor=actor)
+        if "status" in form.changed_data:
+            if form.cleaned_data["status"] == MemoryStatus.APPROVED:
+                memory_approve(memory_id=obj.pk, actor=actor)
+            elif form.cleaned_data["status"] == MemoryStatus.REJECTED:
+                memory_reject(memory_id=obj.pk, reason=form.cleaned_data["reject_reason"], actor=actor)
+
+    def save_related(self, request, form, formsets, change):
+        """Nothing related to save; the services wrote the record (form.save_m2m would not)."""
+
+    def delete_model(self, request, obj):
+        memory_delete(memory_id=obj.pk, actor=admin_actor(request.user), reason="deleted in the admin")
+
+    def delete_queryset(self, request, queryset):
+        ids = list(queryset.values_list("id", flat=True))
+        memories_delete(memory_ids=ids, actor=admin_actor(request.user), reason="deleted in the admin")
+
+    # --- Pages -------------------------------------------------------------------------------
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("review/", view(self.review_view), name="memory_memoryrecord_review"),
+            path(
+                "history/<int:history_id>/undo/",
+                view(self.history_undo_view),
+                name="memory_memoryrecord_history_undo",
+            ),
+            *super().get_urls(),
+        ]
+
+    def review_view(self, request):
+        return review.review_view(self, request)
+
+    def history_undo_view(self, request, history_id):
+        return review.history_undo_view(self, request, history_id)
+
+    def changelist_view(self, request, extra_context=None):
+        query = request.GET.copy()
+        for name in NON_FILTER_PARAMS:
+            query.pop(name, None)
+        extra_context = {
+            **(extra_context or {}),
+            "review_url": reverse("admin:memory_memoryrecord_review") + (f"?{query.urlencode()}" if query else ""),
+        }
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        record = (
+            MemoryRecord.objects.filter(pk=object_id).select_related("extraction_run__policy_version__policy").first()
+        )
+        extra_context = dict(extra_context or {})
+        if record is not None:
+            extra_context.update(provenance_context(request, record))
+        return super().change_view(request, object_id, form_url, extra_context)
+
+
+def provenance_context(request, record: MemoryRecord) -> dict:
+    run = record.extraction_run
+    version = run.policy_version if run else None
+    can_see_version = request.user.has_perm("policies.view_policyversion")
+    return {
+        "record": record,
+        "status_badge": status_badge(record.status),
+        "source_turns": memory_source_turns(record=record),
+        "run": run,
+        "run_url": reverse("admin:policies_extractionrun_change", args=[run.pk]) if run else "",
+        "version": version,
+        "version_url": (
+            reverse("admin:policies_policyversion_change", args=[version.pk]) if version and can_see_version else ""
+        ),
+        "history": memory_history_entries(memory_id=record.id),
+        "reject_reasons": REJECT_REASONS,
+        "review_url": reverse("admin:memory_memoryrecord_review"),
+    }

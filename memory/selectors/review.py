@@ -1,0 +1,272 @@
+"""Reads for the review desk (the admin): the queue's order and its next item, a
+memory's evidence (source turns, stored neighbours, the run that made it), its
+history as field diffs, and the values the changelist filters offer."""
+
+import difflib
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+from django.conf import settings
+from django.db import connection
+from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Q, QuerySet, Value, When
+from django.db.models.expressions import RawSQL
+
+from memory import embeddings, index
+from memory.models import MemoryHistory, MemoryRecord, MemoryStatus, SourceMessage
+
+# Pending first, then newest; the id breaks ties so "the item after this one" is exact.
+REVIEW_RANK = Case(When(status=MemoryStatus.PENDING, then=Value(0)), default=Value(1), output_field=IntegerField())
+REVIEW_ORDERING = ("_review_rank", "-created_at", "-id")
+LIST_VALUE_FIELDS = ("topics", "entities")
+# Fields a history diff shows, in this order (the rest of a snapshot is bookkeeping).
+DIFF_FIELDS = ("text", "status", "topics", "entities", "event_date", "pinned", "context", "memory_type", "session_id")
+
+
+# --- The queue -------------------------------------------------------------------------------
+
+
+def review_ordered(queryset: QuerySet) -> QuerySet:
+    return queryset.annotate(_review_rank=REVIEW_RANK).order_by(*REVIEW_ORDERING)
+
+
+def review_next(*, queue: QuerySet, after_id: str | None = None) -> MemoryRecord | None:
+    """The queue's first item after `after_id` in review order (what "skip" moves to),
+    wrapping round to the start, so skipped items come back once the rest are done."""
+    ordered = review_ordered(queue).select_related("extraction_run__policy_version__policy")
+    anchor = MemoryRecord.objects.filter(id=after_id).only("id", "status", "created_at").first() if after_id else None
+    if anchor is not None:
+        rank = 0 if anchor.status == MemoryStatus.PENDING else 1
+        later = ordered.filter(
+            Q(_review_rank__gt=rank)
+            | Q(_review_rank=rank, created_at__lt=anchor.created_at)
+            | Q(_review_rank=rank, created_at=anchor.created_at, id__lt=anchor.id)
+        ).first()
+        if later is not None:
+            return later
+    return ordered.first()
+
+
+# --- Evidence --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Turn:
+    message: SourceMessage
+    highlighted: bool  # the record was extracted from this turn
+    gap_before: bool  # turns were left out between the previous one shown and this one
+
+
+def memory_source_turns(*, record: MemoryRecord, around: int = 2, limit: int = 60) -> list[Turn]:
+    """The session turns the record was extracted from, highlighted, with `around` turns
+    either side. A record that names no turns (an API create, an older run) shows the
+    turns of its extraction run, none highlighted."""
+    if not record.session_id:
+        return []
+    session = SourceMessage.objects.filter(namespace=record.namespace or "", session_id=record.session_id)
+    source_ids = set(record.extracted_from or [])
+    seqs = sorted(session.filter(message_id__in=source_ids).values_list("seq", flat=True)) if source_ids else []
+    if seqs:
+        spans = _merged_spans([(s - around, s + around) for s in seqs])
+    else:
+        spans = _run_span(session, record.extraction_run)
+    if not spans:
+        return []
+    in_spans = Q()
+    for low, high in spans[:20]:
+        in_spans |= Q(seq__gte=low, seq__lte=high)
+    turns, previous = [], None
+    for message in session.filter(in_spans).order_by("seq")[:limit]:
+        gap = previous is not None and message.seq != previous + 1
+        turns.append(Turn(message=message, highlighted=message.message_id in source_ids, gap_before=gap))
+        previous = message.seq
+    return turns
+
+
+def _merged_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for low, high in sorted(spans):
+        if merged and low <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(high, merged[-1][1]))
+        else:
+            merged.append((low, high))
+    return merged
+
+
+def _run_span(session: QuerySet, run) -> list[tuple[int, int]]:
+    if run is None or not run.first_message_id:
+        return []
+    seqs = dict(
+        session.filter(message_id__in=[run.first_message_id, run.last_message_id]).values_list("message_id", "seq")
+    )
+    first = seqs.get(run.first_message_id)
+    last = seqs.get(run.last_message_id, first)
+    return [(first, last)] if first is not None else []
+
+
+def run_source_range(*, run) -> tuple[int, int] | None:
+    """The seq range of the turns an extraction run read, for linking to them."""
+    session = SourceMessage.objects.filter(namespace=run.namespace or "", session_id=run.session_id)
+    spans = _run_span(session, run)
+    return spans[0] if spans else None
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    record: MemoryRecord
+    distance: float
+    duplicate: bool  # within the dedup distance: probably the same fact
+
+
+def memory_neighbours(*, record: MemoryRecord, k: int = 5) -> list[Neighbour] | None:
+    """The stored records nearest to this one in its namespace and user (itself left
+    out), nearest first: near-duplicates and possible conflicts. None when the index
+    cannot answer, so the page can say so rather than show "nothing similar"."""
+    if not record.embedding or (record.embedding_model and record.embedding_model != embeddings.model_name()):
+        return []
+    vector = np.frombuffer(bytes(record.embedding), dtype=np.float32)
+    conditions = [
+        index.Condition(name, "eq", (value,)) if value is not None else index.Condition(name, "missing")
+        for name, value in (("namespace", record.namespace), ("user_id", record.user_id))
+    ]
+    conditions.append(index.Condition("memory_id", "ne", (record.id,)))
+    try:
+        hits = index.vector_search(vector, conditions=conditions, k=k)
+    except index.INDEX_ERRORS:
+        return None
+    rows = MemoryRecord.objects.in_bulk([hit.id for hit in hits])
+    threshold = settings.MEMORY_DEDUP_DISTANCE_THRESHOLD
+    return [
+        Neighbour(record=rows[hit.id], distance=hit.vector_distance, duplicate=hit.vector_distance <= threshold)
+        for hit in hits
+        if hit.id in rows
+    ]
+
+
+# --- History -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    name: str
+    before: str
+    after: str
+    # For text: (op, words) pieces, op in "equal" / "delete" / "insert".
+    segments: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    entry: MemoryHistory
+    changes: list[FieldChange]
+    undoable: bool
+    snapshot: dict | None  # what a delete removed or a merge absorbed
+
+
+def memory_history_entries(*, memory_id: str, limit: int = 100) -> list[HistoryEntry]:
+    """A record's history, newest first, each entry with the fields it changed."""
+    rows = MemoryHistory.objects.filter(memory_id=memory_id).order_by("-created_at", "-id")[:limit]
+    return [history_entry(row) for row in rows]
+
+
+def history_entry(row: MemoryHistory) -> HistoryEntry:
+    detail = row.detail or {}
+    before, after = detail.get("before"), detail.get("after")
+    changes = []
+    if isinstance(before, dict) and isinstance(after, dict) and "text" in before:
+        changes = [
+            _change(name, before.get(name), after.get(name))
+            for name in DIFF_FIELDS
+            if before.get(name) != after.get(name)
+        ]
+    snapshot = None
+    if row.action == MemoryHistory.Action.MERGED:
+        snapshot = detail.get("merged")
+    elif row.action == MemoryHistory.Action.DELETED:
+        snapshot = before
+    return HistoryEntry(entry=row, changes=changes, undoable=history_undoable(row), snapshot=snapshot)
+
+
+def history_undoable(row: MemoryHistory) -> bool:
+    """What memory_history_undo accepts: a merge not yet undone, or a delete whose snapshot is kept."""
+    if row.undone_at is not None:
+        return False
+    detail = row.detail or {}
+    if row.action == MemoryHistory.Action.MERGED:
+        return bool(detail.get("merged"))
+    if row.action == MemoryHistory.Action.DELETED:
+        return row.purged_at is None and bool(detail.get("before"))
+    return False
+
+
+def _shown(value) -> str:
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) or "—"
+    return str(value)
+
+
+def _change(name: str, before, after) -> FieldChange:
+    segments = text_diff(before or "", after or "") if name == "text" else []
+    return FieldChange(name=name, before=_shown(before), after=_shown(after), segments=segments)
+
+
+def text_diff(before: str, after: str) -> list[tuple[str, str]]:
+    """Word-level diff: the pieces of both texts in order, each marked equal, delete or insert."""
+    old, new = re.split(r"(\s+)", before), re.split(r"(\s+)", after)
+    pieces = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=old, b=new, autojunk=False).get_opcodes():
+        if op == "equal":
+            pieces.append(("equal", "".join(old[i1:i2])))
+            continue
+        if i2 > i1:
+            pieces.append(("delete", "".join(old[i1:i2])))
+        if j2 > j1:
+            pieces.append(("insert", "".join(new[j1:j2])))
+    return pieces
+
+
+# --- Filter values ---------------------------------------------------------------------------
+
+
+def field_values(*, name: str, limit: int = 30) -> list[tuple[str | None, int]]:
+    """The most common values of a scalar field (namespace, user) with their counts."""
+    rows = MemoryRecord.objects.values_list(name).annotate(n=Count("id")).order_by("-n", name)[:limit]
+    return list(rows)
+
+
+def list_field_values(*, name: str, limit: int = 40) -> list[tuple[str, int]]:
+    """The most common values inside a JSON list field (topics, entities), counted in
+    the database in one query rather than by loading every row."""
+    if name not in LIST_VALUE_FIELDS:
+        raise ValueError(f"not a list field: {name}")
+    table = connection.ops.quote_name(MemoryRecord._meta.db_table)
+    column = connection.ops.quote_name(name)
+    if connection.vendor == "postgresql":
+        source = f"{table} r, jsonb_array_elements_text(r.{column}) AS e(value)"
+    else:
+        source = f"{table} r, json_each(r.{column}) e"
+    sql = f"SELECT e.value, COUNT(*) FROM {source} GROUP BY e.value ORDER BY 2 DESC, 1 LIMIT %s"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [limit])
+        return [(str(value), count) for value, count in cursor.fetchall()]
+
+
+def records_with_list_value(queryset: QuerySet, *, name: str, value: str) -> QuerySet:
+    """Records whose list field holds `value` exactly."""
+    if name not in LIST_VALUE_FIELDS:
+        raise ValueError(f"not a list field: {name}")
+    if connection.features.supports_json_field_contains:
+        return queryset.filter(**{f"{name}__contains": [value]})
+    table = connection.ops.quote_name(MemoryRecord._meta.db_table)
+    column = connection.ops.quote_name(name)
+    # SQLite has no JSON containment; json_each compares the decoded values.
+    sql = f"SELECT r.id FROM {table} r, json_each(r.{column}) e WHERE e.value = %s"
+    return queryset.filter(id__in=RawSQL(sql, [value]))
+
+
+def records_with_merges(queryset: QuerySet, *, has: bool) -> QuerySet:
+    """Records another record was merged into (by dedup or compaction), or those without."""
+    merges = MemoryHistory.objects.filter(memory_id=OuterRef("id"), action=MemoryHistory.Action.MERGED)
+    return queryset.filter(Exists(merges)) if has else queryset.exclude(Exists(merges))
