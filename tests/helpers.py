@@ -215,3 +215,52 @@ class Deployment:
         stop_process(self.web)
         if self.worker.poll() is None:
             self.kill_worker(signal.SIGTERM)
+
+
+def db_rows_containing(needle: str) -> dict[str, int]:
+    """How many rows of each model of every installed app hold `needle` (case-insensitive)
+    in any field, the primary key included; models with none are left out.
+
+    Each row is serialised with Django's serializer (every field, JSON nested as JSON,
+    binary as base64), so no text-like field can be missed by listing fields by hand."""
+    from django.apps import apps
+    from django.core import serializers
+
+    needle = needle.casefold()
+    found = {}
+    for model in apps.get_models(include_auto_created=True):
+        rows = serializers.serialize("python", model._default_manager.all())
+        hits = sum(needle in json.dumps(row, default=str, ensure_ascii=False).casefold() for row in rows)
+        if hits:
+            found[model._meta.label] = hits
+    return found
+
+
+def redis_keys_containing(needle: str) -> set[bytes]:
+    """Every key of the test Redis whose name or value holds `needle` (case-insensitive):
+    strings, hash fields and values, list, set and sorted-set members, JSON documents and
+    stream entries. A key of any other type fails the scan, so nothing goes unread."""
+    import redis
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    readers = {
+        b"string": lambda k: [client.get(k)],
+        b"hash": lambda k: [part for item in client.hgetall(k).items() for part in item],
+        b"list": lambda k: client.lrange(k, 0, -1),
+        b"set": lambda k: list(client.smembers(k)),
+        b"zset": lambda k: client.zrange(k, 0, -1),
+        b"ReJSON-RL": lambda k: [client.execute_command("JSON.GET", k)],
+        b"stream": lambda k: [repr(entry).encode() for entry in client.xrange(k)],
+        b"none": lambda k: [],  # expired or deleted since the SCAN named it
+    }
+    needle_bytes = needle.casefold().encode()
+    try:
+        found = set()
+        for key in client.scan_iter(count=1000):
+            kind = client.type(key)
+            assert kind in readers, f"Redis key {key!r} has type {kind!r}, which the scan cannot read"
+            if any(needle_bytes in (part or b"").lower() for part in [key, *readers[kind](key)]):
+                found.add(key)
+        return found
+    finally:
+        client.close()
