@@ -124,7 +124,7 @@ class _Erasure:
         return Q(namespace=self.ns) & owner
 
     def keep_texts(self, *texts) -> None:
-        # A search query reaches the cache trimmed (DRF trims strings), so both forms count.
+        # Clients often send a query trimmed, and the cache keys the exact text: keep both forms.
         for text in texts:
             if isinstance(text, str) and text.strip():
                 self.texts.update((text, text.strip()))
