@@ -10,6 +10,7 @@ there too, with the page's HTML."""
 import os
 import re
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -94,13 +95,17 @@ def browser(chromium_installed, artifacts, request):
 
 @pytest.fixture
 def screenshot(browser, artifacts):
-    """`screenshot("login")` saves the page as NN-login.png in this test's artifacts."""
+    """`screenshot("login")` saves the page as NN-login.png in this test's artifacts;
+    `screenshot.seconds` is the time spent taking them (to leave out of timings)."""
     taken = []
 
     def take(name: str) -> Path:
+        started = time.monotonic()
         path = artifacts / f"{len(taken) + 1:02d}-{name}.png"
         assert browser.save_screenshot(str(path)), f"could not save {path}"
         taken.append(path)
+        take.seconds += time.monotonic() - started
         return path
 
+    take.seconds = 0.0
     return take
