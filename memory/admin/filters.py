@@ -5,6 +5,7 @@ from django.contrib import admin
 
 from memory.models import MemoryStatus
 from memory.selectors.review import field_values, list_field_values, records_with_list_value, records_with_merges
+from policies.models import Policy
 
 NONE_VALUE = "__none__"  # a record with no namespace or no user
 
@@ -58,6 +59,21 @@ class UserFilter(_ScalarValuesFilter):
     parameter_name = "user_id"
     field_name = "user_id"
     none_label = "(no user)"
+
+
+class PolicyFilter(admin.SimpleListFilter):
+    """The policy whose version extracted the record. A SimpleListFilter, because the
+    admin's related-field filter hides itself (and stops filtering) with one policy."""
+
+    title = "policy"
+    parameter_name = "policy"
+
+    def lookups(self, request, model_admin):
+        return [(str(pk), name) for pk, name in Policy.objects.order_by("name").values_list("pk", "name")]
+
+    def queryset(self, request, queryset):
+        value = self.value() or ""
+        return queryset.filter(extraction_run__policy_version__policy_id=int(value)) if value.isdigit() else queryset
 
 
 class _ListValueFilter(admin.SimpleListFilter):

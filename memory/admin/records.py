@@ -42,7 +42,7 @@ class MemoryRecordAdmin(admin.ModelAdmin):
         filters.UserFilter,
         "memory_type",
         ("extraction_run__strategy", ChoicesFieldListFilter),
-        ("extraction_run__policy_version__policy", RelatedOnlyFieldListFilter),
+        filters.PolicyFilter,
         ("extraction_run__policy_version", RelatedOnlyFieldListFilter),
         filters.TopicFilter,
         filters.EntityFilter,

@@ -214,7 +214,8 @@ def _change(name: str, before, after) -> FieldChange:
 
 def text_diff(before: str, after: str) -> list[tuple[str, str]]:
     """Word-level diff: the pieces of both texts in order, each marked equal, delete or insert."""
-    old, new = re.split(r"(\s+)", before), re.split(r"(\s+)", after)
+    # Words keep their trailing space, so "green tea" -> "black coffee" is one change, not two.
+    old, new = re.findall(r"\s+|\S+\s*", before), re.findall(r"\s+|\S+\s*", after)
     pieces = []
     for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=old, b=new, autojunk=False).get_opcodes():
         if op == "equal":
