@@ -264,3 +264,33 @@ def redis_keys_containing(needle: str) -> set[bytes]:
         return found
     finally:
         client.close()
+
+
+@contextlib.contextmanager
+def server_redis_at(url: str, *, text_client: bool = True):
+    """This process's server clients point at `url` (the Dramatiq broker keeps its own):
+    all of them, or, without `text_client`, only the index's bytes client, so working
+    memory and the cache still answer on the live Redis."""
+    from django.test import override_settings
+
+    from memory import index
+    from memory.redis_client import get_redis, get_redis_bytes
+
+    get_redis()  # made now, on the live Redis, and kept unless replaced
+
+    def reset():
+        if text_client:
+            get_redis.cache_clear()
+        get_redis_bytes.cache_clear()
+        index.get_index.cache_clear()
+
+    reset()
+    try:
+        with override_settings(REDIS_URL=url):
+            yield
+    finally:
+        reset()
+
+
+def dead_redis() -> str:
+    return f"redis://127.0.0.1:{free_port()}/0"

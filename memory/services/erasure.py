@@ -5,9 +5,11 @@ What is removed, and how each kind is found (the receipt counts each, in KINDS o
 
 - `working_memory_sessions`: the sessions in the user's listing scope for the namespace
   (`listing_scope_key`), expired ones pruned first; deleted with `working_memory_delete`.
-- `summary_pending_keys`, `debounce_windows`: the running-summary guard and the
-  promotion debounce windows (the owner's, and the unowned one of before the session was
-  claimed) of every session of the user (working memory, promotion state, runs).
+- `summary_pending_keys`: the running-summary guard of every session of the user
+  (working memory, promotion state, runs).
+- `debounce_windows`: every promotion window keyed with the namespace and user (found
+  by key pattern), and the unowned window of each of the user's sessions (written before
+  the user claimed it).
 - `long_term_records`: `MemoryRecord` rows of the namespace and user.
 - `history_rows`: `MemoryHistory` rows of the tenant, of the erased records, and any
   whose `before` / `after` / `merged` snapshot names the tenant.
@@ -24,11 +26,17 @@ What is removed, and how each kind is found (the receipt counts each, in KINDS o
   The cache is keyed by a hash of the query alone, so a query that matches none of
   those texts cannot be traced to the user; it expires after EMBEDDING_CACHE_TTL_SECONDS.
 
-Working memory goes first, before the database: a promotion that fires afterwards then
-finds no session to bring the turns back from. The database part is one transaction;
-the index and the cache are cleaned once it commits. A Redis step that fails is named
-in the receipt's `incomplete` list and the rest still runs: running the erase again
-finishes it (tombstones make the periodic sweep drop the index documents meanwhile).
+The order is chosen so that nothing can be lost track of:
+1. Working memory first (its cached embeddings, then the sessions and their keys): a
+   promotion that fires afterwards finds no session to bring the turns back from.
+2. The database, in one transaction, with the cache entries of the texts it held
+   deleted inside it: if Redis fails there, the rows roll back and the texts stay
+   findable for a rerun. Redis failing in steps 1 or 2 raises; the erase is rerun.
+3. Once it commits, the index documents and the keys of sessions only the database
+   named. These can be found again without the rows (documents carry the tenant's
+   tags, windows its key prefix, tombstones make the sweep drop the documents), so a
+   Redis failure here is only reported: the receipt's `incomplete` lists the kinds,
+   and running the erase again finishes them.
 """
 
 import hashlib
@@ -143,15 +151,16 @@ def user_erase(*, namespace: str | None, user_id: str, actor: str) -> ErasureRec
     receipt, which names the actor and counts what went, by kind, with no personal text.
 
     Scope is explicit: both are required, and nothing outside that one tenant is touched.
-    Inside an outer transaction the index and cache cleanup waits for its commit.
+    Raises a Redis error when working memory or the cache cannot be erased (the database
+    is then left as it was: run it again). Inside an outer transaction the index cleanup
+    waits for its commit.
     """
     if not user_id:
         raise ValueError("user_id is required: an erase acts on one named user")
     if not actor:
         raise ValueError("actor is required: every erase names who ran it")
     erasure = _Erasure(namespace=namespace or None, user_id=user_id)
-    _best_effort(erasure, "working_memory_sessions", _working_memory_erase)
-    _best_effort(erasure, "debounce_windows", _session_keys_erase)
+    _working_memory_erase(erasure)
     return _database_erase(erasure, actor=actor)
 
 
@@ -167,40 +176,46 @@ def _best_effort(erasure: _Erasure, kind: str, step) -> None:
 
 
 def _working_memory_erase(erasure: _Erasure) -> None:
-    """Delete the user's sessions in the namespace, keeping their texts for the cache step."""
+    """Delete the user's sessions in the namespace, their summary guards and debounce
+    windows, and the cached embeddings of their texts (before the sessions, which are
+    the only place those texts may be found)."""
     # Redis keys "no namespace" and "" alike; the listing prunes expired sessions first.
     namespace = erasure.ns
-    total, _ = working_memory_list(namespace=namespace, user_id=erasure.user_id, limit=1, offset=0)
+    working_memory_list(namespace=namespace, user_id=erasure.user_id, limit=1, offset=0)
     scope = redis_keys.listing_scope_key(namespace=namespace, user_id=erasure.user_id)
-    members = get_redis().zrange(scope, 0, -1)
-    for session_id in redis_keys.listed_session_ids(members, namespace=namespace):
+    sessions = []
+    for session_id in redis_keys.listed_session_ids(get_redis().zrange(scope, 0, -1), namespace=namespace):
         session = working_memory_get(session_id=session_id, namespace=namespace, user_id=erasure.user_id)
         if session is None or session["user_id"] != erasure.user_id:
             continue  # expired or re-owned since it was listed
-        erasure.session_ids.add(session_id)
+        sessions.append(session_id)
         erasure.keep_texts(session.get("context"))
         for message in session.get("messages") or []:
             erasure.keep_texts(message.get("content"), f"{message.get('role')}: {message.get('content')}")
         for memory in session.get("memories") or []:
             erasure.keep_texts(memory.get("text"))
+    _cache_erase(erasure)
+    for session_id in sessions:
         working_memory_delete(session_id=session_id, namespace=namespace, user_id=erasure.user_id)
+        erasure.session_ids.add(session_id)
         erasure.counts["working_memory_sessions"] += 1
-    logger.info("erasure: %d of %d listed sessions deleted", erasure.counts["working_memory_sessions"], total)
+    _session_keys_erase(erasure)
 
 
 def _session_keys_erase(erasure: _Erasure) -> None:
-    """Summary guards and debounce windows of every session of the user."""
+    """Debounce windows of the user in the namespace (found by key pattern, so windows of
+    sessions nothing else names go too), and summary guards of the user's sessions."""
     client = get_redis()
+    # Every part of a window key is percent-encoded, so the tenant's prefix has no glob characters.
+    pattern = redis_keys.window_key(namespace=erasure.namespace, user_id=erasure.user_id, session_id="") + "*"
+    keys = list(client.scan_iter(match=pattern, count=BATCH))
     for session_id in sorted(erasure.session_ids):
+        # A window written before the session was claimed is keyed with no user.
+        keys.append(redis_keys.window_key(namespace=erasure.namespace, user_id=None, session_id=session_id))
         erasure.counts["summary_pending_keys"] += client.delete(
             redis_keys.summary_pending_key(erasure.namespace, session_id)
         )
-        # A window written before the session was claimed is keyed with no user.
-        windows = [
-            redis_keys.window_key(namespace=erasure.namespace, user_id=owner, session_id=session_id)
-            for owner in (erasure.user_id, None)
-        ]
-        erasure.counts["debounce_windows"] += client.delete(*windows)
+    erasure.counts["debounce_windows"] += sum(client.delete(*chunk) for chunk in _chunks(keys))
 
 
 # --- The database (one transaction) ------------------------------------------------------------
@@ -212,6 +227,8 @@ def _database_erase(erasure: _Erasure, *, actor: str) -> ErasureReceipt:
     run_ids = _records_erase(erasure)
     _history_erase(erasure)
     _provenance_erase(erasure, run_ids)
+    # Inside the transaction: if Redis fails here the rows (and so the texts) stay for a rerun.
+    _cache_erase(erasure)
     gone = _leave_tombstones(erasure)
     receipt = ErasureReceipt.objects.create(
         namespace=erasure.ns,
@@ -327,10 +344,11 @@ def _receipt_counts(erasure: _Erasure) -> dict:
 
 
 def _after_commit(erasure: _Erasure, receipt: ErasureReceipt, gone: list[str]) -> None:
-    # Again, now with the sessions the database named (promotion state, runs).
+    """Index documents, and the keys of sessions the database named. Both are found again
+    by a rerun (tenant-tagged documents, window key pattern), and the sweep drops the
+    documents of the tombstones meanwhile."""
     _best_effort(erasure, "debounce_windows", _session_keys_erase)
     _best_effort(erasure, "index_documents", lambda e: _index_erase(e, gone))
-    _best_effort(erasure, "embedding_cache_entries", _cache_erase)
     receipt.counts = _receipt_counts(erasure)
     ErasureReceipt.objects.filter(pk=receipt.pk).update(counts=receipt.counts)
     logger.info("erasure %s by %s: %s", receipt.pk, receipt.actor, receipt.counts)
@@ -346,8 +364,8 @@ def _index_erase(erasure: _Erasure, gone: list[str]) -> None:
     }
     doomed = gone + [i for i in stray if i not in live]
     erasure.counts["index_documents"] = sum(index.delete_documents(chunk) for chunk in _chunks(doomed))
-    # The documents are gone, so their tombstones (ours and any older ones) have nothing left to do.
-    for chunk in _chunks(gone):
+    # The documents are gone, so their tombstones (ours, older ones, a failed erase's) have nothing left to do.
+    for chunk in _chunks(doomed):
         MemoryIndexRemoval.objects.filter(memory_id__in=chunk).delete()
 
 
@@ -364,7 +382,9 @@ def _tenant_document_ids(erasure: _Erasure) -> list[str]:
 
 
 def _cache_erase(erasure: _Erasure) -> None:
-    """Query-embedding cache entries of every text found (the current model's keys only)."""
+    """Query-embedding cache entries of every text found so far (the current model's keys
+    only); the texts are dropped once their entries are gone."""
     keys = sorted({redis_keys.query_embedding_key(model=settings.EMBEDDING_MODEL, text=t) for t in erasure.texts})
     client = get_redis()
     erasure.counts["embedding_cache_entries"] += sum(client.delete(*chunk) for chunk in _chunks(keys))
+    erasure.texts.clear()

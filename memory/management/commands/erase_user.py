@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from memory.audit import COMMAND_LINE
-from memory.services.erasure import KINDS, user_erase
+from memory.services.erasure import KINDS, REDIS_ERRORS, user_erase
 
 
 class Command(BaseCommand):
@@ -22,7 +22,12 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Erasing user {user!r} in {where}: working memory first, then the database, the index and the cache."
         )
-        receipt = user_erase(namespace=namespace, user_id=user, actor=COMMAND_LINE)
+        try:
+            receipt = user_erase(namespace=namespace, user_id=user, actor=COMMAND_LINE)
+        except REDIS_ERRORS as exc:
+            raise CommandError(
+                f"Redis failed ({exc}): nothing was erased from the database; run the command again once Redis answers"
+            ) from exc
         self.stdout.write(f"Erasure receipt {receipt.pk} ({receipt.actor}, {receipt.created_at:%Y-%m-%d %H:%M:%S %Z})")
         width = max(len(kind) for kind in KINDS)
         self.stdout.write(f"  {'kind':<{width}}  count")

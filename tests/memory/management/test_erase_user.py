@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 from memory.audit import COMMAND_LINE
 from memory.models import ErasureReceipt, MemoryRecord
 from memory.services.erasure import KINDS, user_digest
-from tests.helpers import db_rows_containing, put_session, redis_keys_containing
+from tests.helpers import db_rows_containing, dead_redis, put_session, redis_keys_containing, server_redis_at
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -76,6 +76,16 @@ def test_a_missing_user_is_a_clear_error_and_erases_nothing(client, redis_client
     for args in ((), ("--namespace", "n"), ("--namespace", "n", "--user", "")):
         with pytest.raises(CommandError, match="--user is required"):
             erase(*args)
+
+    assert MemoryRecord.objects.count() == 1
+    assert not ErasureReceipt.objects.exists()
+
+
+def test_with_redis_down_the_command_says_nothing_was_erased(client, redis_client):
+    create(client, f"{MARK} paints.", namespace="n", user_id="u1")
+
+    with server_redis_at(dead_redis()), pytest.raises(CommandError, match="nothing was erased from the database"):
+        erase("--namespace", "n", "--user", "u1")
 
     assert MemoryRecord.objects.count() == 1
     assert not ErasureReceipt.objects.exists()

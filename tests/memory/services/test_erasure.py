@@ -6,19 +6,30 @@ working-memory API, promotion (with the scripted LLM), and the long-term API."""
 
 import dramatiq
 import pytest
+import redis
 from django.conf import settings
+from django.contrib.admin.models import CHANGE, LogEntry
 from django.core import serializers
 
 from memory import embeddings, index, redis_keys
-from memory.models import ErasureReceipt, MemoryHistory, MemoryRecord, SessionPromotion, SourceMessage
+from memory.models import (
+    ErasureReceipt,
+    MemoryHistory,
+    MemoryIndexRemoval,
+    MemoryRecord,
+    SessionPromotion,
+    SourceMessage,
+)
 from memory.services.erasure import user_digest, user_erase
 from memory.services.promotion import promotion_run
 from policies.models import ExtractionRun
 from tests.helpers import (
     db_rows_containing,
+    dead_redis,
     put_session,
     queued_messages,
     redis_keys_containing,
+    server_redis_at,
     wait_until_no_messages,
 )
 
@@ -327,3 +338,138 @@ def test_turns_written_before_the_user_claimed_the_session_go_and_unclaimed_sess
     assert (counts["long_term_records"], counts["source_messages"], counts["session_promotions"]) == (3, 3, 1)
     assert (db_rows_containing(NEIGHBOUR_MARK), redis_keys_containing(NEIGHBOUR_MARK)) == before
     assert before[0]["memory.SourceMessage"] == 2
+
+
+def seed_small(client) -> tuple[list[str], list[str]]:
+    """A session and two records of the erased user, one of them searched; returns
+    (the records' texts, their ids)."""
+    put_session(client, "s-1", turns(MARK, 2), namespace=NS, user_id=USER)
+    texts = [f"{MARK} grows chillies on the balcony.", f"{MARK} cycles to work."]
+    tenant = {"namespace": NS, "user_id": USER}
+    response = client.post(
+        "/v1/long-term-memory/", {"memories": [{"text": t, **tenant} for t in texts]}, content_type="application/json"
+    )
+    search(client, texts[0], NS, USER)
+    return texts, sorted(m["id"] for m in response.json()["memories"])
+
+
+def test_with_redis_down_nothing_is_erased_from_the_database_and_a_rerun_erases_everything(client, redis_client):
+    texts, _ = seed_small(client)
+    rows = db_rows_containing(MARK)
+
+    with server_redis_at(dead_redis()), pytest.raises(redis.ConnectionError):
+        user_erase(namespace=NS, user_id=USER, actor=ACTOR)
+
+    # The rows hold the texts the cache is cleaned by, so they stay until Redis answers.
+    assert db_rows_containing(MARK) == rows == {"memory.MemoryRecord": 2}
+    assert not ErasureReceipt.objects.exists()
+    assert redis_client.exists(*cache_keys(texts)) == 1
+
+    receipt = user_erase(namespace=NS, user_id=USER, actor=ACTOR)
+
+    assert (receipt.counts["long_term_records"], receipt.counts["embedding_cache_entries"]) == (2, 1)
+    assert db_rows_containing(MARK) == {} and redis_keys_containing(MARK) == set()
+
+
+def test_when_the_cache_cannot_be_cleaned_the_database_rolls_back_and_keeps_the_texts(client, redis_client):
+    """Redis answers working memory but refuses DEL (a real ACL): the transaction that
+    removed the rows rolls back, because the rows hold the only copy of the texts the
+    cache is cleaned by."""
+    texts = [f"{MARK} collects stamps."]
+    client.post(
+        "/v1/long-term-memory/",
+        {"memories": [{"text": texts[0], "namespace": NS, "user_id": USER}]},
+        content_type="application/json",
+    )
+    search(client, texts[0], NS, USER)
+    rows = db_rows_containing(MARK)
+    redis_client.acl_setuser("no-del", enabled=True, passwords=["+pw"], keys=["*"], commands=["+@all", "-del"])
+    port = redis_client.connection_pool.connection_kwargs["port"]
+    try:
+        with (
+            server_redis_at(f"redis://no-del:pw@127.0.0.1:{port}/0"),
+            pytest.raises(redis.exceptions.NoPermissionError),
+        ):
+            user_erase(namespace=NS, user_id=USER, actor=ACTOR)
+    finally:
+        redis_client.acl_deluser("no-del")
+
+    assert db_rows_containing(MARK) == rows == {"memory.MemoryRecord": 1}
+    assert not ErasureReceipt.objects.exists() and not MemoryIndexRemoval.objects.exists()
+    assert redis_client.exists(*cache_keys(texts)) == 1
+
+    receipt = user_erase(namespace=NS, user_id=USER, actor=ACTOR)
+
+    assert (receipt.counts["long_term_records"], receipt.counts["embedding_cache_entries"]) == (1, 1)
+    assert db_rows_containing(MARK) == {} and redis_keys_containing(MARK) == set()
+
+
+def test_an_index_outage_after_the_commit_is_reported_and_a_rerun_finishes(client, redis_client):
+    texts, ids = seed_small(client)
+
+    with server_redis_at(dead_redis(), text_client=False):
+        first = user_erase(namespace=NS, user_id=USER, actor=ACTOR)
+
+    assert first.counts["incomplete"] == ["index_documents"]
+    assert ErasureReceipt.objects.get(pk=first.pk).counts == first.counts
+    nonzero = {k: v for k, v in first.counts.items() if v and k != "incomplete"}
+    assert nonzero == {
+        "working_memory_sessions": 1,
+        "debounce_windows": 1,
+        "long_term_records": 2,
+        "history_rows": 2,
+        "embedding_cache_entries": 1,
+    }
+    assert db_rows_containing(MARK) == {}
+    assert redis_keys_containing(MARK) == {redis_keys.index_document_key(i).encode() for i in ids}
+    # Tombstones: the periodic sweep would drop the documents too.
+    assert sorted(MemoryIndexRemoval.objects.values_list("memory_id", flat=True)) == ids
+
+    second = user_erase(namespace=NS, user_id=USER, actor=ACTOR)
+
+    assert {k: v for k, v in second.counts.items() if v} == {"index_documents": 2}
+    assert redis_keys_containing(MARK) == set()
+    assert not MemoryIndexRemoval.objects.exists()
+
+
+def test_admin_log_rows_about_erased_rows_go_and_others_stay(client, redis_client, django_user_model):
+    created = client.post(
+        "/v1/long-term-memory/",
+        {
+            "memories": [
+                {"text": f"{MARK} sings in a choir.", "namespace": NS, "user_id": USER},
+                {"text": f"{NEIGHBOUR_MARK} sings too.", "namespace": NS, "user_id": OTHER_USER},
+            ]
+        },
+        content_type="application/json",
+    ).json()
+    admin = django_user_model.objects.create_superuser("dpo", "dpo@example.com", "pw")
+    # What ModelAdmin.log_change writes when a reviewer saves a record: its str() quotes the text.
+    LogEntry.objects.log_actions(
+        admin.pk, MemoryRecord.objects.filter(id__in=[m["id"] for m in created["memories"]]), CHANGE, "Changed text."
+    )
+    assert db_rows_containing(MARK) == {"memory.MemoryRecord": 1, "admin.LogEntry": 1}
+
+    receipt = user_erase(namespace=NS, user_id=USER, actor=ACTOR)
+
+    assert receipt.counts["admin_log_entries"] == 1
+    assert db_rows_containing(MARK) == {}
+    assert db_rows_containing(NEIGHBOUR_MARK) == {"memory.MemoryRecord": 1, "admin.LogEntry": 1}
+
+
+def test_debounce_windows_of_the_user_go_even_for_sessions_nothing_else_names(client, redis_client):
+    put_session(client, "s-gone", turns(MARK, 1), namespace=NS, user_id=USER)
+    put_session(client, "s-kept", turns(NEIGHBOUR_MARK, 1), namespace=NS, user_id=OTHER_USER)
+    # The client deleted the session before it was promoted: only its window is left.
+    assert client.delete(f"/v1/working-memory/s-gone?namespace={NS}&user_id={USER}").status_code == 200
+    windows = {
+        user_id: redis_keys.window_key(namespace=NS, user_id=user_id, session_id=session_id)
+        for user_id, session_id in ((USER, "s-gone"), (OTHER_USER, "s-kept"))
+    }
+    assert redis_client.exists(*windows.values()) == 2
+
+    receipt = user_erase(namespace=NS, user_id=USER, actor=ACTOR)
+
+    assert (receipt.counts["working_memory_sessions"], receipt.counts["debounce_windows"]) == (0, 1)
+    assert redis_client.exists(windows[USER]) == 0
+    assert redis_client.exists(windows[OTHER_USER]) == 1
