@@ -20,13 +20,14 @@ class Command(BaseCommand):
             raise CommandError("--user is required: erase_user acts on one named user, never on every user")
         where = f"namespace {namespace!r}" if namespace else "no namespace"
         self.stdout.write(
-            f"Erasing user {user!r} in {where}: working memory first, then the database, the index and the cache."
+            f"Erasing user {user!r} in {where}: working memory first, then the database with the cache, then the index."
         )
         try:
             receipt = user_erase(namespace=namespace, user_id=user, actor=COMMAND_LINE)
         except REDIS_ERRORS as exc:
             raise CommandError(
-                f"Redis failed ({exc}): nothing was erased from the database; run the command again once Redis answers"
+                f"Redis failed ({exc}): nothing was erased from the database "
+                "(working memory may be partly erased); run the command again once Redis answers"
             ) from exc
         self.stdout.write(f"Erasure receipt {receipt.pk} ({receipt.actor}, {receipt.created_at:%Y-%m-%d %H:%M:%S %Z})")
         width = max(len(kind) for kind in KINDS)

@@ -41,7 +41,7 @@ def test_the_command_erases_the_user_and_prints_the_receipt(client, redis_client
     lines = printed.splitlines()
     assert (
         lines[0]
-        == "Erasing user 'u1' in namespace 'n': working memory first, then the database, the index and the cache."
+        == "Erasing user 'u1' in namespace 'n': working memory first, then the database with the cache, then the index."
     )
     assert lines[1].startswith(f"Erasure receipt {receipt.pk} ({COMMAND_LINE}, ")
     table = dict(line.split() for line in lines[3 : 3 + len(KINDS)])
