@@ -11,7 +11,7 @@ from memory.admin import actions, filters, review
 from memory.admin.forms import MemoryRecordForm
 from memory.audit import admin_actor
 from memory.models import MemoryRecord, MemoryStatus
-from memory.selectors.review import REVIEW_RANK, memory_history_entries, memory_source_turns
+from memory.selectors.review import REVIEW_RANK, memory_history_entries, memory_source_turns, raw_output_shown
 from memory.services.review import (
     REJECT_REASONS,
     memories_delete,
@@ -121,12 +121,12 @@ class MemoryRecordAdmin(admin.ModelAdmin):
     @admin.display(description="policy version", ordering="extraction_run__policy_version")
     def policy_version(self, record):
         run = record.extraction_run
-        return str(run.policy_version) if run and run.policy_version else "—"
+        return str(run.policy_version) if run and run.policy_version else "-"
 
     @admin.display(description="extraction run")
     def run_link(self, record):
         if record.extraction_run_id is None:
-            return "—"
+            return "-"
         url = reverse("admin:policies_extractionrun_change", args=[record.extraction_run_id])
         return format_html('<a href="{}">run {}</a>', url, record.extraction_run_id)
 
@@ -191,6 +191,7 @@ class MemoryRecordAdmin(admin.ModelAdmin):
             query.pop(name, None)
         extra_context = {
             **(extra_context or {}),
+            "title": "Memories",
             "review_url": reverse("admin:memory_memoryrecord_review") + (f"?{query.urlencode()}" if query else ""),
         }
         return super().changelist_view(request, extra_context)
@@ -219,6 +220,7 @@ def provenance_context(request, record: MemoryRecord) -> dict:
         "version_url": (
             reverse("admin:policies_policyversion_change", args=[version.pk]) if version and can_see_version else ""
         ),
+        "raw_output": raw_output_shown(run.raw_output) if run and run.raw_output else "",
         "history": memory_history_entries(memory_id=record.id),
         "reject_reasons": REJECT_REASONS,
         "review_url": reverse("admin:memory_memoryrecord_review"),

@@ -3,6 +3,7 @@ memory's evidence (source turns, stored neighbours, the run that made it), its
 history as field diffs, and the values the changelist filters offer."""
 
 import difflib
+import json
 import re
 from dataclasses import dataclass, field
 
@@ -19,6 +20,9 @@ from memory.models import MemoryHistory, MemoryRecord, MemoryStatus, SourceMessa
 REVIEW_RANK = Case(When(status=MemoryStatus.PENDING, then=Value(0)), default=Value(1), output_field=IntegerField())
 REVIEW_ORDERING = ("_review_rank", "-created_at", "-id")
 LIST_VALUE_FIELDS = ("topics", "entities")
+# Neighbours farther than this (cosine distance, all-MiniLM-L6-v2) share little more than
+# the user's name; listing them would bury the ones that matter.
+NEIGHBOUR_MAX_DISTANCE = 0.6
 # Fields a history diff shows, in this order (the rest of a snapshot is bookkeeping).
 DIFF_FIELDS = ("text", "status", "topics", "entities", "event_date", "pinned", "context", "memory_type", "session_id")
 
@@ -139,8 +143,16 @@ def memory_neighbours(*, record: MemoryRecord, k: int = 5) -> list[Neighbour] | 
     return [
         Neighbour(record=rows[hit.id], distance=hit.vector_distance, duplicate=hit.vector_distance <= threshold)
         for hit in hits
-        if hit.id in rows
+        if hit.id in rows and hit.vector_distance <= NEIGHBOUR_MAX_DISTANCE
     ]
+
+
+def raw_output_shown(raw: str) -> str:
+    """A run's raw model output for reading: JSON indented, anything else as it came."""
+    try:
+        return json.dumps(json.loads(raw), indent=2, ensure_ascii=False)
+    except ValueError:
+        return raw
 
 
 # --- History -------------------------------------------------------------------------------
