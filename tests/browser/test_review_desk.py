@@ -244,3 +244,6 @@ def test_a_reviewer_works_the_queue_with_the_keyboard(deployment_with, llm_serve
     assert back.status_code == 200, back.text
     assert (back.json()["text"], back.json()["status"]) == (DUPLICATE, "pending")
     assert "unmerged" in {e["action"] for e in history(deployment, records[APPROVE])}
+    # The merge happened while both were pending: undoing it keeps rita's approval of the survivor.
+    survivor = requests.get(f"{deployment.url}/v1/long-term-memory/{records[APPROVE]}", timeout=30).json()
+    assert survivor["status"] == "approved"

@@ -321,6 +321,8 @@ def _write(batch: _Batch) -> None:
     births = [
         MemoryHistory.of(r, action=MemoryHistory.Action.CREATED, actor=batch.actor, reason=reason) for r in created
     ]
+    for birth in births:  # a record is born before anything merges into it in the same call
+        birth.created_at = batch.now
     MemoryHistory.objects.bulk_create(births + batch.histories, batch_size=500)
     index_on_commit([r.id for r in created] + list(batch.touched))
 
@@ -347,11 +349,13 @@ def merge_into(
         added[name] = new_values
         setattr(target, name, list(getattr(target, name)) + new_values)
     before = {"status": target.status, "event_date": datetime_encode(target.event_date)}
+    set_by_merge = {}  # what an undo takes back, unless someone has changed it since
     if target.event_date is None and incoming.event_date:
         target.event_date = incoming.event_date
+        set_by_merge["event_date"] = datetime_encode(incoming.event_date)
     # An explicitly approved duplicate approves a record still waiting for review.
     if incoming.status == MemoryStatus.APPROVED and target.status == MemoryStatus.PENDING:
-        target.status = MemoryStatus.APPROVED
+        target.status = set_by_merge["status"] = MemoryStatus.APPROVED
     threshold = settings.MEMORY_DEDUP_DISTANCE_THRESHOLD
     reason = (
         "identical text (content hash) in the same namespace and user"
@@ -370,6 +374,7 @@ def merge_into(
             "merged": incoming.snapshot(),
             "added": added,
             "before": before,
+            "set": set_by_merge,
         },
     )
 

@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from memory import index
+from memory.codecs import datetime_decode, datetime_encode
 from memory.models import MemoryHistory, MemoryRecord, MemoryStatus, new_memory_id
 from memory.selectors.long_term import records_in_scope
 from memory.services.long_term.create import UndoNotPossibleError, dedup_conditions, merge_into, restore_snapshot
@@ -55,16 +56,29 @@ def memory_merge_undo(*, history_id: int, actor: str) -> MemoryRecord:
 
 
 def _take_back(target: MemoryRecord, detail: dict, merged: dict) -> None:
-    """Remove from the survivor what the merge added, and put back its status and date."""
+    """Remove from the survivor what the merge added. A status or date the merge set is
+    put back only while it is still what the merge set: a reviewer's later approval of
+    the survivor, or a date they gave it, stays."""
     for name, added in detail.get("added", {}).items():
         setattr(target, name, [v for v in getattr(target, name) if v not in added])
     before = detail.get("before", {})
-    if before.get("status"):
+    set_by_merge = detail.get("set", _set_by_earlier_merge(before, merged))
+    if "status" in set_by_merge and target.status == set_by_merge["status"]:
         target.status = before["status"]
-    if before.get("event_date") is None and merged.get("event_date"):
-        target.event_date = None
+    if "event_date" in set_by_merge and datetime_encode(target.event_date) == set_by_merge["event_date"]:
+        target.event_date = datetime_decode(before.get("event_date"))
     target.updated_at, target.index_pending = timezone.now(), True
     target.save()
+
+
+def _set_by_earlier_merge(before: dict, merged: dict) -> dict:
+    """What a merge recorded before `set` existed must have set, from its rules."""
+    set_by_merge = {}
+    if before.get("status") == MemoryStatus.PENDING and merged.get("status") == MemoryStatus.APPROVED:
+        set_by_merge["status"] = MemoryStatus.APPROVED
+    if before.get("event_date") is None and merged.get("event_date"):
+        set_by_merge["event_date"] = datetime_encode(datetime_decode(merged["event_date"]))
+    return set_by_merge
 
 
 @dataclass(frozen=True)

@@ -179,3 +179,36 @@ def test_the_sweep_drops_delete_snapshots_past_their_retention_and_keeps_the_aud
     with pytest.raises(review.UndoNotPossibleError, match="after 30 days"):
         review.memory_history_undo(history_id=old.pk, actor=REVIEWER)
     assert not MemoryRecord.objects.filter(pk="tea").exists()
+
+
+def test_undoing_a_merge_keeps_a_reviewers_later_approval_of_the_survivor(api):
+    first = {"id": "a", "text": "Alice likes green tea", "namespace": NS, "user_id": USER}
+    memories_create(records=[first], status="pending", actor="system:promotion")
+    (merged,) = memories_create(records=[{**first, "id": "b"}], status="pending", actor="system:promotion").outcomes
+    review.memory_approve(memory_id="a", actor=REVIEWER)
+
+    restored = review.memory_history_undo(history_id=merged.history_id, actor=REVIEWER)
+
+    assert (restored.id, restored.status) == ("b", "pending")
+    assert MemoryRecord.objects.get(pk="a").status == "approved"
+    assert searched(api, "green tea", "keyword") == ["a"]
+
+
+def test_undoing_a_merge_that_approved_the_survivor_puts_it_back_to_pending(api):
+    first = {"id": "a", "text": "Alice likes green tea", "namespace": NS, "user_id": USER}
+    memories_create(records=[first], status="pending", actor="system:promotion")
+    (merged,) = memories_create(records=[{**first, "id": "b"}], status="approved", actor="api:anonymous").outcomes
+    assert MemoryRecord.objects.get(pk="a").status == "approved"  # an approved duplicate approves it
+
+    review.memory_history_undo(history_id=merged.history_id, actor=REVIEWER)
+
+    assert list(MemoryRecord.objects.order_by("id").values_list("id", "status")) == [
+        ("a", "pending"),
+        ("b", "approved"),
+    ]
+
+
+def test_a_records_birth_comes_before_a_merge_into_it_in_the_same_call():
+    facts = [{"id": i, "text": "Alice likes green tea", "namespace": NS, "user_id": USER} for i in ("a", "b")]
+    memories_create(records=facts, actor="system:promotion")
+    assert list(MemoryHistory.objects.filter(memory_id="a").values_list("action", flat=True)) == ["merged", "created"]
