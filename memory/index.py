@@ -37,8 +37,8 @@ TAG_SEPARATOR = "\x1f"
 TEXT_FIELDS = ("text", "context")
 TAG_FIELDS = ("memory_id", "namespace", "user_id", "session_id", "memory_type", "topics", "entities", "status")
 # Fields a record may lack; `missing()` conditions find records without them.
-MISSABLE_FIELDS = ("namespace", "user_id", "session_id", "topics", "entities", "event_date")
-NUMERIC_FIELDS = ("created_at", "updated_at", "last_accessed", "event_date", "pinned")
+MISSABLE_FIELDS = ("namespace", "user_id", "session_id", "topics", "entities", "event_date", "superseded_at")
+NUMERIC_FIELDS = ("created_at", "updated_at", "last_accessed", "event_date", "pinned", "superseded_at")
 DATE_FIELDS = ("created_at", "updated_at", "last_accessed", "event_date")
 # The record attributes a document is made of (`memory_id` is the record's `id`).
 DOCUMENT_FIELDS = ("id", *TEXT_FIELDS, *(f for f in TAG_FIELDS if f != "memory_id"), *NUMERIC_FIELDS)

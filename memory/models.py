@@ -83,6 +83,12 @@ class MemoryRecord(models.Model):
     # Set in the same transaction as every write the index must see; cleared once the
     # document is written. The periodic sweep re-indexes whatever is still marked.
     index_pending = models.BooleanField(default=True, db_index=True)
+    # An update keeps both rows: the old one points at the record that replaced it and
+    # leaves default search (the chain shows in history and on request in search).
+    superseded_by = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="supersedes"
+    )
+    superseded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [
@@ -155,6 +161,7 @@ class MemoryHistory(models.Model):
         UNMERGED = "unmerged", "A merge was undone"
         DELETED = "deleted", "Deleted"
         RESTORED = "restored", "Restored after a delete"
+        SUPERSEDED = "superseded", "Superseded by a newer record"
 
     memory_id = models.CharField(max_length=128, db_index=True)
     namespace = models.CharField(max_length=200, null=True, blank=True)
@@ -187,6 +194,23 @@ class MemoryHistory(models.Model):
             reason=reason,
             detail=detail or {},
         )
+
+
+class MemoryConflict(models.Model):
+    """Two records of one tenant that look alike but differ in a detail that carries
+    meaning (a number, a date, a name, a negation): kept apart, linked for a reviewer."""
+
+    memory = models.ForeignKey(MemoryRecord, on_delete=models.CASCADE, related_name="conflicts")
+    other = models.ForeignKey(MemoryRecord, on_delete=models.CASCADE, related_name="+")
+    reason = models.TextField()
+    distance = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["memory", "other"], name="memory_conflict_unique")]
+
+    def __str__(self):
+        return f"{self.memory_id} may conflict with {self.other_id}"
 
 
 class ErasureReceipt(models.Model):
