@@ -123,6 +123,7 @@ def test_a_changed_schema_is_recreated_over_the_documents(redis_client, settings
         "last_accessed",
         "event_date",
         "pinned",
+        "superseded_at",
         "vector",
     }
     assert redis_client.get(schema_key) == fingerprint
