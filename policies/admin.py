@@ -14,6 +14,7 @@ from django.utils.http import urlencode
 
 from memory import llm
 from memory.selectors.review import run_source_range
+from memoryproject.admin_base import ReadOnlyAdmin
 from policies.models import ExtractionRun, Policy, PolicyVersion, Strategy
 from policies.selectors import policy_version_is_used
 from policies.services import EDITABLE_FIELDS, policy_version_create, policy_version_publish, policy_version_update
@@ -122,7 +123,7 @@ class RunStatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(ExtractionRun)
-class ExtractionRunAdmin(admin.ModelAdmin):
+class ExtractionRunAdmin(ReadOnlyAdmin):
     list_display = (
         "id",
         "started_at",
@@ -215,12 +216,3 @@ class ExtractionRunAdmin(admin.ModelAdmin):
                 messages.WARNING,
             )
         return super().changelist_view(request, extra_context)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -8,17 +8,7 @@ from django.utils.text import Truncator
 
 from memory.models import ErasureReceipt, MemoryHistory, MemoryRecord, SourceMessage
 from memory.selectors.review import history_entry
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+from memoryproject.admin_base import ReadOnlyAdmin
 
 
 @admin.register(MemoryHistory)

@@ -29,6 +29,21 @@ def status_badge(status: str):
     return format_html('<span class="memory-badge memory-badge--{}">{}</span>', status, status)
 
 
+BOOKKEEPING_FIELDS = (
+    "id",
+    "run_link",
+    "extracted_from",
+    "created_at",
+    "updated_at",
+    "persisted_at",
+    "last_accessed",
+    "access_count",
+    "memory_hash",
+    "embedding_model",
+    "index_pending",
+)
+
+
 @admin.register(MemoryRecord)
 class MemoryRecordAdmin(admin.ModelAdmin):
     form = MemoryRecordForm
@@ -69,40 +84,12 @@ class MemoryRecordAdmin(admin.ModelAdmin):
             "Bookkeeping",
             {
                 "classes": ("collapse",),
-                "fields": (
-                    "id",
-                    "run_link",
-                    "extracted_from",
-                    "created_at",
-                    "updated_at",
-                    "persisted_at",
-                    "last_accessed",
-                    "access_count",
-                    "memory_hash",
-                    "embedding_model",
-                    "index_pending",
-                ),
+                "fields": BOOKKEEPING_FIELDS,
             },
         ),
     )
-    readonly_fields = (
-        "namespace",
-        "user_id",
-        "session_id",
-        "memory_type",
-        "context",
-        "id",
-        "run_link",
-        "extracted_from",
-        "created_at",
-        "updated_at",
-        "persisted_at",
-        "last_accessed",
-        "access_count",
-        "memory_hash",
-        "embedding_model",
-        "index_pending",
-    )
+    # Where a record belongs and its bookkeeping are provenance: a reviewer sees them, never edits them.
+    readonly_fields = ("namespace", "user_id", "session_id", "memory_type", "context", *BOOKKEEPING_FIELDS)
 
     class Media:
         css = {"all": ("memory/admin.css",)}
