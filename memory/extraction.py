@@ -41,8 +41,19 @@ ITEM_SCHEMA = {
         "entities": {"type": "array", "items": {"type": "string"}},
         "event_date": {"type": ["string", "null"]},
         "source_message_ids": {"type": "array", "items": {"type": "string"}},
+        "action": {"type": "string", "enum": ["add", "update", "noop"]},
+        "replaces": {"type": ["string", "null"]},
     },
-    "required": ["text", "memory_type", "topics", "entities", "event_date", "source_message_ids"],
+    "required": [
+        "text",
+        "memory_type",
+        "topics",
+        "entities",
+        "event_date",
+        "source_message_ids",
+        "action",
+        "replaces",
+    ],
     "additionalProperties": False,
 }
 OUTPUT_SCHEMA = {
@@ -51,7 +62,13 @@ OUTPUT_SCHEMA = {
     "required": ["memories"],
     "additionalProperties": False,
 }
-_validator = jsonschema.Draft202012Validator(OUTPUT_SCHEMA)
+# Sent as required (strict providers want every property required), read leniently: an
+# item without `action` / `replaces` is an `add`, as replies were before labels existed.
+LABEL_FIELDS = ("action", "replaces")
+_LENIENT_ITEM = {**ITEM_SCHEMA, "required": [f for f in ITEM_SCHEMA["required"] if f not in LABEL_FIELDS]}
+_validator = jsonschema.Draft202012Validator(
+    {**OUTPUT_SCHEMA, "properties": {"memories": {"type": "array", "items": _LENIENT_ITEM}}}
+)
 
 # One rule a line; the prompt starts with a newline after the instructions.
 RULES = "\n".join(
@@ -69,6 +86,10 @@ RULES = "\n".join(
         "- topics: a few short subject tags. entities: names of the people, places, organisations and things "
         "mentioned.",
         "- source_message_ids: the ids of the new turns each memory comes from.",
+        '- "known_memories" are what is already remembered about this user, each with a short id. Label '
+        'each memory: action "add" for something new (replaces null); "update" when it corrects or '
+        "changes a known memory, with replaces set to that memory's id (write the new memory in full); "
+        '"noop" when a known memory already says it (nothing new).',
         '- Do not repeat these instructions. When nothing is worth remembering, return {"memories": []}.',
         "The conversation follows as JSON.",
     ]
@@ -93,6 +114,16 @@ class ExtractedMemory:
     event_date: datetime | None = None
     created_at: datetime | None = None  # a message memory keeps its turn's time
     context: str = ""  # a message memory: the turn before it
+    # The stored record this one updates (its real id, from `known_memories`), or "".
+    replaces: str = ""
+
+
+@dataclass(frozen=True)
+class KnownMemory:
+    """A stored memory shown to the model (under a short id) so it can label updates."""
+
+    id: str
+    text: str
 
 
 @dataclass(frozen=True)
@@ -105,6 +136,14 @@ class Extraction:
     cost_usd: float = 0.0
     latency_ms: int = 0
     raw_output: str = ""  # what the model said, verbatim
+    # How the model labelled the kept items: add, update, noop (already known: nothing
+    # created), and update_unknown (an update naming no known id: kept as an add).
+    labels: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def known_count(self) -> int:
+        """Items the model judged already known (`noop`): deduplicated in the same call."""
+        return self.labels.get("noop", 0)
 
 
 def extract(
@@ -115,8 +154,14 @@ def extract(
     prompt_template: str = "",
     model: str = "",
     params: dict | None = None,
+    known_memories: list[KnownMemory] = (),
 ) -> Extraction:
-    """Memory candidates from `new_turns`; raises `llm.LLMError` subclasses on failure."""
+    """Memory candidates from `new_turns`; raises `llm.LLMError` subclasses on failure.
+
+    `known_memories` (LLM strategies only) go to the model as "known_memories" with
+    short ids k1, k2, ...; an item labelled `update` comes back with `replaces` set to
+    the real id of the one it names, a `noop` item is not returned (counted in `labels`).
+    """
     if strategy == Strategy.MESSAGES:
         return _messages(new_turns, context_turns)
     model = model or settings.LLM_MODEL
@@ -126,10 +171,13 @@ def extract(
     instructions = prompt_template.strip() if strategy == Strategy.CUSTOM else INSTRUCTIONS[strategy]
     system_prompt = instructions + "\n" + RULES
     context_turns = list(context_turns)[-params["context_messages"] :] if params["context_messages"] else []
+    known = {f"k{n}": memory for n, memory in enumerate(known_memories, start=1)}
     conversation = {
         "earlier_turns": [_turn_json(turn) for turn in context_turns],
         "new_turns": [_turn_json(turn) for turn in new_turns],
     }
+    if known:
+        conversation["known_memories"] = [{"id": short, "text": m.text} for short, m in known.items()]
     result = llm.chat(
         messages=[
             {"role": "system", "content": system_prompt},
@@ -142,8 +190,13 @@ def extract(
         max_tokens=params["max_tokens"],
     )
     try:
-        memories, dropped = _validated(
-            result.data, system_prompt=system_prompt, new_turns=new_turns, context_turns=context_turns, params=params
+        memories, dropped, labels = _validated(
+            result.data,
+            system_prompt=system_prompt,
+            new_turns=new_turns,
+            context_turns=context_turns,
+            params=params,
+            known={short: m.id for short, m in known.items()},
         )
     except llm.LLMOutputError as exc:
         exc.raw = result.text
@@ -152,6 +205,7 @@ def extract(
         raw_output=result.text,
         memories=memories,
         dropped=dropped,
+        labels=labels,
         model=result.model,
         tokens_in=result.tokens_in,
         tokens_out=result.tokens_out,
@@ -222,7 +276,7 @@ def _event_date(value: str | None) -> datetime | None:
         return None
 
 
-def _validated(data, *, system_prompt, new_turns, context_turns, params):
+def _validated(data, *, system_prompt, new_turns, context_turns, params, known):
     errors = sorted(_validator.iter_errors(data), key=lambda e: len(e.absolute_path))
     if errors:
         error = errors[0]
@@ -231,7 +285,7 @@ def _validated(data, *, system_prompt, new_turns, context_turns, params):
     prompt_shingles = _shingles(_words(system_prompt))
     new_ids = [turn.id for turn in new_turns]
     context_ids = {turn.id for turn in context_turns}
-    memories, dropped, seen = [], Counter(), set()
+    memories, dropped, labels, seen = [], Counter(), Counter(), set()
     for item in data["memories"]:
         text = item["text"].strip()
         if not text:
@@ -253,6 +307,15 @@ def _validated(data, *, system_prompt, new_turns, context_turns, params):
         if len(memories) >= params["max_memories"]:
             dropped["over_limit"] += 1
             continue
+        action, replaces = item.get("action") or "add", ""
+        if action == "noop":  # already known: nothing to create (checked after the drops)
+            labels["noop"] += 1
+            continue
+        if action == "update":
+            replaces = known.get((item.get("replaces") or "").strip(), "")
+            if not replaces:
+                action = "update_unknown"  # names no known memory: stored as a new one
+        labels[action] += 1
         seen.add(text.lower())
         memories.append(
             ExtractedMemory(
@@ -262,6 +325,7 @@ def _validated(data, *, system_prompt, new_turns, context_turns, params):
                 topics=_tags(item["topics"]),
                 entities=_tags(item["entities"]),
                 event_date=_event_date(item["event_date"]),
+                replaces=replaces,
             )
         )
-    return memories, dict(dropped)
+    return memories, dict(dropped), dict(labels)

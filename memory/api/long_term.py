@@ -46,6 +46,7 @@ from memory.selectors.long_term import (
     SearchQuery,
     memories_search,
     memory_get,
+    supersede_chain,
 )
 from memory.services import long_term as services
 from memory.services import review
@@ -76,7 +77,23 @@ def memory_to_dict(record: MemoryRecord) -> dict:
         "status": record.status,
         "extraction_run_id": record.extraction_run_id,
         "embedding_model": record.embedding_model,
+        # An update supersedes: the record that replaced this one (null while current).
+        "superseded_by": record.superseded_by_id,
+        "superseded_at": datetime_encode(record.superseded_at),
     }
+
+
+def _supersedes(record_ids: list[str]) -> dict[str, list[str]]:
+    """For each record, the ids of the records it superseded (newest first), in one query."""
+    found = {record_id: [] for record_id in record_ids}
+    rows = (
+        MemoryRecord.objects.filter(superseded_by_id__in=record_ids)
+        .order_by("-superseded_at", "-id")
+        .values_list("superseded_by_id", "id")
+    )
+    for newer, older in rows:
+        found[newer].append(older)
+    return found
 
 
 # --- Fields ------------------------------------------------------------------------------
@@ -224,6 +241,8 @@ class SearchSerializer(serializers.Serializer):
     recency_half_life_last_access_days = serializers.FloatField(min_value=0.001, required=False, allow_null=True)
     recency_half_life_created_days = serializers.FloatField(min_value=0.001, required=False, allow_null=True)
     server_side_recency = serializers.BooleanField(required=False, allow_null=True)
+    # Not in the reference: also return records an update has superseded, each with its chain.
+    include_superseded = serializers.BooleanField(required=False, default=False)
 
 
 def _search_query(data: dict, attrs: dict) -> SearchQuery:
@@ -263,6 +282,7 @@ def _search_query(data: dict, attrs: dict) -> SearchQuery:
         limit=attrs["limit"],
         offset=attrs["offset"],
         recency=recency,
+        include_superseded=attrs["include_superseded"],
     )
 
 
@@ -325,7 +345,14 @@ class LongTermMemoryView(APIView):
             {
                 "status": "ok",
                 "memories": [
-                    {"id": o.id, "outcome": o.outcome, "distance": o.distance, "history_id": o.history_id}
+                    {
+                        "id": o.id,
+                        "outcome": o.outcome,
+                        "distance": o.distance,
+                        "history_id": o.history_id,
+                        # Not in the reference: near records kept apart because a detail differs.
+                        "conflicts": list(o.conflicts),
+                    }
                     for o in result.outcomes
                 ],
             }
@@ -352,10 +379,13 @@ class LongTermMemorySearchView(APIView):
         services.memories_after_search(
             found_ids=[h.record.id for h in result.hits], stale_ids=result.stale_ids, accessed_at=now
         )
+        supersedes = _supersedes([h.record.id for h in result.hits])
         memories = []
         for hit in result.hits:
             item = memory_to_dict(hit.record)
-            item.update(dist=hit.dist, score=hit.score, score_type=hit.score_type)
+            item.update(dist=hit.dist, score=hit.score, score_type=hit.score_type, supersedes=supersedes[hit.record.id])
+            if query.include_superseded:
+                item["chain"] = supersede_chain(record=hit.record)
             memories.append(item)
         return Response({"memories": memories, "total": result.total, "next_offset": result.next_offset})
 
@@ -365,7 +395,7 @@ class LongTermMemoryDetailView(APIView):
         record = memory_get(memory_id=memory_id)
         if record is None:
             return Response({"detail": f"Memory {memory_id} not found"}, status=404)
-        return Response(memory_to_dict(record))
+        return Response({**memory_to_dict(record), "supersedes": _supersedes([record.id])[record.id]})
 
     @extend_schema(request=EditMemorySerializer)
     def patch(self, request, memory_id):

@@ -24,7 +24,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from memory import embeddings, index, textquery
-from memory.models import MemoryHistory, MemoryRecord, MemoryStatus
+from memory.models import MemoryHistory, MemoryRecord, MemoryStatus, MemoryType
 
 SEARCH_MODES = ("semantic", "keyword", "hybrid")
 # Weight of the vector part in hybrid search, chosen on two LoCoMo conversations and
@@ -53,6 +53,8 @@ class SearchQuery:
     limit: int = 10
     offset: int = 0
     recency: Recency = field(default_factory=Recency)
+    # Superseded records (replaced by an update) are left out unless asked for.
+    include_superseded: bool = False
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,10 @@ def recency_score(*, last_accessed: datetime, created_at: datetime, now: datetim
     ) + recency.novelty_weight * 0.5 ** (days_old / recency.half_life_created_days)
 
 
+# Records no update has replaced: the index keeps `superseded_at` only on superseded ones.
+CURRENT = index.Condition("superseded_at", "missing")
+
+
 def _with_default_status(conditions) -> list[index.Condition]:
     """Only approved records, unless the caller filtered on status itself."""
     conditions = list(conditions)
@@ -135,6 +141,8 @@ def fuse(vector_distances: dict[str, float], text_scores: dict[str, float], alph
 def memories_search(*, query: SearchQuery, now: datetime | None = None) -> SearchResult:
     now = now or timezone.now()
     conditions = _with_default_status(query.conditions)
+    if not query.include_superseded:
+        conditions.append(CURRENT)
     recency = query.recency
     window = query.offset + query.limit
     has_terms = bool(textquery.terms(query.text))
@@ -243,3 +251,60 @@ def _list_by_filter(query: SearchQuery, conditions, now: datetime) -> SearchResu
     window = query.offset + query.limit
     total = max(total - len(stale), 0)
     return SearchResult(hits=hits, total=total, next_offset=window if window < total else None, stale_ids=stale)
+
+
+def similar_current_memories(
+    *, namespace: str | None, user_id: str | None, texts: list[str], k: int
+) -> list[MemoryRecord]:
+    """The `k` stored memories of one tenant nearest to any of `texts` (by vector), for
+    extraction to label updates against: current (not superseded), not rejected, and
+    not raw `message` records. Nearest first; each record once."""
+    texts = [t for t in texts if t.strip()]
+    if not texts or k <= 0:
+        return []
+    conditions = [
+        index.Condition(name, "eq", (value,)) if value is not None else index.Condition(name, "missing")
+        for name, value in (("namespace", namespace), ("user_id", user_id))
+    ]
+    conditions += [
+        index.Condition("status", "ne", (MemoryStatus.REJECTED,)),
+        index.Condition("memory_type", "ne", (MemoryType.MESSAGE,)),
+        CURRENT,
+    ]
+    best: dict[str, float] = {}
+    for vector in embeddings.embed_texts(texts):
+        for hit in index.vector_search(vector, conditions=conditions, k=k):
+            best[hit.id] = min(hit.vector_distance, best.get(hit.id, 2.0))
+    ranked = sorted(best, key=lambda i: (best[i], i))
+    rows = (
+        MemoryRecord.objects.defer("embedding")
+        .filter(namespace=namespace, user_id=user_id, superseded_by__isnull=True)
+        .exclude(status=MemoryStatus.REJECTED)
+        .in_bulk(ranked)
+    )
+    return [rows[i] for i in ranked if i in rows][:k]
+
+
+def supersede_chain(*, record: MemoryRecord) -> list[str]:
+    """The ids of a record's chain, newest first: from the current end of the chain
+    back through every record it superseded (each supersedes at most one here; where
+    several were superseded by one record, the older ones follow by supersede time)."""
+    newest = record
+    seen = {record.id}
+    while newest.superseded_by_id and newest.superseded_by_id not in seen:
+        following = MemoryRecord.objects.defer("embedding").filter(id=newest.superseded_by_id).first()
+        if following is None:
+            break
+        seen.add(following.id)
+        newest = following
+    chain, frontier = [newest.id], [newest.id]
+    while frontier:
+        older = list(
+            MemoryRecord.objects.filter(superseded_by_id__in=frontier)
+            .exclude(id__in=chain)
+            .order_by("-superseded_at", "-id")
+            .values_list("id", flat=True)
+        )
+        chain += older
+        frontier = older
+    return chain

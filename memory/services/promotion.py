@@ -34,9 +34,10 @@ from django.utils import timezone
 from memory import extraction, llm
 from memory.audit import SYSTEM_PROMOTION
 from memory.codecs import datetime_decode
-from memory.models import DATETIME_FIELDS, RECORD_FIELDS, MemoryStatus, SessionPromotion, SourceMessage
+from memory.models import DATETIME_FIELDS, RECORD_FIELDS, MemoryRecord, MemoryStatus, SessionPromotion, SourceMessage
+from memory.selectors.long_term import similar_current_memories
 from memory.selectors.working_memory import working_memory_get
-from memory.services.long_term import MemoryIdConflictError, memories_create, memory_hash
+from memory.services.long_term import MemoryIdConflictError, memories_create, memories_supersede, memory_hash
 from policies.models import ExtractionRun, PolicyVersion, Strategy
 from policies.selectors import NoPublishedPolicyError, policy_version_for_session
 from policies.strategies import context_size
@@ -45,6 +46,9 @@ from workers.queue import send_now
 logger = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 3600
+# How many of the user's stored memories nearest to the new turns an LLM extraction is
+# shown, so that it can label each new memory add, update (of one of them) or noop.
+KNOWN_MEMORIES = 10
 
 
 class PromotionRetry(Exception):
@@ -111,6 +115,7 @@ def promotion_run(*, namespace: str | None, user_id: str | None, session_id: str
         context_messages = _context(
             ns, session_id, watermark, context_size(strategy=version.strategy, params=version.params)
         )
+        known = _known_memories(ns, owner, version, new_messages)
         result = extraction.extract(
             strategy=version.strategy,
             new_turns=[_turn(m) for m in new_messages],
@@ -118,6 +123,7 @@ def promotion_run(*, namespace: str | None, user_id: str | None, session_id: str
             prompt_template=version.prompt_template,
             model=version.model,
             params=version.params,
+            known_memories=known,
         )
         return _write(run, version, state, watermark, new_messages, result, started)
     except Exception as exc:  # noqa: BLE001 - every failure is recorded on the run, then retried or final
@@ -280,11 +286,56 @@ def _attempt_failed(run: ExtractionRun, exc: Exception) -> ExtractionRun:
 # --- Step 3: write -------------------------------------------------------------------------
 
 
+def _known_memories(ns, owner, version, new_messages) -> list[extraction.KnownMemory]:
+    """The user's current memories nearest to the new turns (LLM strategies only)."""
+    if version.strategy == Strategy.MESSAGES:
+        return []
+    rows = similar_current_memories(
+        namespace=ns or None,
+        user_id=owner or None,
+        texts=[m.content for m in new_messages if m.role != "system"],
+        k=KNOWN_MEMORIES,
+    )
+    return [extraction.KnownMemory(id=r.id, text=r.text) for r in rows]
+
+
+def _updates_checked(memories: list[extraction.ExtractedMemory]) -> tuple[list[extraction.ExtractedMemory], int]:
+    """Drop each update whose text is the replaced record's own (same content hash):
+    nothing new, so it counts as deduplicated, like a `noop`. Returns the rest and how many."""
+    replaced = [m.replaces for m in memories if m.replaces]
+    hashes = dict(MemoryRecord.objects.filter(id__in=replaced).values_list("id", "memory_hash")) if replaced else {}
+    kept = [m for m in memories if not (m.replaces and hashes.get(m.replaces) == memory_hash(m.text))]
+    return kept, len(memories) - len(kept)
+
+
+def _supersede(run, version, memories, created) -> int:
+    """Each update created just now supersedes the record it replaces; returns how many did.
+    Records that wait for review (`pending`) supersede nothing, so an unreviewed update
+    never takes the fact it corrects out of search."""
+    if version.review_mode != MemoryStatus.APPROVED:
+        return 0
+    pairs = [
+        (m.replaces, o.id)
+        for m, o in zip(memories, created.outcomes, strict=True)
+        if m.replaces and o.outcome == "created"
+    ]
+    if not pairs:
+        return 0
+    return len(memories_supersede(pairs=pairs, actor=SYSTEM_PROMOTION, reason=f"updated by run {run.pk}").superseded)
+
+
 def _write(run, version, state, watermark, new_messages, result: extraction.Extraction, started) -> ExtractionRun:
-    """Records, watermark and run in one transaction, unless another run got there first."""
+    """Records, watermark and run in one transaction, unless another run got there first.
+
+    An update (an item with `replaces`) is created first, without dedup, so its new
+    text can never be folded into the record it replaces (or any other); then it
+    supersedes that record, in the same transaction.
+    """
+    memories, repeated = _updates_checked(result.memories)
     records = [
         _session_record(asdict(m), namespace=state.namespace, user_id=state.user_id, session_id=state.session_id)
-        for m in result.memories
+        | ({"deduplicate": False} if m.replaces else {})
+        for m in memories
     ]
     with transaction.atomic():
         state = SessionPromotion.objects.select_for_update().get(pk=state.pk)
@@ -308,6 +359,7 @@ def _write(run, version, state, watermark, new_messages, result: extraction.Extr
             extraction_run=run,
             actor=SYSTEM_PROMOTION,
         )
+        superseded = _supersede(run, version, memories, created)
         state.extracted_seq = new_messages[-1].seq
         state.updated_at = timezone.now()
         state.save(update_fields=["extracted_seq", "updated_at"])
@@ -318,19 +370,22 @@ def _write(run, version, state, watermark, new_messages, result: extraction.Extr
         run.cost_usd = Decimal(str(round(result.cost_usd, 6)))
         run.latency_ms = int((time.monotonic() - started) * 1000)
         run.memories_created = len(created.created_ids)
-        run.memories_deduplicated = created.deduplicated_count
+        # A `noop` item (the model found it already known) is a duplicate caught in the same call.
+        run.memories_deduplicated = created.deduplicated_count + result.known_count + repeated
         run.memories_dropped = sum(result.dropped.values())
         run.save()
     logger.info(
-        "promotion run %s for session %s/%s: %d turns, %d created, %d deduplicated, %d dropped %s",
+        "promotion run %s for session %s/%s: %d turns, %d created, %d deduplicated, %d superseded, %d dropped %s %s",
         run.pk,
         run.namespace,
         run.session_id,
         len(new_messages),
         run.memories_created,
         run.memories_deduplicated,
+        superseded,
         run.memories_dropped,
         result.dropped or "",
+        result.labels or "",
     )
     return run
 

@@ -240,3 +240,43 @@ def test_an_llm_strategy_without_a_model_fails_for_good(settings, llm_server):
         extraction.extract(strategy="discrete", new_turns=NEW)
     assert raised.value.retryable is False
     assert llm_server.requests == []
+
+
+def test_known_memories_go_under_short_ids_and_labels_are_read_leniently(llm_settings, llm_server):
+    known = [
+        extraction.KnownMemory(id="01REAL", text="User's sister Anna lives in Porto."),
+        extraction.KnownMemory(id="02REAL", text="User likes aisle seats."),
+    ]
+    llm_server.script(
+        {
+            "memories": [
+                {**item("User's sister Anna lives in Lisbon."), "action": "update", "replaces": "k1"},
+                {**item("User likes aisle seats on long flights."), "action": "noop", "replaces": None},
+                {**item("Anna has a new job."), "action": "update", "replaces": "k9"},  # unknown id: an add
+                {**item("Anna moved on 2024-05-03."), "action": "add", "replaces": None},
+                item("Anna lives near the river."),  # no labels: an add
+            ]
+        }
+    )
+    result = extraction.extract(strategy="discrete", new_turns=NEW, context_turns=EARLIER, known_memories=known)
+
+    assert sent_conversation(llm_server.requests[0])["known_memories"] == [
+        {"id": "k1", "text": "User's sister Anna lives in Porto."},
+        {"id": "k2", "text": "User likes aisle seats."},
+    ]
+    assert [(m.text, m.replaces) for m in result.memories] == [
+        ("User's sister Anna lives in Lisbon.", "01REAL"),
+        ("Anna has a new job.", ""),
+        ("Anna moved on 2024-05-03.", ""),
+        ("Anna lives near the river.", ""),
+    ]
+    assert result.labels == {"update": 1, "noop": 1, "update_unknown": 1, "add": 2}
+    assert (result.known_count, result.dropped) == (1, {})
+    schema = llm_server.requests[0]["response_format"]["json_schema"]["schema"]
+    assert {"action", "replaces"} <= set(schema["properties"]["memories"]["items"]["required"])
+
+
+def test_a_label_off_the_enum_is_an_output_error(llm_settings, llm_server):
+    llm_server.script({"memories": [{**item("ok"), "action": "merge", "replaces": None}]})
+    with pytest.raises(llm.LLMOutputError, match="schema at memories/0/action:"):
+        extraction.extract(strategy="discrete", new_turns=NEW)

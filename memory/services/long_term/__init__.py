@@ -4,7 +4,8 @@
 - `create`: create with dedup (by id, content hash, vector range);
 - `edit`: edit and delete, undo a delete, purge expired delete snapshots;
 - `merge`: undo a merge, compact stored duplicates;
-- `forget`: the forgetting policy.
+- `forget`: the forgetting policy;
+- `supersede`: an update supersedes the record it replaces (both rows stay).
 
 The public names are importable from here.
 """
@@ -36,6 +37,7 @@ from memory.services.long_term.indexing import (
     memories_reindex,
 )
 from memory.services.long_term.merge import CompactResult, memories_compact, memory_merge_undo
+from memory.services.long_term.supersede import SupersedeResult, memories_supersede
 
 __all__ = [
     "CompactResult",
@@ -45,6 +47,7 @@ __all__ = [
     "MemoriesCreateResult",
     "MemoryIdConflictError",
     "MemoryNotFoundError",
+    "SupersedeResult",
     "UndoNotPossibleError",
     "history_snapshots_purge",
     "memories_after_search",
@@ -57,6 +60,7 @@ __all__ = [
     "memories_index_sweep_claim",
     "memories_record_access",
     "memories_reindex",
+    "memories_supersede",
     "memories_update",
     "memory_delete_undo",
     "memory_hash",
