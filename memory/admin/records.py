@@ -11,7 +11,13 @@ from memory.admin import actions, filters, review
 from memory.admin.forms import MemoryRecordForm
 from memory.audit import admin_actor
 from memory.models import MemoryRecord, MemoryStatus
-from memory.selectors.review import REVIEW_RANK, memory_history_entries, memory_source_turns, raw_output_shown
+from memory.selectors.review import (
+    REVIEW_RANK,
+    memory_conflicts,
+    memory_history_entries,
+    memory_source_turns,
+    raw_output_shown,
+)
 from memory.services.review import (
     REJECT_REASONS,
     memories_delete,
@@ -209,6 +215,7 @@ def provenance_context(request, record: MemoryRecord) -> dict:
         ),
         "raw_output": raw_output_shown(run.raw_output) if run and run.raw_output else "",
         "history": memory_history_entries(memory_id=record.id),
+        "conflicts": memory_conflicts(record=record),
         "reject_reasons": REJECT_REASONS,
         "review_url": reverse("admin:memory_memoryrecord_review"),
     }

@@ -18,7 +18,7 @@ from django.utils.text import Truncator
 from memory.admin.forms import RejectForm, ReviewEditForm
 from memory.audit import admin_actor
 from memory.models import MemoryHistory, MemoryRecord, MemoryStatus
-from memory.selectors.review import memory_neighbours, memory_source_turns, review_next
+from memory.selectors.review import memory_conflicts, memory_neighbours, memory_source_turns, review_next
 from memory.services.review import (
     REJECT_REASONS,
     UndoNotPossibleError,
@@ -107,6 +107,7 @@ def _evidence(item: MemoryRecord) -> dict:
     return {
         "turns": memory_source_turns(record=item),
         "neighbours": memory_neighbours(record=item),
+        "conflicts": memory_conflicts(record=item),
         "run": run,
         "run_url": reverse("admin:policies_extractionrun_change", args=[run.pk]) if run else "",
         "version": run.policy_version if run else None,

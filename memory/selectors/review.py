@@ -1,5 +1,5 @@
 """Reads for the review desk (the admin): the queue's order and its next item, a
-memory's evidence (source turns, stored neighbours, the run that made it), its
+memory's evidence (source turns, stored neighbours, possible conflicts, the run that made it), its
 history as field diffs, and the values the changelist filters offer."""
 
 import difflib
@@ -14,7 +14,7 @@ from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Q, Que
 from django.db.models.expressions import RawSQL
 
 from memory import embeddings, index
-from memory.models import MemoryHistory, MemoryRecord, MemoryStatus, SourceMessage
+from memory.models import MemoryConflict, MemoryHistory, MemoryRecord, MemoryStatus, SourceMessage
 
 # Pending first, then newest; the id breaks ties so "the item after this one" is exact.
 REVIEW_RANK = Case(When(status=MemoryStatus.PENDING, then=Value(0)), default=Value(1), output_field=IntegerField())
@@ -144,6 +144,33 @@ def memory_neighbours(*, record: MemoryRecord, k: int = 5) -> list[Neighbour] | 
         Neighbour(record=rows[hit.id], distance=hit.vector_distance, duplicate=hit.vector_distance <= threshold)
         for hit in hits
         if hit.id in rows and hit.vector_distance <= NEIGHBOUR_MAX_DISTANCE
+    ]
+
+
+@dataclass(frozen=True)
+class Conflict:
+    record: MemoryRecord  # the other record of the pair
+    reason: str  # the details that differ, e.g. "different number: 2026 vs 2029"
+    distance: float | None
+    newer: bool  # whether this memory is the newer of the two
+
+
+def memory_conflicts(*, record: MemoryRecord) -> list[Conflict]:
+    """The records this one was kept apart from by dedup because a detail differs
+    (possible conflicts, linked either way), newest link first."""
+    links = (
+        MemoryConflict.objects.filter(Q(memory=record) | Q(other=record))
+        .select_related("memory", "other")
+        .order_by("-created_at", "-id")
+    )
+    return [
+        Conflict(
+            record=link.other if link.memory_id == record.id else link.memory,
+            reason=link.reason,
+            distance=link.distance,
+            newer=link.memory_id == record.id,
+        )
+        for link in links
     ]
 
 

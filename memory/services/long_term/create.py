@@ -6,11 +6,20 @@ namespace/user is overwritten ("updated"; another tenant's id raises
 MemoryIdConflictError); then, when deduplicating, (2) by content hash within the same
 namespace + user, and (3) by vector range within the same namespace + user (cosine
 distance <= MEMORY_DEDUP_DISTANCE_THRESHOLD), against stored records that are not
-rejected and against earlier inputs of the same call. A merge keeps the existing text,
-unions topics/entities/extracted_from, and writes an undoable MemoryHistory entry (see
-`memory_merge_undo`).
+rejected and not superseded, and against earlier inputs of the same call.
+
+Dedup merges only the same fact: candidates are of the same type group (a `message`
+record and an extracted `semantic` / `episodic` fact never merge), and a vector match
+merges only when `sameness.differing_details` finds no differing detail (number, date,
+time, amount, name, negation). A near one that differs is not merged: the input becomes
+its own row, linked to it by a `MemoryConflict` (one row per pair: `memory` is the newer
+record, `other` the older; the reason is the differing details and the distance).
+
+A merge keeps the existing text, unions topics/entities/extracted_from, and writes an
+undoable MemoryHistory entry (see `memory_merge_undo`).
 """
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,6 +34,7 @@ from memory.codecs import datetime_encode
 from memory.models import (
     LIST_FIELDS,
     RECORD_FIELDS,
+    MemoryConflict,
     MemoryHistory,
     MemoryRecord,
     MemoryStatus,
@@ -32,6 +42,7 @@ from memory.models import (
     new_memory_id,
 )
 from memory.services.long_term.indexing import embed_records, index_on_commit, vector_bytes
+from memory.services.long_term.sameness import differing_details
 from policies.models import ExtractionRun
 
 
@@ -60,13 +71,15 @@ class CreateOutcome:
     outcome: "created" (a new row `id`), "updated" (the client id existed; that row was
     overwritten), "merged_hash" / "merged_semantic" (deduplicated into the row `id`;
     `distance` is the cosine distance for semantic merges, `history_id` the undoable
-    MemoryHistory entry).
+    MemoryHistory entry). `conflicts`: for a "created" row, the ids of the near records it
+    was kept apart from because a detail differs (each linked by a MemoryConflict).
     """
 
     id: str
     outcome: str
     distance: float | None = None
     history_id: int | None = None
+    conflicts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -92,11 +105,16 @@ class _Pending:
     deduplicate: bool
     digest: str
     row: MemoryRecord | None = None  # set once the input becomes a new row
+    conflicts: list = field(default_factory=list)  # (near row, distance, reasons) kept apart
     merge: MemoryHistory | None = None  # set once the input merges into a row
 
     @property
     def tenant(self) -> tuple:
         return self.values["namespace"], self.values["user_id"]
+
+    @property
+    def kind(self) -> tuple[str, ...]:
+        return type_group(self.values["memory_type"])
 
 
 @dataclass
@@ -113,6 +131,7 @@ class _Batch:
     accepted: list[_Pending] = field(default_factory=list)  # earlier inputs that became new rows
     touched: dict[str, MemoryRecord] = field(default_factory=dict)  # stored rows changed by this call
     histories: list[MemoryHistory] = field(default_factory=list)
+    conflicts: list[MemoryConflict] = field(default_factory=list)
     outcomes: dict[int, CreateOutcome] = field(default_factory=dict)
 
 
@@ -156,7 +175,7 @@ def memories_create(
     # bulk_create sets pks on PostgreSQL and SQLite >= 3.35 (both required here).
     return MemoriesCreateResult(
         outcomes=[
-            CreateOutcome(id=o.id, outcome=o.outcome, distance=o.distance, history_id=p.merge.pk) if p.merge else o
+            dataclasses.replace(o, history_id=p.merge.pk) if p.merge else o
             for p, o in ((p, batch.outcomes[p.position]) for p in pending)
         ]
     )
@@ -227,11 +246,17 @@ def _overwrite_by_id(batch: _Batch, p: _Pending) -> bool:
 
 
 def _merge_duplicate(batch: _Batch, p: _Pending) -> bool:
-    """Steps 2 and 3: fold the input into the same fact already stored (or just added)."""
+    """Steps 2 and 3: fold the input into the same fact already stored (or just added).
+    Near records that differ in a detail are kept for `_add_new` to link as conflicts."""
     target, step, distance = _same_hash(batch, p), "hash", None
     if target is None:
-        target, distance = _nearest_duplicate(batch, p)
         step = "semantic"
+        for row, row_distance in _near_records(batch, p):
+            reasons = differing_details(row.text, p.values["text"])
+            if not reasons:
+                target, distance = row, row_distance
+                break
+            p.conflicts.append((row, row_distance, reasons))
     if target is None:
         return False
     incoming = MemoryRecord(**p.values, status=batch.status, extraction_run_id=batch.extraction_run_id)
@@ -245,12 +270,13 @@ def _merge_duplicate(batch: _Batch, p: _Pending) -> bool:
 
 
 def _same_hash(batch: _Batch, p: _Pending) -> MemoryRecord | None:
-    """Step 2: identical text (content hash) within namespace + user."""
+    """Step 2: identical text (content hash) within namespace + user and type group, in a
+    current (not superseded) record."""
     target = next(
         (
             a.row
             for a in batch.accepted
-            if a.row.memory_hash == p.digest and (a.row.namespace, a.row.user_id) == p.tenant
+            if a.row.memory_hash == p.digest and (a.row.namespace, a.row.user_id) == p.tenant and a.kind == p.kind
         ),
         None,
     )
@@ -258,7 +284,13 @@ def _same_hash(batch: _Batch, p: _Pending) -> MemoryRecord | None:
         return target
     namespace, user_id = p.tenant
     stored = (
-        MemoryRecord.objects.filter(namespace=namespace, user_id=user_id, memory_hash=p.digest)
+        MemoryRecord.objects.filter(
+            namespace=namespace,
+            user_id=user_id,
+            memory_hash=p.digest,
+            memory_type__in=p.kind,
+            superseded_at__isnull=True,
+        )
         .exclude(status=MemoryStatus.REJECTED)
         .order_by("created_at", "id")
         .first()
@@ -266,31 +298,37 @@ def _same_hash(batch: _Batch, p: _Pending) -> MemoryRecord | None:
     return batch.touched.get(stored.id, stored) if stored else None
 
 
-def _nearest_duplicate(batch: _Batch, p: _Pending):
-    """Step 3: the closest record within the threshold in namespace + user, or (None, None)."""
-    best, best_distance = None, None
+def _near_records(batch: _Batch, p: _Pending) -> list[tuple[MemoryRecord, float]]:
+    """Step 3's candidates: records within the threshold in namespace + user and type
+    group (earlier inputs of this call, then up to 5 from the index), nearest first."""
+    near = {}
     for a in batch.accepted:
-        if (a.row.namespace, a.row.user_id) == p.tenant:
+        if (a.row.namespace, a.row.user_id) == p.tenant and a.kind == p.kind:
             distance = float(1.0 - np.dot(a.vector, p.vector))
-            if distance <= batch.threshold and (best_distance is None or distance < best_distance):
-                best, best_distance = a.row, distance
+            if distance <= batch.threshold:
+                near[a.row.id] = (a.row, distance)
     namespace, user_id = p.tenant
     hits, _ = index.vector_range(
-        p.vector, conditions=dedup_conditions(namespace, user_id), threshold=batch.threshold, k=5
+        p.vector,
+        conditions=dedup_conditions(namespace, user_id, memory_type=p.values["memory_type"]),
+        threshold=batch.threshold,
+        k=5,
     )
-    for hit in hits:
-        if best_distance is not None and hit.vector_distance >= best_distance:
-            break
-        row = (
-            batch.touched.get(hit.id)
-            or MemoryRecord.objects.filter(id=hit.id, namespace=namespace, user_id=user_id)
-            .exclude(status=MemoryStatus.REJECTED)
-            .first()
+    stored = (
+        MemoryRecord.objects.filter(
+            id__in=[h.id for h in hits if h.id not in near],
+            namespace=namespace,
+            user_id=user_id,
+            memory_type__in=p.kind,
+            superseded_at__isnull=True,
         )
-        if row is not None:  # the index may briefly hold a document whose row is gone
-            best, best_distance = row, hit.vector_distance
-            break
-    return best, best_distance
+        .exclude(status=MemoryStatus.REJECTED)
+        .in_bulk()
+    )
+    for hit in hits:  # the index may briefly hold a document whose row is gone or changed
+        if hit.id in stored:
+            near[hit.id] = (batch.touched.get(hit.id, stored[hit.id]), hit.vector_distance)
+    return sorted(near.values(), key=lambda pair: pair[1])
 
 
 def _add_new(batch: _Batch, p: _Pending) -> None:
@@ -309,7 +347,11 @@ def _add_new(batch: _Batch, p: _Pending) -> None:
     row.last_accessed = p.values.get("last_accessed") or batch.now
     p.row = row
     batch.accepted.append(p)
-    batch.outcomes[p.position] = CreateOutcome(id=row.id, outcome="created")
+    for other, distance, reasons in p.conflicts:
+        batch.conflicts.append(conflict_link(row, other, reasons=reasons, distance=distance))
+    batch.outcomes[p.position] = CreateOutcome(
+        id=row.id, outcome="created", conflicts=tuple(other.id for other, _, _ in p.conflicts)
+    )
 
 
 def _write(batch: _Batch) -> None:
@@ -324,18 +366,36 @@ def _write(batch: _Batch) -> None:
     for birth in births:  # a record is born before anything merges into it in the same call
         birth.created_at = batch.now
     MemoryHistory.objects.bulk_create(births + batch.histories, batch_size=500)
+    MemoryConflict.objects.bulk_create(batch.conflicts, batch_size=500, ignore_conflicts=True)
     index_on_commit([r.id for r in created] + list(batch.touched))
 
 
-def dedup_conditions(namespace, user_id) -> list[index.Condition]:
-    """Index filter for dedup candidates: the same namespace and user, never a rejected record."""
+def type_group(memory_type: str) -> tuple[str, ...]:
+    """The memory types that may merge with `memory_type`: a `message` record only with
+    messages, an extracted fact (semantic, episodic) only with extracted facts."""
+    if memory_type == MemoryType.MESSAGE:
+        return (MemoryType.MESSAGE.value,)
+    return (MemoryType.SEMANTIC.value, MemoryType.EPISODIC.value)
+
+
+def dedup_conditions(namespace, user_id, *, memory_type: str = MemoryType.SEMANTIC) -> list[index.Condition]:
+    """Index filter for dedup candidates: the same namespace and user and type group,
+    never a rejected or a superseded record."""
     conditions = []
     for name, value in (("namespace", namespace), ("user_id", user_id)):
         conditions.append(
             index.Condition(name, "eq", (value,)) if value is not None else index.Condition(name, "missing")
         )
     conditions.append(index.Condition("status", "ne", (MemoryStatus.REJECTED,)))
+    conditions.append(index.Condition("memory_type", "any", type_group(memory_type)))
+    conditions.append(index.Condition("superseded_at", "missing"))
     return conditions
+
+
+def conflict_link(newer: MemoryRecord, older: MemoryRecord, *, reasons: list[str], distance: float | None):
+    """The (unsaved) possible-conflict link between two near records kept apart: one row
+    per pair, from the newer record to the older."""
+    return MemoryConflict(memory=newer, other=older, reason="; ".join(reasons), distance=distance)
 
 
 def merge_into(

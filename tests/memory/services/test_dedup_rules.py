@@ -1,0 +1,223 @@
+"""Dedup merges only the same fact: the detail rule (`differing_details`), near records
+kept apart and linked as possible conflicts, the type boundary, superseded records, the
+review desk's conflict lists, and compaction under the same rules (real DB, Redis,
+embedding model)."""
+
+import pytest
+from django.contrib.auth.models import User
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import escape
+
+from memory.models import MemoryConflict, MemoryRecord
+from memory.services.long_term import memories_compact, memories_create
+from memory.services.long_term.indexing import index_on_commit
+from memory.services.long_term.sameness import differing_details
+
+TENANT = {"namespace": "acme", "user_id": "u1"}
+PASSPORT_2026 = "Clara's passport expires in March 2026."
+PASSPORT_2029 = "Clara's passport expires in July 2029."
+
+
+def _create(*texts, **fields):
+    records = [{"text": text, **TENANT, **fields} for text in texts]
+    return memories_create(actor="test", records=records, deduplicate=True).outcomes
+
+
+# --- The rule ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "expected"),
+    [
+        # numbers, written-out numbers, ordinals, counts
+        ("Felix has two kids.", "Felix has three kids.", ["different number: 2 vs 3"]),
+        ("Felix has 2 kids.", "Felix has two kids.", []),
+        ("She runs twenty-five km a week.", "She runs 25 km a week.", []),
+        ("The flat is on the third floor.", "The flat is on the 3rd floor.", []),
+        ("The flat is on the third floor.", "The flat is on the fourth floor.", ["different number: 3 vs 4"]),
+        ("He calls his mother twice a week.", "He calls his mother 3 times a week.", ["different number: 2 vs 3"]),
+        ("A hundred and twenty people came.", "120 people came.", []),
+        # dates and times
+        (PASSPORT_2026, PASSPORT_2029, ["different number: 2026 vs 2029", "different date: March vs July"]),
+        ("Yoga class is on Monday.", "Yoga class is on Thursday.", ["different date: Monday vs Thursday"]),
+        (
+            "Yoga is on Mondays at 10am.",
+            "Yoga is on Tuesdays at 11am.",
+            [
+                "different time: 10:00 vs 11:00",
+                "different date: Monday vs Tuesday",
+            ],
+        ),
+        ("Yoga is on Mondays.", "Yoga is every Monday.", []),
+        ("The meeting is at 3pm.", "The meeting is at 15:00.", []),
+        ("The meeting is at 3pm.", "The meeting is at 4 pm.", ["different time: 15:00 vs 16:00"]),
+        ("Born on March 3rd.", "Born on March 3.", []),
+        ("Omar is engaged to Leila.", "Omar married Leila last month.", ["different date: none vs last month"]),
+        ("He moved two years ago.", "He moved 3 years ago.", ["different date: two years ago vs 3 years ago"]),
+        # amounts and currencies
+        ("Rent is $1,200 a month.", "Rent is 1200 dollars a month.", []),
+        ("Rent is $40.", "Rent is €40.", ["different currency: USD vs EUR"]),
+        ("The budget is $40k.", "The budget is 40,000 dollars.", []),
+        ("The budget is $40k.", "The budget is $45k.", ["different number: 40000 vs 45000"]),
+        # names, with sentence-initial words that are not names
+        ("Clara lives in Porto.", "Rosa lives in Porto.", ["different name: Clara vs Rosa"]),
+        ("Ana lives in Porto.", "Ana moved to Lisbon.", ["different name: Porto vs Lisbon"]),
+        ("Coffee is my favourite drink.", "My favourite drink is coffee.", []),
+        ("The user likes green tea.", "User likes green tea.", []),
+        ("user: Also, Clara's passport expires in July 2029.", PASSPORT_2029, []),
+        # negation
+        (
+            "Tom is vegetarian.",
+            "Tom is no longer vegetarian.",
+            ["different negation: negated in the second ('no longer')"],
+        ),
+        ("Ana doesn't eat meat.", "Ana does not eat meat.", []),
+        ("Tom is not vegetarian anymore.", "Tom is no longer vegetarian.", []),
+        (
+            "Mia drinks coffee with sugar.",
+            "Mia drinks coffee without sugar.",
+            ["different negation: negated in the second ('without')"],
+        ),
+        ("Sam smokes.", "Sam stopped smoking.", ["different negation: negated in the second ('stopped')"]),
+        # the same fact, respelled
+        ("clara's passport expires in march 2026", PASSPORT_2026, []),
+    ],
+)
+def test_differing_details(a, b, expected):
+    assert differing_details(a, b) == expected
+
+
+# --- Create ------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_near_record_that_differs_in_a_detail_is_kept_apart_and_linked():
+    (old,) = _create(PASSPORT_2029)
+    (new,) = _create(PASSPORT_2026)
+    assert (new.outcome, new.conflicts) == ("created", (old.id,))
+    link = MemoryConflict.objects.get()
+    assert (link.memory_id, link.other_id, link.reason) == (
+        new.id,
+        old.id,
+        "different number: 2029 vs 2026; different date: July vs March",
+    )
+    assert 0 < link.distance <= 0.1
+    assert set(MemoryRecord.objects.values_list("text", flat=True)) == {PASSPORT_2026, PASSPORT_2029}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_negated_fact_is_kept_apart_within_one_call_too():
+    first, second = _create("Tom is vegetarian.", "Tom is no longer vegetarian.")
+    assert (first.outcome, second.outcome, second.conflicts) == ("created", "created", (first.id,))
+    assert MemoryConflict.objects.get().reason == "different negation: negated in the second ('no longer')"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_fact_respelled_still_merges():
+    (old,) = _create(PASSPORT_2026)
+    hashed, semantic = _create("clara's passport  expires in march 2026.", "Clara's passport expires in March 2026")
+    assert (hashed.outcome, hashed.id) == ("merged_hash", old.id)
+    assert (semantic.outcome, semantic.id) == ("merged_semantic", old.id)
+    assert MemoryConflict.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_message_record_and_an_extracted_fact_never_merge():
+    (message,) = _create(PASSPORT_2029, memory_type="message")
+    (fact,) = _create(PASSPORT_2029)
+    (episodic,) = _create(PASSPORT_2029, memory_type="episodic")
+    (message_again,) = _create(PASSPORT_2029 + " ", memory_type="message")
+    assert (fact.outcome, fact.conflicts) == ("created", ())
+    assert (episodic.outcome, episodic.id) == ("merged_hash", fact.id)
+    assert (message_again.outcome, message_again.id) == ("merged_hash", message.id)
+    assert MemoryRecord.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_nothing_merges_into_a_superseded_record():
+    (old,) = _create(PASSPORT_2029)
+    (newer,) = _create("Clara renewed her passport; it now expires in July 2039.")
+    MemoryRecord.objects.filter(id=old.id).update(superseded_by_id=newer.id, superseded_at=timezone.now())
+    index_on_commit([old.id])
+    same, respelled = _create(PASSPORT_2029), _create("clara's passport  expires in july 2029.")
+    assert same[0].outcome == "created" and same[0].id != old.id
+    assert (respelled[0].outcome, respelled[0].id) == ("merged_hash", same[0].id)
+
+
+# --- The review desk ---------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_conflict_links_show_in_the_review_view_and_on_both_change_pages(client):
+    (old,) = _create(PASSPORT_2029)
+    (new,) = memories_create(
+        actor="test", records=[{"text": PASSPORT_2026, **TENANT}], status="pending", deduplicate=True
+    ).outcomes
+    user = User.objects.create_user("root", "root@example.com", "pw", is_staff=True, is_superuser=True)
+    client.force_login(user)
+    reason = "different number: 2029 vs 2026; different date: July vs March"
+
+    review = client.get(reverse("admin:memory_memoryrecord_review")).content.decode()
+    section = review[review.index('id="review-conflicts"') :]
+    section = section[: section.index("</section>")]
+    assert f'data-memory-id="{old.id}"' in section and escape(PASSPORT_2029) in section and reason in section
+
+    for record_id, other_id, other_text in ((new.id, old.id, PASSPORT_2029), (old.id, new.id, PASSPORT_2026)):
+        page = client.get(reverse("admin:memory_memoryrecord_change", args=[record_id])).content.decode()
+        section = page[page.index('id="provenance-conflicts"') :]
+        section = section[: section.index("</section>")]
+        assert f'data-memory-id="{other_id}"' in section and escape(other_text) in section and reason in section
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_memory_without_conflicts_says_so(client):
+    (only,) = _create(PASSPORT_2029)
+    user = User.objects.create_user("root", "root@example.com", "pw", is_staff=True, is_superuser=True)
+    client.force_login(user)
+    page = client.get(reverse("admin:memory_memoryrecord_change", args=[only.id])).content.decode()
+    section = page[page.index('id="provenance-conflicts"') :]
+    assert "No possible conflicts." in section[: section.index("</section>")]
+
+
+# --- Compaction --------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_compaction_merges_the_same_fact_and_links_a_differing_one():
+    records = [
+        {"text": PASSPORT_2029, **TENANT},
+        {"text": "Clara's passport expires in July 2029", **TENANT},
+        {"text": PASSPORT_2026, **TENANT},
+        {"text": PASSPORT_2029, **TENANT, "memory_type": "message"},
+    ]
+    ids = [o.id for o in memories_create(actor="test", records=records, deduplicate=False).outcomes]
+    result = memories_compact(actor="test", namespace="acme", user_id="u1")
+    assert (result.merged, result.remaining, result.conflicts) == (1, 3, 1)
+    assert set(MemoryRecord.objects.values_list("id", flat=True)) == {ids[0], ids[2], ids[3]}
+    link = MemoryConflict.objects.get()
+    assert (link.memory_id, link.other_id, link.reason) == (
+        ids[2],
+        ids[0],
+        "different number: 2029 vs 2026; different date: July vs March",
+    )
+    again = memories_compact(actor="test", namespace="acme", user_id="u1")
+    assert (again.merged, again.conflicts, MemoryConflict.objects.count()) == (0, 0, 1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_compaction_leaves_superseded_records_alone():
+    records = [{"text": PASSPORT_2029, **TENANT}, {"text": PASSPORT_2029, **TENANT}]
+    ids = [o.id for o in memories_create(actor="test", records=records, deduplicate=False).outcomes]
+    MemoryRecord.objects.filter(id=ids[0]).update(superseded_at=timezone.now())
+    result = memories_compact(actor="test", namespace="acme", user_id="u1")
+    assert (result.merged, result.remaining) == (0, 2)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_rest_create_response_lists_the_conflicts(api):
+    body = {"memories": [{"text": PASSPORT_2029, **TENANT}]}
+    (old,) = api.post("/v1/long-term-memory/", body, format="json").json()["memories"]
+    body = {"memories": [{"text": PASSPORT_2026, **TENANT}]}
+    (new,) = api.post("/v1/long-term-memory/", body, format="json").json()["memories"]
+    assert (old["conflicts"], new["outcome"], new["conflicts"]) == ([], "created", [old["id"]])
