@@ -1,6 +1,7 @@
 """What dedup does with each pair of the labelled set `benchmarks/data/dedup_pairs.jsonl`.
 
-Per pair, in a fresh tenant (namespace "dedup-pairs", user = the pair's id): the first
+Per pair, in a fresh tenant (namespace "dedup-pairs-<run>", a new one each run so that
+documents left in the index by earlier runs never count; user = the pair's id): the first
 text is created, then the second, each through `memories_create(deduplicate=True)` (the
 code the POST route runs), and the second's outcome is read:
 
@@ -40,19 +41,18 @@ from django.core.management import call_command  # noqa: E402
 
 from benchmarks.benchlib import machine  # noqa: E402
 from memory import index  # noqa: E402
-from memory.models import MemoryConflict, MemoryRecord  # noqa: E402
+from memory.models import MemoryConflict, MemoryRecord, new_memory_id  # noqa: E402
 from memory.services.long_term import memories_create  # noqa: E402
 from memory.services.long_term.sameness import differing_details  # noqa: E402
 
 DEFAULT_DATA = BASE_DIR / "benchmarks" / "data" / "dedup_pairs.jsonl"
-NAMESPACE = "dedup-pairs"
+NAMESPACE = f"dedup-pairs-{new_memory_id().lower()}"
 KINDS = ("same_spelling", "paraphrase", "distinct_detail", "update", "unrelated")
 OUTCOMES = ("merged", "conflict", "apart", "superseded")
 
 
 def run_pair(pair: dict) -> tuple[str, dict]:
     tenant = {"namespace": NAMESPACE, "user_id": pair["id"]}
-    MemoryRecord.objects.filter(**tenant).delete()
     (first,) = memories_create(actor="system:benchmark", records=[{"text": pair["a"], **tenant}]).outcomes
     (second,) = memories_create(actor="system:benchmark", records=[{"text": pair["b"], **tenant}]).outcomes
     if second.outcome.startswith("merged"):

@@ -13,7 +13,8 @@ record and an extracted `semantic` / `episodic` fact never merge), and a vector 
 merges only when `sameness.differing_details` finds no differing detail (number, date,
 time, amount, name, negation). A near one that differs is not merged: the input becomes
 its own row, linked to it by a `MemoryConflict` (one row per pair: `memory` is the newer
-record, `other` the older; the reason is the differing details and the distance).
+record, `other` the older; the reason is the differing details, the older record's
+first, e.g. "different number: 2029 vs 2026", and the distance).
 
 A merge keeps the existing text, unions topics/entities/extracted_from, and writes an
 undoable MemoryHistory entry (see `memory_merge_undo`).

@@ -149,9 +149,7 @@ def memories_compact(*, actor: str, namespace: str | None = None, user_id: str |
     delete_rows(state.absorbed, reason="merged by compaction", actor=actor, extra_history=state.histories)
     linked = [c for c in state.conflicts if c.memory_id in state.alive and c.other_id in state.alive]
     ids = {c.memory_id for c in linked} | {c.other_id for c in linked}
-    known = set(
-        MemoryConflict.objects.filter(memory_id__in=ids, other_id__in=ids).values_list("memory_id", "other_id")
-    )
+    known = set(MemoryConflict.objects.filter(memory_id__in=ids, other_id__in=ids).values_list("memory_id", "other_id"))
     linked = [c for c in linked if (c.memory_id, c.other_id) not in known and (c.other_id, c.memory_id) not in known]
     MemoryConflict.objects.bulk_create(linked, ignore_conflicts=True)
     index_on_commit(list(state.survivors))

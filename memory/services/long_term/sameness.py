@@ -22,10 +22,14 @@ plain text processing (regular expressions and token sets), no model:
   the other does not contain in any case is a difference, so a sentence-initial "The" or
   "Coffee" matches "the" / "coffee" in the other text;
 - **negation**: each text's polarity, the parity of its markers: "not", "n't",
-  "cannot", "no", "never", "none", "nothing", "nobody", "neither", "nor", "without",
-  "no longer" (one marker, also "not ... anymore"), "stopped", "quit", "gave up",
-  "dislikes", "hates". "doesn't eat meat" and "does not eat meat" agree; "is vegetarian"
-  and "is no longer vegetarian" differ.
+  "cannot", "no" (not the interjection "No, ..."), "never", "none", "nothing", "nobody",
+  "neither" ("neither ... nor" is one), "without", "no longer" (one marker, also
+  "not ... anymore"), "stopped", "quit", "gave up", "dislikes", "hates". "doesn't eat
+  meat" and "does not eat meat" agree; "is vegetarian" and "is no longer vegetarian"
+  differ. Parity is a blunt rule: a double negative reads as none.
+
+Not covered: a changed common noun or adjective ("sushi" / "tacos", "junior" /
+"senior"), which the embedding distance usually keeps apart anyway.
 
 Each difference is one reason, in the order above, such as "different number: 2026 vs
 2029" (what only `a` has, then what only `b` has; "none" for an empty side).
@@ -186,7 +190,7 @@ _WORD = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿ]+(?:['’][A-Za-z]+)*")
 _CURRENCY_SYMBOL = re.compile("[" + re.escape("".join(_CURRENCY_SYMBOLS)) + "]")
 _NEGATION = re.compile(
     r"\bno\s+longer\b|\bnot\b[^.;!?]*?\b(?:any\s?more|any\s+longer)\b|n['’]t\b|\bcannot\b"
-    r"|\b(?:not|no|never|none|nothing|nobody|neither|nor|without|quit|quits|stopped|ceased)\b"
+    r"|\b(?:not|never|none|nothing|nobody|neither|without|quit|quits|stopped|ceased)\b|\bno\b(?!\s*[,.!?;:])"
     r"|\bgave\s+up\b|\bgive\s+up\b|\bdislik(?:e|es|ed|ing)\b|\bhat(?:e|es|ed|ing)\b",
     re.IGNORECASE,
 )

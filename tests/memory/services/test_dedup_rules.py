@@ -80,6 +80,12 @@ def _create(*texts, **fields):
             ["different negation: negated in the second ('without')"],
         ),
         ("Sam smokes.", "Sam stopped smoking.", ["different negation: negated in the second ('stopped')"]),
+        (
+            "Tom eats neither meat nor fish.",
+            "Tom eats meat and fish.",
+            ["different negation: negated in the first ('neither')"],
+        ),
+        ("No, I don't eat meat.", "I don't eat meat.", []),
         # the same fact, respelled
         ("clara's passport expires in march 2026", PASSPORT_2026, []),
     ],
