@@ -8,7 +8,7 @@ Ranking, the same on every path:
 
     relevance  semantic: similarity = 1 - cosine distance, clipped to [0, 1]
                keyword:  BM25 / best BM25 of the query (0..1)
-               hybrid:   alpha * vector part + (1 - alpha) * BM25 part (see `fuse`)
+               hybrid:   alpha * vector part + (1 - alpha) * confidence * BM25 part (see `fuse`)
                no text:  0 (records are listed by recency, or newest first)
     recency    freshness_weight * 0.5 ** (days since last access / half_life_last_access_days)
              + novelty_weight   * 0.5 ** (days since created     / half_life_created_days)
@@ -30,6 +30,8 @@ SEARCH_MODES = ("semantic", "keyword", "hybrid")
 # Weight of the vector part in hybrid search, chosen on two LoCoMo conversations and
 # checked on three others (BENCHMARKS.md). The reference server defaults to 0.7.
 DEFAULT_HYBRID_ALPHA = 0.4
+# The best raw BM25 (in nats of idf) at which hybrid trusts the BM25 order fully (`fuse`).
+HYBRID_BM25_CONFIDENT = 2.0
 
 
 @dataclass(frozen=True)
@@ -116,11 +118,19 @@ def _similarity(distance: float) -> float:
 
 
 def fuse(vector_distances: dict[str, float], text_scores: dict[str, float], alpha: float) -> dict[str, float]:
-    """Hybrid relevance of every candidate: alpha * vector part + (1 - alpha) * BM25 part.
+    """Hybrid relevance of every candidate: alpha * vector part + (1 - alpha) * confidence * BM25 part.
 
-    Both parts are min-max normalised over the candidates, so each signal spans
-    [0, 1] whatever the model's similarity range or the query's BM25 scale. A
-    candidate one side did not score gets 0 from that side.
+    Both parts are min-max normalised over the candidates, so each signal spans [0, 1]
+    whatever the model's similarity range or the query's BM25 scale. A candidate one
+    side did not score gets 0 from that side. `alpha` (the API's `hybrid_alpha`) is the
+    weight of the vector part, as in the reference.
+
+    Min-max stretches any spread to [0, 1], also one that means nothing: when the best
+    BM25 match only shares words every candidate has (a user's own name, in a search
+    filtered on that user), the BM25 order is noise. So the BM25 part counts in
+    proportion to the best raw BM25, `confidence` = min(1, best / HYBRID_BM25_CONFIDENT):
+    full weight once the best match holds a term about as rare as one document in
+    seven, nothing when no informative term matched (BENCHMARKS.md, "Hybrid fusion").
     """
 
     def normalise(values: dict[str, float]) -> dict[str, float]:
@@ -132,8 +142,10 @@ def fuse(vector_distances: dict[str, float], text_scores: dict[str, float], alph
 
     vector_part = normalise({k: _similarity(d) for k, d in vector_distances.items()})
     text_part = normalise(text_scores)
+    confidence = min(max(text_scores.values(), default=0.0) / HYBRID_BM25_CONFIDENT, 1.0)
+    text_weight = (1.0 - alpha) * confidence
     return {
-        k: alpha * vector_part.get(k, 0.0) + (1.0 - alpha) * text_part.get(k, 0.0)
+        k: alpha * vector_part.get(k, 0.0) + text_weight * text_part.get(k, 0.0)
         for k in vector_distances.keys() | text_scores.keys()
     }
 
