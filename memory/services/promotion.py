@@ -37,7 +37,13 @@ from memory.codecs import datetime_decode
 from memory.models import DATETIME_FIELDS, RECORD_FIELDS, MemoryRecord, MemoryStatus, SessionPromotion, SourceMessage
 from memory.selectors.long_term import similar_current_memories
 from memory.selectors.working_memory import working_memory_get
-from memory.services.long_term import MemoryIdConflictError, memories_create, memories_supersede, memory_hash
+from memory.services.long_term import (
+    MemoriesCreateResult,
+    MemoryIdConflictError,
+    memories_create,
+    memories_supersede,
+    memory_hash,
+)
 from policies.models import ExtractionRun, PolicyVersion, Strategy
 from policies.selectors import NoPublishedPolicyError, policy_version_for_session
 from policies.strategies import context_size
@@ -327,53 +333,34 @@ def _supersede(run, version, memories, created) -> int:
 def _write(run, version, state, watermark, new_messages, result: extraction.Extraction, started) -> ExtractionRun:
     """Records, watermark and run in one transaction, unless another run got there first.
 
-    An update (an item with `replaces`) is created first, without dedup, so its new
-    text can never be folded into the record it replaces (or any other); then it
-    supersedes that record, in the same transaction.
+    Updates (items with `replaces`) go first: each is created without dedup, so its new
+    text can never be folded into the record it replaces, and supersedes that record at
+    once. Only then are the other items created with dedup, so none of them can merge
+    into a record this run has just superseded (and vanish with it from search).
     """
     memories, repeated = _updates_checked(result.memories)
-    records = [
-        _session_record(asdict(m), namespace=state.namespace, user_id=state.user_id, session_id=state.session_id)
-        | ({"deduplicate": False} if m.replaces else {})
-        for m in memories
-    ]
     with transaction.atomic():
         state = SessionPromotion.objects.select_for_update().get(pk=state.pk)
         run = ExtractionRun.objects.select_for_update().get(pk=run.pk)
         if state.extracted_seq != watermark:
-            if run.status != ExtractionRun.Status.RUNNING:
-                return run  # a concurrent attempt of this same run wrote the turns
-            run.status, run.finished_at = ExtractionRun.Status.SKIPPED, timezone.now()
-            run.error = (
-                f"turns {new_messages[0].message_id}..{new_messages[-1].message_id} were promoted by "
-                "another run meanwhile; nothing written"
-            )
-            run.save()
-            return run
+            return _skipped(run, new_messages)
+        updates = [m for m in memories if m.replaces]
+        created_updates = _create(run, version, state, updates, deduplicate=False)
+        superseded = _supersede(run, version, updates, created_updates)
         # Raw turns are distinct events: the watermark keeps them from repeating, and
         # merging two sessions' identical "yes" would lose where each was said.
-        created = memories_create(
-            records=records,
+        created = _create(
+            run,
+            version,
+            state,
+            [m for m in memories if not m.replaces],
             deduplicate=version.strategy != Strategy.MESSAGES,
-            status=version.review_mode,
-            extraction_run=run,
-            actor=SYSTEM_PROMOTION,
         )
-        superseded = _supersede(run, version, memories, created)
         state.extracted_seq = new_messages[-1].seq
         state.updated_at = timezone.now()
         state.save(update_fields=["extracted_seq", "updated_at"])
-        run.status, run.finished_at, run.error = ExtractionRun.Status.SUCCEEDED, timezone.now(), ""
-        run.model = result.model or run.model
-        run.tokens_in, run.tokens_out = result.tokens_in, result.tokens_out
-        run.raw_output = result.raw_output[: settings.EXTRACTION_RAW_OUTPUT_MAX_CHARS]
-        run.cost_usd = Decimal(str(round(result.cost_usd, 6)))
-        run.latency_ms = int((time.monotonic() - started) * 1000)
-        run.memories_created = len(created.created_ids)
-        # A `noop` item (the model found it already known) is a duplicate caught in the same call.
-        run.memories_deduplicated = created.deduplicated_count + result.known_count + repeated
-        run.memories_dropped = sum(result.dropped.values())
-        run.save()
+        outcomes = created_updates.outcomes + created.outcomes
+        _succeeded(run, result, MemoriesCreateResult(outcomes=outcomes), repeated, started)
     logger.info(
         "promotion run %s for session %s/%s: %d turns, %d created, %d deduplicated, %d superseded, %d dropped %s %s",
         run.pk,
@@ -388,6 +375,46 @@ def _write(run, version, state, watermark, new_messages, result: extraction.Extr
         result.labels or "",
     )
     return run
+
+
+def _create(run, version, state, memories, *, deduplicate: bool) -> MemoriesCreateResult:
+    records = [
+        _session_record(asdict(m), namespace=state.namespace, user_id=state.user_id, session_id=state.session_id)
+        for m in memories
+    ]
+    return memories_create(
+        records=records,
+        deduplicate=deduplicate,
+        status=version.review_mode,
+        extraction_run=run,
+        actor=SYSTEM_PROMOTION,
+    )
+
+
+def _skipped(run: ExtractionRun, new_messages) -> ExtractionRun:
+    if run.status != ExtractionRun.Status.RUNNING:
+        return run  # a concurrent attempt of this same run wrote the turns
+    run.status, run.finished_at = ExtractionRun.Status.SKIPPED, timezone.now()
+    run.error = (
+        f"turns {new_messages[0].message_id}..{new_messages[-1].message_id} were promoted by "
+        "another run meanwhile; nothing written"
+    )
+    run.save()
+    return run
+
+
+def _succeeded(run, result: extraction.Extraction, created: MemoriesCreateResult, repeated: int, started) -> None:
+    run.status, run.finished_at, run.error = ExtractionRun.Status.SUCCEEDED, timezone.now(), ""
+    run.model = result.model or run.model
+    run.tokens_in, run.tokens_out = result.tokens_in, result.tokens_out
+    run.raw_output = result.raw_output[: settings.EXTRACTION_RAW_OUTPUT_MAX_CHARS]
+    run.cost_usd = Decimal(str(round(result.cost_usd, 6)))
+    run.latency_ms = int((time.monotonic() - started) * 1000)
+    run.memories_created = len(created.created_ids)
+    # A `noop` item (the model found it already known) is a duplicate caught in the same call.
+    run.memories_deduplicated = created.deduplicated_count + result.known_count + repeated
+    run.memories_dropped = sum(result.dropped.values())
+    run.save()
 
 
 # --- Helpers ----------------------------------------------------------------------------------

@@ -264,3 +264,24 @@ def test_supersede_skips_what_it_cannot_apply():
         ("gone", c): "record not found",
     }
     assert MemoryHistory.objects.filter(action=MemoryHistory.Action.SUPERSEDED).count() == 1
+
+
+def test_an_add_in_the_same_run_never_merges_into_the_record_an_update_supersedes(
+    client, llm_settings, llm_server, stated
+):
+    # Within the dedup threshold of the old text, the add would merge into the record the
+    # update supersedes, and leave search with it; updates go first, so it cannot.
+    llm_settings.MEMORY_DEDUP_DISTANCE_THRESHOLD = 0.5
+    also = "User's sister Anna loves the old town of Porto."  # no detail differs from OLD_FACT
+    llm_server.script(
+        {"memories": [item(also, ["b0"], action="add"), item(NEW_FACT, ["b0"], action="update", replaces="k1")]}
+    )
+    put_session(client, "s-2", [turn("b0", "Anna lives in Lisbon now, she still loves Porto's old town.")], **TENANT)
+
+    run = promote("s-2")
+
+    assert MemoryRecord.objects.get(id=stated.id).superseded_by.text == NEW_FACT
+    assert (run.memories_created, run.memories_deduplicated) == (2, 0)
+    current = [m["text"] for m in search(client, "Anna Porto old town")["memories"]]
+    assert also in current and OLD_FACT not in current
+    assert not MemoryHistory.objects.filter(action=MemoryHistory.Action.MERGED, memory_id=stated.id).exists()
