@@ -172,12 +172,7 @@ def extract(
     system_prompt = instructions + "\n" + RULES
     context_turns = list(context_turns)[-params["context_messages"] :] if params["context_messages"] else []
     known = {f"k{n}": memory for n, memory in enumerate(known_memories, start=1)}
-    conversation = {
-        "earlier_turns": [_turn_json(turn) for turn in context_turns],
-        "new_turns": [_turn_json(turn) for turn in new_turns],
-    }
-    if known:
-        conversation["known_memories"] = [{"id": short, "text": m.text} for short, m in known.items()]
+    conversation = _conversation(new_turns, context_turns, known)
     result = llm.chat(
         messages=[
             {"role": "system", "content": system_prompt},
@@ -212,6 +207,17 @@ def extract(
         cost_usd=result.cost_usd,
         latency_ms=result.latency_ms,
     )
+
+
+def _conversation(new_turns: list[Turn], context_turns: list[Turn], known: dict) -> dict:
+    """What the model reads, as JSON: earlier turns, new turns, and known memories by short id."""
+    conversation = {
+        "earlier_turns": [_turn_json(turn) for turn in context_turns],
+        "new_turns": [_turn_json(turn) for turn in new_turns],
+    }
+    if known:
+        conversation["known_memories"] = [{"id": short, "text": m.text} for short, m in known.items()]
+    return conversation
 
 
 def _messages(new_turns: list[Turn], context_turns: list[Turn]) -> Extraction:
