@@ -43,6 +43,7 @@ from memory.services.long_term import (
     memories_create,
     memories_supersede,
     memory_hash,
+    supersede_when_approved,
 )
 from policies.models import ExtractionRun, PolicyVersion, Strategy
 from policies.selectors import NoPublishedPolicyError, policy_version_for_session
@@ -316,16 +317,17 @@ def _updates_checked(memories: list[extraction.ExtractedMemory]) -> tuple[list[e
 
 def _supersede(run, version, memories, created) -> int:
     """Each update created just now supersedes the record it replaces; returns how many did.
-    Records that wait for review (`pending`) supersede nothing, so an unreviewed update
-    never takes the fact it corrects out of search."""
-    if version.review_mode != MemoryStatus.APPROVED:
-        return 0
+    An update that waits for review (`pending`) only notes what it will supersede: the
+    approval applies it, so an unreviewed correction never takes the old fact out of search."""
     pairs = [
         (m.replaces, o.id)
         for m, o in zip(memories, created.outcomes, strict=True)
         if m.replaces and o.outcome == "created"
     ]
     if not pairs:
+        return 0
+    if version.review_mode != MemoryStatus.APPROVED:
+        supersede_when_approved(pairs=pairs, actor=SYSTEM_PROMOTION)
         return 0
     return len(memories_supersede(pairs=pairs, actor=SYSTEM_PROMOTION, reason=f"updated by run {run.pk}").superseded)
 

@@ -15,6 +15,7 @@ from memory.services.long_term import (
     MemoryNotFoundError,
     UndoNotPossibleError,
     memories_delete,
+    memories_supersede_approved,
     memories_update,
     memory_delete_undo,
     memory_merge_undo,
@@ -60,13 +61,16 @@ def _one(rows: list[MemoryRecord], memory_id: str) -> MemoryRecord:
 
 
 def _approved(memory_ids: list[str], actor: str) -> list[MemoryRecord]:
-    return memories_update(
+    """Approve, and apply what an approved update was noted to supersede."""
+    rows = memories_update(
         memory_ids=memory_ids,
         changes={"status": MemoryStatus.APPROVED},
         actor=actor,
         action=MemoryHistory.Action.APPROVED,
         reason="approved",
     )
+    memories_supersede_approved(memory_ids=[row.id for row in rows], actor=actor)
+    return rows
 
 
 @transaction.atomic
@@ -167,6 +171,8 @@ def memory_change(*, memory_id: str, changes: dict, actor: str) -> MemoryRecord:
         action = _STATUS_ACTIONS[changes["status"]]
         reason = f"{action.label.lower()} through the API"
     rows = memories_update(memory_ids=[memory_id], changes=changes, actor=actor, action=action, reason=reason)
+    if changes.get("status") == MemoryStatus.APPROVED:
+        memories_supersede_approved(memory_ids=[memory_id], actor=actor)
     return _one(rows, memory_id)
 
 

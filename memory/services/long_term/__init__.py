@@ -37,7 +37,12 @@ from memory.services.long_term.indexing import (
     memories_reindex,
 )
 from memory.services.long_term.merge import CompactResult, memories_compact, memory_merge_undo
-from memory.services.long_term.supersede import SupersedeResult, memories_supersede
+from memory.services.long_term.supersede import (
+    SupersedeResult,
+    memories_supersede,
+    memories_supersede_approved,
+    supersede_when_approved,
+)
 
 __all__ = [
     "CompactResult",
@@ -61,6 +66,8 @@ __all__ = [
     "memories_record_access",
     "memories_reindex",
     "memories_supersede",
+    "memories_supersede_approved",
+    "supersede_when_approved",
     "memories_update",
     "memory_delete_undo",
     "memory_hash",

@@ -7,7 +7,9 @@ naming what it supersedes. Nothing is overwritten or merged; both rows keep thei
 
 Promotion calls it after `memories_create` has written the new record (created first,
 then superseded, in one transaction), so the new text is never deduplicated into the
-record it replaces.
+record it replaces. An update that waits for review supersedes nothing yet: promotion
+records the intent (`supersede_when_approved`) and the approval applies it
+(`memories_supersede_approved`), so an unreviewed correction never hides the old fact.
 """
 
 from dataclasses import dataclass
@@ -76,3 +78,32 @@ def memories_supersede(*, pairs: list[tuple[str, str]], actor: str, reason: str 
     MemoryHistory.objects.bulk_create(histories)
     index_on_commit([old for old, _ in applied])
     return SupersedeResult(superseded=applied, skipped=skipped)
+
+
+def supersede_when_approved(*, pairs: list[tuple[str, str]], actor: str) -> int:
+    """Note on each new (pending) record which record it will supersede once approved."""
+    rows = MemoryRecord.objects.in_bulk([new_id for _, new_id in pairs])
+    notes = [
+        MemoryHistory.of(
+            rows[new_id],
+            action=MemoryHistory.Action.EDITED,
+            actor=actor,
+            reason=f"will supersede {old_id} once approved",
+            detail={"will_supersede": old_id, "changed": []},
+        )
+        for old_id, new_id in pairs
+        if new_id in rows
+    ]
+    MemoryHistory.objects.bulk_create(notes)
+    return len(notes)
+
+
+@transaction.atomic
+def memories_supersede_approved(*, memory_ids: list[str], actor: str) -> int:
+    """Apply what these records, approved just now, were noted to supersede. Idempotent:
+    an old record already superseded is skipped. Returns how many were superseded."""
+    notes = MemoryHistory.objects.filter(memory_id__in=list(memory_ids), detail__has_key="will_supersede")
+    pairs = [(note.detail["will_supersede"], note.memory_id) for note in notes]
+    if not pairs:
+        return 0
+    return len(memories_supersede(pairs=pairs, actor=actor, reason="an approved update").superseded)

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from memory.models import MemoryHistory, MemoryRecord
+from memory.services import review
 from memory.services.long_term import memories_create, memories_supersede
 from memory.services.promotion import promotion_run
 from policies.models import ExtractionRun
@@ -210,7 +211,7 @@ def test_an_update_repeating_the_known_text_is_a_duplicate_not_a_new_row(client,
     assert list(MemoryRecord.objects.values_list("id", "superseded_by")) == [(stated.id, None)]
 
 
-def test_a_pending_update_supersedes_nothing_until_reviewed(client, llm_server, publish_policy, stated):
+def test_a_pending_update_supersedes_once_a_reviewer_approves_it(client, llm_server, publish_policy, stated):
     publish_policy("discrete", review_mode="pending")
     llm_server.script({"memories": [item(NEW_FACT, ["b0"], action="update", replaces="k1")]})
     put_session(client, "s-2", [turn("b0", "Anna lives in Lisbon now.")], **TENANT)
@@ -220,6 +221,16 @@ def test_a_pending_update_supersedes_nothing_until_reviewed(client, llm_server, 
     assert run.memories_created == 1
     assert MemoryRecord.objects.get(id=stated.id).superseded_by_id is None
     assert [m["id"] for m in search(client, "Where does Anna live?")["memories"]] == [stated.id]
+
+    # The reviewer approves the correction: only now does it supersede the old fact.
+    new = MemoryRecord.objects.get(text=NEW_FACT)
+    review.memory_approve(memory_id=new.id, actor="admin:rita")
+    assert MemoryRecord.objects.get(id=stated.id).superseded_by_id == new.id
+    assert [m["id"] for m in search(client, "Where does Anna live?")["memories"]] == [new.id]
+    superseded = MemoryHistory.objects.get(memory_id=stated.id, action=MemoryHistory.Action.SUPERSEDED)
+    assert (superseded.actor, superseded.reason) == ("admin:rita", "an approved update")
+    review.memory_approve(memory_id=new.id, actor="admin:rita")  # approving again changes nothing
+    assert MemoryHistory.objects.filter(action=MemoryHistory.Action.SUPERSEDED).count() == 1
 
 
 def test_without_an_llm_nothing_is_superseded(client, settings, publish_policy):
