@@ -35,8 +35,11 @@ Each difference is one reason, in the order above, such as "different number: 20
 2029" (what only `a` has, then what only `b` has; "none" for an empty side).
 """
 
+import difflib
 import re
 from decimal import Decimal, InvalidOperation
+
+from memory.textquery import STOPWORDS
 
 _SMALL = {
     "zero": 0,
@@ -214,12 +217,60 @@ def differing_details(a_text: str, b_text: str) -> list[str]:
     b_only = [name for name in b.names if name.casefold() not in a.words]
     if a_only or b_only:
         reasons.append(f"different name: {_shown(a_only)} vs {_shown(b_only)}")
+    a_ids, b_ids = _identifiers(a_text), _identifiers(b_text)
+    if a_ids != b_ids:
+        reasons.append(f"different identifier: {_shown(a_ids - b_ids)} vs {_shown(b_ids - a_ids)}")
     if a.negated != b.negated:
         reasons.append(
             "different negation: "
             + (f"negated in the first ({a.negation!r})" if a.negated else f"negated in the second ({b.negation!r})")
         )
+    # A fallback: a word swap that none of the details above explains.
+    swapped = None if reasons else _swapped_words(a_text, b_text)
+    if swapped:
+        reasons.append(f"different word: {_shown(swapped[0])} vs {_shown(swapped[1])}")
     return reasons
+
+
+# Numbers with a unit glued on ("3pm", "21st", "10k", "1990s") are the number rules' to judge.
+_NUMBER_WITH_UNIT = re.compile(r"\d+(?:st|nd|rd|th|am|pm|h|k|m|bn|s|kg|km|cm|mm|ml|l|g)")
+_IDENTIFIER = re.compile(r"\b(?=\w*\d)(?=\w*[^\W\d_])\w+\b")
+_DETAIL_WORDS = frozenset(
+    [*_SMALL, *_TENS, *_ORDINALS, *_COUNT_WORDS, *_SUFFIX_SCALES, *_MONTHS, *_MONTH_ABBREVIATIONS, *_WEEKDAYS]
+    + [*_RELATIVE_DAYS, *_CURRENCY_WORDS, "st", "nd", "rd", "th", "am", "pm", "noon", "midnight", "every", "each"]
+)
+# A swap of this many words or fewer, each side, with the rest of the text the same.
+_SWAP_WORDS = 2
+
+
+def _identifiers(text: str) -> set[str]:
+    """Tokens of letters and digits together (passwords, codes, plates: "sunflower1923")."""
+    tokens = (m.group().casefold() for m in _IDENTIFIER.finditer(text))
+    return {t for t in tokens if not _NUMBER_WITH_UNIT.fullmatch(t)}
+
+
+def _swapped_words(a_text: str, b_text: str) -> tuple[list[str], list[str]] | None:
+    """The words of a small swap when that is all that differs, e.g. "sister" for
+    "brother" or "cabin" for "home": the same sentence about another thing. A paraphrase
+    rewrites more than a word or two in one place, so it is not caught here."""
+    a_words = [w.casefold() for w in _WORD.findall(a_text)]
+    b_words = [w.casefold() for w in _WORD.findall(b_text)]
+    a_swapped, b_swapped = [], []
+    for op, a_start, a_end, b_start, b_end in difflib.SequenceMatcher(a=a_words, b=b_words).get_opcodes():
+        if op == "equal":
+            continue
+        if op != "replace" or a_end - a_start > _SWAP_WORDS or b_end - b_start > _SWAP_WORDS:
+            return None
+        a_swapped += a_words[a_start:a_end]
+        b_swapped += b_words[b_start:b_end]
+    a_meaningful, b_meaningful = _meaningful(a_swapped), _meaningful(b_swapped)
+    return (a_meaningful, b_meaningful) if a_meaningful and b_meaningful else None
+
+
+def _meaningful(words: list[str]) -> list[str]:
+    """Words that name a thing: not function words, and not the numbers, dates, times and
+    currencies the detail rules have already compared (they equate "third" and "3rd")."""
+    return [w for w in words if w not in STOPWORDS and w.rstrip("s") not in _DETAIL_WORDS and w not in _DETAIL_WORDS]
 
 
 class _Details:

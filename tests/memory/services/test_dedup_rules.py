@@ -80,6 +80,20 @@ def _create(*texts, **fields):
             ["different negation: negated in the second ('without')"],
         ),
         ("Sam smokes.", "Sam stopped smoking.", ["different negation: negated in the second ('stopped')"]),
+        # Codes with digits in them, and a swapped word in the same sentence (the 10,000-fact load).
+        (
+            "The wifi password at Nadia's home is sunflower1923.",
+            "The wifi password at Nadia's home is sunflower0904.",
+            ["different identifier: sunflower1923 vs sunflower0904"],
+        ),
+        ("Priya's sister is called Ola.", "Priya's brother is called Ola.", ["different word: sister vs brother"]),
+        (
+            "Diego keeps the spare house key behind the clock.",
+            "Diego keeps the spare car key behind the clock.",
+            ["different word: house vs car"],
+        ),
+        ("Priya prefers aisle seats for commuting.", "Priya prefers aisle seats for commuting!", []),
+        ("The meeting is at 3pm on the 3rd.", "The meeting is at 15:00 on the third.", []),
         (
             "Tom eats neither meat nor fish.",
             "Tom eats meat and fish.",
