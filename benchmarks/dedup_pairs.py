@@ -66,6 +66,10 @@ def run_pair(pair: dict) -> tuple[str, dict]:
     return outcome, {"step": second.outcome, "distance": second.distance}
 
 
+def load_pairs(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
 def missed(pair: dict, outcome: str) -> bool:
     expected = pair["expected"]
     if expected == "merged":
@@ -81,7 +85,7 @@ def main() -> None:
     args = parser.parse_args()
     call_command("migrate", verbosity=0)
     index.ensure_index()
-    pairs = [json.loads(line) for line in args.data.read_text().splitlines() if line.strip()]
+    pairs = load_pairs(args.data)
     counts = {kind: collections.Counter() for kind in KINDS}
     misses = []
     for n, pair in enumerate(pairs, 1):

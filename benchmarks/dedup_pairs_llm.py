@@ -43,6 +43,8 @@ from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 
 from benchmarks.benchlib import machine  # noqa: E402
+from benchmarks.dedup_pairs import DEFAULT_DATA, KINDS, load_pairs  # noqa: E402
+from benchmarks.dedup_pairs import missed as missed_without_llm  # noqa: E402
 from memory import index  # noqa: E402
 from memory.models import MemoryConflict, MemoryRecord, SessionPromotion, SourceMessage  # noqa: E402
 from memory.services.working_memory import working_memory_put  # noqa: E402
@@ -50,9 +52,7 @@ from policies.models import ExtractionRun, Policy  # noqa: E402
 from policies.services import policy_version_create, policy_version_publish  # noqa: E402
 from tests.llm_server import ScriptedLLMServer  # noqa: E402
 
-DEFAULT_DATA = BASE_DIR / "benchmarks" / "data" / "dedup_pairs.jsonl"
 NAMESPACE = "dedup-pairs-llm"
-KINDS = ("same_spelling", "paraphrase", "distinct_detail", "update", "unrelated")
 LABEL = {"update": "update", "same_spelling": "noop", "paraphrase": "noop"}  # else "add"
 
 
@@ -122,13 +122,10 @@ def run_pair(server: ScriptedLLMServer, pair: dict) -> tuple[str, dict]:
 
 
 def missed(pair: dict, outcome: str) -> bool:
+    """As without an LLM, and with one an update must supersede."""
     if pair["kind"] == "update":
         return outcome != "superseded"
-    if pair["expected"] == "merged":
-        return outcome != "merged"
-    if pair["expected"] == "apart":
-        return outcome == "merged"
-    return False  # paraphrase: either is allowed
+    return missed_without_llm(pair, outcome)
 
 
 def main() -> None:
@@ -144,7 +141,7 @@ def main() -> None:
     policy, _ = Policy.objects.get_or_create(name="default")
     policy_version_publish(version=policy_version_create(policy=policy, strategy="discrete"))
 
-    pairs = [json.loads(line) for line in args.data.read_text().splitlines() if line.strip()]
+    pairs = load_pairs(args.data)
     counts = {kind: collections.Counter() for kind in KINDS}
     misses, not_shown, failed = [], [], []
     for n, pair in enumerate(pairs, 1):
