@@ -1,7 +1,8 @@
 """Extraction policies, their immutable versions, and the record of every extraction run.
 
-The admin issue extends these (editing, publishing, A/B experiments); promotion reads
-them to decide how a session is extracted and writes an ExtractionRun for every attempt.
+Promotion reads them to decide how a session is extracted (an experiment's sticky
+assignment first, else the published version) and writes an ExtractionRun for every
+attempt. Publishing is recorded as PublishEvents; offline replays as PolicyEvaluations.
 """
 
 from django.db import models
@@ -73,6 +74,9 @@ class ExtractionRun(models.Model):
     policy_version = models.ForeignKey(
         PolicyVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="runs"
     )
+    # Set when an experiment chose the version, so each memory leads back to its variant.
+    experiment = models.ForeignKey("Experiment", null=True, blank=True, on_delete=models.PROTECT, related_name="runs")
+    variant = models.ForeignKey("Variant", null=True, blank=True, on_delete=models.PROTECT, related_name="runs")
     strategy = models.CharField(max_length=20, choices=Strategy.choices)
     model = models.CharField(max_length=200, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING, db_index=True)
@@ -103,3 +107,155 @@ class ExtractionRun(models.Model):
 
     def __str__(self):
         return f"run {self.pk} {self.session_id} {self.status}"
+
+
+class PublishEvent(models.Model):
+    """One publish or rollback of a policy: who moved it, when, from which version to which."""
+
+    class Kind(models.TextChoices):
+        PUBLISH = "publish"
+        ROLLBACK = "rollback"
+        CONCLUDE = "conclude", "Published as an experiment's winner"
+
+    policy = models.ForeignKey(Policy, on_delete=models.CASCADE, related_name="publish_events")
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.PUBLISH)
+    from_version = models.ForeignKey(PolicyVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    to_version = models.ForeignKey(PolicyVersion, on_delete=models.PROTECT, related_name="publish_events")
+    actor = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.policy} {self.kind} v{self.to_version.number}"
+
+
+class Experiment(models.Model):
+    """An A/B test of policy versions: sessions are split between variants by weight."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft"
+        RUNNING = "running"
+        STOPPED = "stopped"
+        CONCLUDED = "concluded"
+
+    key = models.SlugField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    # Namespaces the experiment applies to; empty means every namespace.
+    namespaces = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT, db_index=True)
+    winner = models.ForeignKey("Variant", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_by = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return self.key
+
+
+class Variant(models.Model):
+    """One arm of an experiment: a policy version and its share of new sessions."""
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="variants")
+    name = models.CharField(max_length=50)
+    version = models.ForeignKey(PolicyVersion, on_delete=models.PROTECT, related_name="variants")
+    weight = models.PositiveIntegerField(default=1)
+    # The variant the others are compared with (the first one unless chosen otherwise).
+    is_control = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["experiment", "id"]
+        constraints = [models.UniqueConstraint(fields=["experiment", "name"], name="variant_name_unique")]
+
+    def __str__(self):
+        return f"{self.experiment.key}/{self.name}"
+
+
+class Assignment(models.Model):
+    """A session's sticky variant: stored on first use, never reshuffled by new weights."""
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="assignments")
+    variant = models.ForeignKey(Variant, on_delete=models.CASCADE, related_name="assignments")
+    namespace = models.CharField(max_length=200, blank=True)
+    session_id = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["experiment", "namespace", "session_id"], name="assignment_unique")
+        ]
+
+    def __str__(self):
+        return f"{self.experiment.key}: {self.namespace}/{self.session_id} -> {self.variant.name}"
+
+
+class PolicyEvaluation(models.Model):
+    """An offline replay of a labelled data set through one policy version, with its scores."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    version = models.ForeignKey(PolicyVersion, on_delete=models.PROTECT, related_name="evaluations")
+    experiment = models.ForeignKey(
+        Experiment, null=True, blank=True, on_delete=models.SET_NULL, related_name="evaluations"
+    )
+    dataset_name = models.CharField(max_length=300)
+    dataset_sha256 = models.CharField(max_length=64)
+    # Cosine similarity at or above which an extracted memory matches a gold fact.
+    threshold = models.FloatField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    examples_total = models.PositiveIntegerField(default=0)
+    examples_done = models.PositiveIntegerField(default=0)
+    precision = models.FloatField(null=True, blank=True)
+    recall = models.FloatField(null=True, blank=True)
+    f1 = models.FloatField(null=True, blank=True)
+    forbidden_hits = models.PositiveIntegerField(default=0)
+    tokens_in = models.PositiveIntegerField(default=0)
+    tokens_out = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    error = models.TextField(blank=True)
+    actor = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"evaluation {self.pk} of {self.version} on {self.dataset_name}"
+
+
+class PolicyEvaluationExample(models.Model):
+    """One conversation of an evaluation: what was extracted, what matched, what was missed."""
+
+    evaluation = models.ForeignKey(PolicyEvaluation, on_delete=models.CASCADE, related_name="examples")
+    example_id = models.CharField(max_length=200)
+    precision = models.FloatField(null=True, blank=True)
+    recall = models.FloatField(null=True, blank=True)
+    f1 = models.FloatField(null=True, blank=True)
+    extracted = models.JSONField(default=list)
+    # [{"gold": ..., "memory": ..., "similarity": ...}], one-to-one.
+    matches = models.JSONField(default=list)
+    missed_gold = models.JSONField(default=list)
+    unmatched_memories = models.JSONField(default=list)
+    forbidden_hits = models.JSONField(default=list)
+    tokens_in = models.PositiveIntegerField(default=0)
+    tokens_out = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    latency_ms = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["evaluation", "id"]
+        constraints = [models.UniqueConstraint(fields=["evaluation", "example_id"], name="evaluation_example_unique")]
+
+    def __str__(self):
+        return f"{self.evaluation_id}/{self.example_id}"

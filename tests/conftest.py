@@ -132,7 +132,7 @@ def publish_policy(transactional_db):
 
         policy, _ = Policy.objects.get_or_create(name="default")
         version = policy_version_create(policy=policy, strategy=strategy, **fields)
-        policy_version_publish(version=version)
+        policy_version_publish(version=version, actor="test")
         return version
 
     return publish

@@ -27,9 +27,9 @@ def test_a_session_gets_the_published_version_of_the_default_policy(policy):
     first = policy_version_create(policy=policy, strategy="messages")
     second = policy_version_create(policy=policy, strategy="discrete", params={"max_memories": 5})
     assert (first.number, second.number) == (1, 2)
-    policy_version_publish(version=first)
+    policy_version_publish(version=first, actor="test")
     assert policy_version_for_session(namespace="a", user_id="u", session_id="s") == first
-    policy_version_publish(version=second)
+    policy_version_publish(version=second, actor="test")
     assert policy_version_for_session(namespace=None, user_id=None, session_id="s") == second
 
 
@@ -80,7 +80,7 @@ def test_defaults_follow_the_llm_setting_until_an_operator_publishes_their_own()
     assert PolicyVersion.objects.count() == 2
 
     own = policy_version_create(policy=messages.policy, strategy="discrete", review_mode="pending")
-    policy_version_publish(version=own)
+    policy_version_publish(version=own, actor="test")
     assert policy_defaults_ensure(llm_configured=False) == own
     assert Policy.objects.get(name="default").published_version == own
 

@@ -4,8 +4,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
 
-from policies.models import Policy, PolicyVersion, ReviewMode, Strategy
-from policies.selectors import DEFAULT_POLICY_NAME, policy_version_is_used
+from policies.models import Policy, PolicyVersion, PublishEvent, ReviewMode, Strategy
+from policies.selectors.versions import DEFAULT_POLICY_NAME, policy_version_is_used
 from policies.strategies import params_validate
 
 EDITABLE_FIELDS = ("strategy", "prompt_template", "model", "params", "review_mode")
@@ -69,11 +69,17 @@ def policy_version_update(*, version: PolicyVersion, data: dict) -> PolicyVersio
 
 
 @transaction.atomic
-def policy_version_publish(*, version: PolicyVersion) -> Policy:
-    """Point the policy at this version: sessions are extracted with it from now on."""
+def policy_version_publish(*, version: PolicyVersion, actor: str, kind: str = PublishEvent.Kind.PUBLISH) -> Policy:
+    """Point the policy at this version: sessions are extracted with it from now on.
+
+    Every publish leaves a PublishEvent (who, when, from which version to which), which is
+    also what a rollback reads to find the version before.
+    """
     policy = Policy.objects.select_for_update().get(pk=version.policy_id)
+    previous = policy.published_version_id
     policy.published_version = version
     policy.save(update_fields=["published_version"])
+    PublishEvent.objects.create(policy=policy, kind=kind, from_version_id=previous, to_version=version, actor=actor)
     return policy
 
 
@@ -88,7 +94,7 @@ def _is_stock(version: PolicyVersion) -> bool:
 
 
 @transaction.atomic
-def policy_defaults_ensure(*, llm_configured: bool) -> PolicyVersion:
+def policy_defaults_ensure(*, llm_configured: bool, actor: str = "system:defaults") -> PolicyVersion:
     """Make sure the default policy exists and publishes a version (idempotent).
 
     Without an LLM the default is the `messages` strategy (raw turns, no LLM); with
@@ -110,5 +116,5 @@ def policy_defaults_ensure(*, llm_configured: bool) -> PolicyVersion:
     version = next((v for v in policy.versions.filter(strategy=wanted).order_by("number") if _is_stock(v)), None)
     if version is None:
         version = policy_version_create(policy=policy, strategy=wanted)
-    policy_version_publish(version=version)
+    policy_version_publish(version=version, actor=actor)
     return version

@@ -1,0 +1,11 @@
+"""Writes of extraction policies, one module per concern: `versions` (create, edit, publish,
+roll back), `experiments` (A/B experiments and their sticky assignments)."""
+
+from policies.services.versions import (  # noqa: F401
+    EDITABLE_FIELDS,
+    PolicyVersionImmutableError,
+    policy_defaults_ensure,
+    policy_version_create,
+    policy_version_publish,
+    policy_version_update,
+)
