@@ -49,6 +49,8 @@ class PolicyVersion(models.Model):
     model = models.CharField(max_length=200, blank=True)
     params = models.JSONField(default=dict, blank=True)
     review_mode = models.CharField(max_length=10, choices=ReviewMode.choices, default=ReviewMode.AUTO_APPROVE)
+    # The actor who created it (`admin:<username>`, `system:defaults`...); "" for versions older than the field.
+    created_by = models.CharField(max_length=200, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
