@@ -245,7 +245,7 @@ class SearchSerializer(serializers.Serializer):
     include_superseded = serializers.BooleanField(required=False, default=False)
 
 
-def _search_query(data: dict, attrs: dict) -> SearchQuery:
+def search_query_from_body(data: dict, attrs: dict) -> SearchQuery:
     """The validated body as a SearchQuery: every filter becomes conditions, none is dropped."""
     conditions = filter_conditions(data)
     text = attrs.get("text") or ""
@@ -373,7 +373,7 @@ class LongTermMemoryView(APIView):
 class LongTermMemorySearchView(APIView):
     @extend_schema(request=SearchSerializer)
     def post(self, request):
-        query = _search_query(request.data, _body(request, SearchSerializer))
+        query = search_query_from_body(request.data, _body(request, SearchSerializer))
         now = timezone.now()
         result = memories_search(query=query, now=now)
         services.memories_after_search(

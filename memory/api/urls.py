@@ -9,6 +9,7 @@ from memory.api.long_term import (
     LongTermMemorySearchView,
     LongTermMemoryView,
 )
+from memory.api.prompt import MemoryPromptView
 from memory.api.working_memory import WorkingMemoryListView, WorkingMemoryView
 
 urlpatterns = [
@@ -27,4 +28,5 @@ urlpatterns = [
     ),
     path("long-term-memory/<str:memory_id>/history", MemoryHistoryView.as_view(), name="long-term-memory-history"),
     path("long-term-memory/<str:memory_id>", LongTermMemoryDetailView.as_view(), name="long-term-memory-detail"),
+    path("memory/prompt", MemoryPromptView.as_view(), name="memory-prompt"),
 ]

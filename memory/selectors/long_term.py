@@ -57,6 +57,9 @@ class SearchQuery:
     recency: Recency = field(default_factory=Recency)
     # Superseded records (replaced by an update) are left out unless asked for.
     include_superseded: bool = False
+    # A caller that shows no total (the memory prompt) saves the semantic path's count
+    # query; `total` is then the number of candidates found.
+    count_total: bool = True
 
 
 @dataclass(frozen=True)
@@ -177,7 +180,7 @@ def memories_search(*, query: SearchQuery, now: datetime | None = None) -> Searc
             )
         else:
             vector_hits = index.vector_search(vector, conditions=conditions, k=depth)
-            total = index.count(conditions)
+            total = index.count(conditions) if query.count_total else len(vector_hits)
         distances = {h.id: h.vector_distance for h in vector_hits}
         if query.mode == "semantic":
             relevance = {k: _similarity(d) for k, d in distances.items()}

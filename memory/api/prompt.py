@@ -1,0 +1,148 @@
+"""POST /v1/memory/prompt: a memory-enriched prompt, wire-compatible with agent-memory-server.
+
+Body: `{query, session?: {session_id, namespace, user_id, model_name, context_window_max},
+long_term_search?: SearchRequest | true}`; agent-memory-client also sends the query
+parameter `optimize_query`, which is accepted and has no effect (no LLM call on this path).
+
+Where the reference differs (README, "Memory prompt"):
+- the long-term search always searches for the query text, also with
+  `long_term_search: true` (the reference then searches with no text at all);
+- it stays inside the session's namespace and user unless the request names its own
+  filter for them; no filter is dropped or widened, whatever the result;
+- the response's `memories_used` lists the ids, scores and mode of what the prompt shows.
+
+The MCP tool `memory_prompt` goes through `memory_prompt_respond` too.
+"""
+
+from contextlib import contextmanager
+from dataclasses import replace
+
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions, serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from memory.api.errors import field_error
+from memory.api.fields import SCOPE_MAX_LENGTH, ScopeField, TagValueField, validated_query
+from memory.api.long_term import MemoryTextField, SearchSerializer, memory_to_dict, search_query_from_body
+from memory.api.working_memory import WindowQuerySerializer
+from memory.selectors.long_term import SearchQuery
+from memory.selectors.prompt import MemoryPrompt, PromptSession, memory_prompt_build
+from memory.selectors.working_memory import context_window
+from memory.services.long_term import memories_after_search
+
+# `long_term_search: true` searches this many memories, as the reference does.
+DEFAULT_PROMPT_SEARCH_LIMIT = 20
+
+
+class PromptSessionSerializer(WindowQuerySerializer):
+    session_id = TagValueField(max_length=SCOPE_MAX_LENGTH)
+    namespace = ScopeField(default=None)
+    user_id = ScopeField(default=None)
+
+
+class LongTermSearchField(serializers.Field):
+    """A search request object (validated later, as POST /v1/long-term-memory/search
+    validates it) or a boolean; `false` means no search."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, (dict, bool)):
+            raise serializers.ValidationError("Must be a search request object, true or false.")
+        return data
+
+    def to_representation(self, value):
+        return value
+
+
+class MemoryPromptSerializer(serializers.Serializer):
+    query = MemoryTextField()
+    session = PromptSessionSerializer(required=False, allow_null=True, default=None)
+    long_term_search = LongTermSearchField(required=False, allow_null=True, default=None)
+
+    def validate_query(self, value):
+        if not value.strip():
+            raise serializers.ValidationError("Must not be empty.")
+        return value
+
+
+class PromptQuerySerializer(serializers.Serializer):
+    optimize_query = serializers.BooleanField(required=False, default=False)
+
+
+@contextmanager
+def _errors_under(field: str):
+    """Errors of a nested request, located under its field: ["body", field, ...]."""
+    try:
+        yield
+    except exceptions.ValidationError as exc:
+        exc.loc = ("body", field, *getattr(exc, "loc", ("body",))[1:])
+        raise
+
+
+def prompt_search_query(spec, *, query: str, session: dict | None) -> SearchQuery | None:
+    """The long-term search of a prompt: for the query text, in the session's namespace
+    and user unless `spec` filters on them itself."""
+    if spec is None or spec is False:
+        return None
+    spec = {"limit": DEFAULT_PROMPT_SEARCH_LIMIT} if spec is True else dict(spec)
+    spec["text"] = query
+    for name in ("namespace", "user_id"):
+        if spec.get(name) is None and session is not None and session[name] is not None:
+            spec[name] = {"eq": session[name]}
+    with _errors_under("long_term_search"):
+        serializer = SearchSerializer(data=spec)
+        serializer.is_valid(raise_exception=True)
+        # The prompt shows no total, so the search skips counting.
+        return replace(search_query_from_body(spec, serializer.validated_data), count_total=False)
+
+
+def _prompt_session(session: dict | None) -> PromptSession | None:
+    if session is None:
+        return None
+    return PromptSession(
+        session_id=session["session_id"],
+        namespace=session["namespace"],
+        user_id=session["user_id"],
+        window=context_window(
+            model_name=session.get("model_name"), context_window_max=session.get("context_window_max")
+        ),
+    )
+
+
+def prompt_response(prompt: MemoryPrompt, search: SearchQuery | None) -> dict:
+    """The reference's MemoryPromptResponse, plus `memories_used`."""
+    memories = [
+        {**memory_to_dict(h.record), "dist": h.dist, "score": h.score, "score_type": h.score_type} for h in prompt.hits
+    ]
+    used = None
+    if search is not None:
+        used = {
+            "search_mode": search.mode,
+            "memories": [{"id": h.record.id, "score": h.score, "dist": h.dist} for h in prompt.hits],
+        }
+    return {"messages": prompt.messages, "long_term_memories": memories or None, "memories_used": used}
+
+
+def memory_prompt_respond(data) -> dict:
+    """Validate a prompt request body, build the prompt, count the memories' access."""
+    if not isinstance(data, dict):
+        raise field_error(["body"], "Must be a JSON object.")
+    serializer = MemoryPromptSerializer(data=data)
+    serializer.is_valid(raise_exception=True)
+    body = serializer.validated_data
+    if body["session"] is None and not body["long_term_search"]:
+        raise field_error(["body"], "Give a session, a long_term_search, or both.", "missing")
+    search = prompt_search_query(body["long_term_search"], query=body["query"], session=body["session"])
+    now = timezone.now()
+    prompt = memory_prompt_build(query=body["query"], session=_prompt_session(body["session"]), search=search, now=now)
+    memories_after_search(found_ids=[h.record.id for h in prompt.hits], stale_ids=prompt.stale_ids, accessed_at=now)
+    return prompt_response(prompt, search)
+
+
+class MemoryPromptView(APIView):
+    @extend_schema(request=MemoryPromptSerializer, parameters=[PromptQuerySerializer])
+    def post(self, request):
+        """Summary, recent session messages, relevant long-term memories and the query, as messages."""
+        validated_query(request, PromptQuerySerializer)  # optimize_query: accepted, no effect
+        return Response(memory_prompt_respond(request.data))
