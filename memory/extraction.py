@@ -8,6 +8,10 @@ quote the prompt, or come only from earlier turns are dropped and counted.
 
 The `messages` strategy needs no LLM: each new turn becomes a `message` memory, with
 the turn before it as its context (a reply is found by what it answers).
+
+A custom version's prompt template is Jinja2 (`policies.templating`, validated when the
+version was saved) and is rendered with the turns, the earlier turns, the known
+memories and the time; a template without Jinja markers is sent as written.
 """
 
 import json
@@ -18,11 +22,13 @@ from datetime import datetime
 
 import jsonschema
 from django.conf import settings
+from django.utils import timezone
 
 from memory import llm
 from memory.codecs import datetime_decode, datetime_encode
 from policies.models import Strategy
 from policies.strategies import INSTRUCTIONS, params_resolve
+from policies.templating import template_render, template_text
 
 MAX_TAGS = 20
 MAX_TAG_CHARS = 100
@@ -155,12 +161,14 @@ def extract(
     model: str = "",
     params: dict | None = None,
     known_memories: list[KnownMemory] = (),
+    now: datetime | None = None,
 ) -> Extraction:
     """Memory candidates from `new_turns`; raises `llm.LLMError` subclasses on failure.
 
     `known_memories` (LLM strategies only) go to the model as "known_memories" with
     short ids k1, k2, ...; an item labelled `update` comes back with `replaces` set to
     the real id of the one it names, a `noop` item is not returned (counted in `labels`).
+    `now` (default: the current time) is what a custom template's `now` says.
     """
     if strategy == Strategy.MESSAGES:
         return _messages(new_turns, context_turns)
@@ -168,10 +176,10 @@ def extract(
     if not llm.is_configured(model):
         raise llm.LLMError(f"the {strategy} strategy needs an LLM: set LLM_MODEL or the policy version's model")
     params = params_resolve(strategy=strategy, params=params)
-    instructions = prompt_template.strip() if strategy == Strategy.CUSTOM else INSTRUCTIONS[strategy]
-    system_prompt = instructions + "\n" + RULES
     context_turns = list(context_turns)[-params["context_messages"] :] if params["context_messages"] else []
     known = {f"k{n}": memory for n, memory in enumerate(known_memories, start=1)}
+    variables = _template_variables(new_turns, context_turns, known, now or timezone.now())
+    system_prompt, own_words = _system_prompt(strategy, prompt_template, variables)
     conversation = _conversation(new_turns, context_turns, known)
     result = llm.chat(
         messages=[
@@ -187,7 +195,7 @@ def extract(
     try:
         memories, dropped, labels = _validated(
             result.data,
-            system_prompt=system_prompt,
+            system_prompt=own_words,
             new_turns=new_turns,
             context_turns=context_turns,
             params=params,
@@ -207,6 +215,29 @@ def extract(
         cost_usd=result.cost_usd,
         latency_ms=result.latency_ms,
     )
+
+
+def _system_prompt(strategy: str, prompt_template: str, variables: dict[str, str]) -> tuple[str, str]:
+    """What the model is told, and the words of it that are the instructions' own (what a
+    memory must not quote; a template's variables bring the turns in, and those may be)."""
+    if strategy != Strategy.CUSTOM:
+        return INSTRUCTIONS[strategy] + "\n" + RULES, INSTRUCTIONS[strategy] + "\n" + RULES
+    template = prompt_template.strip()
+    return template_render(template, variables) + "\n" + RULES, template_text(template) + "\n" + RULES
+
+
+def _template_variables(new_turns: list[Turn], context_turns: list[Turn], known: dict, now: datetime) -> dict:
+    """The text of each variable a custom template may print (policies.templating.VARIABLES)."""
+
+    def lines(turns: list[Turn]) -> str:
+        return "\n".join(f"{turn.role}: {turn.content}" for turn in turns)
+
+    return {
+        "turns": lines(new_turns),
+        "earlier_turns": lines(context_turns),
+        "now": datetime_encode(now),
+        "known_memories": "\n".join(f"{short}: {memory.text}" for short, memory in known.items()),
+    }
 
 
 def _conversation(new_turns: list[Turn], context_turns: list[Turn], known: dict) -> dict:

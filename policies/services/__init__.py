@@ -4,7 +4,9 @@ roll back), `experiments` (A/B experiments and their sticky assignments)."""
 from policies.services.versions import (  # noqa: F401
     EDITABLE_FIELDS,
     PolicyVersionImmutableError,
+    RollbackNotPossibleError,
     policy_defaults_ensure,
+    policy_rollback,
     policy_version_create,
     policy_version_publish,
     policy_version_update,

@@ -1,12 +1,16 @@
-"""Writes of extraction policies: versions are created, published, and frozen once used."""
+"""Writes of extraction policies: versions are created, published (and rolled back), and
+frozen once used. A prompt template is validated here, so no door (admin, API, shell)
+can save one that reaches outside the known variables."""
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
 
 from policies.models import Policy, PolicyVersion, PublishEvent, ReviewMode, Strategy
+from policies.selectors.publishing import policy_rollback_target
 from policies.selectors.versions import DEFAULT_POLICY_NAME, policy_version_is_used
 from policies.strategies import params_validate
+from policies.templating import template_problems
 
 EDITABLE_FIELDS = ("strategy", "prompt_template", "model", "params", "review_mode")
 
@@ -15,10 +19,17 @@ class PolicyVersionImmutableError(Exception):
     """The version has been used by an extraction run; create a new version instead."""
 
 
+class RollbackNotPossibleError(LookupError):
+    """The policy has no earlier published version to go back to."""
+
+
 def _validate(version: PolicyVersion) -> None:
     version.full_clean(exclude=["policy", "number"])
     if version.strategy == Strategy.CUSTOM and not version.prompt_template.strip():
         raise ValidationError({"prompt_template": "the custom strategy needs a prompt template"})
+    problems = template_problems(version.prompt_template) if version.prompt_template else []
+    if problems:
+        raise ValidationError({"prompt_template": problems})
     try:
         params_validate(version.params)
     except ValueError as exc:
@@ -34,8 +45,12 @@ def policy_version_create(
     model: str = "",
     params: dict | None = None,
     review_mode: str = ReviewMode.AUTO_APPROVE,
+    actor: str = "",
 ) -> PolicyVersion:
-    """A new version numbered after the policy's last one."""
+    """A new version numbered after the policy's last one, naming who created it.
+
+    `actor` defaults to "" only for callers older than the field (fixtures, benchmarks);
+    every door passes its actor."""
     Policy.objects.select_for_update().filter(pk=policy.pk).first()  # serialise numbering
     number = (policy.versions.aggregate(last=Max("number"))["last"] or 0) + 1
     version = PolicyVersion(
@@ -46,6 +61,7 @@ def policy_version_create(
         model=model,
         params=params or {},
         review_mode=review_mode,
+        created_by=actor,
     )
     _validate(version)
     version.save()
@@ -83,6 +99,19 @@ def policy_version_publish(*, version: PolicyVersion, actor: str, kind: str = Pu
     return policy
 
 
+@transaction.atomic
+def policy_rollback(*, policy: Policy, actor: str) -> Policy:
+    """Republish the version the latest publish moved away from, recorded as a rollback.
+
+    Rolling back twice goes back and forth between the same two versions: each
+    rollback is itself the latest move, and undoing it is what a second press means."""
+    policy = Policy.objects.select_for_update().get(pk=policy.pk)
+    target = policy_rollback_target(policy=policy)
+    if target is None:
+        raise RollbackNotPossibleError(f"{policy} has no earlier published version to roll back to")
+    return policy_version_publish(version=target, actor=actor, kind=PublishEvent.Kind.ROLLBACK)
+
+
 def _is_stock(version: PolicyVersion) -> bool:
     """A built-in strategy with nothing of an operator's in it."""
     return (
@@ -115,6 +144,6 @@ def policy_defaults_ensure(*, llm_configured: bool, actor: str = "system:default
         return published
     version = next((v for v in policy.versions.filter(strategy=wanted).order_by("number") if _is_stock(v)), None)
     if version is None:
-        version = policy_version_create(policy=policy, strategy=wanted)
+        version = policy_version_create(policy=policy, strategy=wanted, actor=actor)
     policy_version_publish(version=version, actor=actor)
     return version

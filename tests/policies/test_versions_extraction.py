@@ -1,0 +1,74 @@
+"""A custom version's template reaches the model rendered, over real HTTP to the
+scripted provider; a template without variables is sent exactly as before."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from memory import extraction
+from memory.extraction import KnownMemory, Turn
+
+T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+EARLIER = [Turn(id="m0", role="user", content="My sister is Anna.", created_at=T0)]
+NEW = [
+    Turn(id="m1", role="user", content="She moved to Lisbon.", created_at=T0),
+    Turn(id="m2", role="assistant", content="Good for her!", created_at=T0),
+]
+
+
+def system_prompt(llm_server) -> str:
+    [request] = llm_server.requests
+    return request["messages"][0]["content"]
+
+
+def test_a_template_is_rendered_with_the_turns_the_context_the_known_memories_and_now(llm_settings, llm_server):
+    llm_server.script({"memories": []})
+    template = (
+        "Read these:\n{{ turns }}\nContext:\n{{ earlier_turns }}\nKnown:\n{{ known_memories }}\n"
+        "It is {{ now }}.{% if earlier_turns %} Resolve pronouns.{% endif %}"
+    )
+    extraction.extract(
+        strategy="custom",
+        prompt_template=template,
+        new_turns=NEW,
+        context_turns=EARLIER,
+        known_memories=[KnownMemory(id="r-1", text="User's sister is Anna.")],
+        now=NOW,
+    )
+    assert system_prompt(llm_server) == (
+        "Read these:\nuser: She moved to Lisbon.\nassistant: Good for her!\nContext:\nuser: My sister is Anna.\n"
+        "Known:\nk1: User's sister is Anna.\nIt is 2026-03-02T09:30:00Z. Resolve pronouns.\n" + extraction.RULES
+    )
+
+
+def test_a_template_without_variables_is_sent_as_written(llm_settings, llm_server):
+    llm_server.script({"memories": []})
+    extraction.extract(strategy="custom", prompt_template="  Only facts about food.\r\nNothing else.  ", new_turns=NEW)
+    assert system_prompt(llm_server) == "Only facts about food.\r\nNothing else.\n" + extraction.RULES
+
+
+def test_a_memory_may_repeat_the_turns_a_template_prints(llm_settings, llm_server):
+    """The quote check is about the instructions' own words, not the turns they bring in."""
+    item = {
+        "text": "User's sister Anna moved to Lisbon in March 2026.",
+        "memory_type": "semantic",
+        "topics": [],
+        "entities": ["Anna", "Lisbon"],
+        "event_date": None,
+        "source_message_ids": ["m1"],
+        "action": "add",
+        "replaces": None,
+    }
+    llm_server.script({"memories": [item]})
+    new = [Turn(id="m1", role="user", content="User's sister Anna moved to Lisbon in March 2026.", created_at=T0)]
+    result = extraction.extract(strategy="custom", prompt_template="Facts from:\n{{ turns }}", new_turns=new)
+    assert [m.text for m in result.memories] == ["User's sister Anna moved to Lisbon in March 2026."]
+    assert result.dropped == {}
+
+
+@pytest.mark.parametrize("strategy", ["discrete", "summary", "preferences"])
+def test_built_in_strategies_ignore_the_template_field(llm_settings, llm_server, strategy):
+    llm_server.script({"memories": []})
+    extraction.extract(strategy=strategy, prompt_template="{{ turns }}", new_turns=NEW)
+    assert system_prompt(llm_server) == extraction.INSTRUCTIONS[strategy] + "\n" + extraction.RULES
