@@ -183,6 +183,13 @@ PROMOTION_MAX_ATTEMPTS = env.int("PROMOTION_MAX_ATTEMPTS", default=8)
 PROMOTION_MAX_OUTPUT_ATTEMPTS = env.int("PROMOTION_MAX_OUTPUT_ATTEMPTS", default=3)
 PROMOTION_RETRY_BACKOFF_SECONDS = env.float("PROMOTION_RETRY_BACKOFF_SECONDS", default=10.0)
 
+# --- Offline evaluation of policy versions -----------------------------------------------
+# Cosine similarity at or above which an extracted memory matches a gold fact (0.7 sits
+# between the wrong pairs, at most 0.63, and the right ones, from 0.75, of the shipped set).
+EVAL_MATCH_THRESHOLD = env.float("EVAL_MATCH_THRESHOLD", default=0.7)
+# Where evaluation data sets are kept by sha256 for the worker to read (shared by all hosts).
+EVAL_DATASETS_DIR = env("EVAL_DATASETS_DIR", default=str(VAR_DIR / "eval_datasets"))
+
 # --- Auth --------------------------------------------------------------------------------
 # "disabled" (local default) or "token": a static bearer token from AUTH_TOKENS.
 AUTH_MODE = env("AUTH_MODE", default="disabled")

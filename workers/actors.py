@@ -11,6 +11,7 @@ from django.conf import settings
 from memory.codecs import datetime_decode
 from memory.services import long_term
 from memory.services.debounce import promotion_claim
+from memory.services.policy_evaluation import policy_evaluation_run
 from memory.services.promotion import PromotionRetry, promotion_run
 from memory.services.working_memory import working_memory_summarize as summarize
 from workers.queue import send_now
@@ -107,3 +108,15 @@ def promote_session(namespace: str | None, user_id: str | None, session_id: str,
         promotion_run(namespace=namespace, user_id=user_id, session_id=session_id)
     except PromotionRetry as retry:
         raise dramatiq.Retry(str(retry), delay=int(retry.delay_seconds * 1000)) from retry
+
+
+# --- Offline evaluation -------------------------------------------------------------------
+# The service records every failure on the evaluation row (the admin page shows it) and
+# resumes where it stopped: examples already scored are skipped on a retry. A run that
+# cannot start (no LLM) ends `failed` at once, without retries.
+
+
+@dramatiq.actor(max_retries=3, min_backoff=10_000, time_limit=60 * 60_000)
+def policy_evaluate(evaluation_id: int):
+    """Replay an evaluation's data set through its policy version and score it (idempotent)."""
+    policy_evaluation_run(evaluation_id=evaluation_id)
