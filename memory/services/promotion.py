@@ -45,8 +45,10 @@ from memory.services.long_term import (
     memory_hash,
     supersede_when_approved,
 )
-from policies.models import ExtractionRun, PolicyVersion, Strategy
+from policies.models import ExtractionRun, Strategy
 from policies.selectors import NoPublishedPolicyError, policy_version_for_session
+from policies.selectors.versions import SessionPolicy
+from policies.services.experiments import experiment_assign
 from policies.strategies import context_size
 from workers.queue import send_now
 
@@ -109,11 +111,11 @@ def promotion_run(*, namespace: str | None, user_id: str | None, session_id: str
         return None
     owner = state.user_id or (user_id or "")
     try:
-        version = policy_version_for_session(namespace=namespace, user_id=owner or None, session_id=session_id)
+        chosen = _session_policy(namespace, owner, session_id)
     except NoPublishedPolicyError as exc:
         return _run_without_policy(ns, owner, session_id, new_messages, exc)
 
-    run = _run_begin(ns, owner, session_id, version, new_messages)
+    run = _run_begin(ns, owner, session_id, chosen, new_messages)
     if run.status != ExtractionRun.Status.RUNNING:
         return run
     version = run.policy_version
@@ -199,7 +201,19 @@ def _promote_session_memories(ns: str, owner: str, session_id: str, memories: li
 # --- Step 2: the run and its attempts ----------------------------------------------------------
 
 
-def _run_begin(ns, owner, session_id, version: PolicyVersion, new_messages) -> ExtractionRun:
+def _session_policy(namespace: str | None, owner: str, session_id: str) -> SessionPolicy:
+    """The version that extracts the session; an experiment's pick is stored first (the
+    session's Assignment), so its next runs get the same variant whatever the weights."""
+    chosen = policy_version_for_session(namespace=namespace, user_id=owner or None, session_id=session_id)
+    if chosen.experiment is None or chosen.assigned:
+        return chosen
+    variant = experiment_assign(experiment=chosen.experiment, namespace=namespace, session_id=session_id)
+    if variant is None:  # stopped meanwhile: the published version takes the session
+        return policy_version_for_session(namespace=namespace, user_id=owner or None, session_id=session_id)
+    return SessionPolicy(version=variant.version, experiment=chosen.experiment, variant=variant, assigned=True)
+
+
+def _run_begin(ns, owner, session_id, chosen: SessionPolicy, new_messages) -> ExtractionRun:
     """Continue the session's unfinished run (a retry or a redelivery) or start one."""
     with transaction.atomic():
         # Serialise run starts per session on its state row: FOR UPDATE on a RUNNING run
@@ -212,12 +226,15 @@ def _run_begin(ns, owner, session_id, version: PolicyVersion, new_messages) -> E
             .first()
         )
         if run is None:
+            version = chosen.version
             model = "" if version.strategy == Strategy.MESSAGES else version.model or settings.LLM_MODEL
             run = ExtractionRun(
                 namespace=ns,
                 user_id=owner,
                 session_id=session_id,
                 policy_version=version,
+                experiment=chosen.experiment,
+                variant=chosen.variant,
                 strategy=version.strategy,
                 model=model,
                 attempt=0,

@@ -1,6 +1,9 @@
 """Reads of extraction policies."""
 
-from policies.models import ExtractionRun, Policy, PolicyVersion
+from dataclasses import dataclass
+
+from policies.models import Experiment, ExtractionRun, Policy, PolicyVersion, Variant
+from policies.selectors.experiments import assignment_variant, experiment_for_session, variant_by_weight
 
 DEFAULT_POLICY_NAME = "default"
 
@@ -9,18 +12,37 @@ class NoPublishedPolicyError(LookupError):
     """No policy version to extract with: the default policy is missing or unpublished."""
 
 
-def policy_version_for_session(*, namespace: str | None, user_id: str | None, session_id: str) -> PolicyVersion:
+@dataclass(frozen=True)
+class SessionPolicy:
+    """What extracts a session: the version, and the experiment and variant that chose it
+    (None when the published version does). `assigned`: the variant is the session's
+    stored one; if False, promotion stores it (`experiment_assign`) before the run."""
+
+    version: PolicyVersion
+    experiment: Experiment | None = None
+    variant: Variant | None = None
+    assigned: bool = False
+
+
+def policy_version_for_session(*, namespace: str | None, user_id: str | None, session_id: str) -> SessionPolicy:
     """The policy version that extracts this session.
 
-    Today that is the default policy's published version. The A/B issue puts the
-    session's sticky experiment assignment in front of it, behind this same call.
+    A running experiment whose scope holds the namespace decides first: the session's
+    stored variant, else the one its hash picks under today's weights (read only; the
+    write is `experiment_assign`'s). Otherwise, and once the experiment stops, the
+    default policy's published version.
     """
+    experiment = experiment_for_session(namespace=namespace)
+    if experiment is not None:
+        stored = assignment_variant(experiment=experiment, namespace=namespace, session_id=session_id)
+        variant = stored or variant_by_weight(experiment=experiment, namespace=namespace, session_id=session_id)
+        return SessionPolicy(version=variant.version, experiment=experiment, variant=variant, assigned=bool(stored))
     policy = Policy.objects.select_related("published_version__policy").filter(name=DEFAULT_POLICY_NAME).first()
     if policy is None or policy.published_version is None:
         raise NoPublishedPolicyError(
             f"no published version of policy {DEFAULT_POLICY_NAME!r}; run `manage.py seed_defaults`"
         )
-    return policy.published_version
+    return SessionPolicy(version=policy.published_version)
 
 
 def policy_version_is_used(*, version: PolicyVersion) -> bool:

@@ -28,9 +28,9 @@ def test_a_session_gets_the_published_version_of_the_default_policy(policy):
     second = policy_version_create(policy=policy, strategy="discrete", params={"max_memories": 5})
     assert (first.number, second.number) == (1, 2)
     policy_version_publish(version=first, actor="test")
-    assert policy_version_for_session(namespace="a", user_id="u", session_id="s") == first
+    assert policy_version_for_session(namespace="a", user_id="u", session_id="s").version == first
     policy_version_publish(version=second, actor="test")
-    assert policy_version_for_session(namespace=None, user_id=None, session_id="s") == second
+    assert policy_version_for_session(namespace=None, user_id=None, session_id="s").version == second
 
 
 def test_no_published_version_is_a_clear_error(policy):
