@@ -4,6 +4,8 @@
 - `api:<credential>`: a REST caller (`memory.api.auth.request_actor`): `api:anonymous`
   while AUTH_MODE is disabled, `api:token-<first 12 hex of the token's sha256>` with a
   static bearer token;
+- `mcp:<credential>`: an MCP tool caller (`memory.mcp.scope.mcp_caller`): `mcp:anonymous`
+  until the MCP transports take credentials;
 - `system:<process>`: the server itself, e.g. `system:promotion` for the worker's
   extraction, `system:sweep` for the periodic purge of expired snapshots.
 """
@@ -11,6 +13,7 @@
 SYSTEM_PROMOTION = "system:promotion"
 SYSTEM_SWEEP = "system:sweep"
 COMMAND_LINE = "system:command-line"
+MCP_ANONYMOUS = "mcp:anonymous"
 
 
 def admin_actor(user) -> str:

@@ -162,6 +162,13 @@ LLM_API_BASE = env("LLM_API_BASE", default="") or None
 LLM_API_KEY = env("LLM_API_KEY", default="") or None
 LLM_TIMEOUT_SECONDS = env.float("LLM_TIMEOUT_SECONDS", default=30.0)
 
+# --- MCP (manage.py mcp) -------------------------------------------------------------------
+# The network transports (SSE, streamable HTTP) bind to loopback unless told otherwise.
+MCP_HOST = env("MCP_HOST", default="127.0.0.1")
+MCP_PORT = env.int("MCP_PORT", default=9000)
+# Pins every tool call to one namespace (empty: none, or the URL path's /{namespace}/mcp).
+MCP_NAMESPACE = env("MCP_NAMESPACE", default="") or None
+
 # --- Working memory -----------------------------------------------------------------------
 WORKING_MEMORY_TTL_SECONDS = env.int("WORKING_MEMORY_TTL_SECONDS", default=0) or None
 WORKING_MEMORY_MAX_BODY_BYTES = env.int("WORKING_MEMORY_MAX_BODY_BYTES", default=2 * 1024 * 1024)

@@ -1,0 +1,232 @@
+"""Long-term memory tools: search, create, get, edit, delete.
+
+Names and flat parameters are agent-memory-server's, so prompts written for it keep
+working. Arguments go through the REST serializers and filter grammar, then the same
+selectors and services as POST/GET/PATCH/DELETE /v1/long-term-memory.
+"""
+
+from typing import Any, Literal, NotRequired, Required
+
+from django.utils import timezone
+from mcp.server.fastmcp import Context
+from mcp.server.fastmcp.exceptions import ToolError
+from rest_framework import serializers
+from typing_extensions import TypedDict
+
+from memory.api.long_term import (
+    CreateMemoriesSerializer,
+    EditMemorySerializer,
+    SearchSerializer,
+    _check_unique_ids,
+    _edit_changes,
+    memory_to_dict,
+    search_query_from_body,
+)
+from memory.mcp.calls import in_django
+from memory.mcp.scope import mcp_caller
+from memory.selectors.long_term import memories_search, memory_get, records_in_scope
+from memory.services import long_term as services
+from memory.services import review
+
+Filter = dict[str, Any] | None
+SearchMode = Literal["semantic", "keyword", "hybrid"]
+MemoryType = Literal["semantic", "episodic", "message"]
+
+
+class MemoryInput(TypedDict, total=False):
+    """One memory to store (the fields of POST /v1/long-term-memory/'s records)."""
+
+    text: Required[str]
+    memory_type: NotRequired[MemoryType]
+    id: NotRequired[str]
+    namespace: NotRequired[str]
+    user_id: NotRequired[str]
+    session_id: NotRequired[str]
+    topics: NotRequired[list[str]]
+    entities: NotRequired[list[str]]
+    event_date: NotRequired[str]
+    context: NotRequired[str]
+    pinned: NotRequired[bool]
+
+
+def _validated(serializer_class, data: dict) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def _in_reach(ctx, memory_id: str):
+    """The record, when it exists inside the caller's pinned namespace."""
+    record = memory_get(memory_id=memory_id)
+    if record is None or not mcp_caller(ctx).owns(record.namespace):
+        raise ToolError(f"memory_id: no memory with id {memory_id!r}.")
+    return record
+
+
+def _search(ctx, body: dict) -> dict:
+    body["namespace"] = mcp_caller(ctx).namespace_filter(body.get("namespace"))
+    query = search_query_from_body(body, _validated(SearchSerializer, body))
+    now = timezone.now()
+    result = memories_search(query=query, now=now)
+    services.memories_after_search(
+        found_ids=[h.record.id for h in result.hits], stale_ids=result.stale_ids, accessed_at=now
+    )
+    memories = [
+        {**memory_to_dict(h.record), "dist": h.dist, "score": h.score, "score_type": h.score_type} for h in result.hits
+    ]
+    return {"memories": memories, "total": result.total, "next_offset": result.next_offset}
+
+
+async def search_long_term_memory(
+    ctx: Context,
+    text: str = "",
+    search_mode: SearchMode = "semantic",
+    session_id: Filter = None,
+    namespace: Filter = None,
+    topics: Filter = None,
+    entities: Filter = None,
+    created_at: Filter = None,
+    last_accessed: Filter = None,
+    user_id: Filter = None,
+    memory_type: Filter = None,
+    event_date: Filter = None,
+    distance_threshold: float | None = None,
+    limit: int = 10,
+    offset: int = 0,
+    optimize_query: bool = False,
+    recency_boost: bool | None = None,
+    recency_semantic_weight: float | None = None,
+    recency_recency_weight: float | None = None,
+    recency_freshness_weight: float | None = None,
+    recency_novelty_weight: float | None = None,
+    recency_half_life_last_access_days: float | None = None,
+    recency_half_life_created_days: float | None = None,
+    server_side_recency: bool | None = None,
+    include_superseded: bool = False,
+) -> dict[str, Any]:
+    """Search stored long-term memories. Use it before answering anything about the user's
+    preferences, history, people, plans or facts they told you earlier.
+
+    text: what to look for, in plain words; "" lists the memories the filters match, newest first.
+    search_mode: "semantic" (meaning, the default), "keyword" (exact words) or "hybrid" (both).
+    Filters are objects: tag filters (session_id, namespace, topics, entities, user_id,
+    memory_type) take {"eq": v}, {"ne": v}, {"any": [..]} or {"all": [..]}; date filters
+    (created_at, last_accessed, event_date) take {"gt"|"gte"|"lt"|"lte"|"eq": ISO 8601} or
+    {"between": [start, end]}. Use only ids and values you were given; never guess a session id.
+    distance_threshold: 0..2, keep only closer matches (semantic and hybrid).
+    limit: 1..100 results; offset: where the page starts. recency_*: re-ranking weights
+    (leave them out for the defaults). include_superseded: also old versions an update replaced.
+    optimize_query and server_side_recency are accepted for compatibility and change nothing.
+    Returns {"memories": [... with id, text, score], "total", "next_offset"}.
+    """
+    # The flat arguments are the REST search body's fields, by the same names.
+    body = {k: v for k, v in locals().items() if v is not None and k not in ("ctx", "optimize_query")}
+    return await in_django(_search, ctx=ctx, body=body)
+
+
+def _create(ctx, memories: list) -> dict:
+    caller = mcp_caller(ctx)
+    memories = [dict(m) if isinstance(m, dict) else m for m in memories]
+    for position, memory in enumerate(memories):
+        if isinstance(memory, dict):
+            memory["namespace"] = caller.namespace_value(memory.get("namespace"), f"memories[{position}].namespace")
+    data = _validated(CreateMemoriesSerializer, {"memories": memories})
+    _check_unique_ids(data["memories"])
+    try:
+        result = services.memories_create(records=data["memories"], deduplicate=data["deduplicate"], actor=caller.actor)
+    except services.MemoryIdConflictError as exc:
+        raise ToolError(f"memories[{exc.position}].id: {exc}") from exc
+    return {
+        "status": "ok",
+        "memories": [{"id": o.id, "outcome": o.outcome, "conflicts": list(o.conflicts)} for o in result.outcomes],
+    }
+
+
+async def create_long_term_memories(ctx: Context, memories: list[MemoryInput]) -> dict[str, Any]:
+    """Save durable facts for later conversations. Use it when the user tells you something
+    worth remembering: a preference, a fact about them or others, a decision, an event.
+
+    memories: a list of objects; each needs `text`, one self-contained statement with every
+    pronoun, relative date and place resolved ("Alice moved to Lisbon in May 2025", not
+    "she moved there last month"; call get_current_datetime to resolve dates).
+    memory_type: "semantic" for lasting facts and preferences (default), "episodic" for
+    events (then also give event_date, ISO 8601). Optional: user_id, namespace, session_id
+    (only the real current one), topics and entities (lists of short strings), id.
+    A memory that repeats a stored one is merged into it, not stored twice.
+    Returns each memory's id and outcome ("created", "merged", ...).
+    """
+    return await in_django(_create, ctx=ctx, memories=memories)
+
+
+def _get(ctx, memory_id: str) -> dict:
+    return memory_to_dict(_in_reach(ctx, memory_id))
+
+
+async def get_long_term_memory(ctx: Context, memory_id: str) -> dict[str, Any]:
+    """Read one stored memory in full by its id (ids come from search results and memory prompts).
+
+    memory_id: the memory's id. An unknown id is an error that says so.
+    """
+    return await in_django(_get, ctx=ctx, memory_id=memory_id)
+
+
+def _edit(ctx, memory_id: str, changes: dict) -> dict:
+    caller = mcp_caller(ctx)
+    _in_reach(ctx, memory_id)
+    if "namespace" in changes:
+        caller.namespace_value(changes["namespace"], "namespace")
+    if not changes:
+        raise serializers.ValidationError({"memory_id": ["Give at least one field to change."]})
+    validated = _edit_changes(changes, _validated(EditMemorySerializer, changes))
+    return memory_to_dict(review.memory_change(memory_id=memory_id, changes=validated, actor=caller.actor))
+
+
+async def edit_long_term_memory(
+    ctx: Context,
+    memory_id: str,
+    text: str | None = None,
+    topics: list[str] | None = None,
+    entities: list[str] | None = None,
+    memory_type: MemoryType | None = None,
+    namespace: str | None = None,
+    user_id: str | None = None,
+    session_id: str | None = None,
+    event_date: str | None = None,
+    pinned: bool | None = None,
+) -> dict[str, Any]:
+    """Correct or update a stored memory when the user says it is wrong or has changed.
+    Only the fields you give change; the rest stay as they are. The old version stays in the
+    memory's history.
+
+    memory_id: the memory to change (from a search). text: the corrected statement, fully
+    resolved like a new memory's. topics, entities: replacement lists. memory_type:
+    "semantic", "episodic" or "message". event_date: ISO 8601, for episodic memories.
+    namespace, user_id, session_id: move the memory. pinned: true keeps it from being forgotten.
+    Returns the memory as stored now.
+    """
+    changes = {k: v for k, v in locals().items() if v is not None and k not in ("ctx", "memory_id")}
+    return await in_django(_edit, ctx=ctx, memory_id=memory_id, changes=changes)
+
+
+def _delete(ctx, memory_ids: list[str]) -> dict:
+    caller = mcp_caller(ctx)
+    if not memory_ids:
+        raise serializers.ValidationError({"memory_ids": ["Give at least one memory id."]})
+    if caller.namespace is not None:
+        reachable = set(
+            records_in_scope(namespace=caller.namespace).filter(id__in=memory_ids).values_list("id", flat=True)
+        )
+        unreachable = [i for i in memory_ids if i not in reachable]
+        if unreachable:
+            raise ToolError(f"memory_ids: no memory with id {unreachable[0]!r} in namespace {caller.namespace!r}.")
+    deleted = services.memories_delete(memory_ids=memory_ids, reason="deleted through MCP", actor=caller.actor)
+    return {"status": f"ok, deleted {deleted} memories", "deleted": deleted}
+
+
+async def delete_long_term_memories(ctx: Context, memory_ids: list[str]) -> dict[str, Any]:
+    """Delete stored memories for good, when the user asks you to forget something.
+    Search first and delete only the ids you found; this cannot be undone from here.
+
+    memory_ids: the ids to delete. Returns how many were deleted.
+    """
+    return await in_django(_delete, ctx=ctx, memory_ids=memory_ids)

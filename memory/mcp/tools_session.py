@@ -1,0 +1,203 @@
+"""Session tools: the memory prompt, working memory, and the current time.
+
+`memory_prompt` builds its request body from the flat arguments and goes through
+`memory.api.prompt.memory_prompt_respond`, as POST /v1/memory/prompt does; the working
+memory tools validate with the PUT/GET serializers and call the same service and selector.
+"""
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from mcp.server.fastmcp import Context
+from mcp.server.fastmcp.exceptions import ToolError
+from rest_framework import serializers
+
+from memory.api.fields import SCOPE_MAX_LENGTH, TagValueField
+from memory.api.prompt import memory_prompt_respond
+from memory.api.working_memory import GetQuerySerializer, WorkingMemoryPutSerializer
+from memory.mcp.calls import in_django
+from memory.mcp.scope import mcp_caller
+from memory.selectors.working_memory import working_memory_get
+from memory.services.working_memory import SessionOwnedByAnotherUser, working_memory_put
+
+Filter = dict[str, Any] | None
+SearchMode = Literal["semantic", "keyword", "hybrid"]
+_SEARCH_FILTERS = ("topics", "entities", "created_at", "last_accessed", "memory_type", "event_date")
+_SEARCH_OPTIONS = ("search_mode", "distance_threshold", "limit", "offset")
+
+
+class SessionIdSerializer(serializers.Serializer):
+    session_id = TagValueField(max_length=SCOPE_MAX_LENGTH)
+
+
+def _eq(value) -> str | None:
+    """A session id, namespace or user given plainly or as agent-memory-server's {"eq": v}."""
+    return value.get("eq") if isinstance(value, dict) else value
+
+
+def _prompt(ctx, query: str, args: dict, include_long_term_search: bool) -> dict:
+    caller = mcp_caller(ctx)
+    namespace, user_id = ({"eq": v} if isinstance(v, str) else v for v in (args.get("namespace"), args.get("user_id")))
+    namespace = caller.namespace_filter(namespace)
+    body: dict[str, Any] = {"query": query}
+    if args.get("session_id") is not None:
+        body["session"] = {
+            "session_id": _eq(args["session_id"]),
+            "namespace": _eq(namespace),
+            "user_id": _eq(user_id),
+            **{k: args[k] for k in ("model_name", "context_window_max") if k in args},
+        }
+    if include_long_term_search:
+        search = {k: args[k] for k in (*_SEARCH_FILTERS, *_SEARCH_OPTIONS) if k in args}
+        search.update({k: v for k, v in args.items() if k.startswith("recency_")})
+        body["long_term_search"] = {**search, "namespace": namespace, "user_id": user_id}
+    return memory_prompt_respond(body)
+
+
+async def memory_prompt(
+    ctx: Context,
+    query: str,
+    session_id: str | Filter = None,
+    namespace: str | Filter = None,
+    user_id: str | Filter = None,
+    model_name: str | None = None,
+    context_window_max: int | None = None,
+    topics: Filter = None,
+    entities: Filter = None,
+    created_at: Filter = None,
+    last_accessed: Filter = None,
+    memory_type: Filter = None,
+    event_date: Filter = None,
+    distance_threshold: float | None = None,
+    search_mode: SearchMode = "semantic",
+    limit: int = 10,
+    offset: int = 0,
+    optimize_query: bool = False,
+    recency_boost: bool | None = None,
+    recency_semantic_weight: float | None = None,
+    recency_recency_weight: float | None = None,
+    recency_freshness_weight: float | None = None,
+    recency_novelty_weight: float | None = None,
+    recency_half_life_last_access_days: float | None = None,
+    recency_half_life_created_days: float | None = None,
+    server_side_recency: bool | None = None,
+    include_long_term_search: bool = True,
+) -> dict[str, Any]:
+    """Get the user's question back with what memory knows about it: the conversation's
+    summary and recent turns (with session_id) and the stored memories relevant to the query.
+    Use it at the start of a turn when the answer may depend on what the user said before.
+
+    query: the user's message or question; the memory search looks for it.
+    session_id: the current session's id, exactly as you were given it (or {"eq": id}); omit it
+    for long-term memory only. namespace, user_id: whose memory ("x" or {"eq": "x"}).
+    model_name or context_window_max (tokens): trims the session's turns to fit.
+    The search takes the filters and options of search_long_term_memory (topics, created_at,
+    search_mode, limit 1..100, ...). include_long_term_search: false for the session alone.
+    optimize_query and server_side_recency are accepted for compatibility and change nothing.
+    Returns {"messages": [...]} ready for the model, and "memories_used" (ids, scores, mode).
+    """
+    args = {
+        k: v
+        for k, v in locals().items()
+        if v is not None
+        and k not in ("ctx", "query", "optimize_query", "server_side_recency", "include_long_term_search")
+    }
+    return await in_django(_prompt, ctx=ctx, query=query, args=args, include_long_term_search=include_long_term_search)
+
+
+def _set(ctx, session_id: str, body: dict) -> dict:
+    checked = SessionIdSerializer(data={"session_id": session_id})
+    checked.is_valid(raise_exception=True)
+    body["namespace"] = mcp_caller(ctx).namespace_value(body.get("namespace"), "namespace")
+    serializer = WorkingMemoryPutSerializer(data=body)
+    serializer.is_valid(raise_exception=True)
+    put = serializer.validated_data
+    try:
+        return working_memory_put(
+            session_id=session_id,
+            window=None,
+            **{k: put[k] for k in ("namespace", "user_id", "messages", "memories", "data", "context", "ttl_seconds")},
+            long_term_memory_strategy=put["long_term_memory_strategy"],
+        )
+    except SessionOwnedByAnotherUser as exc:
+        raise ToolError(f"user_id: session {session_id!r} belongs to another user.") from exc
+
+
+async def set_working_memory(
+    ctx: Context,
+    session_id: str,
+    memories: list[dict[str, Any]] | None = None,
+    messages: list[dict[str, Any]] | None = None,
+    context: str | None = None,
+    data: dict[str, Any] | None = None,
+    namespace: str | None = None,
+    user_id: str | None = None,
+    ttl_seconds: int | None = None,
+    long_term_memory_strategy: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Replace the current session's working memory: scratch notes, structured data and
+    messages that matter for this conversation. What it holds is promoted to long-term
+    memory in the background; for a fact to keep at once, use create_long_term_memories.
+
+    session_id: the current session's id. memories: [{"text", "memory_type", "topics", ...}]
+    kept with the session. messages: [{"role": "user"|"assistant", "content": "..."}], the
+    whole conversation (this replaces the stored one). context: a summary of earlier turns.
+    data: any JSON object. namespace, user_id: whose session. ttl_seconds: expire it after
+    this long (default: the server's). long_term_memory_strategy: {"strategy": "discrete"|
+    "summary"|"preferences"|"custom", "config": {...}}. Returns the session as stored.
+    """
+    body = {k: v for k, v in locals().items() if v is not None and k not in ("ctx", "session_id")}
+    return await in_django(_set, ctx=ctx, session_id=session_id, body=body)
+
+
+def _get(ctx, session_id: str, query: dict) -> dict:
+    checked = SessionIdSerializer(data={"session_id": session_id})
+    checked.is_valid(raise_exception=True)
+    query["namespace"] = mcp_caller(ctx).namespace_value(query.get("namespace"), "namespace")
+    serializer = GetQuerySerializer(data=query)
+    serializer.is_valid(raise_exception=True)
+    args = serializer.validated_data
+    memory = working_memory_get(
+        session_id=session_id,
+        namespace=args["namespace"],
+        user_id=args["user_id"],
+        recent_messages_limit=args.get("recent_messages_limit"),
+    )
+    if memory is None:  # as the reference: a session not started yet is an empty one
+        return {
+            "session_id": session_id,
+            "namespace": args["namespace"],
+            "user_id": args["user_id"],
+            "messages": [],
+            "memories": [],
+            "context": None,
+            "data": None,
+        }
+    return memory
+
+
+async def get_working_memory(
+    ctx: Context,
+    session_id: str,
+    user_id: str | None = None,
+    namespace: str | None = None,
+    recent_messages_limit: int | None = None,
+) -> dict[str, Any]:
+    """Read the current session's working memory: its messages, notes, data and summary.
+    Use it to pick up a conversation or to read what set_working_memory stored.
+
+    session_id: the session's id. user_id, namespace: whose session (another user's session
+    reads as empty). recent_messages_limit: only the newest N messages.
+    """
+    query = {k: v for k, v in locals().items() if v is not None and k not in ("ctx", "session_id")}
+    return await in_django(_get, ctx=ctx, session_id=session_id, query=query)
+
+
+async def get_current_datetime() -> dict[str, str | int]:
+    """The current date and time in UTC. Use it whenever the user says "today", "yesterday",
+    "next week" or the like, to write memories with real dates (and event_date) instead.
+
+    Returns {"iso_utc": "2025-08-14T23:59:59Z", "unix_ts": 1755215999}.
+    """
+    now = datetime.now(UTC).replace(microsecond=0)
+    return {"iso_utc": now.isoformat().replace("+00:00", "Z"), "unix_ts": int(now.timestamp())}

@@ -1,0 +1,79 @@
+"""The MCP SDK's own client against our server: over stdio (a `manage.py mcp` child
+process) and over streamable HTTP (a running `manage.py mcp --transport streamable-http`)."""
+
+import asyncio
+import json
+import subprocess
+
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
+from mcp.client.streamable_http import streamablehttp_client
+
+from tests.helpers import BASE_DIR, PYTHON, child_env, free_port, wait_for_http
+
+TOOL_NAMES = {
+    "search_long_term_memory",
+    "create_long_term_memories",
+    "get_long_term_memory",
+    "edit_long_term_memory",
+    "delete_long_term_memories",
+    "memory_prompt",
+    "set_working_memory",
+    "get_working_memory",
+    "get_current_datetime",
+}
+
+
+class Tools:
+    """`await tools.call(name, **args)`: the tool's JSON result, or raises ToolFailed."""
+
+    def __init__(self, session: ClientSession):
+        self.session = session
+
+    async def names(self) -> set[str]:
+        return {tool.name for tool in (await self.session.list_tools()).tools}
+
+    async def result(self, name: str, **arguments):
+        """The raw CallToolResult."""
+        return await self.session.call_tool(name, arguments)
+
+    async def call(self, name: str, **arguments) -> dict:
+        result = await self.result(name, **arguments)
+        assert not result.isError, result.content[0].text
+        return json.loads(result.content[0].text)
+
+
+def over_stdio(work, **env: str):
+    """Run `await work(tools)` against a `manage.py mcp --transport stdio` child process."""
+    params = StdioServerParameters(
+        command=PYTHON, args=["manage.py", "mcp", "--transport", "stdio"], env=child_env(**env), cwd=str(BASE_DIR)
+    )
+
+    async def main():
+        async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+            await session.initialize()
+            return await work(Tools(session))
+
+    return asyncio.run(main())
+
+
+def over_http(url: str, work):
+    """Run `await work(tools)` against the streamable HTTP server at `url` (…/mcp)."""
+
+    async def main():
+        async with streamablehttp_client(url) as (read, write, _), ClientSession(read, write) as session:
+            await session.initialize()
+            return await work(Tools(session))
+
+    return asyncio.run(main())
+
+
+def start_http_server(env: dict) -> tuple[subprocess.Popen, str]:
+    """`manage.py mcp --transport streamable-http`, as bin/serve starts it; (process, base URL)."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [PYTHON, "manage.py", "mcp", "--transport", "streamable-http", "--port", str(port)], cwd=BASE_DIR, env=env
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_for_http(f"{url}/mcp")  # a GET without an event-stream Accept is a 4xx once it is up
+    return proc, url
