@@ -11,6 +11,9 @@ so a typo in a hand-written set is found before any model is called.
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
+
+from django.conf import settings
 
 from memory.codecs import datetime_decode
 from memory.extraction import Turn
@@ -30,6 +33,18 @@ class EvalExample:
     turns: list[Turn]
     gold: list[str]
     forbidden: list[str]
+
+
+def shipped_datasets() -> list[Path]:
+    """The data sets under benchmarks/data in this format (the benchmarks keep others there)."""
+    found = []
+    for path in sorted((Path(settings.BASE_DIR) / "benchmarks" / "data").glob("*.jsonl")):
+        try:
+            dataset_parse(path.read_bytes())
+        except DatasetError:
+            continue
+        found.append(path)
+    return found
 
 
 def dataset_parse(content: bytes | str) -> list[EvalExample]:
