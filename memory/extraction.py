@@ -28,7 +28,7 @@ from memory import llm
 from memory.codecs import datetime_decode, datetime_encode
 from policies.models import Strategy
 from policies.strategies import INSTRUCTIONS, params_resolve
-from policies.templating import template_render, template_text
+from policies.templating import TemplateProblemsError, template_render, template_text
 
 MAX_TAGS = 20
 MAX_TAG_CHARS = 100
@@ -223,7 +223,11 @@ def _system_prompt(strategy: str, prompt_template: str, variables: dict[str, str
     if strategy != Strategy.CUSTOM:
         return INSTRUCTIONS[strategy] + "\n" + RULES, INSTRUCTIONS[strategy] + "\n" + RULES
     template = prompt_template.strip()
-    return template_render(template, variables) + "\n" + RULES, template_text(template) + "\n" + RULES
+    try:
+        rendered = template_render(template, variables)
+    except TemplateProblemsError as exc:  # saved before templates were validated: fail the run, plainly
+        raise llm.LLMError(f"the version's prompt template is refused: {exc}; create a new version") from exc
+    return rendered + "\n" + RULES, template_text(template) + "\n" + RULES
 
 
 def _template_variables(new_turns: list[Turn], context_turns: list[Turn], known: dict, now: datetime) -> dict:

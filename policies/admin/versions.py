@@ -60,7 +60,17 @@ class PolicyAdmin(admin.ModelAdmin):
 @admin.register(PolicyVersion)
 class PolicyVersionAdmin(admin.ModelAdmin):
     form = PolicyVersionForm
-    list_display = ("__str__", "policy", "number", "strategy", "model", "review_mode", "published", "created_by")
+    list_display = (
+        "__str__",
+        "policy",
+        "number",
+        "strategy",
+        "model",
+        "review_mode",
+        "published",
+        "created_by",
+        "created_at",
+    )
     list_filter = ("policy", "strategy", "review_mode")
     list_select_related = ("policy",)
     actions = ("publish_version",)

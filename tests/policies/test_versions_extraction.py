@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from memory import extraction
+from memory import extraction, llm
 from memory.extraction import KnownMemory, Turn
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -72,3 +72,11 @@ def test_built_in_strategies_ignore_the_template_field(llm_settings, llm_server,
     llm_server.script({"memories": []})
     extraction.extract(strategy=strategy, prompt_template="{{ turns }}", new_turns=NEW)
     assert system_prompt(llm_server) == extraction.INSTRUCTIONS[strategy] + "\n" + extraction.RULES
+
+
+def test_a_refused_template_fails_plainly_without_calling_the_model(llm_settings, llm_server):
+    """A template saved before validation existed: the run fails, it is never rendered."""
+    with pytest.raises(llm.LLMError, match="prompt template is refused: attribute access 'turns.__class__'") as raised:
+        extraction.extract(strategy="custom", prompt_template="{{ turns.__class__ }}", new_turns=NEW)
+    assert raised.value.retryable is False
+    assert llm_server.requests == []
