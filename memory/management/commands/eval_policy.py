@@ -47,6 +47,9 @@ class Command(BaseCommand):
             with open(out, "w", encoding="utf-8") as file:
                 json.dump([_json(evaluation) for evaluation in finished], file, indent=2, ensure_ascii=False)
                 file.write("\n")
+        failed = [evaluation for evaluation in finished if evaluation.status == evaluation.Status.FAILED]
+        if failed:  # a non-zero exit, so a script or CI step notices
+            raise CommandError(f"{len(failed)} of {len(finished)} evaluations failed (see above)")
 
 
 def _figure(value: float | None) -> str:

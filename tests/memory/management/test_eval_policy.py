@@ -91,3 +91,30 @@ def test_a_data_set_off_the_format_is_refused_naming_its_line_and_field(tmp_path
     with pytest.raises(CommandError) as refused:
         call_command("eval_policy", "--dataset", str(path), "--versions", str(version("messages").pk))
     assert str(refused.value) == f"{path}: line 1: field 'messages': must be a non-empty list"
+
+
+def test_an_evaluation_that_cannot_start_is_in_the_table_and_the_command_exits_non_zero(settings, capsys):
+    settings.LLM_MODEL = ""
+    discrete = version("discrete")
+
+    with pytest.raises(CommandError) as refused:
+        call_command("eval_policy", "--dataset", str(DATASET), "--versions", str(discrete.pk))
+
+    assert str(refused.value) == "1 of 1 evaluations failed (see above)"
+    printed = capsys.readouterr()
+    assert printed.out.splitlines()[2].split() == [
+        "eval",
+        "v1",
+        "(discrete)",
+        "0/24",
+        "-",
+        "-",
+        "-",
+        "0",
+        "0",
+        "0.000000",
+    ]
+    assert (
+        f"evaluation {PolicyEvaluation.objects.get().pk} (eval v1 (discrete)): the discrete strategy needs an LLM"
+        in (printed.err)
+    )
