@@ -68,12 +68,24 @@ def over_http(url: str, work):
     return asyncio.run(main())
 
 
-def start_http_server(env: dict) -> tuple[subprocess.Popen, str]:
-    """`manage.py mcp --transport streamable-http`, as bin/serve starts it; (process, base URL)."""
+def over_sse(url: str, work):
+    """Run `await work(tools)` against the SSE server at `url` (…/sse)."""
+    from mcp.client.sse import sse_client
+
+    async def main():
+        async with sse_client(url) as (read, write), ClientSession(read, write) as session:
+            await session.initialize()
+            return await work(Tools(session))
+
+    return asyncio.run(main())
+
+
+def start_server(env: dict, transport: str = "streamable-http") -> tuple[subprocess.Popen, str]:
+    """`manage.py mcp` on a network transport, on a free port; (process, base URL)."""
     port = free_port()
     proc = subprocess.Popen(
-        [PYTHON, "manage.py", "mcp", "--transport", "streamable-http", "--port", str(port)], cwd=BASE_DIR, env=env
+        [PYTHON, "manage.py", "mcp", "--transport", transport, "--port", str(port)], cwd=BASE_DIR, env=env
     )
     url = f"http://127.0.0.1:{port}"
-    wait_for_http(f"{url}/mcp")  # a GET without an event-stream Accept is a 4xx once it is up
+    wait_for_http(f"{url}/mcp" if transport == "streamable-http" else f"{url}/messages/")
     return proc, url
