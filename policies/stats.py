@@ -75,3 +75,37 @@ def percentile(values: list[float], q: float) -> float | None:
     rank = (len(ordered) - 1) * q / 100
     below, above = math.floor(rank), math.ceil(rank)
     return ordered[below] + (ordered[above] - ordered[below]) * (rank - below)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A variant's approval rate against the control's, in words."""
+
+    text: str
+    test: ZTest | None
+    significant: bool
+    more_reviews_needed: int | None
+
+
+def _p_text(p_value: float) -> str:
+    return "p < 0.001" if p_value < 0.001 else f"p = {p_value:.2g}"
+
+
+def approval_verdict(
+    *, control: str, control_approved: int, control_reviewed: int, name: str, approved: int, reviewed: int
+) -> Verdict:
+    """The two-sided pooled z-test of `name` against `control`, at ALPHA; without a
+    difference, how many more reviews per variant would detect DETECTABLE_DIFFERENCE
+    around the control's rate (50% while the control has no reviews: the most it can take)."""
+    test = two_proportion_z_test(control_approved, control_reviewed, approved, reviewed)
+    if test is not None and test.p_value < ALPHA:
+        direction = "more" if test.z > 0 else "less"
+        return Verdict(f"{name} approves {direction} than {control} ({_p_text(test.p_value)})", test, True, 0)
+    control_rate = control_approved / control_reviewed if control_reviewed else 0.5
+    needed = max(0, reviews_needed_to_detect(control_rate) - min(control_reviewed, reviewed))
+    points = round(DETECTABLE_DIFFERENCE * 100)
+    if needed == 0:
+        text = f"no difference of {points} points or more between {name} and {control} ({_p_text(test.p_value)})"
+    else:
+        text = f"no difference detected yet; about {needed} more reviews per variant needed to detect {points} points"
+    return Verdict(text, test, False, needed)

@@ -41,6 +41,7 @@ class ExtractionRunAdmin(ReadOnlyAdmin):
         "namespace",
         "user_id",
         "policy_version",
+        "variant",
         "model",
         "message_count",
         "memories_created",
@@ -56,7 +57,7 @@ class ExtractionRunAdmin(ReadOnlyAdmin):
     list_filter = (RunStatusFilter, "strategy", "model", "policy_version")
     search_fields = ("session_id", "namespace", "user_id", "error")
     date_hierarchy = "started_at"
-    list_select_related = ("policy_version__policy",)
+    list_select_related = ("policy_version__policy", "variant__experiment")
     fieldsets = (
         (None, {"fields": ("status", "started_at", "finished_at", "error_detail")}),
         (
@@ -67,7 +68,20 @@ class ExtractionRunAdmin(ReadOnlyAdmin):
             "What it read",
             {"fields": ("namespace", "user_id", "session_id", "source_messages_link", "message_count")},
         ),
-        ("How", {"fields": ("policy_version_link", "strategy", "model", "attempt", "malformed_replies")}),
+        (
+            "How",
+            {
+                "fields": (
+                    "policy_version_link",
+                    "experiment",
+                    "variant",
+                    "strategy",
+                    "model",
+                    "attempt",
+                    "malformed_replies",
+                )
+            },
+        ),
         ("Cost", {"fields": ("tokens_in", "tokens_out", "cost_usd", "latency_ms")}),
         ("Raw model output", {"fields": ("raw_output_detail",)}),
     )

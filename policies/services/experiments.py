@@ -32,7 +32,9 @@ class ExperimentStatusError(ValidationError):
     """The move is not allowed from the experiment's current status."""
 
 
-def _validate_variants(variants: list[tuple]) -> None:
+def experiment_variants_validate(variants: list[tuple]) -> None:
+    """(name, version or its id, weight) rows: at least two, named apart, versions that
+    exist, weights of at least 1 (the admin's form asks the same before saving)."""
     if len(variants) < 2:
         raise ValidationError({"variants": "an experiment needs at least two variants"})
     names = [name for name, _, _ in variants]
@@ -42,10 +44,11 @@ def _validate_variants(variants: list[tuple]) -> None:
         version_id = getattr(version, "pk", version)
         if version_id is None or not PolicyVersion.objects.filter(pk=version_id).exists():
             raise ValidationError({"version": f"variant {name!r}: policy version {version_id!r} does not exist"})
-        _validate_weight(name, weight)
+        variant_weight_validate(name, weight)
 
 
-def _validate_weight(name: str, weight) -> None:
+def variant_weight_validate(name: str, weight) -> None:
+    # bool is an int to Python; a weight of True is a mistake, not 1.
     if not isinstance(weight, int) or isinstance(weight, bool) or weight < 1:
         raise ValidationError({"weight": f"variant {name!r}: the weight must be a whole number of at least 1"})
 
@@ -56,7 +59,7 @@ def experiment_create(
 ) -> Experiment:
     """A draft experiment; `variants` are (name, version or its id, weight), the first
     one the control."""
-    _validate_variants(variants)
+    experiment_variants_validate(variants)
     experiment = Experiment(
         key=key, description=description, namespaces=sorted({n.strip() for n in namespaces if n.strip()})
     )
@@ -150,7 +153,7 @@ def experiment_variant_weights_set(*, experiment: Experiment, weights: dict[str,
     if unknown:
         raise ValidationError({"weight": f"no variant named {', '.join(map(repr, unknown))} in {experiment.key!r}"})
     for name, weight in weights.items():
-        _validate_weight(name, weight)
+        variant_weight_validate(name, weight)
     for name, weight in weights.items():
         Variant.objects.filter(pk=variants[name].pk).update(weight=weight)
     logger.info("experiment %s reweighted by %s: %s", experiment.key, actor, weights)

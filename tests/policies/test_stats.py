@@ -3,6 +3,7 @@
 import pytest
 
 from policies.stats import (
+    approval_verdict,
     percentile,
     reviews_needed_to_detect,
     sample_size_two_proportions,
@@ -75,3 +76,28 @@ def test_percentile_interpolates_between_ranks(values, q, expected):
 
 def test_percentile_of_nothing_is_none():
     assert percentile([], 50) is None
+
+
+NOT_YET = "no difference detected yet; about"
+
+
+# The verdicts on counts worked by hand. 60/100 vs 75/100: pooled 0.675,
+# se = sqrt(0.675 * 0.325 * 0.02) = 0.066238, z = 0.15 / 0.066238 = 2.2646, p = 0.0235.
+# 30/40 vs 32/40: no difference; the control's 75% vs 80% needs (1.95996 * sqrt(2 * .775 * .225)
+# + 0.84162 * sqrt(.1875 + .16))^2 / 0.05^2 = 1093.7, so 1094, minus the 40 reviews each has.
+@pytest.mark.parametrize(
+    "control, variant, text, needed, significant",
+    [
+        ((60, 100), (75, 100), "B approves more than A (p = 0.024)", 0, True),
+        ((75, 100), (60, 100), "B approves less than A (p = 0.024)", 0, True),
+        ((30, 40), (32, 40), f"{NOT_YET} 1054 more reviews per variant needed to detect 5 points", 1054, False),
+        ((0, 0), (0, 0), f"{NOT_YET} 1565 more reviews per variant needed to detect 5 points", 1565, False),
+        ((1500, 2000), (1510, 2000), "no difference of 5 points or more between B and A (p = 0.71)", 0, False),
+    ],
+)
+def test_approval_verdict_in_plain_words(control, variant, text, needed, significant):
+    verdict = approval_verdict(
+        control="A", control_approved=control[0], control_reviewed=control[1],
+        name="B", approved=variant[0], reviewed=variant[1],
+    )  # fmt: skip
+    assert (verdict.text, verdict.more_reviews_needed, verdict.significant) == (text, needed, significant)
