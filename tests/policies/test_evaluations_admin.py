@@ -155,3 +155,26 @@ def test_compare_by_versions_and_without_anything_to_compare(admin_client):
 def test_staff_without_the_permissions_are_refused(client, url):
     client.force_login(User.objects.create_user("nobody", is_staff=True))
     assert client.get(url).status_code == 403
+
+
+def test_the_list_shows_progress_and_leads_to_evaluate_versions(admin_client):
+    evaluation = evaluated(version("messages"))
+
+    page = admin_client.get("/admin/policies/policyevaluation/").content.decode()
+
+    assert f'href="{EVALUATE}" id="evaluate-versions"' in page
+    assert '<progress value="24" max="24"></progress> 24/24' in page
+    assert f'href="/admin/policies/policyevaluation/{evaluation.pk}/change/' in page
+
+
+def test_evaluate_from_an_experiment_is_prefilled_with_its_variants_versions(admin_client):
+    raw, discrete, other = version("messages"), version("discrete"), version("summary")
+    experiment = Experiment.objects.create(key="prefill")
+    Variant.objects.create(experiment=experiment, name="A", version=raw, is_control=True)
+    Variant.objects.create(experiment=experiment, name="B", version=discrete)
+
+    page = admin_client.get(f"{EVALUATE}?experiment={experiment.pk}").content.decode()
+
+    checked = re.findall(r'<input type="checkbox" name="versions" value="(\d+)"[^>]*checked', page)
+    assert sorted(map(int, checked)) == [raw.pk, discrete.pk] and str(other.pk) not in checked
+    assert re.search(rf'<option value="{experiment.pk}" selected>prefill</option>', page)
