@@ -2,8 +2,8 @@
 
 - `admin:<username>`: a person in the Django admin (`admin_actor`);
 - `api:<credential>`: a REST caller (`memory.api.auth.request_actor`): `api:anonymous`
-  while AUTH_MODE is disabled, `api:token-<first 12 hex of the token's sha256>` with a
-  static bearer token;
+  while AUTH_MODE is disabled, `api:key-<prefix>` for an API key (the prefix is the
+  public part of the key), `api:jwt-<tenant>/<sub>` for a JWT;
 - `mcp:<credential>`: an MCP tool caller (`memory.mcp.scope.mcp_caller`): `mcp:anonymous`
   until the MCP transports take credentials;
 - `system:<process>`: the server itself, e.g. `system:promotion` for the worker's

@@ -7,6 +7,7 @@ that produced it, so a rebuild needs no re-embedding and a change of model is vi
 
 from django.db import models
 from django.utils import timezone
+from rest_framework_api_key.models import AbstractAPIKey
 from ulid import ULID
 
 from memory.codecs import datetime_decode, datetime_encode
@@ -274,3 +275,50 @@ class SessionPromotion(models.Model):
 
     def __str__(self):
         return f"{self.namespace}/{self.session_id}: extracted {self.extracted_seq} of {self.persisted_seq}"
+
+
+# --- Credentials (issue 13) ----------------------------------------------------------------
+
+ALL_NAMESPACES = "*"
+
+
+class ApiKey(AbstractAPIKey):
+    """A REST and MCP credential. djangorestframework-api-key stores only a SHA-512 hash
+    of the secret and finds a key by its 8-character prefix (one indexed lookup, however
+    many keys exist); the secret is shown once, at creation.
+
+    The scope: one tenant; its namespaces (each owned by that tenant, see
+    `TenantNamespace`), or ["*"] for an operator key over every namespace; optionally
+    fixed user ids ([] means any user); and what it may do."""
+
+    tenant = models.CharField(max_length=200)
+    namespaces = models.JSONField(default=list)
+    user_ids = models.JSONField(default=list, blank=True)
+    can_read = models.BooleanField(default=True)
+    can_write = models.BooleanField(default=True)
+    can_delete = models.BooleanField(default=False)
+    # Written at most once a minute per key (a cache check), never on every request.
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.CharField(max_length=200, blank=True)
+    revoked_by = models.CharField(max_length=200, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta(AbstractAPIKey.Meta):
+        verbose_name = "API key"
+        verbose_name_plural = "API keys"
+
+    @property
+    def permissions(self) -> tuple[str, ...]:
+        return tuple(name for name in ("read", "write", "delete") if getattr(self, f"can_{name}"))
+
+
+class TenantNamespace(models.Model):
+    """The tenant boundary: a namespace belongs to exactly one tenant, the first whose
+    key (or JWT) named it. A key of another tenant on that namespace is refused."""
+
+    namespace = models.CharField(max_length=200, unique=True)
+    tenant = models.CharField(max_length=200, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return f"{self.namespace} (tenant {self.tenant})"

@@ -6,9 +6,11 @@ the defaults run the whole server on one machine (SQLite, the local Redis starte
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -38,6 +40,9 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_dramatiq",
+    "axes",
+    # Its abstract key model is memory.ApiKey's base; its own APIKey table stays unused.
+    "rest_framework_api_key",
     "memory",
     "policies",
     "workers",
@@ -52,7 +57,18 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it answers a locked-out admin login.
+    "axes.middleware.AxesMiddleware",
 ]
+# Admin logins: django-axes locks a username + address out after AXES_FAILURE_LIMIT
+# failures for AXES_COOLOFF_MINUTES, counted in the cache (Redis).
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
+AXES_CACHE = "auth"
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+
 
 ROOT_URLCONF = "memoryproject.urls"
 WSGI_APPLICATION = "memoryproject.wsgi.application"
@@ -95,12 +111,22 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-db-{_test_port}.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Rate-limit counters, key last-used marks and admin login failures: the next logical
+# database of the same Redis by default, apart from the data (AUTH_CACHE_URL moves it).
+_redis = environ.urlparse(REDIS_URL)
+_data_db = int((_redis.path or "/0").strip("/") or 0)
+AUTH_CACHE_URL = env("AUTH_CACHE_URL", default=_redis._replace(path=f"/{(_data_db + 1) % 16}").geturl())
 CACHES = {
     "default": {
         "BACKEND": "django_redis.cache.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "cache",
-    }
+    },
+    "auth": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": AUTH_CACHE_URL,
+        "KEY_PREFIX": "auth",
+    },
 }
 
 # --- Dramatiq -----------------------------------------------------------------------
@@ -198,14 +224,45 @@ EVAL_MATCH_THRESHOLD = env.float("EVAL_MATCH_THRESHOLD", default=0.7)
 EVAL_DATASETS_DIR = env("EVAL_DATASETS_DIR", default=str(VAR_DIR / "eval_datasets"))
 
 # --- Auth --------------------------------------------------------------------------------
-# "disabled" (local default) or "token": a static bearer token from AUTH_TOKENS.
-AUTH_MODE = env("AUTH_MODE", default="disabled")
-AUTH_TOKENS = env.list("AUTH_TOKENS", default=[])
+# "required" (default): every /v1 route but health needs an API key or, with JWT_JWKS_URL
+# set, a JWT. "disabled" is refused unless the server binds only to loopback
+# (BIND_ADDRESS, which bin/serve sets from HOST).
+AUTH_MODE = env("AUTH_MODE", default="required")
+BIND_ADDRESS = env("BIND_ADDRESS", default="127.0.0.1")
+if AUTH_MODE not in ("required", "disabled"):
+    raise ImproperlyConfigured(f"AUTH_MODE must be 'required' or 'disabled', not {AUTH_MODE!r}")
+if AUTH_MODE == "disabled" and BIND_ADDRESS not in ("127.0.0.1", "::1", "localhost"):
+    raise ImproperlyConfigured(
+        f"AUTH_MODE=disabled is refused: the server binds to {BIND_ADDRESS!r}, not only to loopback "
+        "(BIND_ADDRESS). Use API keys, or bind to 127.0.0.1."
+    )
+# Where bin/serve keeps the development key it creates on first start (mode 600).
+DEV_API_KEY_FILE = env("DEV_API_KEY_FILE", default=str(VAR_DIR / "dev-api-key"))
+# JWT mode: on when JWT_JWKS_URL is set. Tokens are checked for signature (a key from the
+# JWKS), issuer, audience, exp and nbf; claims name the scope.
+JWT_JWKS_URL = env("JWT_JWKS_URL", default="")
+JWT_ISSUER = env("JWT_ISSUER", default="")
+JWT_AUDIENCE = env("JWT_AUDIENCE", default="")
+JWT_ALGORITHMS = env.list("JWT_ALGORITHMS", default=["RS256", "ES256"])
+JWT_LEEWAY_SECONDS = env.int("JWT_LEEWAY_SECONDS", default=30)
+JWT_TENANT_CLAIM = env("JWT_TENANT_CLAIM", default="tenant")
+JWT_NAMESPACES_CLAIM = env("JWT_NAMESPACES_CLAIM", default="namespaces")
+JWT_USER_IDS_CLAIM = env("JWT_USER_IDS_CLAIM", default="user_ids")
+JWT_PERMISSIONS_CLAIM = env("JWT_PERMISSIONS_CLAIM", default="permissions")
+if JWT_JWKS_URL and not (JWT_ISSUER and JWT_AUDIENCE):
+    raise ImproperlyConfigured("JWT_JWKS_URL is set: set JWT_ISSUER and JWT_AUDIENCE too (both are verified).")
+# Per-key rate limits (DRF rates: "600/min", "20/s"), counted in the cache THROTTLE_CACHE names.
+RATE_LIMIT_WRITES = env("RATE_LIMIT_WRITES", default="1200/min")
+RATE_LIMIT_SEARCHES = env("RATE_LIMIT_SEARCHES", default="1200/min")
+THROTTLE_CACHE = env("THROTTLE_CACHE", default="auth")
+# Forgetting by policy deletes at most this many records per call; the response says how many remain.
+MEMORY_FORGET_MAX_PER_CALL = env.int("MEMORY_FORGET_MAX_PER_CALL", default=1000)
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_AUTHENTICATION_CLASSES": ["memory.api.auth.BearerTokenAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["memory.api.auth.HasValidToken"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["memory.api.auth.BearerAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["memory.api.auth.HasScopePermission"],
+    "DEFAULT_THROTTLE_CLASSES": ["memory.api.auth.CredentialRateThrottle"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "memory.api.errors.exception_handler",
@@ -220,6 +277,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SERVE_INCLUDE_SCHEMA": False,  # the schema view is not an operation of the API
+    # Swagger UI's "Authorize" takes the key; memory.api.auth declares the bearer scheme.
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": True},
 }
 
 LANGUAGE_CODE = "en-us"

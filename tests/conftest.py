@@ -9,7 +9,7 @@ import pytest
 import redis
 from django.conf import settings
 
-from tests.helpers import BASE_DIR, Deployment, child_env, free_port
+from tests.helpers import API_KEYS, BASE_DIR, Deployment, child_env, free_port, operator_api_key
 
 
 def _assert_disposable_redis() -> redis.Redis:
@@ -30,11 +30,35 @@ def redis_client() -> redis.Redis:
 
 
 @pytest.fixture
-def api():
-    """DRF's test client (JSON in and out)."""
+def api_key(db) -> str:
+    """An operator key (every namespace, every permission): AUTH_MODE=required is the default."""
+    return operator_api_key()
+
+
+@pytest.fixture
+def api(api_key):
+    """DRF's test client (JSON in and out), carrying `api_key`."""
     from rest_framework.test import APIClient
 
-    return APIClient()
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key}")
+    return client
+
+
+@pytest.fixture
+def live_server(live_server, api_key):
+    """pytest-django's live server; with_client and put_session carry `api_key` to it."""
+    API_KEYS[live_server.url] = api_key
+    yield live_server
+    API_KEYS.pop(live_server.url, None)
+
+
+@pytest.fixture
+def client(api_key):
+    """Django's test client, carrying `api_key` (pytest-django's, plus the header)."""
+    from django.test import Client
+
+    return Client(headers={"Authorization": f"Bearer {api_key}"})
 
 
 @pytest.fixture
@@ -71,6 +95,9 @@ def plain_redis(tmp_path):
 def clean_redis(redis_client):
     """Each test starts from an empty Redis (index, queues, caches, sessions)."""
     redis_client.flushdb()
+    from django.core.cache import caches
+
+    caches["auth"].clear()  # rate-limit counters and key marks (their own Redis database)
     from memory import index
 
     index.get_index.cache_clear()

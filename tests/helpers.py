@@ -23,6 +23,22 @@ PYTHON = sys.executable
 # message is acknowledged: one hash for the queue, one for its delay queue.
 QUEUE_MESSAGES = "dramatiq:default.msgs"
 DELAYED_MESSAGES = "dramatiq:default.DQ.msgs"
+# The API key each live Deployment's requests carry, by its base URL (AUTH_MODE=required).
+API_KEYS: dict[str, str] = {}
+
+
+def operator_api_key(name: str = "tests") -> str:
+    """A new key over every namespace with every permission: what the shared clients carry."""
+    from memory.services.api_keys import api_key_create
+
+    _, secret = api_key_create(
+        name=name, tenant="tests", namespaces=["*"], permissions=["read", "write", "delete"], actor="test"
+    )
+    return secret
+
+
+def auth_headers(url: str) -> dict:
+    return {"Authorization": f"Bearer {API_KEYS[url]}"} if url in API_KEYS else {}
 
 
 def wait_until(predicate, timeout: float = 45.0, interval: float = 0.1, what: str = "condition"):
@@ -89,10 +105,14 @@ def redis_state() -> dict[bytes, tuple]:
 
 
 def db_rows() -> dict[str, list[tuple]]:
-    """Every row of the memory and policies apps, per model, to show what a call changed."""
+    """Every row of the memory and policies apps, per model, to show what a call changed
+    (API keys left out: their last_used_at moves with every authenticated use)."""
     from django.apps import apps
 
+    from memory.models import ApiKey
+
     models = [*apps.get_app_config("memory").get_models(), *apps.get_app_config("policies").get_models()]
+    models = [model for model in models if model is not ApiKey]
     return {
         model._meta.label: sorted(
             (tuple(bytes(v) if isinstance(v, memoryview) else v for v in row) for row in model.objects.values_list()),
@@ -111,7 +131,7 @@ def put_session(client, session_id: str, messages: list[dict], query: str = "", 
     body = {"messages": messages, **fields}
     path = f"/v1/working-memory/{session_id}{query}"
     if isinstance(client, str):
-        response = requests.put(client + path, json=body, timeout=10)
+        response = requests.put(client + path, json=body, headers=auth_headers(client), timeout=10)
         assert response.status_code == 200, response.text
         return response.json()
     response = client.generic("PUT", path, json.dumps(body), content_type="application/json")
@@ -119,12 +139,17 @@ def put_session(client, session_id: str, messages: list[dict], query: str = "", 
     return response.json()
 
 
-def with_client(url: str, work, **config):
-    """Run `await work(client)` on a fresh agent-memory-client for the server at `url`."""
+def with_client(url: str, work, *, api_key: str | None = None, **config):
+    """Run `await work(client)` on a fresh agent-memory-client for the server at `url`,
+    carrying `api_key` (by default the Deployment's key for that URL)."""
     from agent_memory_client import MemoryAPIClient, MemoryClientConfig
+
+    api_key = api_key or API_KEYS.get(url)
 
     async def main():
         async with MemoryAPIClient(MemoryClientConfig(base_url=url, **config)) as client:
+            if api_key:  # the client has no auth option; its httpx client takes headers
+                client._client.headers["Authorization"] = f"Bearer {api_key}"
             return await work(client)
 
     return asyncio.run(main())
@@ -178,6 +203,8 @@ class Deployment:
     def __init__(self, env: dict, web_workers: int = 2, worker_threads: int = 2):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.api_key = API_KEYS[self.url] = operator_api_key(f"deployment {self.port}")
+        self.headers = {"Authorization": f"Bearer {self.api_key}"}
         self.env = env
         self.worker_threads = worker_threads
         self.web = subprocess.Popen(

@@ -1,49 +1,145 @@
-"""Static bearer-token authentication, off by default for local development.
+"""Credentials on the REST doors: `Authorization: Bearer <credential>` becomes a `Scope`.
 
-This is the seam the auth issue replaces with per-tenant credentials; views only
-ever see `request.auth`.
+- An **API key** (`memory.models.ApiKey`, djangorestframework-api-key): "<prefix>.<secret>",
+  found by its prefix in one indexed query and checked against its SHA-512 hash.
+- A **JWT** (three dot-separated parts), when JWT_JWKS_URL is set: see `memory.api.jwt_auth`.
+
+AUTH_MODE=required (the default) refuses a request without a credential with 401;
+AUTH_MODE=disabled (loopback only, see settings) lets every request act unrestricted.
+What each method of a view needs (a permission, and which rate limit counts it) is the
+view's `access` table, defaulting to `DEFAULT_ACCESS`.
 """
 
-import hashlib
-import hmac
-
 from django.conf import settings
+from django.core.cache import caches
+from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from rest_framework import authentication, exceptions, permissions
+from rest_framework import authentication, exceptions, permissions, throttling
+
+from memory.api import jwt_auth
+from memory.api.scope import Scope, request_scope
+from memory.selectors.api_keys import KnownKey, api_key_lookup
+from memory.services.api_keys import api_key_mark_used
+
+# Method -> (permission needed, rate limit that counts it or None).
+DEFAULT_ACCESS = {
+    "GET": ("read", None),
+    "POST": ("write", "writes"),
+    "PUT": ("write", "writes"),
+    "PATCH": ("write", "writes"),
+    "DELETE": ("delete", "writes"),
+}
+RATE_SETTINGS = {"writes": "RATE_LIMIT_WRITES", "searches": "RATE_LIMIT_SEARCHES"}
+# last_used_at is written at most once per key in this many seconds (a cache check).
+LAST_USED_EVERY_SECONDS = 60
 
 
-class BearerTokenAuthentication(authentication.BaseAuthentication):
+def _access(request, view) -> tuple[str, str | None]:
+    table = {**DEFAULT_ACCESS, **getattr(view, "access", {})}
+    return table.get(request.method, ("read", None))
+
+
+def key_scope(key: KnownKey) -> Scope:
+    namespaces = None if "*" in key.namespaces else frozenset(key.namespaces)
+    return Scope(
+        tenant=key.tenant,
+        namespaces=namespaces,
+        user_ids=frozenset(key.user_ids) if key.user_ids else None,
+        permissions=frozenset(key.permissions),
+        credential=f"key-{key.prefix}",
+        throttle_id=f"key-{key.prefix}",
+    )
+
+
+def _note_use(key) -> None:
+    """Record the key's use once a minute at most: the cache answers the other requests."""
+    if caches["auth"].add(f"apikey-used:{key.prefix}", 1, timeout=LAST_USED_EVERY_SECONDS):
+        api_key_mark_used(prefix=key.prefix, at=timezone.now())
+
+
+def _api_key_scope(secret: str) -> Scope:
+    key = api_key_lookup(secret=secret)
+    if key is None:
+        raise exceptions.AuthenticationFailed("Invalid API key.")
+    if key.revoked:
+        raise exceptions.AuthenticationFailed("This API key was revoked.")
+    if key.has_expired:
+        raise exceptions.AuthenticationFailed(f"This API key expired at {key.expiry_date.isoformat()}.")
+    _note_use(key)
+    return key_scope(key)
+
+
+class BearerAuthentication(authentication.BaseAuthentication):
     def authenticate(self, request):
         if settings.AUTH_MODE == "disabled":
             return None
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            return None
-        if not any(hmac.compare_digest(token, known) for known in settings.AUTH_TOKENS):
-            raise exceptions.AuthenticationFailed("Invalid bearer token.")
-        return (None, token)
+        header = request.headers.get("Authorization")
+        if header is None:
+            return None  # HasScopePermission answers 401 "credentials were not provided"
+        scheme, _, credential = header.strip().partition(" ")
+        if scheme.lower() != "bearer":
+            raise exceptions.AuthenticationFailed("Use the Bearer scheme: Authorization: Bearer <API key or JWT>.")
+        credential = credential.strip()
+        if not credential or " " in credential:
+            raise exceptions.AuthenticationFailed("Malformed bearer credential.")
+        if credential.count(".") == 2:
+            return (None, jwt_auth.jwt_scope(credential))
+        if credential.count(".") != 1:
+            raise exceptions.AuthenticationFailed("Malformed API key: expected <prefix>.<secret>.")
+        return (None, _api_key_scope(credential))
 
     def authenticate_header(self, request):
         return 'Bearer realm="memory"'
 
 
+class HasScopePermission(permissions.BasePermission):
+    """A credential is required (unless AUTH_MODE is disabled), and it must hold the
+    permission the method needs: a read-only key gets 403 on a write."""
+
+    def has_permission(self, request, view):
+        if settings.AUTH_MODE == "disabled":
+            return True
+        if not isinstance(request.auth, Scope):
+            raise exceptions.NotAuthenticated()
+        request.auth.require(_access(request, view)[0])
+        return True
+
+
+class CredentialRateThrottle(throttling.SimpleRateThrottle):
+    """Per credential and per kind (writes, searches), in the cache THROTTLE_CACHE names;
+    the rates are read per request so a settings change applies at once."""
+
+    def __init__(self):  # the rate depends on the request: see allow_request
+        pass
+
+    def allow_request(self, request, view):
+        kind = _access(request, view)[1]
+        if kind is None:
+            return True
+        self.scope = kind
+        self.rate = getattr(settings, RATE_SETTINGS[kind])
+        self.num_requests, self.duration = self.parse_rate(self.rate)
+        self.cache = caches[settings.THROTTLE_CACHE]
+        return super().allow_request(request, view)
+
+    def get_cache_key(self, request, view):
+        throttle_id = request_scope(request).throttle_id
+        return None if throttle_id is None else f"throttle:{self.scope}:{throttle_id}"
+
+
 def request_actor(request) -> str:
     """The actor a REST caller's changes are recorded under (see `memory.audit`): the
-    token itself never reaches history, only the start of its sha256."""
-    if isinstance(request.auth, str):
-        return f"api:token-{hashlib.sha256(request.auth.encode()).hexdigest()[:12]}"
-    return "api:anonymous"
+    credential's public part only (a key's prefix, a JWT's tenant and subject)."""
+    return request_scope(request).actor
 
 
-class HasValidToken(permissions.BasePermission):
-    def has_permission(self, request, view):
-        return settings.AUTH_MODE == "disabled" or request.auth is not None
-
-
-class BearerTokenScheme(OpenApiAuthenticationExtension):
-    target_class = BearerTokenAuthentication
+class BearerScheme(OpenApiAuthenticationExtension):
+    target_class = BearerAuthentication
     name = "bearerAuth"
 
     def get_security_definition(self, auto_schema):
-        return {"type": "http", "scheme": "bearer"}
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An API key (`manage.py apikey create`) or, in JWT mode, a JWT.",
+        }

@@ -24,14 +24,21 @@ Date filters, on `created_at`, `last_accessed` and `event_date`, with ISO 8601 v
 
 Anything else is a 422 naming the filter and operator, e.g. ["body", "topics", "any"].
 No filter is dropped or widened: every one becomes an `index.Condition`.
+
+`scoped_query` then narrows a search to the credential's scope (`memory.api.scope`): a
+namespace or user_id filter naming a value outside it is a 403 that says so, and the
+scope's namespaces and users are always added as conditions, so a search without a
+namespace filter sees only the credential's namespaces.
 """
 
+import dataclasses
 from collections.abc import Iterator
 from datetime import datetime
 
 from memory import index
 from memory.api.errors import field_error
 from memory.api.fields import TAG_MAX_LENGTH
+from memory.api.scope import OutOfScope, Scope
 from memory.codecs import datetime_decode
 from memory.models import MemoryStatus, MemoryType
 
@@ -65,6 +72,28 @@ def filter_conditions(data: dict) -> list[index.Condition]:
         if data.get(name) is not None:
             conditions += _date_conditions(name, data[name])
     return conditions
+
+
+# Operators whose values a result must carry: naming a value there is asking for it.
+_NAMING_OPERATORS = ("eq", "any", "all", "in_")
+
+
+def scoped_query(query, data: dict, scope: Scope):
+    """`query` (a SearchQuery of validated filters) narrowed to what `scope` may see."""
+    narrowing = []
+    for name, allowed in (("namespace", scope.namespaces), ("user_id", scope.user_ids)):
+        if allowed is None:
+            continue
+        spec = data.get(name) or {}
+        for op in _NAMING_OPERATORS:
+            value = spec.get(op)
+            outside = sorted(v for v in ([value] if isinstance(value, str) else value or []) if v not in allowed)
+            if outside:
+                raise OutOfScope(
+                    f"Filter {name}.{op} names {', '.join(map(repr, outside))}, outside this credential's scope."
+                )
+        narrowing.append(index.Condition(name, "any", tuple(sorted(allowed))))
+    return dataclasses.replace(query, conditions=(*query.conditions, *narrowing)) if narrowing else query
 
 
 def _operators(name: str, spec, allowed, kind: str) -> Iterator[tuple[str, object, list]]:

@@ -12,9 +12,11 @@ from rest_framework.views import APIView
 
 from memory.api.auth import request_actor
 from memory.api.long_term import memory_to_dict
+from memory.api.scope import request_scope
 from memory.codecs import datetime_encode
 from memory.models import MemoryHistory
 from memory.selectors.long_term import memory_history
+from memory.selectors.scope import history_scope
 from memory.services import review
 
 UNDOABLE = (MemoryHistory.Action.MERGED, MemoryHistory.Action.DELETED)
@@ -39,7 +41,9 @@ class MemoryHistoryView(APIView):
     @extend_schema(responses={200: dict})
     def get(self, request, memory_id):
         entries = memory_history(memory_id=memory_id)
-        if not entries:
+        scope = request_scope(request)
+        # A record moved between scopes has entries in both: any outside hides it all.
+        if not entries or not all(scope.allows(namespace=e.namespace, user_id=e.user_id) for e in entries):
             return Response({"detail": f"No history for memory {memory_id}"}, status=404)
         return Response(
             {"memory_id": memory_id, "history": [history_to_dict(e) for e in entries], "total": len(entries)}
@@ -49,7 +53,8 @@ class MemoryHistoryView(APIView):
 class MemoryHistoryUndoView(APIView):
     @extend_schema(request=None, responses={200: dict})
     def post(self, request, history_id):
-        if not MemoryHistory.objects.filter(pk=history_id).exists():
+        where = history_scope(history_id=history_id)
+        if where is None or not request_scope(request).allows(namespace=where[0], user_id=where[1]):
             return Response({"detail": f"History entry {history_id} not found"}, status=404)
         try:
             record = review.memory_history_undo(history_id=history_id, actor=request_actor(request))

@@ -36,7 +36,8 @@ from memory.api.fields import (
     no_control_characters,
     validated_query,
 )
-from memory.api.filters import filter_conditions
+from memory.api.filters import filter_conditions, scoped_query
+from memory.api.scope import OutOfScope, Scope, request_scope
 from memory.codecs import datetime_encode
 from memory.models import MemoryRecord, MemoryStatus, MemoryType
 from memory.selectors.long_term import (
@@ -48,6 +49,7 @@ from memory.selectors.long_term import (
     memory_get,
     supersede_chain,
 )
+from memory.selectors.scope import record_scopes
 from memory.services import long_term as services
 from memory.services import review
 
@@ -225,6 +227,19 @@ def _edit_changes(data: dict, attrs: dict) -> dict:
 
 # --- Search ------------------------------------------------------------------------------------
 
+MAX_RECENCY_WEIGHT = 1e6
+MAX_HALF_LIFE_DAYS = 1e6  # about 2,700 years
+
+
+class RecencyWeightField(serializers.FloatField):
+    def __init__(self):
+        super().__init__(min_value=0.0, max_value=MAX_RECENCY_WEIGHT, required=False, allow_null=True)
+
+
+class HalfLifeDaysField(serializers.FloatField):
+    def __init__(self):
+        super().__init__(min_value=0.001, max_value=MAX_HALF_LIFE_DAYS, required=False, allow_null=True)
+
 
 class SearchSerializer(serializers.Serializer):
     text = MemoryTextField(required=False, allow_blank=True, allow_null=True, default="")
@@ -234,12 +249,15 @@ class SearchSerializer(serializers.Serializer):
     limit = PageLimitField(max_setting="MEMORY_MAX_SEARCH_LIMIT", default=10)
     offset = serializers.IntegerField(min_value=0, default=0)
     recency_boost = serializers.BooleanField(required=False, allow_null=True)
-    recency_semantic_weight = serializers.FloatField(min_value=0.0, required=False, allow_null=True)
-    recency_recency_weight = serializers.FloatField(min_value=0.0, required=False, allow_null=True)
-    recency_freshness_weight = serializers.FloatField(min_value=0.0, required=False, allow_null=True)
-    recency_novelty_weight = serializers.FloatField(min_value=0.0, required=False, allow_null=True)
-    recency_half_life_last_access_days = serializers.FloatField(min_value=0.001, required=False, allow_null=True)
-    recency_half_life_created_days = serializers.FloatField(min_value=0.001, required=False, allow_null=True)
+    # Bounded above so the recency formula (computed inside Redis too, in microseconds)
+    # stays finite: a weight or half-life near the float maximum overflowed to `inf`,
+    # which RediSearch refuses, and the search answered 500 (found by schema fuzzing).
+    recency_semantic_weight = RecencyWeightField()
+    recency_recency_weight = RecencyWeightField()
+    recency_freshness_weight = RecencyWeightField()
+    recency_novelty_weight = RecencyWeightField()
+    recency_half_life_last_access_days = HalfLifeDaysField()
+    recency_half_life_created_days = HalfLifeDaysField()
     server_side_recency = serializers.BooleanField(required=False, allow_null=True)
     # Not in the reference: also return records an update has superseded, each with its chain.
     include_superseded = serializers.BooleanField(required=False, default=False)
@@ -328,6 +346,27 @@ def _body(request, serializer_class, **kwargs):
 # --- Views ---------------------------------------------------------------------------------------
 
 
+def _scope_records(scope: Scope, memories: list[dict]) -> None:
+    """Each new record in the credential's scope: a namespace or user outside it is a
+    403; an absent one is the key's only one (422 when it has several)."""
+    for position, memory in enumerate(memories):
+        loc = ["body", "memories", position]
+        memory["namespace"] = scope.namespace(memory.get("namespace"), [*loc, "namespace"])
+        memory["user_id"] = scope.user(memory.get("user_id"), [*loc, "user_id"])
+
+
+def _not_found(memory_id: str) -> Response:
+    return Response({"detail": f"Memory {memory_id} not found"}, status=404)
+
+
+def _first_outside(scope: Scope, ids: list[str]) -> str | None:
+    """The first id naming a record outside the scope (for this caller it does not exist)."""
+    for memory_id, (namespace, user_id) in record_scopes(memory_ids=ids).items():
+        if not scope.allows(namespace=namespace, user_id=user_id):
+            return memory_id
+    return None
+
+
 class LongTermMemoryView(APIView):
     """POST creates records; DELETE removes records by id."""
 
@@ -335,6 +374,7 @@ class LongTermMemoryView(APIView):
     def post(self, request):
         data = _body(request, CreateMemoriesSerializer)
         _check_unique_ids(data["memories"])
+        _scope_records(request_scope(request), data["memories"])
         try:
             result = services.memories_create(
                 records=data["memories"], deduplicate=data["deduplicate"], actor=request_actor(request)
@@ -364,6 +404,9 @@ class LongTermMemoryView(APIView):
             raise field_error(["query", "memory_ids"], "Give at least one memory id.", "missing")
         if len(ids) > settings.MEMORY_MAX_DELETE_BATCH:
             raise field_error(["query", "memory_ids"], f"At most {settings.MEMORY_MAX_DELETE_BATCH} ids per call.")
+        outside = _first_outside(request_scope(request), ids)
+        if outside is not None:  # nothing is deleted, not even the ids in scope
+            return _not_found(outside)
         deleted = services.memories_delete(
             memory_ids=ids, reason="deleted through the API", actor=request_actor(request)
         )
@@ -371,9 +414,12 @@ class LongTermMemoryView(APIView):
 
 
 class LongTermMemorySearchView(APIView):
+    access = {"POST": ("read", "searches")}
+
     @extend_schema(request=SearchSerializer)
     def post(self, request):
         query = search_query_from_body(request.data, _body(request, SearchSerializer))
+        query = scoped_query(query, request.data, request_scope(request))
         now = timezone.now()
         result = memories_search(query=query, now=now)
         services.memories_after_search(
@@ -390,40 +436,66 @@ class LongTermMemorySearchView(APIView):
         return Response({"memories": memories, "total": result.total, "next_offset": result.next_offset})
 
 
+def _record_in_scope(request, memory_id: str) -> MemoryRecord | None:
+    """The record, or None when it does not exist or lies outside the credential's scope."""
+    record = memory_get(memory_id=memory_id)
+    if record is None or not request_scope(request).allows(namespace=record.namespace, user_id=record.user_id):
+        return None
+    return record
+
+
 class LongTermMemoryDetailView(APIView):
     def get(self, request, memory_id):
-        record = memory_get(memory_id=memory_id)
+        record = _record_in_scope(request, memory_id)
         if record is None:
-            return Response({"detail": f"Memory {memory_id} not found"}, status=404)
+            return _not_found(memory_id)
         return Response({**memory_to_dict(record), "supersedes": _supersedes([record.id])[record.id]})
 
     @extend_schema(request=EditMemorySerializer)
     def patch(self, request, memory_id):
         changes = _edit_changes(request.data, _body(request, EditMemorySerializer))
+        record = _record_in_scope(request, memory_id)
+        if record is None:
+            return _not_found(memory_id)
+        moved_to = {name: changes.get(name, getattr(record, name)) for name in ("namespace", "user_id")}
+        if not request_scope(request).allows(**moved_to):
+            raise OutOfScope("The edit would move the memory outside this credential's scope.")
         try:
             record = review.memory_change(memory_id=memory_id, changes=changes, actor=request_actor(request))
         except services.MemoryNotFoundError:
-            return Response({"detail": f"Memory {memory_id} not found"}, status=404)
+            return _not_found(memory_id)
         return Response(memory_to_dict(record))
 
 
+def _explicit_scope(request, query: dict) -> tuple[str, str | None]:
+    """Forget and compact act only in a namespace the caller names, and for a user when
+    the credential is bound to users: never across every tenant by default."""
+    scope = request_scope(request)
+    namespace = scope.namespace(query.get("namespace"), ["query", "namespace"], required=True)
+    return namespace, scope.user(query.get("user_id"), ["query", "user_id"], required=True)
+
+
 class ForgetView(APIView):
+    access = {"POST": ("delete", "writes")}
+
     @extend_schema(request=ForgetSerializer)
     def post(self, request):
-        scope = validated_query(request, ScopeQuerySerializer)
+        query = validated_query(request, ScopeQuerySerializer)
         body = _body(request, ForgetSerializer)
+        namespace, user_id = _explicit_scope(request, query)
         policy = body["policy"]
+        cap = settings.MEMORY_FORGET_MAX_PER_CALL
         result = services.memories_forget(
-            namespace=scope.get("namespace"),
-            user_id=scope.get("user_id"),
-            session_id=scope.get("session_id"),
+            namespace=namespace,
+            user_id=user_id,
+            session_id=query.get("session_id"),
             max_age_days=policy.get("max_age_days"),
             max_inactive_days=policy.get("max_inactive_days"),
             budget=policy.get("budget"),
             memory_types=policy.get("memory_type_allowlist"),
             pinned_ids=body.get("pinned_ids") or [],
-            limit=scope.get("limit"),
-            dry_run=body["dry_run"] or scope["dry_run"],
+            limit=min(query["limit"], cap) if query.get("limit") else cap,
+            dry_run=body["dry_run"] or query["dry_run"],
             actor=request_actor(request),
         )
         return Response(
@@ -432,16 +504,22 @@ class ForgetView(APIView):
                 "deleted": len(result.deleted_ids),
                 "deleted_ids": result.deleted_ids,
                 "dry_run": result.dry_run,
+                # Not in the reference: what the policy still picks after this call's cap.
+                "remaining": result.remaining,
+                "max_per_call": cap,
             }
         )
 
 
 class CompactView(APIView):
+    access = {"POST": ("delete", "writes")}
+
     def post(self, request):
-        scope = validated_query(request, ScopeQuerySerializer)
-        result = services.memories_compact(
-            namespace=scope.get("namespace"), user_id=scope.get("user_id"), actor=request_actor(request)
-        )
+        query = validated_query(request, ScopeQuerySerializer)
+        namespace, user_id = _explicit_scope(request, query)
+        if query["dry_run"]:
+            raise field_error(["query", "dry_run"], "Compaction has no dry run; nothing was merged.", "unsupported")
+        result = services.memories_compact(namespace=namespace, user_id=user_id, actor=request_actor(request))
         return Response(
             {
                 "status": f"ok, {result.remaining} memories remaining after compaction",

@@ -11,7 +11,9 @@ Where the reference differs (README, "Memory prompt"):
   filter for them; no filter is dropped or widened, whatever the result;
 - the response's `memories_used` lists the ids, scores and mode of what the prompt shows.
 
-The MCP tool `memory_prompt` goes through `memory_prompt_respond` too.
+The MCP tool `memory_prompt` goes through `memory_prompt_respond` too. Both stay in the
+credential's scope (`memory.api.scope`): a session or search filter naming a namespace
+or user outside it is a 403, and the search is narrowed to the scope.
 """
 
 from contextlib import contextmanager
@@ -25,7 +27,9 @@ from rest_framework.views import APIView
 
 from memory.api.errors import field_error
 from memory.api.fields import SCOPE_MAX_LENGTH, ScopeField, TagValueField, validated_query
+from memory.api.filters import scoped_query
 from memory.api.long_term import MemoryTextField, SearchSerializer, memory_to_dict, search_query_from_body
+from memory.api.scope import Scope, request_scope
 from memory.api.working_memory import WindowQuerySerializer
 from memory.selectors.long_term import SearchQuery
 from memory.selectors.prompt import MemoryPrompt, PromptSession, memory_prompt_build
@@ -124,8 +128,17 @@ def prompt_response(prompt: MemoryPrompt, search: SearchQuery | None) -> dict:
     return {"messages": prompt.messages, "long_term_memories": memories or None, "memories_used": used}
 
 
-def memory_prompt_respond(data) -> dict:
-    """Validate a prompt request body, build the prompt, count the memories' access."""
+def _scope_session(session: dict | None, scope: Scope) -> None:
+    """The session is read in the credential's scope (and its search defaults to it)."""
+    if session is not None:
+        loc = ["body", "session"]
+        session["namespace"] = scope.namespace(session["namespace"], [*loc, "namespace"])
+        session["user_id"] = scope.user(session["user_id"], [*loc, "user_id"])
+
+
+def memory_prompt_respond(data, scope: Scope | None = None) -> dict:
+    """Validate a prompt request body, build the prompt, count the memories' access.
+    `scope` is the caller's (None: unrestricted, for a caller that has checked it)."""
     if not isinstance(data, dict):
         raise field_error(["body"], "Must be a JSON object.")
     serializer = MemoryPromptSerializer(data=data)
@@ -133,7 +146,12 @@ def memory_prompt_respond(data) -> dict:
     body = serializer.validated_data
     if body["session"] is None and not body["long_term_search"]:
         raise field_error(["body"], "Give a session, a long_term_search, or both.", "missing")
+    scope = scope or Scope.unrestricted(credential="internal")
+    _scope_session(body["session"], scope)
     search = prompt_search_query(body["long_term_search"], query=body["query"], session=body["session"])
+    if search is not None:
+        spec = body["long_term_search"]
+        search = scoped_query(search, spec if isinstance(spec, dict) else {}, scope)
     now = timezone.now()
     prompt = memory_prompt_build(query=body["query"], session=_prompt_session(body["session"]), search=search, now=now)
     memories_after_search(found_ids=[h.record.id for h in prompt.hits], stale_ids=prompt.stale_ids, accessed_at=now)
@@ -141,8 +159,10 @@ def memory_prompt_respond(data) -> dict:
 
 
 class MemoryPromptView(APIView):
+    access = {"POST": ("read", "searches")}
+
     @extend_schema(request=MemoryPromptSerializer, parameters=[PromptQuerySerializer])
     def post(self, request):
         """Summary, recent session messages, relevant long-term memories and the query, as messages."""
         validated_query(request, PromptQuerySerializer)  # optimize_query: accepted, no effect
-        return Response(memory_prompt_respond(request.data))
+        return Response(memory_prompt_respond(request.data, request_scope(request)))

@@ -27,6 +27,7 @@ from memory.api.fields import (
     StrictCharField,
     validated_query,
 )
+from memory.api.scope import request_scope
 from memory.codecs import datetime_decode, datetime_encode
 from memory.selectors.working_memory import (
     MODEL_CONTEXT_WINDOWS,
@@ -354,8 +355,12 @@ class WorkingMemoryListView(APIView):
     def get(self, request):
         """Sessions in a namespace and/or of a user, most recently written first; `total` is exact."""
         query = validated_query(request, ListQuerySerializer)
+        scope = request_scope(request)
         total, sessions = working_memory_list(
-            namespace=query["namespace"], user_id=query["user_id"], limit=query["limit"], offset=query["offset"]
+            namespace=scope.namespace(query["namespace"], ["query", "namespace"]),
+            user_id=scope.user(query["user_id"], ["query", "user_id"]),
+            limit=query["limit"],
+            offset=query["offset"],
         )
         return Response({"sessions": sessions, "total": total})
 
@@ -366,10 +371,11 @@ class WorkingMemoryView(APIView):
         """One session; 404 when it does not exist or belongs to another user_id."""
         _check_session_id(session_id)
         query = validated_query(request, GetQuerySerializer)
+        scope = request_scope(request)
         memory = working_memory_get(
             session_id=session_id,
-            namespace=query.get("namespace"),
-            user_id=query.get("user_id"),
+            namespace=scope.namespace(query.get("namespace"), ["query", "namespace"]),
+            user_id=scope.user(query.get("user_id"), ["query", "user_id"]),
             window=context_window(
                 model_name=query.get("model_name"), context_window_max=query.get("context_window_max")
             ),
@@ -395,11 +401,14 @@ class WorkingMemoryView(APIView):
         serializer.is_valid(raise_exception=True)
         body = serializer.validated_data
         user_in_query = query.get("user_id") is not None
+        scope = request_scope(request)
+        namespace_loc = ["body" if body["namespace"] else "query", "namespace"]
+        user_loc = ["query" if user_in_query else "body", "user_id"]
         try:
             memory = working_memory_put(
                 session_id=session_id,
-                namespace=body["namespace"] or query.get("namespace"),
-                user_id=query["user_id"] if user_in_query else body["user_id"],
+                namespace=scope.namespace(body["namespace"] or query.get("namespace"), namespace_loc),
+                user_id=scope.user(query["user_id"] if user_in_query else body["user_id"], user_loc),
                 messages=body["messages"],
                 memories=body["memories"],
                 data=body["data"],
@@ -411,11 +420,10 @@ class WorkingMemoryView(APIView):
                 ),
             )
         except SessionOwnedByAnotherUser:
-            loc = ["query" if user_in_query else "body", "user_id"]
             return Response(
                 {
                     "detail": validation_detail(
-                        [f"Session {session_id} belongs to another user; delete it first to reuse the id."], loc
+                        [f"Session {session_id} belongs to another user; delete it first to reuse the id."], user_loc
                     )
                 },
                 status=status.HTTP_409_CONFLICT,
@@ -430,8 +438,13 @@ class WorkingMemoryView(APIView):
         """Delete the session; deleting a missing one is fine, another user's is a 404."""
         _check_session_id(session_id)
         query = validated_query(request, SessionQuerySerializer)
+        scope = request_scope(request)
         try:
-            working_memory_delete(session_id=session_id, namespace=query.get("namespace"), user_id=query.get("user_id"))
+            working_memory_delete(
+                session_id=session_id,
+                namespace=scope.namespace(query.get("namespace"), ["query", "namespace"]),
+                user_id=scope.user(query.get("user_id"), ["query", "user_id"]),
+            )
         except SessionOwnedByAnotherUser:
             return _not_found(session_id)
         return Response({"status": "ok"})

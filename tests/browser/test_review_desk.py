@@ -178,6 +178,7 @@ def work_the_queue(driver, screenshot) -> tuple[dict[str, float], str]:
 def search(deployment, text: str) -> list[dict]:
     response = requests.post(
         f"{deployment.url}/v1/long-term-memory/search",
+        headers=deployment.headers,
         json={"text": text, "namespace": {"eq": SCOPE["namespace"]}, "user_id": {"eq": SCOPE["user_id"]}},
         timeout=30,
     )
@@ -186,7 +187,9 @@ def search(deployment, text: str) -> list[dict]:
 
 
 def history(deployment, memory_id: str) -> list[dict]:
-    response = requests.get(f"{deployment.url}/v1/long-term-memory/{memory_id}/history", timeout=30)
+    response = requests.get(
+        f"{deployment.url}/v1/long-term-memory/{memory_id}/history", headers=deployment.headers, timeout=30
+    )
     assert response.status_code == 200, response.text
     return response.json()["history"]
 
@@ -196,7 +199,9 @@ def assert_search_follows_the_decisions(deployment, records: dict[str, str], rea
     assert found == {records[APPROVE]: APPROVE, records[EDIT]: EDITED}
     rejected = next(e for e in history(deployment, records[REJECT]) if e["action"] == "rejected")
     assert (rejected["reason"], rejected["actor"]) == (reason, "admin:rita")
-    skipped = requests.get(f"{deployment.url}/v1/long-term-memory/{records[SKIP]}", timeout=30).json()
+    skipped = requests.get(
+        f"{deployment.url}/v1/long-term-memory/{records[SKIP]}", headers=deployment.headers, timeout=30
+    ).json()
     assert skipped["status"] == "pending"
 
 
@@ -213,7 +218,12 @@ def undo_the_merge(driver, deployment, memory_id: str, screenshot) -> str:
     """Press the merge's undo button; return the id of the record the merge absorbed."""
     merge = MemoryHistory.objects.get(memory_id=memory_id, action="merged")
     absorbed_id = merge.detail["merged"]["id"]
-    assert requests.get(f"{deployment.url}/v1/long-term-memory/{absorbed_id}", timeout=30).status_code == 404
+    assert (
+        requests.get(
+            f"{deployment.url}/v1/long-term-memory/{absorbed_id}", headers=deployment.headers, timeout=30
+        ).status_code
+        == 404
+    )
     form = element(driver, f"#provenance-history form.undo-history[data-history-id='{merge.pk}']")
     form.find_element(By.CSS_SELECTOR, "[type=submit]").click()
     wait_for(driver, lambda d: f"/{absorbed_id}/change/" in d.current_url, what="the restored record's page")
@@ -240,10 +250,12 @@ def test_a_reviewer_works_the_queue_with_the_keyboard(deployment_with, llm_serve
 
     open_provenance(browser, deployment, records[APPROVE], screenshot)
     absorbed_id = undo_the_merge(browser, deployment, records[APPROVE], screenshot)
-    back = requests.get(f"{deployment.url}/v1/long-term-memory/{absorbed_id}", timeout=30)
+    back = requests.get(f"{deployment.url}/v1/long-term-memory/{absorbed_id}", headers=deployment.headers, timeout=30)
     assert back.status_code == 200, back.text
     assert (back.json()["text"], back.json()["status"]) == (DUPLICATE, "pending")
     assert "unmerged" in {e["action"] for e in history(deployment, records[APPROVE])}
     # The merge happened while both were pending: undoing it keeps rita's approval of the survivor.
-    survivor = requests.get(f"{deployment.url}/v1/long-term-memory/{records[APPROVE]}", timeout=30).json()
+    survivor = requests.get(
+        f"{deployment.url}/v1/long-term-memory/{records[APPROVE]}", headers=deployment.headers, timeout=30
+    ).json()
     assert survivor["status"] == "approved"

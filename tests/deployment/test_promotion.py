@@ -37,6 +37,7 @@ def test_with_no_llm_a_conversation_put_through_the_api_becomes_searchable_messa
     def found():
         response = requests.post(
             f"{deployment.url}/v1/long-term-memory/search",
+            headers=deployment.headers,
             timeout=10,
             json={"text": "window seat to Lisbon", "namespace": {"eq": "travel"}, "user_id": {"eq": "alice"}},
         )

@@ -16,6 +16,12 @@ class ForgetResult:
     scanned: int
     deleted_ids: list[str]
     dry_run: bool
+    # How many records the policy picked before `limit` cut them: the rest remain for a later call.
+    matched: int = 0
+
+    @property
+    def remaining(self) -> int:
+        return self.matched - len(self.deleted_ids)
 
 
 @transaction.atomic
@@ -70,12 +76,13 @@ def memories_forget(
             )
         )
         doomed += keep[budget:]
+    matched = len(doomed)
     if limit is not None:
         doomed = doomed[:limit]
     deleted_ids = [r.id for r in doomed]
     if not dry_run and deleted_ids:
         delete_rows(list(MemoryRecord.objects.filter(id__in=deleted_ids)), reason="forgotten by policy", actor=actor)
-    return ForgetResult(scanned=scanned, deleted_ids=deleted_ids, dry_run=dry_run)
+    return ForgetResult(scanned=scanned, deleted_ids=deleted_ids, dry_run=dry_run, matched=matched)
 
 
 def _expired(row: MemoryRecord, *, old: datetime | None, idle: datetime | None) -> bool:

@@ -92,7 +92,7 @@ def test_edit_rejects_unknown_fields_and_answers_404_for_unknown_ids(api):
     assert api.get("/v1/long-term-memory/nope").status_code == 404
 
 
-def test_a_text_edit_re_embeds_re_hashes_and_moves_the_document(api):
+def test_a_text_edit_re_embeds_re_hashes_and_moves_the_document(api, api_key):
     (outcome,) = memories_create(
         actor="test", records=[{"text": "Alice drinks green tea every morning", "namespace": "n"}]
     ).outcomes
@@ -121,7 +121,7 @@ def test_a_text_edit_re_embeds_re_hashes_and_moves_the_document(api):
     assert top["dist"] == pytest.approx(0.0, abs=1e-4)
     edit = MemoryHistory.objects.get(memory_id=outcome.id, action="edited")
     assert (edit.actor, edit.detail["before"]["text"], edit.detail["changed"]) == (
-        "api:anonymous",
+        "api:key-" + api_key.partition(".")[0],
         before.text,
         ["text", "topics"],
     )
@@ -146,7 +146,7 @@ def test_delete_removes_rows_and_documents_and_keeps_a_snapshot(api):
     assert body["total"] == 0
 
 
-def test_forget_applies_age_inactivity_budget_and_pins_and_dry_run_deletes_nothing(api):
+def test_forget_applies_age_inactivity_budget_and_pins_and_dry_run_deletes_nothing(api, settings):
     now = datetime.now(UTC)
     old = now - timedelta(days=100)
     memories_create(
@@ -170,7 +170,14 @@ def test_forget_applies_age_inactivity_budget_and_pins_and_dry_run_deletes_nothi
     )
     body = {"policy": {"max_age_days": 30, "max_inactive_days": 30}, "pinned_ids": ["old-spared"]}
     dry = api.post("/v1/long-term-memory/forget?namespace=f&dry_run=true", body, format="json").json()
-    assert dry == {"scanned": 5, "deleted": 1, "deleted_ids": ["old-idle"], "dry_run": True}
+    assert dry == {
+        "scanned": 5,
+        "deleted": 1,
+        "deleted_ids": ["old-idle"],
+        "dry_run": True,
+        "remaining": 0,
+        "max_per_call": settings.MEMORY_FORGET_MAX_PER_CALL,
+    }
     assert MemoryRecord.objects.count() == 6
     real = api.post("/v1/long-term-memory/forget?namespace=f", body, format="json").json()
     assert real["deleted_ids"] == ["old-idle"] and not MemoryRecord.objects.filter(id="old-idle").exists()

@@ -10,11 +10,12 @@ from agent_memory_client.filters import Namespace, Topics, UserId
 from agent_memory_client.models import ClientMemoryRecord
 
 from memory.models import MemoryRecord
-from tests.helpers import wait_until, wait_until_no_messages
+from tests.helpers import auth_headers, wait_until, wait_until_no_messages
 
 
 async def _exercise(base_url: str) -> dict:
     async with MemoryAPIClient(MemoryClientConfig(base_url=base_url, default_namespace="client-ns")) as client:
+        client._client.headers.update(auth_headers(base_url))  # the client has no auth option
         ack = await client.create_long_term_memory(
             [
                 ClientMemoryRecord(
@@ -90,6 +91,7 @@ def test_agent_memory_client_works_and_the_worker_counts_search_hits(deployment,
     # Search hits are counted by the worker, off the response path.
     requests.post(
         f"{deployment.url}/v1/long-term-memory/",
+        headers=deployment.headers,
         json={
             "memories": [
                 {"id": "counted", "text": "Carol keeps tropical fish", "namespace": "acc"},
@@ -102,6 +104,7 @@ def test_agent_memory_client_works_and_the_worker_counts_search_hits(deployment,
     for _ in range(3):
         body = requests.post(
             f"{deployment.url}/v1/long-term-memory/search",
+            headers=deployment.headers,
             json={"text": "tropical fish", "search_mode": "keyword", "namespace": {"eq": "acc"}},
             timeout=30,
         ).json()

@@ -23,7 +23,7 @@ def writer_session(name: str, size: int) -> WorkingMemory:
     )
 
 
-def test_racing_puts_never_leave_a_mixed_session(live_server):
+def test_racing_puts_never_leave_a_mixed_session(live_server, api_key):
     sessions = {"a": writer_session("a", 3), "b": writer_session("b", 5)}
     observed = []
 
@@ -40,6 +40,7 @@ def test_racing_puts_never_leave_a_mixed_session(live_server):
 
     async def main():
         async with MemoryAPIClient(MemoryClientConfig(base_url=live_server.url)) as client:
+            client._client.headers["Authorization"] = f"Bearer {api_key}"
             await client.put_working_memory("race", sessions["a"])
             # On a loaded machine one round's reads may all land between the same
             # writer's PUTs; race again (at most 5 rounds) until both writers were seen.
@@ -63,7 +64,7 @@ def test_racing_puts_never_leave_a_mixed_session(live_server):
 
 
 HOT_PATH_SCRIPT = textwrap.dedent("""
-    import json, sys
+    import json, os, sys
     import django
     django.setup()
     from django.db import connection
@@ -72,6 +73,7 @@ HOT_PATH_SCRIPT = textwrap.dedent("""
     resolve("/v1/health")  # load the URLconf (startup work, not request work)
     before = set(sys.modules)
     client = APIClient(raise_request_exception=True)
+    client.credentials(HTTP_AUTHORIZATION="Bearer " + os.environ["TEST_API_KEY"])
     body = {"namespace": "ns", "user_id": "alice", "messages": [
         {"role": "user", "content": "turn %d " % i + "words " * 40} for i in range(20)]}
     statuses = [client.put("/v1/working-memory/hot?context_window_max=500", body, format="json").status_code,
@@ -87,11 +89,12 @@ HOT_PATH_SCRIPT = textwrap.dedent("""
 """)
 
 
-def test_a_put_over_the_threshold_touches_neither_db_nor_llm_nor_embeddings(redis_client):
+def test_a_put_over_the_threshold_touches_neither_db_nor_llm_nor_embeddings(redis_client, api, api_key):
+    api.get("/v1/working-memory/?namespace=ns")  # the key's first use: read from its row, now in the auth cache
     result = subprocess.run(
         [PYTHON, "-c", HOT_PATH_SCRIPT],
         cwd=BASE_DIR,
-        env=child_env(LLM_MODEL="openai/x"),
+        env=child_env(LLM_MODEL="openai/x", TEST_API_KEY=api_key),
         capture_output=True,
         text=True,
         timeout=120,

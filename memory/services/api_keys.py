@@ -1,0 +1,96 @@
+"""Credentials: create, revoke, and note the use of API keys.
+
+A key's secret is returned once, by `api_key_create`; only its hash is stored. Creating
+a key claims its namespaces for its tenant (`TenantNamespace`): a namespace belongs to
+one tenant, so a key of another tenant on it is refused. Each change is logged with
+its actor and kept on the row (`created_by`, `revoked_by`, `revoked_at`).
+"""
+
+import logging
+from datetime import datetime
+
+from django.core.cache import caches
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from memory.models import ALL_NAMESPACES, ApiKey, TenantNamespace
+from memory.selectors.api_keys import key_cache_key, namespaces_owned_elsewhere
+
+logger = logging.getLogger(__name__)
+PERMISSIONS = ("read", "write", "delete")
+
+
+class ApiKeyError(ValueError):
+    """A key that cannot be created or revoked as asked; the message says why."""
+
+
+def api_key_check(*, tenant: str, namespaces: list[str], permissions: list[str]) -> None:
+    """Raise ApiKeyError when a key of this scope cannot be made (forms check early with it)."""
+    if not tenant.strip():
+        raise ApiKeyError("A key needs a tenant.")
+    if not namespaces or any(not isinstance(n, str) or not n for n in namespaces):
+        raise ApiKeyError('A key needs its namespaces (or ["*"] for an operator key over every namespace).')
+    if ALL_NAMESPACES in namespaces and len(namespaces) > 1:
+        raise ApiKeyError('"*" stands alone: it already means every namespace.')
+    unknown = sorted(set(permissions) - set(PERMISSIONS))
+    if unknown or not permissions:
+        raise ApiKeyError(f"Permissions are some of read, write, delete; got {sorted(permissions)}.")
+    foreign = namespaces_owned_elsewhere(tenant=tenant, namespaces=namespaces)
+    if foreign:
+        raise ApiKeyError(f"Namespaces {', '.join(foreign)} belong to another tenant.")
+
+
+@transaction.atomic
+def api_key_create(
+    *,
+    name: str,
+    tenant: str,
+    namespaces: list[str],
+    actor: str,
+    user_ids: list[str] = (),
+    permissions: list[str] = ("read", "write"),
+    expiry_date: datetime | None = None,
+) -> tuple[ApiKey, str]:
+    """A new key and its secret (shown once: only the hash is stored)."""
+    namespaces, permissions = sorted(set(namespaces)), sorted(set(permissions))
+    api_key_check(tenant=tenant, namespaces=namespaces, permissions=permissions)
+    for namespace in namespaces:
+        if namespace != ALL_NAMESPACES:
+            try:
+                with transaction.atomic():
+                    TenantNamespace.objects.get_or_create(namespace=namespace, defaults={"tenant": tenant})
+            except IntegrityError as exc:  # another tenant claimed it meanwhile
+                raise ApiKeyError(f"Namespace {namespace} belongs to another tenant.") from exc
+    key, secret = ApiKey.objects.create_key(
+        name=name[:50],
+        tenant=tenant,
+        namespaces=namespaces,
+        user_ids=sorted(set(user_ids)),
+        can_read="read" in permissions,
+        can_write="write" in permissions,
+        can_delete="delete" in permissions,
+        expiry_date=expiry_date,
+        created_by=actor,
+    )
+    logger.info("API key %s created for tenant %s by %s", key.prefix, tenant, actor)
+    return key, secret
+
+
+@transaction.atomic
+def api_key_revoke(*, prefix: str, actor: str) -> ApiKey:
+    """Revoke a key (it cannot be un-revoked); revoking a revoked key changes nothing."""
+    key = ApiKey.objects.select_for_update().filter(prefix=prefix).first()
+    if key is None:
+        raise ApiKeyError(f"No API key with prefix {prefix!r}.")
+    if not key.revoked:
+        key.revoked, key.revoked_by, key.revoked_at = True, actor, timezone.now()
+        key.save(update_fields=["revoked", "revoked_by", "revoked_at"])
+        # The request path reads keys from this cache: the revocation applies at once.
+        transaction.on_commit(lambda: caches["auth"].delete(key_cache_key(key.prefix)))
+        logger.info("API key %s revoked by %s", key.prefix, actor)
+    return key
+
+
+def api_key_mark_used(*, prefix: str, at: datetime) -> None:
+    """One UPDATE; the auth layer calls it at most once a minute per key."""
+    ApiKey.objects.filter(prefix=prefix).update(last_used_at=at)
