@@ -4,7 +4,7 @@ they work offline and need no JavaScript or CDN. Plain data in, an <svg> string 
 import io
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 # One palette for every chart, so a variant has the same colour in both.
 COLOURS = ("#417690", "#e07b39", "#5a9e6f", "#a05195", "#c9a227", "#7f7f7f")
@@ -52,7 +52,7 @@ def _svg(figure, element_id: str, title: str) -> str:
 
 def approval_chart(series: list[ApprovalSeries]) -> str:
     """Approval rate so far, by day, per variant, each with its 95% interval shaded."""
-    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+    from matplotlib.dates import DateFormatter, DayLocator
     from matplotlib.ticker import PercentFormatter
 
     figure, axes = _figure()
@@ -63,12 +63,16 @@ def approval_chart(series: list[ApprovalSeries]) -> str:
         axes.plot(line.days, line.rates, color=colour, marker="o", markersize=4, linewidth=2, label=line.name)
     axes.set_ylim(0, 1)
     axes.yaxis.set_major_formatter(PercentFormatter(1.0))
-    locator = AutoDateLocator()
-    axes.xaxis.set_major_locator(locator)
-    axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    # Whole days only (the points are days); at most about eight labels.
+    all_days = [day for line in series for day in line.days]
+    span = (max(all_days) - min(all_days)).days if all_days else 0
+    if all_days and span == 0:  # one day: give the point some room either side
+        axes.set_xlim(all_days[0] - timedelta(days=1), all_days[0] + timedelta(days=1))
+    axes.xaxis.set_major_locator(DayLocator(interval=max(1, span // 8 + 1)))
+    axes.xaxis.set_major_formatter(DateFormatter("%b %d"))
     axes.set_ylabel("approved ÷ reviewed")
     if any(line.days for line in series):
-        axes.legend(frameon=False, loc="lower left")
+        axes.legend(frameon=False, loc="lower right", ncols=min(len(series), 4))
     else:
         axes.text(0.5, 0.5, "no reviews yet", transform=axes.transAxes, ha="center", color="#777777")
     return _svg(figure, "chart-approval", "Approval rate over time per variant, with 95% Wilson intervals")

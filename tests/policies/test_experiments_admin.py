@@ -190,10 +190,15 @@ def test_the_results_page_shows_each_variants_figures_the_verdict_and_the_charts
     # Wilson 95% for 2/2 by hand: (1 + z²/4 ± z·sqrt(z²/16)) / (1 + z²/2) -> 0.3424 to 1.
     assert (row_b["reviewed"], row_b["approval_interval"]) == ("2 / 2", "34.2% – 100.0%")
     assert (row_a["cost_per_100"], row_b["cost_per_100"]) == ("$0.0500", "$0.0200")
+    assert (row_a["failed_runs"], row_a["duplicate_rate"], row_a["latency"], row_a["cost_per_run"]) == (
+        "0", "0.0%", "400 / 400", "$0.0100",
+    )  # fmt: skip
     # 3/4 vs 2/2: no difference; 75% vs 80% needs 1094 reviews per variant, minus the 2 B has.
-    assert re.search(r'<li class="verdict" data-variant="B">(.*?)</li>', page).group(1) == (
+    # The z-test by hand: pooled 5/6, se = sqrt(5/6 · 1/6 · (1/4 + 1/2)) = 0.32275, z = 0.25 / se = 0.7746.
+    assert re.search(r'<li class="verdict" data-variant="B">(.*?) <span', page).group(1) == (
         "no difference detected yet; about 1092 more reviews per variant needed to detect 5 points"
     )
+    assert "· z = 0.77, p = 0.439</span>" in page
     assert re.findall(r'<tr data-variant="(\w)"><td>\w</td><td>([^<]*)</td><td>(\d+)</td>', page) == [
         ("A", "Too vague to be useful", "1")
     ]
