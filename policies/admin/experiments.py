@@ -64,6 +64,10 @@ class VariantInline(admin.TabularInline):
     fields = ("name", "version", "weight", "is_control")
     readonly_fields = ("is_control",)
     extra = 2
+    verbose_name_plural = "variants (the first one is the control, the one the others are compared with)"
+
+    def get_fields(self, request, obj=None):
+        return ("name", "version", "weight") if obj is None else self.fields
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
