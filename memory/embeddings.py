@@ -12,6 +12,7 @@ from django.conf import settings
 
 from memory import redis_keys
 from memory.redis_client import get_redis_bytes
+from memoryproject.metrics import EMBEDDING_CACHE
 
 LOCAL_PREFIX = "local/"
 _encode_lock = threading.Lock()
@@ -55,7 +56,9 @@ def embed_query(text: str) -> np.ndarray:
     key = redis_keys.query_embedding_key(model=settings.EMBEDDING_MODEL, text=text)
     cached = client.get(key)
     if cached is not None and len(cached) == 4 * settings.EMBEDDING_DIMENSIONS:
+        EMBEDDING_CACHE.labels(result="hit").inc()
         return np.frombuffer(cached, dtype=np.float32)
+    EMBEDDING_CACHE.labels(result="miss").inc()
     vector = embed_texts([text])[0]
     client.set(key, vector.tobytes(), ex=settings.EMBEDDING_CACHE_TTL_SECONDS)
     return vector

@@ -2,9 +2,12 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from memory.api.metrics import MetricsView
+
 urlpatterns = [
     path("v1/", include("memory.api.urls")),
     path("admin/", admin.site.urls),
+    path("metrics", MetricsView.as_view(), name="metrics"),
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi-schema"),
     # Swagger UI and Redoc load their scripts from drf-spectacular-sidecar's static files.
     path("docs/", SpectacularSwaggerView.as_view(url_name="openapi-schema"), name="swagger-ui"),

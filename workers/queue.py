@@ -20,6 +20,9 @@ import logging
 import dramatiq
 from django.conf import settings
 from django.db import transaction
+from dramatiq.common import dq_name
+
+from memoryproject.request_context import current_request_id
 
 logger = logging.getLogger(__name__)
 
@@ -33,9 +36,25 @@ def send_now(actor_name: str, *args, delay_seconds: float = 0) -> None:
         except Exception:
             logger.exception("inline job %s%r failed", actor_name, args)
         return
-    actor.send_with_options(args=args, delay=int(delay_seconds * 1000) or None)
+    # The request id rides along so the worker's log lines name the request behind the job.
+    actor.send_with_options(args=args, delay=int(delay_seconds * 1000) or None, request_id=current_request_id())
 
 
 def send_on_commit(actor_name: str, *args, delay_seconds: float = 0) -> None:
     """Send the message after the current transaction commits; nothing if it rolls back."""
     transaction.on_commit(lambda: send_now(actor_name, *args, delay_seconds=delay_seconds))
+
+
+def queue_depths() -> dict[str, int]:
+    """Messages sent and not yet acknowledged (waiting or running), per Dramatiq queue:
+    `default`, and `default.DQ` for the delayed ones. The Redis broker keeps each such
+    message in the `{namespace}:{queue}.msgs` hash until it is acknowledged."""
+    broker = dramatiq.get_broker()
+    client = getattr(broker, "client", None)
+    if client is None:  # a broker without Redis (none configured here): nothing to read
+        return {}
+    names = sorted({q for queue in broker.get_declared_queues() for q in (queue, dq_name(queue))})
+    pipe = client.pipeline(transaction=False)
+    for name in names:
+        pipe.hlen(f"{broker.namespace}:{name}.msgs")
+    return dict(zip(names, pipe.execute(), strict=True))

@@ -5,6 +5,11 @@ agent-memory-client expects the reference server's (FastAPI's) error bodies:
 `{"detail": "..."}` otherwise.
 """
 
+import logging
+
+import redis
+from django.db import InterfaceError, OperationalError
+from django_redis.exceptions import ConnectionInterrupted
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -29,6 +34,33 @@ def validation_detail(errors, loc=("body",)) -> list[dict]:
     return [{"loc": list(loc), "msg": str(errors), "type": getattr(errors, "code", "invalid")}]
 
 
+logger = logging.getLogger(__name__)
+
+# A dependency that does not answer is the server's outage, not the caller's mistake:
+# 503 with a JSON body naming it (and a Retry-After), never a 500 HTML page.
+UNAVAILABLE = (
+    ((redis.ConnectionError, redis.TimeoutError, ConnectionInterrupted), "redis"),
+    ((OperationalError, InterfaceError), "database"),
+)
+RETRY_AFTER_SECONDS = "5"
+
+
+def unavailable_response(exc) -> Response | None:
+    """503 naming the component that is down, or None when `exc` is no outage."""
+    for classes, component in UNAVAILABLE:
+        if isinstance(exc, classes):
+            logger.warning("%s unavailable: %s", component, exc)
+            return Response(
+                {
+                    "detail": f"Service unavailable: {component} is not answering; retry shortly.",
+                    "down": {component: f"{component} is not answering"},
+                },
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+                headers={"Retry-After": RETRY_AFTER_SECONDS},
+            )
+    return None
+
+
 def exception_handler(exc, context):
     if isinstance(exc, exceptions.ValidationError):
         return Response(
@@ -40,7 +72,7 @@ def exception_handler(exc, context):
             {"detail": [{"loc": ["body"], "msg": f"Malformed JSON body: {exc.detail}", "type": "json_invalid"}]},
             status=status.HTTP_422_UNPROCESSABLE_ENTITY,
         )
-    return drf_exception_handler(exc, context)
+    return drf_exception_handler(exc, context) or unavailable_response(exc)
 
 
 def field_error(loc: list, msg: str, code: str = "invalid") -> exceptions.ValidationError:

@@ -7,17 +7,32 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from memory.selectors.health import dependency_problems
+from memory.selectors.metrics import index_drift
 
 
 class HealthView(APIView):
-    """Liveness: 200 with the server time when the DB, Redis and search answer."""
+    """Liveness: 200 with the server time when the DB, Redis and search answer.
+
+    `index_drift` counts records in the DB whose index document is missing (a flushed
+    or lost index): the server still answers, so it stays a 200, but search misses
+    those records until the sweep or `reindex_memories` writes them again."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
-    @extend_schema(responses={200: inline_serializer("Health", {"now": serializers.IntegerField()})})
+    @extend_schema(
+        responses={
+            200: inline_serializer(
+                "Health", {"now": serializers.IntegerField(), "index_drift": serializers.IntegerField()}
+            ),
+            503: inline_serializer(
+                "Unavailable",
+                {"detail": serializers.CharField(), "down": serializers.DictField(child=serializers.CharField())},
+            ),
+        }
+    )
     def get(self, request):
         problems = dependency_problems()
         if problems:
             return Response({"detail": "unavailable", "down": problems}, status=503)
-        return Response({"now": int(time.time() * 1000)})
+        return Response({"now": int(time.time() * 1000), "index_drift": index_drift()})

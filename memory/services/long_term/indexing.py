@@ -103,8 +103,24 @@ def index_on_commit(memory_ids) -> None:
         transaction.on_commit(lambda: _index_after_commit(ids))
 
 
+def memories_index_reconcile(*, batch_size: int = 500) -> int:
+    """Mark the rows whose index document is missing (a flushed or lost index, while the
+    DB survived) so the sweep writes them again. Returns how many were missing."""
+    documents = index.document_ids()
+    rows = MemoryRecord.objects.filter(index_pending=False).values_list("id", flat=True)
+    missing = [record_id for record_id in rows.iterator() if record_id not in documents]
+    for start in range(0, len(missing), batch_size):
+        chunk = missing[start : start + batch_size]
+        MemoryRecord.objects.filter(id__in=chunk, index_pending=False).update(index_pending=True)
+    if missing:
+        logger.warning("%d memories had no index document; marked for re-indexing", len(missing))
+    return len(missing)
+
+
 def memories_index_sweep(*, batch_size: int = 500, max_batches: int = 100) -> int:
-    """Index every row still marked and drop documents of deleted rows. Returns rows handled."""
+    """Re-mark rows the index lost, index every row still marked and drop documents of
+    deleted rows. Returns rows handled."""
+    memories_index_reconcile(batch_size=batch_size)
     handled = 0
     for _ in range(max_batches):
         ids = list(MemoryRecord.objects.filter(index_pending=True).values_list("id", flat=True)[:batch_size])

@@ -21,8 +21,9 @@ def test_health_reports_server_time_in_epoch_ms_when_everything_answers(api):
     response = api.get("/v1/health")
     after = int(time.time() * 1000)
     assert response.status_code == 200
-    assert set(response.json()) == {"now"}
+    assert set(response.json()) == {"now", "index_drift"}
     assert before <= response.json()["now"] <= after
+    assert response.json()["index_drift"] == 0
 
 
 @pytest.mark.django_db
