@@ -1,0 +1,176 @@
+"""The cross-tenant matrix: tenant beta's key against tenant alpha's data, on every REST
+route. The routes come from the URL conf (every pattern under /v1/ and every method its
+view answers): a route or method without a case fails `test_every_route_and_method_has_cases`.
+
+Both tenants have a session "s-1" of user "u-1" and records of user "u-1" (memory ids
+are global, so alpha's and beta's differ). A denied case must answer its status and
+change nothing at all (every DB row, every Redis key); a case a key may run (a search
+without filters, a listing) must show only beta's data and leave alpha's untouched.
+"""
+
+from dataclasses import dataclass, field
+
+import pytest
+from django.urls import get_resolver
+from rest_framework.test import APIClient
+
+from memory.models import MemoryHistory
+from memory.services.api_keys import api_key_create
+from memory.services.long_term import memories_create, memories_delete
+from tests.helpers import db_rows, put_session, redis_state
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+A, B = "ns-a", "ns-b"
+USER, SESSION = "u-1", "s-1"
+MESSAGE = [{"role": "user", "content": "Alice likes green tea"}]
+FORGET = {"policy": {"max_age_days": 0}}
+
+
+@dataclass(frozen=True)
+class Case:
+    method: str
+    path: str  # "{undo}" stands for alpha's undoable history entry
+    body: dict | None = None
+    status: int = 403
+    # For a case the key may run: the ids or session ids the answer must hold (beta's only).
+    shows: tuple[str, ...] | None = None
+    detail: str | None = None
+    loc: list = field(default_factory=list)
+
+
+NS_DENIED = f"Namespace {A!r} is outside this credential's scope (namespaces {B})."
+CASES: dict[str, list[Case]] = {
+    "health": [Case("get", "/v1/health", status=200)],
+    "working-memory-list": [
+        Case("get", f"/v1/working-memory/?namespace={A}", detail=NS_DENIED),
+        Case("get", f"/v1/working-memory/?namespace={A}&user_id={USER}", detail=NS_DENIED),
+        Case("get", "/v1/working-memory/", status=200, shows=(SESSION,)),
+    ],
+    "working-memory": [
+        Case("get", f"/v1/working-memory/{SESSION}?namespace={A}", detail=NS_DENIED),
+        Case("put", f"/v1/working-memory/{SESSION}?namespace={A}", {"messages": MESSAGE}, detail=NS_DENIED),
+        Case("put", f"/v1/working-memory/{SESSION}", {"messages": MESSAGE, "namespace": A}, detail=NS_DENIED),
+        Case("delete", f"/v1/working-memory/{SESSION}?namespace={A}&user_id={USER}", detail=NS_DENIED),
+        Case("get", f"/v1/working-memory/{SESSION}", status=200, shows=("beta's turn",)),
+    ],
+    "long-term-memory": [
+        Case("post", "/v1/long-term-memory/", {"memories": [{"text": "Mallory was here", "namespace": A}]}),
+        Case("post", "/v1/long-term-memory/", {"memories": [{"id": "a-1", "text": "Mallory"}]}, status=422),
+        Case("delete", "/v1/long-term-memory/?memory_ids=a-1", status=404),
+    ],
+    "long-term-memory-bulk": [
+        Case("post", "/v1/long-term-memory", {"memories": [{"text": "Mallory", "namespace": A, "user_id": USER}]}),
+        Case("delete", "/v1/long-term-memory?memory_ids=a-1", status=404, detail="Memory a-1 not found"),
+        Case("delete", "/v1/long-term-memory?memory_ids=b-1,a-1", status=404),  # beta's own b-1 stays too
+    ],
+    "long-term-memory-search": [
+        Case("post", "/v1/long-term-memory/search", {"text": "green tea", "namespace": {"eq": A}}),
+        Case("post", "/v1/long-term-memory/search", {"text": "tea", "namespace": {"any": [A, B]}}),
+        Case("post", "/v1/long-term-memory/search", {"text": "green tea"}, status=200, shows=("b-1",)),
+        Case("post", "/v1/long-term-memory/search", {"text": "", "user_id": {"eq": USER}}, status=200, shows=("b-1",)),
+        Case("post", "/v1/long-term-memory/search", {"text": "tea", "namespace": {"ne": B}}, status=200, shows=()),
+    ],
+    "long-term-memory-detail": [
+        Case("get", "/v1/long-term-memory/a-1", status=404, detail="Memory a-1 not found"),
+        Case("patch", "/v1/long-term-memory/a-1", {"text": "Mallory was here"}, status=404),
+        Case("patch", "/v1/long-term-memory/b-1", {"namespace": A}),
+    ],
+    "long-term-memory-forget": [
+        Case("post", f"/v1/long-term-memory/forget?namespace={A}", FORGET, detail=NS_DENIED),
+        Case("post", "/v1/long-term-memory/forget", FORGET, status=422, loc=["query", "namespace"]),
+    ],
+    "long-term-memory-compact": [
+        Case("post", f"/v1/long-term-memory/compact?namespace={A}", detail=NS_DENIED),
+        Case("post", "/v1/long-term-memory/compact", status=422, loc=["query", "namespace"]),
+    ],
+    "long-term-memory-history": [
+        Case("get", "/v1/long-term-memory/a-1/history", status=404),
+        Case("get", "/v1/long-term-memory/a-gone/history", status=404),
+    ],
+    "long-term-memory-history-undo": [Case("post", "/v1/long-term-memory/history/{undo}/undo", status=404)],
+    "memory-prompt": [
+        Case("post", "/v1/memory/prompt", {"query": "tea?", "session": {"session_id": SESSION, "namespace": A}}),
+        Case("post", "/v1/memory/prompt", {"query": "tea?", "long_term_search": {"namespace": {"eq": A}}}),
+        Case("post", "/v1/memory/prompt", {"query": "green tea", "long_term_search": True}, status=200, shows=("b-1",)),
+    ],
+}
+
+
+def v1_routes() -> dict[str, set[str]]:
+    """Route name -> the HTTP methods its view answers, for every pattern under /v1/."""
+    (v1,) = [p for p in get_resolver().url_patterns if str(p.pattern) == "v1/"]
+    routes = {}
+    for pattern in v1.url_patterns:
+        view = pattern.callback.view_class
+        routes[pattern.name] = {m for m in view.http_method_names if hasattr(view, m) and m not in ("options", "head")}
+    return routes
+
+
+def test_every_route_and_method_has_cases():
+    routes = v1_routes()
+    assert set(routes) == set(CASES), f"routes without cases: {sorted(set(routes) - set(CASES))}"
+    for name, methods in routes.items():
+        assert methods == {c.method for c in CASES[name]}, f"{name}: methods without cases"
+    count = sum(len(cases) for cases in CASES.values())
+    print(f"cross-tenant matrix: {count} REST cases over {len(routes)} routes")
+    assert count == 33
+
+
+@pytest.fixture
+def tenants(api):
+    """Alpha and beta, the same session and user ids in each; beta's key is returned."""
+    _, alpha = api_key_create(name="alpha", tenant="alpha", namespaces=[A], actor="test", permissions=["read"])
+    _, beta = api_key_create(
+        name="beta", tenant="beta", namespaces=[B], actor="test", permissions=["read", "write", "delete"]
+    )
+    put_session(api, SESSION, [{"role": "user", "content": "alpha's turn"}], namespace=A, user_id=USER)
+    put_session(api, "s-alpha-only", [{"role": "user", "content": "alpha only"}], namespace=A, user_id=USER)
+    put_session(api, SESSION, [{"role": "user", "content": "beta's turn"}], namespace=B, user_id=USER)
+    records = [
+        {"id": "a-1", "text": "Alice likes green tea", "namespace": A, "user_id": USER, "session_id": SESSION},
+        {"id": "a-2", "text": "Alice likes green tea a lot", "namespace": A, "user_id": USER},
+        {"id": "a-gone", "text": "Alice had a cat", "namespace": A, "user_id": USER},
+        {"id": "b-1", "text": "Bob likes green tea", "namespace": B, "user_id": USER, "session_id": SESSION},
+    ]
+    memories_create(records=records, deduplicate=False, actor="test")
+    memories_delete(memory_ids=["a-gone"], actor="test")
+    undo = MemoryHistory.objects.get(memory_id="a-gone", action=MemoryHistory.Action.DELETED).pk
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {beta}")
+    return client, undo
+
+
+def _shown(case: Case, body: dict) -> tuple[str, ...]:
+    if "sessions" in body:
+        return tuple(body["sessions"])
+    if "messages" in body and case.path.startswith("/v1/working-memory/"):
+        return tuple(m["content"] for m in body["messages"])
+    memories = body.get("long_term_memories") if "long_term_memories" in body else body["memories"]
+    return tuple(m["id"] for m in memories or [])
+
+
+def _alpha_state() -> tuple:
+    rows = {model: [r for r in found if "ns-a" in repr(r) or "a-gone" in repr(r)] for model, found in db_rows().items()}
+    return rows, {k: v for k, v in redis_state().items() if b"ns-a" in k or b"a-1" in k}
+
+
+@pytest.mark.parametrize(
+    "case", [c for cases in CASES.values() for c in cases], ids=lambda c: f"{c.method}-{c.path}-{c.body}"[:90]
+)
+def test_beta_cannot_reach_alpha(tenants, case):
+    client, undo = tenants
+    path = case.path.replace("{undo}", str(undo))
+    before, alpha_before = (redis_state(), db_rows()), _alpha_state()
+    response = getattr(client, case.method)(path, case.body, format="json")
+    assert response.status_code == case.status, response.content
+    if case.shows is not None:
+        assert _shown(case, response.json()) == case.shows
+        assert _alpha_state() == alpha_before
+        return
+    if case.status != 200:
+        assert (redis_state(), db_rows()) == before
+    if case.detail is not None:
+        assert response.json() == {"detail": case.detail}
+    if case.loc:
+        assert [e["loc"] for e in response.json()["detail"]] == [case.loc]
