@@ -210,3 +210,9 @@ def test_a_viewer_may_read_the_results_and_the_page_without_buttons(viewer, expe
     assert viewer.get(f"/admin/policies/experiment/{experiment.pk}/results/").status_code == 200
     page = viewer.get(f"/admin/policies/experiment/{experiment.pk}/change/").content.decode()
     assert 'id="experiment-results"' in page and 'id="experiment-start"' not in page
+
+
+def test_the_changelist_lists_each_experiment_with_its_variants_and_results_link(editor, experiment):
+    page = editor.get("/admin/policies/experiment/").content.decode()
+    assert "A: v1 ×1, B: v2 ×1" in page
+    assert f'href="/admin/policies/experiment/{experiment.pk}/results/" class="experiment-results-link"' in page
