@@ -3,8 +3,9 @@
 - **Reviewer**: see memories, their history and source turns and the extraction runs,
   and act on memories (approve, reject, edit, pin, delete: the change and delete
   permissions). Nothing about policies.
-- **Policy editor**: everything a reviewer may, plus creating and editing policies and
-  their versions (the experiments issue adds its models here).
+- **Policy editor**: everything a reviewer may, plus creating, editing and publishing
+  policies and their versions, running A/B experiments (with their variants) and offline
+  evaluations, and reading the publish history and assignments. Not API keys.
 
 Superusers do everything without a group. Staff users get a role by joining a group
 (`is_staff` is still needed to reach the admin at all).
@@ -25,10 +26,14 @@ REVIEWER_PERMISSIONS = (
     "memory.view_sourcemessage",
     "policies.view_extractionrun",
 )
-POLICY_EDITOR_PERMISSIONS = REVIEWER_PERMISSIONS + tuple(
-    f"policies.{action}_{model}"
-    for model in ("policy", "policyversion")
-    for action in ("add", "change", "view", "delete")
+POLICY_EDITOR_PERMISSIONS = (
+    REVIEWER_PERMISSIONS
+    + tuple(
+        f"policies.{action}_{model}"
+        for model in ("policy", "policyversion", "experiment", "variant", "policyevaluation")
+        for action in ("add", "change", "view", "delete")
+    )
+    + ("policies.view_publishevent", "policies.view_assignment", "policies.view_policyevaluationexample")
 )
 ROLES = {REVIEWER: REVIEWER_PERMISSIONS, POLICY_EDITOR: POLICY_EDITOR_PERMISSIONS}
 

@@ -22,7 +22,15 @@ REVIEWER_SET = {
     "memory.view_sourcemessage",
     "policies.view_extractionrun",
 }
-POLICY_SET = {f"policies.{a}_{m}" for m in ("policy", "policyversion") for a in ("add", "change", "view", "delete")}
+POLICY_SET = {
+    *(f"policies.{a}_{m}" for m in ("policy", "policyversion") for a in ("add", "change", "view", "delete")),
+    *(f"policies.{a}_experiment" for a in ("add", "change", "view", "delete")),
+    *(f"policies.{a}_variant" for a in ("add", "change", "view", "delete")),
+    *(f"policies.{a}_policyevaluation" for a in ("add", "change", "view", "delete")),
+    "policies.view_publishevent",
+    "policies.view_assignment",
+    "policies.view_policyevaluationexample",
+}
 
 
 def test_seed_defaults_creates_both_roles_with_exactly_their_permissions():
