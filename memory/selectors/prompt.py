@@ -14,11 +14,12 @@ Each message is `{"role", "content": {"type": "text", "text"}}`, the MCP prompt 
 the reference returns; session turns other than the user's are shown as the
 assistant's, as there (MCP prompts know only those two roles).
 
-The working-memory read (one HMGET) runs in a thread beside the search, so the
-prompt costs the search's time, not the sum of both.
+Round trips: one HMGET for the session, then the search's (the query embedding from
+the Redis cache, one vector query; the prompt shows no total, so no count query). The
+session read takes about 0.1 ms; run in a thread beside the search it measured the same
+as before it (BENCHMARKS.md, "Memory prompt"), so it simply runs first.
 """
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -28,9 +29,6 @@ from memory.selectors.working_memory import working_memory_get
 SUMMARY_HEADING = "## A summary of the conversation so far:"
 MEMORIES_HEADING = "## Long term memories related to the user's query"
 NO_MEMORIES = "No relevant long-term memories found."
-
-# Shared by every request of a process: a session read is one short Redis call.
-_session_reads = ThreadPoolExecutor(max_workers=8, thread_name_prefix="prompt-session")
 
 
 @dataclass(frozen=True)
@@ -58,17 +56,12 @@ def memory_prompt_build(
 ) -> MemoryPrompt:
     """The prompt for `query`; `search` (when given) already holds the query text and
     every filter the caller asked for, none widened."""
-    pending = None
+    memory = None
     if session is not None:
-        pending = _session_reads.submit(
-            working_memory_get,
-            session_id=session.session_id,
-            namespace=session.namespace,
-            user_id=session.user_id,
-            window=session.window,
+        memory = working_memory_get(
+            session_id=session.session_id, namespace=session.namespace, user_id=session.user_id, window=session.window
         )
     result = memories_search(query=search, now=now) if search is not None else None
-    memory = pending.result() if pending is not None else None
 
     messages = _session_messages(memory) if memory is not None else []
     hits = result.hits if result is not None else []
