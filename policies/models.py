@@ -2,7 +2,8 @@
 
 Promotion reads them to decide how a session is extracted (an experiment's sticky
 assignment first, else the published version) and writes an ExtractionRun for every
-attempt. Publishing is recorded as PublishEvents; offline replays as PolicyEvaluations.
+attempt. Publishing is recorded as PublishEvents, every change to an experiment as an
+ExperimentEvent; offline replays as PolicyEvaluations.
 """
 
 from django.db import models
@@ -158,6 +159,31 @@ class Experiment(models.Model):
 
     def __str__(self):
         return self.key
+
+
+class ExperimentEvent(models.Model):
+    """One change to an experiment, whoever made it (admin, API, shell): who, when, what,
+    and what it changed (the winner, the old and new weights)."""
+
+    class Kind(models.TextChoices):
+        CREATED = "created"
+        STARTED = "started"
+        STOPPED = "stopped"
+        CONCLUDED = "concluded"
+        WINNER_PUBLISHED = "winner_published", "Winner published"
+        REWEIGHTED = "reweighted"
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    actor = models.CharField(max_length=200)
+    detail = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self):
+        return f"{self.experiment.key} {self.kind} by {self.actor}"
 
 
 class Variant(models.Model):

@@ -33,7 +33,12 @@ POLICY_EDITOR_PERMISSIONS = (
         for model in ("policy", "policyversion", "experiment", "variant", "policyevaluation")
         for action in ("add", "change", "view", "delete")
     )
-    + ("policies.view_publishevent", "policies.view_assignment", "policies.view_policyevaluationexample")
+    + (
+        "policies.view_publishevent",
+        "policies.view_assignment",
+        "policies.view_policyevaluationexample",
+        "policies.view_experimentevent",
+    )
 )
 ROLES = {REVIEWER: REVIEWER_PERMISSIONS, POLICY_EDITOR: POLICY_EDITOR_PERMISSIONS}
 

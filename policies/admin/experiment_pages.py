@@ -4,7 +4,6 @@ user), the context of its change page, and its results page."""
 
 from django.contrib import admin, messages
 from django.contrib.admin.models import CHANGE, LogEntry
-from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -14,6 +13,7 @@ from django.urls import reverse
 from memory.audit import admin_actor
 from memory.selectors.experiment_results import experiment_results
 from policies.admin.experiment_display import results_context
+from policies.admin.experiment_trail import experiment_trail
 from policies.models import Experiment, PublishEvent
 from policies.services.experiments import (
     experiment_conclude,
@@ -85,9 +85,6 @@ def change_context(request, object_id) -> dict:
     experiment = Experiment.objects.filter(pk=object_id).select_related("winner__version__policy").first()
     if experiment is None:
         return {}
-    trail = LogEntry.objects.filter(
-        content_type=ContentType.objects.get_for_model(Experiment), object_id=str(experiment.pk)
-    ).order_by("action_time", "id")
     published = []
     if experiment.winner is not None:
         published = PublishEvent.objects.filter(to_version=experiment.winner.version, kind=PublishEvent.Kind.CONCLUDE)
@@ -96,7 +93,7 @@ def change_context(request, object_id) -> dict:
         "variants": list(experiment.variants.select_related("version__policy")),
         "can_change": request.user.has_perm(CHANGE_PERMISSION),
         "can_publish": request.user.has_perm(CHANGE_PERMISSION) and request.user.has_perm(PUBLISH_PERMISSION),
-        "trail": trail,
+        "trail": experiment_trail(experiment),
         "winner_publications": published,
     }
 

@@ -1,9 +1,9 @@
 """Admin of A/B experiments: create one with its variants (inline), then start, stop,
 conclude with a winner and publish the winner from its page, and read its results.
 
-Every write goes through policies.services.experiments with the admin user as actor; the
-admin's own history (LogEntry) keeps who pressed which button, beside the dates on the
-experiment itself."""
+Every write goes through policies.services.experiments with the admin user as actor, and
+leaves the ExperimentEvent the page's trail shows; the admin's own history (LogEntry) also
+keeps who pressed which button."""
 
 from django import forms
 from django.contrib import admin
@@ -12,8 +12,9 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from memory.audit import admin_actor
+from memoryproject.admin_base import ReadOnlyAdmin
 from policies.admin import experiment_pages
-from policies.models import Experiment, Variant
+from policies.models import Experiment, ExperimentEvent, Variant
 from policies.services.experiments import (
     experiment_create,
     experiment_variant_weights_set,
@@ -171,3 +172,13 @@ class ExperimentAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         # Runs point at their experiment and variant: deleting would lose where memories came from.
         return False
+
+
+@admin.register(ExperimentEvent)
+class ExperimentEventAdmin(ReadOnlyAdmin):
+    """Every change to every experiment, for an audit across them (each page shows its own)."""
+
+    list_display = ("created_at", "experiment", "kind", "actor", "detail")
+    list_filter = ("kind", "experiment")
+    search_fields = ("actor", "experiment__key")
+    list_select_related = ("experiment",)

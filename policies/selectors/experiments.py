@@ -1,9 +1,9 @@
 """Reads of A/B experiments: which experiment a session falls in, the variant its hash
-picks, the variant it was given, and the experiment's variants and control."""
+picks, the variant it was given, the experiment's variants and control, and its events."""
 
 import hashlib
 
-from policies.models import Assignment, Experiment, Variant
+from policies.models import Assignment, Experiment, ExperimentEvent, Variant
 
 
 def experiment_in_scope(*, experiment: Experiment, namespace: str | None) -> bool:
@@ -62,3 +62,8 @@ def experiment_control(*, experiment: Experiment) -> Variant | None:
     """The variant the others are compared with: the one marked, else the first."""
     variants = experiment_variants(experiment=experiment)
     return next((v for v in variants if v.is_control), variants[0] if variants else None)
+
+
+def experiment_events(*, experiment: Experiment) -> list[ExperimentEvent]:
+    """Every change made to the experiment, oldest first, with who made it."""
+    return list(ExperimentEvent.objects.filter(experiment=experiment).order_by("created_at", "id"))

@@ -2,9 +2,10 @@
 publish the winner, change weights, and a session's sticky assignment.
 
 Status moves one way: draft -> running -> stopped -> concluded (running -> concluded too).
-Each move is dated on the experiment (started_at, stopped_at) and logged with its actor;
-publishing the winner leaves a PublishEvent naming the actor. A session's variant is
-stored on its first use (an Assignment), so new weights apply to new sessions only.
+Each move is dated on the experiment (started_at, stopped_at). Every change, whoever
+makes it, leaves an ExperimentEvent with its actor in the same transaction; publishing the
+winner also leaves the policy's PublishEvent. A session's variant is stored on its first
+use (an Assignment), so new weights apply to new sessions only.
 """
 
 import logging
@@ -14,7 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from policies.models import Assignment, Experiment, Policy, PolicyVersion, PublishEvent, Variant
+from policies.models import Assignment, Experiment, ExperimentEvent, Policy, PolicyVersion, PublishEvent, Variant
 from policies.selectors.experiments import (
     assignment_variant,
     experiment_in_scope,
@@ -26,10 +27,17 @@ from policies.services.versions import policy_version_publish
 logger = logging.getLogger(__name__)
 
 Status = Experiment.Status
+Kind = ExperimentEvent.Kind
 
 
 class ExperimentStatusError(ValidationError):
     """The move is not allowed from the experiment's current status."""
+
+
+def _event(experiment: Experiment, kind: str, actor: str, **detail) -> ExperimentEvent:
+    """The audit row of one change; the callers are atomic, so it stands or falls with it."""
+    logger.info("experiment %s %s by %s %s", experiment.key, kind, actor, detail or "")
+    return ExperimentEvent.objects.create(experiment=experiment, kind=kind, actor=actor, detail=detail)
 
 
 def experiment_variants_validate(variants: list[tuple]) -> None:
@@ -74,7 +82,8 @@ def experiment_create(
             weight=weight,
             is_control=position == 0,
         )
-    logger.info("experiment %s created by %s", experiment.key, actor)
+    weights = {str(name).strip(): weight for name, _, weight in variants}
+    _event(experiment, Kind.CREATED, actor, namespaces=experiment.namespaces, weights=weights)
     return experiment
 
 
@@ -109,7 +118,7 @@ def experiment_start(*, experiment: Experiment, actor: str) -> Experiment:
         raise ValidationError({"namespaces": f"experiment {other.key!r} is running on the same namespaces"})
     experiment.status, experiment.started_at = Status.RUNNING, timezone.now()
     experiment.save(update_fields=["status", "started_at"])
-    logger.info("experiment %s started by %s", experiment.key, actor)
+    _event(experiment, Kind.STARTED, actor)
     return experiment
 
 
@@ -119,7 +128,7 @@ def experiment_stop(*, experiment: Experiment, actor: str) -> Experiment:
     experiment = _locked(experiment, (Status.RUNNING,), "stop")
     experiment.status, experiment.stopped_at = Status.STOPPED, timezone.now()
     experiment.save(update_fields=["status", "stopped_at"])
-    logger.info("experiment %s stopped by %s", experiment.key, actor)
+    _event(experiment, Kind.STOPPED, actor)
     return experiment
 
 
@@ -132,16 +141,29 @@ def experiment_conclude(*, experiment: Experiment, winner: Variant, actor: str) 
     experiment.status, experiment.winner = Status.CONCLUDED, winner
     experiment.stopped_at = experiment.stopped_at or timezone.now()
     experiment.save(update_fields=["status", "winner", "stopped_at"])
-    logger.info("experiment %s concluded by %s: winner %s", experiment.key, actor, winner.name)
+    _event(experiment, Kind.CONCLUDED, actor, winner=winner.name)
     return experiment
 
 
 @transaction.atomic
 def experiment_publish_winner(*, experiment: Experiment, actor: str) -> Policy:
-    """Publish the winner's version; the PublishEvent (kind conclude) names the actor."""
+    """Publish the winner's version; the PublishEvent (kind conclude) names the actor too."""
     experiment = _locked(experiment, (Status.CONCLUDED,), "publish the winner of")
     winner = Variant.objects.select_related("version").get(pk=experiment.winner_id)
-    return policy_version_publish(version=winner.version, actor=actor, kind=PublishEvent.Kind.CONCLUDE)
+    # Locked before publishing (which locks it again), so from_version is the one replaced.
+    policy = Policy.objects.select_for_update().get(pk=winner.version.policy_id)
+    previous = policy.published_version
+    policy = policy_version_publish(version=winner.version, actor=actor, kind=PublishEvent.Kind.CONCLUDE)
+    _event(
+        experiment,
+        Kind.WINNER_PUBLISHED,
+        actor,
+        winner=winner.name,
+        policy=policy.name,
+        version=winner.version.number,
+        from_version=previous.number if previous else None,
+    )
+    return policy
 
 
 @transaction.atomic
@@ -156,7 +178,8 @@ def experiment_variant_weights_set(*, experiment: Experiment, weights: dict[str,
         variant_weight_validate(name, weight)
     for name, weight in weights.items():
         Variant.objects.filter(pk=variants[name].pk).update(weight=weight)
-    logger.info("experiment %s reweighted by %s: %s", experiment.key, actor, weights)
+    old = {name: variants[name].weight for name in weights}
+    _event(experiment, Kind.REWEIGHTED, actor, old=old, new=dict(weights))
     return experiment
 
 

@@ -106,13 +106,13 @@ def test_the_buttons_move_the_experiment_and_the_trail_names_who(editor, experim
     assert (event.kind, event.actor) == ("conclude", "admin:erin")
     page = editor.get(f"{base}/change/").content.decode()
     trail = re.search(r'<table id="experiment-trail">.*?</table>', page, re.S).group(0)
-    assert re.findall(r"<td>((?:Created|Started|Stopped|Concluded|Winner)[^<]*)</td>", trail) == [
-        "Created by admin:erin",
-        "Started by admin:erin",
-        "Stopped by admin:erin",
-        "Concluded by admin:erin",
-        "Winner published by admin:erin",
-        "Winner v2 published by admin:erin",
+    rows = re.findall(r'<tr class="trail-row"><td>[^<]*</td><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td>', trail)
+    assert rows == [
+        ("admin:erin", "Created", "A ×1, B ×1; namespaces: shop"),
+        ("admin:erin", "Started", ""),
+        ("admin:erin", "Stopped", ""),
+        ("admin:erin", "Concluded", "winner B"),
+        ("admin:erin", "Winner published", "winner B: default v1 → v2"),
     ]
 
 

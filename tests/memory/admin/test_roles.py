@@ -30,6 +30,7 @@ POLICY_SET = {
     "policies.view_publishevent",
     "policies.view_assignment",
     "policies.view_policyevaluationexample",
+    "policies.view_experimentevent",
 }
 
 
