@@ -196,6 +196,9 @@ MCP_HOST = env("MCP_HOST", default="127.0.0.1")
 MCP_PORT = env.int("MCP_PORT", default=9000)
 # Pins every tool call to one namespace (empty: none, or the URL path's /{namespace}/mcp).
 MCP_NAMESPACE = env("MCP_NAMESPACE", default="") or None
+# The API key (or JWT) the stdio transport acts with; the network transports take a
+# Bearer header per request instead.
+MCP_API_KEY = env("MCP_API_KEY", default="")
 
 # --- Working memory -----------------------------------------------------------------------
 WORKING_MEMORY_TTL_SECONDS = env.int("WORKING_MEMORY_TTL_SECONDS", default=0) or None

@@ -69,24 +69,35 @@ def _api_key_scope(secret: str) -> Scope:
     return key_scope(key)
 
 
+def header_scope(header: str | None) -> Scope | None:
+    """The scope an Authorization header carries; None without one. A credential that is
+    refused raises AuthenticationFailed saying why. The MCP doors use it too."""
+    if header is None:
+        return None
+    scheme, _, credential = header.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        raise exceptions.AuthenticationFailed("Use the Bearer scheme: Authorization: Bearer <API key or JWT>.")
+    return secret_scope(credential.strip())
+
+
+def secret_scope(credential: str) -> Scope:
+    """The scope of an API key or JWT given bare (the MCP stdio transport's MCP_API_KEY)."""
+    if not credential or " " in credential:
+        raise exceptions.AuthenticationFailed("Malformed bearer credential.")
+    if credential.count(".") == 2:
+        return jwt_auth.jwt_scope(credential)
+    if credential.count(".") != 1:
+        raise exceptions.AuthenticationFailed("Malformed API key: expected <prefix>.<secret>.")
+    return _api_key_scope(credential)
+
+
 class BearerAuthentication(authentication.BaseAuthentication):
     def authenticate(self, request):
         if settings.AUTH_MODE == "disabled":
             return None
-        header = request.headers.get("Authorization")
-        if header is None:
-            return None  # HasScopePermission answers 401 "credentials were not provided"
-        scheme, _, credential = header.strip().partition(" ")
-        if scheme.lower() != "bearer":
-            raise exceptions.AuthenticationFailed("Use the Bearer scheme: Authorization: Bearer <API key or JWT>.")
-        credential = credential.strip()
-        if not credential or " " in credential:
-            raise exceptions.AuthenticationFailed("Malformed bearer credential.")
-        if credential.count(".") == 2:
-            return (None, jwt_auth.jwt_scope(credential))
-        if credential.count(".") != 1:
-            raise exceptions.AuthenticationFailed("Malformed API key: expected <prefix>.<secret>.")
-        return (None, _api_key_scope(credential))
+        scope = header_scope(request.headers.get("Authorization"))
+        # None: HasScopePermission answers 401 "credentials were not provided".
+        return None if scope is None else (None, scope)
 
     def authenticate_header(self, request):
         return 'Bearer realm="memory"'

@@ -47,6 +47,8 @@ def _in_django(fn, kwargs):
         return fn(**kwargs)
     except exceptions.ValidationError as exc:
         raise tool_error(exc) from exc
+    except exceptions.PermissionDenied as exc:  # outside the credential's scope or permissions
+        raise ToolError(str(exc.detail)) from exc
     finally:
         close_old_connections()
 

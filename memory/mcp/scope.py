@@ -1,17 +1,22 @@
 """Who is calling an MCP tool, and which namespace they are held to.
 
-`mcp_caller` is the one place that decides it. Until the network transports take
-credentials, every caller is `mcp:anonymous` (`memory.audit`); the pin comes from the
-URL path (`/{namespace}/mcp`, `/{namespace}/sse`) or the MCP_NAMESPACE setting. A tool
-argument naming another namespace is an error, never a silent override.
+`mcp_caller` is the one place that decides it. The caller's credential scope is the
+REST one (`memory.api.scope`): on the network transports `memory.mcp.auth` derived it
+from the request's `Authorization: Bearer` header; over stdio it is MCP_API_KEY's. Its
+actor is `mcp:<credential>` (`mcp:key-<prefix>`; `mcp:anonymous` while AUTH_MODE is
+disabled). The pin comes from the URL path (`/{namespace}/mcp`, `/{namespace}/sse`) or
+the MCP_NAMESPACE setting, and must lie inside the scope. A tool argument naming another
+namespace is an error, never a silent override.
 """
 
 from dataclasses import dataclass
 
 from django.conf import settings
 from mcp.server.fastmcp.exceptions import ToolError
+from rest_framework import exceptions
 
-from memory.audit import MCP_ANONYMOUS
+from memory.api.auth import secret_scope
+from memory.api.scope import Scope
 
 
 class PinConflict(ToolError):
@@ -21,15 +26,21 @@ class PinConflict(ToolError):
 @dataclass(frozen=True)
 class McpCaller:
     namespace: str | None  # the pinned namespace; None: any
-    actor: str
+    scope: Scope
+
+    @property
+    def actor(self) -> str:
+        return f"mcp:{self.scope.credential}"
 
     def namespace_value(self, value: str | None, argument: str) -> str | None:
-        """A plain namespace argument: the pin when it is missing; refused when it differs."""
-        if self.namespace is None or value is None:
-            return value if self.namespace is None else self.namespace
-        if value != self.namespace:
+        """A plain namespace argument: the pin when it is missing; refused when it differs
+        or lies outside the credential's scope (then the scope's rules, as on REST)."""
+        if self.namespace is not None and value is not None and value != self.namespace:
             raise PinConflict(f"{argument}: this MCP server is pinned to namespace {self.namespace!r}, not {value!r}.")
-        return value
+        return self.scope.namespace(value or self.namespace, ["body", argument])
+
+    def user_value(self, value: str | None, argument: str = "user_id") -> str | None:
+        return self.scope.user(value, ["body", argument])
 
     def namespace_filter(self, spec: dict | None, argument: str = "namespace") -> dict | None:
         """A namespace filter argument: {"eq": pin} when it is missing; anything but that is refused."""
@@ -45,8 +56,10 @@ class McpCaller:
             )
         return {"eq": self.namespace}
 
-    def owns(self, record_namespace: str | None) -> bool:
-        return self.namespace is None or record_namespace == self.namespace
+    def owns(self, namespace: str | None, user_id: str | None) -> bool:
+        """Whether a stored record of this namespace and user is in reach."""
+        pinned = self.namespace is None or namespace == self.namespace
+        return pinned and self.scope.allows(namespace=namespace, user_id=user_id)
 
 
 def _path_namespace(ctx) -> str | None:
@@ -57,12 +70,36 @@ def _path_namespace(ctx) -> str | None:
     return request.path_params.get("namespace") or None
 
 
-def mcp_caller(ctx) -> McpCaller:
-    """The caller of this tool call: the namespace it is pinned to and its actor."""
+def _credential_scope(ctx) -> Scope:
+    """The scope `memory.mcp.auth` put on the HTTP request, or MCP_API_KEY's on stdio."""
+    request = getattr(ctx.request_context, "request", None) if ctx is not None else None
+    if settings.AUTH_MODE == "disabled":
+        return Scope.unrestricted(credential="anonymous")
+    if request is not None:
+        found = request.scope.get("state", {}).get("memory_scope")
+        if found is None:  # a transport mounted without memory.mcp.auth: refuse, never guess
+            raise ToolError("This MCP transport takes no credentials; refused.")
+        return found
+    if not settings.MCP_API_KEY:
+        raise ToolError("MCP over stdio needs an API key: set MCP_API_KEY (AUTH_MODE=required).")
+    try:
+        return secret_scope(settings.MCP_API_KEY)
+    except exceptions.AuthenticationFailed as exc:
+        raise ToolError(f"MCP_API_KEY: {exc.detail}") from exc
+
+
+def mcp_caller(ctx, permission: str) -> McpCaller:
+    """The caller of this tool call, holding `permission` (read, write or delete): its
+    credential scope and the namespace it is pinned to."""
+    scope = _credential_scope(ctx)
+    scope.require(permission)
     from_path, from_setting = _path_namespace(ctx), settings.MCP_NAMESPACE
     if from_path and from_setting and from_path != from_setting:
         raise PinConflict(
             f"The URL path names namespace {from_path!r}, "
             f"but this server is pinned to {from_setting!r} (MCP_NAMESPACE)."
         )
-    return McpCaller(namespace=from_path or from_setting, actor=MCP_ANONYMOUS)
+    pin = from_path or from_setting
+    if pin is not None:
+        scope.namespace(pin, ["path", "namespace"])  # a pin outside the scope is refused
+    return McpCaller(namespace=pin, scope=scope)

@@ -14,9 +14,11 @@ these processes can serve the same clients. The SDK turns on its DNS-rebinding g
 import uvicorn
 from mcp.server.fastmcp import FastMCP
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 
 from memory.mcp import tools_long_term, tools_session
+from memory.mcp.auth import BearerMiddleware
 
 INSTRUCTIONS = """\
 This server is the user's long-term memory. Before answering anything that may depend on
@@ -60,6 +62,7 @@ def streamable_http_app(server: FastMCP) -> Starlette:
     return Starlette(
         routes=[Route("/mcp", endpoint=inner), Mount("/{namespace}", app=inner)],
         lifespan=lambda app: server.session_manager.run(),
+        middleware=[Middleware(BearerMiddleware)],
     )
 
 
@@ -68,7 +71,8 @@ def sse_app(server: FastMCP) -> Starlette:
     /{namespace}/messages/ (it prefixes the mount's root path), so every call keeps it."""
     inner = server.sse_app()
     return Starlette(
-        routes=[Route("/sse", endpoint=inner), Route("/messages/", endpoint=inner), Mount("/{namespace}", app=inner)]
+        routes=[Route("/sse", endpoint=inner), Route("/messages/", endpoint=inner), Mount("/{namespace}", app=inner)],
+        middleware=[Middleware(BearerMiddleware)],
     )
 
 

@@ -13,6 +13,7 @@ from mcp.server.fastmcp.exceptions import ToolError
 from rest_framework import serializers
 from typing_extensions import TypedDict
 
+from memory.api.filters import scoped_query
 from memory.api.long_term import (
     CreateMemoriesSerializer,
     EditMemorySerializer,
@@ -24,7 +25,8 @@ from memory.api.long_term import (
 )
 from memory.mcp.calls import in_django
 from memory.mcp.scope import mcp_caller
-from memory.selectors.long_term import memories_search, memory_get, records_in_scope
+from memory.selectors.long_term import memories_search, memory_get
+from memory.selectors.scope import record_scopes
 from memory.services import long_term as services
 from memory.services import review
 
@@ -55,17 +57,19 @@ def _validated(serializer_class, data: dict) -> dict:
     return serializer.validated_data
 
 
-def _in_reach(ctx, memory_id: str):
-    """The record, when it exists inside the caller's pinned namespace."""
+def _in_reach(caller, memory_id: str):
+    """The record, when it exists inside the caller's pinned namespace and scope."""
     record = memory_get(memory_id=memory_id)
-    if record is None or not mcp_caller(ctx).owns(record.namespace):
+    if record is None or not caller.owns(record.namespace, record.user_id):
         raise ToolError(f"memory_id: no memory with id {memory_id!r}.")
     return record
 
 
 def _search(ctx, body: dict) -> dict:
-    body["namespace"] = mcp_caller(ctx).namespace_filter(body.get("namespace"))
+    caller = mcp_caller(ctx, "read")
+    body["namespace"] = caller.namespace_filter(body.get("namespace"))
     query = search_query_from_body(body, _validated(SearchSerializer, body))
+    query = scoped_query(query, body, caller.scope)
     now = timezone.now()
     result = memories_search(query=query, now=now)
     services.memories_after_search(
@@ -125,11 +129,12 @@ async def search_long_term_memory(
 
 
 def _create(ctx, memories: list) -> dict:
-    caller = mcp_caller(ctx)
+    caller = mcp_caller(ctx, "write")
     memories = [dict(m) if isinstance(m, dict) else m for m in memories]
     for position, memory in enumerate(memories):
         if isinstance(memory, dict):
             memory["namespace"] = caller.namespace_value(memory.get("namespace"), f"memories[{position}].namespace")
+            memory["user_id"] = caller.user_value(memory.get("user_id"), f"memories[{position}].user_id")
     data = _validated(CreateMemoriesSerializer, {"memories": memories})
     _check_unique_ids(data["memories"])
     try:
@@ -159,7 +164,7 @@ async def create_long_term_memories(ctx: Context, memories: list[MemoryInput]) -
 
 
 def _get(ctx, memory_id: str) -> dict:
-    return memory_to_dict(_in_reach(ctx, memory_id))
+    return memory_to_dict(_in_reach(mcp_caller(ctx, "read"), memory_id))
 
 
 async def get_long_term_memory(ctx: Context, memory_id: str) -> dict[str, Any]:
@@ -171,10 +176,12 @@ async def get_long_term_memory(ctx: Context, memory_id: str) -> dict[str, Any]:
 
 
 def _edit(ctx, memory_id: str, changes: dict) -> dict:
-    caller = mcp_caller(ctx)
-    _in_reach(ctx, memory_id)
+    caller = mcp_caller(ctx, "write")
+    _in_reach(caller, memory_id)
     if "namespace" in changes:
         caller.namespace_value(changes["namespace"], "namespace")
+    if "user_id" in changes:
+        caller.user_value(changes["user_id"])
     if not changes:
         raise serializers.ValidationError({"memory_id": ["Give at least one field to change."]})
     validated = _edit_changes(changes, _validated(EditMemorySerializer, changes))
@@ -209,16 +216,17 @@ async def edit_long_term_memory(
 
 
 def _delete(ctx, memory_ids: list[str]) -> dict:
-    caller = mcp_caller(ctx)
+    caller = mcp_caller(ctx, "delete")
     if not memory_ids:
         raise serializers.ValidationError({"memory_ids": ["Give at least one memory id."]})
-    if caller.namespace is not None:
-        reachable = set(
-            records_in_scope(namespace=caller.namespace).filter(id__in=memory_ids).values_list("id", flat=True)
-        )
-        unreachable = [i for i in memory_ids if i not in reachable]
-        if unreachable:
-            raise ToolError(f"memory_ids: no memory with id {unreachable[0]!r} in namespace {caller.namespace!r}.")
+    found = record_scopes(memory_ids=memory_ids)
+    # Out of reach: another scope's records, and (when pinned) ids that do not exist.
+    unreachable = [
+        i for i in memory_ids if (i in found and not caller.owns(*found[i])) or (i not in found and caller.namespace)
+    ]
+    if unreachable:
+        where = f" in namespace {caller.namespace!r}" if caller.namespace else ""
+        raise ToolError(f"memory_ids: no memory with id {unreachable[0]!r}{where}.")
     deleted = services.memories_delete(memory_ids=memory_ids, reason="deleted through MCP", actor=caller.actor)
     return {"status": f"ok, deleted {deleted} memories", "deleted": deleted}
 

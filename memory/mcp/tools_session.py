@@ -36,7 +36,7 @@ def _eq(value) -> str | None:
 
 
 def _prompt(ctx, query: str, args: dict, include_long_term_search: bool) -> dict:
-    caller = mcp_caller(ctx)
+    caller = mcp_caller(ctx, "read")
     namespace, user_id = ({"eq": v} if isinstance(v, str) else v for v in (args.get("namespace"), args.get("user_id")))
     namespace = caller.namespace_filter(namespace)
     body: dict[str, Any] = {"query": query}
@@ -51,7 +51,7 @@ def _prompt(ctx, query: str, args: dict, include_long_term_search: bool) -> dict
         search = {k: args[k] for k in (*_SEARCH_FILTERS, *_SEARCH_OPTIONS) if k in args}
         search.update({k: v for k, v in args.items() if k.startswith("recency_")})
         body["long_term_search"] = {**search, "namespace": namespace, "user_id": user_id}
-    return memory_prompt_respond(body)
+    return memory_prompt_respond(body, caller.scope)
 
 
 async def memory_prompt(
@@ -108,7 +108,9 @@ async def memory_prompt(
 def _set(ctx, session_id: str, body: dict) -> dict:
     checked = SessionIdSerializer(data={"session_id": session_id})
     checked.is_valid(raise_exception=True)
-    body["namespace"] = mcp_caller(ctx).namespace_value(body.get("namespace"), "namespace")
+    caller = mcp_caller(ctx, "write")
+    body["namespace"] = caller.namespace_value(body.get("namespace"), "namespace")
+    body["user_id"] = caller.user_value(body.get("user_id"))
     serializer = WorkingMemoryPutSerializer(data=body)
     serializer.is_valid(raise_exception=True)
     put = serializer.validated_data
@@ -153,7 +155,9 @@ async def set_working_memory(
 def _get(ctx, session_id: str, query: dict) -> dict:
     checked = SessionIdSerializer(data={"session_id": session_id})
     checked.is_valid(raise_exception=True)
-    query["namespace"] = mcp_caller(ctx).namespace_value(query.get("namespace"), "namespace")
+    caller = mcp_caller(ctx, "read")
+    query["namespace"] = caller.namespace_value(query.get("namespace"), "namespace")
+    query["user_id"] = caller.user_value(query.get("user_id"))
     serializer = GetQuerySerializer(data=query)
     serializer.is_valid(raise_exception=True)
     args = serializer.validated_data

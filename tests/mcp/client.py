@@ -9,7 +9,7 @@ from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamablehttp_client
 
-from tests.helpers import BASE_DIR, PYTHON, child_env, free_port, wait_for_http
+from tests.helpers import BASE_DIR, PYTHON, child_env, free_port, operator_api_key, wait_for_http
 
 TOOL_NAMES = {
     "search_long_term_memory",
@@ -43,8 +43,15 @@ class Tools:
         return json.loads(result.content[0].text)
 
 
+def bearer(api_key: str | None = None) -> dict:
+    """The header the network transports need (AUTH_MODE=required): a new operator key by default."""
+    return {"Authorization": f"Bearer {api_key or operator_api_key('mcp')}"}
+
+
 def over_stdio(work, **env: str):
-    """Run `await work(tools)` against a `manage.py mcp --transport stdio` child process."""
+    """Run `await work(tools)` against a `manage.py mcp --transport stdio` child process,
+    acting with MCP_API_KEY (a new operator key unless `env` gives one)."""
+    env.setdefault("MCP_API_KEY", operator_api_key("mcp"))
     params = StdioServerParameters(
         command=PYTHON, args=["manage.py", "mcp", "--transport", "stdio"], env=child_env(**env), cwd=str(BASE_DIR)
     )
@@ -57,23 +64,29 @@ def over_stdio(work, **env: str):
     return asyncio.run(main())
 
 
-def over_http(url: str, work):
+def over_http(url: str, work, headers: dict | None = None):
     """Run `await work(tools)` against the streamable HTTP server at `url` (…/mcp)."""
+    headers = bearer() if headers is None else headers
 
     async def main():
-        async with streamablehttp_client(url) as (read, write, _), ClientSession(read, write) as session:
+        async with (
+            streamablehttp_client(url, headers=headers) as (read, write, _),
+            ClientSession(read, write) as session,
+        ):
             await session.initialize()
             return await work(Tools(session))
 
     return asyncio.run(main())
 
 
-def over_sse(url: str, work):
+def over_sse(url: str, work, headers: dict | None = None):
     """Run `await work(tools)` against the SSE server at `url` (…/sse)."""
     from mcp.client.sse import sse_client
 
+    headers = bearer() if headers is None else headers
+
     async def main():
-        async with sse_client(url) as (read, write), ClientSession(read, write) as session:
+        async with sse_client(url, headers=headers) as (read, write), ClientSession(read, write) as session:
             await session.initialize()
             return await work(Tools(session))
 

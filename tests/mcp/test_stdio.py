@@ -5,6 +5,7 @@ as tool errors that name the argument."""
 import pytest
 
 from memory.models import MemoryHistory, MemoryRecord
+from tests.helpers import operator_api_key
 from tests.mcp.client import TOOL_NAMES, over_stdio
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -33,7 +34,8 @@ def test_tools_over_stdio_create_search_prompt_and_keep_working_memory(redis_cli
         now = await tools.call("get_current_datetime")
         return names, created, found, fetched, edited, stored, read, prompt, deleted, now
 
-    names, created, found, fetched, edited, stored, read, prompt, deleted, now = over_stdio(work)
+    key = operator_api_key("stdio")
+    names, created, found, fetched, edited, stored, read, prompt, deleted, now = over_stdio(work, MCP_API_KEY=key)
 
     assert names == TOOL_NAMES
     assert created["memories"] == [
@@ -57,11 +59,12 @@ def test_tools_over_stdio_create_search_prompt_and_keep_working_memory(redis_cli
     assert now["iso_utc"].endswith("Z") and isinstance(now["unix_ts"], int)
 
     assert list(MemoryRecord.objects.values_list("id", flat=True)) == ["tea"]
-    # Every change is recorded under the MCP caller's actor.
+    # Every change is recorded under the MCP caller's actor: its key's public prefix.
+    actor = f"mcp:key-{key.partition('.')[0]}"
     assert set(MemoryHistory.objects.values_list("action", "actor")) == {
-        ("created", "mcp:anonymous"),
-        ("edited", "mcp:anonymous"),
-        ("deleted", "mcp:anonymous"),
+        ("created", actor),
+        ("edited", actor),
+        ("deleted", actor),
     }
 
 
