@@ -18,7 +18,7 @@ endif
 # Tests flush Redis, so they always get their own embedded one on its own port.
 TEST_WITH_REDIS := env -u REDIS_URL $(BIN)/python -m memoryproject.localredis exec --port $(TEST_REDIS_PORT) --
 
-.PHONY: install run test test-browser browser-deps test-postgres postgres lint format clean
+.PHONY: install run test test-browser browser-deps test-postgres postgres lint format clean reliability fuzz
 
 $(BIN)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,16 @@ format: install
 
 test: install
 	$(TEST_WITH_REDIS) $(BIN)/pytest $(PYTEST_ARGS)
+
+# The fault scenarios (tests/reliability: worker and Redis kills, index loss, provider
+# outage, soak), each printing its figures; RELIABILITY.md has the latest ones.
+reliability: install
+	$(TEST_WITH_REDIS) $(BIN)/pytest -m reliability -s tests/reliability $(PYTEST_ARGS)
+
+# Schemathesis over every operation of the served schema, with a fixed seed and bounded
+# examples (FUZZ_SEED, FUZZ_MAX_EXAMPLES), then the Hypothesis properties of the parsers.
+fuzz: install
+	$(TEST_WITH_REDIS) $(BIN)/pytest -m fuzz -s tests/reliability $(PYTEST_ARGS)
 
 # Debian's Chromium and ChromeDriver for the browser tests (tests/browser); needs root.
 # `make test` skips those tests, saying so, while either binary is missing.

@@ -18,6 +18,7 @@ import logging
 import math
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from functools import lru_cache
 
 import numpy as np
@@ -491,6 +492,12 @@ _LN2 = 0.6931471805599453
 _DAY_MICROS = 86_400_000_000
 
 
+def _positional(value: float) -> str:
+    """A float as APPLY's expression parser reads it: digits and a point, never an
+    exponent (repr's 1.4e-08 or 8.3e+16 was a syntax error, found by schema fuzzing)."""
+    return format(Decimal(repr(float(value))), "f")
+
+
 def list_by_recency(
     *,
     conditions: list[Condition],
@@ -510,10 +517,10 @@ def list_by_recency(
     """
     t = to_micros(now)
     expression = (
-        f"{float(freshness_weight)!r} * exp(-{_LN2} * ({t} - @last_accessed) / "
-        f"{float(half_life_last_access_days) * _DAY_MICROS!r}) + "
-        f"{float(novelty_weight)!r} * exp(-{_LN2} * ({t} - @created_at) / "
-        f"{float(half_life_created_days) * _DAY_MICROS!r})"
+        f"{_positional(freshness_weight)} * exp(-{_LN2} * ({t} - @last_accessed) / "
+        f"{_positional(half_life_last_access_days * _DAY_MICROS)}) + "
+        f"{_positional(novelty_weight)} * exp(-{_LN2} * ({t} - @created_at) / "
+        f"{_positional(half_life_created_days * _DAY_MICROS)})"
     )
     args = [
         "FT.AGGREGATE",

@@ -8,8 +8,13 @@ Debian 12 lacks, so we never use it).
     python -m memoryproject.localredis stop --port 6479
     python -m memoryproject.localredis exec --port 6480 -- pytest -x
 
+    python -m memoryproject.localredis supervise --port 6481
+
 `exec` starts Redis (or reuses one already answering on that port), runs the
 command with REDIS_URL pointing at it, and stops Redis afterwards if it started it.
+While the command runs, a Redis it started is supervised: if the server dies, it is
+started again and replays its AOF (`appendfsync everysec`). `supervise` does only
+that, in the foreground, until SIGTERM.
 Kept free of Django so it can run before settings exist.
 """
 
@@ -19,6 +24,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -132,8 +138,50 @@ def stop(*, port: int, timeout: float = 20.0) -> None:
         time.sleep(0.05)
 
 
+def server_pid(data_dir: Path) -> int | None:
+    """The pid the server wrote to its pidfile, if that process is still alive."""
+    try:
+        pid = int((data_dir / "redis.pid").read_text().strip())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return None
+    return pid
+
+
+class Supervisor(threading.Thread):
+    """Restarts the Redis it started whenever that process dies (a crash, an OOM kill,
+    SIGKILL): the new one replays the AOF, so what was fsynced survives (appendfsync
+    everysec: up to the last second of writes is lost, RELIABILITY.md)."""
+
+    def __init__(self, *, port: int, data_dir: Path, poll_seconds: float = 0.2):
+        super().__init__(name=f"redis-supervisor-{port}", daemon=True)
+        self.port, self.data_dir, self.poll_seconds = port, data_dir, poll_seconds
+        self.restarts = 0
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.wait(self.poll_seconds):
+            if server_pid(self.data_dir) is not None or answering(self.port):
+                continue
+            print(f"redis: the server on port {self.port} exited; restarting it from its AOF", flush=True)
+            try:
+                start(port=self.port, data_dir=self.data_dir, timeout=60)
+            except (SystemExit, OSError, subprocess.CalledProcessError) as exc:
+                print(f"redis: restart failed ({exc}); trying again", flush=True)
+                continue
+            self.restarts += 1
+            print(f"redis: restarted on port {self.port} (restart {self.restarts})", flush=True)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join(timeout=5)
+
+
 def _exec(port: int, data_dir: Path, command: list[str]) -> int:
     started = start(port=port, data_dir=data_dir)
+    supervisor = Supervisor(port=port, data_dir=data_dir) if started else None
+    if supervisor:
+        supervisor.start()
     env = dict(os.environ, REDIS_URL=f"redis://127.0.0.1:{port}/0")
     proc = subprocess.Popen(command, env=env)
     # Ctrl-C reaches the child through the process group; we only wait and clean up.
@@ -142,13 +190,30 @@ def _exec(port: int, data_dir: Path, command: list[str]) -> int:
     try:
         return proc.wait()
     finally:
+        if supervisor:
+            supervisor.stop()
         if started:
             stop(port=port)
 
 
+def _supervise(port: int, data_dir: Path) -> int:
+    """Start Redis and keep it running until SIGTERM or Ctrl-C, then stop it cleanly."""
+    start(port=port, data_dir=data_dir)
+    supervisor = Supervisor(port=port, data_dir=data_dir)
+    supervisor.start()
+    print(f"redis: supervising redis://127.0.0.1:{port}/0", flush=True)
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    done.wait()
+    supervisor.stop()
+    stop(port=port)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=["start", "stop", "exec"])
+    parser.add_argument("action", choices=["start", "stop", "exec", "supervise"])
     parser.add_argument("--port", type=int, default=6479)
     parser.add_argument("--dir", type=Path, default=None, help="data directory (default var/redis-PORT)")
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -159,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
         started = start(port=args.port, data_dir=data_dir)
         print(f"redis: {'started' if started else 'already running'} on redis://127.0.0.1:{args.port}/0")
         return 0
+    if args.action == "supervise":
+        return _supervise(args.port, data_dir)
     if args.action == "stop":
         stop(port=args.port)
         print(f"redis: stopped on port {args.port}")

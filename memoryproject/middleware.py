@@ -3,7 +3,7 @@
 import time
 
 from memoryproject.metrics import REQUEST_LATENCY
-from memoryproject.request_context import bind_request_id, request_id_from, unbind_request_id
+from memoryproject.request_context import bind_request_id, request_id_from
 
 REQUEST_ID_HEADER = "X-Request-ID"
 
@@ -22,12 +22,12 @@ class RequestObservabilityMiddleware:
     def __call__(self, request):
         request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
         request.request_id = request_id
-        token = bind_request_id(request_id)
+        # Left bound after the response: Django logs a 4xx/5xx ("django.request") only
+        # once every middleware has returned, and that line should carry the id too.
+        # The next request on this thread binds its own.
+        bind_request_id(request_id)
         started = time.perf_counter()
-        try:
-            response = self.get_response(request)
-        finally:
-            unbind_request_id(token)
+        response = self.get_response(request)
         REQUEST_LATENCY.labels(
             route=_route(request), method=request.method, status=f"{response.status_code // 100}xx"
         ).observe(time.perf_counter() - started)

@@ -284,6 +284,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,  # the schema view is not an operation of the API
     # Swagger UI's "Authorize" takes the key; memory.api.auth declares the bearer scheme.
     "SWAGGER_UI_SETTINGS": {"persistAuthorization": True},
+    # Every operation's error responses and their one body shape (schema fuzzing checks them).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "memory.api.schema_errors.add_error_responses",
+    ],
 }
 
 # --- Metrics (GET /metrics) --------------------------------------------------------------

@@ -13,3 +13,6 @@ urlpatterns = [
     path("docs/", SpectacularSwaggerView.as_view(url_name="openapi-schema"), name="swagger-ui"),
     path("redoc/", SpectacularRedocView.as_view(url_name="openapi-schema"), name="redoc"),
 ]
+handler400 = "memory.api.errors.bad_request"
+handler404 = "memory.api.errors.not_found"
+handler500 = "memory.api.errors.server_error"

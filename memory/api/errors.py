@@ -8,7 +8,11 @@ agent-memory-client expects the reference server's (FastAPI's) error bodies:
 import logging
 
 import redis
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
+from django.http import JsonResponse
+from django.views import defaults
 from django_redis.exceptions import ConnectionInterrupted
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -72,6 +76,11 @@ def exception_handler(exc, context):
             {"detail": [{"loc": ["body"], "msg": f"Malformed JSON body: {exc.detail}", "type": "json_invalid"}]},
             status=status.HTTP_422_UNPROCESSABLE_ENTITY,
         )
+    if isinstance(exc, RequestDataTooBig):  # Django's own cap, before any serializer runs
+        return Response(
+            {"detail": f"Request body too large: at most {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes."},
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
     return drf_exception_handler(exc, context) or unavailable_response(exc)
 
 
@@ -81,3 +90,26 @@ def field_error(loc: list, msg: str, code: str = "invalid") -> exceptions.Valida
     error.detail = [exceptions.ErrorDetail(msg, code=code)]
     error.loc = tuple(loc)
     return error
+
+
+# Django's own 400, 404 and 500 pages are HTML; under /v1/ an agent gets JSON instead (a path
+# that matches no route, e.g. a history id that is not a number, found by fuzzing).
+API_PREFIX = "/v1/"
+
+
+def not_found(request, exception=None):
+    if request.path.startswith(API_PREFIX):
+        return JsonResponse({"detail": f"No route {request.path}"}, status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def bad_request(request, exception=None):
+    if request.path.startswith(API_PREFIX):
+        return JsonResponse({"detail": f"Bad request: {exception or 'refused'}"}, status=400)
+    return defaults.bad_request(request, exception)
+
+
+def server_error(request):
+    if request.path.startswith(API_PREFIX):
+        return JsonResponse({"detail": "Internal server error; it was logged."}, status=500)
+    return defaults.server_error(request)

@@ -32,10 +32,26 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+def has_control_character(value: str) -> bool:
+    """C0 controls and DEL: RediSearch's tag syntax cannot take an escaped DEL (a search
+    filtering on one was a syntax error, found by the filter property test)."""
+    return any(ord(c) < 32 or ord(c) == 127 for c in value)
+
+
 def no_control_characters(value: str) -> str:
     """Index tags are joined with a control character, so a value must not hold one."""
-    if any(ord(c) < 32 for c in value):
+    if has_control_character(value):
         raise serializers.ValidationError("Must not contain control characters.")
+    return value
+
+
+def no_surrounding_whitespace(value: str) -> str:
+    """RediSearch trims a tag's leading and trailing whitespace when it indexes it, so
+    " acme" would be stored as "acme" in the index and never match its own filter (and
+    would match acme's); such a value is refused rather than silently changed (found by
+    the filter property test)."""
+    if value != value.strip():
+        raise serializers.ValidationError("Must not start or end with whitespace.")
     return value
 
 
@@ -45,7 +61,7 @@ class TagValueField(StrictCharField):
     def __init__(self, **kwargs):
         kwargs.setdefault("max_length", TAG_MAX_LENGTH)
         kwargs.setdefault("trim_whitespace", False)
-        super().__init__(validators=[no_control_characters], **kwargs)
+        super().__init__(validators=[no_control_characters, no_surrounding_whitespace], **kwargs)
 
 
 class ScopeField(TagValueField):

@@ -37,7 +37,7 @@ from datetime import datetime
 
 from memory import index
 from memory.api.errors import field_error
-from memory.api.fields import TAG_MAX_LENGTH
+from memory.api.fields import TAG_MAX_LENGTH, has_control_character
 from memory.api.scope import OutOfScope, Scope
 from memory.codecs import datetime_decode
 from memory.models import MemoryStatus, MemoryType
@@ -127,11 +127,13 @@ def _tag_conditions(name: str, spec) -> list[index.Condition]:
 
 
 def _check_tag_value(name: str, item, loc: list) -> None:
-    if not isinstance(item, str) or not item or len(item) > TAG_MAX_LENGTH or any(ord(c) < 32 for c in item):
+    if not isinstance(item, str) or not item or len(item) > TAG_MAX_LENGTH or has_control_character(item):
         raise field_error(
             loc,
             f"Each value must be a non-empty string of at most {TAG_MAX_LENGTH} characters without control characters.",
         )
+    if item != item.strip():  # RediSearch trims tags: " a" would match "a" (memory.api.fields)
+        raise field_error(loc, "Each value must not start or end with whitespace.")
     if name in _CHOICES and item not in _CHOICES[name]:
         raise field_error(loc, f"{item!r} is not one of {', '.join(sorted(_CHOICES[name]))}.")
 
