@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -31,7 +31,7 @@ from memory.api.filters import scoped_query
 from memory.api.long_term import MemoryTextField, SearchSerializer, memory_to_dict, search_query_from_body
 from memory.api.scope import Scope, request_scope
 from memory.api.working_memory import WindowQuerySerializer
-from memory.selectors.long_term import SearchQuery
+from memory.selectors.long_term import SEARCH_MODES, SearchQuery
 from memory.selectors.prompt import MemoryPrompt, PromptSession, memory_prompt_build
 from memory.selectors.working_memory import context_window
 from memory.services.long_term import memories_after_search
@@ -46,6 +46,15 @@ class PromptSessionSerializer(WindowQuerySerializer):
     user_id = ScopeField(default=None)
 
 
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "object", "description": "A search body, as POST /v1/long-term-memory/search takes."},
+            {"type": "boolean"},
+        ],
+        "nullable": True,
+    }
+)
 class LongTermSearchField(serializers.Field):
     """A search request object (validated later, as POST /v1/long-term-memory/search
     validates it) or a boolean; `false` means no search."""
@@ -158,10 +167,38 @@ def memory_prompt_respond(data, scope: Scope | None = None) -> dict:
     return prompt_response(prompt, search)
 
 
+class PromptMessageSerializer(serializers.Serializer):
+    """Documents one message of the prompt (the MCP prompt-message shape)."""
+
+    role = serializers.ChoiceField(["system", "user", "assistant"])
+    content = inline_serializer("PromptText", {"type": serializers.CharField(), "text": serializers.CharField()})
+
+
+class MemoriesUsedSerializer(serializers.Serializer):
+    search_mode = serializers.ChoiceField(SEARCH_MODES)
+    memories = inline_serializer(
+        "MemoryUsed",
+        {"id": serializers.CharField(), "score": serializers.FloatField(), "dist": serializers.FloatField()},
+        many=True,
+    )
+
+
+class MemoryPromptResponseSerializer(serializers.Serializer):
+    """Documents the response (the view returns `prompt_response`'s dict)."""
+
+    messages = PromptMessageSerializer(many=True)
+    long_term_memories = serializers.ListField(child=serializers.DictField(), allow_null=True)
+    memories_used = MemoriesUsedSerializer(allow_null=True)
+
+
 class MemoryPromptView(APIView):
     access = {"POST": ("read", "searches")}
 
-    @extend_schema(request=MemoryPromptSerializer, parameters=[PromptQuerySerializer])
+    @extend_schema(
+        request=MemoryPromptSerializer,
+        parameters=[PromptQuerySerializer],
+        responses={200: MemoryPromptResponseSerializer},
+    )
     def post(self, request):
         """Summary, recent session messages, relevant long-term memories and the query, as messages."""
         validated_query(request, PromptQuerySerializer)  # optimize_query: accepted, no effect

@@ -214,3 +214,14 @@ def test_the_official_clients_memory_prompt_and_hydrate_work_unchanged(deploymen
     assert with_session["messages"] == [text("user", "Hi, I am Alice."), listing, text("user", QUERY)]
     assert hydrated["messages"] == [listing, text("user", QUERY)]
     assert hydrated["memories_used"]["memories"][0]["id"] == "tea"
+
+
+def test_the_openapi_schema_documents_the_prompt(api):
+    schema = api.get("/openapi.json").json()
+    operation = schema["paths"]["/v1/memory/prompt"]["post"]
+    assert operation["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/MemoryPromptResponse"
+    }
+    search = schema["components"]["schemas"]["MemoryPrompt"]["properties"]["long_term_search"]
+    assert [option["type"] for option in search["oneOf"]] == ["object", "boolean"]
+    assert [p["name"] for p in operation["parameters"]] == ["optimize_query"]
