@@ -4,8 +4,8 @@
 - `api:<credential>`: a REST caller (`memory.api.auth.request_actor`): `api:anonymous`
   while AUTH_MODE is disabled, `api:key-<prefix>` for an API key (the prefix is the
   public part of the key), `api:jwt-<tenant>/<sub>` for a JWT;
-- `mcp:<credential>`: an MCP tool caller (`memory.mcp.scope.mcp_caller`): `mcp:anonymous`
-  until the MCP transports take credentials;
+- `mcp:<credential>`: an MCP tool caller (`memory.mcp.scope.mcp_caller`): `mcp:key-<prefix>`,
+  `mcp:anonymous` while AUTH_MODE is disabled;
 - `system:<process>`: the server itself, e.g. `system:promotion` for the worker's
   extraction, `system:sweep` for the periodic purge of expired snapshots.
 """
