@@ -117,25 +117,33 @@ class HasScopePermission(permissions.BasePermission):
 
 
 class CredentialRateThrottle(throttling.SimpleRateThrottle):
-    """Per credential and per kind (writes, searches), in the cache THROTTLE_CACHE names;
-    the rates are read per request so a settings change applies at once."""
+    """Per credential and per kind (writes, searches): a fixed-window counter in the cache
+    THROTTLE_CACHE names, one INCR per request whatever the limit (DRF's own throttles
+    keep a list of every request's time in the window, read and rewritten on each one).
+    A burst across a window's end may reach twice the rate for a moment. The rates are
+    read per request, so a settings change applies at once."""
 
     def __init__(self):  # the rate depends on the request: see allow_request
-        pass
+        self.retry_after = None
 
     def allow_request(self, request, view):
         kind = _access(request, view)[1]
-        if kind is None:
-            return True
-        self.scope = kind
-        self.rate = getattr(settings, RATE_SETTINGS[kind])
-        self.num_requests, self.duration = self.parse_rate(self.rate)
-        self.cache = caches[settings.THROTTLE_CACHE]
-        return super().allow_request(request, view)
-
-    def get_cache_key(self, request, view):
         throttle_id = request_scope(request).throttle_id
-        return None if throttle_id is None else f"throttle:{self.scope}:{throttle_id}"
+        if kind is None or throttle_id is None:
+            return True
+        self.num_requests, self.duration = self.parse_rate(getattr(settings, RATE_SETTINGS[kind]))
+        now = self.timer()
+        window = int(now // self.duration)
+        key = f"throttle:{kind}:{throttle_id}:{window}"
+        cache = caches[settings.THROTTLE_CACHE]
+        cache.add(key, 0, timeout=self.duration + 1)
+        if cache.incr(key) <= self.num_requests:
+            return True
+        self.retry_after = (window + 1) * self.duration - now
+        return False
+
+    def wait(self):
+        return self.retry_after
 
 
 def request_actor(request) -> str:
