@@ -22,6 +22,12 @@ pytestmark = [pytest.mark.reliability, pytest.mark.multiprocess]
 SOAK_SECONDS = float(os.environ.get("SOAK_SECONDS", "180"))
 WARM_UP_SECONDS = min(60.0, SOAK_SECONDS / 3)
 MAX_GROWTH = 0.10
+# bin/serve's: a fixed mmap threshold (RELIABILITY.md, "Soak"); SOAK_MALLOC=default leaves glibc's.
+MALLOC_ENV = (
+    {}
+    if os.environ.get("SOAK_MALLOC") == "default"
+    else {"MALLOC_MMAP_THRESHOLD_": "131072", "MALLOC_TRIM_THRESHOLD_": "131072"}
+)
 
 
 def processes(deployment) -> dict[str, int]:
@@ -65,7 +71,7 @@ def test_memory_stays_bounded_under_mixed_load(start_deployment, llm_server):
         **llm_server.env(),
         PROMOTION_DEBOUNCE_SECONDS="2",
         MEMORY_INDEX_SWEEP_SECONDS="10",
-        MALLOC_ARENA_MAX=os.environ.get("MALLOC_ARENA_MAX", "2"),  # as bin/serve runs the worker
+        **MALLOC_ENV,  # as bin/serve runs the processes
     )
     send_now("memories_index_sweep")  # the periodic sweep, as seed_defaults starts it
     stop, counts = threading.Event(), {"writes": 0, "searches": 0}
@@ -96,7 +102,7 @@ def test_memory_stays_bounded_under_mixed_load(start_deployment, llm_server):
         rss_mb_start={k: round(v) for k, v in at_start.items()},
         rss_mb_end={k: round(v) for k, v in at_end.items()},
         growth_pct={k: round(100 * v, 1) for k, v in growth.items()},
-        malloc_arena_max=os.environ.get("MALLOC_ARENA_MAX", "2"),
+        malloc=" ".join(f"{k}={v}" for k, v in MALLOC_ENV.items()),
     )
     deployment.kill_worker(signal.SIGTERM)
     assert all(g < MAX_GROWTH for g in growth.values()), growth
