@@ -58,14 +58,26 @@ def serve(port: int, auth_mode: str) -> subprocess.Popen:
 
 
 class Client:
+    """One persistent connection, opened again when the server closed it (a gunicorn
+    worker restarted under load); that request is sent again."""
+
     def __init__(self, base_url: str, key: str | None):
         parts = urlsplit(base_url)
-        self.connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+        self.address = (parts.hostname, parts.port)
+        self.connection = http.client.HTTPConnection(*self.address, timeout=60)
         self.headers = {"Content-Type": "application/json"}
         if key:
             self.headers["Authorization"] = f"Bearer {key}"
 
     def request(self, method: str, path: str, body: bytes | None = None) -> int:
+        try:
+            return self._send(method, path, body)
+        except (ConnectionError, http.client.HTTPException):
+            self.connection.close()
+            self.connection = http.client.HTTPConnection(*self.address, timeout=60)
+            return self._send(method, path, body)
+
+    def _send(self, method: str, path: str, body: bytes | None) -> int:
         self.connection.request(method, path, body=body, headers=self.headers)
         response = self.connection.getresponse()
         response.read()
