@@ -183,7 +183,8 @@ class CreateMemoriesSerializer(serializers.Serializer):
         return fields
 
 
-def _check_unique_ids(memories: list[dict]) -> None:
+def check_unique_ids(memories: list[dict]) -> None:
+    """Refuse a batch naming one id twice (REST and the MCP tool alike), naming both places."""
     seen = {}
     for position, memory in enumerate(memories):
         memory_id = memory.get("id")
@@ -210,7 +211,7 @@ class EditMemorySerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=MemoryStatus.choices, required=False)
 
 
-def _edit_changes(data: dict, attrs: dict) -> dict:
+def edit_changes(data: dict, attrs: dict) -> dict:
     """Only what the caller sent: an absent field is left as it is."""
     fields = EditMemorySerializer().fields
     unknown = sorted(set(data) - set(fields))
@@ -373,7 +374,7 @@ class LongTermMemoryView(APIView):
     @extend_schema(request=CreateMemoriesSerializer)
     def post(self, request):
         data = _body(request, CreateMemoriesSerializer)
-        _check_unique_ids(data["memories"])
+        check_unique_ids(data["memories"])
         _scope_records(request_scope(request), data["memories"])
         try:
             result = services.memories_create(
@@ -453,7 +454,7 @@ class LongTermMemoryDetailView(APIView):
 
     @extend_schema(request=EditMemorySerializer)
     def patch(self, request, memory_id):
-        changes = _edit_changes(request.data, _body(request, EditMemorySerializer))
+        changes = edit_changes(request.data, _body(request, EditMemorySerializer))
         record = _record_in_scope(request, memory_id)
         if record is None:
             return _not_found(memory_id)
