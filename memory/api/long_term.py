@@ -309,8 +309,11 @@ def search_query_from_body(data: dict, attrs: dict) -> SearchQuery:
 
 
 class ForgetPolicySerializer(serializers.Serializer):
-    max_age_days = serializers.FloatField(min_value=0.0, required=False, allow_null=True)
-    max_inactive_days = serializers.FloatField(min_value=0.0, required=False, allow_null=True)
+    # At most MAX_HALF_LIFE_DAYS: a larger age overflowed the date arithmetic, a 500 (found by fuzzing).
+    max_age_days = serializers.FloatField(min_value=0.0, max_value=MAX_HALF_LIFE_DAYS, required=False, allow_null=True)
+    max_inactive_days = serializers.FloatField(
+        min_value=0.0, max_value=MAX_HALF_LIFE_DAYS, required=False, allow_null=True
+    )
     budget = serializers.IntegerField(min_value=0, required=False, allow_null=True)
     memory_type_allowlist = serializers.ListField(
         child=serializers.ChoiceField(choices=MemoryType.choices), required=False, allow_null=True
