@@ -43,10 +43,10 @@ format: install
 test: install
 	$(TEST_WITH_REDIS) $(BIN)/pytest $(PYTEST_ARGS)
 
-# The fault scenarios (tests/reliability: worker and Redis kills, index loss, provider
+# The fault scenarios (tests/reliability: worker and Redis kills, index loss, provider and DB
 # outage, soak), each printing its figures; RELIABILITY.md has the latest ones.
 reliability: install
-	$(TEST_WITH_REDIS) $(BIN)/pytest -m reliability -s tests/reliability $(PYTEST_ARGS)
+	RELIABILITY_POSTGRES=required $(TEST_WITH_REDIS) $(BIN)/pytest -m reliability -s tests/reliability $(PYTEST_ARGS)
 
 # Schemathesis over every operation of the served schema, with a fixed seed and bounded
 # examples (FUZZ_SEED, FUZZ_MAX_EXAMPLES), then the Hypothesis properties of the parsers.
