@@ -10,10 +10,12 @@ What each method of a view needs (a permission, and which rate limit counts it) 
 view's `access` table, defaulting to `DEFAULT_ACCESS`.
 """
 
+import logging
 import time
 
 from django.conf import settings
 from django.core.cache import caches
+from django.db import DatabaseError
 from django.utils import timezone
 from django_redis import get_redis_connection
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -23,6 +25,8 @@ from memory.api import jwt_auth
 from memory.api.scope import Scope, request_scope
 from memory.selectors.api_keys import KnownKey, api_key_lookup
 from memory.services.api_keys import api_key_mark_used
+
+logger = logging.getLogger(__name__)
 
 # Method -> (permission needed, rate limit that counts it or None).
 DEFAULT_ACCESS = {
@@ -66,7 +70,11 @@ def _note_use(key) -> None:
         return
     _noted_at[key.prefix] = now
     if caches["auth"].add(f"apikey-used:{key.prefix}", 1, timeout=LAST_USED_EVERY_SECONDS):
-        api_key_mark_used(prefix=key.prefix, at=timezone.now())
+        try:
+            api_key_mark_used(prefix=key.prefix, at=timezone.now())
+        except DatabaseError as exc:
+            # Bookkeeping only: a working-memory PUT must not fail because the DB is down.
+            logger.warning("could not record the use of API key %s: %s", key.prefix, exc)
 
 
 def _api_key_scope(secret: str) -> Scope:
