@@ -9,8 +9,7 @@ from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 
-from policies.models import Experiment, ExperimentEvent, Policy
-from policies.services import policy_version_create, policy_version_publish
+from policies.models import Experiment, ExperimentEvent
 from policies.services.experiments import (
     experiment_conclude,
     experiment_create,
@@ -24,15 +23,6 @@ pytestmark = pytest.mark.django_db
 
 EDITOR = "admin:erin"
 AGENT = "agent:planner"
-
-
-@pytest.fixture
-def versions():
-    policy = Policy.objects.create(name="default")
-    first = policy_version_create(policy=policy, strategy="discrete", actor="test")
-    second = policy_version_create(policy=policy, strategy="discrete", params={"max_memories": 3}, actor="test")
-    policy_version_publish(version=first, actor="test")
-    return first, second
 
 
 def draft(versions, key="checkout", namespaces=("shop",)):

@@ -6,10 +6,9 @@ import hashlib
 import pytest
 from django.core.exceptions import ValidationError
 
-from policies.models import Assignment, Experiment, Policy, PublishEvent
+from policies.models import Assignment, Experiment, PublishEvent
 from policies.selectors import policy_version_for_session
 from policies.selectors.experiments import experiment_bucket
-from policies.services import policy_version_create, policy_version_publish
 from policies.services.experiments import (
     ExperimentStatusError,
     experiment_assign,
@@ -24,16 +23,6 @@ from policies.services.experiments import (
 pytestmark = pytest.mark.django_db
 
 EDITOR = "admin:erin"
-
-
-@pytest.fixture
-def versions():
-    """The default policy publishing v1, and a v2 to try against it."""
-    policy = Policy.objects.create(name="default")
-    first = policy_version_create(policy=policy, strategy="discrete", actor="test")
-    second = policy_version_create(policy=policy, strategy="discrete", params={"max_memories": 3}, actor="test")
-    policy_version_publish(version=first, actor="test")
-    return first, second
 
 
 def create(versions, key="checkout", weights=(1, 1), namespaces=(), start=True):

@@ -11,21 +11,11 @@ from django.contrib.auth.models import Permission, User
 from memory.services import review
 from memory.services.long_term import memories_create
 from policies.models import Assignment, Experiment, ExtractionRun, Policy, PublishEvent
-from policies.services import policy_version_create, policy_version_publish
 from policies.services.experiments import experiment_assign, experiment_create, experiment_start
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 NS = "shop"
-
-
-@pytest.fixture
-def versions():
-    policy = Policy.objects.create(name="default")
-    first = policy_version_create(policy=policy, strategy="discrete", actor="test")
-    second = policy_version_create(policy=policy, strategy="discrete", params={"max_memories": 3}, actor="test")
-    policy_version_publish(version=first, actor="test")
-    return first, second
 
 
 @pytest.fixture
