@@ -12,17 +12,15 @@ the way, but their counters still run (that cost is part of auth's).
 """
 
 import argparse
-import http.client
 import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from benchlib import machine, percentiles
+from working_memory import Client, timed
 
 ROOT = Path(__file__).resolve().parent.parent
 SESSIONS = 64
@@ -57,37 +55,14 @@ def serve(port: int, auth_mode: str) -> subprocess.Popen:
     )
 
 
-class Client:
-    """One persistent connection, opened again when the server closed it (a gunicorn
-    worker restarted under load); that request is sent again."""
-
-    def __init__(self, base_url: str, key: str | None):
-        parts = urlsplit(base_url)
-        self.address = (parts.hostname, parts.port)
-        self.connection = http.client.HTTPConnection(*self.address, timeout=60)
-        self.headers = {"Content-Type": "application/json"}
-        if key:
-            self.headers["Authorization"] = f"Bearer {key}"
-
-    def request(self, method: str, path: str, body: bytes | None = None) -> int:
-        try:
-            return self._send(method, path, body)
-        except (ConnectionError, http.client.HTTPException):
-            self.connection.close()
-            self.connection = http.client.HTTPConnection(*self.address, timeout=60)
-            return self._send(method, path, body)
-
-    def _send(self, method: str, path: str, body: bytes | None) -> int:
-        self.connection.request(method, path, body=body, headers=self.headers)
-        response = self.connection.getresponse()
-        response.read()
-        return response.status
+def bearer(key: str | None) -> dict:
+    return {"Authorization": f"Bearer {key}"} if key else {}
 
 
 def wait_up(url: str) -> None:
     for _ in range(600):
         try:
-            if Client(url, None).request("GET", "/v1/health") == 200:
+            if Client(url, {}).request("GET", "/v1/health") == 200:
                 return
         except OSError:
             pass
@@ -96,36 +71,9 @@ def wait_up(url: str) -> None:
 
 
 def measure(url: str, key: str | None, make_request, *, total: int, concurrency: int) -> tuple[list[float], float]:
-    """The latencies of `total` requests from `concurrency` threads, and the seconds they took."""
-    latencies, errors, lock, counter = [], [], threading.Lock(), iter(range(total))
-
-    def worker():
-        client = Client(url, key)
-        for i in range(20):  # warm-up: connections, caches, the key's first use
-            client.request(*make_request(i))
-        barrier.wait()
-        mine = []
-        while (i := next(counter, None)) is not None:
-            method, path, body = make_request(i)
-            started = time.perf_counter()
-            status = client.request(method, path, body)
-            mine.append(time.perf_counter() - started)
-            if status != 200:
-                errors.append(f"{method} {path} -> {status}")
-        with lock:
-            latencies.extend(mine)
-
-    barrier = threading.Barrier(concurrency + 1)
-    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
-    for thread in threads:
-        thread.start()
-    barrier.wait()
-    started = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise SystemExit(f"{len(errors)} requests failed, e.g. {errors[0]}")
-    return latencies, time.perf_counter() - started
+    """The latencies of `total` requests from `concurrency` threads, and the seconds they took;
+    20 warm-up requests per thread first (connections, caches, the key's first use)."""
+    return timed(url, make_request, total=total, concurrency=concurrency, warmup=20, headers=bearer(key))
 
 
 def scenarios() -> dict:
@@ -146,7 +94,7 @@ def scenarios() -> dict:
 
 
 def seed(url: str, key: str) -> None:
-    client = Client(url, key)
+    client = Client(url, bearer(key))
     memories = [{"text": f"User {i} drinks green tea in the morning", "namespace": "bench"} for i in range(200)]
     assert client.request("POST", "/v1/long-term-memory/", json.dumps({"memories": memories}).encode()) == 200
 

@@ -50,29 +50,43 @@ def conversation(turns: int, session: int) -> dict:
 
 
 class Client:
-    """One persistent connection; `request` returns the status."""
+    """One persistent connection, opened again when the server closed it (a gunicorn
+    worker restarted under load); that request is sent again. `request` returns the status."""
 
-    def __init__(self, base_url: str):
+    def __init__(self, base_url: str, headers: dict | None = None):
         parts = urlsplit(base_url)
-        self.connection = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=60)
+        self.address = (parts.hostname, parts.port or 80)
+        self.connection = http.client.HTTPConnection(*self.address, timeout=60)
+        self.headers = AUTH if headers is None else headers
 
     def request(self, method: str, path: str, body: bytes | None = None) -> int:
-        headers = {**AUTH, "Content-Type": "application/json"} if body is not None else dict(AUTH)
+        try:
+            return self._send(method, path, body)
+        except (ConnectionError, http.client.HTTPException):
+            self.connection.close()
+            self.connection = http.client.HTTPConnection(*self.address, timeout=60)
+            return self._send(method, path, body)
+
+    def _send(self, method: str, path: str, body: bytes | None) -> int:
+        headers = {**self.headers, "Content-Type": "application/json"} if body is not None else self.headers
         self.connection.request(method, path, body=body, headers=headers)
         response = self.connection.getresponse()
         response.read()
         return response.status
 
 
-def run(base_url: str, make_request, *, total: int, concurrency: int, warmup: int) -> dict:
-    """Send `total` requests from `concurrency` threads; `make_request(i)` -> (method, path, body)."""
+def timed(
+    base_url: str, make_request, *, total: int, concurrency: int, warmup: int, headers: dict | None = None
+) -> tuple[list[float], float]:
+    """Send `total` requests from `concurrency` threads (`make_request(i)` -> (method, path,
+    body)) after `warmup` each; their latencies in seconds, and the seconds they took."""
     latencies: list[float] = []
     errors: list[str] = []
     lock = threading.Lock()
     counter = iter(range(total))
 
     def worker():
-        client = Client(base_url)
+        client = Client(base_url, headers)
         for i in range(warmup):
             client.request(*make_request(-1 - i))
         barrier.wait()
@@ -102,6 +116,12 @@ def run(base_url: str, make_request, *, total: int, concurrency: int, warmup: in
     elapsed = time.perf_counter() - started
     if errors:
         raise SystemExit(f"{len(errors)} requests failed, e.g. {errors[0]}")
+    return latencies, elapsed
+
+
+def run(base_url: str, make_request, *, total: int, concurrency: int, warmup: int) -> dict:
+    """`timed`'s requests as percentiles in milliseconds and throughput."""
+    latencies, elapsed = timed(base_url, make_request, total=total, concurrency=concurrency, warmup=warmup)
     p50, p95, p99 = percentiles(latencies)
     return {"p50": p50 * 1000, "p95": p95 * 1000, "p99": p99 * 1000, "rps": total / elapsed, "n": total}
 
