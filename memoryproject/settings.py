@@ -155,6 +155,13 @@ EMBEDDING_DIMENSIONS = env.int("EMBEDDING_DIMENSIONS", default=384)
 EMBEDDING_API_BASE = env("EMBEDDING_API_BASE", default="") or None
 EMBEDDING_API_KEY = env("EMBEDDING_API_KEY", default="") or None
 EMBEDDING_TORCH_THREADS = env.int("EMBEDDING_TORCH_THREADS", default=1)
+# torch (sentence-transformers) or onnx (the same weights exported once to EMBEDDING_ONNX_DIR).
+EMBEDDING_RUNTIME = env("EMBEDDING_RUNTIME", default="torch")
+if EMBEDDING_RUNTIME not in ("torch", "onnx"):
+    raise ImproperlyConfigured(f"EMBEDDING_RUNTIME must be torch or onnx, not {EMBEDDING_RUNTIME!r}")
+EMBEDDING_ONNX_DIR = env("EMBEDDING_ONNX_DIR", default=str(VAR_DIR / "onnx"))
+# How long the query batcher waits for more concurrent queries before one forward pass.
+EMBEDDING_BATCH_WAIT_MS = env.float("EMBEDDING_BATCH_WAIT_MS", default=1.0)
 EMBEDDING_CACHE_TTL_SECONDS = env.int("EMBEDDING_CACHE_TTL_SECONDS", default=7 * 24 * 3600)
 
 # --- Vector index ---------------------------------------------------------------------
