@@ -71,6 +71,7 @@ DEBOUNCE_PREFIX = "promotion:debounce"
 EMBEDDING_CACHE_PREFIX = "embcache:"
 INDEX_SCHEMA_SUFFIX = ":schema"
 SWEEP_LOCK_KEY = "memory:index-sweep:lock"
+HEALTH_INDEX_DRIFT_KEY = "health:index-drift"
 
 
 def escape(part: str | None) -> str:

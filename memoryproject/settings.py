@@ -53,11 +53,13 @@ MIDDLEWARE = [
     "memoryproject.middleware.RequestObservabilityMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # The browser's middleware, which API routes (/v1/) pass by: they carry a
+    # Bearer credential and use no session, cookie or message.
+    "memoryproject.browser_middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "memoryproject.browser_middleware.CsrfViewMiddleware",
+    "memoryproject.browser_middleware.AuthenticationMiddleware",
+    "memoryproject.browser_middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it answers a locked-out admin login.
     "axes.middleware.AxesMiddleware",
@@ -100,7 +102,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 30,
         "transaction_mode": "IMMEDIATE",
     }
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
+# Kept open between requests: opening SQLite (and its WAL pragmas) was a tenth of a health check.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=600)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 # --- Redis ------------------------------------------------------------------------
 # Default: the local Redis (search + JSON modules) that `make run` starts.
