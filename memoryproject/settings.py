@@ -159,8 +159,9 @@ EMBEDDING_DIMENSIONS = env.int("EMBEDDING_DIMENSIONS", default=384)
 EMBEDDING_API_BASE = env("EMBEDDING_API_BASE", default="") or None
 EMBEDDING_API_KEY = env("EMBEDDING_API_KEY", default="") or None
 EMBEDDING_TORCH_THREADS = env.int("EMBEDDING_TORCH_THREADS", default=1)
-# torch (sentence-transformers) or onnx (the same weights exported once to EMBEDDING_ONNX_DIR).
-EMBEDDING_RUNTIME = env("EMBEDDING_RUNTIME", default="torch")
+# onnx (the packaged weights exported once to EMBEDDING_ONNX_DIR: 2-3x faster on CPU, the same
+# LoCoMo and synthetic recall, BENCHMARKS.md) or torch (sentence-transformers).
+EMBEDDING_RUNTIME = env("EMBEDDING_RUNTIME", default="onnx")
 if EMBEDDING_RUNTIME not in ("torch", "onnx"):
     raise ImproperlyConfigured(f"EMBEDDING_RUNTIME must be torch or onnx, not {EMBEDDING_RUNTIME!r}")
 EMBEDDING_ONNX_DIR = env("EMBEDDING_ONNX_DIR", default=str(VAR_DIR / "onnx"))
