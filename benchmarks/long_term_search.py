@@ -21,7 +21,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
-from benchlib import machine, percentiles
+from benchlib import auth_headers, machine, percentiles
 
 WORDS = {
     "who": ["Alice", "Bob", "Carol", "Dan", "Erin", "Frank", "Grace", "Heidi", "Ivan", "Judy"],
@@ -97,6 +97,7 @@ def run(fn, payloads, concurrency):
     def one(payload):
         if not hasattr(local, "session"):
             local.session = requests.Session()
+            local.session.headers.update(auth_headers())
         started = time.perf_counter()
         ok = fn(local.session, payload)
         latencies.append((time.perf_counter() - started) * 1000)
@@ -207,6 +208,7 @@ def main():
     namespace = f"bench-{run_id}"
     rng = random.Random(run_id)
     http = requests.Session()
+    http.headers.update(auth_headers())
     print(f"machine: {machine()}")
     print(f"run {run_id}: ", end="")
     load(http, base, namespace, rng, args.records)

@@ -17,7 +17,7 @@ import random
 import uuid
 
 import requests
-from benchlib import machine
+from benchlib import auth_headers, machine
 from long_term_search import USERS, load, run, sentence
 
 SESSIONS = 64
@@ -77,6 +77,7 @@ def main():
     namespace = f"bench-prompt-{run_id}"
     rng = random.Random(run_id)
     http = requests.Session()
+    http.headers.update(auth_headers())
     print(f"machine: {machine()}")
     print(f"run {run_id}: ", end="")
     load(http, base, namespace, rng, args.records)

@@ -209,6 +209,9 @@ def fresh_database_env(llm_server) -> dict:
         DATABASE_URL=f"sqlite:///{DB_FILE}",
         PROMOTION_DEBOUNCE_SECONDS=str(WINDOW_SECONDS),
         LOG_LEVEL="WARNING",
+        # Its own gunicorn on 127.0.0.1, so no key is needed (AUTH_MODE=disabled is loopback only).
+        AUTH_MODE="disabled",
+        BIND_ADDRESS="127.0.0.1",
         **llm_server.env(),
     )
     os.environ.update(env)

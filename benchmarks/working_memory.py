@@ -24,8 +24,9 @@ import time
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from benchlib import machine, percentiles
+from benchlib import auth_headers, machine, percentiles
 
+AUTH = auth_headers()
 SESSIONS = 64  # sessions the PUTs rotate over, so writes replace existing sessions
 
 
@@ -56,7 +57,7 @@ class Client:
         self.connection = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=60)
 
     def request(self, method: str, path: str, body: bytes | None = None) -> int:
-        headers = {"Content-Type": "application/json"} if body is not None else {}
+        headers = {**AUTH, "Content-Type": "application/json"} if body is not None else dict(AUTH)
         self.connection.request(method, path, body=body, headers=headers)
         response = self.connection.getresponse()
         response.read()

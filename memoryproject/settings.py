@@ -139,7 +139,15 @@ CACHES = {
 WORKERS_INLINE = env.bool("WORKERS_INLINE", default=False)
 DRAMATIQ_BROKER = {
     "BROKER": "dramatiq.brokers.redis.RedisBroker",
-    "OPTIONS": {"url": REDIS_URL, "namespace": "dramatiq"},
+    "OPTIONS": {
+        "url": REDIS_URL,
+        "namespace": "dramatiq",
+        # A worker silent this long is presumed dead and its unacknowledged messages are
+        # delivered again, checked on DRAMATIQ_MAINTENANCE_CHANCE broker calls per million
+        # (Dramatiq's own defaults: 60 s, 1000). The reliability suite shortens both.
+        "heartbeat_timeout": int(env.float("DRAMATIQ_HEARTBEAT_TIMEOUT_SECONDS", default=60.0) * 1000),
+        "maintenance_chance": env.int("DRAMATIQ_MAINTENANCE_CHANCE", default=1000),
+    },
     "MIDDLEWARE": [
         "dramatiq.middleware.AgeLimit",
         "dramatiq.middleware.TimeLimit",

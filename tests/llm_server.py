@@ -6,7 +6,9 @@ provider faults is exercised end to end. Replies are consumed in order:
     server.script("plain text", {"memories": [...]}, Fault.rate_limit(), Fault.timeout(), Fault.unauthorized())
 
 A str is the assistant's content; a dict is sent as JSON content; a Fault is an
-injected failure. When the script runs out, `default` answers (None: a 500 saying so).
+injected failure. When the script runs out, `responder(body)` answers if set (a reply
+computed from the request, for load with many sessions), else `default` (None: a 500
+saying so). `latency` delays every answer; `in_flight` counts requests being answered.
 """
 
 import json
@@ -96,7 +98,9 @@ class ScriptedLLMServer:
         self._lock = threading.Lock()
         self._replies: list = []
         self.default = None
+        self.responder = None
         self.latency = 0.0
+        self.in_flight = 0
         self.requests: list[dict] = []
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._httpd.daemon_threads = True
@@ -112,6 +116,7 @@ class ScriptedLLMServer:
             self._replies.clear()
             self.requests.clear()
             self.default = None
+            self.responder = None
             self.latency = 0.0
 
     @property
@@ -130,7 +135,14 @@ class ScriptedLLMServer:
     def _next(self, body: dict):
         with self._lock:
             self.requests.append(body)
-            return self._replies.pop(0) if self._replies else self.default
+            if self._replies:
+                return self._replies.pop(0)
+            responder = self.responder
+        return responder(body) if responder else self.default
+
+    def _count_in_flight(self, change: int) -> None:
+        with self._lock:
+            self.in_flight += change
 
     def _handler_class(self):
         server = self
@@ -149,6 +161,13 @@ class ScriptedLLMServer:
                     return self._send(400, {"error": {"message": "bad request body", "type": "invalid_request"}})
                 if not self.path.rstrip("/").endswith("/chat/completions"):
                     return self._send(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
+                server._count_in_flight(+1)
+                try:
+                    self._answer(body)
+                finally:
+                    server._count_in_flight(-1)
+
+            def _answer(self, body: dict):
                 reply = server._next(body)
                 if server.latency:
                     time.sleep(server.latency)

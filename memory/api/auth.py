@@ -10,9 +10,12 @@ What each method of a view needs (a permission, and which rate limit counts it) 
 view's `access` table, defaulting to `DEFAULT_ACCESS`.
 """
 
+import time
+
 from django.conf import settings
 from django.core.cache import caches
 from django.utils import timezone
+from django_redis import get_redis_connection
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions, throttling
 
@@ -51,8 +54,17 @@ def key_scope(key: KnownKey) -> Scope:
     )
 
 
+# When this process last asked the cache about a key's use: most requests ask nothing.
+_noted_at: dict[str, float] = {}
+
+
 def _note_use(key) -> None:
-    """Record the key's use once a minute at most: the cache answers the other requests."""
+    """Record the key's use once a minute at most: this process asks the shared cache at
+    most once a minute per key, and the cache lets one process of all write the row."""
+    now = time.monotonic()
+    if now - _noted_at.get(key.prefix, -LAST_USED_EVERY_SECONDS) < LAST_USED_EVERY_SECONDS:
+        return
+    _noted_at[key.prefix] = now
     if caches["auth"].add(f"apikey-used:{key.prefix}", 1, timeout=LAST_USED_EVERY_SECONDS):
         api_key_mark_used(prefix=key.prefix, at=timezone.now())
 
@@ -117,25 +129,35 @@ class HasScopePermission(permissions.BasePermission):
 
 
 class CredentialRateThrottle(throttling.SimpleRateThrottle):
-    """Per credential and per kind (writes, searches), in the cache THROTTLE_CACHE names;
-    the rates are read per request so a settings change applies at once."""
+    """Per credential and per kind (writes, searches): a fixed-window counter in the Redis
+    of the cache THROTTLE_CACHE names, one INCR per request whatever the limit (DRF's own throttles
+    keep a list of every request's time in the window, read and rewritten on each one).
+    A burst across a window's end may reach twice the rate for a moment. The rates are
+    read per request, so a settings change applies at once."""
 
     def __init__(self):  # the rate depends on the request: see allow_request
-        pass
+        self.retry_after = None
 
     def allow_request(self, request, view):
         kind = _access(request, view)[1]
-        if kind is None:
-            return True
-        self.scope = kind
-        self.rate = getattr(settings, RATE_SETTINGS[kind])
-        self.num_requests, self.duration = self.parse_rate(self.rate)
-        self.cache = caches[settings.THROTTLE_CACHE]
-        return super().allow_request(request, view)
-
-    def get_cache_key(self, request, view):
         throttle_id = request_scope(request).throttle_id
-        return None if throttle_id is None else f"throttle:{self.scope}:{throttle_id}"
+        if kind is None or throttle_id is None:
+            return True
+        self.num_requests, self.duration = self.parse_rate(getattr(settings, RATE_SETTINGS[kind]))
+        now = self.timer()
+        window = int(now // self.duration)
+        key = f"auth:throttle:{kind}:{throttle_id}:{window}"
+        # One round trip: count, and let the window's key expire after it.
+        pipeline = get_redis_connection(settings.THROTTLE_CACHE).pipeline(transaction=False)
+        pipeline.incr(key).expire(key, self.duration + 1, nx=True)
+        count, _ = pipeline.execute()
+        if count <= self.num_requests:
+            return True
+        self.retry_after = (window + 1) * self.duration - now
+        return False
+
+    def wait(self):
+        return self.retry_after
 
 
 def request_actor(request) -> str:

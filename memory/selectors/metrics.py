@@ -52,11 +52,11 @@ def _oldest_window_first_ms() -> int | None:
 
 
 def index_drift() -> int:
-    """Records in the DB whose index document is missing (rows still marked
-    `index_pending` are on their way and not counted)."""
+    """Records in the DB whose index document is missing: search cannot find them. A
+    row written a moment ago counts until its commit hook (or the sweep) indexes it."""
     documents = index.document_ids()
-    indexed_rows = MemoryRecord.objects.filter(index_pending=False).values_list("id", flat=True).iterator()
-    return sum(1 for record_id in indexed_rows if record_id not in documents)
+    rows = MemoryRecord.objects.values_list("id", flat=True).iterator()
+    return sum(1 for record_id in rows if record_id not in documents)
 
 
 HEALTH_DRIFT_MAX_AGE_SECONDS = 5

@@ -4,7 +4,6 @@ rows and index documents that stay in step (real DB, Redis, embedding model)."""
 import numpy as np
 import pytest
 from django.db import transaction
-from rest_framework.test import APIClient
 
 from memory import index
 from memory.models import MemoryHistory, MemoryRecord
@@ -196,8 +195,7 @@ def test_extraction_provenance_and_review_status_are_kept():
     assert list(run.memories.values_list("id", flat=True)) == [outcome.id]
 
 
-def test_the_api_create_reports_each_outcome_and_writes_approved_records():
-    api = APIClient()
+def test_the_api_create_reports_each_outcome_and_writes_approved_records(api):
     response = api.post(
         "/v1/long-term-memory/",
         {

@@ -9,7 +9,6 @@ import json
 
 import pytest
 from agent_memory_client.models import MemoryMessage, WorkingMemory
-from rest_framework.test import APIClient
 
 from memory import tokens
 from memory.models import SourceMessage
@@ -172,18 +171,17 @@ def queued_summary_jobs(redis_client) -> list[list]:
     ]
 
 
-def test_writes_over_the_threshold_queue_one_job_until_it_finishes(redis_client, six_turns):
-    api = APIClient()
+def test_writes_over_the_threshold_queue_one_job_until_it_finishes(redis_client, six_turns, api):
     body = {"namespace": "ns", "messages": [m.model_dump(mode="json") for m in six_turns]}
     for _ in range(3):
         assert api.put(f"/v1/working-memory/busy?context_window_max={WINDOW}", body, format="json").status_code == 200
     assert queued_summary_jobs(redis_client) == [["ns", "busy", WINDOW]]
 
 
-def test_with_summarisation_off_nothing_is_queued(redis_client, six_turns, settings):
+def test_with_summarisation_off_nothing_is_queued(redis_client, six_turns, settings, api):
     settings.SUMMARIZATION_ENABLED = False
     body = {"namespace": "ns", "messages": [m.model_dump(mode="json") for m in six_turns]}
-    response = APIClient().put(f"/v1/working-memory/off?context_window_max={WINDOW}", body, format="json")
+    response = api.put(f"/v1/working-memory/off?context_window_max={WINDOW}", body, format="json")
     assert response.status_code == 200
     assert queued_summary_jobs(redis_client) == []
     assert not redis_client.exists(summary_pending_key("ns", "off"))
