@@ -17,7 +17,7 @@ VAR = BASE_DIR / "var" / "bench"
 PY = str(BASE_DIR / ".venv" / "bin" / "python")
 REF_BIN = BASE_DIR / "var" / "reference-venv" / "bin"
 WEB_WORKERS = os.environ.get("WEB_WORKERS", "2")
-WEB_THREADS = os.environ.get("WEB_THREADS", "4")
+WEB_THREADS = os.environ.get("WEB_THREADS", "8")
 
 OURS = {
     "label": "this server",
