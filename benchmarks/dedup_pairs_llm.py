@@ -139,7 +139,9 @@ def main() -> None:
         setattr(settings, key, value)
     settings.WORKERS_INLINE = True
     policy, _ = Policy.objects.get_or_create(name="default")
-    policy_version_publish(version=policy_version_create(policy=policy, strategy="discrete"), actor="benchmark")
+    policy_version_publish(
+        version=policy_version_create(policy=policy, strategy="discrete", actor="benchmark"), actor="benchmark"
+    )
 
     pairs = load_pairs(args.data)
     counts = {kind: collections.Counter() for kind in KINDS}

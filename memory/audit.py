@@ -13,7 +13,6 @@
 SYSTEM_PROMOTION = "system:promotion"
 SYSTEM_SWEEP = "system:sweep"
 COMMAND_LINE = "system:command-line"
-MCP_ANONYMOUS = "mcp:anonymous"
 
 
 def admin_actor(user) -> str:

@@ -158,7 +158,7 @@ def publish_policy(transactional_db):
         from policies.services import policy_version_create, policy_version_publish
 
         policy, _ = Policy.objects.get_or_create(name="default")
-        version = policy_version_create(policy=policy, strategy=strategy, **fields)
+        version = policy_version_create(policy=policy, strategy=strategy, **fields, actor="test")
         policy_version_publish(version=version, actor="test")
         return version
 

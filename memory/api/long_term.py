@@ -183,7 +183,8 @@ class CreateMemoriesSerializer(serializers.Serializer):
         return fields
 
 
-def _check_unique_ids(memories: list[dict]) -> None:
+def check_unique_ids(memories: list[dict]) -> None:
+    """Refuse a batch naming one id twice (REST and the MCP tool alike), naming both places."""
     seen = {}
     for position, memory in enumerate(memories):
         memory_id = memory.get("id")
@@ -210,7 +211,7 @@ class EditMemorySerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=MemoryStatus.choices, required=False)
 
 
-def _edit_changes(data: dict, attrs: dict) -> dict:
+def edit_changes(data: dict, attrs: dict) -> dict:
     """Only what the caller sent: an absent field is left as it is."""
     fields = EditMemorySerializer().fields
     unknown = sorted(set(data) - set(fields))
@@ -308,8 +309,11 @@ def search_query_from_body(data: dict, attrs: dict) -> SearchQuery:
 
 
 class ForgetPolicySerializer(serializers.Serializer):
-    max_age_days = serializers.FloatField(min_value=0.0, required=False, allow_null=True)
-    max_inactive_days = serializers.FloatField(min_value=0.0, required=False, allow_null=True)
+    # At most MAX_HALF_LIFE_DAYS: a larger age overflowed the date arithmetic, a 500 (found by fuzzing).
+    max_age_days = serializers.FloatField(min_value=0.0, max_value=MAX_HALF_LIFE_DAYS, required=False, allow_null=True)
+    max_inactive_days = serializers.FloatField(
+        min_value=0.0, max_value=MAX_HALF_LIFE_DAYS, required=False, allow_null=True
+    )
     budget = serializers.IntegerField(min_value=0, required=False, allow_null=True)
     memory_type_allowlist = serializers.ListField(
         child=serializers.ChoiceField(choices=MemoryType.choices), required=False, allow_null=True
@@ -373,7 +377,7 @@ class LongTermMemoryView(APIView):
     @extend_schema(request=CreateMemoriesSerializer)
     def post(self, request):
         data = _body(request, CreateMemoriesSerializer)
-        _check_unique_ids(data["memories"])
+        check_unique_ids(data["memories"])
         _scope_records(request_scope(request), data["memories"])
         try:
             result = services.memories_create(
@@ -453,7 +457,7 @@ class LongTermMemoryDetailView(APIView):
 
     @extend_schema(request=EditMemorySerializer)
     def patch(self, request, memory_id):
-        changes = _edit_changes(request.data, _body(request, EditMemorySerializer))
+        changes = edit_changes(request.data, _body(request, EditMemorySerializer))
         record = _record_in_scope(request, memory_id)
         if record is None:
             return _not_found(memory_id)

@@ -61,6 +61,11 @@ def _decode_datetime_or_epoch(value) -> datetime:
     return parsed
 
 
+# Bounds that keep values inside what Redis can take (schema fuzzing found both).
+MAX_LIST_OFFSET = 10**12
+MAX_TTL_SECONDS = 100 * 365 * 24 * 3600  # a century
+
+
 @extend_schema_field(OpenApiTypes.DATETIME)
 class IsoDateTimeField(serializers.Field):
     """A datetime kept as its ISO string: working memory stores JSON as sent."""
@@ -265,7 +270,10 @@ class WorkingMemoryPutSerializer(serializers.Serializer):
     context = StrictCharField(required=False, allow_null=True, allow_blank=True, trim_whitespace=False, default=None)
     user_id = ScopeField(default=None)
     namespace = ScopeField(default=None)
-    ttl_seconds = serializers.IntegerField(required=False, allow_null=True, min_value=1, default=None)
+    # Bounded: a TTL past Redis's range was a Redis error, a 500 (found by fuzzing).
+    ttl_seconds = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=MAX_TTL_SECONDS, default=None
+    )
     long_term_memory_strategy = StrategySerializer(required=False, allow_null=True, default=None)
 
     def to_internal_value(self, data):
@@ -295,7 +303,8 @@ class PutQuerySerializer(SessionQuerySerializer, WindowQuerySerializer):
 
 class ListQuerySerializer(SessionQuerySerializer):
     limit = PageLimitField(max_setting="WORKING_MEMORY_MAX_LIST_LIMIT", required=False, default=20)
-    offset = serializers.IntegerField(required=False, min_value=0, default=0)
+    # Redis ranks are 64-bit: a larger offset was a Redis error, a 500 (found by schema fuzzing).
+    offset = serializers.IntegerField(required=False, min_value=0, max_value=MAX_LIST_OFFSET, default=0)
 
 
 class WorkingMemoryResponseSerializer(WorkingMemoryPutSerializer):

@@ -18,8 +18,8 @@ from memory.api.long_term import (
     CreateMemoriesSerializer,
     EditMemorySerializer,
     SearchSerializer,
-    _check_unique_ids,
-    _edit_changes,
+    check_unique_ids,
+    edit_changes,
     memory_to_dict,
     search_query_from_body,
 )
@@ -136,7 +136,7 @@ def _create(ctx, memories: list) -> dict:
             memory["namespace"] = caller.namespace_value(memory.get("namespace"), f"memories[{position}].namespace")
             memory["user_id"] = caller.user_value(memory.get("user_id"), f"memories[{position}].user_id")
     data = _validated(CreateMemoriesSerializer, {"memories": memories})
-    _check_unique_ids(data["memories"])
+    check_unique_ids(data["memories"])
     try:
         result = services.memories_create(records=data["memories"], deduplicate=data["deduplicate"], actor=caller.actor)
     except services.MemoryIdConflictError as exc:
@@ -184,7 +184,7 @@ def _edit(ctx, memory_id: str, changes: dict) -> dict:
         caller.user_value(changes["user_id"])
     if not changes:
         raise serializers.ValidationError({"memory_id": ["Give at least one field to change."]})
-    validated = _edit_changes(changes, _validated(EditMemorySerializer, changes))
+    validated = edit_changes(changes, _validated(EditMemorySerializer, changes))
     return memory_to_dict(review.memory_change(memory_id=memory_id, changes=validated, actor=caller.actor))
 
 

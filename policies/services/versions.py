@@ -45,12 +45,9 @@ def policy_version_create(
     model: str = "",
     params: dict | None = None,
     review_mode: str = ReviewMode.AUTO_APPROVE,
-    actor: str = "",
+    actor: str,
 ) -> PolicyVersion:
-    """A new version numbered after the policy's last one, naming who created it.
-
-    `actor` defaults to "" only for callers older than the field (fixtures, benchmarks);
-    every door passes its actor."""
+    """A new version numbered after the policy's last one, naming who created it."""
     Policy.objects.select_for_update().filter(pk=policy.pk).first()  # serialise numbering
     number = (policy.versions.aggregate(last=Max("number"))["last"] or 0) + 1
     version = PolicyVersion(

@@ -30,8 +30,8 @@ EDITOR = "admin:erin"
 def versions():
     """The default policy publishing v1, and a v2 to try against it."""
     policy = Policy.objects.create(name="default")
-    first = policy_version_create(policy=policy, strategy="discrete")
-    second = policy_version_create(policy=policy, strategy="discrete", params={"max_memories": 3})
+    first = policy_version_create(policy=policy, strategy="discrete", actor="test")
+    second = policy_version_create(policy=policy, strategy="discrete", params={"max_memories": 3}, actor="test")
     policy_version_publish(version=first, actor="test")
     return first, second
 

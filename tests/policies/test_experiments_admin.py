@@ -22,8 +22,8 @@ NS = "shop"
 @pytest.fixture
 def versions():
     policy = Policy.objects.create(name="default")
-    first = policy_version_create(policy=policy, strategy="discrete")
-    second = policy_version_create(policy=policy, strategy="discrete", params={"max_memories": 3})
+    first = policy_version_create(policy=policy, strategy="discrete", actor="test")
+    second = policy_version_create(policy=policy, strategy="discrete", params={"max_memories": 3}, actor="test")
     policy_version_publish(version=first, actor="test")
     return first, second
 

@@ -35,7 +35,7 @@ def memories_of(run, *texts):
 @pytest.fixture
 def version():
     policy = Policy.objects.create(name="default")
-    return policy_version_create(policy=policy, strategy="discrete")
+    return policy_version_create(policy=policy, strategy="discrete", actor="test")
 
 
 @pytest.fixture
@@ -51,7 +51,7 @@ def reviewed_runs(version):
     memories_of(b, "Alice owns a red bicycle")
     review.memories_approve(memory_ids=ids[:3], actor=REVIEWER)
     review.memory_reject(memory_id=ids[3], reason="Not a durable fact", actor=REVIEWER)
-    other = policy_version_create(policy=version.policy, strategy="summary")
+    other = policy_version_create(policy=version.policy, strategy="summary", actor="test")
     [stray] = memories_of(run_of(other, "s3", message_count=2, memories_created=1), "Alice met Bob today")
     review.memory_reject(memory_id=stray, reason="Too vague to be useful", actor=REVIEWER)
     return ids

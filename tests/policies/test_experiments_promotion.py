@@ -41,7 +41,9 @@ REPLY = {
 def experiment(llm_settings, publish_policy, llm_server):
     llm_server.default = REPLY
     published = publish_policy("discrete")
-    challenger = policy_version_create(policy=published.policy, strategy="discrete", params={"max_memories": 3})
+    challenger = policy_version_create(
+        policy=published.policy, strategy="discrete", params={"max_memories": 3}, actor="test"
+    )
     experiment = experiment_create(
         key="sharper", namespaces=[NS], variants=[("A", published, 1), ("B", challenger, 1)], actor=EDITOR
     )

@@ -24,8 +24,8 @@ def policy():
 
 
 def test_a_session_gets_the_published_version_of_the_default_policy(policy):
-    first = policy_version_create(policy=policy, strategy="messages")
-    second = policy_version_create(policy=policy, strategy="discrete", params={"max_memories": 5})
+    first = policy_version_create(policy=policy, strategy="messages", actor="test")
+    second = policy_version_create(policy=policy, strategy="discrete", params={"max_memories": 5}, actor="test")
     assert (first.number, second.number) == (1, 2)
     policy_version_publish(version=first, actor="test")
     assert policy_version_for_session(namespace="a", user_id="u", session_id="s").version == first
@@ -34,13 +34,13 @@ def test_a_session_gets_the_published_version_of_the_default_policy(policy):
 
 
 def test_no_published_version_is_a_clear_error(policy):
-    policy_version_create(policy=policy, strategy="messages")
+    policy_version_create(policy=policy, strategy="messages", actor="test")
     with pytest.raises(NoPublishedPolicyError, match="seed_defaults"):
         policy_version_for_session(namespace=None, user_id=None, session_id="s")
 
 
 def test_a_version_is_editable_until_a_run_uses_it_then_frozen(policy):
-    version = policy_version_create(policy=policy, strategy="discrete")
+    version = policy_version_create(policy=policy, strategy="discrete", actor="test")
     policy_version_update(version=version, data={"prompt_template": "", "params": {"temperature": 0.3}})
     version.refresh_from_db()
     assert version.params == {"temperature": 0.3}
@@ -64,7 +64,7 @@ def test_a_version_is_editable_until_a_run_uses_it_then_frozen(policy):
 )
 def test_an_invalid_version_is_refused_naming_the_field(policy, fields, field):
     with pytest.raises(ValidationError) as raised:
-        policy_version_create(policy=policy, **fields)
+        policy_version_create(policy=policy, **fields, actor="test")
     assert field in raised.value.message_dict
     assert PolicyVersion.objects.count() == 0
 
@@ -79,7 +79,7 @@ def test_defaults_follow_the_llm_setting_until_an_operator_publishes_their_own()
     assert policy_defaults_ensure(llm_configured=False) == messages  # back to the stock version, not a third
     assert PolicyVersion.objects.count() == 2
 
-    own = policy_version_create(policy=messages.policy, strategy="discrete", review_mode="pending")
+    own = policy_version_create(policy=messages.policy, strategy="discrete", review_mode="pending", actor="test")
     policy_version_publish(version=own, actor="test")
     assert policy_defaults_ensure(llm_configured=False) == own
     assert Policy.objects.get(name="default").published_version == own

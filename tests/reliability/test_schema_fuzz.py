@@ -53,8 +53,8 @@ def test_no_operation_answers_5xx_or_off_its_schema(deployment_with, tmp_path):
             str(report),
             "--no-color",
         ],
-        cwd=BASE_DIR,
-        env={**os.environ, "SCHEMATHESIS_HOOKS": "tests.reliability.fuzz_checks"},
+        cwd=tmp_path,  # schemathesis keeps its cache (.schemathesis/) in the working directory
+        env={**os.environ, "SCHEMATHESIS_HOOKS": "tests.reliability.fuzz_checks", "PYTHONPATH": str(BASE_DIR)},
         capture_output=True,
         text=True,
         timeout=900,

@@ -206,7 +206,7 @@ def test_the_api_create_reports_each_outcome_and_writes_approved_records(api):
         },
         format="json",
     )
-    assert response.status_code == 200
+    assert response.status_code == 200, response.content
     body = response.json()
     assert body["status"] == "ok"
     assert [m["outcome"] for m in body["memories"]] == ["created", "merged_hash"]
