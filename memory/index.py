@@ -367,6 +367,8 @@ BM25_B = 0.4
 CONTEXT_WEIGHT = 0.5
 # Candidates per query term: every match of a term rarer than this is scored.
 TERM_CANDIDATES = 100
+# Tokenised documents kept per process (a few hundred bytes each).
+TOKEN_CACHE_SIZE = 20_000
 
 
 def text_search(
@@ -378,11 +380,12 @@ def text_search(
     "everything" list by filter instead). `only_ids` scores just those documents.
 
     RediSearch's own scores are not used: on this build a tag filter clause adds to every
-    match's score with a length factor, which buries long documents. Instead, one
-    pipelined round trip asks, within the filter, how many documents there are, how many
-    match the query (the true total), and for each term its matches (up to
-    TERM_CANDIDATES) and its document frequency; the candidates are then scored with
-    BM25F over the text and the context (weighted CONTEXT_WEIGHT).
+    match's score with a length factor, which buries long documents. Instead, one server
+    script (redis_keys.KEYWORD_CANDIDATES) asks, within the filter, how many documents
+    there are, how many match the query (the true total), and for each term its
+    document frequency and its matches (up to TERM_CANDIDATES), and returns the text and
+    context of each distinct candidate once; they are then scored with BM25F over the
+    text and the context (weighted CONTEXT_WEIGHT).
     """
     words = textquery.terms(text)
     if not words or k <= 0:
@@ -392,40 +395,23 @@ def text_search(
         if not only_ids:
             return [], 0
         conditions.append(Condition("memory_id", "any", tuple(only_ids)))
-    depth = max(k, TERM_CANDIDATES)
     fields = "|".join(TEXT_FIELDS)
-    returned = ("RETURN", 1 + len(TEXT_FIELDS), "memory_id", *TEXT_FIELDS, "LIMIT", 0, depth, "DIALECT", 2)
-    queries = [
-        (clause, "LIMIT", 0, 0, "DIALECT", 2)
-        for clause in (filter_string(conditions), _with_text(textquery.text_clause(text, field=fields), conditions))
-    ]
-    queries += [(_with_text(f"@{fields}:({textquery.escape(word)})", conditions), *returned) for word in words]
-
-    def search():
-        pipe = get_redis_bytes().pipeline(transaction=False)
-        for query in queries:
-            pipe.execute_command("FT.SEARCH", settings.MEMORY_INDEX_NAME, *query)
-        return pipe.execute()
-
+    clauses = [filter_string(conditions), _with_text(textquery.text_clause(text, field=fields), conditions)]
+    clauses += [_with_text(f"@{fields}:({textquery.escape(word)})", conditions) for word in words]
+    args = [settings.MEMORY_INDEX_NAME, max(k, TERM_CANDIDATES), *clauses]
     try:
-        replies = search()
+        in_filter, matching, frequencies, rows = redis_keys.KEYWORD_CANDIDATES(
+            keys=[], args=args, client=get_redis_bytes()
+        )
     except redis.ResponseError as exc:
         if not _missing_index(exc):
             raise
         ensure_index()
         return [], 0
-    documents: dict[str, tuple[list[str], list[str]]] = {}
-    frequencies = []
-    for reply in replies[2:]:
-        frequencies.append(_reply_total(reply))
-        for document in _reply_documents(reply):
-            if document["memory_id"] not in documents:
-                documents[document["memory_id"]] = tuple(
-                    textquery.stemmed_tokens(document.get(name, "")) for name in TEXT_FIELDS
-                )
-    scores = _bm25(words, frequencies, documents, total=_reply_total(replies[0]))
+    documents = {rows[i].decode(): _document_tokens(rows[i + 1], rows[i + 2]) for i in range(0, len(rows), 3)}
+    scores = _bm25(words, [int(f) for f in frequencies], documents, total=int(in_filter))
     ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:k]
-    return [Hit(id=record_id, text_score=score) for record_id, score in ranked], _reply_total(replies[1])
+    return [Hit(id=record_id, text_score=score) for record_id, score in ranked], int(matching)
 
 
 def _bm25(
@@ -455,22 +441,11 @@ def _bm25(
     return scores
 
 
-def _reply_total(reply) -> int:
-    """The match count of a raw FT.SEARCH reply (RESP3 map or RESP2 array)."""
-    if isinstance(reply, dict):
-        return int(reply.get(b"total_results", reply.get("total_results", 0)))
-    return int(reply[0])
-
-
-def _reply_documents(reply) -> list[dict[str, str]]:
-    """The returned fields of each document of a raw FT.SEARCH reply, decoded."""
-    if isinstance(reply, dict):
-        rows = reply.get(b"results", reply.get("results", []))
-        return [
-            {_decode(k): _decode(v) for k, v in row.get(b"extra_attributes", row.get("extra_attributes", {})).items()}
-            for row in rows
-        ]
-    return [{_decode(k): _decode(v) for k, v in zip(fields[::2], fields[1::2], strict=True)} for fields in reply[2::2]]
+@lru_cache(maxsize=TOKEN_CACHE_SIZE)
+def _document_tokens(text: bytes, context: bytes) -> tuple[list[str], list[str]]:
+    # Keyed by the stored bytes, so an edited memory is tokenised afresh; the same
+    # memories come back for query after query of one user, and stemming was a sixth of the CPU.
+    return textquery.stemmed_tokens(text.decode()), textquery.stemmed_tokens(context.decode())
 
 
 def list_ids(

@@ -71,6 +71,7 @@ DEBOUNCE_PREFIX = "promotion:debounce"
 EMBEDDING_CACHE_PREFIX = "embcache:"
 INDEX_SCHEMA_SUFFIX = ":schema"
 SWEEP_LOCK_KEY = "memory:index-sweep:lock"
+HEALTH_INDEX_DRIFT_KEY = "health:index-drift"
 
 
 def escape(part: str | None) -> str:
@@ -350,4 +351,35 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
   return redis.call('HSET', KEYS[1], unpack(ARGV))
 end
 return -1
+""")
+
+
+# Keyword search's candidates in one reply. ARGV: index, depth, the filter clause, the
+# full-text clause, then one clause per term. Returns {documents in the filter, documents
+# matching the text, {matches per term}, {memory_id, text, context of each distinct
+# candidate}}: parsing a reply per term, with every candidate's fields in each, was most
+# of keyword search's CPU, and a candidate that matches several terms now comes once.
+KEYWORD_CANDIDATES = LuaScript("""
+local index, depth = ARGV[1], ARGV[2]
+local function total(query)
+  return redis.call('FT.SEARCH', index, query, 'LIMIT', 0, 0, 'DIALECT', 2)[1]
+end
+local frequencies, seen, rows = {}, {}, {}
+for i = 5, #ARGV do
+  local reply = redis.call('FT.SEARCH', index, ARGV[i], 'NOCONTENT', 'LIMIT', 0, depth, 'DIALECT', 2)
+  frequencies[#frequencies + 1] = reply[1]
+  for j = 2, #reply do
+    local key = reply[j]
+    if not seen[key] then
+      seen[key] = true
+      local fields = redis.call('HMGET', key, 'memory_id', 'text', 'context')
+      if fields[1] then
+        rows[#rows + 1] = fields[1]
+        rows[#rows + 1] = fields[2] or ''
+        rows[#rows + 1] = fields[3] or ''
+      end
+    end
+  end
+end
+return {total(ARGV[3]), total(ARGV[4]), frequencies, rows}
 """)

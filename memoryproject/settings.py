@@ -53,11 +53,13 @@ MIDDLEWARE = [
     "memoryproject.middleware.RequestObservabilityMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # The browser's middleware, which API routes (/v1/) pass by: they carry a
+    # Bearer credential and use no session, cookie or message.
+    "memoryproject.browser_middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "memoryproject.browser_middleware.CsrfViewMiddleware",
+    "memoryproject.browser_middleware.AuthenticationMiddleware",
+    "memoryproject.browser_middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it answers a locked-out admin login.
     "axes.middleware.AxesMiddleware",
@@ -100,7 +102,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 30,
         "transaction_mode": "IMMEDIATE",
     }
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
+# Kept open between requests: opening SQLite (and its WAL pragmas) was a tenth of a health check.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=600)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 # --- Redis ------------------------------------------------------------------------
 # Default: the local Redis (search + JSON modules) that `make run` starts.
@@ -163,6 +167,14 @@ EMBEDDING_DIMENSIONS = env.int("EMBEDDING_DIMENSIONS", default=384)
 EMBEDDING_API_BASE = env("EMBEDDING_API_BASE", default="") or None
 EMBEDDING_API_KEY = env("EMBEDDING_API_KEY", default="") or None
 EMBEDDING_TORCH_THREADS = env.int("EMBEDDING_TORCH_THREADS", default=1)
+# onnx (the packaged weights exported once to EMBEDDING_ONNX_DIR: 2-3x faster on CPU, the same
+# LoCoMo and synthetic recall, BENCHMARKS.md) or torch (sentence-transformers).
+EMBEDDING_RUNTIME = env("EMBEDDING_RUNTIME", default="onnx")
+if EMBEDDING_RUNTIME not in ("torch", "onnx"):
+    raise ImproperlyConfigured(f"EMBEDDING_RUNTIME must be torch or onnx, not {EMBEDDING_RUNTIME!r}")
+EMBEDDING_ONNX_DIR = env("EMBEDDING_ONNX_DIR", default=str(VAR_DIR / "onnx"))
+# How long the query batcher waits for more concurrent queries before one forward pass.
+EMBEDDING_BATCH_WAIT_MS = env.float("EMBEDDING_BATCH_WAIT_MS", default=1.0)
 EMBEDDING_CACHE_TTL_SECONDS = env.int("EMBEDDING_CACHE_TTL_SECONDS", default=7 * 24 * 3600)
 
 # --- Vector index ---------------------------------------------------------------------

@@ -1,8 +1,12 @@
 """memory.embeddings: the packaged local model and the Redis cache of query embeddings."""
 
+import threading
+
 import numpy as np
+import pytest
 
 from memory import embeddings
+from memory.microbatch import MicroBatcher
 
 
 def test_local_model_gives_normalised_384_dim_vectors_and_ranks_meaning():
@@ -22,3 +26,63 @@ def test_query_embedding_is_cached_in_redis_by_model_and_text(redis_client):
     marker = np.full(384, 0.5, dtype=np.float32)
     redis_client.set(keys[0], marker.tobytes())
     assert np.array_equal(embeddings.embed_query("where does bob sit on planes"), marker)
+
+
+CONCURRENT_QUERIES = 16
+
+
+def _embed_concurrently(texts: list[str]) -> list[np.ndarray]:
+    start = threading.Barrier(len(texts))
+    results: list[np.ndarray | None] = [None] * len(texts)
+
+    def call(i: int) -> None:
+        start.wait()
+        results[i] = embeddings.embed_query(texts[i])
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(len(texts))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+@pytest.mark.parametrize("runtime", ["torch", "onnx"])
+def test_concurrent_query_misses_share_forward_passes_and_each_gets_its_own_vector(settings, runtime):
+    settings.EMBEDDING_RUNTIME = runtime
+    texts = [f"which seat does passenger {i} book on flight {100 + i * 7}" for i in range(CONCURRENT_QUERIES)]
+    singles = [embeddings.embed_texts([text])[0] for text in texts]
+    passes_before = embeddings.forward_passes
+
+    vectors = _embed_concurrently(texts)
+
+    passes = embeddings.forward_passes - passes_before
+    assert 1 <= passes < CONCURRENT_QUERIES
+    for vector, single in zip(vectors, singles, strict=True):
+        assert vector.shape == (384,)
+        assert float(vector @ single) >= 0.99999
+
+
+def test_a_failing_batch_raises_in_every_caller_and_the_batcher_keeps_serving():
+    def upper_or_fail(items):
+        if "boom" in items:
+            raise ValueError("boom in batch")
+        return [item.upper() for item in items]
+
+    batcher = MicroBatcher(upper_or_fail, max_wait_s=0.001, max_batch=8)
+    with pytest.raises(ValueError, match="boom in batch"):
+        batcher.submit("boom")
+    assert batcher.submit("next") == "NEXT"
+    assert batcher.batches == 2
+
+
+def test_onnx_vectors_match_torch_vectors(settings):
+    texts = ["a kitten", "where does bob sit on planes", "Alice moved to Lisbon in 2021 and works remotely"]
+    texts += [f"note {i}: the quarterly budget review moved to thursday at {i % 12 + 1} pm" for i in range(40)]
+    settings.EMBEDDING_RUNTIME = "torch"
+    torch_vectors = embeddings.embed_texts(texts)
+    settings.EMBEDDING_RUNTIME = "onnx"
+    onnx_vectors = embeddings.embed_texts(texts)
+    cosines = (torch_vectors * onnx_vectors).sum(axis=1)
+    assert onnx_vectors.shape == (len(texts), 384)
+    assert float(cosines.mean()) >= 0.9999
