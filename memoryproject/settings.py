@@ -186,6 +186,9 @@ MEMORY_INDEX_PREFIX = env("MEMORY_INDEX_PREFIX", default="memory_record")
 MEMORY_DEDUP_DISTANCE_THRESHOLD = env.float("MEMORY_DEDUP_DISTANCE_THRESHOLD", default=0.1)
 # How often the worker re-indexes rows whose commit-time indexing failed.
 MEMORY_INDEX_SWEEP_SECONDS = env.int("MEMORY_INDEX_SWEEP_SECONDS", default=300)
+# Search hits are counted in Redis and written to the DB by one worker job per window
+# of this length, instead of one job per search.
+MEMORY_ACCESS_FLUSH_SECONDS = env.float("MEMORY_ACCESS_FLUSH_SECONDS", default=2.0)
 # A deleted record's snapshot (its text) stays in history this long, so the delete can
 # be undone; then the sweep drops it. Erasure removes it at once.
 MEMORY_DELETED_RETENTION_DAYS = env.float("MEMORY_DELETED_RETENTION_DAYS", default=30)
@@ -289,7 +292,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["memory.api.auth.HasScopePermission"],
     "DEFAULT_THROTTLE_CLASSES": ["memory.api.auth.CredentialRateThrottle"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["drf_orjson_renderer.renderers.ORJSONRenderer"],
     "EXCEPTION_HANDLER": "memory.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
