@@ -35,6 +35,12 @@ escaped by `escape`: `%` -> `%25`, `:` -> `%3A`, None -> ""):
   changed schema is detected and the index recreated over its documents.
 - `memory:index-sweep:lock` (string: ISO time of the claim; PX 0.9 x
   MEMORY_INDEX_SWEEP_SECONDS, SET NX): keeps one chain of the periodic index sweep.
+- `memory:access:counts` (hash record id -> hits not yet in the DB; no TTL) and
+  `memory:access:last` (hash record id -> ISO time of its latest hit): search hits
+  waiting for the worker's `memories_access_flush`, which takes both at once.
+- `memory:access:flush-gate` (string "1"; PX MEMORY_ACCESS_FLUSH_SECONDS, SET NX by
+  the hit that schedules the flush, deleted by the flush): at most one scheduled flush
+  at a time.
 
 Owned by libraries, named by settings, not built here:
 - `dramatiq:*` (Dramatiq's RedisBroker, namespace "dramatiq"): `dramatiq:{queue}` (list
@@ -71,6 +77,9 @@ DEBOUNCE_PREFIX = "promotion:debounce"
 EMBEDDING_CACHE_PREFIX = "embcache:"
 INDEX_SCHEMA_SUFFIX = ":schema"
 SWEEP_LOCK_KEY = "memory:index-sweep:lock"
+ACCESS_COUNTS_KEY = "memory:access:counts"
+ACCESS_LAST_KEY = "memory:access:last"
+ACCESS_FLUSH_GATE_KEY = "memory:access:flush-gate"
 HEALTH_INDEX_DRIFT_KEY = "health:index-drift"
 
 
@@ -353,6 +362,29 @@ end
 return -1
 """)
 
+
+# Search hits, counted in Redis until the worker's flush writes them to the DB (one
+# message per window instead of one per search). KEYS: counts, last, gate. ARGV: the
+# hit time, the gate's PX, then the record ids. Returns 1 when this call opened the
+# window, so its caller schedules the flush.
+ACCESS_RECORD = LuaScript("""
+for i = 3, #ARGV do
+  redis.call('HINCRBY', KEYS[1], ARGV[i], 1)
+  redis.call('HSET', KEYS[2], ARGV[i], ARGV[1])
+end
+if redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[2]) then return 1 end
+return 0
+""")
+
+# Takes every pending hit at once: KEYS counts, last, gate. Returns {counts, last} as
+# flat field/value lists and deletes all three, so a hit lands in exactly one flush and
+# the first hit after this one schedules the next (the gate's PX only matters when a
+# scheduled flush was lost).
+ACCESS_TAKE = LuaScript("""
+local taken = {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2])}
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+return taken
+""")
 
 # Keyword search's candidates in one reply. ARGV: index, depth, the filter clause, the
 # full-text clause, then one clause per term. Returns {documents in the filter, documents

@@ -68,6 +68,14 @@ def queued_messages(redis_client, actor_name: str | None = None, *, delayed: boo
     return [m for m in messages if actor_name is None or m["actor_name"] == actor_name]
 
 
+def pending_access_counts(redis_client) -> dict[str, int]:
+    """Search hits counted in Redis and not yet flushed to the DB, per record id."""
+    from memory.redis_keys import ACCESS_COUNTS_KEY
+
+    raw = redis_client.hgetall(ACCESS_COUNTS_KEY)
+    return {(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in raw.items()}
+
+
 def wait_until_no_messages(redis_client, actor_name: str | None = None, timeout: float = 45.0) -> None:
     """Wait until every message (of `actor_name`) is acknowledged. Dramatiq enqueues a
     retry, a re-arm or a delayed message's move to the ready queue before it acknowledges

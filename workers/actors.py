@@ -8,7 +8,6 @@ by name through `workers.queue`. `manage.py rundramatiq` discovers this module
 import dramatiq
 from django.conf import settings
 
-from memory.codecs import datetime_decode
 from memory.services import long_term
 from memory.services.debounce import promotion_claim
 from memory.services.policy_evaluation import policy_evaluation_run
@@ -28,10 +27,11 @@ def memories_index(memory_ids: list[str]):
 
 
 @dramatiq.actor(max_retries=3, min_backoff=1_000, time_limit=60_000)
-def memories_record_access(memory_ids: list[str], accessed_at: str):
-    """Count search hits off the response path. Best effort: when retries run out the
-    counts of that one search are lost (logged by Dramatiq), nothing else."""
-    long_term.memories_record_access(memory_ids=memory_ids, accessed_at=datetime_decode(accessed_at))
+def memories_access_flush():
+    """Write the search hits counted in Redis to the DB, off the response path. Takes no
+    ids: whatever is pending when it runs. Best effort: counts the DB refused are put
+    back for the retry; when retries run out the next flush (or the sweep) takes them."""
+    long_term.memories_access_flush()
 
 
 @dramatiq.actor(max_retries=0, time_limit=10 * 60_000)
@@ -48,6 +48,7 @@ def memories_index_sweep():
     try:
         long_term.memories_index_sweep()
         long_term.history_snapshots_purge()
+        long_term.memories_access_flush()  # hits whose scheduled flush was lost (a Redis restart)
     finally:
         if not settings.WORKERS_INLINE:
             memories_index_sweep.send_with_options(delay=settings.MEMORY_INDEX_SWEEP_SECONDS * 1000)

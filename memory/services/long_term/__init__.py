@@ -29,11 +29,11 @@ from memory.services.long_term.edit import (
 )
 from memory.services.long_term.forget import ForgetResult, memories_forget
 from memory.services.long_term.indexing import (
+    memories_access_flush,
     memories_after_search,
     memories_index,
     memories_index_sweep,
     memories_index_sweep_claim,
-    memories_record_access,
     memories_reindex,
 )
 from memory.services.long_term.merge import CompactResult, memories_compact, memory_merge_undo
@@ -55,6 +55,7 @@ __all__ = [
     "SupersedeResult",
     "UndoNotPossibleError",
     "history_snapshots_purge",
+    "memories_access_flush",
     "memories_after_search",
     "memories_compact",
     "memories_create",
@@ -63,7 +64,6 @@ __all__ = [
     "memories_index",
     "memories_index_sweep",
     "memories_index_sweep_claim",
-    "memories_record_access",
     "memories_reindex",
     "memories_supersede",
     "memories_supersede_approved",

@@ -12,15 +12,22 @@ from datetime import datetime
 import numpy as np
 import redis
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F
+from django.db import DatabaseError, transaction
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from memory import embeddings, index
-from memory.codecs import datetime_encode
+from memory.codecs import datetime_decode, datetime_encode
 from memory.models import MemoryIndexRemoval, MemoryRecord
 from memory.redis_client import get_redis
-from memory.redis_keys import SWEEP_LOCK_KEY
+from memory.redis_keys import (
+    ACCESS_COUNTS_KEY,
+    ACCESS_FLUSH_GATE_KEY,
+    ACCESS_LAST_KEY,
+    ACCESS_RECORD,
+    ACCESS_TAKE,
+    SWEEP_LOCK_KEY,
+)
 from workers.queue import send_now
 
 logger = logging.getLogger(__name__)
@@ -157,28 +164,73 @@ def memories_reindex(*, batch_size: int = 500, progress=None) -> int:
     return len(ids)
 
 
-def memories_record_access(*, memory_ids: list[str], accessed_at: datetime) -> int:
-    """Count a search hit: bump access_count and last_accessed (DB, then the index field).
+def memories_access_flush() -> int:
+    """Write the search hits counted in Redis since the last flush to the DB (access_count
+    and last_accessed), then last_accessed to the index; returns the records updated.
 
-    Runs in the worker, off the search response path; never touches updated_at.
+    Runs in the worker, once per MEMORY_ACCESS_FLUSH_SECONDS at most, never touching
+    updated_at. The hits are taken from Redis at once; if the DB write fails they are
+    put back for the retry. A worker killed between the two loses that window's counts
+    (bookkeeping, never a memory).
     """
-    ids = list(dict.fromkeys(memory_ids))
-    updated = MemoryRecord.objects.filter(id__in=ids).update(
-        access_count=F("access_count") + 1, last_accessed=accessed_at
-    )
-    index.update_fields({memory_id: {"last_accessed": accessed_at} for memory_id in ids})
+    counts, last = _access_take()
+    if not counts:
+        return 0
+    try:
+        updated = _access_apply(counts, last)
+    except DatabaseError:
+        _access_give_back(counts, last)
+        raise
+    index.update_fields({memory_id: {"last_accessed": at} for memory_id, at in last.items() if memory_id in counts})
     return updated
+
+
+def _access_take() -> tuple[dict[str, int], dict[str, datetime]]:
+    raw_counts, raw_last = ACCESS_TAKE(keys=[ACCESS_COUNTS_KEY, ACCESS_LAST_KEY, ACCESS_FLUSH_GATE_KEY], args=[])
+    counts = {k: int(v) for k, v in zip(raw_counts[::2], raw_counts[1::2], strict=True)}
+    last = {k: datetime_decode(v) for k, v in zip(raw_last[::2], raw_last[1::2], strict=True)}
+    return counts, last
+
+
+@transaction.atomic
+def _access_apply(counts: dict[str, int], last: dict[str, datetime], chunk: int = 500) -> int:
+    ids = sorted(counts)
+    updated = 0
+    for start in range(0, len(ids), chunk):
+        part = ids[start : start + chunk]
+        updated += MemoryRecord.objects.filter(id__in=part).update(
+            access_count=F("access_count") + Case(*(When(id=i, then=Value(counts[i])) for i in part)),
+            last_accessed=Case(
+                *(When(id=i, then=Value(last[i])) for i in part if i in last), default=F("last_accessed")
+            ),
+        )
+    return updated
+
+
+def _access_give_back(counts: dict[str, int], last: dict[str, datetime]) -> None:
+    pipe = get_redis().pipeline(transaction=False)
+    for memory_id, hits in counts.items():
+        pipe.hincrby(ACCESS_COUNTS_KEY, memory_id, hits)
+    for memory_id, at in last.items():
+        pipe.hsetnx(ACCESS_LAST_KEY, memory_id, datetime_encode(at))  # a newer hit's time stays
+    pipe.execute()
 
 
 def memories_after_search(*, found_ids: list[str], stale_ids: list[str], accessed_at: datetime) -> None:
     """Hand the search's side effects to the worker: count the hits, drop stale documents.
 
-    One Redis write each; nothing here waits on the DB, so the response is not delayed.
+    The hits are counted in Redis in one script call; the first of a window schedules
+    the flush that writes them to the DB, so a search costs no message of its own.
+    Nothing here waits on the DB, so the response is not delayed.
     """
     try:
         if found_ids:
-            send_now("memories_record_access", found_ids, datetime_encode(accessed_at))
+            gate_ms = max(int(settings.MEMORY_ACCESS_FLUSH_SECONDS * 1000), 1)
+            ids = list(dict.fromkeys(found_ids))
+            keys = [ACCESS_COUNTS_KEY, ACCESS_LAST_KEY, ACCESS_FLUSH_GATE_KEY]
+            if ACCESS_RECORD(keys=keys, args=[datetime_encode(accessed_at), gate_ms, *ids]):
+                send_now("memories_access_flush", delay_seconds=settings.MEMORY_ACCESS_FLUSH_SECONDS)
         if stale_ids:
             send_now("memories_index", stale_ids)
     except redis.RedisError as exc:  # the search itself succeeded; its bookkeeping is best effort
-        logger.warning("could not enqueue search bookkeeping: %s", exc)
+        logger.warning("could not record search bookkeeping: %s", exc)

@@ -10,7 +10,7 @@ from agent_memory_client.filters import Namespace, Topics, UserId
 from agent_memory_client.models import ClientMemoryRecord
 
 from memory.models import MemoryRecord
-from tests.helpers import auth_headers, wait_until, wait_until_no_messages
+from tests.helpers import auth_headers, pending_access_counts, wait_until, wait_until_no_messages
 
 
 async def _exercise(base_url: str) -> dict:
@@ -115,7 +115,8 @@ def test_agent_memory_client_works_and_the_worker_counts_search_hits(deployment,
         interval=0.2,
         what="the worker to count three hits",
     )
-    wait_until_no_messages(redis_client, "memories_record_access", timeout=60)  # no count is still to come
+    wait_until_no_messages(redis_client, "memories_access_flush", timeout=60)  # no flush is still to come
+    assert pending_access_counts(redis_client) == {}
     counted = MemoryRecord.objects.get(id="counted")
     assert counted.access_count == 3 and counted.last_accessed > before
     assert MemoryRecord.objects.get(id="not-counted").access_count == 0

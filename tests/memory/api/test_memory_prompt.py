@@ -5,7 +5,7 @@ never leaves the session's namespace and user unless asked; 422s name the field.
 import pytest
 
 from memory.services.long_term import memories_create
-from tests.helpers import put_session, queued_messages, with_client
+from tests.helpers import pending_access_counts, put_session, queued_messages, with_client
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -86,9 +86,9 @@ def test_the_prompt_is_summary_turns_memories_query_in_that_order(api, memories,
     assert used["memories"][0]["score"] > used["memories"][1]["score"]
     assert [m["id"] for m in body["long_term_memories"]] == ["tea", "bike"]
     assert body["long_term_memories"][0]["score_type"] == "semantic"
-    # The hits are counted as accessed, by the worker, as a search's are.
-    (access,) = queued_messages(redis_client, "memories_record_access")
-    assert access["args"][0] == ["tea", "bike"]
+    # The hits are counted as accessed, as a search's are, and the worker's flush is due.
+    assert pending_access_counts(redis_client) == {"tea": 1, "bike": 1}
+    assert len(queued_messages(redis_client, "memories_access_flush")) == 1
 
 
 def test_long_term_search_true_searches_the_query_text_in_the_sessions_scope(api, memories):
@@ -109,7 +109,8 @@ def test_an_empty_result_never_widens_the_filter(api, memories, redis_client):
     assert body["messages"] == [text("system", NONE_FOUND), text("user", QUERY)]
     assert body["long_term_memories"] is None
     assert body["memories_used"] == {"search_mode": "semantic", "memories": []}
-    assert queued_messages(redis_client, "memories_record_access") == []
+    assert pending_access_counts(redis_client) == {}
+    assert queued_messages(redis_client, "memories_access_flush") == []
 
 
 def test_a_filter_the_request_names_replaces_only_that_part_of_the_sessions_scope(api, memories):

@@ -1,12 +1,12 @@
 """Reads write nothing: GETs of working memory and of a long-term record leave the DB and
 every Redis key as they were (last_accessed is the time of the last write), and a search
-writes only the one message that hands its hits to the worker."""
+writes only its hits' counts and the one delayed message that flushes them to the DB."""
 
 import pytest
 
 from memory.models import MemoryRecord
 from memory.services.long_term import memories_create
-from tests.helpers import QUEUE_MESSAGES, db_rows, put_session, queued_messages, redis_state
+from tests.helpers import DELAYED_MESSAGES, db_rows, pending_access_counts, put_session, queued_messages, redis_state
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -70,15 +70,20 @@ def test_a_search_writes_only_the_message_that_counts_its_hits(api, records, red
     redis_after = redis_state()
     assert {k: v for k, v in redis_after.items() if k in redis_before} == redis_before  # nothing else changed
     added = sorted(k.decode() for k in set(redis_after) - set(redis_before))
-    # The broker's queue (list of ids, hash of messages) and its heartbeat, written by the enqueue.
+    # The hit's count, its time and the window's gate; the broker's delay queue (list of
+    # ids, hash of messages) and its heartbeat, written by the enqueue of the flush.
     assert [k for k in added if not k.startswith("embcache:")] == [
         "dramatiq:__heartbeats__",
-        "dramatiq:default",
-        QUEUE_MESSAGES,
+        "dramatiq:default.DQ",
+        DELAYED_MESSAGES,
+        "memory:access:counts",
+        "memory:access:flush-gate",
+        "memory:access:last",
     ]
     assert len([k for k in added if k.startswith("embcache:")]) == cached_embeddings  # the query's vector
-    [message] = queued_messages(redis_client)
-    assert (message["actor_name"], message["args"][0]) == ("memories_record_access", ["tea"])
+    assert pending_access_counts(redis_client) == {"tea": 1}
+    [message] = queued_messages(redis_client, delayed=True)
+    assert (message["actor_name"], message["args"]) == ("memories_access_flush", [])
 
 
 def test_a_search_that_finds_nothing_writes_nothing(api, records):
