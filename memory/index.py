@@ -323,11 +323,8 @@ def _as_bytes(vector) -> bytes:
     return np.asarray(vector, dtype=np.float32).tobytes()
 
 
-def vector_search(vector, *, conditions: list[Condition], k: int) -> list[Hit]:
-    """The k nearest documents by cosine distance (0 = identical, 2 = opposite)."""
-    if k <= 0:
-        return []
-    query = VectorQuery(
+def _knn(vector, conditions: list[Condition], k: int) -> VectorQuery:
+    return VectorQuery(
         vector=_as_bytes(vector),
         vector_field_name="vector",
         return_fields=RETURN_FIELDS,
@@ -336,7 +333,26 @@ def vector_search(vector, *, conditions: list[Condition], k: int) -> list[Hit]:
         return_score=True,
         dtype="float32",
     )
-    return [Hit(id=_memory_id(d), vector_distance=float(d.vector_distance)) for d in _run(query).docs]
+
+
+def _hits(result) -> list[Hit]:
+    return [Hit(id=_memory_id(d), vector_distance=float(d.vector_distance)) for d in result.docs]
+
+
+def vector_search(vector, *, conditions: list[Condition], k: int) -> list[Hit]:
+    """The k nearest documents by cosine distance (0 = identical, 2 = opposite)."""
+    if k <= 0:
+        return []
+    return _hits(_run(_knn(vector, conditions, k)))
+
+
+def vector_search_counted(vector, *, conditions: list[Condition], k: int) -> tuple[list[Hit], int]:
+    """`vector_search` and how many documents match the filter, in one round trip."""
+    knn, counting = _knn(vector, conditions, max(k, 1)), CountQuery(filter_expression=filter_string(conditions))
+    found, counted = _with_index(
+        lambda: get_index().batch_search([(knn.query, knn.params), (counting.query, counting.params)])
+    )
+    return (_hits(found) if k > 0 else []), counted.total
 
 
 def vector_range(vector, *, conditions: list[Condition], threshold: float, k: int) -> tuple[list[Hit], int]:
