@@ -20,6 +20,7 @@ CELLS = (
     "semantic search (cold)",
     "keyword search (cold)",
     "hybrid search (cold)",
+    "memory prompt (cold)",
     "semantic search (warm, labelled)",
     "health",
 )
@@ -121,6 +122,9 @@ def run_cells(deployment, http, *, records: int, requests_per_cell: int, self_cp
         ).raise_for_status()
     warmup = 2
 
+    def put_request(i):
+        return "PUT", f"/v1/working-memory/bench-{i % wm.SESSIONS}", session_bodies[i % wm.SESSIONS]
+
     def wm_cell(make_request):
         return _measured(
             deployment,
@@ -129,9 +133,8 @@ def run_cells(deployment, http, *, records: int, requests_per_cell: int, self_cp
             lambda: wm.run(base, make_request, total=n * 2, concurrency=CONCURRENCY, warmup=warmup),
         )
 
-    cells["working memory PUT"] = wm_cell(
-        lambda i: ("PUT", f"/v1/working-memory/bench-{i % wm.SESSIONS}", session_bodies[i % wm.SESSIONS])
-    )
+    wm.run(base, put_request, total=CONCURRENCY * 8, concurrency=CONCURRENCY, warmup=0)  # unmeasured: first use
+    cells["working memory PUT"] = wm_cell(put_request)
     cells["working memory GET"] = wm_cell(
         lambda i: (
             "GET",
@@ -149,11 +152,17 @@ def run_cells(deployment, http, *, records: int, requests_per_cell: int, self_cp
             "user_id": {"eq": f"user-{i % USERS}"},
         }
 
-    def search_cell(mode, texts):
-        bodies = [search_body(mode, t, i) for i, t in enumerate(texts)]
+    def search_cell(mode, texts, path="/v1/long-term-memory/search", make_body=search_body):
+        bodies = [make_body(mode, t, i) for i, t in enumerate(texts)]
         return _measured(
-            deployment, self_cpu, len(bodies), lambda: _checked(lts.run(_search(base), bodies, CONCURRENCY))
+            deployment, self_cpu, len(bodies), lambda: _checked(lts.run(_post(base, path), bodies, CONCURRENCY))
         )
+
+    def prompt_body(mode, text, i):
+        # One of the working-memory sessions above, and a search filtered as the others are.
+        s = i % wm.SESSIONS
+        session = {"session_id": f"bench-{s}", "namespace": "bench", "user_id": f"user-{s % 8}"}
+        return {"query": text, "session": session, "long_term_search": search_body(mode, text, i)}
 
     for mode in ("semantic", "keyword", "hybrid"):  # unmeasured: every worker loads its model first
         search_cell(mode, [f"{lts.sentence(rng)} {uuid.uuid4().hex[:6]}" for _ in range(3 * CONCURRENCY)])
@@ -161,6 +170,8 @@ def run_cells(deployment, http, *, records: int, requests_per_cell: int, self_cp
         cells[f"{mode} search (cold)"] = search_cell(
             mode, [f"{lts.sentence(rng)} {uuid.uuid4().hex[:6]}" for _ in range(n)]
         )
+    prompt_texts = [f"{lts.sentence(rng)} {uuid.uuid4().hex[:6]}" for _ in range(n)]
+    cells["memory prompt (cold)"] = search_cell("semantic", prompt_texts, "/v1/memory/prompt", prompt_body)
     warm = [lts.sentence(random.Random(f"warm-{i}")) for i in range(5)]
     search_cell("semantic", warm)  # primes the warm texts
     cells["semantic search (warm, labelled)"] = search_cell("semantic", [warm[i % 5] for i in range(n)])
@@ -181,9 +192,9 @@ def run_cells(deployment, http, *, records: int, requests_per_cell: int, self_cp
     return {"load": loaded, "cells": cells}
 
 
-def _search(base):
+def _post(base, path):
     def call(session, body):
-        return session.post(f"{base}/v1/long-term-memory/search", json=body, timeout=60).status_code == 200
+        return session.post(f"{base}{path}", json=body, timeout=60).status_code == 200
 
     return call
 

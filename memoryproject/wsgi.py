@@ -1,6 +1,23 @@
+import logging
 import os
+import threading
 
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "memoryproject.settings")
 application = get_wsgi_application()
+
+
+def _warm_up() -> None:
+    """Build the token table and load the embedding model beside the first requests, so
+    the first PUT or search of each served process does not wait for them."""
+    from memory import embeddings, tokens
+
+    try:
+        tokens.encoding()
+        embeddings.embed_texts(["warm-up"])
+    except Exception:  # the request that needs them will raise the same error, visibly
+        logging.getLogger(__name__).exception("warm-up failed")
+
+
+threading.Thread(target=_warm_up, name="warm-up", daemon=True).start()
