@@ -10,6 +10,7 @@ encoded together by one batcher thread per process.
 import hashlib
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 
@@ -24,7 +25,6 @@ from memoryproject.metrics import EMBEDDING_CACHE
 LOCAL_PREFIX = "local/"
 ENCODE_CHUNK = 64
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-_encode_lock = threading.Lock()
 # Forward passes of the local model in this process (chunks of ENCODE_CHUNK texts), for tests and benchmarks.
 forward_passes = 0
 
@@ -127,15 +127,33 @@ def _encode_chunk(texts: list[str]) -> np.ndarray:
     return _torch_model().encode(texts, batch_size=ENCODE_CHUNK, normalize_embeddings=True, convert_to_numpy=True)
 
 
+@lru_cache(maxsize=1)
+def _encode_slots() -> threading.BoundedSemaphore:
+    # The runtimes release the GIL; a bound on encodes at once keeps threads from thrashing the cores.
+    return threading.BoundedSemaphore(settings.EMBEDDING_ENCODE_THREADS)
+
+
+@lru_cache(maxsize=1)
+def _encode_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(settings.EMBEDDING_ENCODE_THREADS, thread_name_prefix="encode")
+
+
 def _encode_local(texts: list[str]) -> np.ndarray:
-    # Texts sorted by length pad less; the rows go back in the callers' order.
+    """Rows in the callers' order. Texts sorted by length pad less; a batch of several
+    chunks (a bulk create) spreads them over EMBEDDING_ENCODE_THREADS cores."""
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     vectors = np.empty((len(texts), settings.EMBEDDING_DIMENSIONS), dtype=np.float32)
-    for start in range(0, len(order), ENCODE_CHUNK):
-        rows = order[start : start + ENCODE_CHUNK]
-        # The runtimes release the GIL; one encode at a time keeps threads from thrashing two cores.
-        with _encode_lock:
+    parts = -(-len(order) // ENCODE_CHUNK)  # chunks of at most ENCODE_CHUNK, of even size
+    chunks = [order[i * len(order) // parts : (i + 1) * len(order) // parts] for i in range(parts)]
+
+    def encode(rows: list[int]) -> None:
+        with _encode_slots():
             vectors[rows] = _encode_chunk([texts[i] for i in rows])
+
+    if len(chunks) == 1:
+        encode(chunks[0])
+    else:
+        list(_encode_pool().map(encode, chunks))
     return vectors
 
 

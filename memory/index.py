@@ -174,16 +174,17 @@ def delete_documents(record_ids: list[str]) -> int:
     return get_redis_bytes().delete(*[redis_keys.index_document_key(i) for i in record_ids])
 
 
-def update_fields(updates: dict[str, dict]) -> None:
-    """Set some fields of existing documents, e.g. {id: {"last_accessed": dt}}."""
-    if not updates:
+def touch_last_accessed(accessed: dict[str, datetime], *, resolution_seconds: float) -> None:
+    """Move documents' `last_accessed` forward, skipping those already within
+    `resolution_seconds` of the new value (and documents that do not exist)."""
+    if not accessed:
         return
     pipe = get_redis_bytes().pipeline(transaction=False)
-    for record_id, fields in updates.items():
-        args = []
-        for name, value in fields.items():
-            args += [name, _field_value(value)]
-        redis_keys.INDEX_UPDATE_IF_EXISTS(keys=[redis_keys.index_document_key(record_id)], args=args, client=pipe)
+    resolution = int(resolution_seconds * 1_000_000)
+    for record_id, at in accessed.items():
+        redis_keys.INDEX_TOUCH_IF_STALE(
+            keys=[redis_keys.index_document_key(record_id)], args=[to_micros(at), resolution], client=pipe
+        )
     pipe.execute()
 
 

@@ -352,17 +352,6 @@ redis.call('DEL', KEYS[1])
 return {'run', 0}
 """)
 
-# KEYS[1] = an index document; ARGV = field, value, ... HSETs only documents that exist:
-# a partial write to a deleted record's key would create a ghost document without text
-# or vector. Returns HSET's count, or -1 when there is no document.
-INDEX_UPDATE_IF_EXISTS = LuaScript("""
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  return redis.call('HSET', KEYS[1], unpack(ARGV))
-end
-return -1
-""")
-
-
 # Search hits, counted in Redis until the worker's flush writes them to the DB (one
 # message per window instead of one per search). KEYS: counts, last, gate. ARGV: the
 # hit time, the gate's PX, then the record ids. Returns 1 when this call opened the
@@ -384,6 +373,18 @@ ACCESS_TAKE = LuaScript("""
 local taken = {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2])}
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
 return taken
+""")
+
+# KEYS[1] = an index document; ARGV = the new last_accessed (micros), the resolution
+# (micros). Writes it only to a document that exists and whose value is older by the
+# resolution or more: any field write re-indexes the whole document, vector included.
+# Returns 1 when written.
+INDEX_TOUCH_IF_STALE = LuaScript("""
+local stored = redis.call('HGET', KEYS[1], 'last_accessed')
+if not stored then return 0 end
+if tonumber(ARGV[1]) - tonumber(stored) < tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[1], 'last_accessed', ARGV[1])
+return 1
 """)
 
 # Keyword search's candidates in one reply. ARGV: index, depth, the filter clause, the

@@ -167,6 +167,9 @@ EMBEDDING_DIMENSIONS = env.int("EMBEDDING_DIMENSIONS", default=384)
 EMBEDDING_API_BASE = env("EMBEDDING_API_BASE", default="") or None
 EMBEDDING_API_KEY = env("EMBEDDING_API_KEY", default="") or None
 EMBEDDING_TORCH_THREADS = env.int("EMBEDDING_TORCH_THREADS", default=1)
+# Local-model encodes at once per process; a large batch (a bulk create) spreads its chunks
+# over this many cores.
+EMBEDDING_ENCODE_THREADS = env.int("EMBEDDING_ENCODE_THREADS", default=2)
 # onnx (the packaged weights exported once to EMBEDDING_ONNX_DIR: 2-3x faster on CPU, the same
 # LoCoMo and synthetic recall, BENCHMARKS.md) or torch (sentence-transformers).
 EMBEDDING_RUNTIME = env("EMBEDDING_RUNTIME", default="onnx")
@@ -189,6 +192,10 @@ MEMORY_INDEX_SWEEP_SECONDS = env.int("MEMORY_INDEX_SWEEP_SECONDS", default=300)
 # Search hits are counted in Redis and written to the DB by one worker job per window
 # of this length, instead of one job per search.
 MEMORY_ACCESS_FLUSH_SECONDS = env.float("MEMORY_ACCESS_FLUSH_SECONDS", default=2.0)
+# A hit rewrites `last_accessed` in the index only when the indexed value is older than
+# this: RediSearch re-indexes the whole document, vector included, on any field write,
+# which cost more Redis CPU than the searches themselves. The DB value is always exact.
+MEMORY_ACCESS_INDEX_RESOLUTION_SECONDS = env.int("MEMORY_ACCESS_INDEX_RESOLUTION_SECONDS", default=3600)
 # A deleted record's snapshot (its text) stays in history this long, so the delete can
 # be undone; then the sweep drops it. Erasure removes it at once.
 MEMORY_DELETED_RETENTION_DAYS = env.float("MEMORY_DELETED_RETENTION_DAYS", default=30)

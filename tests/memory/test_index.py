@@ -1,8 +1,11 @@
 """Round trips through the real RedisVL index with the real embedding model."""
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from memory import embeddings, index
+from memory.redis_keys import index_document_key
 from tests.helpers import wait_until
 
 DOCS = [
@@ -74,10 +77,19 @@ def test_deleted_documents_leave_the_index():
     assert sorted(h.id for h in hits) == ["m3", "m4"]
 
 
-def test_partial_update_never_creates_a_document_for_a_missing_record():
-    _load()
-    index.update_fields({"m1": {"pinned": True}, "ghost": {"pinned": True}})
-    assert _ids([index.Condition("pinned", "eq", (1,))]) == ["m1"]
+def test_touching_last_accessed_moves_it_past_the_resolution_only_and_never_creates_a_document(redis_client):
+    base = datetime(2030, 1, 1, tzinfo=UTC)
+    index.upsert_documents([{"id": "m1", "text": "cat", "last_accessed": base}], embeddings.embed_texts(["cat"]))
+
+    def indexed():
+        return int(redis_client.hget(index_document_key("m1"), "last_accessed"))
+
+    index.touch_last_accessed({"m1": base + timedelta(minutes=10), "ghost": base}, resolution_seconds=3600)
+    assert indexed() == index.to_micros(base)  # within the resolution: the document is not rewritten
+    index.touch_last_accessed({"m1": base + timedelta(hours=2)}, resolution_seconds=3600)
+    assert indexed() == index.to_micros(base + timedelta(hours=2))
+    index.touch_last_accessed({"m1": base}, resolution_seconds=0)
+    assert indexed() == index.to_micros(base + timedelta(hours=2))  # never backwards
     assert "ghost" not in index.document_ids()
 
 

@@ -166,7 +166,8 @@ def memories_reindex(*, batch_size: int = 500, progress=None) -> int:
 
 def memories_access_flush() -> int:
     """Write the search hits counted in Redis since the last flush to the DB (access_count
-    and last_accessed), then last_accessed to the index; returns the records updated.
+    and last_accessed), then last_accessed to the index where the indexed value is older
+    than MEMORY_ACCESS_INDEX_RESOLUTION_SECONDS; returns the records updated.
 
     Runs in the worker, once per MEMORY_ACCESS_FLUSH_SECONDS at most, never touching
     updated_at. The hits are taken from Redis at once; if the DB write fails they are
@@ -181,7 +182,10 @@ def memories_access_flush() -> int:
     except DatabaseError:
         _access_give_back(counts, last)
         raise
-    index.update_fields({memory_id: {"last_accessed": at} for memory_id, at in last.items() if memory_id in counts})
+    index.touch_last_accessed(
+        {memory_id: at for memory_id, at in last.items() if memory_id in counts},
+        resolution_seconds=settings.MEMORY_ACCESS_INDEX_RESOLUTION_SECONDS,
+    )
     return updated
 
 

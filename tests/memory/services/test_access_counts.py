@@ -2,9 +2,10 @@
 (memory.services.long_term `memories_after_search`, `memories_access_flush`): real DB,
 Redis and broker; the flush is called as the worker calls it."""
 
-from datetime import UTC, datetime
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from memory import index
 from memory.models import MemoryRecord
@@ -15,8 +16,9 @@ from tests.helpers import pending_access_counts, queued_messages
 
 pytestmark = pytest.mark.django_db(transaction=True)  # documents are indexed on commit
 
-FIRST = datetime(2026, 11, 30, 9, 0, 0, 123000, tzinfo=UTC)
-SECOND = datetime(2026, 11, 30, 9, 0, 1, 456000, tzinfo=UTC)
+# Two hours after the records are made: past the index's resolution (an hour).
+FIRST = (timezone.now() + timedelta(hours=2)).replace(microsecond=123000)
+SECOND = FIRST + timedelta(seconds=1, microseconds=333000)
 
 
 @pytest.fixture
@@ -66,6 +68,21 @@ def test_a_flush_writes_each_records_count_and_latest_hit_and_nothing_else(recor
     }
     assert pending_access_counts(redis_client) == {}
     assert not redis_client.exists(ACCESS_LAST_KEY, ACCESS_FLUSH_GATE_KEY)
+
+
+def test_a_hit_within_the_resolution_moves_the_db_value_but_leaves_the_index_alone(records, redis_client):
+    soon = records["tea"].last_accessed + timedelta(minutes=10)  # under MEMORY_ACCESS_INDEX_RESOLUTION_SECONDS
+    memories_after_search(found_ids=["tea", "bike"], stale_ids=[], accessed_at=soon)
+    memories_after_search(found_ids=["bike"], stale_ids=[], accessed_at=FIRST)
+
+    assert memories_access_flush() == 2
+
+    assert {r.id: r.last_accessed for r in MemoryRecord.objects.filter(id__in=["tea", "bike"])} == {
+        "tea": soon,
+        "bike": FIRST,
+    }
+    assert indexed_last_accessed("tea") == index.to_micros(records["tea"].last_accessed)
+    assert indexed_last_accessed("bike") == index.to_micros(FIRST)
 
 
 def test_a_flush_with_nothing_pending_writes_nothing(records, redis_client):
