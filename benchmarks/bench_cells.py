@@ -26,6 +26,18 @@ CELLS = (
 )
 
 
+def filtered_search(namespace_prefix: str, mode: str, text: str, i: int) -> dict:
+    """The i-th search body: filtered by one user and one namespace as the load spreads
+    records over them, limit 10."""
+    return {
+        "text": text,
+        "search_mode": mode,
+        "limit": 10,
+        "namespace": {"eq": f"{namespace_prefix}-{i % NAMESPACES}"},
+        "user_id": {"eq": f"user-{i % USERS}"},
+    }
+
+
 def load(http, base: str, redis_url: str, run_id: str, rng: random.Random, count: int) -> dict:
     """`count` records for USERS users in NAMESPACES namespaces, in batches of 100
     (`deduplicate: false`); then wait until a filtered listing finds them all."""
@@ -144,13 +156,7 @@ def run_cells(deployment, http, *, records: int, requests_per_cell: int, self_cp
     )
 
     def search_body(mode, text, i):
-        return {
-            "text": text,
-            "search_mode": mode,
-            "limit": 10,
-            "namespace": {"eq": f"bench-{run_id}-{i % NAMESPACES}"},
-            "user_id": {"eq": f"user-{i % USERS}"},
-        }
+        return filtered_search(f"bench-{run_id}", mode, text, i)
 
     def search_cell(mode, texts, path="/v1/long-term-memory/search", make_body=search_body):
         bodies = [make_body(mode, t, i) for i, t in enumerate(texts)]

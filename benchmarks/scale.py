@@ -31,7 +31,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
 import long_term_search as lts  # noqa: E402
-from bench_cells import NAMESPACES, USERS, _post  # noqa: E402
+from bench_cells import NAMESPACES, USERS, _post, filtered_search  # noqa: E402
 from bench_deploy import OURS, VAR, Deployment  # noqa: E402
 from benchlib import machine  # noqa: E402
 
@@ -93,12 +93,7 @@ def db_path() -> Path:
 def search_figures(deployment: Deployment, run_id: str, requests_n: int, concurrency: int) -> dict:
     rng = random.Random(f"{run_id}-{concurrency}")
     bodies = [
-        {
-            "text": f"{lts.sentence(rng)} {uuid.uuid4().hex[:6]}",
-            "limit": 10,
-            "namespace": {"eq": f"scale-{run_id}-{i % NAMESPACES}"},
-            "user_id": {"eq": f"user-{i % USERS}"},
-        }
+        filtered_search(f"scale-{run_id}", "semantic", f"{lts.sentence(rng)} {uuid.uuid4().hex[:6]}", i)
         for i in range(requests_n)
     ]
     figures = lts.run(_post(deployment.base, "/v1/long-term-memory/search"), bodies, concurrency)

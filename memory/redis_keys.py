@@ -41,6 +41,9 @@ escaped by `escape`: `%` -> `%25`, `:` -> `%3A`, None -> ""):
 - `memory:access:flush-gate` (string "1"; PX MEMORY_ACCESS_FLUSH_SECONDS, SET NX by
   the hit that schedules the flush, deleted by the flush): at most one scheduled flush
   at a time.
+- `health:index-drift` (string: the count; EX HEALTH_DRIFT_MAX_AGE_SECONDS of
+  memory.selectors.metrics, 5 s): the index drift the health check reports, shared by
+  every API process.
 
 Owned by libraries, named by settings, not built here:
 - `dramatiq:*` (Dramatiq's RedisBroker, namespace "dramatiq"): `dramatiq:{queue}` (list
