@@ -12,6 +12,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from memoryproject.secret_key import stored_secret_key
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
@@ -25,8 +27,16 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-SECRET_KEY = env("SECRET_KEY", default="dev-only-insecure-secret-key-change-me")
+# Unset, a random key is made once under var/ (never a default written in the source).
+SECRET_KEY = env("SECRET_KEY", default="") or stored_secret_key(VAR_DIR / "secret-key")
 DEBUG = env.bool("DEBUG", default=False)
+# Served over HTTPS (directly or behind a proxy that sets X-Forwarded-Proto): cookies only
+# over HTTPS, and HSTS tells browsers to never come back over plain HTTP.
+HTTPS = env.bool("HTTPS", default=False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
+SECURE_HSTS_SECONDS = env.int("HSTS_SECONDS", default=31536000) if HTTPS else 0
+if HTTPS and env.bool("HTTPS_BEHIND_PROXY", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 
 INSTALLED_APPS = [

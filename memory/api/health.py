@@ -1,3 +1,4 @@
+import logging
 import time
 
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -9,6 +10,16 @@ from rest_framework.views import APIView
 from memory.selectors.health import dependency_problems
 from memory.selectors.metrics import recent_index_drift
 
+logger = logging.getLogger(__name__)
+
+# What an unauthenticated caller learns of a failing component: its name, never the
+# database's error text or Redis's host and port (those go to the log, and `preflight`).
+PUBLIC_REASONS = {
+    "database": "database is not answering",
+    "redis": "redis is not answering",
+    "search": "redis lacks the search or JSON module",
+}
+
 
 class HealthView(APIView):
     """Liveness: 200 with the server time when the DB, Redis and search answer.
@@ -16,7 +27,9 @@ class HealthView(APIView):
     `index_drift` counts records in the DB whose index document is missing (a flushed
     or lost index): the server still answers, so it stays a 200, but search misses
     those records until the sweep or `reindex_memories` writes them again. It is up to
-    five seconds old (GET /metrics has the fresh figure)."""
+    five seconds old (GET /metrics has the fresh figure).
+
+    A 503 names each failing component in one fixed line; the reason in full is logged."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
@@ -35,5 +48,8 @@ class HealthView(APIView):
     def get(self, request):
         problems = dependency_problems()
         if problems:
-            return Response({"detail": "unavailable", "down": problems}, status=503)
+            for component, reason in problems.items():
+                logger.warning("health: %s", reason)
+            down = {component: PUBLIC_REASONS[component] for component in problems}
+            return Response({"detail": "unavailable", "down": down}, status=503)
         return Response({"now": int(time.time() * 1000), "index_drift": recent_index_drift()})

@@ -33,8 +33,7 @@ def test_health_is_503_naming_redis_when_redis_is_down(api):
     get_redis.cache_clear()
     assert response.status_code == 503
     body = response.json()
-    assert list(body["down"]) == ["redis"]
-    assert "redis unavailable" in body["down"]["redis"]
+    assert body == {"detail": "unavailable", "down": {"redis": "redis is not answering"}}  # no host, no port
 
 
 @pytest.mark.django_db
@@ -43,8 +42,7 @@ def test_health_is_503_naming_the_search_module_when_it_is_missing(api, plain_re
         response = api.get("/v1/health")
     get_redis.cache_clear()
     assert response.status_code == 503
-    assert list(response.json()["down"]) == ["search"]
-    assert "RediSearch" in response.json()["down"]["search"]
+    assert response.json() == {"detail": "unavailable", "down": {"search": "redis lacks the search or JSON module"}}
 
 
 def test_openapi_schema_is_served(api):
