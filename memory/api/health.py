@@ -48,7 +48,7 @@ class HealthView(APIView):
     def get(self, request):
         problems = dependency_problems()
         if problems:
-            for component, reason in problems.items():
+            for reason in problems.values():
                 logger.warning("health: %s", reason)
             down = {component: PUBLIC_REASONS[component] for component in problems}
             return Response({"detail": "unavailable", "down": down}, status=503)
