@@ -1,7 +1,8 @@
 """The only module that imports litellm.
 
 litellm takes seconds to import, so it is imported lazily, on first use, and never
-on a request path. Every LLM call in the project goes through `chat` or `embed`.
+on a request path. Every LLM call in the project goes through `chat` or `embed` (or
+`probe`, a tiny `chat` that asks whether the provider answers at all).
 """
 
 import json
@@ -113,6 +114,27 @@ def chat(
         cost_usd=_cost(response),
         latency_ms=latency_ms,
     )
+
+
+# The probe's whole prompt: the scripted test server knows it, so it answers probes apart.
+PROBE_PROMPT = "Reply with the word OK."
+PROBE_TIMEOUT_SECONDS = 10.0
+
+
+def probe(*, model: str | None = None) -> bool:
+    """Whether the provider answers again: one request of a few tokens, with a short
+    timeout, so the sweep can tell an outage is over before it re-arms failed runs.
+    Any answer counts (its text is not checked); any error, retryable or not, is a no."""
+    try:
+        chat(
+            messages=[{"role": "user", "content": PROBE_PROMPT}],
+            model=model,
+            max_tokens=1,
+            timeout=min(settings.LLM_TIMEOUT_SECONDS, PROBE_TIMEOUT_SECONDS),
+        )
+    except LLMError:
+        return False
+    return True
 
 
 def _cost(response) -> float:

@@ -260,6 +260,10 @@ PROMOTION_MAX_WAIT_SECONDS = env.int("PROMOTION_MAX_WAIT_SECONDS", default=900)
 PROMOTION_MAX_ATTEMPTS = env.int("PROMOTION_MAX_ATTEMPTS", default=8)
 PROMOTION_MAX_OUTPUT_ATTEMPTS = env.int("PROMOTION_MAX_OUTPUT_ATTEMPTS", default=3)
 PROMOTION_RETRY_BACKOFF_SECONDS = env.float("PROMOTION_RETRY_BACKOFF_SECONDS", default=10.0)
+# The sweep re-arms failed runs once the provider answers again: at most this many per
+# sweep, and a run that failed on anything but an outage at most PROMOTION_MAX_REARMS times.
+PROMOTION_REARM_BATCH = env.int("PROMOTION_REARM_BATCH", default=100)
+PROMOTION_MAX_REARMS = env.int("PROMOTION_MAX_REARMS", default=3)
 
 # --- Offline evaluation of policy versions -----------------------------------------------
 # Cosine similarity at or above which an extracted memory matches a gold fact (0.7 sits

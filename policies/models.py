@@ -2,8 +2,9 @@
 
 Promotion reads them to decide how a session is extracted (an experiment's sticky
 assignment first, else the published version) and writes an ExtractionRun for every
-attempt. Publishing is recorded as PublishEvents, every change to an experiment as an
-ExperimentEvent; offline replays as PolicyEvaluations.
+attempt (and an ExtractionRunRetry each time a failed one is tried again). Publishing is
+recorded as PublishEvents, every change to an experiment as an ExperimentEvent; offline
+replays as PolicyEvaluations.
 """
 
 from django.db import models
@@ -71,6 +72,16 @@ class ExtractionRun(models.Model):
         FAILED = "failed"
         SKIPPED = "skipped"
 
+    class Failure(models.TextChoices):
+        """Why a failed run failed: decides how its turns are tried again (promotion's rearm)."""
+
+        OUTAGE = "outage", "Provider, database or Redis unavailable"
+        OUTPUT = "output", "Malformed replies"
+        REFUSED = "refused", "Refused by the provider"
+        UNFINISHED = "unfinished", "Attempts did not finish (worker crash or time limit)"
+        ERROR = "error", "Other error"
+        NO_POLICY = "no_policy", "No published policy"
+
     namespace = models.CharField(max_length=200, blank=True, db_index=True)
     user_id = models.CharField(max_length=200, blank=True, db_index=True)
     session_id = models.CharField(max_length=200, db_index=True)
@@ -101,15 +112,39 @@ class ExtractionRun(models.Model):
     # What the model answered on the last attempt, cut at EXTRACTION_RAW_OUTPUT_MAX_CHARS,
     # so a reviewer sees what it actually said.
     raw_output = models.TextField(blank=True)
+    # Set when the run ends failed; blank otherwise (and on runs older than the field).
+    failure = models.CharField(max_length=12, choices=Failure.choices, blank=True)
+    # Times the run was tried again after failing (the sweep after an outage, or an
+    # admin's Retry); each one has its ExtractionRunRetry row.
+    rearms = models.PositiveIntegerField(default=0)
     started_at = models.DateTimeField(auto_now_add=True, db_index=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-started_at"]
         indexes = [models.Index(fields=["namespace", "user_id", "session_id"], name="run_session_idx")]
+        permissions = [("retry_extractionrun", "Can retry failed extraction runs")]
 
     def __str__(self):
         return f"run {self.pk} {self.session_id} {self.status}"
+
+
+class ExtractionRunRetry(models.Model):
+    """One time a failed run was tried again: who did it (`system:sweep` once the provider
+    answered again, or `admin:<username>`), and how the run had ended before."""
+
+    run = models.ForeignKey(ExtractionRun, on_delete=models.CASCADE, related_name="retries")
+    actor = models.CharField(max_length=200)
+    failure = models.CharField(max_length=12, choices=ExtractionRun.Failure.choices, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self):
+        return f"run {self.run_id} retried by {self.actor}"
 
 
 class PublishEvent(models.Model):

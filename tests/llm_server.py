@@ -9,6 +9,12 @@ A str is the assistant's content; a dict is sent as JSON content; a Fault is an
 injected failure. When the script runs out, `responder(body)` answers if set (a reply
 computed from the request, for load with many sessions), else `default` (None: a 500
 saying so). `latency` delays every answer; `in_flight` counts requests being answered.
+
+Two switches stand apart from the script: while `outage` is set, every request is
+answered 500 (and kept in `requests`) and the script is left as it is: a provider
+outage, then recovery once it is cleared. The sweep's probe (`memory.llm.PROBE_PROMPT`)
+is answered "OK" without taking a scripted reply, and counted in `probes` (outage or
+not), never in `requests`.
 """
 
 import json
@@ -16,6 +22,8 @@ import threading
 import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from memory.llm import PROBE_PROMPT
 
 MODEL = "openai/scripted"
 
@@ -101,6 +109,8 @@ class ScriptedLLMServer:
         self.responder = None
         self.latency = 0.0
         self.in_flight = 0
+        self.outage = False
+        self.probes = 0
         self.requests: list[dict] = []
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._httpd.daemon_threads = True
@@ -118,6 +128,8 @@ class ScriptedLLMServer:
             self.default = None
             self.responder = None
             self.latency = 0.0
+            self.outage = False
+            self.probes = 0
 
     @property
     def pending(self) -> int:
@@ -131,6 +143,20 @@ class ScriptedLLMServer:
     def close(self) -> None:
         self._httpd.shutdown()
         self._httpd.server_close()
+
+    def _probed(self, body: dict) -> bool:
+        """Whether this request is the probe (counted here)."""
+        if body.get("messages") != [{"role": "user", "content": PROBE_PROMPT}]:
+            return False
+        with self._lock:
+            self.probes += 1
+        return True
+
+    def _outage_hit(self, body: dict, *, probe: bool) -> None:
+        """A request answered 500 by the outage is still a request (a probe is counted apart)."""
+        if not probe:
+            with self._lock:
+                self.requests.append(body)
 
     def _next(self, body: dict):
         with self._lock:
@@ -168,7 +194,11 @@ class ScriptedLLMServer:
                     server._count_in_flight(-1)
 
             def _answer(self, body: dict):
-                reply = server._next(body)
+                probe = server._probed(body)
+                if server.outage:
+                    server._outage_hit(body, probe=probe)
+                    return self._send(*FAULT_RESPONSES["server_error"])
+                reply = "OK" if probe else server._next(body)
                 if server.latency:
                     time.sleep(server.latency)
                 if reply is None:

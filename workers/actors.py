@@ -11,7 +11,7 @@ from django.conf import settings
 from memory.services import long_term
 from memory.services.debounce import promotion_claim
 from memory.services.policy_evaluation import policy_evaluation_run
-from memory.services.promotion import PromotionRetry, promotion_run
+from memory.services.promotion import PromotionRetry, promotion_failed_rearm, promotion_run
 from memory.services.working_memory import working_memory_summarize as summarize
 from workers.queue import send_now
 
@@ -37,7 +37,7 @@ def memories_access_flush():
 @dramatiq.actor(max_retries=0, time_limit=10 * 60_000)
 def memories_index_sweep():
     """Periodic: re-index rows still marked, drop delete snapshots past their retention,
-    then schedule the next run.
+    re-arm failed promotion runs once the provider answers again, then schedule the next run.
 
     Dramatiq has no scheduler, so the actor reschedules itself; a Redis lock keeps
     one chain alive however many were started (`seed_defaults` starts one per deploy).
@@ -49,6 +49,7 @@ def memories_index_sweep():
         long_term.memories_index_sweep()
         long_term.history_snapshots_purge()
         long_term.memories_access_flush()  # hits whose scheduled flush was lost (a Redis restart)
+        promotion_failed_rearm()  # last: it may wait on the provider's probe
     finally:
         if not settings.WORKERS_INLINE:
             memories_index_sweep.send_with_options(delay=settings.MEMORY_INDEX_SWEEP_SECONDS * 1000)
@@ -90,8 +91,10 @@ def working_memory_trim(message: dict, retry_info: dict):
 # The promotion service bounds its own retries: it counts attempts on the ExtractionRun
 # row (so a worker killed mid-run counts too), asks for the next attempt with its
 # backoff by raising PromotionRetry, and marks the run `failed`, with the reason, when
-# they run out. Dramatiq's own retries below only cover failures before a run exists
-# (DB or Redis down); if those run out, the turns wait for the session's next write.
+# they run out; once the provider answers again the sweep re-arms the failed run
+# (`promotion_failed_rearm`), or an admin retries it. Dramatiq's own retries below only
+# cover failures before a run exists (DB or Redis down); if those run out, the turns
+# wait for the session's next write.
 PROMOTION_MAX_RETRIES = 20
 
 

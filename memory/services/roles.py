@@ -1,11 +1,12 @@
 """The admin's roles as Django groups: what a reviewer and a policy editor may do.
 
-- **Reviewer**: see memories, their history and source turns and the extraction runs,
-  and act on memories (approve, reject, edit, pin, delete: the change and delete
-  permissions). Nothing about policies.
+- **Reviewer**: see memories, their history and source turns and the extraction runs
+  (with their retries), and act on memories (approve, reject, edit, pin, delete: the
+  change and delete permissions). Nothing about policies.
 - **Policy editor**: everything a reviewer may, plus creating, editing and publishing
   policies and their versions, running A/B experiments (with their variants) and offline
-  evaluations, and reading the publish history and assignments. Not API keys.
+  evaluations, reading the publish history and assignments, and retrying failed
+  extraction runs. Not API keys.
 
 Superusers do everything without a group. Staff users get a role by joining a group
 (`is_staff` is still needed to reach the admin at all).
@@ -25,6 +26,7 @@ REVIEWER_PERMISSIONS = (
     "memory.view_memoryhistory",
     "memory.view_sourcemessage",
     "policies.view_extractionrun",
+    "policies.view_extractionrunretry",
 )
 POLICY_EDITOR_PERMISSIONS = (
     REVIEWER_PERMISSIONS
@@ -38,6 +40,7 @@ POLICY_EDITOR_PERMISSIONS = (
         "policies.view_assignment",
         "policies.view_policyevaluationexample",
         "policies.view_experimentevent",
+        "policies.retry_extractionrun",
     )
 )
 ROLES = {REVIEWER: REVIEWER_PERMISSIONS, POLICY_EDITOR: POLICY_EDITOR_PERMISSIONS}

@@ -1,5 +1,6 @@
 """Admin of extraction runs: read-only, failed runs first, each leading to what it produced,
-the turns it read and the version it ran."""
+the turns it read and the version it ran, with its retries. The one write is the bulk
+Retry action on failed runs (the promotion service's `promotion_runs_retry`)."""
 
 from django.contrib import admin, messages
 from django.urls import reverse
@@ -7,9 +8,11 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from memory import llm
+from memory.audit import admin_actor
 from memory.selectors.review import run_source_range
+from memory.services.promotion import promotion_runs_retry
 from memoryproject.admin_base import ReadOnlyAdmin
-from policies.models import ExtractionRun
+from policies.models import ExtractionRun, ExtractionRunRetry
 
 
 class RunStatusFilter(admin.SimpleListFilter):
@@ -31,8 +34,31 @@ class RunStatusFilter(admin.SimpleListFilter):
         return queryset.filter(status=self.value()) if self.value() in ExtractionRun.Status.values else queryset
 
 
+def _runs(n: int) -> str:
+    return f"{n} run" if n == 1 else f"{n} runs"
+
+
+class ExtractionRunRetryInline(admin.TabularInline):
+    """Each time the run was tried again: who, when, and how it had ended before."""
+
+    model = ExtractionRunRetry
+    fields = ("created_at", "actor", "failure", "attempts", "error")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name_plural = "retries"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(ExtractionRun)
 class ExtractionRunAdmin(ReadOnlyAdmin):
+    actions = ("retry_failed_runs",)
+    inlines = (ExtractionRunRetryInline,)
     list_display = (
         "id",
         "started_at",
@@ -52,14 +78,15 @@ class ExtractionRunAdmin(ReadOnlyAdmin):
         "cost_usd",
         "latency_ms",
         "attempt",
+        "rearms",
         "error_summary",
     )
-    list_filter = (RunStatusFilter, "strategy", "model", "policy_version")
+    list_filter = (RunStatusFilter, "failure", "strategy", "model", "policy_version")
     search_fields = ("session_id", "namespace", "user_id", "error")
     date_hierarchy = "started_at"
     list_select_related = ("policy_version__policy", "variant__experiment")
     fieldsets = (
-        (None, {"fields": ("status", "started_at", "finished_at", "error_detail")}),
+        (None, {"fields": ("status", "failure", "started_at", "finished_at", "error_detail", "rearms")}),
         (
             "What it produced",
             {"fields": ("memories_link", "memories_created", "memories_deduplicated", "memories_dropped")},
@@ -129,6 +156,31 @@ class ExtractionRunAdmin(ReadOnlyAdmin):
             return "-"
         url = reverse("admin:policies_policyversion_change", args=[run.policy_version_id])
         return format_html('<a href="{}" id="run-policy-version">{}</a>', url, run.policy_version)
+
+    def has_retry_permission(self, request):
+        return request.user.has_perm("policies.retry_extractionrun")
+
+    @admin.action(description="Retry the selected failed runs", permissions=["retry"])
+    def retry_failed_runs(self, request, queryset):
+        """Through the promotion service, as the admin user: each failed run still
+        blocking its session's turns runs again; the rest are counted, not touched."""
+        result = promotion_runs_retry(
+            run_ids=list(queryset.values_list("pk", flat=True)), actor=admin_actor(request.user)
+        )
+        if result.retried:
+            self.message_user(
+                request,
+                f"Retried {_runs(result.retried)}: their sessions are queued for extraction.",
+                messages.SUCCESS,
+            )
+        if result.not_retried:
+            self.message_user(
+                request,
+                f"{_runs(result.not_retried)} not retried: only a failed run that is its session's "
+                "latest, with turns still to extract, can be (the others succeeded, are running, "
+                "or a later run took their turns).",
+                messages.WARNING,
+            )
 
     def changelist_view(self, request, extra_context=None):
         if not llm.is_configured():

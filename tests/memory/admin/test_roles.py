@@ -21,6 +21,7 @@ REVIEWER_SET = {
     "memory.view_memoryhistory",
     "memory.view_sourcemessage",
     "policies.view_extractionrun",
+    "policies.view_extractionrunretry",
 }
 POLICY_SET = {
     *(f"policies.{a}_{m}" for m in ("policy", "policyversion") for a in ("add", "change", "view", "delete")),
@@ -31,6 +32,7 @@ POLICY_SET = {
     "policies.view_assignment",
     "policies.view_policyevaluationexample",
     "policies.view_experimentevent",
+    "policies.retry_extractionrun",
 }
 
 
