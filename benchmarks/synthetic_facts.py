@@ -12,7 +12,11 @@ code the HTTP routes run), against the Redis and database the environment names:
     .venv/bin/python -m memoryproject.localredis exec --port 6488 -- env \\
         DATABASE_URL=sqlite:///var/synthetic.sqlite3 .venv/bin/python benchmarks/synthetic_facts.py
 
-`--facts 2000` for a quick run, `--deduplicate` to load as the client's default does.
+`--facts 2000` for a quick run, `--deduplicate` to load as the client's default does,
+`--variants` to make part of the load near-variants of each other: the same sentence with
+a phrase changed or a word inserted ("Ivy likes hotels near the river / near the main
+train station when visiting Kyoto.", "Hana plays tennis / table tennis on Thursday
+evenings."), distinct facts that embed within the dedup distance (`variant_facts`).
 """
 
 import argparse
@@ -401,13 +405,72 @@ def facts(n: int = 10_000, *, seed: int = 14, user_count: int = 50, namespaces: 
     return out
 
 
+# Near-variants (issue 20): per user and slot, every phrase of a family is its own fact.
+VARIANT_FAMILIES = (
+    (
+        "hotel",
+        "|".join(CITIES[:6]),
+        "{name} likes hotels near {phrase} when visiting {key}.",
+        "the river|the main train station|the old town|the airport|the beach",
+        "Where does {name} like to stay when visiting {key}?",
+    ),
+    (
+        "sport",
+        "|".join(WEEKDAYS[:5]),
+        "{name} plays {phrase} on {key} evenings.",
+        "tennis|table tennis|beach volleyball|volleyball",
+        "What does {name} play on {key} evenings?",
+    ),
+    (
+        "drink",
+        "morning|afternoon",
+        "{name} drinks {phrase} in the {key}.",
+        "tea|green tea|green tea with honey|coffee|black coffee",
+        "What does {name} drink in the {key}?",
+    ),
+    (
+        "sleeps",
+        "sofa|bed",
+        "{name}'s {phrase} sleeps on the {key}.",
+        "cat|old cat|neighbour's cat|dog|younger dog",
+        "Who sleeps on {name}'s {key}?",
+    ),
+)
+
+
+def variant_facts(*, seed: int = 14, user_count: int = 50, namespaces: int = 3) -> list[Fact]:
+    """For each user, one slot (a city, a weekday...) of every family, with all of the
+    family's phrases: distinct facts that differ by a phrase or an inserted word."""
+    rng = random.Random(seed)
+    out = []
+    for user_id, namespace, name in users(user_count, namespaces):
+        for kind, keys, template, phrases, question in VARIANT_FAMILIES:
+            key = rng.choice(keys.split("|"))
+            for phrase in phrases.split("|"):
+                text = template.format(name=name, key=key, phrase=phrase)
+                fact_id = f"var-{len(out):05d}"
+                out.append(Fact(fact_id, user_id, namespace, text, question.format(name=name, key=key), kind, key))
+    return out
+
+
+def load_set(n: int, *, seed: int, variants: bool) -> list[Fact]:
+    """n facts: the template facts, or with `variants`, fewer of them plus every near-variant,
+    shuffled so that variants meet both within a batch and across batches."""
+    if not variants:
+        return facts(n, seed=seed)
+    near = variant_facts(seed=seed)
+    items = facts(n - len(near), seed=seed) + near
+    random.Random(seed).shuffle(items)
+    return items
+
+
 def load(items: list[Fact], *, deduplicate: bool, batch: int = 100) -> dict[str, str]:
     """Create the facts through memories_create; {fact id: the record id it landed in}."""
     from tqdm import tqdm
 
     from memory.services.long_term import memories_create
 
-    landed = {}
+    landed, linked = {}, 0
     started = time.perf_counter()
     for start in tqdm(range(0, len(items), batch), desc="load", unit="batch"):
         chunk = items[start : start + batch]
@@ -418,7 +481,9 @@ def load(items: list[Fact], *, deduplicate: bool, batch: int = 100) -> dict[str,
         outcome = memories_create(actor="system:benchmark", records=records, deduplicate=deduplicate)
         for fact, result in zip(chunk, outcome.outcomes, strict=True):
             landed[fact.id] = result.id
+            linked += bool(result.conflicts)
     print(f"loaded {len(items)} facts in {time.perf_counter() - started:.1f}s")
+    print(f"kept apart and linked to a near record (a detail or the wording differs): {linked}")
     return landed
 
 
@@ -460,22 +525,27 @@ def main():
     parser.add_argument("--facts", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=14)
     parser.add_argument("--deduplicate", action="store_true", help="load with deduplicate=true")
+    parser.add_argument("--variants", action="store_true", help="include the near-variant facts (issue 20)")
     parser.add_argument("--skip-load", action="store_true", help="reuse the records of a previous run")
     parser.add_argument("--questions", type=int, default=None, help="ask only every n-th fact's question")
     args = parser.parse_args()
     setup()
     from benchmarks.benchlib import machine
 
-    items = facts(args.facts, seed=args.seed)
+    items = load_set(args.facts, seed=args.seed, variants=args.variants)
     landed = None
     if not args.skip_load:
         reset()
         landed = load(items, deduplicate=args.deduplicate)
-        print(f"merged into another record: {sum(f != r for f, r in landed.items())}")
+        merged = [fact for fact in items if landed[fact.id] != fact.id]
+        print(f"merged into another record: {len(merged)}")
+        for fact in merged[:20]:
+            print(f"  {fact.text!r} -> {landed[fact.id]}")
     asked = items[:: args.questions] if args.questions else items
     hits = evaluate(asked, landed)
     print(
-        f"\nSynthetic facts: {len(items)} loaded (seed {args.seed}, deduplicate={args.deduplicate}), "
+        f"\nSynthetic facts: {len(items)} loaded (seed {args.seed}, deduplicate={args.deduplicate}, "
+        f"variants={args.variants}), "
         f"{len(asked)} questions, user + namespace filters, limit {K}, recency boost off"
     )
     print(f"machine: {machine()}\n")

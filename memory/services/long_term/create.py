@@ -10,11 +10,15 @@ rejected and not superseded, and against earlier inputs of the same call.
 
 Dedup merges only the same fact: candidates are of the same type group (a `message`
 record and an extracted `semantic` / `episodic` fact never merge), and a vector match
-merges only when `sameness.differing_details` finds no differing detail (number, date,
-time, amount, name, negation). A near one that differs is not merged: the input becomes
-its own row, linked to it by a `MemoryConflict` (one row per pair: `memory` is the newer
-record, `other` the older; the reason is the differing details, the older record's
-first, e.g. "different number: 2029 vs 2026", and the distance).
+merges only when `sameness.differing_details` finds nothing: no differing detail (number,
+date, time, amount, name, negation, identifier) and the same content words in the same
+order (after case, punctuation, inflection and function words). Without an LLM a vector
+match is only a candidate: a near one that differs in a detail or in its wording is not
+merged; the input becomes its own row, linked to it by a `MemoryConflict` (one row per
+pair: `memory` is the newer record, `other` the older; the reason is what differs, the
+older record's side first, e.g. "different number: 2029 vs 2026" or "different wording:
+river vs main, station, train", and the distance), for review or for compaction with an
+LLM.
 
 A merge keeps the existing text, unions topics/entities/extracted_from, and writes an
 undoable MemoryHistory entry (see `memory_merge_undo`).
@@ -73,7 +77,8 @@ class CreateOutcome:
     overwritten), "merged_hash" / "merged_semantic" (deduplicated into the row `id`;
     `distance` is the cosine distance for semantic merges, `history_id` the undoable
     MemoryHistory entry). `conflicts`: for a "created" row, the ids of the near records it
-    was kept apart from because a detail differs (each linked by a MemoryConflict).
+    was kept apart from because a detail or the wording differs (each linked by a
+    MemoryConflict).
     """
 
     id: str
@@ -248,7 +253,7 @@ def _overwrite_by_id(batch: _Batch, p: _Pending) -> bool:
 
 def _merge_duplicate(batch: _Batch, p: _Pending) -> bool:
     """Steps 2 and 3: fold the input into the same fact already stored (or just added).
-    Near records that differ in a detail are kept for `_add_new` to link as conflicts."""
+    Near records that differ in a detail or in wording are kept for `_add_new` to link."""
     target, step, distance = _same_hash(batch, p), "hash", None
     if target is None:
         step = "semantic"

@@ -1,10 +1,20 @@
-"""Is it the same fact? The details that carry meaning, compared between two texts.
+"""Is it the same fact? Without an LLM, only when it is said in the same content words.
 
 Two texts whose embeddings are within the dedup distance can still state different facts:
-"Clara's passport expires in March 2026." and "...in July 2029." embed almost identically.
-`differing_details(a, b)` lists the details in which they differ; an empty list means
-"the same fact as far as its details go", and only then may dedup merge them. The rule is
-plain text processing (regular expressions and token sets), no model:
+"Clara's passport expires in March 2026." and "...in July 2029." embed almost identically,
+and so do "Ivy likes hotels near the river" and "...near the main train station".
+`differing_details(a, b)` lists why two texts may not be merged; an empty list means the
+same fact in the same words, and only then may dedup merge them without an LLM. A list of
+differences to look for is never complete, so the rule is turned around: the detail
+rules below name what differs, and when they find nothing, the texts must still have the
+same content words in the same order, after normalising case, punctuation, contractions,
+inflection (Snowball's English stemmer: "hotels" is "hotel", "visited" is "visit") and
+function words (articles, forms of "be", negation particles, "also"). Anything else is
+"different wording": kept as its own record and linked for review or for compaction with
+an LLM, so a paraphrase stays apart until a model or a person says it is the same, which
+loses nothing. The rule is plain text processing (regular expressions and token lists),
+no model, and linear in the text: every pattern matches without a span that is rescanned
+per word, and each word looks back only at the word before it.
 
 - **times**: "3pm", "3:30 pm", "15:30", "noon", "midnight", normalised to 24h "HH:MM"
   ("3pm" and "15:00" agree); their digits count as nothing else;
@@ -23,23 +33,25 @@ plain text processing (regular expressions and token sets), no model:
   "Coffee" matches "the" / "coffee" in the other text;
 - **negation**: each text's polarity, the parity of its markers: "not", "n't",
   "cannot", "no" (not the interjection "No, ..."), "never", "none", "nothing", "nobody",
-  "neither" ("neither ... nor" is one), "without", "no longer" (one marker, also
-  "not ... anymore"), "stopped", "quit", "gave up", "dislikes", "hates". "doesn't eat
+  "neither" ("neither ... nor" is one), "without", "no longer" (one marker; in
+  "not ... anymore" the "not" is the marker), "stopped", "quit", "gave up", "dislikes", "hates". "doesn't eat
   meat" and "does not eat meat" agree; "is vegetarian" and "is no longer vegetarian"
-  differ. Parity is a blunt rule: a double negative reads as none.
-
-Not covered: a changed common noun or adjective ("sushi" / "tacos", "junior" /
-"senior"), which the embedding distance usually keeps apart anyway.
+  differ. Parity is a blunt rule: a double negative reads as none;
+- **identifiers**: tokens of letters and digits together ("sunflower1923", a plate);
+- **wording** (only when the details agree): the content words, in order; "sushi" /
+  "tacos", "table tennis" / "tennis" and "Tom likes Ana" / "Ana likes Tom" differ.
 
 Each difference is one reason, in the order above, such as "different number: 2026 vs
-2029" (what only `a` has, then what only `b` has; "none" for an empty side).
+2029" or "different wording: main, station, train vs river" (what only `a` has, then
+what only `b` has; "none" for an empty side; "word order" when only the order differs).
 """
 
-import difflib
+import collections
+import functools
 import re
 from decimal import Decimal, InvalidOperation
 
-from memory.textquery import STOPWORDS
+import snowballstemmer
 
 _SMALL = {
     "zero": 0,
@@ -191,13 +203,18 @@ _NUMBER = re.compile(
 )
 _WORD = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿ]+(?:['’][A-Za-z]+)*")
 _CURRENCY_SYMBOL = re.compile("[" + re.escape("".join(_CURRENCY_SYMBOLS)) + "]")
+# Each marker is a word or two, found in one pass. "not ... anymore" counts as its "not"
+# alone ("anymore" is no marker), which is the same parity as one marker for both: a
+# pattern spanning from "not" to a later "anymore" rescanned the sentence per "not", so
+# "not " * n took quadratic time.
 _NEGATION = re.compile(
-    r"\bno\s+longer\b|\bnot\b[^.;!?]*?\b(?:any\s?more|any\s+longer)\b|n['’]t\b|\bcannot\b"
+    r"\bno\s+longer\b|n['’]t\b|\bcannot\b"
     r"|\b(?:not|never|none|nothing|nobody|neither|without|quit|quits|stopped|ceased)\b|\bno\b(?!\s*[,.!?;:])"
     r"|\bgave\s+up\b|\bgive\s+up\b|\bdislik(?:e|es|ed|ing)\b|\bhat(?:e|es|ed|ing)\b",
     re.IGNORECASE,
 )
-_SENTENCE_START = re.compile(r"(?:^|[.!?:;\n]\s*|[\"“(]\s*)$")
+# What ends a sentence or opens a quote, so that a capitalised "May" after it opens a question.
+_SENTENCE_OPENERS = frozenset('.!?:;\n"“(')
 
 
 def differing_details(a_text: str, b_text: str) -> list[str]:
@@ -225,10 +242,11 @@ def differing_details(a_text: str, b_text: str) -> list[str]:
             "different negation: "
             + (f"negated in the first ({a.negation!r})" if a.negated else f"negated in the second ({b.negation!r})")
         )
-    # A fallback: a word swap that none of the details above explains.
-    swapped = None if reasons else _swapped_words(a_text, b_text)
-    if swapped:
-        reasons.append(f"different word: {_shown(swapped[0])} vs {_shown(swapped[1])}")
+    # The details agree: the same fact only in the same content words (a list of details
+    # is never complete; a changed phrase or an inserted word must not merge either).
+    wording = None if reasons else _different_wording(a.content, b.content)
+    if wording:
+        reasons.append(f"different wording: {wording}")
     return reasons
 
 
@@ -239,8 +257,19 @@ _DETAIL_WORDS = frozenset(
     [*_SMALL, *_TENS, *_ORDINALS, *_COUNT_WORDS, *_SUFFIX_SCALES, *_MONTHS, *_MONTH_ABBREVIATIONS, *_WEEKDAYS]
     + [*_RELATIVE_DAYS, *_CURRENCY_WORDS, "st", "nd", "rd", "th", "am", "pm", "noon", "midnight", "every", "each"]
 )
-# A swap of this many words or fewer, each side, with the rest of the text the same.
-_SWAP_WORDS = 2
+# Words that change no fact when added, dropped or inflected: articles, forms of "be" ("is"
+# and "'s" alike), the negation particles (the negation rule weighs those), "also". Kept
+# narrow on purpose: a preposition ("from" / "to", "above" / "below") or a pronoun can be
+# the whole difference between two facts, so neither is left out.
+_FUNCTION_WORDS = frozenset(
+    ["a", "an", "the", "is", "are", "am", "was", "were", "be", "been", "being", "not", "no", "never", "also"]
+)
+# Contractions whose stem is not the word before "n't".
+_NOT_CONTRACTIONS = {"can't": "can", "won't": "will", "shan't": "shall", "ain't": "is"}
+_CONTRACTION_WORDS = {"ve": "have", "ll": "will", "d": "would"}  # "'s", "'m", "'re" are forms of "be"
+# Longer tokens are compared as they are: a stemmer's work then stays bounded per word.
+_MAX_STEMMED = 40
+_STEMMER = snowballstemmer.stemmer("english")
 
 
 def _identifiers(text: str) -> set[str]:
@@ -249,28 +278,43 @@ def _identifiers(text: str) -> set[str]:
     return {t for t in tokens if not _NUMBER_WITH_UNIT.fullmatch(t)}
 
 
-def _swapped_words(a_text: str, b_text: str) -> tuple[list[str], list[str]] | None:
-    """The words of a small swap when that is all that differs, e.g. "sister" for
-    "brother" or "cabin" for "home": the same sentence about another thing. A paraphrase
-    rewrites more than a word or two in one place, so it is not caught here."""
-    a_words = [w.casefold() for w in _WORD.findall(a_text)]
-    b_words = [w.casefold() for w in _WORD.findall(b_text)]
-    a_swapped, b_swapped = [], []
-    for op, a_start, a_end, b_start, b_end in difflib.SequenceMatcher(a=a_words, b=b_words).get_opcodes():
-        if op == "equal":
-            continue
-        if op != "replace" or a_end - a_start > _SWAP_WORDS or b_end - b_start > _SWAP_WORDS:
-            return None
-        a_swapped += a_words[a_start:a_end]
-        b_swapped += b_words[b_start:b_end]
-    a_meaningful, b_meaningful = _meaningful(a_swapped), _meaningful(b_swapped)
-    return (a_meaningful, b_meaningful) if a_meaningful and b_meaningful else None
+@functools.lru_cache(maxsize=4096)
+def _content_words(token: str) -> tuple[tuple[str, str], ...]:
+    """(stem, word) for the words of `token` that carry content, after case, contraction,
+    inflection and function words are normalised away: "doesn't" gives "does", "Kyoto's"
+    gives "kyoto", "hotels" and "hotel" share the stem "hotel". The numbers, dates,
+    times and currencies the detail rules compare are left out (they equate "3rd" and
+    "third")."""
+    word = token.casefold().replace("’", "'")
+    if word in _NOT_CONTRACTIONS:
+        words = [_NOT_CONTRACTIONS[word]]
+    elif word.endswith("n't"):
+        words = [word[:-3]]
+    else:
+        base, _, suffix = word.partition("'")
+        words = [base, _CONTRACTION_WORDS[suffix]] if suffix in _CONTRACTION_WORDS else [base]
+    return tuple(
+        (_stem(w), w)
+        for w in words
+        if w and w not in _FUNCTION_WORDS and w not in _DETAIL_WORDS and w.rstrip("s") not in _DETAIL_WORDS
+    )
 
 
-def _meaningful(words: list[str]) -> list[str]:
-    """Words that name a thing: not function words, and not the numbers, dates, times and
-    currencies the detail rules have already compared (they equate "third" and "3rd")."""
-    return [w for w in words if w not in STOPWORDS and w.rstrip("s") not in _DETAIL_WORDS and w not in _DETAIL_WORDS]
+@functools.lru_cache(maxsize=4096)
+def _stem(word: str) -> str:
+    return _STEMMER.stemWord(word) if len(word) <= _MAX_STEMMED else word
+
+
+def _different_wording(a: list[tuple[str, str]], b: list[tuple[str, str]]) -> str | None:
+    """How two texts' content words differ ("main, station, train vs river"; "table vs
+    none"; "word order" when only the order does), or None when they are the same words
+    in the same order. Order counts: "Tom likes Ana" is not "Ana likes Tom"."""
+    if [stem for stem, _ in a] == [stem for stem, _ in b]:
+        return None
+    a_stems, b_stems = collections.Counter(s for s, _ in a), collections.Counter(s for s, _ in b)
+    a_only = [word for stem, word in a if stem in a_stems - b_stems]
+    b_only = [word for stem, word in b if stem in b_stems - a_stems]
+    return "word order" if not (a_only or b_only) else f"{_shown(a_only)} vs {_shown(b_only)}"
 
 
 class _Details:
@@ -284,13 +328,15 @@ class _Details:
         self.currencies = {_CURRENCY_SYMBOLS[s] for s in _CURRENCY_SYMBOL.findall(rest)}
         self.numbers: set[Decimal] = set()
         rest = _NUMBER.sub(lambda m: self._number(m), rest)
-        tokens = [(m.group(), m.start()) for m in _WORD.finditer(rest)]
-        self.words = {_bare(t).casefold() for t, _ in tokens} | {t.casefold() for t, _ in tokens}
+        tokens = _tokens(rest)
+        words = {t.casefold() for t, _ in tokens}
+        self.words = words | {_bare(w) for w in words}
         self.names: list[str] = []
-        self._words(rest, tokens)
+        self.content: list[tuple[str, str]] = []  # (stem, word) of each content word, in order
+        self._words(tokens)
         markers = [m.group().casefold() for m in _NEGATION.finditer(text)]
         self.negated = len(markers) % 2 == 1
-        self.negation = ", ".join(markers)
+        self.negation = _shown_in_order(markers)
 
     def _period(self, m: re.Match) -> str:
         self.dates.add(" ".join(m.group().casefold().split()))
@@ -317,29 +363,20 @@ class _Details:
         self.numbers.add(value.normalize())
         return " "
 
-    def _words(self, text: str, tokens: list[tuple[str, int]]) -> None:
-        spoken: list[int] = []  # the value of a written-out number being read
+    def _words(self, tokens: list[tuple[str, str]]) -> None:
+        """Written-out numbers, currency words, dates, names and content words, in one
+        pass. A word looks back only at the word before it and the gap between them, never
+        at the text before."""
+        spoken: list[int] = []  # the parts of a written-out number being read
 
-        def flush():
-            if spoken:
-                self.numbers.add(Decimal(sum(spoken)).normalize())
-                spoken.clear()
-
-        for token, start in tokens:
-            word = token.casefold()
-            parts = word.split("-") if "-" in word else [word]
-            if all(p in _SMALL or p in _TENS or p in _ORDINALS for p in parts) and word not in ("second",):
-                value = sum(_SMALL.get(p, 0) + _TENS.get(p, 0) + _ORDINALS.get(p, 0) for p in parts)
-                if not (spoken and _continues(sum(spoken), value)):
-                    flush()
-                spoken.append(value)
+        previous = None
+        for token, gap in tokens:
+            word, after = token.casefold(), previous
+            previous = word
+            if self._number_word(spoken, word, after=after, gap=gap):
                 continue
-            if word in _SCALES and (spoken or word != "hundred" or _preceded_by_a(text, start)):
-                spoken[:] = [max(sum(spoken), 1) * _SCALES[word]]
-                continue
-            if word == "and" and spoken:
-                continue  # "a hundred and twenty"
-            flush()
+            self._flush(spoken)
+            self.content += _content_words(token)
             if word in _COUNT_WORDS:
                 self.numbers.add(Decimal(_COUNT_WORDS[word]))
             elif word in _CURRENCY_WORDS and (word != "real" or token[0].isupper()):
@@ -347,17 +384,51 @@ class _Details:
             elif token in _MONTH_ABBREVIATIONS:
                 self.dates.add(_MONTH_ABBREVIATIONS[token])
             elif word in _MONTHS and (word != "may" or token[0].isupper()):
-                if word == "may" and _SENTENCE_START.search(text[:start]):
+                if word == "may" and _opens_sentence(gap, first=after is None):
                     continue  # "May I ..." opens a question; a month rarely opens a fact
                 self.dates.add(_MONTHS[word])
             elif word in _WEEKDAYS or word in _RELATIVE_DAYS or word[:-1] in _WEEKDAYS:
                 self.dates.add(word.removesuffix("s").capitalize() if word[:-1] in _WEEKDAYS else word.capitalize())
             elif token[0].isupper() and _bare(word) not in _NOT_NAMES and token.upper() not in _CURRENCY_WORDS_UPPER:
                 self.names.append(_bare(token))
-        flush()
+        self._flush(spoken)
+
+    def _flush(self, spoken: list[int]) -> None:
+        """Record the written-out number read so far, if any."""
+        if spoken:
+            self.numbers.add(Decimal(sum(spoken)).normalize())
+            spoken.clear()
+
+    def _number_word(self, spoken: list[int], word: str, *, after: str | None, gap: str) -> bool:
+        """Add `word` to the written-out number in `spoken` when it is part of one; False
+        when it is not. A scale multiplies only the parts below it, so "hundred hundred
+        ..." never grows a value past 10**18, and a number has at most a few parts."""
+        parts = word.split("-") if "-" in word else [word]
+        if all(p in _SMALL or p in _TENS or p in _ORDINALS for p in parts) and word != "second":
+            value = sum(_SMALL.get(p, 0) + _TENS.get(p, 0) + _ORDINALS.get(p, 0) for p in parts)
+            if not (spoken and len(spoken) < _MAX_NUMBER_PARTS and _continues(sum(spoken), value)):
+                self._flush(spoken)
+            spoken.append(value)
+            return True
+        if word in _SCALES:
+            scale, head = _SCALES[word], len(spoken)
+            while head and spoken[head - 1] < scale:
+                head -= 1
+            if head < len(spoken):
+                spoken[head:] = [sum(spoken[head:]) * scale]  # "twenty-five thousand", "two thousand five hundred"
+                return True
+            if word != "hundred" or (after in ("a", "an") and gap.isspace()):  # "a hundred", "thousand"
+                self._flush(spoken)
+                spoken.append(scale)
+                return True
+            return False
+        return word == "and" and bool(spoken)  # "a hundred and twenty"
 
 
 _CURRENCY_WORDS_UPPER = {w.upper() for w in _CURRENCY_WORDS if len(w) == 3}
+# A written-out number has a few parts ("two thousand five hundred and twenty"); a longer
+# run is read as several numbers, so the work per word stays bounded.
+_MAX_NUMBER_PARTS = 8
 
 
 def _continues(total: int, value: int) -> bool:
@@ -365,17 +436,40 @@ def _continues(total: int, value: int) -> bool:
     return (total >= 20 and total % 10 == 0 and value < 10) or (total >= 100 and total % 100 == 0 and value < 100)
 
 
-def _preceded_by_a(text: str, start: int) -> bool:
-    return re.search(r"\ban?\s+$", text[:start], re.IGNORECASE) is not None
+def _tokens(text: str) -> list[tuple[str, str]]:
+    """The words of `text`, each with the text between it and the word before (its gap):
+    the gaps and words together are at most the text, so any look-back is linear."""
+    tokens, end = [], 0
+    for m in _WORD.finditer(text):
+        tokens.append((m.group(), text[end : m.start()]))
+        end = m.end()
+    return tokens
+
+
+def _opens_sentence(gap: str, *, first: bool) -> bool:
+    """Whether a word after `gap` opens a sentence: the text's first word, or one after a
+    sentence end, a colon, a line break or an opening quote or bracket."""
+    stripped = gap.rstrip()
+    return (first and not stripped) or stripped[-1:] in _SENTENCE_OPENERS or "\n" in gap[len(stripped) :]
 
 
 def _bare(word: str) -> str:
     """A word without a possessive 's."""
-    return re.sub(r"['’]s$", "", word, flags=re.IGNORECASE)
+    return word[:-2] if word[-2:].casefold() in ("'s", "’s") else word
+
+
+# A reason names at most this many values per side, so that its length stays bounded too.
+_SHOWN_AT_MOST = 10
 
 
 def _shown(values) -> str:
     if not values:
         return "none"
     shown = [format(v, "f") if isinstance(v, Decimal) else str(v) for v in values]
-    return ", ".join(sorted(dict.fromkeys(shown), key=lambda s: (len(s), s) if s[:1].isdigit() else (0, s)))
+    return _shown_in_order(sorted(set(shown), key=lambda s: (len(s), s) if s[:1].isdigit() else (0, s)))
+
+
+def _shown_in_order(values: list[str]) -> str:
+    distinct = list(dict.fromkeys(values))
+    more = len(distinct) - _SHOWN_AT_MOST
+    return ", ".join(distinct[:_SHOWN_AT_MOST]) + (f" and {more} more" if more > 0 else "")

@@ -202,7 +202,7 @@ def test_compact_merges_stored_duplicates_into_the_oldest_and_records_each_merge
             {"id": "a2", "text": "alice adopted a grey cat called pixel", "namespace": "c", "created_at": now},
             {
                 "id": "a3",
-                "text": "Alice has adopted a gray cat named Pixel",
+                "text": "Alice adopts the grey cat called Pixel!",
                 "namespace": "c",
                 "topics": ["pets"],
                 "created_at": now - timedelta(1),

@@ -16,6 +16,9 @@ from memory.services.long_term import (
 pytestmark = pytest.mark.django_db(transaction=True)
 
 CAT = "Alice adopted a grey cat called Pixel"
+# The same words up to an article, inflection and punctuation: not a hash match, a vector one.
+# (A paraphrase, "Alice has adopted a gray cat named Pixel", is kept apart: test_dedup_rules.)
+RESPELLED = "Alice adopts the grey cat called Pixel!"
 
 
 def _record(text, **extra):
@@ -97,17 +100,15 @@ def test_step_two_same_text_in_the_same_tenant_merges_by_hash_but_not_across_ten
     assert MemoryRecord.objects.count() == 3
 
 
-def test_step_three_a_paraphrase_merges_within_the_threshold_and_is_recorded():
+def test_step_three_the_same_words_respelled_merge_within_the_threshold_and_are_recorded():
     (original,) = memories_create(actor="test", records=[_record(CAT)]).outcomes
-    (merged,) = memories_create(
-        actor="test", records=[_record("Alice has adopted a gray cat named Pixel", entities=["Alice"])]
-    ).outcomes
+    (merged,) = memories_create(actor="test", records=[_record(RESPELLED, entities=["Alice"])]).outcomes
     assert (merged.outcome, merged.id) == ("merged_semantic", original.id)
     assert 0 < merged.distance <= 0.1
     history = MemoryHistory.objects.get(pk=merged.history_id)
     assert history.memory_id == original.id and history.action == "merged"
     assert history.detail["step"] == "semantic" and history.detail["distance"] == merged.distance
-    assert history.detail["merged"]["text"] == "Alice has adopted a gray cat named Pixel"
+    assert history.detail["merged"]["text"] == RESPELLED
     assert "cosine distance" in history.reason
     assert MemoryRecord.objects.get().entities == ["Alice"]
 
@@ -117,7 +118,7 @@ def test_step_three_catches_duplicates_within_one_call_and_leaves_unrelated_text
         actor="test",
         records=[
             _record(CAT),
-            _record("Alice has adopted a gray cat named Pixel"),
+            _record(RESPELLED),
             _record("Bob prefers window seats on long flights"),
         ],
     ).outcomes
@@ -139,13 +140,13 @@ def test_deduplicate_false_keeps_every_copy(how):
 
 def test_a_merge_can_be_undone_from_the_history():
     (original,) = memories_create(actor="test", records=[_record(CAT, topics=["pets"])]).outcomes
-    paraphrase = _record("Alice has adopted a gray cat named Pixel", id="para-1", topics=["adoption"])
-    (merged,) = memories_create(actor="test", records=[paraphrase]).outcomes
+    respelled = _record(RESPELLED, id="para-1", topics=["adoption"])
+    (merged,) = memories_create(actor="test", records=[respelled]).outcomes
     assert MemoryRecord.objects.get(id=original.id).topics == ["pets", "adoption"]
 
     restored = memory_merge_undo(actor="test", history_id=merged.history_id)
 
-    assert (restored.id, restored.text, restored.topics) == ("para-1", paraphrase["text"], ["adoption"])
+    assert (restored.id, restored.text, restored.topics) == ("para-1", respelled["text"], ["adoption"])
     assert MemoryRecord.objects.get(id=original.id).topics == ["pets"]
     assert _docs() == {original.id, "para-1"}
     assert MemoryHistory.objects.get(pk=merged.history_id).undone_at is not None
