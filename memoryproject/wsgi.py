@@ -20,4 +20,7 @@ def _warm_up() -> None:
         logging.getLogger(__name__).exception("warm-up failed")
 
 
-threading.Thread(target=_warm_up, name="warm-up", daemon=True).start()
+# Not a daemon: a worker told to stop while the model loads waits for it at exit. A daemon
+# thread still inside ONNX Runtime's C++ when the interpreter finalises aborts the process
+# ("terminate called without an active exception", gunicorn: "Worker was sent SIGABRT!").
+threading.Thread(target=_warm_up, name="warm-up").start()
