@@ -9,9 +9,9 @@ class MemoryConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        # The settings already refused AUTH_MODE=disabled on anything but loopback.
+        # gunicorn and `manage.py mcp` refuse to serve it on anything but loopback
+        # (memoryproject.bind_check), once their sockets are bound.
         if settings.AUTH_MODE == "disabled":
             logging.getLogger("memory.api.auth").warning(
-                "AUTH_MODE=disabled: every request acts unrestricted, with no credential (bound to %s only).",
-                settings.BIND_ADDRESS,
+                "AUTH_MODE=disabled: every request acts unrestricted, with no credential (loopback only)."
             )

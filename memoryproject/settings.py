@@ -274,17 +274,12 @@ EVAL_DATASETS_DIR = env("EVAL_DATASETS_DIR", default=str(VAR_DIR / "eval_dataset
 
 # --- Auth --------------------------------------------------------------------------------
 # "required" (default): every /v1 route but health needs an API key or, with JWT_JWKS_URL
-# set, a JWT. "disabled" is refused unless the server binds only to loopback
-# (BIND_ADDRESS, which bin/serve sets from HOST).
+# set, a JWT. "disabled" serves only on loopback: gunicorn (with memoryproject/gunicorn_conf.py)
+# and `manage.py mcp` check the sockets they actually bound and refuse to serve on any other
+# address (memoryproject/bind_check.py).
 AUTH_MODE = env("AUTH_MODE", default="required")
-BIND_ADDRESS = env("BIND_ADDRESS", default="127.0.0.1")
 if AUTH_MODE not in ("required", "disabled"):
     raise ImproperlyConfigured(f"AUTH_MODE must be 'required' or 'disabled', not {AUTH_MODE!r}")
-if AUTH_MODE == "disabled" and BIND_ADDRESS not in ("127.0.0.1", "::1", "localhost"):
-    raise ImproperlyConfigured(
-        f"AUTH_MODE=disabled is refused: the server binds to {BIND_ADDRESS!r}, not only to loopback "
-        "(BIND_ADDRESS). Use API keys, or bind to 127.0.0.1."
-    )
 # Where bin/serve keeps the development key it creates on first start (mode 600).
 DEV_API_KEY_FILE = env("DEV_API_KEY_FILE", default=str(VAR_DIR / "dev-api-key"))
 # JWT mode: on when JWT_JWKS_URL is set. Tokens are checked for signature (a key from the

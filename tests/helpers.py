@@ -219,6 +219,8 @@ class Deployment:
             [
                 str(BASE_DIR / ".venv/bin/gunicorn"),
                 "memoryproject.wsgi:application",
+                "--config",
+                "memoryproject/gunicorn_conf.py",
                 "--bind",
                 f"127.0.0.1:{self.port}",
                 "--workers",

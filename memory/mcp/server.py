@@ -8,10 +8,13 @@ streamable HTTP one beside the API. URLs of the network transports:
 
 Streamable HTTP runs stateless (no MCP session lives in the process), so any number of
 these processes can serve the same clients. The SDK turns on its DNS-rebinding guard
-(Host and Origin checks) when the server binds to loopback, the default.
+(Host and Origin checks) when the server binds to loopback, the default. With
+AUTH_MODE=disabled the socket it bound must be loopback, else it refuses to serve
+(`memoryproject.bind_check`).
 """
 
 import uvicorn
+from django.core.exceptions import ImproperlyConfigured
 from mcp.server.fastmcp import FastMCP
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -19,6 +22,7 @@ from starlette.routing import Mount, Route
 
 from memory.mcp import tools_long_term, tools_session
 from memory.mcp.auth import BearerMiddleware
+from memoryproject.bind_check import refuse_open_bind
 
 INSTRUCTIONS = """\
 This server is the user's long-term memory. Before answering anything that may depend on
@@ -82,4 +86,12 @@ def serve(*, transport: str, host: str, port: int) -> None:
         server.run("stdio")
         return
     app = streamable_http_app(server) if transport == "streamable-http" else sse_app(server)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning")
+    # Bound here, not by uvicorn, so the socket it will serve on is checked before it does.
+    sock = config.bind_socket()
+    try:
+        refuse_open_bind([sock.getsockname()], server="the MCP server")
+    except ImproperlyConfigured:
+        sock.close()
+        raise
+    uvicorn.Server(config).run(sockets=[sock])

@@ -1,5 +1,6 @@
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management.base import BaseCommand, CommandError
 
 from memory.mcp.server import TRANSPORTS, serve
 
@@ -22,4 +23,7 @@ class Command(BaseCommand):
             # stdout is the protocol on stdio, so only the network transports say where they are.
             path = "/mcp" if transport == "streamable-http" else "/sse"
             self.stderr.write(f"mcp: {transport} on http://{host}:{port}{path}")
-        serve(transport=transport, host=host, port=port)
+        try:
+            serve(transport=transport, host=host, port=port)
+        except ImproperlyConfigured as exc:  # AUTH_MODE=disabled on a non-loopback address
+            raise CommandError(str(exc)) from exc
