@@ -246,11 +246,24 @@ WORKING_MEMORY_MAX_BODY_BYTES = env.int("WORKING_MEMORY_MAX_BODY_BYTES", default
 WORKING_MEMORY_MAX_MESSAGES = env.int("WORKING_MEMORY_MAX_MESSAGES", default=2000)
 # Most sessions per page of GET /v1/working-memory/.
 WORKING_MEMORY_MAX_LIST_LIMIT = env.int("WORKING_MEMORY_MAX_LIST_LIMIT", default=100)
+# Longest `ttl_seconds` a PUT may ask for (0: only Redis's own range bounds it).
+WORKING_MEMORY_MAX_TTL_SECONDS = env.int("WORKING_MEMORY_MAX_TTL_SECONDS", default=365 * 24 * 3600)
+# Most expired sessions one listing call (or one PUT over the byte quota) drops from an
+# index: the work of one call is bounded; later calls drop the rest.
+WORKING_MEMORY_PRUNE_BATCH = env.int("WORKING_MEMORY_PRUNE_BATCH", default=1000)
 SUMMARIZATION_ENABLED = env.bool("SUMMARIZATION_ENABLED", default=True)
 SUMMARIZATION_THRESHOLD = env.float("SUMMARIZATION_THRESHOLD", default=0.7)
 # Django refuses larger bodies before any view runs; keep it just above our own cap
 # so our view can answer with a JSON error that names the limit.
 DATA_UPLOAD_MAX_MEMORY_SIZE = WORKING_MEMORY_MAX_BODY_BYTES + 1024 * 1024
+
+# --- Quotas (0: none) ------------------------------------------------------------------------
+# What one namespace may hold of what every tenant shares; a write past one is refused
+# with a 429 naming it. Sessions and bytes (of the stored session documents) are counted
+# in Redis by the PUT's own script; records are counted in the database at create time.
+QUOTA_SESSIONS_PER_NAMESPACE = env.int("QUOTA_SESSIONS_PER_NAMESPACE", default=100_000)
+QUOTA_WORKING_MEMORY_BYTES_PER_NAMESPACE = env.int("QUOTA_WORKING_MEMORY_BYTES_PER_NAMESPACE", default=1024**3)
+QUOTA_RECORDS_PER_NAMESPACE = env.int("QUOTA_RECORDS_PER_NAMESPACE", default=1_000_000)
 
 # --- Promotion ---------------------------------------------------------------------------
 PROMOTION_DEBOUNCE_SECONDS = env.int("PROMOTION_DEBOUNCE_SECONDS", default=300)

@@ -18,6 +18,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from memory.services.quotas import QuotaExceeded
+
 
 def validation_detail(errors, loc=("body",)) -> list[dict]:
     """Flatten DRF's nested error structure into a list of {loc, msg, type}."""
@@ -76,12 +78,35 @@ def exception_handler(exc, context):
             {"detail": [{"loc": ["body"], "msg": f"Malformed JSON body: {exc.detail}", "type": "json_invalid"}]},
             status=status.HTTP_422_UNPROCESSABLE_ENTITY,
         )
+    if isinstance(exc, QuotaExceeded):
+        return quota_response(exc)
     if isinstance(exc, RequestDataTooBig):  # Django's own cap, before any serializer runs
         return Response(
             {"detail": f"Request body too large: at most {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes."},
             status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
         )
     return drf_exception_handler(exc, context) or unavailable_response(exc)
+
+
+def quota_response(exc: QuotaExceeded) -> Response:
+    """429 naming the quota (its setting) and the numbers: the namespace is full, so the
+    same write fails until something in it is deleted or expires (no Retry-After)."""
+    return Response(
+        {
+            "detail": [
+                {
+                    "loc": ["body"],
+                    "type": "quota_exceeded",
+                    "msg": str(exc),
+                    "limit": exc.limit,
+                    "quota": exc.quota,
+                    "used": exc.used,
+                    "requested": exc.requested,
+                }
+            ]
+        },
+        status=status.HTTP_429_TOO_MANY_REQUESTS,
+    )
 
 
 def field_error(loc: list, msg: str, code: str = "invalid") -> exceptions.ValidationError:

@@ -77,6 +77,49 @@ class ScopeField(TagValueField):
         return super().to_internal_value(data) or None
 
 
+class SessionIdSerializer(serializers.Serializer):
+    """A session id, whichever door it comes through (the REST path, an MCP tool, a
+    memory's `session_id`): a tag value, since promotion makes it its records' scope."""
+
+    session_id = TagValueField(max_length=SCOPE_MAX_LENGTH)
+
+
+def validated_session_id(session_id, *, container: str = "path") -> str:
+    """`session_id` checked by SessionIdSerializer; a 422 naming [container, "session_id"]."""
+    serializer = SessionIdSerializer(data={"session_id": session_id})
+    if not serializer.is_valid():
+        error = serializers.ValidationError(serializer.errors)
+        error.loc = (container,)
+        raise error
+    return serializer.validated_data["session_id"]
+
+
+class MemoryTextField(StrictCharField):
+    """A record's text or context, or a query: kept verbatim (whitespace is content),
+    at most MEMORY_MAX_TEXT_CHARS; NUL is refused because PostgreSQL text columns
+    cannot store it. Long-term and working memory share it: a session's memory becomes
+    a record on promotion."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", settings.MEMORY_MAX_TEXT_CHARS)
+        super().__init__(trim_whitespace=False, **kwargs)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if "\x00" in value:
+            raise serializers.ValidationError("Must not contain NUL characters.")
+        return value
+
+
+class RecordIdField(StrictCharField):
+    """A long-term record's id, or a session memory's (it becomes one on promotion): a
+    control character in it (a newline) broke the history admin once stored."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", RECORD_ID_MAX_LENGTH)
+        super().__init__(trim_whitespace=False, validators=[no_control_characters], **kwargs)
+
+
 class PageLimitField(serializers.IntegerField):
     """A page size from 1 to the setting named by `max_setting`."""
 
@@ -100,3 +143,15 @@ def validated_query(request, serializer_class) -> dict:
         error.loc = ("query",)
         raise error
     return serializer.validated_data
+
+
+def tag_list(**kwargs) -> BoundedListField:
+    """Topics or entities of one record, or of one session memory: index tags, at most
+    MEMORY_MAX_TAGS of them."""
+    return BoundedListField(child=TagValueField(), max_setting="MEMORY_MAX_TAGS", **kwargs)
+
+
+def id_list(max_length: int, **kwargs) -> BoundedListField:
+    """Ids a request refers to (extracted_from, pinned_ids), at most MEMORY_MAX_ID_LIST."""
+    child = StrictCharField(max_length=max_length, validators=[no_control_characters])
+    return BoundedListField(child=child, max_setting="MEMORY_MAX_ID_LIST", **kwargs)

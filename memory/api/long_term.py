@@ -28,12 +28,12 @@ from memory.api.errors import field_error
 from memory.api.fields import (
     MESSAGE_ID_MAX_LENGTH,
     RECORD_ID_MAX_LENGTH,
-    BoundedListField,
+    MemoryTextField,
     PageLimitField,
+    RecordIdField,
     ScopeField,
-    StrictCharField,
-    TagValueField,
-    no_control_characters,
+    id_list,
+    tag_list,
     validated_query,
 )
 from memory.api.filters import filter_conditions, scoped_query
@@ -101,21 +101,6 @@ def _supersedes(record_ids: list[str]) -> dict[str, list[str]]:
 # --- Fields ------------------------------------------------------------------------------
 
 
-class MemoryTextField(StrictCharField):
-    """A record's text or context, or a query: kept verbatim (whitespace is content);
-    NUL is refused because PostgreSQL text columns cannot store it."""
-
-    def __init__(self, **kwargs):
-        kwargs.setdefault("max_length", settings.MEMORY_MAX_TEXT_CHARS)
-        super().__init__(trim_whitespace=False, **kwargs)
-
-    def to_internal_value(self, data):
-        value = super().to_internal_value(data)
-        if "\x00" in value:
-            raise serializers.ValidationError("Must not contain NUL characters.")
-        return value
-
-
 class AwareDateTimeField(serializers.DateTimeField):
     """ISO 8601; a naive value means UTC."""
 
@@ -130,40 +115,24 @@ class AwareDateTimeField(serializers.DateTimeField):
         return super().to_internal_value(value)
 
 
-def _tag_list(**kwargs):
-    """Topics or entities of one record."""
-    return BoundedListField(child=TagValueField(), max_setting="MEMORY_MAX_TAGS", **kwargs)
-
-
-def _id_list(max_length: int, **kwargs):
-    """Ids a request refers to (extracted_from, pinned_ids)."""
-    return BoundedListField(child=StrictCharField(max_length=max_length), max_setting="MEMORY_MAX_ID_LIST", **kwargs)
-
-
 # --- Create / edit ---------------------------------------------------------------------------
 
 
 class MemoryRecordInputSerializer(serializers.Serializer):
-    id = StrictCharField(
-        required=False,
-        allow_blank=True,
-        max_length=RECORD_ID_MAX_LENGTH,
-        trim_whitespace=False,
-        validators=[no_control_characters],
-    )
+    id = RecordIdField(required=False, allow_blank=True)
     text = MemoryTextField()
     context = MemoryTextField(required=False, allow_blank=True, allow_null=True)
     memory_type = serializers.ChoiceField(choices=MemoryType.choices, default=MemoryType.SEMANTIC)
     namespace = ScopeField()
     user_id = ScopeField()
     session_id = ScopeField()
-    topics = _tag_list(required=False, allow_null=True)
-    entities = _tag_list(required=False, allow_null=True)
+    topics = tag_list(required=False, allow_null=True)
+    entities = tag_list(required=False, allow_null=True)
     event_date = AwareDateTimeField(required=False, allow_null=True)
     created_at = AwareDateTimeField(required=False, allow_null=True)
     last_accessed = AwareDateTimeField(required=False, allow_null=True)
     pinned = serializers.BooleanField(required=False, default=False)
-    extracted_from = _id_list(MESSAGE_ID_MAX_LENGTH, required=False, allow_null=True)
+    extracted_from = id_list(MESSAGE_ID_MAX_LENGTH, required=False, allow_null=True)
     deduplicate = serializers.BooleanField(required=False)
 
     def validate_text(self, value):
@@ -204,8 +173,8 @@ class EditMemorySerializer(serializers.Serializer):
     namespace = ScopeField()
     user_id = ScopeField()
     session_id = ScopeField()
-    topics = _tag_list(required=False, allow_null=True)
-    entities = _tag_list(required=False, allow_null=True)
+    topics = tag_list(required=False, allow_null=True)
+    entities = tag_list(required=False, allow_null=True)
     event_date = AwareDateTimeField(required=False, allow_null=True)
     pinned = serializers.BooleanField(required=False)
     status = serializers.ChoiceField(choices=MemoryStatus.choices, required=False)
@@ -322,7 +291,7 @@ class ForgetPolicySerializer(serializers.Serializer):
 
 class ForgetSerializer(serializers.Serializer):
     policy = ForgetPolicySerializer()
-    pinned_ids = _id_list(RECORD_ID_MAX_LENGTH, required=False, allow_null=True)
+    pinned_ids = id_list(RECORD_ID_MAX_LENGTH, required=False, allow_null=True)
     dry_run = serializers.BooleanField(required=False, default=False)
 
     def validate_policy(self, policy):

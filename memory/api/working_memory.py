@@ -17,15 +17,19 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from ulid import ULID
 
-from memory.api.errors import field_error, validation_detail
+from memory.api.errors import validation_detail
 from memory.api.fields import (
     MESSAGE_ID_MAX_LENGTH,
-    RECORD_ID_MAX_LENGTH,
-    SCOPE_MAX_LENGTH,
+    MemoryTextField,
     PageLimitField,
+    RecordIdField,
     ScopeField,
     StrictCharField,
+    has_control_character,
+    id_list,
+    tag_list,
     validated_query,
+    validated_session_id,
 )
 from memory.api.scope import request_scope
 from memory.codecs import datetime_decode, datetime_encode
@@ -63,7 +67,19 @@ def _decode_datetime_or_epoch(value) -> datetime:
 
 # Bounds that keep values inside what Redis can take (schema fuzzing found both).
 MAX_LIST_OFFSET = 10**12
-MAX_TTL_SECONDS = 100 * 365 * 24 * 3600  # a century
+MAX_TTL_SECONDS = 100 * 365 * 24 * 3600  # a century: WORKING_MEMORY_MAX_TTL_SECONDS 0 still stops here
+
+
+class TtlSecondsField(serializers.IntegerField):
+    """A session's `ttl_seconds`: 1 to WORKING_MEMORY_MAX_TTL_SECONDS (read per request)."""
+
+    def __init__(self, **kwargs):
+        longest = min(settings.WORKING_MEMORY_MAX_TTL_SECONDS or MAX_TTL_SECONDS, MAX_TTL_SECONDS)
+        kwargs.setdefault(
+            "error_messages",
+            {"max_value": "At most {max_value} seconds are accepted (WORKING_MEMORY_MAX_TTL_SECONDS)."},
+        )
+        super().__init__(min_value=1, max_value=longest, **kwargs)
 
 
 @extend_schema_field(OpenApiTypes.DATETIME)
@@ -140,6 +156,8 @@ class MessageValidator:
             return str(ULID())
         if not isinstance(message_id, str) or not message_id or len(message_id) > MESSAGE_ID_MAX_LENGTH:
             problems["id"] = [f"Must be a non-empty string of at most {MESSAGE_ID_MAX_LENGTH} characters."]
+        elif has_control_character(message_id):  # records cite it in extracted_from, which refuses them
+            problems["id"] = ["Must not contain control characters."]
         elif message_id in self.seen_ids:
             problems["id"] = [f"Duplicate message id {message_id!r}."]
         else:
@@ -210,20 +228,23 @@ class MessagesField(serializers.Field):
 
 
 class MemoryRecordSerializer(serializers.Serializer):
-    """A structured memory kept in the session until promotion (agent-memory-client's MemoryRecord)."""
+    """A structured memory kept in the session until promotion (agent-memory-client's MemoryRecord).
 
-    # Promotion stores it as the long-term record's id, so it is held to that length.
-    id = StrictCharField(required=False, allow_null=True, max_length=RECORD_ID_MAX_LENGTH)
-    text = StrictCharField(trim_whitespace=False)
+    Promotion makes it a long-term record, so its id, text, topics, entities and
+    extracted_from take the long-term create's fields (memory.api.fields): what a
+    create refuses, a session refuses too. Blank text is kept (promotion skips it)."""
+
+    id = RecordIdField(required=False, allow_null=True)
+    text = MemoryTextField()
     session_id = ScopeField(default=None)
     user_id = ScopeField(default=None)
     namespace = ScopeField(default=None)
-    topics = serializers.ListField(child=StrictCharField(), required=False, allow_null=True)
-    entities = serializers.ListField(child=StrictCharField(), required=False, allow_null=True)
+    topics = tag_list(required=False, allow_null=True)
+    entities = tag_list(required=False, allow_null=True)
     memory_type = serializers.ChoiceField(["episodic", "semantic", "message"], required=False, default="message")
     memory_hash = StrictCharField(required=False, allow_null=True)
     discrete_memory_extracted = serializers.ChoiceField(["t", "f"], required=False, default="f")
-    extracted_from = serializers.ListField(child=StrictCharField(), required=False, allow_null=True)
+    extracted_from = id_list(MESSAGE_ID_MAX_LENGTH, required=False, allow_null=True)
     created_at = IsoDateTimeField(required=False)
     updated_at = IsoDateTimeField(required=False)
     last_accessed = IsoDateTimeField(required=False)
@@ -271,9 +292,7 @@ class WorkingMemoryPutSerializer(serializers.Serializer):
     user_id = ScopeField(default=None)
     namespace = ScopeField(default=None)
     # Bounded: a TTL past Redis's range was a Redis error, a 500 (found by fuzzing).
-    ttl_seconds = serializers.IntegerField(
-        required=False, allow_null=True, min_value=1, max_value=MAX_TTL_SECONDS, default=None
-    )
+    ttl_seconds = TtlSecondsField(required=False, allow_null=True, default=None)
     long_term_memory_strategy = StrategySerializer(required=False, allow_null=True, default=None)
 
     def to_internal_value(self, data):
@@ -318,12 +337,6 @@ class WorkingMemoryResponseSerializer(WorkingMemoryPutSerializer):
     context_percentage_until_summarization = serializers.FloatField(allow_null=True)
     new_session = serializers.BooleanField(allow_null=True)
     unsaved = serializers.BooleanField(allow_null=True)
-
-
-def _check_session_id(session_id: str) -> None:
-    # The path's session id is a scope value like namespace and user_id.
-    if len(session_id) > SCOPE_MAX_LENGTH:
-        raise field_error(["path", "session_id"], f"Must be at most {SCOPE_MAX_LENGTH} characters.")
 
 
 def _body_too_large(request) -> Response | None:
@@ -378,7 +391,7 @@ class WorkingMemoryView(APIView):
     @extend_schema(parameters=[GetQuerySerializer], responses={200: WorkingMemoryResponseSerializer})
     def get(self, request, session_id):
         """One session; 404 when it does not exist or belongs to another user_id."""
-        _check_session_id(session_id)
+        validated_session_id(session_id)
         query = validated_query(request, GetQuerySerializer)
         scope = request_scope(request)
         memory = working_memory_get(
@@ -401,7 +414,7 @@ class WorkingMemoryView(APIView):
     )
     def put(self, request, session_id):
         """Replace the session. Redis only; summarisation and promotion run in the worker."""
-        _check_session_id(session_id)
+        validated_session_id(session_id)
         too_large = _body_too_large(request)
         if too_large:
             return too_large
@@ -445,7 +458,7 @@ class WorkingMemoryView(APIView):
     )
     def delete(self, request, session_id):
         """Delete the session; deleting a missing one is fine, another user's is a 404."""
-        _check_session_id(session_id)
+        validated_session_id(session_id)
         query = validated_query(request, SessionQuerySerializer)
         scope = request_scope(request)
         try:

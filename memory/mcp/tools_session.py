@@ -10,24 +10,20 @@ from typing import Any, Literal
 
 from mcp.server.fastmcp import Context
 from mcp.server.fastmcp.exceptions import ToolError
-from rest_framework import serializers
 
-from memory.api.fields import SCOPE_MAX_LENGTH, TagValueField
+from memory.api.fields import validated_session_id
 from memory.api.prompt import memory_prompt_respond
 from memory.api.working_memory import GetQuerySerializer, WorkingMemoryPutSerializer
 from memory.mcp.calls import in_django
 from memory.mcp.scope import mcp_caller
 from memory.selectors.working_memory import working_memory_get
+from memory.services.quotas import QuotaExceeded
 from memory.services.working_memory import SessionOwnedByAnotherUser, working_memory_put
 
 Filter = dict[str, Any] | None
 SearchMode = Literal["semantic", "keyword", "hybrid"]
 _SEARCH_FILTERS = ("topics", "entities", "created_at", "last_accessed", "memory_type", "event_date")
 _SEARCH_OPTIONS = ("search_mode", "distance_threshold", "limit", "offset")
-
-
-class SessionIdSerializer(serializers.Serializer):
-    session_id = TagValueField(max_length=SCOPE_MAX_LENGTH)
 
 
 def _eq(value) -> str | None:
@@ -106,8 +102,7 @@ async def memory_prompt(
 
 
 def _set(ctx, session_id: str, body: dict) -> dict:
-    checked = SessionIdSerializer(data={"session_id": session_id})
-    checked.is_valid(raise_exception=True)
+    validated_session_id(session_id, container="body")  # the REST path's check
     caller = mcp_caller(ctx, "write")
     body["namespace"] = caller.namespace_value(body.get("namespace"), "namespace")
     body["user_id"] = caller.user_value(body.get("user_id"))
@@ -123,6 +118,8 @@ def _set(ctx, session_id: str, body: dict) -> dict:
         )
     except SessionOwnedByAnotherUser as exc:
         raise ToolError(f"user_id: session {session_id!r} belongs to another user.") from exc
+    except QuotaExceeded as exc:
+        raise ToolError(str(exc)) from exc
 
 
 async def set_working_memory(
@@ -153,8 +150,7 @@ async def set_working_memory(
 
 
 def _get(ctx, session_id: str, query: dict) -> dict:
-    checked = SessionIdSerializer(data={"session_id": session_id})
-    checked.is_valid(raise_exception=True)
+    validated_session_id(session_id, container="body")  # the REST path's check
     caller = mcp_caller(ctx, "read")
     query["namespace"] = caller.namespace_value(query.get("namespace"), "namespace")
     query["user_id"] = caller.user_value(query.get("user_id"))

@@ -132,9 +132,20 @@ def working_memory_list(
 ) -> tuple[int, list[str]]:
     """(total, session ids on this page), most recently written first.
 
-    Expired sessions are pruned from the indexes first, in the same script, so `total`
-    counts exactly the sessions that exist.
+    One script: it drops at most WORKING_MEMORY_PRUNE_BATCH expired sessions, the listed
+    scope's first (a backlog is left to later calls, so one call's work is bounded), and
+    neither counts nor lists one still there: `total` counts exactly the live sessions.
     """
     scope = redis_keys.listing_scope_key(namespace=namespace, user_id=user_id)
-    total, page = redis_keys.WM_LIST(keys=[scope], args=[offset, offset + limit - 1])
+    namespace_scope = namespace is not None and user_id is None  # its pruned sessions free their bytes
+    total, page = redis_keys.WM_LIST(
+        keys=[scope],
+        args=[
+            offset,
+            offset + limit - 1,
+            settings.WORKING_MEMORY_PRUNE_BATCH,
+            "1" if namespace_scope else "",
+            redis_keys.escape(namespace),
+        ],
+    )
     return total, redis_keys.listed_session_ids(page, namespace=namespace)

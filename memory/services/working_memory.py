@@ -20,6 +20,7 @@ from memory.redis_client import get_redis
 from memory.selectors.working_memory import newest_fitting, response_document
 from memory.services.debounce import promotion_schedule
 from memory.services.promotion import session_promote
+from memory.services.quotas import QuotaExceeded
 from workers.queue import send_now
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,10 @@ SUMMARY_PROMPT = (
 )
 
 
+# The WM_PUT script names a quota it refused by what it counts.
+QUOTA_SETTINGS = {"sessions": "QUOTA_SESSIONS_PER_NAMESPACE", "bytes": "QUOTA_WORKING_MEMORY_BYTES_PER_NAMESPACE"}
+
+
 class SessionOwnedByAnotherUser(Exception):
     """The session exists and belongs to a different user_id."""
 
@@ -68,7 +73,10 @@ def working_memory_put(
 
     Redis only. Schedules promotion on every write, and the running summary when the
     messages pass SUMMARIZATION_THRESHOLD of `window`. A PUT that names no user keeps the
-    session's owner; one naming another user raises SessionOwnedByAnotherUser.
+    session's owner; one naming another user raises SessionOwnedByAnotherUser. One that
+    would take the namespace past QUOTA_SESSIONS_PER_NAMESPACE or
+    QUOTA_WORKING_MEMORY_BYTES_PER_NAMESPACE raises QuotaExceeded; the script checked it
+    and wrote nothing.
     """
     ttl_seconds = ttl_seconds or settings.WORKING_MEMORY_TTL_SECONDS
     message_tokens = [tokens.count_message(m["role"], m["content"]) for m in messages]
@@ -84,7 +92,7 @@ def working_memory_put(
         "last_accessed": datetime_encode(datetime.now(UTC)),
     }
     wants_summary = _past_summary_threshold(message_tokens, window)
-    existed, owner, summary_claimed = redis_keys.WM_PUT(
+    existed, owner, outcome = redis_keys.WM_PUT(
         keys=[redis_keys.session_key(namespace, session_id)],
         args=[
             redis_keys.escape(namespace),
@@ -97,10 +105,19 @@ def working_memory_put(
             redis_keys.summary_pending_key(namespace, session_id) if wants_summary else "",
             SUMMARY_PENDING_MS,
             PRUNE_PER_WRITE,
+            settings.QUOTA_SESSIONS_PER_NAMESPACE,
+            settings.QUOTA_WORKING_MEMORY_BYTES_PER_NAMESPACE,
+            settings.WORKING_MEMORY_PRUNE_BATCH,
         ],
     )
     if existed == -1:
         raise SessionOwnedByAnotherUser(owner)
+    if existed == -2:  # then `owner` names the quota and `outcome` holds its figures
+        used, requested, quota = outcome
+        raise QuotaExceeded(
+            limit=QUOTA_SETTINGS[owner], namespace=namespace, used=used, requested=requested, quota=quota
+        )
+    summary_claimed = outcome == 1
     owner = owner or None
     promotion_schedule(namespace=namespace, user_id=owner, session_id=session_id)
     if summary_claimed:
@@ -179,6 +196,8 @@ def _write_summary(key: str, rev: str, doc: dict, message_tokens: list[int], tri
                 json.dumps(new_doc, separators=(",", ":")),
                 json.dumps(message_tokens[len(trimmed) :]),
                 str(ULID()),
+                redis_keys.escape(doc["namespace"]),
+                doc["session_id"],
             ],
         ):
             return True

@@ -48,6 +48,7 @@ from memory.models import (
 )
 from memory.services.long_term.indexing import embed_records, index_on_commit, vector_bytes
 from memory.services.long_term.sameness import differing_details
+from memory.services.quotas import records_quota_check
 from policies.models import ExtractionRun
 
 
@@ -166,6 +167,7 @@ def memories_create(
     """
     if not records:
         return MemoriesCreateResult(outcomes=[])
+    records_quota_check(records=records)  # before the embedding: a refusal costs one COUNT
     pending = _pending_inputs(records, deduplicate)
     with transaction.atomic():
         batch = _Batch(
