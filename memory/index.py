@@ -11,7 +11,6 @@ character as separator, so `a|b` or `Alice` can never match `a` or `alice`.
 Timestamps are stored as integer microseconds since the epoch (exact in a double).
 """
 
-import collections
 import hashlib
 import json
 import logging
@@ -382,10 +381,65 @@ def vector_range(vector, *, conditions: list[Condition], threshold: float, k: in
 BM25_K1 = 1.2
 BM25_B = 0.4
 CONTEXT_WEIGHT = 0.5
-# Candidates per query term: every match of a term rarer than this is scored.
+# Matches asked of each query term: every match of a term rarer than this may be scored
+# (MEMORY_KEYWORD_CANDIDATES bounds the distinct candidates of all terms together).
 TERM_CANDIDATES = 100
-# Tokenised documents kept per process (a few hundred bytes each).
-TOKEN_CACHE_SIZE = 20_000
+
+
+@dataclass(frozen=True)
+class KeywordCandidate:
+    """What Redis ships of one candidate: the first MEMORY_KEYWORD_SCORE_BYTES of its
+    text and context, and their full sizes in bytes."""
+
+    id: str
+    text: bytes
+    text_bytes: int
+    context: bytes
+    context_bytes: int
+
+
+@dataclass(frozen=True)
+class KeywordCandidates:
+    in_filter: int  # documents passing the filter (BM25's N)
+    matching: int  # documents matching any term (the search's total)
+    frequencies: list[int]  # documents matching each term, in the order of `terms`
+    per_term: int  # the matches asked of each term
+    candidates: list[KeywordCandidate]
+
+
+def candidates_per_term(k: int) -> int:
+    """Matches asked of each term: enough for k results, never more than a search may score."""
+    return min(max(k, TERM_CANDIDATES), settings.MEMORY_KEYWORD_CANDIDATES)
+
+
+def keyword_candidates(text: str, *, conditions: list[Condition], k: int) -> KeywordCandidates | None:
+    """The statistics and candidates BM25 needs for `text`, in one server script
+    (redis_keys.KEYWORD_CANDIDATES); None when the index was missing (it is created).
+
+    Bounded whatever the query: each term's best `candidates_per_term(k)` matches are
+    read, at most MEMORY_KEYWORD_CANDIDATES distinct candidates come back (each term first
+    brings its share of new ones), and each with at most 2 x MEMORY_KEYWORD_SCORE_BYTES
+    of text, however deep `k`, many the terms or long the documents."""
+    words = textquery.terms(text)
+    fields = "|".join(TEXT_FIELDS)
+    clauses = [filter_string(conditions), _with_text(textquery.text_clause(text, field=fields), conditions)]
+    clauses += [_with_text(f"@{fields}:({textquery.escape(word)})", conditions) for word in words]
+    per_term = candidates_per_term(k)
+    budget, prefix = settings.MEMORY_KEYWORD_CANDIDATES, settings.MEMORY_KEYWORD_SCORE_BYTES
+    try:
+        in_filter, matching, frequencies, rows = redis_keys.KEYWORD_CANDIDATES(
+            keys=[], args=[settings.MEMORY_INDEX_NAME, per_term, budget, prefix, *clauses], client=get_redis_bytes()
+        )
+    except redis.ResponseError as exc:
+        if not _missing_index(exc):
+            raise
+        ensure_index()
+        return None
+    candidates = [
+        KeywordCandidate(rows[i].decode(), rows[i + 1], int(rows[i + 2]), rows[i + 3], int(rows[i + 4]))
+        for i in range(0, len(rows), 5)
+    ]
+    return KeywordCandidates(int(in_filter), int(matching), [int(f) for f in frequencies], per_term, candidates)
 
 
 def text_search(
@@ -398,11 +452,10 @@ def text_search(
 
     RediSearch's own scores are not used: on this build a tag filter clause adds to every
     match's score with a length factor, which buries long documents. Instead, one server
-    script (redis_keys.KEYWORD_CANDIDATES) asks, within the filter, how many documents
-    there are, how many match the query (the true total), and for each term its
-    document frequency and its matches (up to TERM_CANDIDATES), and returns the text and
-    context of each distinct candidate once; they are then scored with BM25F over the
-    text and the context (weighted CONTEXT_WEIGHT).
+    script (`keyword_candidates`) asks, within the filter, how many documents there are,
+    how many match the query (the true total), and for each term its document frequency
+    and its best matches; the candidates are then scored with BM25F over the text and
+    the context (weighted CONTEXT_WEIGHT).
     """
     words = textquery.terms(text)
     if not words or k <= 0:
@@ -412,31 +465,45 @@ def text_search(
         if not only_ids:
             return [], 0
         conditions.append(Condition("memory_id", "any", tuple(only_ids)))
-    fields = "|".join(TEXT_FIELDS)
-    clauses = [filter_string(conditions), _with_text(textquery.text_clause(text, field=fields), conditions)]
-    clauses += [_with_text(f"@{fields}:({textquery.escape(word)})", conditions) for word in words]
-    args = [settings.MEMORY_INDEX_NAME, max(k, TERM_CANDIDATES), *clauses]
-    try:
-        in_filter, matching, frequencies, rows = redis_keys.KEYWORD_CANDIDATES(
-            keys=[], args=args, client=get_redis_bytes()
-        )
-    except redis.ResponseError as exc:
-        if not _missing_index(exc):
-            raise
-        ensure_index()
+    found = keyword_candidates(text, conditions=conditions, k=k)
+    if found is None:
         return [], 0
-    documents = {rows[i].decode(): _document_tokens(rows[i + 1], rows[i + 2]) for i in range(0, len(rows), 3)}
-    scores = _bm25(words, [int(f) for f in frequencies], documents, total=int(in_filter))
+    documents = {c.id: _scored_fields(c) for c in found.candidates}
+    scores = _bm25(words, found.frequencies, documents, total=found.in_filter)
     ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:k]
-    return [Hit(id=record_id, text_score=score) for record_id, score in ranked], int(matching)
+    return [Hit(id=record_id, text_score=score) for record_id, score in ranked], found.matching
+
+
+# A field as BM25 reads it: its term counts and the factor that scales them to the whole
+# field (1 unless Redis shipped only its first bytes).
+ScoredField = tuple[textquery.TermCounts, float]
+
+
+def _scored_field(prefix: bytes, full_bytes: int) -> ScoredField:
+    """A field cut to its first bytes is scored as if the rest read like them: counts and
+    length grow by full size / shipped size. Exact for fields that were not cut."""
+    if len(prefix) >= full_bytes:
+        return textquery.term_counts(prefix), 1.0
+    return textquery.term_counts(prefix, truncated=True), full_bytes / max(len(prefix), 1)
+
+
+def _scored_fields(candidate: KeywordCandidate) -> tuple[ScoredField, ScoredField]:
+    return (
+        _scored_field(candidate.text, candidate.text_bytes),
+        _scored_field(candidate.context, candidate.context_bytes),
+    )
 
 
 def _bm25(
-    words: list[str], frequencies: list[int], documents: dict[str, tuple[list[str], list[str]]], *, total: int
+    words: list[str],
+    frequencies: list[int],
+    documents: dict[str, tuple[ScoredField, ScoredField]],
+    *,
+    total: int,
 ) -> dict[str, float]:
-    """BM25F of each (text tokens, context tokens) document: a term's frequency and the
-    length are the text's plus CONTEXT_WEIGHT times the context's. N and document
-    frequencies come from the filtered set, the average length from the candidates."""
+    """BM25F of each (text, context) document: a term's frequency and the length are the
+    text's plus CONTEXT_WEIGHT times the context's. N and document frequencies come from
+    the filtered set, the average length from the candidates."""
     if not documents:
         return {}
     weights: dict[str, float] = {}
@@ -444,25 +511,21 @@ def _bm25(
         if df:
             term = textquery.stem(word)
             weights[term] = weights.get(term, 0.0) + math.log(1 + (total - df + 0.5) / (df + 0.5))
-    lengths = {k: len(text) + CONTEXT_WEIGHT * len(context) for k, (text, context) in documents.items()}
+    lengths = {
+        k: text.length * text_scale + CONTEXT_WEIGHT * context.length * context_scale
+        for k, ((text, text_scale), (context, context_scale)) in documents.items()
+    }
     mean_length = max(sum(lengths.values()) / len(documents), 1.0)
     scores = {}
-    for record_id, (text, context) in documents.items():
-        counts = collections.Counter(text)
-        for token in context:
-            counts[token] += CONTEXT_WEIGHT
+    for record_id, ((text, text_scale), (context, context_scale)) in documents.items():
         norm = BM25_K1 * (1 - BM25_B + BM25_B * lengths[record_id] / mean_length)
-        scores[record_id] = sum(
-            idf * counts[t] * (BM25_K1 + 1) / (counts[t] + norm) for t, idf in weights.items() if counts[t]
-        )
+        score = 0.0
+        for term, idf in weights.items():
+            tf = text.counts.get(term, 0) * text_scale + CONTEXT_WEIGHT * context.counts.get(term, 0) * context_scale
+            if tf:
+                score += idf * tf * (BM25_K1 + 1) / (tf + norm)
+        scores[record_id] = score
     return scores
-
-
-@lru_cache(maxsize=TOKEN_CACHE_SIZE)
-def _document_tokens(text: bytes, context: bytes) -> tuple[list[str], list[str]]:
-    # Keyed by the stored bytes, so an edited memory is tokenised afresh; the same
-    # memories come back for query after query of one user, and stemming was a sixth of the CPU.
-    return textquery.stemmed_tokens(text.decode()), textquery.stemmed_tokens(context.decode())
 
 
 def list_ids(

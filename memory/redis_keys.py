@@ -513,32 +513,56 @@ redis.call('HSET', KEYS[1], 'last_accessed', ARGV[1])
 return 1
 """)
 
-# Keyword search's candidates in one reply. ARGV: index, depth, the filter clause, the
-# full-text clause, then one clause per term. Returns {documents in the filter, documents
-# matching the text, {matches per term}, {memory_id, text, context of each distinct
-# candidate}}: parsing a reply per term, with every candidate's fields in each, was most
-# of keyword search's CPU, and a candidate that matches several terms now comes once.
+# Keyword search's candidates in one reply. ARGV: index, matches asked of each term, most
+# candidates in all, bytes kept of each field, the filter clause, the full-text clause,
+# then one clause per term. Returns {documents in the filter, documents matching the text,
+# {matches per term}, {memory_id, text prefix, text bytes, context prefix, context bytes
+# of each distinct candidate}}: one reply instead of one per term, each candidate once.
+# Bounded (issue 20): the candidates are shared out, each term first bringing its fair
+# share of new ones (best first, so terms whose matches overlap still bring different
+# records), then the rest filled in term order; and only the first bytes of a field
+# travel, its full size beside them, never a whole long text.
 KEYWORD_CANDIDATES = LuaScript("""
-local index, depth = ARGV[1], ARGV[2]
+local index, per_term = ARGV[1], tonumber(ARGV[2])
+local budget, prefix = tonumber(ARGV[3]), tonumber(ARGV[4])
 local function total(query)
   return redis.call('FT.SEARCH', index, query, 'LIMIT', 0, 0, 'DIALECT', 2)[1]
 end
-local frequencies, seen, rows = {}, {}, {}
-for i = 5, #ARGV do
-  local reply = redis.call('FT.SEARCH', index, ARGV[i], 'NOCONTENT', 'LIMIT', 0, depth, 'DIALECT', 2)
+local frequencies, matches, next_match = {}, {}, {}
+for i = 7, #ARGV do
+  local reply = redis.call('FT.SEARCH', index, ARGV[i], 'NOCONTENT', 'LIMIT', 0, per_term, 'DIALECT', 2)
   frequencies[#frequencies + 1] = reply[1]
-  for j = 2, #reply do
+  matches[#matches + 1] = reply
+  next_match[#next_match + 1] = 2
+end
+local seen, chosen = {}, {}
+local function take(term, wanted)
+  local reply, j, taken = matches[term], next_match[term], 0
+  while j <= #reply and taken < wanted and #chosen < budget do
     local key = reply[j]
     if not seen[key] then
       seen[key] = true
-      local fields = redis.call('HMGET', key, 'memory_id', 'text', 'context')
-      if fields[1] then
-        rows[#rows + 1] = fields[1]
-        rows[#rows + 1] = fields[2] or ''
-        rows[#rows + 1] = fields[3] or ''
-      end
+      chosen[#chosen + 1] = key
+      taken = taken + 1
     end
+    j = j + 1
+  end
+  next_match[term] = j
+end
+local share = math.max(1, math.floor(budget / math.max(#matches, 1)))
+for term = 1, #matches do take(term, share) end
+for term = 1, #matches do take(term, budget) end
+local rows = {}
+for _, key in ipairs(chosen) do
+  local fields = redis.call('HMGET', key, 'memory_id', 'text', 'context')
+  if fields[1] then
+    local text, context = fields[2] or '', fields[3] or ''
+    rows[#rows + 1] = fields[1]
+    rows[#rows + 1] = string.sub(text, 1, prefix)
+    rows[#rows + 1] = #text
+    rows[#rows + 1] = string.sub(context, 1, prefix)
+    rows[#rows + 1] = #context
   end
 end
-return {total(ARGV[3]), total(ARGV[4]), frequencies, rows}
+return {total(ARGV[5]), total(ARGV[6]), frequencies, rows}
 """)

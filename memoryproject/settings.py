@@ -220,6 +220,18 @@ MEMORY_MAX_TEXT_CHARS = env.int("MEMORY_MAX_TEXT_CHARS", default=100_000)
 MEMORY_MAX_CREATE_BATCH = env.int("MEMORY_MAX_CREATE_BATCH", default=1000)
 MEMORY_MAX_DELETE_BATCH = env.int("MEMORY_MAX_DELETE_BATCH", default=1000)
 MEMORY_MAX_SEARCH_LIMIT = env.int("MEMORY_MAX_SEARCH_LIMIT", default=100)
+# A search with text may reach at most this deep (offset + limit): its candidates, the
+# keyword side's included, grow with the depth (issue 20). A listing without text may go
+# to RediSearch's own 10,000.
+MEMORY_MAX_SEARCH_DEPTH = env.int("MEMORY_MAX_SEARCH_DEPTH", default=1000)
+# Keyword BM25 scores at most this many distinct records per search, shared among the
+# query's terms (each first brings its share of new ones). Keep it >= the depth above.
+MEMORY_KEYWORD_CANDIDATES = env.int("MEMORY_KEYWORD_CANDIDATES", default=2000)
+# Redis ships BM25 only this many leading bytes of a candidate's text and of its context;
+# a longer field is scored from them, its counts scaled to its full length.
+MEMORY_KEYWORD_SCORE_BYTES = env.int("MEMORY_KEYWORD_SCORE_BYTES", default=1024)
+# Per-process cache of tokenised candidate fields, bounded by their estimated size.
+MEMORY_KEYWORD_TOKEN_CACHE_BYTES = env.int("MEMORY_KEYWORD_TOKEN_CACHE_BYTES", default=32 * 1024 * 1024)
 MEMORY_MAX_TAGS = env.int("MEMORY_MAX_TAGS", default=100)
 MEMORY_MAX_ID_LIST = env.int("MEMORY_MAX_ID_LIST", default=10_000)
 

@@ -233,12 +233,26 @@ class SearchSerializer(serializers.Serializer):
     include_superseded = serializers.BooleanField(required=False, default=False)
 
 
+def check_search_depth(*, offset: int, limit: int, text: str) -> None:
+    """Refuse a page deeper than a search may go: MEMORY_MAX_SEARCH_DEPTH with text (the
+    candidates every mode ranks grow with offset + limit), RediSearch's window without.
+    Named `limit` only when the limit alone is too deep."""
+    cap = settings.MEMORY_MAX_SEARCH_DEPTH if text.strip() else index.MAX_WINDOW
+    if offset + limit <= cap:
+        return
+    what = "a search with text" if text.strip() else "a listing without text"
+    raise field_error(
+        ["body", "limit" if limit > cap else "offset"],
+        f"offset + limit must be at most {cap} for {what} (got {offset + limit}); narrow the filters instead.",
+        "search_too_deep",
+    )
+
+
 def search_query_from_body(data: dict, attrs: dict) -> SearchQuery:
     """The validated body as a SearchQuery: every filter becomes conditions, none is dropped."""
     conditions = filter_conditions(data)
     text = attrs.get("text") or ""
-    if attrs["offset"] + attrs["limit"] > index.MAX_WINDOW:
-        raise field_error(["body", "offset"], f"offset + limit must be at most {index.MAX_WINDOW}.")
+    check_search_depth(offset=attrs["offset"], limit=attrs["limit"], text=text)
     if attrs.get("distance_threshold") is not None:
         if attrs["search_mode"] == "keyword":
             raise field_error(

@@ -118,7 +118,8 @@ async def search_long_term_memory(
     (created_at, last_accessed, event_date) take {"gt"|"gte"|"lt"|"lte"|"eq": ISO 8601} or
     {"between": [start, end]}. Use only ids and values you were given; never guess a session id.
     distance_threshold: 0..2, keep only closer matches (semantic and hybrid).
-    limit: 1..100 results; offset: where the page starts. recency_*: re-ranking weights
+    limit: 1..100 results; offset: where the page starts (offset + limit at most 1000 with
+    text, 10000 without; narrow the filters rather than page deeper). recency_*: re-ranking weights
     (leave them out for the defaults). include_superseded: also old versions an update replaced.
     optimize_query and server_side_recency are accepted for compatibility and change nothing.
     Returns {"memories": [... with id, text, score], "total", "next_offset"}.

@@ -88,7 +88,8 @@ async def memory_prompt(
     for long-term memory only. namespace, user_id: whose memory ("x" or {"eq": "x"}).
     model_name or context_window_max (tokens): trims the session's turns to fit.
     The search takes the filters and options of search_long_term_memory (topics, created_at,
-    search_mode, limit 1..100, ...). include_long_term_search: false for the session alone.
+    search_mode, limit 1..100, offset + limit at most 1000, ...). include_long_term_search:
+    false for the session alone.
     optimize_query and server_side_recency are accepted for compatibility and change nothing.
     Returns {"messages": [...]} ready for the model, and "memories_used" (ids, scores, mode).
     """

@@ -107,6 +107,17 @@ BAD_CALLS = {
         "messages[0].content: Required: a string.",
     ),
     "no ids": ("delete_long_term_memories", {"memory_ids": []}, "memory_ids: Give at least one memory id."),
+    # The REST search's depth cap, word for word (issue 20).
+    "search too deep": (
+        "search_long_term_memory",
+        {"text": "tea", "search_mode": "keyword", "offset": 9990},
+        "offset: offset + limit must be at most 1000 for a search with text (got 10000); narrow the filters instead.",
+    ),
+    "prompt too deep": (
+        "memory_prompt",
+        {"query": "tea", "search_mode": "hybrid", "offset": 9990},
+        "offset: offset + limit must be at most 1000 for a search with text (got 10000); narrow the filters instead.",
+    ),
 }
 
 
