@@ -2,9 +2,10 @@
 
 The model loads once per process, on the runtime EMBEDDING_RUNTIME names: ONNX Runtime
 (the packaged weights exported once with torch.onnx.export and cached under var/) or
-torch through sentence-transformers. Query embeddings are cached in Redis, keyed by model
-and text, because agents repeat the same searches; the misses of concurrent requests are
-encoded together by one batcher thread per process.
+torch through sentence-transformers. Query embeddings are cached in Redis, by model,
+text and tenant, because agents repeat the same searches (a tenant never reads another's
+entry: a fast answer would tell it someone searched that text); the misses of
+concurrent requests are encoded together by one batcher thread per process.
 """
 
 import hashlib
@@ -184,15 +185,19 @@ def query_batcher() -> MicroBatcher:
     )
 
 
-def embed_query(text: str) -> np.ndarray:
-    """Embed one query, through the Redis cache; concurrent misses share one forward pass."""
+def embed_query(text: str, *, tenant: str = "") -> np.ndarray:
+    """Embed one query, through the Redis cache entry of `tenant` (the searching
+    credential's, `Scope.tenant`); concurrent misses share one forward pass."""
     client = get_redis_bytes()
     key = redis_keys.query_embedding_key(model=settings.EMBEDDING_MODEL, text=text)
-    cached = client.get(key)
+    entry = redis_keys.query_embedding_field(tenant=tenant)
+    cached = client.hget(key, entry)
     if cached is not None and len(cached) == 4 * settings.EMBEDDING_DIMENSIONS:
         EMBEDDING_CACHE.labels(result="hit").inc()
         return np.frombuffer(cached, dtype=np.float32)
     EMBEDDING_CACHE.labels(result="miss").inc()
     vector = query_batcher().submit(text)
-    client.set(key, vector.tobytes(), ex=settings.EMBEDDING_CACHE_TTL_SECONDS)
+    pipeline = client.pipeline(transaction=False)
+    pipeline.hset(key, entry, vector.tobytes()).expire(key, settings.EMBEDDING_CACHE_TTL_SECONDS)
+    pipeline.execute()
     return vector

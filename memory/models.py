@@ -289,7 +289,9 @@ class ApiKey(AbstractAPIKey):
 
     The scope: one tenant; its namespaces (each owned by that tenant, see
     `TenantNamespace`), or ["*"] for an operator key over every namespace; optionally
-    fixed user ids ([] means any user); and what it may do."""
+    fixed user ids ([] means any user); and what it may do. `review` (changing a
+    memory's review status) is a reviewer's: an agent's key writes memories but cannot
+    overrule the review desk, so no key holds it unless it is asked for."""
 
     tenant = models.CharField(max_length=200)
     namespaces = models.JSONField(default=list)
@@ -297,6 +299,7 @@ class ApiKey(AbstractAPIKey):
     can_read = models.BooleanField(default=True)
     can_write = models.BooleanField(default=True)
     can_delete = models.BooleanField(default=False)
+    can_review = models.BooleanField(default=False)
     # Written at most once a minute per key (a cache check), never on every request.
     last_used_at = models.DateTimeField(null=True, blank=True)
     created_by = models.CharField(max_length=200, blank=True)
@@ -309,7 +312,7 @@ class ApiKey(AbstractAPIKey):
 
     @property
     def permissions(self) -> tuple[str, ...]:
-        return tuple(name for name in ("read", "write", "delete") if getattr(self, f"can_{name}"))
+        return tuple(name for name in ("read", "write", "delete", "review") if getattr(self, f"can_{name}"))
 
 
 class TenantNamespace(models.Model):

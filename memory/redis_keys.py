@@ -36,8 +36,13 @@ escaped by `escape`: `%` -> `%25`, `:` -> `%3A`, None -> ""):
   promotion window, fields `first`, `due`, `token`, `armed` (ms, Redis clock; the
   protocol is described in memory.services.debounce). Here the three parts are
   percent-encoded (`urllib.parse.quote`, nothing safe), not `escape`d.
-- `embcache:{EMBEDDING_MODEL}:{sha256 of the text}` (string: float32 bytes; EX
-  EMBEDDING_CACHE_TTL_SECONDS, 7 days): the query-embedding cache.
+- `embcache:{EMBEDDING_MODEL}:{sha256 of the text}:tenants` (hash: tenant -> float32
+  bytes; EX EMBEDDING_CACHE_TTL_SECONDS, 7 days, restarted by each tenant's write): the
+  query-embedding cache. One field per tenant (`Scope.tenant`; "" for a caller without
+  one): a search finds only its own tenant's entry, so its latency never tells whether
+  another tenant searched the same text, and within a tenant repeated searches hit.
+  One key per text, so erasing a text drops every tenant's entry at once. (Keys
+  without `:tenants`, text alone, are the layout before issue 20; they expire.)
 - `{MEMORY_INDEX_PREFIX}:{record_id}` (hash, written by memory.index, indexed by
   RediSearch as MEMORY_INDEX_NAME; no TTL): one long-term record's RedisVL document
   (vector, text, tag and numeric fields). Rebuildable from the database.
@@ -91,12 +96,14 @@ BYTES_PREFIX = "wm:bytes:"
 SUMMARY_PENDING_PREFIX = "wm:summary-pending:"
 DEBOUNCE_PREFIX = "promotion:debounce"
 EMBEDDING_CACHE_PREFIX = "embcache:"
+EMBEDDING_CACHE_SUFFIX = ":tenants"
 INDEX_SCHEMA_SUFFIX = ":schema"
 SWEEP_LOCK_KEY = "memory:index-sweep:lock"
 ACCESS_COUNTS_KEY = "memory:access:counts"
 ACCESS_LAST_KEY = "memory:access:last"
 ACCESS_FLUSH_GATE_KEY = "memory:access:flush-gate"
 HEALTH_INDEX_DRIFT_KEY = "health:index-drift"
+THROTTLE_PREFIX = "auth:throttle:"
 
 
 def escape(part: str | None) -> str:
@@ -144,9 +151,20 @@ def window_key(*, namespace: str | None, user_id: str | None, session_id: str) -
     return ":".join([DEBOUNCE_PREFIX, *(quote(part, safe="") for part in parts)])
 
 
+def throttle_key(*, kind: str, credential: str, window: int) -> str:
+    """A credential's counter of `kind` calls in window number `window` of its rate limit."""
+    return f"{THROTTLE_PREFIX}{kind}:{credential}:{window}"
+
+
 def query_embedding_key(*, model: str, text: str) -> str:
+    """The hash of one text's cached query vectors, a field per tenant (`query_embedding_field`)."""
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    return f"{EMBEDDING_CACHE_PREFIX}{model}:{digest}"
+    return f"{EMBEDDING_CACHE_PREFIX}{model}:{digest}{EMBEDDING_CACHE_SUFFIX}"
+
+
+def query_embedding_field(*, tenant: str) -> str:
+    """A tenant's entry in a text's hash: only that tenant's searches read or write it."""
+    return tenant
 
 
 def index_document_prefix() -> str:

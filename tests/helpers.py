@@ -32,7 +32,7 @@ def operator_api_key(name: str = "tests") -> str:
     from memory.services.api_keys import api_key_create
 
     _, secret = api_key_create(
-        name=name, tenant="tests", namespaces=["*"], permissions=["read", "write", "delete"], actor="test"
+        name=name, tenant="tests", namespaces=["*"], permissions=["read", "write", "delete", "review"], actor="test"
     )
     return secret
 

@@ -26,7 +26,10 @@ class ApiKeyCreateForm(forms.ModelForm):
     namespaces = ListField(required=True, help_text='Comma-separated; "*" for every namespace (an operator key).')
     user_ids = ListField(help_text="Comma-separated; empty: any user.")
     permissions = forms.MultipleChoiceField(
-        choices=[(p, p) for p in PERMISSIONS], initial=["read", "write"], widget=forms.CheckboxSelectMultiple
+        choices=[(p, p) for p in PERMISSIONS],
+        initial=["read", "write"],
+        widget=forms.CheckboxSelectMultiple,
+        help_text="review: approve or reject memories through the API (a reviewer's, not an agent's).",
     )
 
     class Meta:

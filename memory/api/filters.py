@@ -79,7 +79,8 @@ _NAMING_OPERATORS = ("eq", "any", "all", "in_")
 
 
 def scoped_query(query, data: dict, scope: Scope):
-    """`query` (a SearchQuery of validated filters) narrowed to what `scope` may see."""
+    """`query` (a SearchQuery of validated filters) narrowed to what `scope` may see, and
+    tagged with its tenant (whose query-embedding cache entries it uses)."""
     narrowing = []
     for name, allowed in (("namespace", scope.namespaces), ("user_id", scope.user_ids)):
         if allowed is None:
@@ -93,7 +94,7 @@ def scoped_query(query, data: dict, scope: Scope):
                     f"Filter {name}.{op} names {', '.join(map(repr, outside))}, outside this credential's scope."
                 )
         narrowing.append(index.Condition(name, "any", tuple(sorted(allowed))))
-    return dataclasses.replace(query, conditions=(*query.conditions, *narrowing)) if narrowing else query
+    return dataclasses.replace(query, conditions=(*query.conditions, *narrowing), tenant=scope.tenant)
 
 
 def _operators(name: str, spec, allowed, kind: str) -> Iterator[tuple[str, object, list]]:

@@ -8,8 +8,8 @@ is required). Claims name the scope through settings:
 - JWT_NAMESPACES_CLAIM ("namespaces"): a non-empty list of namespace names ("*" is
   refused: an operator scope comes only from an API key);
 - JWT_USER_IDS_CLAIM ("user_ids"): optional list; absent means any user;
-- JWT_PERMISSIONS_CLAIM ("permissions"): optional list of read/write/delete; absent
-  means read and write.
+- JWT_PERMISSIONS_CLAIM ("permissions"): optional list of read/write/delete/review;
+  absent means read and write.
 
 A namespace another tenant owns (`memory.models.TenantNamespace`) is refused.
 """
@@ -79,7 +79,7 @@ def jwt_scope(token: str) -> Scope:
     granted = _string_list(claims, settings.JWT_PERMISSIONS_CLAIM, default=list(DEFAULT_PERMISSIONS))
     unknown = sorted(set(granted) - set(PERMISSIONS))
     if unknown:
-        raise exceptions.AuthenticationFailed(f"JWT permissions {unknown} are not read, write or delete.")
+        raise exceptions.AuthenticationFailed(f"JWT permissions {unknown} are not {', '.join(PERMISSIONS)}.")
     subject = str(claims.get("sub", ""))[:64]
     return Scope(
         tenant=tenant,

@@ -18,7 +18,7 @@ from datetime import UTC
 from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers
+from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -49,7 +49,6 @@ from memory.selectors.long_term import (
     memory_get,
     supersede_chain,
 )
-from memory.selectors.scope import record_scopes
 from memory.services import long_term as services
 from memory.services import review
 
@@ -346,14 +345,6 @@ def _not_found(memory_id: str) -> Response:
     return Response({"detail": f"Memory {memory_id} not found"}, status=404)
 
 
-def _first_outside(scope: Scope, ids: list[str]) -> str | None:
-    """The first id naming a record outside the scope (for this caller it does not exist)."""
-    for memory_id, (namespace, user_id) in record_scopes(memory_ids=ids).items():
-        if not scope.allows(namespace=namespace, user_id=user_id):
-            return memory_id
-    return None
-
-
 class LongTermMemoryView(APIView):
     """POST creates records; DELETE removes records by id."""
 
@@ -361,10 +352,14 @@ class LongTermMemoryView(APIView):
     def post(self, request):
         data = _body(request, CreateMemoriesSerializer)
         check_unique_ids(data["memories"])
-        _scope_records(request_scope(request), data["memories"])
+        scope = request_scope(request)
+        _scope_records(scope, data["memories"])
         try:
             result = services.memories_create(
-                records=data["memories"], deduplicate=data["deduplicate"], actor=request_actor(request)
+                records=data["memories"],
+                deduplicate=data["deduplicate"],
+                actor=request_actor(request),
+                may_review="review" in scope.permissions,
             )
         except services.MemoryIdConflictError as exc:
             raise field_error(["body", "memories", exc.position, "id"], str(exc), "conflict") from exc
@@ -391,11 +386,12 @@ class LongTermMemoryView(APIView):
             raise field_error(["query", "memory_ids"], "Give at least one memory id.", "missing")
         if len(ids) > settings.MEMORY_MAX_DELETE_BATCH:
             raise field_error(["query", "memory_ids"], f"At most {settings.MEMORY_MAX_DELETE_BATCH} ids per call.")
-        outside = _first_outside(request_scope(request), ids)
-        if outside is not None:  # nothing is deleted, not even the ids in scope
-            return _not_found(outside)
+        # Another tenant's record is an unknown id here: ignored, not a 404 that says it exists.
         deleted = services.memories_delete(
-            memory_ids=ids, reason="deleted through the API", actor=request_actor(request)
+            memory_ids=ids,
+            reason="deleted through the API",
+            actor=request_actor(request),
+            visible=request_scope(request).allows,
         )
         return Response({"status": f"ok, deleted {deleted} memories"})
 
@@ -447,10 +443,20 @@ class LongTermMemoryDetailView(APIView):
         moved_to = {name: changes.get(name, getattr(record, name)) for name in ("namespace", "user_id")}
         if not request_scope(request).allows(**moved_to):
             raise OutOfScope("The edit would move the memory outside this credential's scope.")
+        scope = request_scope(request)
         try:
-            record = review.memory_change(memory_id=memory_id, changes=changes, actor=request_actor(request))
+            record = review.memory_change(
+                memory_id=memory_id,
+                changes=changes,
+                actor=request_actor(request),
+                may_review="review" in scope.permissions,
+            )
         except services.MemoryNotFoundError:
             return _not_found(memory_id)
+        except review.ReviewNotAllowedError as exc:
+            raise exceptions.PermissionDenied(
+                f"Field {exc.field!r}: {exc} (this credential's permissions: {scope.permissions_said})."
+            ) from exc
         return Response(memory_to_dict(record))
 
 
@@ -506,7 +512,12 @@ class CompactView(APIView):
         namespace, user_id = _explicit_scope(request, query)
         if query["dry_run"]:
             raise field_error(["query", "dry_run"], "Compaction has no dry run; nothing was merged.", "unsupported")
-        result = services.memories_compact(namespace=namespace, user_id=user_id, actor=request_actor(request))
+        result = services.memories_compact(
+            namespace=namespace,
+            user_id=user_id,
+            actor=request_actor(request),
+            may_review="review" in request_scope(request).permissions,
+        )
         return Response(
             {
                 "status": f"ok, {result.remaining} memories remaining after compaction",

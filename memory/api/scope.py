@@ -2,7 +2,7 @@
 
 A scope is a tenant, its namespaces (or every namespace, for an operator key or while
 AUTH_MODE is disabled), optionally fixed user ids, and permissions (read, write,
-delete). Views ask it three kinds of question:
+delete, review). Views ask it three kinds of question:
 
 - a namespace or user the caller *named*: outside the scope is a 403 that says so
   (`namespace`, `user`), never an empty result that hides the denial;
@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 from rest_framework import exceptions
 
-PERMISSIONS = ("read", "write", "delete")
+# `review` changes a memory's review status (approve, reject): a reviewer's, not an agent's.
+PERMISSIONS = ("read", "write", "delete", "review")
 
 
 class OutOfScope(exceptions.PermissionDenied):
@@ -82,10 +83,11 @@ class Scope:
     def require(self, permission: str) -> None:
         if permission not in self.permissions:
             raise exceptions.PermissionDenied(
-                f"This credential may not {permission} (its permissions: {self._said()})."
+                f"This credential may not {permission} (its permissions: {self.permissions_said})."
             )
 
-    def _said(self) -> str:
+    @property
+    def permissions_said(self) -> str:
         return ", ".join(p for p in PERMISSIONS if p in self.permissions) or "none"
 
     def _namespaces_said(self) -> str:

@@ -139,7 +139,12 @@ def _create(ctx, memories: list) -> dict:
     data = _validated(CreateMemoriesSerializer, {"memories": memories})
     check_unique_ids(data["memories"])
     try:
-        result = services.memories_create(records=data["memories"], deduplicate=data["deduplicate"], actor=caller.actor)
+        result = services.memories_create(
+            records=data["memories"],
+            deduplicate=data["deduplicate"],
+            actor=caller.actor,
+            may_review="review" in caller.scope.permissions,
+        )
     except services.MemoryIdConflictError as exc:
         raise ToolError(f"memories[{exc.position}].id: {exc}") from exc
     return {
@@ -186,7 +191,10 @@ def _edit(ctx, memory_id: str, changes: dict) -> dict:
     if not changes:
         raise serializers.ValidationError({"memory_id": ["Give at least one field to change."]})
     validated = edit_changes(changes, _validated(EditMemorySerializer, changes))
-    return memory_to_dict(review.memory_change(memory_id=memory_id, changes=validated, actor=caller.actor))
+    record = review.memory_change(
+        memory_id=memory_id, changes=validated, actor=caller.actor, may_review="review" in caller.scope.permissions
+    )
+    return memory_to_dict(record)
 
 
 async def edit_long_term_memory(
@@ -220,15 +228,19 @@ def _delete(ctx, memory_ids: list[str]) -> dict:
     caller = mcp_caller(ctx, "delete")
     if not memory_ids:
         raise serializers.ValidationError({"memory_ids": ["Give at least one memory id."]})
-    found = record_scopes(memory_ids=memory_ids)
-    # Out of reach: another scope's records, and (when pinned) ids that do not exist.
-    unreachable = [
-        i for i in memory_ids if (i in found and not caller.owns(*found[i])) or (i not in found and caller.namespace)
-    ]
-    if unreachable:
-        where = f" in namespace {caller.namespace!r}" if caller.namespace else ""
-        raise ToolError(f"memory_ids: no memory with id {unreachable[0]!r}{where}.")
-    deleted = services.memories_delete(memory_ids=memory_ids, reason="deleted through MCP", actor=caller.actor)
+    if caller.namespace:
+        # Pinned: an id not in the pinned namespace is an error, whether it is unknown or another's.
+        found = record_scopes(memory_ids=memory_ids)
+        unreachable = [i for i in memory_ids if i not in found or not caller.owns(*found[i])]
+        if unreachable:
+            raise ToolError(f"memory_ids: no memory with id {unreachable[0]!r} in namespace {caller.namespace!r}.")
+    # Unpinned: another scope's record is ignored as an unknown id is (REST does the same).
+    deleted = services.memories_delete(
+        memory_ids=memory_ids,
+        reason="deleted through MCP",
+        actor=caller.actor,
+        visible=lambda namespace, user_id: caller.owns(namespace, user_id),
+    )
     return {"status": f"ok, deleted {deleted} memories", "deleted": deleted}
 
 

@@ -60,6 +60,9 @@ class SearchQuery:
     # A caller that shows no total (the memory prompt) saves the semantic path's count
     # query; `total` is then the number of candidates found.
     count_total: bool = True
+    # The searching credential's tenant: whose query-embedding cache entry to use
+    # (`memory.api.filters.scoped_query` sets it; "" for in-process callers).
+    tenant: str = ""
 
 
 @dataclass(frozen=True)
@@ -173,7 +176,7 @@ def memories_search(*, query: SearchQuery, now: datetime | None = None) -> Searc
         best = max((h.text_score for h in text_hits), default=0.0) or 1.0
         relevance = {h.id: h.text_score / best for h in text_hits}
     else:
-        vector = embeddings.embed_query(query.text)
+        vector = embeddings.embed_query(query.text, tenant=query.tenant)
         if query.distance_threshold is not None:
             vector_hits, total = index.vector_range(
                 vector, conditions=conditions, threshold=query.distance_threshold, k=depth

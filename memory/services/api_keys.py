@@ -17,7 +17,7 @@ from memory.models import ALL_NAMESPACES, ApiKey, TenantNamespace
 from memory.selectors.api_keys import key_cache_key, namespaces_owned_elsewhere
 
 logger = logging.getLogger(__name__)
-PERMISSIONS = ("read", "write", "delete")
+PERMISSIONS = ("read", "write", "delete", "review")
 
 
 class ApiKeyError(ValueError):
@@ -34,7 +34,7 @@ def api_key_check(*, tenant: str, namespaces: list[str], permissions: list[str])
         raise ApiKeyError('"*" stands alone: it already means every namespace.')
     unknown = sorted(set(permissions) - set(PERMISSIONS))
     if unknown or not permissions:
-        raise ApiKeyError(f"Permissions are some of read, write, delete; got {sorted(permissions)}.")
+        raise ApiKeyError(f"Permissions are some of {', '.join(PERMISSIONS)}; got {sorted(permissions)}.")
     foreign = namespaces_owned_elsewhere(tenant=tenant, namespaces=namespaces)
     if foreign:
         raise ApiKeyError(f"Namespaces {', '.join(foreign)} belong to another tenant.")
@@ -69,6 +69,7 @@ def api_key_create(
         can_read="read" in permissions,
         can_write="write" in permissions,
         can_delete="delete" in permissions,
+        can_review="review" in permissions,
         expiry_date=expiry_date,
         created_by=actor,
     )

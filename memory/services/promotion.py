@@ -206,7 +206,14 @@ def _promote_session_memories(ns: str, owner: str, session_id: str, memories: li
     ]
     while records:
         try:
-            memories_create(records=records, deduplicate=True, status=MemoryStatus.APPROVED, actor=SYSTEM_PROMOTION)
+            # The agent's words, not a reviewer's: a pending record they repeat stays pending.
+            memories_create(
+                records=records,
+                deduplicate=True,
+                status=MemoryStatus.APPROVED,
+                actor=SYSTEM_PROMOTION,
+                may_review=False,
+            )
             return
         except MemoryIdConflictError as conflict:
             # Another tenant's record has this id: the session cannot overwrite it. Skip it.

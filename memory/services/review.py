@@ -24,6 +24,7 @@ from memory.services.long_term import (
 __all__ = [
     "REJECT_REASONS",
     "REVIEW_EDITABLE_FIELDS",
+    "ReviewNotAllowedError",
     "UndoNotPossibleError",
     "memories_approve",
     "memories_delete",
@@ -162,10 +163,22 @@ def memory_delete(*, memory_id: str, actor: str, reason: str = "") -> None:
         raise MemoryNotFoundError(memory_id)
 
 
+class ReviewNotAllowedError(PermissionError):
+    """A caller without the review permission tried to change a review status."""
+
+    def __init__(self, field: str):
+        super().__init__("approving or rejecting a memory needs the review permission")
+        self.field = field
+
+
 @transaction.atomic
-def memory_change(*, memory_id: str, changes: dict, actor: str) -> MemoryRecord:
+def memory_change(*, memory_id: str, changes: dict, actor: str, may_review: bool) -> MemoryRecord:
     """A change through the API (any editable field). A change of status alone is
-    recorded as the review decision it is: approved or rejected."""
+    recorded as the review decision it is: approved or rejected. Only a caller that
+    `may_review` (a reviewer's credential) sends a status at all: an agent's key must
+    not overrule the review desk. Refused before anything is read or written."""
+    if "status" in changes and not may_review:
+        raise ReviewNotAllowedError("status")
     action, reason = MemoryHistory.Action.EDITED, ""
     if set(changes) == {"status"} and changes["status"] in _STATUS_ACTIONS:
         action = _STATUS_ACTIONS[changes["status"]]

@@ -16,16 +16,22 @@ def test_local_model_gives_normalised_384_dim_vectors_and_ranks_meaning():
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.2
 
 
-def test_query_embedding_is_cached_in_redis_by_model_and_text(redis_client):
-    first = embeddings.embed_query("where does bob sit on planes")
+def test_query_embedding_is_cached_in_redis_by_model_text_and_tenant(redis_client):
+    first = embeddings.embed_query("where does bob sit on planes", tenant="acme")
     keys = redis_client.keys("embcache:*")
     assert len(keys) == 1 and "local/all-MiniLM-L6-v2" in keys[0]
-    assert np.array_equal(embeddings.embed_query("where does bob sit on planes"), first)
+    assert redis_client.hkeys(keys[0]) == ["acme"]
+    assert np.array_equal(embeddings.embed_query("where does bob sit on planes", tenant="acme"), first)
     assert 0 < redis_client.ttl(keys[0]) <= 604_800  # EMBEDDING_CACHE_TTL_SECONDS, a week by default
     # The second call was served from Redis, not the model: a replaced entry is what comes back.
     marker = np.full(384, 0.5, dtype=np.float32)
-    redis_client.set(keys[0], marker.tobytes())
-    assert np.array_equal(embeddings.embed_query("where does bob sit on planes"), marker)
+    redis_client.hset(keys[0], "acme", marker.tobytes())
+    assert np.array_equal(embeddings.embed_query("where does bob sit on planes", tenant="acme"), marker)
+    # Another tenant never reads acme's entry: it encodes the text itself, into its own entry.
+    passes = embeddings.forward_passes
+    assert np.array_equal(embeddings.embed_query("where does bob sit on planes", tenant="globex"), first)
+    assert embeddings.forward_passes == passes + 1
+    assert sorted(redis_client.hkeys(keys[0])) == ["acme", "globex"]
 
 
 CONCURRENT_QUERIES = 16

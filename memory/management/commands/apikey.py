@@ -1,12 +1,14 @@
 """`manage.py apikey create|list|revoke|dev`: API keys from the command line.
 
     apikey create --name agent-1 --tenant acme --namespace support --namespace sales \
-                  [--user u1] [--read-only | --permissions read,write,delete] [--expires 2027-01-01]
+                  [--user u1] [--read-only | --permissions read,write,delete[,review]] [--expires 2027-01-01]
     apikey list [--tenant acme]
     apikey revoke <prefix>
     apikey dev --path var/dev-api-key     (bin/serve: a local key on first start)
 
-`create` prints the key once; only its hash is stored.
+`create` prints the key once; only its hash is stored. `review` (approving or rejecting a
+memory through the API) is left out unless named: an agent's key cannot overrule the
+review desk.
 """
 
 import os
@@ -33,7 +35,11 @@ class Command(BaseCommand):
         create.add_argument("--tenant", required=True)
         create.add_argument("--namespace", action="append", dest="namespaces", default=[], help='repeat; "*": all')
         create.add_argument("--user", action="append", dest="user_ids", default=[], help="repeat; bind to users")
-        create.add_argument("--permissions", default="read,write,delete", help="comma-separated: read,write,delete")
+        create.add_argument(
+            "--permissions",
+            default="read,write,delete",
+            help="comma-separated: read,write,delete,review (review: approve or reject memories; not by default)",
+        )
         create.add_argument("--read-only", action="store_true", help="same as --permissions read")
         create.add_argument("--expires", default=None, help="ISO 8601 datetime")
         listing = sub.add_parser("list", help="list keys (never their secrets)")

@@ -2,11 +2,12 @@
 and promotion.
 
 Per input, in order: (1) by id: an existing row with the same id and the same
-namespace/user is overwritten ("updated"; another tenant's id raises
-MemoryIdConflictError); then, when deduplicating, (2) by content hash within the same
-namespace + user, and (3) by vector range within the same namespace + user (cosine
-distance <= MEMORY_DEDUP_DISTANCE_THRESHOLD), against stored records that are not
-rejected and not superseded, and against earlier inputs of the same call.
+namespace/user is overwritten ("updated"; an id another namespace or user has, or had
+until a delete, raises MemoryIdConflictError); then, when deduplicating, (2) by content
+hash within the same namespace + user, and (3) by vector range within the same
+namespace + user (cosine distance <= MEMORY_DEDUP_DISTANCE_THRESHOLD), against stored
+records that are not rejected and not superseded, and against earlier inputs of the
+same call.
 
 Dedup merges only the same fact: candidates are of the same type group (a `message`
 record and an extracted `semantic` / `episodic` fact never merge), and a vector match
@@ -53,10 +54,12 @@ from policies.models import ExtractionRun
 
 
 class MemoryIdConflictError(ValueError):
-    """A client-supplied id already belongs to a record of another namespace or user."""
+    """A client-supplied id belongs to another namespace or user: a record of theirs has
+    it, or had it until deleted (the id stays theirs, see `_overwrite_by_id`). The
+    message is the same for both, and says nothing of whose it is."""
 
     def __init__(self, position: int, memory_id: str):
-        super().__init__(f"id {memory_id!r} is already used by a record of another namespace or user")
+        super().__init__(f"id {memory_id!r} cannot be used; send another id, or none for a new one")
         self.position = position
         self.memory_id = memory_id
 
@@ -132,6 +135,9 @@ class _Batch:
     extraction_run_id: int | None
     actor: str
     existing: dict[str, MemoryRecord]  # rows named by the inputs' ids, locked
+    # (namespace, user_id) of the latest history entry of each input id that has no row: who had it last.
+    last_owners: dict[str, tuple] = field(default_factory=dict)
+    may_review: bool = True  # may a merge approve a pending record (see merge_into)
     now: datetime = field(default_factory=timezone.now)
     model: str = field(default_factory=embeddings.model_name)
     threshold: float = field(default_factory=lambda: settings.MEMORY_DEDUP_DISTANCE_THRESHOLD)
@@ -149,6 +155,7 @@ def memories_create(
     actor: str,
     status: str = MemoryStatus.APPROVED,
     extraction_run=None,
+    may_review: bool = True,
 ) -> MemoriesCreateResult:
     """Create long-term memories (see the module docstring for the steps).
 
@@ -159,7 +166,8 @@ def memories_create(
     (message ids), and `deduplicate` (per-record override of the `deduplicate`
     argument). Inputs are assumed validated (the API serializer does that); `status`
     and `extraction_run` apply to every new row. Each new row, overwrite and merge
-    writes a history row naming `actor`.
+    writes a history row naming `actor`. A caller that may not review (`may_review`
+    False: an agent's key) never approves a pending record by merging into it.
 
     Embeds all texts in one batch before any DB write. Safe inside an outer
     `transaction.atomic()`: rows are written in a nested atomic block and indexed
@@ -170,11 +178,15 @@ def memories_create(
     records_quota_check(records=records)  # before the embedding: a refusal costs one COUNT
     pending = _pending_inputs(records, deduplicate)
     with transaction.atomic():
+        ids = [p.values["id"] for p in pending]
+        existing = MemoryRecord.objects.select_for_update().in_bulk(ids)
         batch = _Batch(
             status=status,
             extraction_run_id=getattr(extraction_run, "pk", extraction_run),
             actor=actor,
-            existing=MemoryRecord.objects.select_for_update().in_bulk([p.values["id"] for p in pending]),
+            existing=existing,
+            last_owners=_last_owners([i for i in ids if i not in existing]),
+            may_review=may_review,
         )
         for p in pending:
             if not _overwrite_by_id(batch, p) and not (p.deduplicate and _merge_duplicate(batch, p)):
@@ -224,13 +236,36 @@ def _clean(record: dict) -> dict:
     return values
 
 
+def _last_owners(ids: list[str]) -> dict[str, tuple]:
+    """For ids without a row: the (namespace, user_id) of each one's latest history
+    entry, i.e. who had the record last (history outlives a deleted record)."""
+    owners = {}
+    entries = MemoryHistory.objects.filter(memory_id__in=ids).order_by("memory_id", "-created_at", "-id")
+    for memory_id, namespace, user_id in entries.values_list("memory_id", "namespace", "user_id"):
+        owners.setdefault(memory_id, (namespace, user_id))
+    return owners
+
+
+def id_is_free(memory_id: str, owner: tuple) -> bool:
+    """Whether a record of `owner` (namespace, user_id) coming back (an undo) may take
+    `memory_id` again: no row has it, and no one else had it last."""
+    if MemoryRecord.objects.filter(id=memory_id).exists():
+        return False
+    return _last_owners([memory_id]).get(memory_id, owner) == owner
+
+
 def _overwrite_by_id(batch: _Batch, p: _Pending) -> bool:
-    """Step 1: the client's id names a stored record; overwrite it (same tenant only)."""
+    """Step 1: the client's id names a stored record; overwrite it (same namespace and
+    user only). An id another namespace or user has, or had until a delete, is refused
+    with one message whichever it is: a deleted record's id never passes to another
+    tenant (its undoable history would then act on their record), and the answer
+    does not say whether anything of theirs exists."""
     row = batch.existing.get(p.values["id"])
+    owner = (row.namespace, row.user_id) if row is not None else batch.last_owners.get(p.values["id"])
+    if owner is not None and owner != p.tenant:
+        raise MemoryIdConflictError(p.position, p.values["id"])
     if row is None:
         return False
-    if (row.namespace, row.user_id) != p.tenant:
-        raise MemoryIdConflictError(p.position, p.values["id"])
     before = row.snapshot()
     for name in RECORD_FIELDS:
         # The new version replaces the old; timestamps it leaves out are kept.
@@ -268,7 +303,7 @@ def _merge_duplicate(batch: _Batch, p: _Pending) -> bool:
     if target is None:
         return False
     incoming = MemoryRecord(**p.values, status=batch.status, extraction_run_id=batch.extraction_run_id)
-    p.merge = merge_into(target, incoming, step=step, distance=distance, actor=batch.actor)
+    p.merge = merge_into(target, incoming, step=step, distance=distance, actor=batch.actor, approves=batch.may_review)
     batch.histories.append(p.merge)
     target.updated_at, target.index_pending = batch.now, True
     if not any(a.row is target for a in batch.accepted):
@@ -407,10 +442,17 @@ def conflict_link(newer: MemoryRecord, older: MemoryRecord, *, reasons: list[str
 
 
 def merge_into(
-    target: MemoryRecord, incoming: MemoryRecord, *, step: str, distance: float | None, actor: str
+    target: MemoryRecord,
+    incoming: MemoryRecord,
+    *,
+    step: str,
+    distance: float | None,
+    actor: str,
+    approves: bool = True,
 ) -> MemoryHistory:
     """Fold `incoming` into `target` (union of lists) and return the history entry that
-    undoes it (unsaved): the absorbed record's snapshot, what was added, what was before."""
+    undoes it (unsaved): the absorbed record's snapshot, what was added, what was before.
+    `approves` False (the caller may not review): a pending target stays pending."""
     added = {}
     for name in LIST_FIELDS:
         new_values = [v for v in getattr(incoming, name) or [] if v not in getattr(target, name)]
@@ -422,7 +464,7 @@ def merge_into(
         target.event_date = incoming.event_date
         set_by_merge["event_date"] = datetime_encode(incoming.event_date)
     # An explicitly approved duplicate approves a record still waiting for review.
-    if incoming.status == MemoryStatus.APPROVED and target.status == MemoryStatus.PENDING:
+    if approves and incoming.status == MemoryStatus.APPROVED and target.status == MemoryStatus.PENDING:
         target.status = set_by_merge["status"] = MemoryStatus.APPROVED
     threshold = settings.MEMORY_DEDUP_DISTANCE_THRESHOLD
     reason = (

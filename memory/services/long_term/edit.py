@@ -1,6 +1,7 @@
 """Editing and deleting long-term memories. Every change writes a history row with its
 actor and the record before and after; the index follows on commit."""
 
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
@@ -9,7 +10,7 @@ from django.utils import timezone
 
 from memory import embeddings
 from memory.models import RECORD_FIELDS, MemoryHistory, MemoryIndexRemoval, MemoryRecord, new_memory_id
-from memory.services.long_term.create import UndoNotPossibleError, memory_hash, restore_snapshot
+from memory.services.long_term.create import UndoNotPossibleError, id_is_free, memory_hash, restore_snapshot
 from memory.services.long_term.indexing import embed_records, index_on_commit, vector_bytes
 
 # A record's own fields, but for its identity and where it came from, plus its review status.
@@ -125,16 +126,29 @@ def delete_rows(rows: list[MemoryRecord], *, reason: str, actor: str, extra_hist
 
 
 @transaction.atomic
-def memories_delete(*, memory_ids: list[str], actor: str, reason: str = "deleted") -> int:
-    """Delete records by id; unknown ids are ignored. Returns how many were deleted."""
+def memories_delete(
+    *,
+    memory_ids: list[str],
+    actor: str,
+    reason: str = "deleted",
+    visible: Callable[..., bool] | None = None,
+) -> int:
+    """Delete records by id; unknown ids are ignored. Returns how many were deleted.
+
+    `visible(namespace=..., user_id=...)`: the caller's scope (`Scope.allows`). A record
+    outside it is ignored exactly as an unknown id is, checked on the locked rows, so
+    the answer never tells another tenant's record from a missing one."""
     rows = list(MemoryRecord.objects.select_for_update().filter(id__in=list(dict.fromkeys(memory_ids))))
+    if visible is not None:
+        rows = [row for row in rows if visible(namespace=row.namespace, user_id=row.user_id)]
     return delete_rows(rows, reason=reason, actor=actor)
 
 
 @transaction.atomic
 def memory_delete_undo(*, history_id: int, actor: str) -> MemoryRecord:
     """Bring a deleted record back from the snapshot its DELETED entry keeps (same id,
-    unless the id was reused since), while the retention period keeps the snapshot."""
+    unless a row or another namespace or user has it since), while the retention period
+    keeps the snapshot."""
     entry = MemoryHistory.objects.select_for_update().get(pk=history_id, action=MemoryHistory.Action.DELETED)
     if entry.undone_at is not None:
         raise UndoNotPossibleError(f"delete {history_id} was already undone at {entry.undone_at.isoformat()}")
@@ -144,7 +158,7 @@ def memory_delete_undo(*, history_id: int, actor: str) -> MemoryRecord:
             f"{settings.MEMORY_DELETED_RETENTION_DAYS:g} days (MEMORY_DELETED_RETENTION_DAYS)"
         )
     snapshot = dict(entry.detail["before"])
-    if MemoryRecord.objects.filter(id=snapshot["id"]).exists():
+    if not id_is_free(snapshot["id"], (snapshot.get("namespace"), snapshot.get("user_id"))):
         snapshot["id"] = new_memory_id()
     restored = restore_snapshot(snapshot)
     entry.undone_at = timezone.now()

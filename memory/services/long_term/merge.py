@@ -15,6 +15,7 @@ from memory.services.long_term.create import (
     UndoNotPossibleError,
     conflict_link,
     dedup_conditions,
+    id_is_free,
     merge_into,
     restore_snapshot,
     type_group,
@@ -27,16 +28,25 @@ from memory.services.long_term.sameness import differing_details
 @transaction.atomic
 def memory_merge_undo(*, history_id: int, actor: str) -> MemoryRecord:
     """Undo a merge: recreate the absorbed record (same id, re-embedded) and take back
-    what the merge added to the surviving record. Recorded in both histories."""
+    what the merge added to the surviving record. Recorded in both histories.
+
+    The survivor is the record with the entry's id *in the entry's namespace and user*:
+    a record that has the id in another namespace or user now (moved, or an id reused
+    before ids were kept by their owner) is not touched, exactly as when the survivor
+    is gone: the absorbed record comes back and nothing is taken back."""
     entry = MemoryHistory.objects.select_for_update().get(pk=history_id, action=MemoryHistory.Action.MERGED)
     if entry.undone_at is not None:
         raise UndoNotPossibleError(f"merge {history_id} was already undone at {entry.undone_at.isoformat()}")
     merged = dict(entry.detail["merged"])
-    target = MemoryRecord.objects.select_for_update().filter(id=entry.memory_id).first()
+    target = (
+        MemoryRecord.objects.select_for_update()
+        .filter(id=entry.memory_id, namespace=entry.namespace, user_id=entry.user_id)
+        .first()
+    )
     if target is not None:
         _take_back(target, entry.detail, merged)
-    if MemoryRecord.objects.filter(id=merged["id"]).exists():
-        merged["id"] = new_memory_id()  # the id was reused since: keep both
+    if not id_is_free(merged["id"], (merged.get("namespace"), merged.get("user_id"))):
+        merged["id"] = new_memory_id()  # the id is someone's since: keep both
     restored = restore_snapshot(merged)
     entry.undone_at = timezone.now()
     entry.save(update_fields=["undone_at"])
@@ -108,29 +118,35 @@ class _Compaction:
     conflicts: list[MemoryConflict] = field(default_factory=list)
 
     actor: str = ""
+    may_review: bool = True
 
     def absorb(self, target: MemoryRecord, row: MemoryRecord, step: str, distance: float | None) -> None:
-        self.histories.append(merge_into(target, row, step=step, distance=distance, actor=self.actor))
+        self.histories.append(
+            merge_into(target, row, step=step, distance=distance, actor=self.actor, approves=self.may_review)
+        )
         self.absorbed.append(self.alive.pop(row.id))
         self.survivors[target.id] = target
 
 
 @transaction.atomic
-def memories_compact(*, actor: str, namespace: str | None = None, user_id: str | None = None) -> CompactResult:
+def memories_compact(
+    *, actor: str, namespace: str | None = None, user_id: str | None = None, may_review: bool = True
+) -> CompactResult:
     """Merge duplicates already stored, by the rules of create's dedup: same content
     hash, then vector distance within the dedup threshold when no detail differs
     (`differing_details`), always within one namespace + user and type group, never
     across a rejected or a superseded record. A near pair that differs in a detail is
     kept and linked as a possible conflict (newer to older). The older record survives;
     each absorbed record is deleted with an undoable MERGED entry in the survivor's
-    history."""
+    history. A caller that may not review (`may_review` False) leaves a pending survivor
+    pending."""
     rows = list(
         records_in_scope(namespace=namespace, user_id=user_id)
         .exclude(status=MemoryStatus.REJECTED)
         .filter(superseded_at__isnull=True)
         .order_by("created_at", "id")
     )
-    state = _Compaction(alive={r.id: r for r in rows}, actor=actor)
+    state = _Compaction(alive={r.id: r for r in rows}, actor=actor, may_review=may_review)
     first_by_hash: dict[tuple, MemoryRecord] = {}
     for row in rows:
         key = (row.namespace, row.user_id, type_group(row.memory_type), row.memory_hash)

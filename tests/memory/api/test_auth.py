@@ -206,7 +206,10 @@ def test_a_namespace_belongs_to_one_tenant():
         ({"tenant": " "}, "A key needs a tenant."),
         ({"namespaces": []}, 'A key needs its namespaces (or ["*"] for an operator key over every namespace).'),
         ({"namespaces": ["*", "ns"]}, '"*" stands alone: it already means every namespace.'),
-        ({"permissions": ["read", "admin"]}, "Permissions are some of read, write, delete; got ['admin', 'read']."),
+        (
+            {"permissions": ["read", "admin"]},
+            "Permissions are some of read, write, delete, review; got ['admin', 'read'].",
+        ),
     ],
 )
 def test_a_key_that_cannot_be_made_is_refused_and_nothing_is_stored(fields, message):

@@ -109,7 +109,7 @@ def _foreign_namespace(signing_key):
         (lambda k: token(k, tenant=None), "JWT claim 'tenant' (the tenant) is missing."),
         (lambda k: token(k, namespaces=["*"]), "JWT claim 'namespaces' must list the namespaces"),
         (lambda k: token(k, namespaces="support"), "JWT claim 'namespaces' must be a list of non-empty strings."),
-        (lambda k: token(k, permissions=["admin"]), "JWT permissions ['admin'] are not read, write or delete."),
+        (lambda k: token(k, permissions=["admin"]), "JWT permissions ['admin'] are not read, write, delete, review."),
         (_foreign_namespace, "Namespaces support belong to another tenant."),
     ],
     ids=["expired", "not-yet", "audience", "issuer", "no-exp", "other-key", "unknown-kid", "no-tenant", "star",

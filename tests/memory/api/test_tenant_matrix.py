@@ -38,9 +38,20 @@ class Case:
     shows: tuple[str, ...] | None = None
     detail: str | None = None
     loc: list = field(default_factory=list)
+    # The whole answer, where it must be exactly this (alpha's id answered as an unknown one).
+    answer: dict | None = None
 
 
 NS_DENIED = f"Namespace {A!r} is outside this credential's scope (namespaces {B})."
+# Alpha's id is one beta cannot use; the message is the one for any id it cannot use.
+ID_REFUSED = [
+    {
+        "loc": ["body", "memories", 0, "id"],
+        "msg": "id 'a-1' cannot be used; send another id, or none for a new one",
+        "type": "conflict",
+    }
+]
+DELETED_NONE = {"status": "ok, deleted 0 memories"}
 CASES: dict[str, list[Case]] = {
     "health": [Case("get", "/v1/health", status=200)],
     "working-memory-list": [
@@ -57,13 +68,26 @@ CASES: dict[str, list[Case]] = {
     ],
     "long-term-memory": [
         Case("post", "/v1/long-term-memory/", {"memories": [{"text": "Mallory was here", "namespace": A}]}),
-        Case("post", "/v1/long-term-memory/", {"memories": [{"id": "a-1", "text": "Mallory"}]}, status=422),
-        Case("delete", "/v1/long-term-memory/?memory_ids=a-1", status=404),
+        Case(
+            "post",
+            "/v1/long-term-memory/",
+            {"memories": [{"id": "a-1", "text": "Mallory"}]},
+            status=422,
+            answer={"detail": ID_REFUSED},
+        ),
+        # The same answer as for an id nobody has.
+        Case("delete", "/v1/long-term-memory/?memory_ids=a-1", status=200, answer=DELETED_NONE),
     ],
     "long-term-memory-bulk": [
         Case("post", "/v1/long-term-memory", {"memories": [{"text": "Mallory", "namespace": A, "user_id": USER}]}),
-        Case("delete", "/v1/long-term-memory?memory_ids=a-1", status=404, detail="Memory a-1 not found"),
-        Case("delete", "/v1/long-term-memory?memory_ids=b-1,a-1", status=404),  # beta's own b-1 stays too
+        Case("delete", "/v1/long-term-memory?memory_ids=a-1,no-such-id", status=200, answer=DELETED_NONE),
+        # Beta's own b-1 goes; alpha's a-1 is left as an unknown id would be.
+        Case(
+            "delete",
+            "/v1/long-term-memory?memory_ids=b-1,a-1",
+            status=200,
+            answer={"status": "ok, deleted 1 memories"},
+        ),
     ],
     "long-term-memory-search": [
         Case("post", "/v1/long-term-memory/search", {"text": "green tea", "namespace": {"eq": A}}),
@@ -169,8 +193,11 @@ def test_beta_cannot_reach_alpha(tenants, case):
         assert _shown(case, response.json()) == case.shows
         assert _alpha_state() == alpha_before
         return
+    if case.answer is not None:
+        assert response.json() == case.answer
     if case.status != 200:
         assert (redis_state(), db_rows()) == before
+    assert _alpha_state() == alpha_before
     if case.detail is not None:
         assert response.json() == {"detail": case.detail}
     if case.loc:
@@ -186,6 +213,7 @@ class ToolCase:
     # The tool error's message holds this; None: the call succeeds and shows `shows`.
     error: str | None = None
     shows: tuple[str, ...] = ()
+    answer: dict | None = None  # the whole result, where it must be exactly this
 
 
 OUTSIDE = f"Namespace {A!r} is outside this credential's scope"
@@ -200,9 +228,10 @@ MCP_CASES: dict[str, list[ToolCase]] = {
         ToolCase({"memory_id": "a-1", "text": "Mallory"}, "memory_id: no memory with id 'a-1'."),
         ToolCase({"memory_id": "b-1", "namespace": A}, OUTSIDE),
     ],
+    # Alpha's ids are unknown ids to beta: ignored, the same answer as for ids nobody has.
     "delete_long_term_memories": [
-        ToolCase({"memory_ids": ["a-1"]}, "memory_ids: no memory with id 'a-1'."),
-        ToolCase({"memory_ids": ["b-1", "a-1"]}, "memory_ids: no memory with id 'a-1'."),
+        ToolCase({"memory_ids": ["a-1"]}, answer={"status": "ok, deleted 0 memories", "deleted": 0}),
+        ToolCase({"memory_ids": ["a-1", "a-2"]}, answer={"status": "ok, deleted 0 memories", "deleted": 0}),
     ],
     "memory_prompt": [
         ToolCase({"query": "tea?", "session_id": SESSION, "namespace": A}, OUTSIDE),
@@ -256,6 +285,8 @@ def test_beta_cannot_reach_alpha_over_mcp(tenants):
         else:
             assert not result.isError, (name, result.content[0].text)
             assert _tool_shown(json.loads(result.content[0].text)) == case.shows, name
+            if case.answer is not None:
+                assert json.loads(result.content[0].text) == case.answer, name
             assert not changed, (name, case)
 
 
