@@ -317,11 +317,14 @@ class ApiKey(AbstractAPIKey):
 
 class TenantNamespace(models.Model):
     """The tenant boundary: a namespace belongs to exactly one tenant, the first whose
-    key (or JWT) named it. A key of another tenant on that namespace is refused."""
+    key (or JWT) named it. A key or JWT of another tenant on that namespace is refused."""
 
     namespace = models.CharField(max_length=200, unique=True)
     tenant = models.CharField(max_length=200, db_index=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # Who claimed it: the actor that created the key (`admin:<user>`, `system:command-line`),
+    # or the JWT that named it first (`api:jwt-<tenant>/<sub>`, `mcp:jwt-...`).
+    claimed_by = models.CharField(max_length=200, blank=True)
 
     def __str__(self):
         return f"{self.namespace} (tenant {self.tenant})"

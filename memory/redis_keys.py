@@ -59,6 +59,11 @@ escaped by `escape`: `%` -> `%25`, `:` -> `%3A`, None -> ""):
 - `health:index-drift` (string: the count; EX HEALTH_DRIFT_MAX_AGE_SECONDS of
   memory.selectors.metrics, 5 s): the index drift the health check reports, shared by
   every API process.
+- `auth:throttle:{kind}:{credential}:{window}` (string: the count; EXPIRE one period
+  and a second), in the Redis of the cache THROTTLE_CACHE names (the auth cache's
+  database, apart from the data): a credential's calls of one kind (`writes`,
+  `searches`) in one fixed window of its rate limit, counted by REST and MCP alike
+  (memory.api.auth.rate_limit_wait).
 
 Owned by libraries, named by settings, not built here:
 - `dramatiq:*` (Dramatiq's RedisBroker, namespace "dramatiq"): `dramatiq:{queue}` (list

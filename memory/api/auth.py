@@ -21,6 +21,7 @@ from django_redis import get_redis_connection
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions, throttling
 
+from memory import redis_keys
 from memory.api import jwt_auth
 from memory.api.scope import Scope, request_scope
 from memory.selectors.api_keys import KnownKey, api_key_lookup
@@ -37,6 +38,7 @@ DEFAULT_ACCESS = {
     "DELETE": ("delete", "writes"),
 }
 RATE_SETTINGS = {"writes": "RATE_LIMIT_WRITES", "searches": "RATE_LIMIT_SEARCHES"}
+RATE_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 # last_used_at is written at most once per key in this many seconds (a cache check).
 LAST_USED_EVERY_SECONDS = 60
 
@@ -89,23 +91,25 @@ def _api_key_scope(secret: str) -> Scope:
     return key_scope(key)
 
 
-def header_scope(header: str | None) -> Scope | None:
+def header_scope(header: str | None, *, door: str = "api") -> Scope | None:
     """The scope an Authorization header carries; None without one. A credential that is
-    refused raises AuthenticationFailed saying why. The MCP doors use it too."""
+    refused raises AuthenticationFailed saying why (PermissionDenied for a JWT naming
+    another tenant's namespace). The MCP doors use it too (`door` "mcp")."""
     if header is None:
         return None
     scheme, _, credential = header.strip().partition(" ")
     if scheme.lower() != "bearer":
         raise exceptions.AuthenticationFailed("Use the Bearer scheme: Authorization: Bearer <API key or JWT>.")
-    return secret_scope(credential.strip())
+    return secret_scope(credential.strip(), door=door)
 
 
-def secret_scope(credential: str) -> Scope:
-    """The scope of an API key or JWT given bare (the MCP stdio transport's MCP_API_KEY)."""
+def secret_scope(credential: str, *, door: str = "api") -> Scope:
+    """The scope of an API key or JWT given bare (the MCP stdio transport's MCP_API_KEY).
+    `door` ("api", "mcp") is the actor's prefix when a JWT claims its namespaces."""
     if not credential or " " in credential:
         raise exceptions.AuthenticationFailed("Malformed bearer credential.")
     if credential.count(".") == 2:
-        return jwt_auth.jwt_scope(credential)
+        return jwt_auth.jwt_scope(credential, door=door)
     if credential.count(".") != 1:
         raise exceptions.AuthenticationFailed("Malformed API key: expected <prefix>.<secret>.")
     return _api_key_scope(credential)
@@ -136,36 +140,50 @@ class HasScopePermission(permissions.BasePermission):
         return True
 
 
-class CredentialRateThrottle(throttling.SimpleRateThrottle):
-    """Per credential and per kind (writes, searches): a fixed-window counter in the Redis
-    of the cache THROTTLE_CACHE names, one INCR per request whatever the limit (DRF's own throttles
-    keep a list of every request's time in the window, read and rewritten on each one).
-    A burst across a window's end may reach twice the rate for a moment. The rates are
-    read per request, so a settings change applies at once."""
+def _parse_rate(rate: str) -> tuple[int, int]:
+    """DRF's rate strings: "1200/min" -> (1200, 60); the period's first letter counts."""
+    count, _, period = rate.partition("/")
+    return int(count), RATE_PERIODS[period[:1]]
 
-    def __init__(self):  # the rate depends on the request: see allow_request
-        self.retry_after = None
+
+def rate_limit_wait(*, kind: str, throttle_id: str) -> float | None:
+    """Count one call of `kind` (writes, searches) by this credential: None while it is
+    within its limit, else the seconds until its window ends. A fixed-window counter in
+    the Redis of the cache THROTTLE_CACHE names, one INCR per call whatever the limit
+    (DRF's own throttles keep a list of every request's time in the window, read and
+    rewritten on each one); a burst across a window's end may reach twice the rate for a
+    moment. The REST doors and the MCP tools count in the same keys: one budget per
+    credential. The rate is read per call, so a settings change applies at once."""
+    allowed, duration = _parse_rate(getattr(settings, RATE_SETTINGS[kind]))
+    now = time.time()
+    window = int(now // duration)
+    key = redis_keys.throttle_key(kind=kind, credential=throttle_id, window=window)
+    # One round trip: count, and let the window's key expire after it.
+    pipeline = get_redis_connection(settings.THROTTLE_CACHE).pipeline(transaction=False)
+    pipeline.incr(key).expire(key, duration + 1, nx=True)
+    count, _ = pipeline.execute()
+    return None if count <= allowed else (window + 1) * duration - now
+
+
+def rate_limited_detail(kind: str) -> str:
+    """What a refusal says, naming the limit: "... over RATE_LIMIT_WRITES (1200/min)."."""
+    name = RATE_SETTINGS[kind]
+    return f"Request was throttled. This credential is over {name} ({getattr(settings, name)})."
+
+
+class CredentialRateThrottle(throttling.BaseThrottle):
+    """REST's door to `rate_limit_wait`: the kind is the view's `access` entry for the
+    method. Over the limit is a 429 naming it, with Retry-After."""
 
     def allow_request(self, request, view):
         kind = _access(request, view)[1]
         throttle_id = request_scope(request).throttle_id
         if kind is None or throttle_id is None:
             return True
-        self.num_requests, self.duration = self.parse_rate(getattr(settings, RATE_SETTINGS[kind]))
-        now = self.timer()
-        window = int(now // self.duration)
-        key = f"auth:throttle:{kind}:{throttle_id}:{window}"
-        # One round trip: count, and let the window's key expire after it.
-        pipeline = get_redis_connection(settings.THROTTLE_CACHE).pipeline(transaction=False)
-        pipeline.incr(key).expire(key, self.duration + 1, nx=True)
-        count, _ = pipeline.execute()
-        if count <= self.num_requests:
-            return True
-        self.retry_after = (window + 1) * self.duration - now
-        return False
-
-    def wait(self):
-        return self.retry_after
+        wait = rate_limit_wait(kind=kind, throttle_id=throttle_id)
+        if wait is not None:
+            raise exceptions.Throttled(wait=wait, detail=rate_limited_detail(kind))
+        return True
 
 
 def request_actor(request) -> str:

@@ -11,7 +11,9 @@ is required). Claims name the scope through settings:
 - JWT_PERMISSIONS_CLAIM ("permissions"): optional list of read/write/delete/review;
   absent means read and write.
 
-A namespace another tenant owns (`memory.models.TenantNamespace`) is refused.
+A namespace belongs to one tenant (`memory.models.TenantNamespace`): a token's
+namespaces that no tenant owns yet are claimed for its tenant on first use, as a new
+API key's are, and a token naming a namespace another tenant owns is refused (403).
 """
 
 import functools
@@ -21,9 +23,11 @@ from django.conf import settings
 from rest_framework import exceptions
 
 from memory.api.scope import PERMISSIONS, Scope
-from memory.selectors.api_keys import namespaces_owned_elsewhere
+from memory.selectors.api_keys import namespace_owners
+from memory.services.api_keys import NamespaceOwnedElsewhere, tenant_namespaces_claim
 
 DEFAULT_PERMISSIONS = ("read", "write")
+_OWN_ONLY = "A JWT acts only in its own tenant's namespaces."
 
 
 @functools.lru_cache(maxsize=4)
@@ -62,7 +66,25 @@ def _string_list(claims: dict, name: str, *, default=None) -> list[str] | None:
     return value
 
 
-def jwt_scope(token: str) -> Scope:
+def _claim_namespaces(*, tenant: str, namespaces: list[str], actor: str) -> None:
+    """The token's namespaces are its tenant's: those no tenant owns yet are claimed for
+    it now, as a new API key's are, so another tenant's token naming them is refused
+    (403). Checked last, so a token refused for anything else claims nothing."""
+    owners = namespace_owners(namespaces=namespaces)
+    foreign = sorted(n for n, owner in owners.items() if owner != tenant)
+    if foreign:
+        raise exceptions.PermissionDenied(f"Namespaces {', '.join(foreign)} belong to another tenant. {_OWN_ONLY}")
+    unclaimed = [n for n in namespaces if n not in owners]
+    if unclaimed:  # its first use; later ones find them claimed by the one query above
+        try:
+            tenant_namespaces_claim(tenant=tenant, namespaces=unclaimed, actor=actor)
+        except NamespaceOwnedElsewhere as exc:  # another tenant claimed one meanwhile
+            raise exceptions.PermissionDenied(f"{exc} {_OWN_ONLY}") from exc
+
+
+def jwt_scope(token: str, *, door: str = "api") -> Scope:
+    """The scope a JWT's claims name; `door` ("api", "mcp") names the actor of a
+    namespace it claims on first use."""
     claims = _claims(token)
     tenant = claims.get(settings.JWT_TENANT_CLAIM)
     if not isinstance(tenant, str) or not tenant:
@@ -72,20 +94,18 @@ def jwt_scope(token: str) -> Scope:
         raise exceptions.AuthenticationFailed(
             f'JWT claim {settings.JWT_NAMESPACES_CLAIM!r} must list the namespaces ("*" only on API keys).'
         )
-    foreign = namespaces_owned_elsewhere(tenant=tenant, namespaces=namespaces)
-    if foreign:
-        raise exceptions.AuthenticationFailed(f"Namespaces {', '.join(foreign)} belong to another tenant.")
     user_ids = _string_list(claims, settings.JWT_USER_IDS_CLAIM)
     granted = _string_list(claims, settings.JWT_PERMISSIONS_CLAIM, default=list(DEFAULT_PERMISSIONS))
     unknown = sorted(set(granted) - set(PERMISSIONS))
     if unknown:
         raise exceptions.AuthenticationFailed(f"JWT permissions {unknown} are not {', '.join(PERMISSIONS)}.")
-    subject = str(claims.get("sub", ""))[:64]
+    credential = f"jwt-{tenant}/{str(claims.get('sub', ''))[:64]}"
+    _claim_namespaces(tenant=tenant, namespaces=namespaces, actor=f"{door}:{credential}")
     return Scope(
         tenant=tenant,
         namespaces=frozenset(namespaces),
         user_ids=frozenset(user_ids) if user_ids else None,
         permissions=frozenset(granted),
-        credential=f"jwt-{tenant}/{subject}",
-        throttle_id=f"jwt-{tenant}/{subject}",
+        credential=credential,
+        throttle_id=credential,
     )

@@ -3,19 +3,20 @@
 `BearerMiddleware` wraps their ASGI app: every HTTP request needs `Authorization: Bearer
 <API key or JWT>` (the REST rules, `memory.api.auth.header_scope`), else it is answered
 401 before the MCP SDK sees it. The scope is left on the request's state, where
-`memory.mcp.scope.mcp_caller` finds it for each tool call. While AUTH_MODE is disabled
-(loopback only) nothing is checked.
+`memory.mcp.scope.mcp_caller` finds it for each tool call. The check runs on a thread of
+the MCP pool (`memory.mcp.calls.in_thread`), so a slow one (a JWKS fetch, a slow
+database) holds up only its own request. While AUTH_MODE is disabled (loopback only)
+nothing is checked.
 """
 
 import json
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import close_old_connections
 from rest_framework import exceptions
 
 from memory.api.auth import header_scope
 from memory.api.scope import Scope
+from memory.mcp.calls import in_thread
 
 STATE_KEY = "memory_scope"
 
@@ -24,24 +25,19 @@ def _scope_of(headers: list[tuple[bytes, bytes]]) -> Scope:
     if settings.AUTH_MODE == "disabled":
         return Scope.unrestricted(credential="anonymous")
     header = next((v.decode("latin-1") for k, v in headers if k.lower() == b"authorization"), None)
-    close_old_connections()  # the process lives for days: as Django does between requests
-    try:
-        found = header_scope(header)
-    finally:
-        close_old_connections()
+    found = header_scope(header, door="mcp")
     if found is None:
         raise exceptions.NotAuthenticated()
     return found
 
 
-async def _refuse(send, detail: str) -> None:
-    body = json.dumps({"detail": detail}).encode()
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        (b"www-authenticate", b'Bearer realm="memory"'),
-    ]
-    await send({"type": "http.response.start", "status": 401, "headers": headers})
+async def _refuse(send, exc: exceptions.APIException) -> None:
+    """401 for a missing or refused credential, 403 for one naming another tenant's namespace."""
+    body = json.dumps({"detail": str(exc.detail)}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if exc.status_code == 401:
+        headers.append((b"www-authenticate", b'Bearer realm="memory"'))
+    await send({"type": "http.response.start", "status": exc.status_code, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -53,8 +49,8 @@ class BearerMiddleware:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         try:
-            found = await sync_to_async(_scope_of, thread_sensitive=True)(scope["headers"])
+            found = await in_thread(_scope_of, headers=scope["headers"])
         except exceptions.APIException as exc:
-            return await _refuse(send, str(exc.detail))
+            return await _refuse(send, exc)
         scope.setdefault("state", {})[STATE_KEY] = found
         return await self.app(scope, receive, send)

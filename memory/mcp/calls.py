@@ -1,16 +1,24 @@
 """Running Django code from async tool handlers, and its errors as tool errors.
 
-Services and selectors are synchronous and use the ORM, so a tool runs them through
-`asgiref.sync.sync_to_async(thread_sensitive=True)`: one thread holds the process's DB
-connection, as in Django's own async views. Connections past their age are closed
-first, as Django does between requests (an MCP process lives for days).
+Services and selectors are synchronous and use the ORM, so a tool call (and the
+network transports' credential check, `memory.mcp.auth`) runs them on a thread of a
+bounded pool, MCP_THREADS threads (`in_thread`): one slow call (a Redis or database
+that is slow to answer, a large embedding batch) holds one thread, while the other
+clients' calls go on in the others. Django's connections are per thread, so each
+thread has its own; connections past their age, or broken, are closed before and
+after each call, as Django does between requests (an MCP process lives for days).
+A call past the pool's size waits for a free thread.
 
 A rejected argument comes back as a tool error (`isError`) whose message names it,
 `limit: Ensure this value is greater than or equal to 1.`; the FastMCP SDK turns the
 `ToolError` raised here into that result. Nothing is swallowed into an empty answer.
 """
 
+import functools
+from concurrent.futures import ThreadPoolExecutor
+
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.db import close_old_connections
 from mcp.server.fastmcp.exceptions import ToolError
 from rest_framework import exceptions
@@ -41,18 +49,34 @@ def tool_error(exc: exceptions.ValidationError) -> ToolError:
     return ToolError("; ".join(problems))
 
 
-def _in_django(fn, kwargs):
+@functools.cache
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=settings.MCP_THREADS, thread_name_prefix="mcp-call")
+
+
+def _with_fresh_connections(fn, kwargs):
     close_old_connections()
+    try:
+        return fn(**kwargs)
+    finally:
+        close_old_connections()
+
+
+async def in_thread(fn, /, **kwargs):
+    """`fn(**kwargs)` on a thread of the MCP pool (not the event loop's, not one shared
+    thread): the event loop and the other calls go on while it runs."""
+    return await sync_to_async(_with_fresh_connections, thread_sensitive=False, executor=_pool())(fn, kwargs)
+
+
+def _as_tool_errors(fn, kwargs):
     try:
         return fn(**kwargs)
     except exceptions.ValidationError as exc:
         raise tool_error(exc) from exc
     except exceptions.PermissionDenied as exc:  # outside the credential's scope or permissions
         raise ToolError(str(exc.detail)) from exc
-    finally:
-        close_old_connections()
 
 
 async def in_django(fn, **kwargs):
-    """`fn(**kwargs)` in Django's sync thread; a validation error becomes a ToolError."""
-    return await sync_to_async(_in_django, thread_sensitive=True)(fn, kwargs)
+    """`fn(**kwargs)` on a thread of the MCP pool; a validation error becomes a ToolError."""
+    return await in_thread(_as_tool_errors, fn=fn, kwargs=kwargs)

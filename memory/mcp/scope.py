@@ -9,13 +9,14 @@ the MCP_NAMESPACE setting, and must lie inside the scope. A tool argument naming
 namespace is an error, never a silent override.
 """
 
+import math
 from dataclasses import dataclass
 
 from django.conf import settings
 from mcp.server.fastmcp.exceptions import ToolError
 from rest_framework import exceptions
 
-from memory.api.auth import secret_scope
+from memory.api.auth import rate_limit_wait, rate_limited_detail, secret_scope
 from memory.api.scope import Scope
 
 
@@ -83,16 +84,29 @@ def _credential_scope(ctx) -> Scope:
     if not settings.MCP_API_KEY:
         raise ToolError("MCP over stdio needs an API key: set MCP_API_KEY (AUTH_MODE=required).")
     try:
-        return secret_scope(settings.MCP_API_KEY)
-    except exceptions.AuthenticationFailed as exc:
+        return secret_scope(settings.MCP_API_KEY, door="mcp")
+    except (exceptions.AuthenticationFailed, exceptions.PermissionDenied) as exc:  # refused; another tenant's namespace
         raise ToolError(f"MCP_API_KEY: {exc.detail}") from exc
 
 
-def mcp_caller(ctx, permission: str) -> McpCaller:
+def _count_call(scope: Scope, kind: str | None) -> None:
+    """Count the call against the credential's rate limit of `kind`, as REST counts its
+    requests (the same setting and counter); over it is a tool error naming the limit."""
+    if kind is None or scope.throttle_id is None:  # reads; AUTH_MODE=disabled
+        return
+    wait = rate_limit_wait(kind=kind, throttle_id=scope.throttle_id)
+    if wait is not None:
+        raise ToolError(f"{rate_limited_detail(kind)} Retry in {math.ceil(wait)} s.")
+
+
+def mcp_caller(ctx, permission: str, *, search: bool = False) -> McpCaller:
     """The caller of this tool call, holding `permission` (read, write or delete): its
-    credential scope and the namespace it is pinned to."""
+    credential scope and the namespace it is pinned to. The call counts against the
+    credential's rate limits as the REST route of the same operation does: a `search`
+    (search, memory prompt) as searches, a write or delete as writes, a read not at all."""
     scope = _credential_scope(ctx)
     scope.require(permission)
+    _count_call(scope, "searches" if search else None if permission == "read" else "writes")
     from_path, from_setting = _path_namespace(ctx), settings.MCP_NAMESPACE
     if from_path and from_setting and from_path != from_setting:
         raise PinConflict(

@@ -66,7 +66,7 @@ def _in_reach(caller, memory_id: str):
 
 
 def _search(ctx, body: dict) -> dict:
-    caller = mcp_caller(ctx, "read")
+    caller = mcp_caller(ctx, "read", search=True)
     body["namespace"] = caller.namespace_filter(body.get("namespace"))
     query = search_query_from_body(body, _validated(SearchSerializer, body))
     query = scoped_query(query, body, caller.scope)

@@ -32,7 +32,7 @@ def _eq(value) -> str | None:
 
 
 def _prompt(ctx, query: str, args: dict, include_long_term_search: bool) -> dict:
-    caller = mcp_caller(ctx, "read")
+    caller = mcp_caller(ctx, "read", search=True)
     namespace, user_id = ({"eq": v} if isinstance(v, str) else v for v in (args.get("namespace"), args.get("user_id")))
     namespace = caller.namespace_filter(namespace)
     body: dict[str, Any] = {"query": query}

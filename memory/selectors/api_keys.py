@@ -80,3 +80,8 @@ def namespaces_owned_elsewhere(*, tenant: str, namespaces: list[str]) -> list[st
     """Those of `namespaces` that belong to a tenant other than `tenant`, sorted."""
     owned = TenantNamespace.objects.filter(namespace__in=namespaces).exclude(tenant=tenant)
     return sorted(owned.values_list("namespace", flat=True))
+
+
+def namespace_owners(*, namespaces: list[str]) -> dict[str, str]:
+    """The tenant owning each of `namespaces` that is claimed (one query)."""
+    return dict(TenantNamespace.objects.filter(namespace__in=namespaces).values_list("namespace", "tenant"))

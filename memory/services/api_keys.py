@@ -10,7 +10,7 @@ import logging
 from datetime import datetime
 
 from django.core.cache import caches
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from memory.models import ALL_NAMESPACES, ApiKey, TenantNamespace
@@ -22,6 +22,10 @@ PERMISSIONS = ("read", "write", "delete", "review")
 
 class ApiKeyError(ValueError):
     """A key that cannot be created or revoked as asked; the message says why."""
+
+
+class NamespaceOwnedElsewhere(ApiKeyError):
+    """A namespace to claim belongs to another tenant."""
 
 
 def api_key_check(*, tenant: str, namespaces: list[str], permissions: list[str]) -> None:
@@ -41,6 +45,26 @@ def api_key_check(*, tenant: str, namespaces: list[str], permissions: list[str])
 
 
 @transaction.atomic
+def tenant_namespaces_claim(*, tenant: str, namespaces: list[str], actor: str) -> list[str]:
+    """Claim for `tenant` those of `namespaces` no tenant owns yet (a new key's, a JWT's on
+    first use); returns the ones claimed now. One that another tenant owns, even one it
+    claimed a moment ago, raises NamespaceOwnedElsewhere and nothing is claimed."""
+    claimed = []
+    for namespace in namespaces:
+        # A concurrent claim between get_or_create's lookup and insert is found by it again.
+        row, created = TenantNamespace.objects.get_or_create(
+            namespace=namespace, defaults={"tenant": tenant, "claimed_by": actor}
+        )
+        if row.tenant != tenant:
+            raise NamespaceOwnedElsewhere(f"Namespace {namespace} belongs to another tenant.")
+        if created:
+            claimed.append(namespace)
+    if claimed:
+        logger.info("namespaces %s claimed for tenant %s by %s", ", ".join(claimed), tenant, actor)
+    return claimed
+
+
+@transaction.atomic
 def api_key_create(
     *,
     name: str,
@@ -54,13 +78,7 @@ def api_key_create(
     """A new key and its secret (shown once: only the hash is stored)."""
     namespaces, permissions = sorted(set(namespaces)), sorted(set(permissions))
     api_key_check(tenant=tenant, namespaces=namespaces, permissions=permissions)
-    for namespace in namespaces:
-        if namespace != ALL_NAMESPACES:
-            try:
-                with transaction.atomic():
-                    TenantNamespace.objects.get_or_create(namespace=namespace, defaults={"tenant": tenant})
-            except IntegrityError as exc:  # another tenant claimed it meanwhile
-                raise ApiKeyError(f"Namespace {namespace} belongs to another tenant.") from exc
+    tenant_namespaces_claim(tenant=tenant, namespaces=[n for n in namespaces if n != ALL_NAMESPACES], actor=actor)
     key, secret = ApiKey.objects.create_key(
         name=name[:50],
         tenant=tenant,

@@ -2,6 +2,7 @@
 process) and over streamable HTTP (a running `manage.py mcp --transport streamable-http`)."""
 
 import asyncio
+import contextlib
 import json
 import subprocess
 
@@ -64,17 +65,24 @@ def over_stdio(work, **env: str):
     return asyncio.run(main())
 
 
+@contextlib.asynccontextmanager
+async def http_tools(url: str, headers: dict):
+    """An initialized SDK client session on the streamable HTTP server at `url` (…/mcp)."""
+    async with (
+        streamablehttp_client(url, headers=headers) as (read, write, _),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        yield Tools(session)
+
+
 def over_http(url: str, work, headers: dict | None = None):
     """Run `await work(tools)` against the streamable HTTP server at `url` (…/mcp)."""
     headers = bearer() if headers is None else headers
 
     async def main():
-        async with (
-            streamablehttp_client(url, headers=headers) as (read, write, _),
-            ClientSession(read, write) as session,
-        ):
-            await session.initialize()
-            return await work(Tools(session))
+        async with http_tools(url, headers) as tools:
+            return await work(tools)
 
     return asyncio.run(main())
 

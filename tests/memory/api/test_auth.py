@@ -148,7 +148,9 @@ def test_writes_and_searches_are_limited_per_key_with_retry_after(settings):
     limited = client.put(SESSION, PUT_BODY, format="json")
     assert limited.status_code == 429
     assert 1 <= int(limited["Retry-After"]) <= 60
-    assert limited.json()["detail"].startswith("Request was throttled.")
+    assert limited.json()["detail"].startswith(
+        "Request was throttled. This credential is over RATE_LIMIT_WRITES (2/min). Expected available in "
+    )
     assert client.get(SESSION).status_code == 200  # reads are not limited
     search = {"text": "x", "namespace": {"eq": "ns"}}
     assert [client.post("/v1/long-term-memory/search", search, format="json").status_code for _ in range(2)] == [
@@ -197,6 +199,7 @@ def test_a_namespace_belongs_to_one_tenant():
     with pytest.raises(ApiKeyError, match="Namespaces support belong to another tenant."):
         new_key(tenant="globex", namespaces=["support", "ops"])
     assert dict(TenantNamespace.objects.values_list("namespace", "tenant")) == {"support": "acme", "sales": "acme"}
+    assert set(TenantNamespace.objects.values_list("claimed_by", flat=True)) == {"test"}  # the keys' creator
     assert ApiKey.objects.filter(tenant="globex").count() == 0
 
 

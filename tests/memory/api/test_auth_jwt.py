@@ -8,11 +8,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt
 import pytest
+import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 from rest_framework.test import APIClient
 
-from memory.services.api_keys import api_key_create
-from tests.helpers import db_rows, redis_state
+from memory.models import TenantNamespace
+from memory.services.api_keys import ApiKeyError, api_key_create
+from tests.helpers import child_env, db_rows, redis_state, stop_process
+from tests.mcp.client import start_server
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -63,6 +66,13 @@ def token(signing_key, kid="k1", **claims) -> str:
     return jwt.encode(payload, signing_key, algorithm="RS256", headers={"kid": kid})
 
 
+MCP_INIT = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}
+
+
+def mcp_headers(bearer: str) -> dict:
+    return {"Accept": "application/json, text/event-stream", "Authorization": f"Bearer {bearer}"}
+
+
 def client(bearer: str) -> APIClient:
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {bearer}")
@@ -91,11 +101,6 @@ def test_user_ids_in_the_claims_bind_the_caller_to_them(jwks, signing_key):
     assert api.put(f"{SESSION}?user_id=u-2", BODY, format="json").status_code == 403
 
 
-def _foreign_namespace(signing_key):
-    api_key_create(name="other", tenant="globex", namespaces=["support"], actor="test")
-    return token(signing_key)
-
-
 @pytest.mark.parametrize(
     "make, detail",
     [
@@ -110,10 +115,9 @@ def _foreign_namespace(signing_key):
         (lambda k: token(k, namespaces=["*"]), "JWT claim 'namespaces' must list the namespaces"),
         (lambda k: token(k, namespaces="support"), "JWT claim 'namespaces' must be a list of non-empty strings."),
         (lambda k: token(k, permissions=["admin"]), "JWT permissions ['admin'] are not read, write, delete, review."),
-        (_foreign_namespace, "Namespaces support belong to another tenant."),
     ],
     ids=["expired", "not-yet", "audience", "issuer", "no-exp", "other-key", "unknown-kid", "no-tenant", "star",
-         "namespaces-string", "permissions", "foreign-namespace"],
+         "namespaces-string", "permissions"],
 )  # fmt: skip
 def test_a_refused_jwt_is_a_401_saying_why_and_changes_nothing(jwks, signing_key, make, detail):
     api = client(make(signing_key))
@@ -122,6 +126,54 @@ def test_a_refused_jwt_is_a_401_saying_why_and_changes_nothing(jwks, signing_key
     assert response.status_code == 401, response.content
     assert response.json()["detail"].startswith(detail)
     assert (redis_state(), db_rows()) == (redis_before, db_before)
+
+
+FOREIGN = "Namespaces support belong to another tenant. A JWT acts only in its own tenant's namespaces."
+
+
+def test_a_jwt_claims_its_namespaces_on_first_use_and_another_tenants_jwt_is_refused(jwks, signing_key):
+    acme = client(token(signing_key))
+    assert acme.put(f"{SESSION}?namespace=support", BODY, format="json").status_code == 200
+    assert list(TenantNamespace.objects.values_list("namespace", "tenant", "claimed_by")) == [
+        ("support", "acme", "api:jwt-acme/agent-7")
+    ]
+    redis_before, db_before = redis_state(), db_rows()
+    globex = client(token(signing_key, tenant="globex", sub="intruder", namespaces=["support", "ops"]))
+    read = globex.get(f"{SESSION}?namespace=support")
+    write = globex.put(f"{SESSION}?namespace=ops", BODY, format="json")
+    assert [(r.status_code, r.json()) for r in (read, write)] == [(403, {"detail": FOREIGN})] * 2
+    assert (redis_state(), db_rows()) == (redis_before, db_before)  # "ops" not claimed; nothing written
+    with pytest.raises(ApiKeyError, match="Namespaces support belong to another tenant."):
+        api_key_create(name="k", tenant="globex", namespaces=["support"], actor="test")
+    again = acme.get(f"{SESSION}?namespace=support")  # the owner still reads its session
+    assert [m["content"] for m in again.json()["messages"]] == ["hello"]
+
+
+def test_a_jwt_naming_a_namespace_another_tenants_key_claimed_is_refused(jwks, signing_key):
+    api_key_create(name="other", tenant="globex", namespaces=["support"], actor="test")
+    api = client(token(signing_key))
+    redis_before, db_before = redis_state(), db_rows()
+    response = api.put(f"{SESSION}?namespace=support", BODY, format="json")
+    assert (response.status_code, response.json()) == (403, {"detail": FOREIGN})
+    assert (redis_state(), db_rows()) == (redis_before, db_before)
+
+
+@pytest.mark.multiprocess
+def test_over_mcp_a_jwt_claims_as_mcp_and_another_tenant_is_refused_with_403(jwks, signing_key, settings):
+    env = child_env(JWT_JWKS_URL=settings.JWT_JWKS_URL, JWT_ISSUER=ISSUER, JWT_AUDIENCE=AUDIENCE)
+    proc, url = start_server(env)
+    try:
+        claimed = requests.post(f"{url}/mcp", json=MCP_INIT, headers=mcp_headers(token(signing_key)), timeout=30)
+        intruder = token(signing_key, tenant="globex", namespaces=["support"])
+        refused = requests.post(f"{url}/mcp", json=MCP_INIT, headers=mcp_headers(intruder), timeout=30)
+    finally:
+        stop_process(proc)
+    assert claimed.status_code == 200
+    assert list(TenantNamespace.objects.values_list("namespace", "tenant", "claimed_by")) == [
+        ("support", "acme", "mcp:jwt-acme/agent-7")
+    ]
+    assert (refused.status_code, refused.json()) == (403, {"detail": FOREIGN})
+    assert "WWW-Authenticate" not in refused.headers  # the credential is valid; its scope is refused
 
 
 def test_without_jwt_settings_a_jwt_is_refused(signing_key):
