@@ -211,6 +211,10 @@ MEMORY_ACCESS_INDEX_RESOLUTION_SECONDS = env.int("MEMORY_ACCESS_INDEX_RESOLUTION
 MEMORY_DELETED_RETENTION_DAYS = env.float("MEMORY_DELETED_RETENTION_DAYS", default=30)
 # Most characters of a model's raw reply kept on its extraction run, for reviewers.
 EXTRACTION_RAW_OUTPUT_MAX_CHARS = env.int("EXTRACTION_RAW_OUTPUT_MAX_CHARS", default=20_000)
+# A history entry diffs a text edit word by word only when the changed stretch (after the
+# words both versions share at either end) is at most this many words on each side;
+# past it the admin says "too long to diff" (the diff's work grows with the product).
+HISTORY_DIFF_MAX_WORDS = env.int("HISTORY_DIFF_MAX_WORDS", default=2000)
 # Hybrid search fuses this many best candidates from each of BM25 and the vector index.
 MEMORY_HYBRID_DEPTH = env.int("MEMORY_HYBRID_DEPTH", default=50)
 # Largest `text` accepted by long-term memory create, edit and search.

@@ -2,16 +2,16 @@
 memory's evidence (source turns, stored neighbours, possible conflicts, the run that made it), its
 history as field diffs, and the values the changelist filters offer."""
 
-import difflib
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from django.conf import settings
 from django.db import connection
 from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Q, QuerySet, Value, When
 from django.db.models.expressions import RawSQL
+from rapidfuzz.distance import Indel
 
 from memory import embeddings, index
 from memory.models import MemoryConflict, MemoryHistory, MemoryRecord, MemoryStatus, SourceMessage
@@ -25,6 +25,8 @@ LIST_VALUE_FIELDS = ("topics", "entities")
 NEIGHBOUR_MAX_DISTANCE = 0.6
 # Fields a history diff shows, in this order (the rest of a snapshot is bookkeeping).
 DIFF_FIELDS = ("text", "status", "topics", "entities", "event_date", "pinned", "context", "memory_type", "session_id")
+# Words keep their trailing space, so "green tea" -> "black coffee" is one change, not two.
+DIFF_WORDS = re.compile(r"\s+|\S+\s*")
 
 
 # --- The queue -------------------------------------------------------------------------------
@@ -192,6 +194,8 @@ class FieldChange:
     after: str
     # For text: (op, words) pieces, op in "equal" / "delete" / "insert".
     segments: list[tuple[str, str]] = field(default_factory=list)
+    # For text too long to diff: why there is no word diff (the page shows this instead).
+    too_long: str = ""
 
 
 @dataclass(frozen=True)
@@ -247,23 +251,67 @@ def _shown(value) -> str:
 
 
 def _change(name: str, before, after) -> FieldChange:
-    segments = text_diff(before or "", after or "") if name == "text" else []
-    return FieldChange(name=name, before=_shown(before), after=_shown(after), segments=segments)
+    shown = FieldChange(name=name, before=_shown(before), after=_shown(after))
+    if name != "text":
+        return shown
+    limit = settings.HISTORY_DIFF_MAX_WORDS
+    try:
+        return replace(shown, segments=text_diff(before or "", after or "", max_words=limit))
+    except DiffTooLongError as exc:
+        return replace(shown, too_long=f"too long to diff: {exc} (HISTORY_DIFF_MAX_WORDS is {limit:,})")
 
 
-def text_diff(before: str, after: str) -> list[tuple[str, str]]:
-    """Word-level diff: the pieces of both texts in order, each marked equal, delete or insert."""
-    # Words keep their trailing space, so "green tea" -> "black coffee" is one change, not two.
-    old, new = re.findall(r"\s+|\S+\s*", before), re.findall(r"\s+|\S+\s*", after)
-    pieces = []
-    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=old, b=new, autojunk=False).get_opcodes():
-        if op == "equal":
-            pieces.append(("equal", "".join(old[i1:i2])))
+class DiffTooLongError(ValueError):
+    """The changed stretch of an edit has more words than a diff may compare."""
+
+
+def text_diff(before: str, after: str, *, max_words: int) -> list[tuple[str, str]]:
+    """Word-level diff: the pieces of both texts in order, each marked equal, delete or insert.
+
+    The words both texts share at the start and at the end are taken as they are (linear),
+    and only the stretch between them is diffed, by LCS (rapidfuzz, bit-parallel): its work
+    grows with the product of the two stretches, so each is held to `max_words` words, past
+    which DiffTooLongError is raised. A local edit of a long text still diffs."""
+    old, new = DIFF_WORDS.findall(before), DIFF_WORDS.findall(after)
+    head = _shared_run(old, new)
+    tail = _shared_run(old[head:][::-1], new[head:][::-1])
+    old_changed, new_changed = old[head : len(old) - tail], new[head : len(new) - tail]
+    if max(len(old_changed), len(new_changed)) > max_words:
+        raise DiffTooLongError(f"{len(old_changed):,} words changed into {len(new_changed):,}")
+    pieces = [("equal", "".join(old[:head]))] if head else []
+    pieces += _stretch_diff(old_changed, new_changed)
+    if tail:
+        pieces.append(("equal", "".join(old[len(old) - tail :])))
+    return pieces
+
+
+def _shared_run(a: list[str], b: list[str]) -> int:
+    """How many items `a` and `b` share from the start."""
+    count = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        count += 1
+    return count
+
+
+def _stretch_diff(old: list[str], new: list[str]) -> list[tuple[str, str]]:
+    """The pieces of a changed stretch: each run of changes as its deleted words, then its inserted ones."""
+    pieces, deleted, inserted = [], [], []
+
+    def flush_changes():
+        pieces.extend((op, "".join(words)) for op, words in (("delete", deleted), ("insert", inserted)) if words)
+        deleted.clear()
+        inserted.clear()
+
+    for op in Indel.opcodes(old, new):
+        if op.tag == "equal":
+            flush_changes()
+            pieces.append(("equal", "".join(old[op.src_start : op.src_end])))
             continue
-        if i2 > i1:
-            pieces.append(("delete", "".join(old[i1:i2])))
-        if j2 > j1:
-            pieces.append(("insert", "".join(new[j1:j2])))
+        deleted.extend(old[op.src_start : op.src_end])  # empty for an insert
+        inserted.extend(new[op.dest_start : op.dest_end])  # empty for a delete
+    flush_changes()
     return pieces
 
 

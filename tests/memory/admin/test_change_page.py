@@ -200,3 +200,31 @@ def test_staff_without_a_role_cannot_undo(no_role_client):
     assert no_role_client.post(f"/admin/memory/memoryrecord/history/{merge.pk}/undo/").status_code == 403
     assert MemoryHistory.objects.get(pk=merge.pk).undone_at is None
     assert no_role_client.get(f"/admin/memory/memoryrecord/{survivor}/change/").status_code == 403
+
+
+def test_a_text_edit_past_history_diff_max_words_says_too_long_to_diff(superuser_client, settings):
+    settings.HISTORY_DIFF_MAX_WORDS = 20
+    before = " ".join(f"w{i}" for i in range(100))
+    (memory_id,) = pending(before)
+    memory_edit(memory_id=memory_id, changes={"text": f"start {before} end"}, actor="admin:x")
+
+    history = section(page(superuser_client, memory_id), "provenance-history")
+
+    assert (
+        '<div class="diff diff--too-long">too long to diff: 100 words changed into 102 '
+        "(HISTORY_DIFF_MAX_WORDS is 20)</div>"
+    ) in history
+    assert "<del>" not in history and "<ins>" not in history
+
+
+def test_a_local_edit_of_a_long_text_still_diffs_within_the_limit(superuser_client, settings):
+    settings.HISTORY_DIFF_MAX_WORDS = 20
+    words = [f"w{i}" for i in range(1000)]
+    (memory_id,) = pending(" ".join(words))
+    edited = [*words[:500], "changed", "again", *words[501:]]
+    memory_edit(memory_id=memory_id, changes={"text": " ".join(edited)}, actor="admin:x")
+
+    history = section(page(superuser_client, memory_id), "provenance-history")
+
+    assert "w498 w499 <del>w500 </del><ins>changed again </ins>w501 w502" in history
+    assert "too long to diff" not in history
