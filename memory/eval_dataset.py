@@ -47,6 +47,13 @@ def shipped_datasets() -> list[Path]:
     return found
 
 
+def dataset_upload_check(*, size: int) -> None:
+    """Raise DatasetError when an uploaded data set is larger than EVAL_UPLOAD_MAX_BYTES."""
+    if size > settings.EVAL_UPLOAD_MAX_BYTES:
+        limit = settings.EVAL_UPLOAD_MAX_BYTES
+        raise DatasetError(f"the file is {size:,} bytes; at most {limit:,} are accepted (EVAL_UPLOAD_MAX_BYTES)")
+
+
 def dataset_parse(content: bytes | str) -> list[EvalExample]:
     """Every example of the data set, in file order; raises DatasetError at the first bad line."""
     text = content.decode("utf-8-sig") if isinstance(content, bytes) else content

@@ -303,6 +303,8 @@ PROMOTION_MAX_REARMS = env.int("PROMOTION_MAX_REARMS", default=3)
 EVAL_MATCH_THRESHOLD = env.float("EVAL_MATCH_THRESHOLD", default=0.7)
 # Where evaluation data sets are kept by sha256 for the worker to read (shared by all hosts).
 EVAL_DATASETS_DIR = env("EVAL_DATASETS_DIR", default=str(VAR_DIR / "eval_datasets"))
+# Largest data set file the admin accepts as an upload.
+EVAL_UPLOAD_MAX_BYTES = env.int("EVAL_UPLOAD_MAX_BYTES", default=10 * 1024 * 1024)
 
 # --- Auth --------------------------------------------------------------------------------
 # "required" (default): every /v1 route but health needs an API key or, with JWT_JWKS_URL

@@ -34,7 +34,7 @@ from django.utils import timezone
 from scipy.optimize import linear_sum_assignment
 
 from memory import embeddings, extraction, llm
-from memory.eval_dataset import DatasetError, EvalExample, dataset_parse
+from memory.eval_dataset import DatasetError, EvalExample, dataset_parse, dataset_upload_check
 from policies.models import PolicyEvaluation, PolicyEvaluationExample, PolicyVersion, Strategy
 from workers.queue import send_on_commit
 
@@ -73,11 +73,14 @@ def policy_evaluation_create(
 ) -> list[PolicyEvaluation]:
     """One queued evaluation per version, on the data set at `dataset_path` (or the bytes of
     an upload, `dataset_content`, named `dataset_name`). The data set is validated now
-    (DatasetError names the line and field) and kept by its sha256 in EVAL_DATASETS_DIR,
-    where the job reads it. With `enqueue`, each evaluation is sent to the worker on commit."""
+    (DatasetError names the line and field; an upload past EVAL_UPLOAD_MAX_BYTES is one
+    too) and kept by its sha256 in EVAL_DATASETS_DIR, where the job reads it. With
+    `enqueue`, each evaluation is sent to the worker on commit."""
     if dataset_content is None:
         dataset_content = Path(dataset_path).read_bytes()
         dataset_name = dataset_name or Path(dataset_path).name
+    else:  # an upload: the door should have refused it unread, this is every door's check
+        dataset_upload_check(size=len(dataset_content))
     examples = dataset_parse(dataset_content)
     threshold = settings.EVAL_MATCH_THRESHOLD if threshold is None else float(threshold)
     if not 0 < threshold <= 1:

@@ -17,9 +17,9 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from memory.audit import admin_actor
-from memory.eval_dataset import shipped_datasets
+from memory.eval_dataset import DatasetError, dataset_upload_check, shipped_datasets
 from memory.selectors.policy_evaluation import evaluations_compare, version_online_figures
-from memory.services.policy_evaluation import DatasetError, policy_evaluation_create
+from memory.services.policy_evaluation import policy_evaluation_create
 from memoryproject.admin_base import ReadOnlyAdmin
 from policies.models import Experiment, PolicyEvaluation, PolicyVersion
 
@@ -49,6 +49,16 @@ class EvaluateForm(forms.Form):
         self.datasets = {str(p.relative_to(settings.BASE_DIR)): p for p in shipped_datasets()}
         self.fields["dataset"].choices = [("", "—"), *((name, name) for name in self.datasets)]
         self.fields["threshold"].initial = settings.EVAL_MATCH_THRESHOLD
+
+    def clean_upload(self):
+        """Refused by its size before it is read: parsing and storing it cost memory and disk."""
+        upload = self.cleaned_data.get("upload")
+        if upload:
+            try:
+                dataset_upload_check(size=upload.size)
+            except DatasetError as exc:
+                raise forms.ValidationError(f"This data set cannot be used: {exc}") from exc
+        return upload
 
     def clean(self):
         cleaned = super().clean()

@@ -10,6 +10,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from memory.eval_dataset import DatasetError
 from memory.services.policy_evaluation import policy_evaluation_create, policy_evaluation_run
 from policies.models import Experiment, ExtractionRun, PolicyEvaluation, Variant
 from tests.helpers import queued_messages
@@ -178,3 +179,30 @@ def test_evaluate_from_an_experiment_is_prefilled_with_its_variants_versions(adm
     checked = re.findall(r'<input type="checkbox" name="versions" value="(\d+)"[^>]*checked', page)
     assert sorted(map(int, checked)) == [raw.pk, discrete.pk] and str(other.pk) not in checked
     assert re.search(rf'<option value="{experiment.pk}" selected>prefill</option>', page)
+
+
+def test_an_upload_past_eval_upload_max_bytes_is_refused_and_nothing_is_written(
+    admin_client, redis_client, settings, tmp_path
+):
+    settings.EVAL_DATASETS_DIR = str(tmp_path / "sets")
+    content = DATASET.read_bytes()
+    settings.EVAL_UPLOAD_MAX_BYTES = len(content) - 1
+    form = {"versions": [version("messages").pk], "threshold": "0.7"}
+
+    response = admin_client.post(EVALUATE, {**form, "upload": SimpleUploadedFile("big.jsonl", content)})
+
+    assert response.status_code == 200
+    assert (
+        f"This data set cannot be used: the file is {len(content):,} bytes; at most {len(content) - 1:,} are "
+        "accepted (EVAL_UPLOAD_MAX_BYTES)"
+    ) in response.content.decode()
+    assert not PolicyEvaluation.objects.exists() and not queued_messages(redis_client)
+    assert not (tmp_path / "sets").exists()
+    with pytest.raises(DatasetError, match=f"the file is {len(content):,} bytes"):  # the service's own check
+        policy_evaluation_create(version_ids=[version("messages").pk], dataset_content=content, actor="test")
+    assert not PolicyEvaluation.objects.exists()
+
+    settings.EVAL_UPLOAD_MAX_BYTES = len(content)
+    response = admin_client.post(EVALUATE, {**form, "upload": SimpleUploadedFile("big.jsonl", content)})
+    assert response.status_code == 302
+    assert PolicyEvaluation.objects.get().dataset_name == "big.jsonl"
