@@ -27,6 +27,7 @@ from django.utils import timezone
 from memory import llm
 from memory.codecs import datetime_decode, datetime_encode
 from policies.models import Strategy
+from policies.prompt_limits import prompt_limits
 from policies.strategies import INSTRUCTIONS, params_resolve
 from policies.templating import TemplateProblemsError, template_render, template_text
 
@@ -224,8 +225,8 @@ def _system_prompt(strategy: str, prompt_template: str, variables: dict[str, str
         return INSTRUCTIONS[strategy] + "\n" + RULES, INSTRUCTIONS[strategy] + "\n" + RULES
     template = prompt_template.strip()
     try:
-        rendered = template_render(template, variables)
-    except TemplateProblemsError as exc:  # saved before templates were validated: fail the run, plainly
+        rendered = template_render(template, variables, limits=prompt_limits())
+    except TemplateProblemsError as exc:  # saved under other rules or limits: fail the run, plainly
         raise llm.LLMError(f"the version's prompt template is refused: {exc}; create a new version") from exc
     return rendered + "\n" + RULES, template_text(template) + "\n" + RULES
 

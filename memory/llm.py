@@ -12,6 +12,12 @@ from functools import lru_cache
 
 from django.conf import settings
 
+from policies.llm_models import model_refusal
+
+# A provider's error is shown (on "Try it", on a failed run) as one line of at most this
+# many characters: enough for "Incorrect API key provided", never a whole reply body.
+ERROR_MAX_CHARS = 200
+
 
 class LLMError(Exception):
     """A call that failed; `retryable` says whether trying again may help."""
@@ -23,6 +29,10 @@ class LLMUnavailableError(LLMError):
     """429, 5xx, timeouts and connection failures: retry with backoff."""
 
     retryable = True
+
+
+class LLMModelRefusedError(LLMError):
+    """The model is not one the operator allows (LLM_MODEL, LLM_ALLOWED_MODELS): no request is made."""
 
 
 class LLMOutputError(LLMError):
@@ -70,9 +80,14 @@ def chat(
     max_tokens: int | None = None,
     timeout: float | None = None,
 ) -> ChatResult:
-    """One chat completion. With `json_schema`, asks for structured output and parses it."""
-    litellm = _litellm()
+    """One chat completion. With `json_schema`, asks for structured output and parses it.
+    A model the operator does not allow is refused before anything is sent (a version
+    saved before LLM_ALLOWED_MODELS changed, say): LLMModelRefusedError, not retryable."""
     model = model or settings.LLM_MODEL
+    refusal = model_refusal(model)
+    if refusal:
+        raise LLMModelRefusedError(refusal)
+    litellm = _litellm()
     kwargs = {}
     if json_schema is not None:
         kwargs["response_format"] = {
@@ -154,9 +169,19 @@ def _classify(exc: Exception) -> LLMError:
         litellm.exceptions.ServiceUnavailableError,
         litellm.exceptions.InternalServerError,
     )
+    message = f"{type(exc).__name__}{f' (HTTP {status})' if isinstance(status, int) else ''}: {_one_line(exc)}"
     if isinstance(exc, transient) or (isinstance(status, int) and (status == 429 or status >= 500)):
-        return LLMUnavailableError(f"{type(exc).__name__}: {exc}")
-    return LLMError(f"{type(exc).__name__}: {exc}")
+        return LLMUnavailableError(message)
+    return LLMError(message)
+
+
+def _one_line(exc: Exception) -> str:
+    """The first line of a provider's error, cut to ERROR_MAX_CHARS: LiteLLM's messages can
+    carry a whole reply body, and a page or a run shows one line (the exception chain
+    keeps the rest for the logs)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    first = lines[0] if lines else "no message"
+    return first if len(first) <= ERROR_MAX_CHARS else first[: ERROR_MAX_CHARS - 1] + "…"
 
 
 def embed(texts: list[str]) -> list[list[float]]:

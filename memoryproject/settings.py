@@ -245,6 +245,10 @@ LLM_MODEL = env("LLM_MODEL", default="")
 LLM_API_BASE = env("LLM_API_BASE", default="") or None
 LLM_API_KEY = env("LLM_API_KEY", default="") or None
 LLM_TIMEOUT_SECONDS = env.float("LLM_TIMEOUT_SECONDS", default=30.0)
+# Models a policy version may name besides LLM_MODEL (always allowed): exact names or
+# shell-style patterns (`openai/*`). A model string can carry a host or reach the host's
+# cloud credentials, so only the operator chooses (policies/llm_models.py).
+LLM_ALLOWED_MODELS = env.list("LLM_ALLOWED_MODELS", default=[])
 
 # --- MCP (manage.py mcp) -------------------------------------------------------------------
 # The network transports (SSE, streamable HTTP) bind to loopback unless told otherwise.
@@ -296,6 +300,12 @@ PROMOTION_RETRY_BACKOFF_SECONDS = env.float("PROMOTION_RETRY_BACKOFF_SECONDS", d
 # sweep, and a run that failed on anything but an outage at most PROMOTION_MAX_REARMS times.
 PROMOTION_REARM_BATCH = env.int("PROMOTION_REARM_BATCH", default=100)
 PROMOTION_MAX_REARMS = env.int("PROMOTION_MAX_REARMS", default=3)
+
+# --- Custom prompts of policy versions --------------------------------------------------
+# Longest rendered prompt template. Each variable brings at most WORKING_MEMORY_MAX_BODY_BYTES
+# characters, so the default fits a template that prints the turns, the earlier turns and
+# the known memories once each; a template that could render longer is refused when saved.
+PROMPT_MAX_CHARS = env.int("PROMPT_MAX_CHARS", default=4 * WORKING_MEMORY_MAX_BODY_BYTES)
 
 # --- Offline evaluation of policy versions -----------------------------------------------
 # Cosine similarity at or above which an extracted memory matches a gold fact (0.7 sits

@@ -8,10 +8,18 @@ usual way out of a sandbox, `turns.__class__`), filters, tests and calls (code t
 template would run), arithmetic (`"x" * 10**9` eats memory), loops, includes and macros.
 What is left cannot do anything but print text.
 
+What is left can still print a variable many times (`{{ turns }}` a thousand times is a
+gigabyte of prompt), so its size is bounded too (`PromptLimits`): every variable is cut
+to its longest allowed text when rendered, and a template whose render could exceed the
+prompt's cap with every variable at that length is refused when saved. The render is
+checked against the cap again, for versions saved under other limits.
+
 Pure on purpose: no Django, no memory imports, so the services validate with it and
 `memory.extraction` renders with it.
 """
 
+from collections import Counter
+from dataclasses import dataclass
 from functools import lru_cache
 
 from jinja2 import TemplateSyntaxError, meta, nodes
@@ -45,6 +53,19 @@ ALLOWED_NODES = (
     nodes.Operand,
     nodes.Concat,
 )
+
+
+# What `{{ not x }}` and `{{ a == b }}` print: True or False.
+LONGEST_BOOLEAN = len("False")
+
+
+@dataclass(frozen=True)
+class PromptLimits:
+    """How long a rendered template may be, and the longest text each variable brings
+    into it (a longer value is cut to this when rendered, so the bound holds)."""
+
+    max_chars: int
+    variable_chars: dict[str, int]
 
 
 class TemplateProblemsError(ValueError):
@@ -107,8 +128,9 @@ def _walk(node: nodes.Node, problems: list[str]) -> None:
             _walk(child, problems)
 
 
-def template_problems(source: str) -> list[str]:
-    """Everything wrong with the template, each naming the problem and its line; [] when fine."""
+def template_problems(source: str, limits: PromptLimits | None = None) -> list[str]:
+    """Everything wrong with the template, each naming the problem and its line; [] when fine.
+    With `limits`, also whether its longest render fits them."""
     try:
         tree = _environment().parse(source)
     except TemplateSyntaxError as exc:
@@ -119,28 +141,86 @@ def template_problems(source: str) -> list[str]:
     for name in sorted(meta.find_undeclared_variables(tree) - set(VARIABLES)):
         line = next(n.lineno for n in tree.find_all(nodes.Name) if n.name == name)
         problems.append(f"unknown variable '{name}'; known: {known} (line {line})")
+    if limits is not None and not problems:
+        problems.extend(_size_problems(tree, limits))
     return problems
 
 
-def template_validate(source: str) -> None:
+def _size_problems(tree: nodes.Template, limits: PromptLimits) -> list[str]:
+    longest = _longest(tree, limits.variable_chars)
+    if longest <= limits.max_chars:
+        return []
+    printed = Counter(node.name for node in tree.find_all(nodes.Name))
+    counts = ", ".join(f"{name} {count}x" for name, count in sorted(printed.items()))
+    return [
+        f"the prompt can render to {longest:,} characters with the largest input allowed ({counts}; each "
+        f"variable brings up to {max(limits.variable_chars.values()):,} characters); at most "
+        f"{limits.max_chars:,} are allowed (PROMPT_MAX_CHARS): print the variables fewer times"
+    ]
+
+
+def _longest(node: nodes.Node, variable_chars: dict[str, int]) -> int:
+    """The most characters `node` can print when each variable is at its longest: a branch
+    prints only one of its arms, a test (`if`'s condition) prints nothing."""
+    if isinstance(node, nodes.TemplateData):
+        return len(node.data)
+    if isinstance(node, nodes.Name):
+        return variable_chars.get(node.name, 0)
+    if isinstance(node, nodes.Const):
+        return len(str(node.value))
+    if isinstance(node, (nodes.Compare, nodes.Not)):
+        return LONGEST_BOOLEAN
+    if isinstance(node, nodes.If):
+        arms = [node.body, *(branch.body for branch in node.elif_), node.else_]
+        return max(sum(_longest(child, variable_chars) for child in arm) for arm in arms)
+    if isinstance(node, nodes.CondExpr):
+        return max(_longest(node.expr1, variable_chars), _longest(node.expr2, variable_chars) if node.expr2 else 0)
+    if isinstance(node, (nodes.And, nodes.Or)):  # `a or b` prints a or b, never both
+        return max(_longest(node.left, variable_chars), _longest(node.right, variable_chars))
+    # Template, Output and Concat (`~`) print all their parts.
+    return sum(_longest(child, variable_chars) for child in node.iter_child_nodes())
+
+
+def template_validate(source: str, limits: PromptLimits | None = None) -> None:
     """Raise TemplateProblemsError when the template is refused."""
-    problems = template_problems(source)
+    problems = template_problems(source, limits)
     if problems:
         raise TemplateProblemsError(problems)
 
 
 @lru_cache(maxsize=64)
 def _compiled(source: str):
+    """The parsed tree (to measure the render before doing it) and the template compiled from it."""
     template_validate(source)  # never render what saving would have refused
-    return _environment().from_string(source)
+    tree = _environment().parse(source)
+    return tree, _environment().from_string(tree)
 
 
-def template_render(source: str, variables: dict[str, str]) -> str:
-    """The template with the known variables filled in. Plain text (no Jinja markers)
-    comes back exactly as written, line endings included, as before templates existed."""
-    if not any(marker in source for marker in MARKERS):
-        return source
-    return _compiled(source).render({name: variables.get(name, "") for name in VARIABLES})
+def template_render(source: str, variables: dict[str, str], *, limits: PromptLimits) -> str:
+    """The template with the known variables filled in, each cut to its longest allowed
+    text. Plain text (no Jinja markers) comes back exactly as written, line endings
+    included, as before templates existed.
+
+    Raises TemplateProblemsError, before rendering anything, when the render could be
+    longer than the cap: only a version saved under larger limits can, since every
+    value is at most as long as saving assumed."""
+    plain = not any(marker in source for marker in MARKERS)
+    values = {name: _cut(variables.get(name, ""), limits.variable_chars.get(name, 0)) for name in VARIABLES}
+    tree, template = (None, None) if plain else _compiled(source)
+    longest = len(source) if plain else _longest(tree, {name: len(value) for name, value in values.items()})
+    if longest > limits.max_chars:
+        too_long = f"the prompt can render to {longest:,} characters; at most {limits.max_chars:,} are allowed"
+        raise TemplateProblemsError([f"{too_long} (PROMPT_MAX_CHARS)"])
+    return source if plain else template.render(values)
+
+
+def _cut(text: str, limit: int) -> str:
+    """`text` in at most `limit` characters, saying how much was left out. The cut text is
+    only the template's copy: the whole conversation is always sent after it as JSON."""
+    if len(text) <= limit:
+        return text
+    note = f"\n[... {len(text):,} characters, cut to fit the prompt]"
+    return text[: max(limit - len(note), 0)] + note[:limit]
 
 
 def template_text(source: str) -> str:

@@ -32,6 +32,7 @@ MODEL = "openai/scripted"
 class Fault:
     kind: str
     seconds: float = 0.0
+    message: str = ""  # the error's message in place of the usual one (a long or many-line body)
 
     @classmethod
     def rate_limit(cls):
@@ -42,9 +43,9 @@ class Fault:
         return cls("server_error")
 
     @classmethod
-    def bad_request(cls):
+    def bad_request(cls, message: str = ""):
         """A 400: the provider refuses the request itself (retrying cannot help)."""
-        return cls("bad_request")
+        return cls("bad_request", message=message)
 
     @classmethod
     def unauthorized(cls):
@@ -207,7 +208,10 @@ class ScriptedLLMServer:
                     if reply.kind == "timeout":
                         time.sleep(reply.seconds)
                     if reply.kind in FAULT_RESPONSES:
-                        return self._send(*FAULT_RESPONSES[reply.kind])
+                        status, payload, *headers = FAULT_RESPONSES[reply.kind]
+                        if reply.message:
+                            payload = {"error": {**payload["error"], "message": reply.message}}
+                        return self._send(status, payload, *headers)
                     reply = '{"memories": [{"text": "unterminated'
                 content = json.dumps(reply) if isinstance(reply, dict) else str(reply)
                 self._send(200, completion(body, content, number=len(server.requests)))

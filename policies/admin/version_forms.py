@@ -10,10 +10,11 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from memory.extraction import Turn
+from policies.llm_models import allowed_models_text, model_refusal
 from policies.models import PolicyVersion, Strategy
-from policies.services import EDITABLE_FIELDS
+from policies.services import EDITABLE_FIELDS, prompt_template_problems
 from policies.strategies import PARAMS, STRATEGY_PARAM_DEFAULTS, params_validate
-from policies.templating import VARIABLES, template_problems
+from policies.templating import VARIABLES
 
 PARAM_MEANINGS = {
     "temperature": "sampling temperature sent to the model (0 is the most repeatable)",
@@ -30,7 +31,8 @@ STRATEGY_HELP = (
 MODEL_HELP = (
     "A LiteLLM model name, provider first: openai/gpt-4o-mini, anthropic/claude-3-5-haiku-20241022, "
     "ollama/llama3.1, bedrock/…, or openai/<name> for any OpenAI-compatible server at LLM_API_BASE. "
-    "Empty means the LLM_MODEL setting ({current}). The messages strategy calls no model."
+    "Empty means the LLM_MODEL setting ({current}). The messages strategy calls no model. "
+    "Allowed: {allowed}."
 )
 ROLES = ("user", "assistant", "system", "tool")
 PLAIN_LINE = re.compile(r"^\s*(\w+)\s*:\s?(.*)$")
@@ -67,8 +69,9 @@ def template_help():
 
 
 class PolicyVersionForm(forms.ModelForm):
-    """Checks what the services check (shown as form errors instead of a 500), with the
-    help an editor needs: strategies, LiteLLM model names, every param, every variable."""
+    """Checks what the services check, with their functions (shown as form errors instead
+    of a 500), with the help an editor needs: strategies, LiteLLM model names (and which the
+    operator allows), every param, every variable."""
 
     class Meta:
         model = PolicyVersion
@@ -79,7 +82,9 @@ class PolicyVersionForm(forms.ModelForm):
         helps = {
             "strategy": STRATEGY_HELP,
             "prompt_template": template_help(),
-            "model": MODEL_HELP.format(current=settings.LLM_MODEL or "not set: LLM extraction is off"),
+            "model": MODEL_HELP.format(
+                current=settings.LLM_MODEL or "not set: LLM extraction is off", allowed=allowed_models_text()
+            ),
             "params": params_help(),
         }
         for name, text in helps.items():
@@ -91,8 +96,11 @@ class PolicyVersionForm(forms.ModelForm):
         template = cleaned.get("prompt_template") or ""
         if cleaned.get("strategy") == Strategy.CUSTOM and not template.strip():
             self.add_error("prompt_template", "The custom strategy needs a prompt template.")
-        for problem in template_problems(template) if template else []:
+        for problem in prompt_template_problems(template):
             self.add_error("prompt_template", problem)
+        refusal = model_refusal(cleaned.get("model") or "")
+        if refusal:
+            self.add_error("model", refusal)
         try:
             params_validate(cleaned.get("params") or {})
         except ValueError as exc:

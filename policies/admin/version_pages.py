@@ -17,6 +17,7 @@ from memory import llm
 from memory.audit import admin_actor
 from memory.extraction import extract
 from policies.admin.version_forms import NewVersionForm, TryItForm
+from policies.llm_models import model_refusal
 from policies.models import Policy, PolicyVersion, Strategy
 from policies.selectors.publishing import policy_version_differences, policy_version_instructions
 from policies.services import RollbackNotPossibleError, policy_rollback, policy_version_create, policy_version_publish
@@ -44,8 +45,12 @@ def publish_view(model_admin, request, version_id):
     version = get_object_or_404(PolicyVersion.objects.select_related("policy"), pk=version_id)
     if version.policy.published_version_id == version.pk:
         messages.info(request, f"{version} is already published; nothing changed.")
-    else:
+        return HttpResponseRedirect(_policy_url(version.policy_id))
+    try:
         policy_version_publish(version=version, actor=admin_actor(request.user))
+    except ValidationError as exc:  # a model the operator no longer allows
+        messages.error(request, "Not published: " + " ".join(exc.messages))
+    else:
         messages.success(request, f"{version.policy} now publishes v{version.number}.")
     return HttpResponseRedirect(_policy_url(version.policy_id))
 
@@ -59,6 +64,8 @@ def rollback_view(model_admin, request, policy_id):
         policy = policy_rollback(policy=policy, actor=admin_actor(request.user))
     except RollbackNotPossibleError as exc:
         messages.error(request, f"Not rolled back: {exc}.")
+    except ValidationError as exc:  # the version before names a model no longer allowed
+        messages.error(request, "Not rolled back: " + " ".join(exc.messages))
     else:
         messages.success(request, f"Rolled back: {policy} publishes v{policy.published_version.number} again.")
     return HttpResponseRedirect(_policy_url(policy.pk))
@@ -123,7 +130,9 @@ def try_it_view(model_admin, request, version_id):
     """Run a pasted conversation through the version inline; nothing is stored."""
     _require(request, "policies.view_policyversion")
     version = get_object_or_404(PolicyVersion.objects.select_related("policy"), pk=version_id)
-    runnable = version.strategy == Strategy.MESSAGES or llm.is_configured(version.model)
+    llm_strategy = version.strategy != Strategy.MESSAGES
+    refusal = model_refusal(version.model) if llm_strategy else None
+    runnable = not llm_strategy or (llm.is_configured(version.model) and refusal is None)
     form, extraction, error, raw = TryItForm(request.POST or None), None, "", ""
     if request.method == "POST":
         _require(request, "policies.change_policyversion")  # it may spend money at the provider
@@ -137,6 +146,7 @@ def try_it_view(model_admin, request, version_id):
         form=form,
         runnable=runnable,
         llm_configured=llm.is_configured(),
+        model_refusal=refusal,
         extraction=extraction,
         error=error,
         raw_output=raw,

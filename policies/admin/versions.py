@@ -9,6 +9,7 @@ once a run has used them.
 """
 
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.urls import path, reverse
 
 from memory.audit import admin_actor
@@ -162,7 +163,11 @@ class PolicyVersionAdmin(admin.ModelAdmin):
         if len(versions) != 1:
             self.message_user(request, "Select exactly one version to publish.", messages.WARNING)
             return
-        policy = policy_version_publish(version=versions[0], actor=admin_actor(request.user))
+        try:
+            policy = policy_version_publish(version=versions[0], actor=admin_actor(request.user))
+        except ValidationError as exc:  # a model the operator no longer allows
+            self.message_user(request, "Not published: " + " ".join(exc.messages), messages.ERROR)
+            return
         self.message_user(request, f"{policy} now publishes {versions[0]}.", messages.SUCCESS)
 
 

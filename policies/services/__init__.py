@@ -10,4 +10,5 @@ from policies.services.versions import (  # noqa: F401
     policy_version_create,
     policy_version_publish,
     policy_version_update,
+    prompt_template_problems,
 )

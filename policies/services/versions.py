@@ -1,12 +1,16 @@
 """Writes of extraction policies: versions are created, published (and rolled back), and
-frozen once used. A prompt template is validated here, so no door (admin, API, shell)
-can save one that reaches outside the known variables."""
+frozen once used. A version is validated here, so no door (admin, API, shell) can save
+one whose template reaches outside the known variables or could render past
+PROMPT_MAX_CHARS, or whose model the operator did not allow (LLM_ALLOWED_MODELS), and
+none can publish a version whose model is no longer allowed."""
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
 
+from policies.llm_models import model_refusal
 from policies.models import Policy, PolicyVersion, PublishEvent, ReviewMode, Strategy
+from policies.prompt_limits import prompt_limits
 from policies.selectors.publishing import policy_rollback_target
 from policies.selectors.versions import DEFAULT_POLICY_NAME, policy_version_is_used
 from policies.strategies import params_validate
@@ -23,13 +27,21 @@ class RollbackNotPossibleError(LookupError):
     """The policy has no earlier published version to go back to."""
 
 
+def prompt_template_problems(template: str) -> list[str]:
+    """What is wrong with a prompt template, its size with the largest input included."""
+    return template_problems(template, prompt_limits()) if template else []
+
+
 def _validate(version: PolicyVersion) -> None:
     version.full_clean(exclude=["policy", "number"])
     if version.strategy == Strategy.CUSTOM and not version.prompt_template.strip():
         raise ValidationError({"prompt_template": "the custom strategy needs a prompt template"})
-    problems = template_problems(version.prompt_template) if version.prompt_template else []
+    problems = prompt_template_problems(version.prompt_template)
     if problems:
         raise ValidationError({"prompt_template": problems})
+    refusal = model_refusal(version.model)
+    if refusal:
+        raise ValidationError({"model": refusal})
     try:
         params_validate(version.params)
     except ValueError as exc:
@@ -86,8 +98,12 @@ def policy_version_publish(*, version: PolicyVersion, actor: str, kind: str = Pu
     """Point the policy at this version: sessions are extracted with it from now on.
 
     Every publish leaves a PublishEvent (who, when, from which version to which), which is
-    also what a rollback reads to find the version before.
+    also what a rollback reads to find the version before. A version whose model is no
+    longer allowed is refused (ValidationError naming `model`): it would only fail its runs.
     """
+    refusal = model_refusal(version.model)
+    if refusal:
+        raise ValidationError({"model": f"{version} cannot be published: {refusal}"})
     policy = Policy.objects.select_for_update().get(pk=version.policy_id)
     previous = policy.published_version_id
     policy.published_version = version

@@ -95,7 +95,8 @@ def test_bad_params_and_a_custom_strategy_without_a_template_are_form_errors(cli
     assert PolicyVersion.objects.count() == 1
 
 
-def test_an_unused_version_is_edited_through_the_service(client, publish_policy):
+def test_an_unused_version_is_edited_through_the_service(client, settings, publish_policy):
+    settings.LLM_ALLOWED_MODELS = ["gpt-x"]
     version = publish_policy("summary")
     login(client, "pete", POLICY_EDITOR)
     form = {"strategy": "summary", "prompt_template": "", "model": "gpt-x", "params": "{}", "review_mode": "pending"}

@@ -114,7 +114,8 @@ def test_version_rows_are_newest_first_with_who_published_each(policy):
     ]
 
 
-def test_differences_compare_strategy_model_review_mode_and_every_param(policy):
+def test_differences_compare_strategy_model_review_mode_and_every_param(policy, settings):
+    settings.LLM_ALLOWED_MODELS = ["openai/gpt-4o-mini"]
     left = policy_version_create(policy=policy, strategy="discrete", actor="t")
     right = policy_version_create(
         policy=policy, strategy="summary", model="openai/gpt-4o-mini", params={"temperature": 0.5}, actor="t"
@@ -130,3 +131,27 @@ def test_differences_compare_strategy_model_review_mode_and_every_param(policy):
         "params.max_memory_chars": ("1000 (default)", "4000 (default)", True),
         "params.context_messages": ("20 (default)", "20 (default)", False),
     }
+
+
+def test_a_template_that_could_render_past_prompt_max_chars_is_refused(policy, settings):
+    """Each variable brings up to WORKING_MEMORY_MAX_BODY_BYTES characters (the largest
+    session write); the default cap is four of them."""
+    longest = settings.WORKING_MEMORY_MAX_BODY_BYTES
+    assert 4 * longest == settings.PROMPT_MAX_CHARS
+    policy_version_create(policy=policy, strategy="custom", prompt_template="{{ turns }}" * 4, actor="t")
+    for template, printed in (("{{ turns }}" * 5, "turns 5x"), ("{{ turns }}\n" * 1000, "turns 1000x")):
+        with pytest.raises(ValidationError) as raised:
+            policy_version_create(policy=policy, strategy="custom", prompt_template=template, actor="t")
+        longest_render = template.count("turns") * longest + template.count("\n")
+        assert raised.value.message_dict == {
+            "prompt_template": [
+                f"the prompt can render to {longest_render:,} characters with the largest input allowed ({printed}; "
+                f"each variable brings up to {longest:,} characters); at most {4 * longest:,} are allowed "
+                "(PROMPT_MAX_CHARS): print the variables fewer times"
+            ]
+        }
+    assert PolicyVersion.objects.count() == 1
+    version = PolicyVersion.objects.get()
+    with pytest.raises(ValidationError, match="can render to"):
+        policy_version_update(version=version, data={"prompt_template": "Facts: {{ turns }}" * 5})
+    assert PolicyVersion.objects.get().prompt_template == "{{ turns }}" * 4

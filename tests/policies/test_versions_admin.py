@@ -26,8 +26,9 @@ def policy():
 
 
 @pytest.fixture
-def versions(policy):
+def versions(policy, settings):
     """v1 (discrete, created and published by ann) and v2 (custom, by bob, unpublished)."""
+    settings.LLM_ALLOWED_MODELS = ["openai/*"]
     v1 = policy_version_create(policy=policy, strategy="discrete", actor="admin:ann")
     v2 = policy_version_create(
         policy=policy,

@@ -1,6 +1,7 @@
 """A custom version's template reaches the model rendered, over real HTTP to the
 scripted provider; a template without variables is sent exactly as before."""
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -80,3 +81,32 @@ def test_a_refused_template_fails_plainly_without_calling_the_model(llm_settings
         extraction.extract(strategy="custom", prompt_template="{{ turns.__class__ }}", new_turns=NEW)
     assert raised.value.retryable is False
     assert llm_server.requests == []
+
+
+def test_a_template_past_the_cap_after_a_settings_change_fails_plainly_without_calling_the_model(
+    llm_settings, llm_server
+):
+    """Saved when PROMPT_MAX_CHARS was larger: the run fails before anything is rendered or sent."""
+    llm_settings.PROMPT_MAX_CHARS = 60
+    with pytest.raises(llm.LLMError) as raised:
+        extraction.extract(strategy="custom", prompt_template="A: {{ turns }}\nB: {{ turns }}", new_turns=NEW)
+    assert str(raised.value) == (
+        "the version's prompt template is refused: the prompt can render to 109 characters; at most 60 are allowed "
+        "(PROMPT_MAX_CHARS); create a new version"
+    )
+    assert not raised.value.retryable
+    assert llm_server.requests == []
+
+
+def test_turns_longer_than_a_session_write_are_cut_in_the_template_and_sent_whole_as_json(llm_settings, llm_server):
+    llm_settings.WORKING_MEMORY_MAX_BODY_BYTES = 48
+    llm_server.script({"memories": []})
+    extraction.extract(strategy="custom", prompt_template="Turns: {{ turns }}", new_turns=NEW)
+    cut = "user:\n[... 51 characters, cut to fit the prompt]"  # 48 of "user: She moved ... Good for her!"
+    assert len(cut) == 48
+    assert system_prompt(llm_server) == "Turns: " + cut + "\n" + extraction.RULES
+    [request] = llm_server.requests
+    assert [turn["content"] for turn in json.loads(request["messages"][1]["content"])["new_turns"]] == [
+        "She moved to Lisbon.",
+        "Good for her!",
+    ]

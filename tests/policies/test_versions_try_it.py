@@ -184,3 +184,21 @@ def test_a_provider_error_is_a_message_not_a_500(admin_client, llm_settings, llm
     assert response.status_code == 200
     assert message in response.content.decode()
     assert_nothing_stored()
+
+
+def test_a_provider_error_is_shown_as_one_short_line_never_the_replys_body(
+    admin_client, llm_settings, llm_server, version
+):
+    body = "upstream said: " + "x" * 300 + "\n<html>internal status page</html>\nsecret-token-1234"
+    llm_server.script(Fault.bad_request(body))
+
+    html = admin_client.post(url(version), {"conversation": CONVERSATION}).content.decode()
+
+    error = unescape(
+        re.search(r'<p class="errornote" id="try-it-error">The model call failed: (.*?)</p>', html).group(1)
+    )
+    assert error.startswith("BadRequestError (HTTP 400): ") and error.endswith("…")
+    assert len(error) == len("BadRequestError (HTTP 400): ") + 200
+    assert "secret-token-1234" not in html and "internal status page" not in html
+    assert len(llm_server.requests) == 1
+    assert_nothing_stored()
