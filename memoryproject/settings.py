@@ -259,6 +259,9 @@ MCP_NAMESPACE = env("MCP_NAMESPACE", default="") or None
 # The API key (or JWT) the stdio transport acts with; the network transports take a
 # Bearer header per request instead.
 MCP_API_KEY = env("MCP_API_KEY", default="")
+# Threads that run tool calls and credential checks (Django code is synchronous): one
+# slow call holds one of them, and calls past this many wait for a free one.
+MCP_THREADS = env.int("MCP_THREADS", default=8)
 
 # --- Working memory -----------------------------------------------------------------------
 WORKING_MEMORY_TTL_SECONDS = env.int("WORKING_MEMORY_TTL_SECONDS", default=0) or None
@@ -267,9 +270,6 @@ WORKING_MEMORY_MAX_MESSAGES = env.int("WORKING_MEMORY_MAX_MESSAGES", default=200
 # Most sessions per page of GET /v1/working-memory/.
 WORKING_MEMORY_MAX_LIST_LIMIT = env.int("WORKING_MEMORY_MAX_LIST_LIMIT", default=100)
 # Longest `ttl_seconds` a PUT may ask for (0: only Redis's own range bounds it).
-# Threads that run tool calls and credential checks (Django code is synchronous): one
-# slow call holds one of them, and calls past this many wait for a free one.
-MCP_THREADS = env.int("MCP_THREADS", default=8)
 WORKING_MEMORY_MAX_TTL_SECONDS = env.int("WORKING_MEMORY_MAX_TTL_SECONDS", default=365 * 24 * 3600)
 # Most expired sessions one listing call (or one PUT over the byte quota) drops from an
 # index: the work of one call is bounded; later calls drop the rest.
