@@ -14,7 +14,6 @@ Timestamps are stored as integer microseconds since the epoch (exact in a double
 import hashlib
 import json
 import logging
-import math
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -28,7 +27,7 @@ from redisvl.index import SearchIndex
 from redisvl.query import CountQuery, FilterQuery, VectorQuery, VectorRangeQuery
 from redisvl.schema import IndexSchema
 
-from memory import redis_keys, textquery
+from memory import bm25, redis_keys, textquery
 from memory.redis_client import get_redis_bytes
 
 logger = logging.getLogger(__name__)
@@ -375,12 +374,6 @@ def vector_range(vector, *, conditions: list[Condition], threshold: float, k: in
     return hits, result.total
 
 
-# Exact BM25F over the candidates; b below the textbook 0.75 because memories are short
-# and their lengths vary a lot. A context word counts half a text word: it says what
-# the memory is about, the text says what it holds (BENCHMARKS.md, LoCoMo).
-BM25_K1 = 1.2
-BM25_B = 0.4
-CONTEXT_WEIGHT = 0.5
 # Matches asked of each query term: every match of a term rarer than this may be scored
 # (MEMORY_KEYWORD_CANDIDATES bounds the distinct candidates of all terms together).
 TERM_CANDIDATES = 100
@@ -455,7 +448,7 @@ def text_search(
     script (`keyword_candidates`) asks, within the filter, how many documents there are,
     how many match the query (the true total), and for each term its document frequency
     and its best matches; the candidates are then scored with BM25F over the text and
-    the context (weighted CONTEXT_WEIGHT).
+    the context (`bm25`).
     """
     words = textquery.terms(text)
     if not words or k <= 0:
@@ -468,64 +461,10 @@ def text_search(
     found = keyword_candidates(text, conditions=conditions, k=k)
     if found is None:
         return [], 0
-    documents = {c.id: _scored_fields(c) for c in found.candidates}
-    scores = _bm25(words, found.frequencies, documents, total=found.in_filter)
+    documents = {c.id: bm25.scored_fields(c.text, c.text_bytes, c.context, c.context_bytes) for c in found.candidates}
+    scores = bm25.scores(words, found.frequencies, documents, total=found.in_filter)
     ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:k]
     return [Hit(id=record_id, text_score=score) for record_id, score in ranked], found.matching
-
-
-# A field as BM25 reads it: its term counts and the factor that scales them to the whole
-# field (1 unless Redis shipped only its first bytes).
-ScoredField = tuple[textquery.TermCounts, float]
-
-
-def _scored_field(prefix: bytes, full_bytes: int) -> ScoredField:
-    """A field cut to its first bytes is scored as if the rest read like them: counts and
-    length grow by full size / shipped size. Exact for fields that were not cut."""
-    if len(prefix) >= full_bytes:
-        return textquery.term_counts(prefix), 1.0
-    return textquery.term_counts(prefix, truncated=True), full_bytes / max(len(prefix), 1)
-
-
-def _scored_fields(candidate: KeywordCandidate) -> tuple[ScoredField, ScoredField]:
-    return (
-        _scored_field(candidate.text, candidate.text_bytes),
-        _scored_field(candidate.context, candidate.context_bytes),
-    )
-
-
-def _bm25(
-    words: list[str],
-    frequencies: list[int],
-    documents: dict[str, tuple[ScoredField, ScoredField]],
-    *,
-    total: int,
-) -> dict[str, float]:
-    """BM25F of each (text, context) document: a term's frequency and the length are the
-    text's plus CONTEXT_WEIGHT times the context's. N and document frequencies come from
-    the filtered set, the average length from the candidates."""
-    if not documents:
-        return {}
-    weights: dict[str, float] = {}
-    for word, df in zip(words, frequencies, strict=True):
-        if df:
-            term = textquery.stem(word)
-            weights[term] = weights.get(term, 0.0) + math.log(1 + (total - df + 0.5) / (df + 0.5))
-    lengths = {
-        k: text.length * text_scale + CONTEXT_WEIGHT * context.length * context_scale
-        for k, ((text, text_scale), (context, context_scale)) in documents.items()
-    }
-    mean_length = max(sum(lengths.values()) / len(documents), 1.0)
-    scores = {}
-    for record_id, ((text, text_scale), (context, context_scale)) in documents.items():
-        norm = BM25_K1 * (1 - BM25_B + BM25_B * lengths[record_id] / mean_length)
-        score = 0.0
-        for term, idf in weights.items():
-            tf = text.counts.get(term, 0) * text_scale + CONTEXT_WEIGHT * context.counts.get(term, 0) * context_scale
-            if tf:
-                score += idf * tf * (BM25_K1 + 1) / (tf + norm)
-        scores[record_id] = score
-    return scores
 
 
 def list_ids(

@@ -11,7 +11,8 @@ from django.conf import settings
 from memory.services import long_term
 from memory.services.debounce import promotion_claim
 from memory.services.policy_evaluation import policy_evaluation_run
-from memory.services.promotion import PromotionRetry, promotion_failed_rearm, promotion_run
+from memory.services.promotion import PromotionRetry, promotion_run
+from memory.services.promotion_retry import promotion_failed_rearm
 from memory.services.working_memory import working_memory_summarize as summarize
 from workers.queue import send_now
 

@@ -10,6 +10,7 @@ from django.conf import settings
 
 from memory import redis_keys
 from memory.redis_client import get_redis
+from memory.redis_keys.working_memory import WM_LIST
 
 # Context windows (tokens) of the model names agent-memory-client knows.
 MODEL_CONTEXT_WINDOWS = {
@@ -138,7 +139,7 @@ def working_memory_list(
     """
     scope = redis_keys.listing_scope_key(namespace=namespace, user_id=user_id)
     namespace_scope = namespace is not None and user_id is None  # its pruned sessions free their bytes
-    total, page = redis_keys.WM_LIST(
+    total, page = WM_LIST(
         keys=[scope],
         args=[
             offset,

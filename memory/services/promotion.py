@@ -22,33 +22,31 @@ attempts doubles from PROMOTION_RETRY_BACKOFF_SECONDS.
 
 A failed run is not the end of its turns. The run records why it failed (`failure`),
 and the periodic sweep re-arms failed runs once the provider answers again
-(`promotion_failed_rearm`, which probes it), so an outage longer than the whole retry
+(`promotion_retry.promotion_failed_rearm`, which probes it), so an outage longer than the whole retry
 budget ends with every turn extracted, with no operator action, even for a session
 never written again. An outage failure is re-armed whenever the probe passes; any other
 failure (malformed replies, a refused request, a crash, an error of ours) at most
 PROMOTION_MAX_REARMS times. An admin can retry failed runs at any time
-(`promotion_runs_retry`). Either way the failed run itself goes back to running, so
+(`promotion_retry.promotion_runs_retry`). Either way the failed run itself goes back to running, so
 its turns are extracted once: the watermark check of step 3 holds as for any run.
 """
 
 import logging
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from decimal import Decimal
 
 import redis
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from memory import extraction, llm
-from memory.audit import SYSTEM_PROMOTION, SYSTEM_SWEEP
+from memory.audit import SYSTEM_PROMOTION
 from memory.codecs import datetime_decode
 from memory.models import DATETIME_FIELDS, RECORD_FIELDS, MemoryRecord, MemoryStatus, SessionPromotion, SourceMessage
 from memory.selectors.long_term import similar_current_memories
-from memory.selectors.promotion import promotion_runs_retryable, promotion_runs_to_rearm
 from memory.selectors.working_memory import working_memory_get
 from memory.services.long_term import (
     MemoriesCreateResult,
@@ -58,12 +56,12 @@ from memory.services.long_term import (
     memory_hash,
     supersede_when_approved,
 )
-from policies.models import ExtractionRun, ExtractionRunRetry, Strategy
+from policies.models import ExtractionRun, Strategy
 from policies.selectors import NoPublishedPolicyError, policy_version_for_session
 from policies.selectors.versions import SessionPolicy
 from policies.services.experiments import experiment_assign
 from policies.strategies import context_size
-from workers.queue import send_now, send_on_commit
+from workers.queue import send_now
 
 logger = logging.getLogger(__name__)
 
@@ -467,76 +465,6 @@ def _succeeded(run, result: extraction.Extraction, created: MemoriesCreateResult
     run.memories_deduplicated = created.deduplicated_count + result.known_count + repeated
     run.memories_dropped = sum(result.dropped.values())
     run.save()
-
-
-# --- After a failure: retry (an admin) and re-arm (the sweep) ---------------------------------
-
-
-@dataclass(frozen=True)
-class PromotionRetried:
-    retried: int  # runs set running again, their sessions sent to the worker
-    not_retried: int  # asked for, but not (or no longer) retryable: left as they were
-
-
-@transaction.atomic
-def promotion_runs_retry(*, run_ids: list[int], actor: str) -> PromotionRetried:
-    """Try these failed runs again, each with a fresh attempt budget, and send their
-    sessions to the worker once this commits.
-
-    Only a retryable run (`promotion_runs_retryable`: its session's latest, turns still
-    past the watermark) is touched; the others are counted and left as they are. The run
-    itself goes back to running, so it ends succeeded (or failed again) and its turns
-    are extracted once, under the same watermark check as any run. Idempotent: a run
-    retried already is running, so no longer retryable. Each retry leaves an
-    ExtractionRunRetry row naming `actor` and how the run had ended.
-    """
-    wanted = set(run_ids)
-    sessions = list(promotion_runs_retryable().filter(pk__in=wanted).values_list("namespace", "session_id"))
-    if sessions:
-        # Lock the sessions' state rows first, as a run start does (`_run_begin`), so no
-        # run starts for them meanwhile; then choose the runs again under the lock.
-        pairs = Q()
-        for ns, session_id in sessions:
-            pairs |= Q(namespace=ns, session_id=session_id)
-        list(SessionPromotion.objects.select_for_update().filter(pairs).order_by("pk").values_list("pk"))
-    runs = list(promotion_runs_retryable().filter(pk__in=wanted).select_for_update(of=("self",)))
-    for run in runs:
-        _run_rearm(run, actor)
-    return PromotionRetried(retried=len(runs), not_retried=len(wanted) - len(runs))
-
-
-def _run_rearm(run: ExtractionRun, actor: str) -> None:
-    ExtractionRunRetry.objects.create(run=run, actor=actor, failure=run.failure, attempts=run.attempt, error=run.error)
-    run.rearms += 1
-    run.status, run.finished_at, run.failure, run.error = ExtractionRun.Status.RUNNING, None, "", ""
-    run.attempt = run.malformed_replies = 0  # `_run_begin` counts the next attempt as 1
-    run.save(update_fields=["rearms", "status", "finished_at", "failure", "error", "attempt", "malformed_replies"])
-    logger.info("promotion run %s for session %s/%s retried by %s", run.pk, run.namespace, run.session_id, actor)
-    # No debounce token: it runs now, unless a newer debounce window is pending (whose run continues this one).
-    send_on_commit("promote_session", run.namespace or None, run.user_id or None, run.session_id, "")
-
-
-def promotion_failed_rearm() -> int:
-    """The sweep's step after an outage: re-arm a batch of failed runs whose provider
-    answers again. Returns how many were re-armed.
-
-    Nothing is asked of the provider while no run waits. Otherwise each model of the
-    batch is probed once (`llm.probe`: one request of a few tokens; a deployment with
-    one model makes one), and the batch's runs of the models that answered are retried
-    by `system:sweep`. Runs of the `messages` strategy use no model: the sweep running
-    at all says the DB and Redis are back. The batch is PROMOTION_REARM_BATCH runs,
-    oldest first; a run that failed on something other than an outage is re-armed at
-    most PROMOTION_MAX_REARMS times (`promotion_runs_to_rearm`).
-    """
-    waiting = promotion_runs_to_rearm(limit=settings.PROMOTION_REARM_BATCH, max_rearms=settings.PROMOTION_MAX_REARMS)
-    if not waiting:
-        return 0
-    answering = {model: not model or llm.probe(model=model) for model in {run.model for run in waiting}}
-    run_ids = [run.pk for run in waiting if answering[run.model]]
-    if not run_ids:
-        logger.info("%d failed promotion runs wait: the provider does not answer yet", len(waiting))
-        return 0
-    return promotion_runs_retry(run_ids=run_ids, actor=SYSTEM_SWEEP).retried
 
 
 # --- Helpers ----------------------------------------------------------------------------------

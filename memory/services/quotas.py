@@ -2,7 +2,7 @@
 
 Three limits, each a setting (0: none): QUOTA_SESSIONS_PER_NAMESPACE and
 QUOTA_WORKING_MEMORY_BYTES_PER_NAMESPACE are checked by the working-memory PUT's own Lua
-script (`memory.redis_keys.WM_PUT`: atomic, one round trip, no relational query), and
+script (`memory.redis_keys.working_memory.WM_PUT`: atomic, one round trip, no relational query), and
 QUOTA_RECORDS_PER_NAMESPACE by `records_quota_check` at the top of a long-term create.
 A write past a limit raises QuotaExceeded before anything is written; the API answers
 429 with the limit's name, the REST and MCP doors alike.

@@ -17,6 +17,7 @@ from ulid import ULID
 from memory import llm, redis_keys, tokens
 from memory.codecs import datetime_encode
 from memory.redis_client import get_redis
+from memory.redis_keys.working_memory import WM_CHECK_AND_SET, WM_DELETE, WM_PUT
 from memory.selectors.working_memory import newest_fitting, response_document
 from memory.services.debounce import promotion_schedule
 from memory.services.promotion import session_promote
@@ -92,7 +93,7 @@ def working_memory_put(
         "last_accessed": datetime_encode(datetime.now(UTC)),
     }
     wants_summary = _past_summary_threshold(message_tokens, window)
-    existed, owner, outcome = redis_keys.WM_PUT(
+    existed, owner, outcome = WM_PUT(
         keys=[redis_keys.session_key(namespace, session_id)],
         args=[
             redis_keys.escape(namespace),
@@ -137,7 +138,7 @@ def _past_summary_threshold(message_tokens: list[int], window: int | None) -> bo
 
 def working_memory_delete(*, session_id: str, namespace: str | None, user_id: str | None) -> None:
     """Delete the session (a missing one is fine); raises SessionOwnedByAnotherUser."""
-    deleted = redis_keys.WM_DELETE(
+    deleted = WM_DELETE(
         keys=[redis_keys.session_key(namespace, session_id)],
         args=[redis_keys.escape(namespace), session_id, user_id or ""],
     )
@@ -189,7 +190,7 @@ def _write_summary(key: str, rev: str, doc: dict, message_tokens: list[int], tri
     base_context, trimmed_ids = doc["context"], [m["id"] for m in trimmed]
     while True:
         new_doc = {**doc, "messages": doc["messages"][len(trimmed) :], "context": context}
-        if redis_keys.WM_CHECK_AND_SET(
+        if WM_CHECK_AND_SET(
             keys=[key],
             args=[
                 rev,

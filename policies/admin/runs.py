@@ -10,7 +10,7 @@ from django.utils.http import urlencode
 from memory import llm
 from memory.audit import admin_actor
 from memory.selectors.review import run_source_range
-from memory.services.promotion import promotion_runs_retry
+from memory.services.promotion_retry import promotion_runs_retry
 from memoryproject.admin_base import ReadOnlyAdmin
 from policies.models import ExtractionRun, ExtractionRunRetry
 

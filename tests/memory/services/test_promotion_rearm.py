@@ -6,7 +6,8 @@ whose turns a later run has extracted. Real worker, real HTTP to the scripted LL
 import pytest
 
 from memory.models import MemoryRecord, SessionPromotion
-from memory.services.promotion import promotion_failed_rearm, promotion_run, promotion_runs_retry
+from memory.services.promotion import promotion_run
+from memory.services.promotion_retry import promotion_failed_rearm, promotion_runs_retry
 from policies.models import ExtractionRun, ExtractionRunRetry
 from tests.helpers import put_session, queued_messages, wait_until, wait_until_no_messages
 from tests.llm_server import Fault
