@@ -15,6 +15,7 @@ from django.conf import settings
 from rest_framework import exceptions
 
 from memory.api.auth import header_scope
+from memory.api.errors import unavailable_response
 from memory.api.scope import Scope
 from memory.mcp.calls import in_thread
 
@@ -31,14 +32,24 @@ def _scope_of(headers: list[tuple[bytes, bytes]]) -> Scope:
     return found
 
 
-async def _refuse(send, exc: exceptions.APIException) -> None:
-    """401 for a missing or refused credential, 403 for one naming another tenant's namespace."""
-    body = json.dumps({"detail": str(exc.detail)}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    if exc.status_code == 401:
-        headers.append((b"www-authenticate", b'Bearer realm="memory"'))
-    await send({"type": "http.response.start", "status": exc.status_code, "headers": headers})
+async def _answer(send, status: int, data: dict, headers: dict[str, str]) -> None:
+    body = json.dumps(data).encode()
+    headers = {**headers, "content-type": "application/json", "content-length": str(len(body))}
+    start = {"type": "http.response.start", "status": status}
+    await send({**start, "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()]})
     await send({"type": "http.response.body", "body": body})
+
+
+async def _refuse(send, exc: Exception) -> None:
+    """401 for a missing or refused credential, 403 for one naming another tenant's
+    namespace, and the REST routes' 503 JSON while Redis or the database do not answer."""
+    if not isinstance(exc, exceptions.APIException):
+        outage = unavailable_response(exc)
+        if outage is None:
+            raise exc
+        return await _answer(send, outage.status_code, outage.data, {"retry-after": outage["Retry-After"]})
+    challenge = {"www-authenticate": 'Bearer realm="memory"'} if exc.status_code == 401 else {}
+    return await _answer(send, exc.status_code, {"detail": str(exc.detail)}, challenge)
 
 
 class BearerMiddleware:
@@ -50,7 +61,7 @@ class BearerMiddleware:
             return await self.app(scope, receive, send)
         try:
             found = await in_thread(_scope_of, headers=scope["headers"])
-        except exceptions.APIException as exc:
+        except Exception as exc:  # an outage answers 503 like REST; anything else is re-raised
             return await _refuse(send, exc)
         scope.setdefault("state", {})[STATE_KEY] = found
         return await self.app(scope, receive, send)
