@@ -38,10 +38,15 @@ def scores(
     documents: dict[str, tuple[ScoredField, ScoredField]],
     *,
     total: int,
+    matched: dict[str, set[str]] | None = None,
 ) -> dict[str, float]:
     """BM25F of each (text, context) document: a term's frequency and the length are the
     text's plus CONTEXT_WEIGHT times the context's. N and document frequencies come from
-    the filtered set, the average length from the candidates."""
+    the filtered set, the average length from the candidates.
+
+    `matched` names, per document, the (stemmed) terms the index found in it: in a field
+    cut to its first bytes, such a term that only occurs past the cut counts once, where
+    the prefix alone would count it not at all."""
     if not documents:
         return {}
     weights: dict[str, float] = {}
@@ -58,8 +63,12 @@ def scores(
     for record_id, ((text, text_scale), (context, context_scale)) in documents.items():
         norm = BM25_K1 * (1 - BM25_B + BM25_B * lengths[record_id] / mean_length)
         score = 0.0
+        cut = text_scale > 1 or context_scale > 1
+        found_past_the_cut = matched.get(record_id, set()) if cut and matched else set()
         for term, idf in weights.items():
             tf = text.counts.get(term, 0) * text_scale + CONTEXT_WEIGHT * context.counts.get(term, 0) * context_scale
+            if not tf and term in found_past_the_cut:
+                tf = 1.0
             if tf:
                 score += idf * tf * (BM25_K1 + 1) / (tf + norm)
         scores[record_id] = score

@@ -382,13 +382,15 @@ TERM_CANDIDATES = 100
 @dataclass(frozen=True)
 class KeywordCandidate:
     """What Redis ships of one candidate: the first MEMORY_KEYWORD_SCORE_BYTES of its
-    text and context, and their full sizes in bytes."""
+    text and context, their full sizes in bytes, and the positions (0-based, in the
+    query's terms) of the terms whose matches brought it."""
 
     id: str
     text: bytes
     text_bytes: int
     context: bytes
     context_bytes: int
+    terms: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -429,10 +431,17 @@ def keyword_candidates(text: str, *, conditions: list[Condition], k: int) -> Key
         ensure_index()
         return None
     candidates = [
-        KeywordCandidate(rows[i].decode(), rows[i + 1], int(rows[i + 2]), rows[i + 3], int(rows[i + 4]))
-        for i in range(0, len(rows), 5)
+        KeywordCandidate(
+            rows[i].decode(), rows[i + 1], int(rows[i + 2]), rows[i + 3], int(rows[i + 4]), _positions(rows[i + 5])
+        )
+        for i in range(0, len(rows), 6)
     ]
     return KeywordCandidates(int(in_filter), int(matching), [int(f) for f in frequencies], per_term, candidates)
+
+
+def _positions(lua_terms) -> tuple[int, ...]:
+    # Lua's 1-based term numbers; an empty Lua table arrives as an empty list.
+    return tuple(int(t) - 1 for t in lua_terms or ())
 
 
 def text_search(
@@ -462,7 +471,8 @@ def text_search(
     if found is None:
         return [], 0
     documents = {c.id: bm25.scored_fields(c.text, c.text_bytes, c.context, c.context_bytes) for c in found.candidates}
-    scores = bm25.scores(words, found.frequencies, documents, total=found.in_filter)
+    matched = {c.id: {textquery.stem(words[t]) for t in c.terms} for c in found.candidates}
+    scores = bm25.scores(words, found.frequencies, documents, total=found.in_filter, matched=matched)
     ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:k]
     return [Hit(id=record_id, text_score=score) for record_id, score in ranked], found.matching
 

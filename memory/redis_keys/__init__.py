@@ -354,6 +354,18 @@ end
 local share = math.max(1, math.floor(budget / math.max(#matches, 1)))
 for term = 1, #matches do take(term, share) end
 for term = 1, #matches do take(term, budget) end
+-- Which terms' matches hold each candidate: a term found past the shipped prefix still counts.
+local matched = {}
+for term = 1, #matches do
+  local reply = matches[term]
+  for j = 2, #reply do
+    local key = reply[j]
+    if seen[key] then
+      matched[key] = matched[key] or {}
+      matched[key][#matched[key] + 1] = term
+    end
+  end
+end
 local rows = {}
 for _, key in ipairs(chosen) do
   local fields = redis.call('HMGET', key, 'memory_id', 'text', 'context')
@@ -364,6 +376,7 @@ for _, key in ipairs(chosen) do
     rows[#rows + 1] = #text
     rows[#rows + 1] = string.sub(context, 1, prefix)
     rows[#rows + 1] = #context
+    rows[#rows + 1] = matched[key]
   end
 end
 return {total(ARGV[5]), total(ARGV[6]), frequencies, rows}

@@ -98,6 +98,30 @@ def test_a_long_text_is_scored_from_its_first_bytes_as_if_the_rest_read_alike(se
     assert hits[0].text_score == pytest.approx(bm25(1000, 5000, exact_mean, 3, 2), rel=1e-3)
 
 
+def test_a_term_found_only_past_the_shipped_bytes_still_counts_once(settings):
+    """The index found the term in the record, but past the first bytes shipped for
+    scoring: it counts as one occurrence, not none."""
+    settings.MEMORY_KEYWORD_SCORE_BYTES = 1000
+    long_text = "harbour coffee morning walk " * 100 + "zanzibar"  # 2,808 bytes, the term at the end
+    _load(
+        [
+            {"id": "long", "text": long_text, "namespace": "n"},
+            {"id": "short", "text": "zanzibar spice market", "namespace": "n"},
+            {"id": "other", "text": "a quiet harbour", "namespace": "n"},
+        ]
+    )
+    hits, total = index.text_search("zanzibar", conditions=NS, k=10)
+
+    # The first 1000 bytes hold 35 whole blocks of 4 tokens and "harbour coffee" (the
+    # cut "morni" is dropped): 142 tokens, scaled by 2,808 / 1000; the term is not among them.
+    long_length = 142 * 2808 / 1000
+    mean = (long_length + 3) / 2
+    assert total == 2
+    assert [h.id for h in hits] == ["short", "long"]
+    assert hits[0].text_score == pytest.approx(bm25(1, 3, mean, 3, 2), rel=1e-9)
+    assert hits[1].text_score == pytest.approx(bm25(1, long_length, mean, 3, 2), rel=1e-9)
+
+
 def test_the_token_cache_stays_within_its_bytes_after_many_large_documents(settings):
     settings.MEMORY_KEYWORD_TOKEN_CACHE_BYTES = 2 * 1024 * 1024
     settings.MEMORY_KEYWORD_SCORE_BYTES = 16 * 1024
