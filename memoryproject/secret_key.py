@@ -9,6 +9,7 @@ sets SECRET_KEY itself."""
 import contextlib
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 
@@ -17,10 +18,10 @@ def stored_secret_key(path: Path) -> str:
     because the key is written to a temporary file first and linked into place once."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        draft = path.with_name(f".{path.name}.{os.getpid()}")
-        draft.write_text(secrets.token_urlsafe(50))
-        draft.chmod(0o600)
+        handle, draft = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 600, a name of its own
+        with os.fdopen(handle, "w") as out:
+            out.write(secrets.token_urlsafe(50))
         with contextlib.suppress(FileExistsError):  # another process linked its key first
             os.link(draft, path)
-        draft.unlink()
+        os.unlink(draft)
     return path.read_text().strip()
