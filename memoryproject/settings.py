@@ -197,6 +197,10 @@ MEMORY_INDEX_PREFIX = env("MEMORY_INDEX_PREFIX", default="memory_record")
 # --- Long-term memory ---------------------------------------------------------------------
 # Cosine distance at or under which a new record is merged into an existing one.
 MEMORY_DEDUP_DISTANCE_THRESHOLD = env.float("MEMORY_DEDUP_DISTANCE_THRESHOLD", default=0.1)
+# Longest text (characters) the sameness rule compares: past it a vector match never merges.
+# The embedding model reads about the first 1,000 characters, so equal vectors say nothing
+# of the rest, and the rule's work stays bounded whatever the text.
+MEMORY_DEDUP_COMPARE_CHARS = env.int("MEMORY_DEDUP_COMPARE_CHARS", default=4000)
 # How often the worker re-indexes rows whose commit-time indexing failed.
 MEMORY_INDEX_SWEEP_SECONDS = env.int("MEMORY_INDEX_SWEEP_SECONDS", default=300)
 # Search hits are counted in Redis and written to the DB by one worker job per window

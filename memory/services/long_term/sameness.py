@@ -52,6 +52,7 @@ import re
 from decimal import Decimal, InvalidOperation
 
 import snowballstemmer
+from django.conf import settings
 
 _SMALL = {
     "zero": 0,
@@ -219,7 +220,14 @@ _SENTENCE_OPENERS = frozenset('.!?:;\n"“(')
 
 def differing_details(a_text: str, b_text: str) -> list[str]:
     """The details in which `a_text` and `b_text` differ, one reason each (see the module
-    docstring); empty when they agree on every detail that carries meaning."""
+    docstring); empty when they agree on every detail that carries meaning.
+
+    A text longer than MEMORY_DEDUP_COMPARE_CHARS is not compared at all: the model
+    embeds only its start, so a vector match says nothing of the rest, and comparing it
+    would cost time in proportion to whatever length a caller sends."""
+    longest, bound = max(len(a_text), len(b_text)), settings.MEMORY_DEDUP_COMPARE_CHARS
+    if longest > bound:
+        return [f"too long to compare: {longest} characters (MEMORY_DEDUP_COMPARE_CHARS is {bound})"]
     a, b = _Details(a_text), _Details(b_text)
     reasons = []
     for kind, a_values, b_values in (

@@ -132,10 +132,40 @@ ADVERSARIAL_LENGTH = 100_000  # characters per text: the phrases that made the r
 
 
 @pytest.mark.parametrize("phrase", ["not ", "In May ", "a hundred ", "hundred ", "no ", "twenty one "])
-def test_a_100000_character_adversarial_pair_is_compared_exactly(phrase):
+def test_a_100000_character_adversarial_pair_is_compared_exactly(phrase, settings):
+    settings.MEMORY_DEDUP_COMPARE_CHARS = 2 * ADVERSARIAL_LENGTH  # the rule itself, past the bound
     body = phrase * (ADVERSARIAL_LENGTH // len(phrase))
     assert differing_details(body + "Alpha", body + "Beta") == ["different name: Alpha vs Beta"]
     assert differing_details(body + "Alpha.", body.upper() + "ALPHA") == []
+
+
+def test_a_text_past_the_compare_bound_is_not_compared(settings):
+    """The model embeds only a text's start, so equal vectors say nothing of the rest: past
+    MEMORY_DEDUP_COMPARE_CHARS (4000) the rule answers at once, and never "the same"."""
+    at_bound = "Alpha " * 666 + "Beta"  # 4000 characters
+    assert differing_details(at_bound, at_bound.upper()) == []  # compared: the same words
+    past = at_bound + "!"
+    assert differing_details(past, past) == [
+        "too long to compare: 4001 characters (MEMORY_DEDUP_COMPARE_CHARS is 4000)"
+    ]
+    settings.MEMORY_DEDUP_COMPARE_CHARS = 10
+    assert differing_details("Tom likes tea", "Tom likes tea.") == [
+        "too long to compare: 14 characters (MEMORY_DEDUP_COMPARE_CHARS is 10)"
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_long_texts_with_the_same_start_are_kept_apart_and_linked_but_the_same_text_merges():
+    """The issue's pair: the same 16,000 characters, then "Alpha" or "Beta". Their vectors
+    are equal (the model truncates), but nothing past the start was compared."""
+    body = "not " * 4000
+    first, second, again = _create(body + "Alpha", body + "Beta", body + "Alpha")
+    assert (first.outcome, second.outcome, second.conflicts) == ("created", "created", (first.id,))
+    assert (again.outcome, again.id) == ("merged_hash", first.id)
+    link = MemoryConflict.objects.get()
+    assert (link.memory_id, link.other_id) == (second.id, first.id)
+    assert link.reason == "too long to compare: 16005 characters (MEMORY_DEDUP_COMPARE_CHARS is 4000)"  # the longer
+    assert MemoryRecord.objects.count() == 2
 
 
 def test_no_pattern_of_the_rule_rescans_the_text_per_match():
