@@ -30,10 +30,11 @@ SPEC = {
     "redis_port": 6522,
     "port": 8023,
     "env": {**OURS["env"], "DATABASE_URL": f"sqlite:///{VAR / 'ours.sqlite3'}"},
-    "processes": [[*c[:3], "127.0.0.1:8023", *c[4:]] if "gunicorn" in c[0] else c for c in OURS["processes"]],
+    "processes": [[part.replace(":8021", ":8023") for part in command] for command in OURS["processes"]],
 }
 ADMIN = ("adversary-admin", "adversary-password-1")
 LONG_TEXT = 99_000  # a long-term record's text must stay under 100,000 characters
+EXPIRED_SESSIONS = 3000
 
 
 def repeated(phrase: str, chars: int, tail: str) -> str:
@@ -85,13 +86,21 @@ def create_pair(probe: Probe, a: str, b: str, i: int, tag: str):
 
 def dedup_inputs(probe: Probe) -> None:
     probe.measure(
-        "create with deduplicate, ordinary pair",
+        "a pair of short texts, the second with deduplicate (2 creates)",
         "normal",
         lambda i: create_pair(probe, "Ana lives in Lisbon.", "Ana lives in Porto.", i, "n"),
     )
+    probe.measure(
+        f"one {LONG_TEXT:,}-char text (1 create)",
+        "normal",
+        lambda i: probe.post(
+            "/v1/long-term-memory/",
+            {"memories": [{"text": repeated("plain ", LONG_TEXT, f"n{i}"), "namespace": "adv-long", "user_id": "u"}]},
+        ),
+    )
     for label, phrase in (("not ", "not "), ("In May ", "In May "), ("a hundred ", "a hundred ")):
         probe.measure(
-            f"create with deduplicate, two {LONG_TEXT:,}-char texts repeating '{label.strip()}'",
+            f"a pair of {LONG_TEXT:,}-char texts repeating '{label.strip()}', the second with deduplicate (2 creates)",
             "hostile",
             lambda i, p=phrase: create_pair(
                 probe, repeated(p, LONG_TEXT, "Alpha"), repeated(p, LONG_TEXT, "Beta"), i, "h"
@@ -153,8 +162,12 @@ def working_memory_inputs(probe: Probe) -> None:
         "working-memory PUT, a TTL of ten years",
         "hostile",
         lambda i: probe.http.put(
-            f"{base}/v1/working-memory/adv-ttl-{i}?ttl_seconds=315360000",
-            json={"namespace": "adv-wm", "messages": [{"id": "m0", "role": "user", "content": "hi"}]},
+            f"{base}/v1/working-memory/adv-ttl-{i}",
+            json={
+                "namespace": "adv-wm",
+                "ttl_seconds": 315_360_000,
+                "messages": [{"id": "m0", "role": "user", "content": "hi"}],
+            },
             timeout=60,
         ),
     )
@@ -162,6 +175,19 @@ def working_memory_inputs(probe: Probe) -> None:
         "session listing",
         "normal",
         lambda i: probe.http.get(f"{base}/v1/working-memory/?namespace=adv-wm&limit=10", timeout=60),
+    )
+    expiring = {
+        "namespace": "adv-expired",
+        "ttl_seconds": 1,
+        "messages": [{"id": "m0", "role": "user", "content": "hi"}],
+    }
+    for n in range(EXPIRED_SESSIONS):
+        probe.http.put(f"{base}/v1/working-memory/exp-{n}", json=expiring, timeout=60).raise_for_status()
+    time.sleep(1.5)  # every one of them past its TTL (1 s)
+    probe.measure(
+        f"session listing with {EXPIRED_SESSIONS:,} expired sessions to prune",
+        "hostile",
+        lambda i: probe.http.get(f"{base}/v1/working-memory/?namespace=adv-expired&limit=10", timeout=60),
     )
 
 

@@ -33,7 +33,6 @@ def env(**extra) -> dict:
         DATABASE_URL=f"sqlite:///{ROOT / 'var' / 'bench-auth.sqlite3'}",
         RATE_LIMIT_WRITES="10000000/min",
         RATE_LIMIT_SEARCHES="10000000/min",
-        BIND_ADDRESS="127.0.0.1",
         LOG_LEVEL="WARNING",
         **extra,
     )

@@ -26,7 +26,6 @@ OURS = {
     "env": {
         "DATABASE_URL": f"sqlite:///{VAR / 'ours.sqlite3'}",
         "AUTH_MODE": "disabled",
-        "BIND_ADDRESS": "127.0.0.1",
     },
     "setup": [[PY, "manage.py", "migrate", "--noinput", "-v0"], [PY, "manage.py", "seed_defaults"]],
     "processes": [
@@ -34,6 +33,8 @@ OURS = {
         [
             str(BASE_DIR / ".venv" / "bin" / "gunicorn"),
             "memoryproject.wsgi:application",
+            "--config",
+            "memoryproject/gunicorn_conf.py",
             "--bind",
             "127.0.0.1:8021",
             "--workers",

@@ -211,7 +211,6 @@ def fresh_database_env(llm_server) -> dict:
         LOG_LEVEL="WARNING",
         # Its own gunicorn on 127.0.0.1, so no key is needed (AUTH_MODE=disabled is loopback only).
         AUTH_MODE="disabled",
-        BIND_ADDRESS="127.0.0.1",
         **llm_server.env(),
     )
     os.environ.update(env)
