@@ -40,7 +40,10 @@ DESCRIPTIONS = {
     "413": "The body is too large (WORKING_MEMORY_MAX_BODY_BYTES for a session, DATA_UPLOAD_MAX_MEMORY_SIZE else).",
     "414": "The request line is over gunicorn's limit (8190 bytes); gunicorn answers it, as HTML.",
     "422": "Invalid input: `detail` lists each field (`loc`) and what is wrong with it.",
-    "429": "Over the credential's rate limit (see Retry-After).",
+    "429": (
+        "Over the credential's rate limit (see Retry-After), or over a namespace's quota "
+        "(`limit` names the setting; `used`, `requested` and `quota` the counts)."
+    ),
     "503": "Redis or the database is not answering (`down` names it); retry shortly.",
 }
 AUTHENTICATED = ("401", "403", "414", "422", "429", "503")
