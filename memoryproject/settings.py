@@ -317,8 +317,13 @@ PROMPT_MAX_CHARS = env.int("PROMPT_MAX_CHARS", default=4 * WORKING_MEMORY_MAX_BO
 EVAL_MATCH_THRESHOLD = env.float("EVAL_MATCH_THRESHOLD", default=0.7)
 # Where evaluation data sets are kept by sha256 for the worker to read (shared by all hosts).
 EVAL_DATASETS_DIR = env("EVAL_DATASETS_DIR", default=str(VAR_DIR / "eval_datasets"))
-# Largest data set file the admin accepts as an upload.
+# Largest data set file the admin accepts as an upload; past it no byte more is stored.
 EVAL_UPLOAD_MAX_BYTES = env.int("EVAL_UPLOAD_MAX_BYTES", default=10 * 1024 * 1024)
+FILE_UPLOAD_HANDLERS = [
+    "memoryproject.uploads.BoundedUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 
 # --- Auth --------------------------------------------------------------------------------
 # "required" (default): every /v1 route but health needs an API key or, with JWT_JWKS_URL

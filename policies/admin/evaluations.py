@@ -62,6 +62,8 @@ class EvaluateForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
+        if "upload" in self.errors:
+            return cleaned  # refused already, with the reason; "pick one" would say nothing more
         if bool(cleaned.get("dataset")) == bool(cleaned.get("upload")):
             raise forms.ValidationError("Pick one data set: a shipped one or an upload.")
         return cleaned

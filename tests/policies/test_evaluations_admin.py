@@ -9,6 +9,7 @@ import re
 import pytest
 from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.files.uploadhandler import MemoryFileUploadHandler
 
 from memory.eval_dataset import DatasetError
 from memory.services.policy_evaluation import policy_evaluation_create, policy_evaluation_run
@@ -179,6 +180,50 @@ def test_evaluate_from_an_experiment_is_prefilled_with_its_variants_versions(adm
     checked = re.findall(r'<input type="checkbox" name="versions" value="(\d+)"[^>]*checked', page)
     assert sorted(map(int, checked)) == [raw.pk, discrete.pk] and str(other.pk) not in checked
     assert re.search(rf'<option value="{experiment.pk}" selected>prefill</option>', page)
+
+
+class StoringHandler(MemoryFileUploadHandler):
+    """Django's in-memory handler, noting how many bytes reach it and each file it completes."""
+
+    received: list[int] = []
+    bytes_seen = 0
+
+    def receive_data_chunk(self, raw_data, start):
+        StoringHandler.bytes_seen += len(raw_data)
+        return super().receive_data_chunk(raw_data, start)
+
+    def file_complete(self, file_size):
+        StoringHandler.received.append(file_size)
+        return super().file_complete(file_size)
+
+
+def test_an_upload_past_the_limit_is_never_stored_past_it(admin_client, settings, tmp_path):
+    """The storing handlers behind the bound get at most EVAL_UPLOAD_MAX_BYTES of a larger
+    file (here a 2.8 MB one against 64 KiB), and the form still names the file's full size."""
+    settings.EVAL_DATASETS_DIR = str(tmp_path / "sets")
+    settings.EVAL_UPLOAD_MAX_BYTES = 64 * 1024
+    settings.FILE_UPLOAD_HANDLERS = [
+        "memoryproject.uploads.BoundedUploadHandler",
+        "tests.policies.test_evaluations_admin.StoringHandler",
+    ]
+    StoringHandler.received.clear()
+    StoringHandler.bytes_seen = 0
+    big = b'{"turns": []}\n' * 200_000  # 2,800,000 bytes
+    form = {"versions": [version("messages").pk], "threshold": "0.7"}
+
+    response = admin_client.post(EVALUATE, {**form, "upload": SimpleUploadedFile("big.jsonl", big)})
+
+    assert response.status_code == 200
+    assert (
+        "the file is 2,800,000 bytes; at most 65,536 are accepted (EVAL_UPLOAD_MAX_BYTES)" in response.content.decode()
+    )
+    assert StoringHandler.received == []  # the storing handler never completed a file
+    assert 0 < StoringHandler.bytes_seen <= 65_536  # what came before the limit, then nothing (of 2.8 MB)
+    assert not PolicyEvaluation.objects.exists() and not (tmp_path / "sets").exists()
+
+    small = b'{"turns": []}\n' * 100  # 1,400 bytes: passes through to the storing handler whole
+    admin_client.post(EVALUATE, {**form, "upload": SimpleUploadedFile("small.jsonl", small)})
+    assert StoringHandler.received == [1400]
 
 
 def test_an_upload_past_eval_upload_max_bytes_is_refused_and_nothing_is_written(
