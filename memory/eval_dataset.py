@@ -15,7 +15,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from memory.codecs import datetime_decode
+from memory.datetimes import datetime_decode
 from memory.extraction import Turn
 
 ROLES = ("user", "assistant", "system", "tool")

@@ -25,7 +25,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from memory import llm
-from memory.codecs import datetime_decode, datetime_encode
+from memory.datetimes import datetime_decode, datetime_encode
 from policies.models import Strategy
 from policies.prompt_limits import prompt_limits
 from policies.strategies import INSTRUCTIONS, params_resolve

@@ -10,7 +10,7 @@ from django.utils import timezone
 from rest_framework_api_key.models import AbstractAPIKey
 from ulid import ULID
 
-from memory.codecs import datetime_decode, datetime_encode
+from memory.datetimes import datetime_decode, datetime_encode
 
 
 def new_memory_id() -> str:
@@ -144,7 +144,7 @@ class MemoryHistory(models.Model):
 
     `memory_id` is not a foreign key: history outlives the record it describes. It
     carries the record's tenant (`namespace`, `user_id`) so erasing a user finds every
-    row. `actor` names who acted (see `memory.audit`). `detail` holds `before` and
+    row. `actor` names who acted (see `memory.actor_names`). `detail` holds `before` and
     `after` snapshots for changes, and for a merge the absorbed record's snapshot
     (`merged`), what the merge added (`added`), the target's fields before it
     (`before`), the dedup step and distance. A deleted record's snapshot is dropped

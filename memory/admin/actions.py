@@ -6,8 +6,8 @@ from django.db.models import Count
 from django.template.response import TemplateResponse
 from django.utils.text import Truncator
 
+from memory.actor_names import admin_actor
 from memory.admin.forms import RejectForm
-from memory.audit import admin_actor
 from memory.models import MemoryRecord
 from memory.services.erasure import user_erase
 from memory.services.review import REJECT_REASONS, memories_approve, memories_pin, memories_reject, memories_unpin

@@ -11,8 +11,8 @@ from django.core.exceptions import ValidationError
 from rest_framework_api_key.admin import APIKeyModelAdmin
 from rest_framework_api_key.models import APIKey
 
+from memory.actor_names import admin_actor
 from memory.admin.forms import ListField
-from memory.audit import admin_actor
 from memory.models import ApiKey
 from memory.services.api_keys import PERMISSIONS, ApiKeyError, api_key_check, api_key_create, api_key_revoke
 

@@ -7,9 +7,9 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
+from memory.actor_names import admin_actor
 from memory.admin import actions, filters, review
 from memory.admin.forms import MemoryRecordForm
-from memory.audit import admin_actor
 from memory.models import MemoryRecord, MemoryStatus
 from memory.selectors.review import (
     REVIEW_RANK,

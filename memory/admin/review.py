@@ -15,16 +15,15 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
+from memory.actor_names import admin_actor
 from memory.admin.forms import RejectForm, ReviewEditForm
-from memory.audit import admin_actor
 from memory.models import MemoryHistory, MemoryRecord, MemoryStatus
 from memory.selectors.review import memory_conflicts, memory_neighbours, memory_source_turns, review_next
+from memory.services.long_term.undo import UndoNotPossibleError, memory_history_undo
 from memory.services.review import (
     REJECT_REASONS,
-    UndoNotPossibleError,
     memory_approve,
     memory_edit,
-    memory_history_undo,
     memory_reject,
 )
 

@@ -71,7 +71,7 @@ def _note_use(key) -> None:
     if now - _noted_at.get(key.prefix, -LAST_USED_EVERY_SECONDS) < LAST_USED_EVERY_SECONDS:
         return
     _noted_at[key.prefix] = now
-    if caches["auth"].add(f"apikey-used:{key.prefix}", 1, timeout=LAST_USED_EVERY_SECONDS):
+    if caches["auth"].add(redis_keys.api_key_used_key(key.prefix), 1, timeout=LAST_USED_EVERY_SECONDS):
         try:
             api_key_mark_used(prefix=key.prefix, at=timezone.now())
         except DatabaseError as exc:
@@ -187,7 +187,7 @@ class CredentialRateThrottle(throttling.BaseThrottle):
 
 
 def request_actor(request) -> str:
-    """The actor a REST caller's changes are recorded under (see `memory.audit`): the
+    """The actor a REST caller's changes are recorded under (see `memory.actor_names`): the
     credential's public part only (a key's prefix, a JWT's tenant and subject)."""
     return request_scope(request).actor
 

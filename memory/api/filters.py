@@ -39,7 +39,7 @@ from memory import index
 from memory.api.errors import field_error
 from memory.api.fields import TAG_MAX_LENGTH, has_control_character
 from memory.api.scope import OutOfScope, Scope
-from memory.codecs import datetime_decode
+from memory.datetimes import datetime_decode
 from memory.models import MemoryStatus, MemoryType
 
 # Operator as sent -> the operator `index.Condition` knows.

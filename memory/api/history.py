@@ -13,11 +13,11 @@ from rest_framework.views import APIView
 from memory.api.auth import request_actor
 from memory.api.long_term import memory_to_dict
 from memory.api.scope import request_scope
-from memory.codecs import datetime_encode
+from memory.datetimes import datetime_encode
 from memory.models import MemoryHistory
 from memory.selectors.long_term import memory_history
 from memory.selectors.scope import history_scope
-from memory.services import review
+from memory.services.long_term import undo
 
 UNDOABLE = (MemoryHistory.Action.MERGED, MemoryHistory.Action.DELETED)
 
@@ -57,7 +57,7 @@ class MemoryHistoryUndoView(APIView):
         if where is None or not request_scope(request).allows(namespace=where[0], user_id=where[1]):
             return Response({"detail": f"History entry {history_id} not found"}, status=404)
         try:
-            record = review.memory_history_undo(history_id=history_id, actor=request_actor(request))
-        except review.UndoNotPossibleError as exc:
+            record = undo.memory_history_undo(history_id=history_id, actor=request_actor(request))
+        except undo.UndoNotPossibleError as exc:
             return Response({"detail": str(exc)}, status=409)
         return Response({"status": "ok", "history_id": history_id, "memory": memory_to_dict(record)})

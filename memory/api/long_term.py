@@ -38,7 +38,7 @@ from memory.api.fields import (
 )
 from memory.api.filters import filter_conditions, scoped_query
 from memory.api.scope import OutOfScope, Scope, request_scope
-from memory.codecs import datetime_encode
+from memory.datetimes import datetime_encode
 from memory.models import MemoryRecord, MemoryStatus, MemoryType
 from memory.selectors.long_term import (
     DEFAULT_HYBRID_ALPHA,

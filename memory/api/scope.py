@@ -33,7 +33,7 @@ class Scope:
     # None: any user.
     user_ids: frozenset[str] | None
     permissions: frozenset[str]
-    # How history names the caller (`memory.audit`), e.g. "key-AbCd1234".
+    # How history names the caller (`memory.actor_names`), e.g. "key-AbCd1234".
     credential: str
     # What rate limits count by; None while AUTH_MODE is disabled.
     throttle_id: str | None = None

@@ -32,7 +32,7 @@ from memory.api.fields import (
     validated_session_id,
 )
 from memory.api.scope import request_scope
-from memory.codecs import datetime_decode, datetime_encode
+from memory.datetimes import datetime_decode, datetime_encode
 from memory.selectors.working_memory import (
     MODEL_CONTEXT_WINDOWS,
     context_window,

@@ -43,8 +43,8 @@ from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
 from memory import extraction, llm
-from memory.audit import SYSTEM_PROMOTION
-from memory.codecs import datetime_decode
+from memory.actor_names import SYSTEM_PROMOTION
+from memory.datetimes import datetime_decode
 from memory.models import DATETIME_FIELDS, RECORD_FIELDS, MemoryRecord, MemoryStatus, SessionPromotion, SourceMessage
 from memory.selectors.long_term import similar_current_memories
 from memory.selectors.working_memory import working_memory_get
@@ -61,7 +61,7 @@ from policies.selectors import NoPublishedPolicyError, policy_version_for_sessio
 from policies.selectors.versions import SessionPolicy
 from policies.services.experiments import experiment_assign
 from policies.strategies import context_size
-from workers.queue import send_now
+from workers.queue import enqueue_promotion
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +97,13 @@ def session_promote(*, namespace: str | None, user_id: str | None, session_id: s
     except PromotionRetry as retry:
         if not settings.WORKERS_INLINE:
             # No debounce token: it runs unless a newer debounce window is pending (which covers it).
-            send_now("promote_session", namespace, user_id, session_id, "", delay_seconds=retry.delay_seconds)
+            enqueue_promotion(
+                namespace=namespace,
+                user_id=user_id,
+                session_id=session_id,
+                token="",
+                delay_seconds=retry.delay_seconds,
+            )
         return retry.run
 
 

@@ -10,11 +10,11 @@ from django.db import transaction
 from django.db.models import Q
 
 from memory import llm
-from memory.audit import SYSTEM_SWEEP
+from memory.actor_names import SYSTEM_SWEEP
 from memory.models import SessionPromotion
 from memory.selectors.promotion import promotion_runs_retryable, promotion_runs_to_rearm
 from policies.models import ExtractionRun, ExtractionRunRetry
-from workers.queue import send_on_commit
+from workers.queue import enqueue_promotion
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +60,13 @@ def _run_rearm(run: ExtractionRun, actor: str) -> None:
     run.save(update_fields=["rearms", "status", "finished_at", "failure", "error", "attempt", "malformed_replies"])
     logger.info("promotion run %s for session %s/%s retried by %s", run.pk, run.namespace, run.session_id, actor)
     # No debounce token: it runs now, unless a newer debounce window is pending (whose run continues this one).
-    send_on_commit("promote_session", run.namespace or None, run.user_id or None, run.session_id, "")
+    enqueue_promotion(
+        namespace=run.namespace or None,
+        user_id=run.user_id or None,
+        session_id=run.session_id,
+        token="",
+        on_commit=True,
+    )
 
 
 def promotion_failed_rearm() -> int:

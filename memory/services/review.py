@@ -1,7 +1,8 @@
-"""The review desk's actions on long-term memories: approve, reject, edit, pin, unpin,
-delete, and undo a history entry. Each one is atomic, writes a history row per record
-naming its actor, and leaves the index in step on commit, because each is a call of
-the long-term services (`memories_update`, `memories_delete`, the undos).
+"""The review desk's actions on long-term memories: approve, reject, edit, pin, unpin
+and delete (a history entry is undone by `long_term.undo.memory_history_undo`). Each
+one is atomic, writes a history row per record naming its actor, and leaves the index
+in step on commit, because each is a call of the long-term services
+(`memories_update`, `memories_delete`).
 
 What a reviewer's decision does to search: approve makes a record searchable, reject
 and delete take it out of default search (which returns approved records only), and an
@@ -13,19 +14,15 @@ from django.db import transaction
 from memory.models import MemoryHistory, MemoryRecord, MemoryStatus
 from memory.services.long_term import (
     MemoryNotFoundError,
-    UndoNotPossibleError,
     memories_delete,
     memories_supersede_approved,
     memories_update,
-    memory_delete_undo,
-    memory_merge_undo,
 )
 
 __all__ = [
     "REJECT_REASONS",
     "REVIEW_EDITABLE_FIELDS",
     "ReviewNotAllowedError",
-    "UndoNotPossibleError",
     "memories_approve",
     "memories_delete",
     "memories_edit",
@@ -36,7 +33,6 @@ __all__ = [
     "memory_change",
     "memory_delete",
     "memory_edit",
-    "memory_history_undo",
     "memory_pin",
     "memory_reject",
     "memory_unpin",
@@ -193,16 +189,3 @@ _STATUS_ACTIONS = {
     MemoryStatus.APPROVED: MemoryHistory.Action.APPROVED,
     MemoryStatus.REJECTED: MemoryHistory.Action.REJECTED,
 }
-
-
-def memory_history_undo(*, history_id: int, actor: str) -> MemoryRecord:
-    """Undo a merge (the absorbed record comes back) or a delete (the record comes back
-    from its snapshot). Other entries are not undoable: raises UndoNotPossibleError."""
-    entry = MemoryHistory.objects.filter(pk=history_id).only("action").first()
-    if entry is None:
-        raise UndoNotPossibleError(f"no history entry {history_id}")
-    if entry.action == MemoryHistory.Action.MERGED:
-        return memory_merge_undo(history_id=history_id, actor=actor)
-    if entry.action == MemoryHistory.Action.DELETED:
-        return memory_delete_undo(history_id=history_id, actor=actor)
-    raise UndoNotPossibleError(f"a {entry.get_action_display().lower()} entry cannot be undone; edit the record")

@@ -15,14 +15,14 @@ from django.conf import settings
 from ulid import ULID
 
 from memory import llm, redis_keys, tokens
-from memory.codecs import datetime_encode
+from memory.datetimes import datetime_encode
 from memory.redis_client import get_redis
 from memory.redis_keys.working_memory import WM_CHECK_AND_SET, WM_DELETE, WM_PUT
 from memory.selectors.working_memory import newest_fitting, response_document
 from memory.services.debounce import promotion_schedule
 from memory.services.promotion import session_promote
 from memory.services.quotas import QuotaExceeded
-from workers.queue import send_now
+from workers.queue import enqueue_summary
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ def working_memory_put(
     owner = owner or None
     promotion_schedule(namespace=namespace, user_id=owner, session_id=session_id)
     if summary_claimed:
-        send_now("working_memory_summarize", namespace, session_id, window)
+        enqueue_summary(namespace=namespace, session_id=session_id, window=window)
     return response_document(
         doc=doc, user_id=owner, message_tokens=message_tokens, window=window, new_session=not existed
     )

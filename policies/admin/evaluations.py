@@ -16,7 +16,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from memory.audit import admin_actor
+from memory.actor_names import admin_actor
 from memory.eval_dataset import DatasetError, dataset_upload_check, shipped_datasets
 from memory.selectors.policy_evaluation import evaluations_compare, version_online_figures
 from memory.services.policy_evaluation import policy_evaluation_create

@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from memory.audit import admin_actor
+from memory.actor_names import admin_actor
 from memory.selectors.experiment_results import experiment_results
 from policies.admin.experiment_display import results_context
 from policies.admin.experiment_trail import experiment_trail

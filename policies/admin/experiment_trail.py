@@ -10,7 +10,7 @@ from datetime import datetime
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 
-from memory.audit import admin_actor
+from memory.actor_names import admin_actor
 from policies.models import Experiment, ExperimentEvent, PublishEvent
 from policies.selectors.experiments import experiment_events
 

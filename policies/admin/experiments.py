@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from memory.audit import admin_actor
+from memory.actor_names import admin_actor
 from memoryproject.admin_base import ReadOnlyAdmin
 from policies.admin import experiment_pages
 from policies.models import Experiment, ExperimentEvent, Variant

@@ -8,7 +8,7 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from memory import llm
-from memory.audit import admin_actor
+from memory.actor_names import admin_actor
 from memory.selectors.review import run_source_range
 from memory.services.promotion_retry import promotion_runs_retry
 from memoryproject.admin_base import ReadOnlyAdmin

@@ -14,7 +14,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from memory import llm
-from memory.audit import admin_actor
+from memory.actor_names import admin_actor
 from memory.extraction import extract
 from policies.admin.version_forms import NewVersionForm, TryItForm
 from policies.llm_models import model_refusal

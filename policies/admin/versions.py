@@ -12,7 +12,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.urls import path, reverse
 
-from memory.audit import admin_actor
+from memory.actor_names import admin_actor
 from policies.admin import version_pages
 from policies.admin.version_forms import PolicyVersionForm
 from policies.models import Policy, PolicyVersion

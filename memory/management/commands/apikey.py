@@ -17,7 +17,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.dateparse import parse_datetime
 
-from memory.audit import COMMAND_LINE
+from memory.actor_names import COMMAND_LINE
 from memory.models import ALL_NAMESPACES
 from memory.selectors.api_keys import api_key_lookup, api_keys_list
 from memory.services.api_keys import ApiKeyError, api_key_create, api_key_revoke

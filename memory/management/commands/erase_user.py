@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from memory.audit import COMMAND_LINE
+from memory.actor_names import COMMAND_LINE
 from memory.services.erasure import KINDS, REDIS_ERRORS, user_erase
 
 

@@ -4,7 +4,7 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from memory.audit import COMMAND_LINE
+from memory.actor_names import COMMAND_LINE
 from memory.services.policy_evaluation import DatasetError, policy_evaluation_create, policy_evaluation_run
 
 COLUMNS = ("version", "examples", "precision", "recall", "F1", "forbidden hits", "tokens", "cost")

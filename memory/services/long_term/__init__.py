@@ -2,8 +2,12 @@
 
 - `indexing`: embed, index on commit, the sweep, rebuilds, access counts;
 - `create`: create with dedup (by id, content hash, vector range);
-- `edit`: edit and delete, undo a delete, purge expired delete snapshots;
-- `merge`: undo a merge, compact stored duplicates;
+- `dedup`: the dedup toolkit create and compaction share (content hash, type groups,
+  candidate conditions, merging one record into another, conflict links);
+- `sameness`: whether two near texts state the same fact;
+- `edit`: edit and delete, purge expired delete snapshots;
+- `undo`: undo a history entry (a merge or a delete);
+- `merge`: compact stored duplicates;
 - `forget`: the forgetting policy;
 - `supersede`: an update supersedes the record it replaces (both rows stay).
 
@@ -14,17 +18,15 @@ from memory.services.long_term.create import (
     CreateOutcome,
     MemoriesCreateResult,
     MemoryIdConflictError,
-    UndoNotPossibleError,
     memories_create,
-    memory_hash,
 )
+from memory.services.long_term.dedup import memory_hash
 from memory.services.long_term.edit import (
     EDITABLE_FIELDS,
     MemoryNotFoundError,
     history_snapshots_purge,
     memories_delete,
     memories_update,
-    memory_delete_undo,
     memory_update,
 )
 from memory.services.long_term.forget import ForgetResult, memories_forget
@@ -36,12 +38,18 @@ from memory.services.long_term.indexing import (
     memories_index_sweep_claim,
     memories_reindex,
 )
-from memory.services.long_term.merge import CompactResult, memories_compact, memory_merge_undo
+from memory.services.long_term.merge import CompactResult, memories_compact
 from memory.services.long_term.supersede import (
     SupersedeResult,
     memories_supersede,
     memories_supersede_approved,
     supersede_when_approved,
+)
+from memory.services.long_term.undo import (
+    UndoNotPossibleError,
+    memory_delete_undo,
+    memory_history_undo,
+    memory_merge_undo,
 )
 
 __all__ = [
@@ -71,6 +79,7 @@ __all__ = [
     "memories_update",
     "memory_delete_undo",
     "memory_hash",
+    "memory_history_undo",
     "memory_merge_undo",
     "memory_update",
 ]

@@ -22,11 +22,10 @@ river vs main, station, train", and the distance), for review or for compaction 
 LLM.
 
 A merge keeps the existing text, unions topics/entities/extracted_from, and writes an
-undoable MemoryHistory entry (see `memory_merge_undo`).
+undoable MemoryHistory entry (`dedup.merge_into`; undone by `undo.memory_merge_undo`).
 """
 
 import dataclasses
-import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -36,7 +35,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from memory import embeddings, index
-from memory.codecs import datetime_encode
 from memory.models import (
     LIST_FIELDS,
     RECORD_FIELDS,
@@ -47,10 +45,11 @@ from memory.models import (
     MemoryType,
     new_memory_id,
 )
+from memory.services.long_term.dedup import conflict_link, dedup_conditions, memory_hash, merge_into, type_group
 from memory.services.long_term.indexing import embed_records, index_on_commit, vector_bytes
 from memory.services.long_term.sameness import differing_details
+from memory.services.long_term.undo import last_owners
 from memory.services.quotas import records_quota_check
-from policies.models import ExtractionRun
 
 
 class MemoryIdConflictError(ValueError):
@@ -62,15 +61,6 @@ class MemoryIdConflictError(ValueError):
         super().__init__(f"id {memory_id!r} cannot be used; send another id, or none for a new one")
         self.position = position
         self.memory_id = memory_id
-
-
-class UndoNotPossibleError(ValueError):
-    """A history entry cannot be undone (already undone, snapshot purged, not undoable)."""
-
-
-def memory_hash(text: str) -> str:
-    """Content hash for exact-duplicate detection: case and whitespace do not count."""
-    return hashlib.sha256(" ".join(text.casefold().split()).encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -185,7 +175,7 @@ def memories_create(
             extraction_run_id=getattr(extraction_run, "pk", extraction_run),
             actor=actor,
             existing=existing,
-            last_owners=_last_owners([i for i in ids if i not in existing]),
+            last_owners=last_owners([i for i in ids if i not in existing]),
             may_review=may_review,
         )
         for p in pending:
@@ -234,24 +224,6 @@ def _clean(record: dict) -> dict:
     if not values.get("id"):
         values["id"] = new_memory_id()
     return values
-
-
-def _last_owners(ids: list[str]) -> dict[str, tuple]:
-    """For ids without a row: the (namespace, user_id) of each one's latest history
-    entry, i.e. who had the record last (history outlives a deleted record)."""
-    owners = {}
-    entries = MemoryHistory.objects.filter(memory_id__in=ids).order_by("memory_id", "-created_at", "-id")
-    for memory_id, namespace, user_id in entries.values_list("memory_id", "namespace", "user_id"):
-        owners.setdefault(memory_id, (namespace, user_id))
-    return owners
-
-
-def id_is_free(memory_id: str, owner: tuple) -> bool:
-    """Whether a record of `owner` (namespace, user_id) coming back (an undo) may take
-    `memory_id` again: no row has it, and no one else had it last."""
-    if MemoryRecord.objects.filter(id=memory_id).exists():
-        return False
-    return _last_owners([memory_id]).get(memory_id, owner) == owner
 
 
 def _overwrite_by_id(batch: _Batch, p: _Pending) -> bool:
@@ -411,93 +383,3 @@ def _write(batch: _Batch) -> None:
     MemoryHistory.objects.bulk_create(births + batch.histories, batch_size=500)
     MemoryConflict.objects.bulk_create(batch.conflicts, batch_size=500, ignore_conflicts=True)
     index_on_commit([r.id for r in created] + list(batch.touched))
-
-
-def type_group(memory_type: str) -> tuple[str, ...]:
-    """The memory types that may merge with `memory_type`: a `message` record only with
-    messages, an extracted fact (semantic, episodic) only with extracted facts."""
-    if memory_type == MemoryType.MESSAGE:
-        return (MemoryType.MESSAGE.value,)
-    return (MemoryType.SEMANTIC.value, MemoryType.EPISODIC.value)
-
-
-def dedup_conditions(namespace, user_id, *, memory_type: str = MemoryType.SEMANTIC) -> list[index.Condition]:
-    """Index filter for dedup candidates: the same namespace and user and type group,
-    never a rejected or a superseded record."""
-    conditions = []
-    for name, value in (("namespace", namespace), ("user_id", user_id)):
-        conditions.append(
-            index.Condition(name, "eq", (value,)) if value is not None else index.Condition(name, "missing")
-        )
-    conditions.append(index.Condition("status", "ne", (MemoryStatus.REJECTED,)))
-    conditions.append(index.Condition("memory_type", "any", type_group(memory_type)))
-    conditions.append(index.Condition("superseded_at", "missing"))
-    return conditions
-
-
-def conflict_link(newer: MemoryRecord, older: MemoryRecord, *, reasons: list[str], distance: float | None):
-    """The (unsaved) possible-conflict link between two near records kept apart: one row
-    per pair, from the newer record to the older."""
-    return MemoryConflict(memory=newer, other=older, reason="; ".join(reasons), distance=distance)
-
-
-def merge_into(
-    target: MemoryRecord,
-    incoming: MemoryRecord,
-    *,
-    step: str,
-    distance: float | None,
-    actor: str,
-    approves: bool = True,
-) -> MemoryHistory:
-    """Fold `incoming` into `target` (union of lists) and return the history entry that
-    undoes it (unsaved): the absorbed record's snapshot, what was added, what was before.
-    `approves` False (the caller may not review): a pending target stays pending."""
-    added = {}
-    for name in LIST_FIELDS:
-        new_values = [v for v in getattr(incoming, name) or [] if v not in getattr(target, name)]
-        added[name] = new_values
-        setattr(target, name, list(getattr(target, name)) + new_values)
-    before = {"status": target.status, "event_date": datetime_encode(target.event_date)}
-    set_by_merge = {}  # what an undo takes back, unless someone has changed it since
-    if target.event_date is None and incoming.event_date:
-        target.event_date = incoming.event_date
-        set_by_merge["event_date"] = datetime_encode(incoming.event_date)
-    # An explicitly approved duplicate approves a record still waiting for review.
-    if approves and incoming.status == MemoryStatus.APPROVED and target.status == MemoryStatus.PENDING:
-        target.status = set_by_merge["status"] = MemoryStatus.APPROVED
-    threshold = settings.MEMORY_DEDUP_DISTANCE_THRESHOLD
-    reason = (
-        "identical text (content hash) in the same namespace and user"
-        if step == "hash"
-        else f"semantic duplicate: cosine distance {distance:.4f} <= threshold {threshold}"
-    )
-    return MemoryHistory.of(
-        target,
-        action=MemoryHistory.Action.MERGED,
-        actor=actor,
-        reason=reason,
-        detail={
-            "step": step,
-            "distance": distance,
-            "threshold": threshold if step == "semantic" else None,
-            "merged": incoming.snapshot(),
-            "added": added,
-            "before": before,
-            "set": set_by_merge,
-        },
-    )
-
-
-def restore_snapshot(snapshot: dict) -> MemoryRecord:
-    """A row from a snapshot (as stored in history), re-embedded and saved."""
-    row = MemoryRecord.from_snapshot(snapshot)
-    row.memory_hash = memory_hash(row.text)
-    row.embedding = vector_bytes(embed_records([(row.text, row.context)])[0])
-    row.embedding_model = embeddings.model_name()
-    row.updated_at = row.persisted_at = timezone.now()
-    row.index_pending = True
-    if row.extraction_run_id is not None and not ExtractionRun.objects.filter(pk=row.extraction_run_id).exists():
-        row.extraction_run_id = None
-    row.save(force_insert=True)
-    return row

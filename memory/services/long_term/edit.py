@@ -1,5 +1,6 @@
 """Editing and deleting long-term memories. Every change writes a history row with its
-actor and the record before and after; the index follows on commit."""
+actor and the record before and after; the index follows on commit. A delete is undone
+in `undo`."""
 
 from collections.abc import Callable
 from datetime import timedelta
@@ -9,8 +10,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from memory import embeddings
-from memory.models import RECORD_FIELDS, MemoryHistory, MemoryIndexRemoval, MemoryRecord, new_memory_id
-from memory.services.long_term.create import UndoNotPossibleError, id_is_free, memory_hash, restore_snapshot
+from memory.models import RECORD_FIELDS, MemoryHistory, MemoryIndexRemoval, MemoryRecord
+from memory.services.long_term.dedup import memory_hash
 from memory.services.long_term.indexing import embed_records, index_on_commit, vector_bytes
 
 # A record's own fields, but for its identity and where it came from, plus its review status.
@@ -142,37 +143,6 @@ def memories_delete(
     if visible is not None:
         rows = [row for row in rows if visible(namespace=row.namespace, user_id=row.user_id)]
     return delete_rows(rows, reason=reason, actor=actor)
-
-
-@transaction.atomic
-def memory_delete_undo(*, history_id: int, actor: str) -> MemoryRecord:
-    """Bring a deleted record back from the snapshot its DELETED entry keeps (same id,
-    unless a row or another namespace or user has it since), while the retention period
-    keeps the snapshot."""
-    entry = MemoryHistory.objects.select_for_update().get(pk=history_id, action=MemoryHistory.Action.DELETED)
-    if entry.undone_at is not None:
-        raise UndoNotPossibleError(f"delete {history_id} was already undone at {entry.undone_at.isoformat()}")
-    if entry.purged_at is not None or not entry.detail.get("before"):
-        raise UndoNotPossibleError(
-            f"delete {history_id} can no longer be undone: its snapshot was dropped after "
-            f"{settings.MEMORY_DELETED_RETENTION_DAYS:g} days (MEMORY_DELETED_RETENTION_DAYS)"
-        )
-    snapshot = dict(entry.detail["before"])
-    if not id_is_free(snapshot["id"], (snapshot.get("namespace"), snapshot.get("user_id"))):
-        snapshot["id"] = new_memory_id()
-    restored = restore_snapshot(snapshot)
-    entry.undone_at = timezone.now()
-    entry.save(update_fields=["undone_at"])
-    MemoryHistory.of(
-        restored,
-        action=MemoryHistory.Action.RESTORED,
-        actor=actor,
-        reason=f"restored from delete {history_id}",
-        detail={"delete": history_id, "after": restored.snapshot()},
-    ).save()
-    MemoryIndexRemoval.objects.filter(memory_id=restored.id).delete()
-    index_on_commit([restored.id])
-    return restored
 
 
 def history_snapshots_purge(*, now=None) -> int:

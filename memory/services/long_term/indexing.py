@@ -16,7 +16,7 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from memory import embeddings, index
-from memory.codecs import datetime_decode, datetime_encode
+from memory.datetimes import datetime_decode, datetime_encode
 from memory.models import MemoryIndexRemoval, MemoryRecord
 from memory.redis_client import get_redis
 from memory.redis_keys import (
@@ -27,7 +27,7 @@ from memory.redis_keys import (
     ACCESS_TAKE,
     SWEEP_LOCK_KEY,
 )
-from workers.queue import send_now
+from workers.queue import enqueue_access_flush, enqueue_index
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ def _index_after_commit(memory_ids: list[str]) -> None:
     except index.INDEX_ERRORS as exc:
         logger.warning("indexing %d memories failed (%s); leaving them to the worker", len(memory_ids), exc)
         try:
-            send_now("memories_index", memory_ids)
+            enqueue_index(memory_ids=memory_ids)
         except redis.RedisError:
             logger.warning("could not enqueue indexing; the periodic sweep will retry")
 
@@ -234,8 +234,8 @@ def memories_after_search(*, found_ids: list[str], stale_ids: list[str], accesse
             ids = list(dict.fromkeys(found_ids))
             keys = [ACCESS_COUNTS_KEY, ACCESS_LAST_KEY, ACCESS_FLUSH_GATE_KEY]
             if ACCESS_RECORD(keys=keys, args=[datetime_encode(accessed_at), gate_ms, *ids]):
-                send_now("memories_access_flush", delay_seconds=settings.MEMORY_ACCESS_FLUSH_SECONDS)
+                enqueue_access_flush(delay_seconds=settings.MEMORY_ACCESS_FLUSH_SECONDS)
         if stale_ids:
-            send_now("memories_index", stale_ids)
+            enqueue_index(memory_ids=stale_ids)
     except redis.RedisError as exc:  # the search itself succeeded; its bookkeeping is best effort
         logger.warning("could not record search bookkeeping: %s", exc)

@@ -1,4 +1,5 @@
-"""Merges after the fact: undoing a dedup merge, and compacting duplicates already stored."""
+"""Compacting duplicates already stored, by the rules of create's dedup (`dedup`); a
+merge is undone in `undo`."""
 
 from dataclasses import dataclass, field
 
@@ -8,95 +9,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from memory import index
-from memory.codecs import datetime_decode, datetime_encode
-from memory.models import MemoryConflict, MemoryHistory, MemoryRecord, MemoryStatus, new_memory_id
+from memory.models import MemoryConflict, MemoryHistory, MemoryRecord, MemoryStatus
 from memory.selectors.long_term import records_in_scope
-from memory.services.long_term.create import (
-    UndoNotPossibleError,
-    conflict_link,
-    dedup_conditions,
-    id_is_free,
-    merge_into,
-    restore_snapshot,
-    type_group,
-)
+from memory.services.long_term.dedup import conflict_link, dedup_conditions, merge_into, type_group
 from memory.services.long_term.edit import delete_rows
 from memory.services.long_term.indexing import index_on_commit
 from memory.services.long_term.sameness import differing_details
-
-
-@transaction.atomic
-def memory_merge_undo(*, history_id: int, actor: str) -> MemoryRecord:
-    """Undo a merge: recreate the absorbed record (same id, re-embedded) and take back
-    what the merge added to the surviving record. Recorded in both histories.
-
-    The survivor is the record with the entry's id *in the entry's namespace and user*:
-    a record that has the id in another namespace or user now (moved, or an id reused
-    before ids were kept by their owner) is not touched, exactly as when the survivor
-    is gone: the absorbed record comes back and nothing is taken back."""
-    entry = MemoryHistory.objects.select_for_update().get(pk=history_id, action=MemoryHistory.Action.MERGED)
-    if entry.undone_at is not None:
-        raise UndoNotPossibleError(f"merge {history_id} was already undone at {entry.undone_at.isoformat()}")
-    merged = dict(entry.detail["merged"])
-    target = (
-        MemoryRecord.objects.select_for_update()
-        .filter(id=entry.memory_id, namespace=entry.namespace, user_id=entry.user_id)
-        .first()
-    )
-    if target is not None:
-        _take_back(target, entry.detail, merged)
-    if not id_is_free(merged["id"], (merged.get("namespace"), merged.get("user_id"))):
-        merged["id"] = new_memory_id()  # the id is someone's since: keep both
-    restored = restore_snapshot(merged)
-    entry.undone_at = timezone.now()
-    entry.save(update_fields=["undone_at"])
-    survivor = target or MemoryRecord(id=entry.memory_id, namespace=entry.namespace, user_id=entry.user_id)
-    MemoryHistory.objects.bulk_create(
-        [
-            MemoryHistory.of(
-                survivor,
-                action=MemoryHistory.Action.UNMERGED,
-                actor=actor,
-                reason=f"undid merge {history_id}: {restored.id} restored",
-                detail={"merge": history_id},
-            ),
-            MemoryHistory.of(
-                restored,
-                action=MemoryHistory.Action.UNMERGED,
-                actor=actor,
-                reason=f"restored from merge {history_id} into {entry.memory_id}",
-                detail={"merge": history_id, "after": restored.snapshot()},
-            ),
-        ]
-    )
-    index_on_commit([restored.id] + ([target.id] if target else []))
-    return restored
-
-
-def _take_back(target: MemoryRecord, detail: dict, merged: dict) -> None:
-    """Remove from the survivor what the merge added. A status or date the merge set is
-    put back only while it is still what the merge set: a reviewer's later approval of
-    the survivor, or a date they gave it, stays."""
-    for name, added in detail.get("added", {}).items():
-        setattr(target, name, [v for v in getattr(target, name) if v not in added])
-    before = detail.get("before", {})
-    set_by_merge = detail.get("set", _set_by_earlier_merge(before, merged))
-    if "status" in set_by_merge and target.status == set_by_merge["status"]:
-        target.status = before["status"]
-    if "event_date" in set_by_merge and datetime_encode(target.event_date) == set_by_merge["event_date"]:
-        target.event_date = datetime_decode(before.get("event_date"))
-    target.updated_at, target.index_pending = timezone.now(), True
-    target.save()
-
-
-def _set_by_earlier_merge(before: dict, merged: dict) -> dict:
-    """What a merge recorded before `set` existed must have set, from its rules."""
-    set_by_merge = {}
-    if before.get("status") == MemoryStatus.PENDING and merged.get("status") == MemoryStatus.APPROVED:
-        set_by_merge["status"] = MemoryStatus.APPROVED
-    if before.get("event_date") is None and merged.get("event_date"):
-        set_by_merge["event_date"] = datetime_encode(datetime_decode(merged["event_date"]))
-    return set_by_merge
 
 
 @dataclass(frozen=True)

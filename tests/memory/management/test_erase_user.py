@@ -6,7 +6,7 @@ import io
 import pytest
 from django.core.management import CommandError, call_command
 
-from memory.audit import COMMAND_LINE
+from memory.actor_names import COMMAND_LINE
 from memory.models import ErasureReceipt, MemoryRecord
 from memory.services.erasure import KINDS, user_digest
 from tests.helpers import db_rows_containing, dead_redis, put_session, redis_keys_containing, server_redis_at

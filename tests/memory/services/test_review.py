@@ -10,6 +10,7 @@ from django.utils import timezone
 from memory.models import MemoryHistory, MemoryRecord
 from memory.services import review
 from memory.services.long_term import memories_create, memories_delete, memory_hash
+from memory.services.long_term.undo import UndoNotPossibleError, memory_history_undo
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -133,12 +134,12 @@ def test_delete_removes_the_memory_from_search_and_undo_brings_it_back(api, pend
     deleted = MemoryHistory.objects.get(memory_id="piano", action="deleted")
     assert (deleted.actor, deleted.detail["before"]["text"]) == (REVIEWER, FACTS["piano"])
 
-    restored = review.memory_history_undo(history_id=deleted.pk, actor=REVIEWER)
+    restored = memory_history_undo(history_id=deleted.pk, actor=REVIEWER)
     assert (restored.id, restored.text, restored.status) == ("piano", FACTS["piano"], "approved")
     assert searched(api, "piano", "keyword") == ["piano"]
     assert history("piano")[-1] == ("restored", REVIEWER, f"restored from delete {deleted.pk}")
-    with pytest.raises(review.UndoNotPossibleError, match="already undone"):
-        review.memory_history_undo(history_id=deleted.pk, actor=REVIEWER)
+    with pytest.raises(UndoNotPossibleError, match="already undone"):
+        memory_history_undo(history_id=deleted.pk, actor=REVIEWER)
 
 
 def test_a_merge_is_undone_through_the_review_service(api):
@@ -146,7 +147,7 @@ def test_a_merge_is_undone_through_the_review_service(api):
     memories_create(records=[first], actor="test")
     (merged,) = memories_create(records=[{**first, "id": "b", "topics": ["drinks"]}], actor="api:anonymous").outcomes
     assert (merged.id, merged.outcome) == ("a", "merged_hash")
-    restored = review.memory_history_undo(history_id=merged.history_id, actor=REVIEWER)
+    restored = memory_history_undo(history_id=merged.history_id, actor=REVIEWER)
     assert restored.id == "b"
     assert sorted(searched(api, "green tea", "keyword")) == ["a", "b"]
     assert MemoryRecord.objects.get(pk="a").topics == []
@@ -156,10 +157,10 @@ def test_a_merge_is_undone_through_the_review_service(api):
 def test_only_merges_and_deletes_can_be_undone(pending):
     approved = review.memory_approve(memory_id="tea", actor=REVIEWER)
     entry = MemoryHistory.objects.get(memory_id=approved.id, action="approved")
-    with pytest.raises(review.UndoNotPossibleError, match="approved entry cannot be undone"):
-        review.memory_history_undo(history_id=entry.pk, actor=REVIEWER)
-    with pytest.raises(review.UndoNotPossibleError, match="no history entry 999999"):
-        review.memory_history_undo(history_id=999999, actor=REVIEWER)
+    with pytest.raises(UndoNotPossibleError, match="approved entry cannot be undone"):
+        memory_history_undo(history_id=entry.pk, actor=REVIEWER)
+    with pytest.raises(UndoNotPossibleError, match="no history entry 999999"):
+        memory_history_undo(history_id=999999, actor=REVIEWER)
 
 
 def test_the_sweep_drops_delete_snapshots_past_their_retention_and_keeps_the_audit_row(settings, pending):
@@ -176,8 +177,8 @@ def test_the_sweep_drops_delete_snapshots_past_their_retention_and_keeps_the_aud
     assert (old.detail, old.purged_at is not None, old.actor) == ({}, True, REVIEWER)
     recent = MemoryHistory.objects.get(memory_id="piano", action="deleted")
     assert (recent.detail["before"]["text"], recent.purged_at) == (FACTS["piano"], None)
-    with pytest.raises(review.UndoNotPossibleError, match="after 30 days"):
-        review.memory_history_undo(history_id=old.pk, actor=REVIEWER)
+    with pytest.raises(UndoNotPossibleError, match="after 30 days"):
+        memory_history_undo(history_id=old.pk, actor=REVIEWER)
     assert not MemoryRecord.objects.filter(pk="tea").exists()
 
 
@@ -187,7 +188,7 @@ def test_undoing_a_merge_keeps_a_reviewers_later_approval_of_the_survivor(api):
     (merged,) = memories_create(records=[{**first, "id": "b"}], status="pending", actor="system:promotion").outcomes
     review.memory_approve(memory_id="a", actor=REVIEWER)
 
-    restored = review.memory_history_undo(history_id=merged.history_id, actor=REVIEWER)
+    restored = memory_history_undo(history_id=merged.history_id, actor=REVIEWER)
 
     assert (restored.id, restored.status) == ("b", "pending")
     assert MemoryRecord.objects.get(pk="a").status == "approved"
@@ -200,7 +201,7 @@ def test_undoing_a_merge_that_approved_the_survivor_puts_it_back_to_pending(api)
     (merged,) = memories_create(records=[{**first, "id": "b"}], status="approved", actor="api:anonymous").outcomes
     assert MemoryRecord.objects.get(pk="a").status == "approved"  # an approved duplicate approves it
 
-    review.memory_history_undo(history_id=merged.history_id, actor=REVIEWER)
+    memory_history_undo(history_id=merged.history_id, actor=REVIEWER)
 
     assert list(MemoryRecord.objects.order_by("id").values_list("id", "status")) == [
         ("a", "pending"),
