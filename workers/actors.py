@@ -1,7 +1,8 @@
 """Dramatiq actors: thin, idempotent, take ids; each one calls a service.
 
-Imports run one way: this module imports services, and services send to these actors
-by name through `workers.queue`. `manage.py rundramatiq` discovers this module
+Imports run one way: this module imports services, and services (and these actors'
+own follow-ups) send to these actors through the typed functions of `workers.queue`,
+the one module that names them. `manage.py rundramatiq` discovers this module
 (DRAMATIQ_AUTODISCOVER_MODULES), and `WorkersConfig.ready` registers it in every process.
 """
 
@@ -14,7 +15,7 @@ from memory.services.policy_evaluation import policy_evaluation_run
 from memory.services.promotion import PromotionRetry, promotion_run
 from memory.services.promotion_retry import promotion_failed_rearm
 from memory.services.working_memory import working_memory_summarize as summarize
-from workers.queue import send_now
+from workers.queue import enqueue_index_sweep, enqueue_promotion
 
 # --- Long-term memory index -------------------------------------------------------------
 # If retries run out, the rows stay marked `index_pending` (visible in the admin) and
@@ -53,7 +54,7 @@ def memories_index_sweep():
         promotion_failed_rearm()  # last: it may wait on the provider's probe
     finally:
         if not settings.WORKERS_INLINE:
-            memories_index_sweep.send_with_options(delay=settings.MEMORY_INDEX_SWEEP_SECONDS * 1000)
+            enqueue_index_sweep(delay_seconds=settings.MEMORY_INDEX_SWEEP_SECONDS)
 
 
 # --- Working memory: the running summary ------------------------------------------------
@@ -107,7 +108,13 @@ def promote_session(namespace: str | None, user_id: str | None, session_id: str,
     if claim.action == "superseded":
         return
     if claim.action == "rearm":
-        send_now("promote_session", namespace, user_id, session_id, token, delay_seconds=claim.delay_seconds)
+        enqueue_promotion(
+            namespace=namespace,
+            user_id=user_id,
+            session_id=session_id,
+            token=token,
+            delay_seconds=claim.delay_seconds,
+        )
         return
     try:
         promotion_run(namespace=namespace, user_id=user_id, session_id=session_id)

@@ -35,7 +35,9 @@ escaped by `escape`: `%` -> `%25`, `:` -> `%3A`, None -> ""):
   ABANDONED_WINDOW_TTL_MS of memory.services.debounce, 24 h): a session's pending
   promotion window, fields `first`, `due`, `token`, `armed` (ms, Redis clock; the
   protocol is described in memory.services.debounce). Here the three parts are
-  percent-encoded (`urllib.parse.quote`, nothing safe), not `escape`d.
+  percent-encoded (`urllib.parse.quote`, nothing safe), not `escape`d. Found by SCAN
+  for the metrics (`promotion_windows_pattern`) and for an erasure
+  (`owner_promotion_windows_pattern`).
 - `embcache:{EMBEDDING_MODEL}:{sha256 of the text}:tenants` (hash: tenant -> float32
   bytes; EX EMBEDDING_CACHE_TTL_SECONDS, 7 days, restarted by each tenant's write): the
   query-embedding cache. One field per tenant (`Scope.tenant`; "" for a caller without
@@ -61,16 +63,27 @@ escaped by `escape`: `%` -> `%25`, `:` -> `%3A`, None -> ""):
   every API process.
 - `auth:throttle:{kind}:{credential}:{window}` (string: the count; EXPIRE one period
   and a second), in the Redis of the cache THROTTLE_CACHE names (the auth cache's
-  database, apart from the data): a credential's calls of one kind (`writes`,
-  `searches`) in one fixed window of its rate limit, counted by REST and MCP alike
-  (memory.api.auth.rate_limit_wait).
+  database, apart from the data), written directly, not through the cache: a
+  credential's calls of one kind (`writes`, `searches`) in one fixed window of its rate
+  limit, counted by REST and MCP alike (memory.api.auth.rate_limit_wait).
+- `auth:1:apikey:{prefix}` (a pickled `KnownKey`; KEY_CACHE_SECONDS of
+  memory.selectors.api_keys, 5 min), in the auth cache (django-redis, KEY_PREFIX "auth",
+  version 1, which add the `auth:1:`; the builder gives the cache key
+  `apikey:{prefix}`): what authenticating needs of an API key's row, so a request makes
+  no database query. Deleted when the key is revoked.
+- `auth:1:apikey-used:{prefix}` (string "1"; LAST_USED_EVERY_SECONDS of
+  memory.api.auth, 60 s, cache `add`), in the auth cache as above: the key's
+  `last_used_at` was written within the minute, so one process of all writes it.
 
-Owned by libraries, named by settings, not built here:
+Owned by libraries, named by settings, written by them:
 - `dramatiq:*` (Dramatiq's RedisBroker, namespace "dramatiq"): `dramatiq:{queue}` (list
   of message ids) and `dramatiq:{queue}.msgs` (hash id -> message), the same with `.DQ`
   for delayed messages and `.XQ` (sorted set by time) for dead letters, which the
   broker's maintenance drops after 7 days; `dramatiq:__acks__.{worker}.{queue}` (sets)
   and `dramatiq:__heartbeats__` (sorted set). No key TTLs. The queue is `default`.
+  The server only reads the `.msgs` hashes (`dramatiq_messages_key`, for
+  workers.queue.queue_depths); its messages are sent by the functions of workers.queue.
+- `auth:1:axes-{sha256}`: django-axes' admin login failures (AXES_CACHE "auth").
 - `cache:*`: Django's cache (django-redis, KEY_PREFIX "cache"), configured but not
   written by the server today.
 
@@ -110,6 +123,8 @@ ACCESS_LAST_KEY = "memory:access:last"
 ACCESS_FLUSH_GATE_KEY = "memory:access:flush-gate"
 HEALTH_INDEX_DRIFT_KEY = "health:index-drift"
 THROTTLE_PREFIX = "auth:throttle:"
+API_KEY_CACHE_PREFIX = "apikey:"
+API_KEY_USED_PREFIX = "apikey-used:"
 
 
 def escape(part: str | None) -> str:
@@ -157,9 +172,35 @@ def window_key(*, namespace: str | None, user_id: str | None, session_id: str) -
     return ":".join([DEBOUNCE_PREFIX, *(quote(part, safe="") for part in parts)])
 
 
+def promotion_windows_pattern() -> str:
+    """SCAN pattern matching every session's promotion debounce window."""
+    return f"{DEBOUNCE_PREFIX}:*"
+
+
+def owner_promotion_windows_pattern(*, namespace: str | None, user_id: str | None) -> str:
+    """SCAN pattern matching the promotion windows of one owner's sessions. Every part
+    of a window key is percent-encoded, so the owner's prefix has no glob characters."""
+    return window_key(namespace=namespace, user_id=user_id, session_id="") + "*"
+
+
 def throttle_key(*, kind: str, credential: str, window: int) -> str:
     """A credential's counter of `kind` calls in window number `window` of its rate limit."""
     return f"{THROTTLE_PREFIX}{kind}:{credential}:{window}"
+
+
+def api_key_cache_key(prefix: str) -> str:
+    """The auth cache's copy of an API key's row (a Django cache key: see the docstring)."""
+    return f"{API_KEY_CACHE_PREFIX}{prefix}"
+
+
+def api_key_used_key(prefix: str) -> str:
+    """The auth cache's mark that an API key's last use was written within the minute."""
+    return f"{API_KEY_USED_PREFIX}{prefix}"
+
+
+def dramatiq_messages_key(*, namespace: str, queue: str) -> str:
+    """Dramatiq's RedisBroker hash of a queue's unacknowledged messages (its layout, not ours)."""
+    return f"{namespace}:{queue}.msgs"
 
 
 def query_embedding_key(*, model: str, text: str) -> str:

@@ -13,6 +13,7 @@ from django.core.cache import caches
 from django.utils import timezone
 
 from memory.models import ApiKey, TenantNamespace
+from memory.redis_keys import api_key_cache_key
 
 KEY_CACHE_SECONDS = 300
 
@@ -35,10 +36,6 @@ class KnownKey:
         return self.expiry_date is not None and self.expiry_date < timezone.now()
 
 
-def key_cache_key(prefix: str) -> str:
-    return f"apikey:{prefix}"
-
-
 def _known(key: ApiKey) -> KnownKey:
     return KnownKey(
         prefix=key.prefix,
@@ -59,13 +56,13 @@ def api_key_lookup(*, secret: str) -> KnownKey | None:
     the number of keys."""
     prefix, _, _ = secret.partition(".")
     cache = caches["auth"]
-    known = cache.get(key_cache_key(prefix))
+    known = cache.get(api_key_cache_key(prefix))
     if known is None:
         row = ApiKey.objects.filter(prefix=prefix).first()
         if row is None:
             return None
         known = _known(row)
-        cache.set(key_cache_key(prefix), known, timeout=KEY_CACHE_SECONDS)
+        cache.set(api_key_cache_key(prefix), known, timeout=KEY_CACHE_SECONDS)
     if not ApiKey.objects.key_generator.verify(secret, known.hashed_key):
         return None
     return known

@@ -14,7 +14,7 @@ from django.utils import timezone
 from memory import index
 from memory.models import MemoryRecord, SessionPromotion, SourceMessage
 from memory.redis_client import get_redis
-from memory.redis_keys import DEBOUNCE_PREFIX, HEALTH_INDEX_DRIFT_KEY
+from memory.redis_keys import HEALTH_INDEX_DRIFT_KEY, promotion_windows_pattern
 from policies.models import ExtractionRun
 
 
@@ -41,7 +41,7 @@ def extraction_lag_seconds(*, now: datetime | None = None) -> float:
 
 def _oldest_window_first_ms() -> int | None:
     client = get_redis()
-    keys = list(client.scan_iter(match=f"{DEBOUNCE_PREFIX}:*", count=1000))
+    keys = list(client.scan_iter(match=promotion_windows_pattern(), count=1000))
     if not keys:
         return None
     pipe = client.pipeline(transaction=False)

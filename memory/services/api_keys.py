@@ -14,7 +14,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from memory.models import ALL_NAMESPACES, ApiKey, TenantNamespace
-from memory.selectors.api_keys import key_cache_key, namespaces_owned_elsewhere
+from memory.redis_keys import api_key_cache_key
+from memory.selectors.api_keys import namespaces_owned_elsewhere
 
 logger = logging.getLogger(__name__)
 PERMISSIONS = ("read", "write", "delete", "review")
@@ -105,7 +106,7 @@ def api_key_revoke(*, prefix: str, actor: str) -> ApiKey:
         key.revoked, key.revoked_by, key.revoked_at = True, actor, timezone.now()
         key.save(update_fields=["revoked", "revoked_by", "revoked_at"])
         # The request path reads keys from this cache: the revocation applies at once.
-        transaction.on_commit(lambda: caches["auth"].delete(key_cache_key(key.prefix)))
+        transaction.on_commit(lambda: caches["auth"].delete(api_key_cache_key(key.prefix)))
         logger.info("API key %s revoked by %s", key.prefix, actor)
     return key
 

@@ -31,7 +31,7 @@ from django.conf import settings
 
 from memory import redis_keys
 from memory.services.promotion import session_promote
-from workers.queue import send_now
+from workers.queue import enqueue_promotion
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +63,13 @@ def promotion_schedule(*, namespace: str | None, user_id: str | None, session_id
         ],
     )
     if token:
-        send_now("promote_session", namespace, user_id, session_id, token, delay_seconds=int(delay_ms) / 1000)
+        enqueue_promotion(
+            namespace=namespace,
+            user_id=user_id,
+            session_id=session_id,
+            token=token,
+            delay_seconds=int(delay_ms) / 1000,
+        )
 
 
 def promotion_claim(*, namespace: str | None, user_id: str | None, session_id: str, token: str) -> Claim:

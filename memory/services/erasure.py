@@ -206,8 +206,7 @@ def _session_keys_erase(erasure: _Erasure) -> None:
     """Debounce windows of the user in the namespace (found by key pattern, so windows of
     sessions nothing else names go too), and summary guards of the user's sessions."""
     client = get_redis()
-    # Every part of a window key is percent-encoded, so the tenant's prefix has no glob characters.
-    pattern = redis_keys.window_key(namespace=erasure.namespace, user_id=erasure.user_id, session_id="") + "*"
+    pattern = redis_keys.owner_promotion_windows_pattern(namespace=erasure.namespace, user_id=erasure.user_id)
     keys = list(client.scan_iter(match=pattern, count=BATCH))
     for session_id in sorted(erasure.session_ids):
         # A window written before the session was claimed is keyed with no user.

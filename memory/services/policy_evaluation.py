@@ -36,7 +36,7 @@ from scipy.optimize import linear_sum_assignment
 from memory import embeddings, extraction, llm
 from memory.eval_dataset import DatasetError, EvalExample, dataset_parse, dataset_upload_check
 from policies.models import PolicyEvaluation, PolicyEvaluationExample, PolicyVersion, Strategy
-from workers.queue import send_on_commit
+from workers.queue import enqueue_policy_evaluation
 
 __all__ = ["DatasetError", "example_score", "policy_evaluation_create", "policy_evaluation_run"]
 
@@ -104,7 +104,7 @@ def policy_evaluation_create(
     ]
     if enqueue:
         for evaluation in evaluations:
-            send_on_commit("policy_evaluate", evaluation.pk)
+            enqueue_policy_evaluation(evaluation_id=evaluation.pk)
     return evaluations
 
 

@@ -13,7 +13,7 @@ from memory.redis_keys import index_document_prefix
 from memory.selectors.metrics import HEALTH_DRIFT_MAX_AGE_SECONDS
 from tests.helpers import wait_until
 from tests.reliability.support import report
-from workers.queue import send_now
+from workers.queue import enqueue_index_sweep
 
 pytestmark = [pytest.mark.reliability, pytest.mark.multiprocess]
 
@@ -72,7 +72,7 @@ def test_a_flushed_index_shows_as_drift_and_the_sweep_writes_it_again(start_depl
     assert MemoryRecord.objects.count() == RECORDS
 
     lost_at = time.monotonic()
-    send_now("memories_index_sweep")  # as seed_defaults starts the chain on a deploy
+    enqueue_index_sweep()  # as seed_defaults starts the chain on a deploy
     wait_until(lambda: drift(deployment) == (0, 0), timeout=60, interval=0.5, what="the sweep to repair the index")
     repaired_s = time.monotonic() - lost_at
     assert search_total(deployment) == RECORDS

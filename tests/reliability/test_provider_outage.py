@@ -21,7 +21,7 @@ from policies.models import ExtractionRun, ExtractionRunRetry
 from policies.services import policy_defaults_ensure
 from tests.helpers import put_session, wait_until
 from tests.reliability.support import extraction_tally, one_memory_per_turn, report, turns
-from workers.queue import send_now
+from workers.queue import enqueue_index_sweep
 
 pytestmark = [pytest.mark.reliability, pytest.mark.multiprocess]
 
@@ -79,7 +79,7 @@ def test_after_an_outage_longer_than_the_retry_budget_every_session_is_extracted
         MEMORY_INDEX_SWEEP_SECONDS="2",
         LLM_TIMEOUT_SECONDS="5",
     )
-    send_now("memories_index_sweep")  # the chain `seed_defaults` starts on a deploy
+    enqueue_index_sweep()  # the chain `seed_defaults` starts on a deploy
     outage_started = time.monotonic()
     statuses, stop = [], threading.Event()
     writer = threading.Thread(target=keep_writing, args=(deployment, statuses, stop))

@@ -15,7 +15,7 @@ import requests
 from policies.services import policy_defaults_ensure
 from tests.helpers import put_session, wait_until
 from tests.reliability.support import children, one_memory_per_turn, report, rss_mb, turns
-from workers.queue import send_now
+from workers.queue import enqueue_index_sweep
 
 pytestmark = [pytest.mark.reliability, pytest.mark.multiprocess]
 
@@ -73,7 +73,7 @@ def test_memory_stays_bounded_under_mixed_load(start_deployment, llm_server):
         MEMORY_INDEX_SWEEP_SECONDS="10",
         **MALLOC_ENV,  # as bin/serve runs the processes
     )
-    send_now("memories_index_sweep")  # the periodic sweep, as seed_defaults starts it
+    enqueue_index_sweep()  # the periodic sweep, as seed_defaults starts it
     stop, counts = threading.Event(), {"writes": 0, "searches": 0}
     load = threading.Thread(target=mixed_load, args=(deployment.url, deployment.headers, stop, counts), daemon=True)
     started = time.monotonic()

@@ -3,7 +3,7 @@ from django.core.management.base import BaseCommand
 from memory import index, llm
 from memory.services.roles import roles_ensure
 from policies.services import policy_defaults_ensure
-from workers.queue import send_now
+from workers.queue import enqueue_index_sweep
 
 
 class Command(BaseCommand):
@@ -13,7 +13,7 @@ class Command(BaseCommand):
         index.ensure_index()
         self.stdout.write("seed_defaults: vector index ready")
         # Start the periodic index sweep; its Redis lock keeps a single chain alive.
-        send_now("memories_index_sweep")
+        enqueue_index_sweep()
         self.stdout.write("seed_defaults: index sweep scheduled")
         version = policy_defaults_ensure(llm_configured=llm.is_configured())
         self.stdout.write(
