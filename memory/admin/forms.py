@@ -5,7 +5,11 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from memory.models import MemoryRecord, MemoryStatus
-from memory.services.review import REJECT_REASONS, REVIEW_EDITABLE_FIELDS
+from memory.services.review import REJECT_REASONS
+
+# The fields the admin's edit forms show (what a person corrects by hand; the rest is the
+# record's provenance): a part of EDITABLE_FIELDS, which the edit service checks.
+FORM_FIELDS = ("text", "topics", "entities", "event_date", "pinned")
 
 
 class ListField(forms.CharField):
@@ -46,7 +50,7 @@ class MemoryRecordForm(forms.ModelForm):
 
     class Meta:
         model = MemoryRecord
-        fields = (*REVIEW_EDITABLE_FIELDS, "status")
+        fields = (*FORM_FIELDS, "status")
         widgets = {"text": forms.Textarea(attrs={"rows": 4, "cols": 90})}
 
     def __init__(self, *args, **kwargs):
@@ -75,7 +79,7 @@ class MemoryRecordForm(forms.ModelForm):
 
     def review_changes(self) -> dict:
         """The edits to hand to memory_edit: the reviewer's fields that changed."""
-        return {name: self.cleaned_data[name] for name in REVIEW_EDITABLE_FIELDS if name in self.changed_data}
+        return {name: self.cleaned_data[name] for name in FORM_FIELDS if name in self.changed_data}
 
 
 class ReviewEditForm(forms.Form):
@@ -104,7 +108,7 @@ class ReviewEditForm(forms.Form):
     def changes_from(self, record: MemoryRecord) -> dict:
         """The fields whose submitted value differs from the record's."""
         changes = {}
-        for name in REVIEW_EDITABLE_FIELDS:
+        for name in FORM_FIELDS:
             value = self.cleaned_data[name]
             current = getattr(record, name)
             if name == "event_date" and value and current:

@@ -18,12 +18,12 @@ from memory.selectors.review import (
     memory_source_turns,
     raw_output_shown,
 )
+from memory.services.long_term.edit import memory_edit
 from memory.services.review import (
     REJECT_REASONS,
     memories_delete,
     memory_approve,
     memory_delete,
-    memory_edit,
     memory_reject,
 )
 
@@ -141,7 +141,7 @@ class MemoryRecordAdmin(admin.ModelAdmin):
         actor = admin_actor(request.user)
         changes = form.review_changes()
         if changes:
-            memory_edit(memory_id=obj.pk, changes=changes, actor=actor)
+            memory_edit(memory_id=obj.pk, changes=changes, actor=actor, may_review=True)
         if "status" in form.changed_data:
             if form.cleaned_data["status"] == MemoryStatus.APPROVED:
                 memory_approve(memory_id=obj.pk, actor=actor)

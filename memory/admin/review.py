@@ -19,13 +19,9 @@ from memory.actor_names import admin_actor
 from memory.admin.forms import RejectForm, ReviewEditForm
 from memory.models import MemoryHistory, MemoryRecord, MemoryStatus
 from memory.selectors.review import memory_conflicts, memory_neighbours, memory_source_turns, review_next
+from memory.services.long_term.edit import memory_edit
 from memory.services.long_term.undo import UndoNotPossibleError, memory_history_undo
-from memory.services.review import (
-    REJECT_REASONS,
-    memory_approve,
-    memory_edit,
-    memory_reject,
-)
+from memory.services.review import REJECT_REASONS, memory_approve, memory_reject
 
 # Keys of the review URL that steer the view rather than filter the queue.
 CONTROL_PARAMS = ("after", "o", "p", "e", "_facets", "_popup", "_to_field", "all")
@@ -151,7 +147,7 @@ def _edit(request, record: MemoryRecord, actor: str, *, approve: bool) -> None:
     # One transaction: an edit that is approved is never left half done.
     with transaction.atomic():
         if changes:
-            record = memory_edit(memory_id=record.pk, changes=changes, actor=actor)
+            record = memory_edit(memory_id=record.pk, changes=changes, actor=actor, may_review=True)
         if approve:
             memory_approve(memory_id=record.pk, actor=actor)
     verb = ("Edited and approved" if approve else "Edited") if changes else ("Approved" if approve else "No change to")

@@ -50,7 +50,6 @@ from memory.selectors.long_term import (
     supersede_chain,
 )
 from memory.services import long_term as services
-from memory.services import review
 
 
 def memory_to_dict(record: MemoryRecord) -> dict:
@@ -445,7 +444,7 @@ class LongTermMemoryDetailView(APIView):
             raise OutOfScope("The edit would move the memory outside this credential's scope.")
         scope = request_scope(request)
         try:
-            record = review.memory_change(
+            record = services.memory_edit(
                 memory_id=memory_id,
                 changes=changes,
                 actor=request_actor(request),
@@ -453,7 +452,7 @@ class LongTermMemoryDetailView(APIView):
             )
         except services.MemoryNotFoundError:
             return _not_found(memory_id)
-        except review.ReviewNotAllowedError as exc:
+        except services.ReviewNotAllowedError as exc:
             raise exceptions.PermissionDenied(
                 f"Field {exc.field!r}: {exc} (this credential's permissions: {scope.permissions_said})."
             ) from exc

@@ -28,7 +28,6 @@ from memory.mcp.scope import mcp_caller
 from memory.selectors.long_term import memories_search, memory_get
 from memory.selectors.scope import record_scopes
 from memory.services import long_term as services
-from memory.services import review
 
 Filter = dict[str, Any] | None
 SearchMode = Literal["semantic", "keyword", "hybrid"]
@@ -191,7 +190,7 @@ def _edit(ctx, memory_id: str, changes: dict) -> dict:
     if not changes:
         raise serializers.ValidationError({"memory_id": ["Give at least one field to change."]})
     validated = edit_changes(changes, _validated(EditMemorySerializer, changes))
-    record = review.memory_change(
+    record = services.memory_edit(
         memory_id=memory_id, changes=validated, actor=caller.actor, may_review="review" in caller.scope.permissions
     )
     return memory_to_dict(record)

@@ -1,8 +1,8 @@
-"""The review desk's actions on long-term memories: approve, reject, edit, pin, unpin
-and delete (a history entry is undone by `long_term.undo.memory_history_undo`). Each
-one is atomic, writes a history row per record naming its actor, and leaves the index
-in step on commit, because each is a call of the long-term services
-(`memories_update`, `memories_delete`).
+"""The review desk's actions on long-term memories: approve, reject, pin, unpin and
+delete (an edit is `long_term.edit.memory_edit`, whoever asks; a history entry is
+undone by `long_term.undo.memory_history_undo`). Each one is atomic, writes a history
+row per record naming its actor, and leaves the index in step on commit, because each
+is a call of the long-term services (`memories_edit`, `memories_delete`).
 
 What a reviewer's decision does to search: approve makes a record searchable, reject
 and delete take it out of default search (which returns approved records only), and an
@@ -15,31 +15,24 @@ from memory.models import MemoryHistory, MemoryRecord, MemoryStatus
 from memory.services.long_term import (
     MemoryNotFoundError,
     memories_delete,
+    memories_edit,
     memories_supersede_approved,
-    memories_update,
 )
 
 __all__ = [
     "REJECT_REASONS",
-    "REVIEW_EDITABLE_FIELDS",
-    "ReviewNotAllowedError",
     "memories_approve",
     "memories_delete",
-    "memories_edit",
     "memories_pin",
     "memories_reject",
     "memories_unpin",
     "memory_approve",
-    "memory_change",
     "memory_delete",
-    "memory_edit",
     "memory_pin",
     "memory_reject",
     "memory_unpin",
 ]
 
-# What a reviewer may change by hand; the rest is the record's provenance.
-REVIEW_EDITABLE_FIELDS = ("text", "topics", "entities", "event_date", "pinned")
 # The reasons a reviewer picks from (or types their own).
 REJECT_REASONS = (
     "Not a durable fact",
@@ -59,7 +52,7 @@ def _one(rows: list[MemoryRecord], memory_id: str) -> MemoryRecord:
 
 def _approved(memory_ids: list[str], actor: str) -> list[MemoryRecord]:
     """Approve, and apply what an approved update was noted to supersede."""
-    rows = memories_update(
+    rows = memories_edit(
         memory_ids=memory_ids,
         changes={"status": MemoryStatus.APPROVED},
         actor=actor,
@@ -84,7 +77,7 @@ def _rejected(memory_ids: list[str], reason: str, actor: str) -> list[MemoryReco
     reason = " ".join(reason.split())
     if not reason:
         raise ValueError("a rejection needs a reason")
-    return memories_update(
+    return memories_edit(
         memory_ids=memory_ids,
         changes={"status": MemoryStatus.REJECTED},
         actor=actor,
@@ -104,29 +97,9 @@ def memory_reject(*, memory_id: str, reason: str, actor: str) -> MemoryRecord:
     return _one(_rejected([memory_id], reason, actor), memory_id)
 
 
-def _edited(memory_ids: list[str], changes: dict, actor: str) -> list[MemoryRecord]:
-    unknown = set(changes) - set(REVIEW_EDITABLE_FIELDS)
-    if unknown:
-        raise ValueError(f"a reviewer cannot change {', '.join(sorted(unknown))}")
-    if "text" in changes and not (changes["text"] or "").strip():
-        raise ValueError("the text cannot be empty")
-    return memories_update(memory_ids=memory_ids, changes=changes, actor=actor)
-
-
-@transaction.atomic
-def memories_edit(*, memory_ids: list[str], changes: dict, actor: str) -> int:
-    """The same edit on many records (e.g. a topic or a date); fields of REVIEW_EDITABLE_FIELDS."""
-    return len(_edited(memory_ids, changes, actor))
-
-
-@transaction.atomic
-def memory_edit(*, memory_id: str, changes: dict, actor: str) -> MemoryRecord:
-    return _one(_edited([memory_id], changes, actor), memory_id)
-
-
 def _pinned(memory_ids: list[str], pinned: bool, actor: str) -> list[MemoryRecord]:
     action = MemoryHistory.Action.PINNED if pinned else MemoryHistory.Action.UNPINNED
-    return memories_update(
+    return memories_edit(
         memory_ids=memory_ids, changes={"pinned": pinned}, actor=actor, action=action, reason=action.label.lower()
     )
 
@@ -157,35 +130,3 @@ def memory_delete(*, memory_id: str, actor: str, reason: str = "") -> None:
     """Delete one record; its snapshot stays undoable for MEMORY_DELETED_RETENTION_DAYS."""
     if not memories_delete(memory_ids=[memory_id], actor=actor, reason=reason or "deleted by a reviewer"):
         raise MemoryNotFoundError(memory_id)
-
-
-class ReviewNotAllowedError(PermissionError):
-    """A caller without the review permission tried to change a review status."""
-
-    def __init__(self, field: str):
-        super().__init__("approving or rejecting a memory needs the review permission")
-        self.field = field
-
-
-@transaction.atomic
-def memory_change(*, memory_id: str, changes: dict, actor: str, may_review: bool) -> MemoryRecord:
-    """A change through the API (any editable field). A change of status alone is
-    recorded as the review decision it is: approved or rejected. Only a caller that
-    `may_review` (a reviewer's credential) sends a status at all: an agent's key must
-    not overrule the review desk. Refused before anything is read or written."""
-    if "status" in changes and not may_review:
-        raise ReviewNotAllowedError("status")
-    action, reason = MemoryHistory.Action.EDITED, ""
-    if set(changes) == {"status"} and changes["status"] in _STATUS_ACTIONS:
-        action = _STATUS_ACTIONS[changes["status"]]
-        reason = f"{action.label.lower()} through the API"
-    rows = memories_update(memory_ids=[memory_id], changes=changes, actor=actor, action=action, reason=reason)
-    if changes.get("status") == MemoryStatus.APPROVED:
-        memories_supersede_approved(memory_ids=[memory_id], actor=actor)
-    return _one(rows, memory_id)
-
-
-_STATUS_ACTIONS = {
-    MemoryStatus.APPROVED: MemoryHistory.Action.APPROVED,
-    MemoryStatus.REJECTED: MemoryHistory.Action.REJECTED,
-}

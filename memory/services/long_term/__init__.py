@@ -5,7 +5,7 @@
 - `dedup`: the dedup toolkit create and compaction share (content hash, type groups,
   candidate conditions, merging one record into another, conflict links);
 - `sameness`: whether two near texts state the same fact;
-- `edit`: edit and delete, purge expired delete snapshots;
+- `edit`: edit (one verb, one list of editable fields) and delete, purge expired delete snapshots;
 - `undo`: undo a history entry (a merge or a delete);
 - `merge`: compact stored duplicates;
 - `forget`: the forgetting policy;
@@ -24,10 +24,11 @@ from memory.services.long_term.dedup import memory_hash
 from memory.services.long_term.edit import (
     EDITABLE_FIELDS,
     MemoryNotFoundError,
+    ReviewNotAllowedError,
     history_snapshots_purge,
     memories_delete,
-    memories_update,
-    memory_update,
+    memories_edit,
+    memory_edit,
 )
 from memory.services.long_term.forget import ForgetResult, memories_forget
 from memory.services.long_term.indexing import (
@@ -60,6 +61,7 @@ __all__ = [
     "MemoriesCreateResult",
     "MemoryIdConflictError",
     "MemoryNotFoundError",
+    "ReviewNotAllowedError",
     "SupersedeResult",
     "UndoNotPossibleError",
     "history_snapshots_purge",
@@ -68,6 +70,7 @@ __all__ = [
     "memories_compact",
     "memories_create",
     "memories_delete",
+    "memories_edit",
     "memories_forget",
     "memories_index",
     "memories_index_sweep",
@@ -76,10 +79,9 @@ __all__ = [
     "memories_supersede",
     "memories_supersede_approved",
     "supersede_when_approved",
-    "memories_update",
     "memory_delete_undo",
+    "memory_edit",
     "memory_hash",
     "memory_history_undo",
     "memory_merge_undo",
-    "memory_update",
 ]

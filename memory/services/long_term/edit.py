@@ -1,4 +1,6 @@
-"""Editing and deleting long-term memories. Every change writes a history row with its
+"""Editing and deleting long-term memories: one verb, edit (`memory_edit` for one
+record by any actor, `memories_edit` for the same change on many), one list of what may
+change (EDITABLE_FIELDS). Every change writes a history row with its
 actor and the record before and after; the index follows on commit. A delete is undone
 in `undo`."""
 
@@ -10,9 +12,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from memory import embeddings
-from memory.models import RECORD_FIELDS, MemoryHistory, MemoryIndexRemoval, MemoryRecord
+from memory.models import RECORD_FIELDS, MemoryHistory, MemoryIndexRemoval, MemoryRecord, MemoryStatus
 from memory.services.long_term.dedup import memory_hash
 from memory.services.long_term.indexing import embed_records, index_on_commit, vector_bytes
+from memory.services.long_term.supersede import memories_supersede_approved
 
 # A record's own fields, but for its identity and where it came from, plus its review status.
 EDITABLE_FIELDS = (
@@ -35,19 +38,47 @@ def _normalised(name: str, value):
     return value
 
 
+class ReviewNotAllowedError(PermissionError):
+    """A caller without the review permission tried to change a review status."""
+
+    def __init__(self, field: str):
+        super().__init__("approving or rejecting a memory needs the review permission")
+        self.field = field
+
+
+# A change of status alone is the review decision it is.
+_STATUS_ACTIONS = {
+    MemoryStatus.APPROVED: MemoryHistory.Action.APPROVED,
+    MemoryStatus.REJECTED: MemoryHistory.Action.REJECTED,
+}
+
+
 @transaction.atomic
-def memory_update(
-    *, memory_id: str, changes: dict, actor: str, action: str = MemoryHistory.Action.EDITED, reason: str = ""
-) -> MemoryRecord:
-    """Change one record (any of EDITABLE_FIELDS); raises MemoryNotFoundError."""
-    rows = memories_update(memory_ids=[memory_id], changes=changes, actor=actor, action=action, reason=reason)
+def memory_edit(*, memory_id: str, changes: dict, actor: str, may_review: bool) -> MemoryRecord:
+    """Edit one record, whoever asks (the REST PATCH, the MCP tool, the admin): any of
+    EDITABLE_FIELDS; raises MemoryNotFoundError. A change of status alone is recorded as
+    the review decision it is: approved or rejected, and an approval applies what the
+    record was noted to supersede. Only a caller that `may_review` (a reviewer's
+    credential, the admin) sends a status at all: an agent's key must not overrule the
+    review desk. Refused before anything is read or written, as is an empty text."""
+    if "status" in changes and not may_review:
+        raise ReviewNotAllowedError("status")
+    if "text" in changes and not (changes["text"] or "").strip():
+        raise ValueError("the text cannot be empty")
+    action, reason = MemoryHistory.Action.EDITED, ""
+    if set(changes) == {"status"} and changes["status"] in _STATUS_ACTIONS:
+        action = _STATUS_ACTIONS[changes["status"]]
+        reason = f"{action.label.lower()} through the API"
+    rows = memories_edit(memory_ids=[memory_id], changes=changes, actor=actor, action=action, reason=reason)
     if not rows:
         raise MemoryNotFoundError(memory_id)
+    if changes.get("status") == MemoryStatus.APPROVED:
+        memories_supersede_approved(memory_ids=[memory_id], actor=actor)
     return rows[0]
 
 
 @transaction.atomic
-def memories_update(
+def memories_edit(
     *,
     memory_ids: list[str],
     changes: dict,
@@ -55,7 +86,8 @@ def memories_update(
     action: str = MemoryHistory.Action.EDITED,
     reason: str = "",
 ) -> list[MemoryRecord]:
-    """Apply the same changes to each record that exists (unknown ids are ignored).
+    """Apply the same changes to each record that exists (unknown ids are ignored): the
+    edit every other one is made of (`memory_edit`, the review desk's decisions).
 
     A text change re-hashes and re-embeds, a context change re-embeds (one batch for
     all). Each record gets a history row: `action` by `actor`, `reason` (default: which

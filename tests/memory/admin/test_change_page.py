@@ -8,8 +8,9 @@ import pytest
 from memory import index
 from memory.models import MemoryHistory, MemoryRecord
 from memory.services.long_term import memories_create
+from memory.services.long_term.edit import memory_edit
 from memory.services.promotion import promotion_run
-from memory.services.review import memory_delete, memory_edit
+from memory.services.review import memory_delete
 from tests.helpers import put_session
 from tests.memory.admin.conftest import TENANT, pending, search_ids
 
@@ -95,7 +96,12 @@ def test_a_reviewer_sees_the_version_without_a_link_they_could_not_open(reviewer
 
 def test_history_shows_actor_action_reason_and_a_word_diff(superuser_client):
     (memory_id,) = pending("Alice drinks green tea.")
-    memory_edit(memory_id=memory_id, changes={"text": "Alice drinks black coffee.", "pinned": True}, actor="admin:x")
+    memory_edit(
+        memory_id=memory_id,
+        changes={"text": "Alice drinks black coffee.", "pinned": True},
+        actor="admin:x",
+        may_review=True,
+    )
 
     history = section(page(superuser_client, memory_id), "provenance-history")
 
@@ -206,7 +212,7 @@ def test_a_text_edit_past_history_diff_max_words_says_too_long_to_diff(superuser
     settings.HISTORY_DIFF_MAX_WORDS = 20
     before = " ".join(f"w{i}" for i in range(100))
     (memory_id,) = pending(before)
-    memory_edit(memory_id=memory_id, changes={"text": f"start {before} end"}, actor="admin:x")
+    memory_edit(memory_id=memory_id, changes={"text": f"start {before} end"}, actor="admin:x", may_review=True)
 
     history = section(page(superuser_client, memory_id), "provenance-history")
 
@@ -222,7 +228,7 @@ def test_a_local_edit_of_a_long_text_still_diffs_within_the_limit(superuser_clie
     words = [f"w{i}" for i in range(1000)]
     (memory_id,) = pending(" ".join(words))
     edited = [*words[:500], "changed", "again", *words[501:]]
-    memory_edit(memory_id=memory_id, changes={"text": " ".join(edited)}, actor="admin:x")
+    memory_edit(memory_id=memory_id, changes={"text": " ".join(edited)}, actor="admin:x", may_review=True)
 
     history = section(page(superuser_client, memory_id), "provenance-history")
 

@@ -10,6 +10,7 @@ from django.utils import timezone
 from memory.models import MemoryHistory, MemoryRecord
 from memory.services import review
 from memory.services.long_term import memories_create, memories_delete, memory_hash
+from memory.services.long_term.edit import ReviewNotAllowedError, memories_edit, memory_edit
 from memory.services.long_term.undo import UndoNotPossibleError, memory_history_undo
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -74,10 +75,11 @@ def test_a_rejection_needs_a_reason_and_writes_nothing_without_one(pending):
 def test_an_edit_re_embeds_and_re_hashes_so_search_finds_the_new_text(api, pending):
     review.memory_approve(memory_id="tea", actor=REVIEWER)
     before = MemoryRecord.objects.get(pk="tea")
-    edited = review.memory_edit(
+    edited = memory_edit(
         memory_id="tea",
         changes={"text": "Alice drinks black coffee every morning", "topics": ["drinks"]},
         actor=REVIEWER,
+        may_review=True,
     )
     assert edited.memory_hash == memory_hash("Alice drinks black coffee every morning") != before.memory_hash
     assert edited.embedding != before.embedding
@@ -92,16 +94,16 @@ def test_an_edit_re_embeds_and_re_hashes_so_search_finds_the_new_text(api, pendi
 
 
 @pytest.mark.parametrize(
-    ("changes", "message"),
+    ("changes", "may_review", "error", "message"),
     [
-        ({"status": "approved"}, "cannot change status"),
-        ({"namespace": "other"}, "cannot change namespace"),
-        ({"text": "  "}, "cannot be empty"),
+        ({"status": "approved"}, False, ReviewNotAllowedError, "needs the review permission"),
+        ({"extracted_from": ["m1"]}, True, ValueError, "not editable: extracted_from"),
+        ({"text": "  "}, True, ValueError, "cannot be empty"),
     ],
 )
-def test_a_reviewer_edit_of_other_fields_is_refused_and_writes_nothing(pending, changes, message):
-    with pytest.raises(ValueError, match=message):
-        review.memory_edit(memory_id="tea", changes=changes, actor=REVIEWER)
+def test_an_edit_that_is_not_allowed_is_refused_and_writes_nothing(pending, changes, may_review, error, message):
+    with pytest.raises(error, match=message):
+        memory_edit(memory_id="tea", changes=changes, actor=REVIEWER, may_review=may_review)
     row = MemoryRecord.objects.get(pk="tea")
     assert (row.status, row.namespace, row.text) == ("pending", NS, FACTS["tea"])
     assert MemoryHistory.objects.filter(memory_id="tea").count() == 1
@@ -117,7 +119,7 @@ def test_bulk_pin_and_unpin_count_what_they_changed(pending):
 
 def test_bulk_reject_and_bulk_edit_write_one_history_row_per_record(api, pending):
     assert review.memories_reject(memory_ids=["tea", "piano"], reason="Not a durable fact", actor=REVIEWER) == 2
-    assert review.memories_edit(memory_ids=["tea", "lisbon"], changes={"topics": ["family"]}, actor=REVIEWER) == 2
+    assert len(memories_edit(memory_ids=["tea", "lisbon"], changes={"topics": ["family"]}, actor=REVIEWER)) == 2
     assert MemoryHistory.objects.filter(action="rejected", actor=REVIEWER).count() == 2
     assert MemoryHistory.objects.filter(action="edited", actor=REVIEWER).count() == 2
     assert list(MemoryRecord.objects.order_by("id").values_list("id", "status", "topics")) == [
