@@ -100,9 +100,17 @@ def working_memory_trim(message: dict, retry_info: dict):
 PROMOTION_MAX_RETRIES = 20
 
 
-@dramatiq.actor(max_retries=PROMOTION_MAX_RETRIES, min_backoff=5_000, max_backoff=3_600_000, time_limit=10 * 60_000)
-def promote_session(namespace: str | None, user_id: str | None, session_id: str, token: str):
-    """A debounced promotion message fired: run it, re-arm it for a later write, or, if a
+# The actor keeps its first name on the wire ("promote_session"): messages queued before
+# the function's rename (promotion_* family) still find it after an upgrade.
+@dramatiq.actor(
+    actor_name="promote_session",
+    max_retries=PROMOTION_MAX_RETRIES,
+    min_backoff=5_000,
+    max_backoff=3_600_000,
+    time_limit=10 * 60_000,
+)
+def promotion_due(namespace: str | None, user_id: str | None, session_id: str, token: str):
+    """A debounced promotion message came due: run it, re-arm it for a later write, or, if a
     newer message has taken over the session, do nothing (idempotent)."""
     claim = promotion_claim(namespace=namespace, user_id=user_id, session_id=session_id, token=token)
     if claim.action == "superseded":

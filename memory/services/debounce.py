@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from memory import redis_keys
-from memory.services.promotion import session_promote
+from memory.services.promotion import promotion_run_now
 from workers.queue import enqueue_promotion
 
 logger = logging.getLogger(__name__)
@@ -85,6 +85,6 @@ def _promote_inline(*, namespace, user_id, session_id) -> None:
     now, once. A failure is on the run (and the log), never raised into the write that
     triggered it; the session's next write tries again."""
     try:
-        session_promote(namespace=namespace, user_id=user_id, session_id=session_id)
+        promotion_run_now(namespace=namespace, user_id=user_id, session_id=session_id)
     except Exception:
         logger.exception("inline promotion of session %r failed; its next write retries", session_id)

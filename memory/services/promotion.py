@@ -83,7 +83,7 @@ class PromotionRetry(Exception):
         self.run = run
 
 
-def session_promote(*, namespace: str | None, user_id: str | None, session_id: str) -> ExtractionRun | None:
+def promotion_run_now(*, namespace: str | None, user_id: str | None, session_id: str) -> ExtractionRun | None:
     """Promote the session's not-yet-promoted turns now, synchronously.
 
     The running summary calls this before trimming turns: when it returns, every turn

@@ -20,7 +20,7 @@ from memory.redis_client import get_redis
 from memory.redis_keys.working_memory import WM_CHECK_AND_SET, WM_DELETE, WM_PUT
 from memory.selectors.working_memory import newest_fitting, response_document
 from memory.services.debounce import promotion_schedule
-from memory.services.promotion import session_promote
+from memory.services.promotion import promotion_run_now
 from memory.services.quotas import QuotaExceeded
 from workers.queue import enqueue_summary
 
@@ -171,7 +171,7 @@ def working_memory_summarize(*, namespace: str | None, session_id: str, window: 
         trimmed = doc["messages"][:-keep]
         if not trimmed:
             break
-        session_promote(namespace=namespace, user_id=stored[1] or None, session_id=session_id)
+        promotion_run_now(namespace=namespace, user_id=stored[1] or None, session_id=session_id)
         context = _summary(doc["context"], trimmed, window=window, use_llm=use_llm)
         if _write_summary(key, stored[2], doc, message_tokens, trimmed, context):
             logger.info(

@@ -103,11 +103,11 @@ def test_a_run_that_recovers_within_its_attempts_succeeds(client, policy, llm_se
 def test_the_summary_path_persists_turns_and_hands_the_retry_to_the_worker(
     client, policy, llm_server, dramatiq_worker, redis_client
 ):
-    from memory.services.promotion import session_promote
+    from memory.services.promotion import promotion_run_now
 
     llm_server.script(Fault.server_error(), REPLY)
     put_one_turn(client)
-    run = session_promote(namespace=NS, user_id=USER, session_id="s-1")
+    run = promotion_run_now(namespace=NS, user_id=USER, session_id="s-1")
     assert (run.status, run.attempt) == ("running", 1)  # returned, not raised: the turns are safe in the DB
     assert SessionPromotion.objects.get().persisted_seq == 1
 
