@@ -71,7 +71,7 @@ def exception_handler(exc, context):
     if isinstance(exc, exceptions.ValidationError):
         return Response(
             {"detail": validation_detail(exc.detail, getattr(exc, "loc", ("body",)))},
-            status=status.HTTP_422_UNPROCESSABLE_ENTITY,
+            status=exc.status_code if isinstance(exc, FieldConflict) else status.HTTP_422_UNPROCESSABLE_ENTITY,
         )
     if isinstance(exc, exceptions.ParseError):
         return Response(
@@ -113,6 +113,29 @@ def field_error(loc: list, msg: str, code: str = "invalid") -> exceptions.Valida
     """A 422 naming one field by its path, e.g. field_error(["query", "limit"], "...")."""
     error = exceptions.ValidationError({"_": [msg]})
     error.detail = [exceptions.ErrorDetail(msg, code=code)]
+    error.loc = tuple(loc)
+    return error
+
+
+def not_found_error(detail: str, *, loc: list, msg: str) -> exceptions.NotFound:
+    """A 404 whose body is `{"detail": detail}` (the reference server's words); `loc` and
+    `msg` name the field as a 422 does, for a caller that names arguments (MCP's tool
+    errors, `memory.mcp.calls`)."""
+    error = exceptions.NotFound(detail)
+    error.loc = tuple(loc)
+    error.msg = msg
+    return error
+
+
+class FieldConflict(exceptions.ValidationError):
+    """A 409 in the 422's shape, naming the field: the request is valid but collides
+    with what is stored (a session id that belongs to another user)."""
+
+    status_code = status.HTTP_409_CONFLICT
+
+
+def field_conflict(loc: list, msg: str) -> FieldConflict:
+    error = FieldConflict([msg])
     error.loc = tuple(loc)
     return error
 

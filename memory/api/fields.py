@@ -134,15 +134,26 @@ class BoundedListField(serializers.ListField):
         super().__init__(max_length=getattr(settings, max_setting), **kwargs)
 
 
+def validated(serializer_class, data, container: str = "body") -> dict:
+    """`data` (a request's body or query, as plain values) through `serializer_class`; a
+    422 naming [container, field] when it is invalid, [container] when it is no object."""
+    if not isinstance(data, dict):
+        raise _located(serializers.ValidationError("Must be a JSON object."), container)
+    serializer = serializer_class(data=data)
+    if not serializer.is_valid():
+        raise _located(serializers.ValidationError(serializer.errors), container)
+    return serializer.validated_data
+
+
+def _located(error: serializers.ValidationError, container: str) -> serializers.ValidationError:
+    error.loc = (container,)
+    return error
+
+
 def validated_query(request, serializer_class) -> dict:
     """The request's query parameters through `serializer_class`; a 422 naming
     ["query", field] when they are invalid."""
-    serializer = serializer_class(data=request.query_params.dict())
-    if not serializer.is_valid():
-        error = serializers.ValidationError(serializer.errors)
-        error.loc = ("query",)
-        raise error
-    return serializer.validated_data
+    return validated(serializer_class, request.query_params.dict(), "query")
 
 
 def tag_list(**kwargs) -> BoundedListField:

@@ -81,6 +81,7 @@ _NAMING_OPERATORS = ("eq", "any", "all", "in_")
 def scoped_query(query, data: dict, scope: Scope):
     """`query` (a SearchQuery of validated filters) narrowed to what `scope` may see, and
     tagged with its tenant (whose query-embedding cache entries it uses)."""
+    scope.check_pinned_filter(data.get("namespace"), ["body", "namespace"])
     narrowing = []
     for name, allowed in (("namespace", scope.namespaces), ("user_id", scope.user_ids)):
         if allowed is None:

@@ -3,16 +3,22 @@
 `GET /v1/long-term-memory/{id}/history` lists what happened to a record, newest first,
 also after it was deleted. `POST /v1/long-term-memory/history/{history_id}/undo` undoes
 a merge (the absorbed record comes back) or a delete (while its snapshot is kept).
-The reference server has neither route.
+The reference server has neither route, and no MCP tool offers them.
+
+`memory_history_respond` and `history_undo_respond` are the operations (as in
+`memory.api.long_term.operations`); the views are a few lines around them.
 """
 
 from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from memory.api.auth import request_actor
-from memory.api.long_term import memory_to_dict
-from memory.api.scope import request_scope
+from memory.api.errors import not_found_error
+from memory.api.long_term.serializers import MemoryRecordOutputSerializer, memory_to_dict
+from memory.api.schema_errors import declared
+from memory.api.scope import Scope, request_scope
 from memory.datetimes import datetime_encode
 from memory.models import MemoryHistory
 from memory.selectors.long_term import memory_history
@@ -22,7 +28,14 @@ from memory.services.long_term import undo
 UNDOABLE = (MemoryHistory.Action.MERGED, MemoryHistory.Action.DELETED)
 
 
+class UndoRefused(exceptions.APIException):
+    """A 409: the entry is no merge or delete, was undone already, or its snapshot is purged."""
+
+    status_code = status.HTTP_409_CONFLICT
+
+
 def history_to_dict(entry: MemoryHistory) -> dict:
+    """One entry (`HistoryEntryOutputSerializer` documents it)."""
     return {
         "id": entry.pk,
         "memory_id": entry.memory_id,
@@ -37,27 +50,63 @@ def history_to_dict(entry: MemoryHistory) -> dict:
     }
 
 
+class HistoryEntryOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    memory_id = serializers.CharField()
+    action = serializers.ChoiceField(MemoryHistory.Action.choices)
+    actor = serializers.CharField()
+    reason = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    undone_at = serializers.DateTimeField(allow_null=True)
+    purged_at = serializers.DateTimeField(allow_null=True)
+    undoable = serializers.BooleanField()
+    # What changed: the fields before and after, a merge's absorbed record, a snapshot.
+    detail = serializers.JSONField()
+
+
+class HistoryOutputSerializer(serializers.Serializer):
+    memory_id = serializers.CharField()
+    history = HistoryEntryOutputSerializer(many=True)
+    total = serializers.IntegerField()
+
+
+class UndoOutputSerializer(serializers.Serializer):
+    status = serializers.CharField()
+    history_id = serializers.IntegerField()
+    memory = MemoryRecordOutputSerializer()
+
+
+def memory_history_respond(memory_id: str, *, scope: Scope) -> dict:
+    """A record's history, newest first (`HistoryOutputSerializer`); a 404 when it has
+    none in the scope. A record moved between scopes has entries in both: any entry
+    outside the scope hides it all."""
+    entries = memory_history(memory_id=memory_id)
+    if not entries or not all(scope.allows(namespace=e.namespace, user_id=e.user_id) for e in entries):
+        raise not_found_error(f"No history for memory {memory_id}", loc=["path", "memory_id"], msg="no history.")
+    return {"memory_id": memory_id, "history": [history_to_dict(e) for e in entries], "total": len(entries)}
+
+
+def history_undo_respond(history_id: int, *, scope: Scope, actor: str) -> dict:
+    """Undo a merge or a delete (`UndoOutputSerializer`); a 404 for an entry outside the
+    scope, a 409 (`UndoRefused`) for one that cannot be undone."""
+    where = history_scope(history_id=history_id)
+    if where is None or not scope.allows(namespace=where[0], user_id=where[1]):
+        raise not_found_error(f"History entry {history_id} not found", loc=["path", "history_id"], msg="no such entry.")
+    try:
+        record = undo.memory_history_undo(history_id=history_id, actor=actor)
+    except undo.UndoNotPossibleError as exc:
+        raise UndoRefused(str(exc)) from exc
+    return {"status": "ok", "history_id": history_id, "memory": memory_to_dict(record)}
+
+
 class MemoryHistoryView(APIView):
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses=declared(HistoryOutputSerializer, 404))
     def get(self, request, memory_id):
-        entries = memory_history(memory_id=memory_id)
-        scope = request_scope(request)
-        # A record moved between scopes has entries in both: any outside hides it all.
-        if not entries or not all(scope.allows(namespace=e.namespace, user_id=e.user_id) for e in entries):
-            return Response({"detail": f"No history for memory {memory_id}"}, status=404)
-        return Response(
-            {"memory_id": memory_id, "history": [history_to_dict(e) for e in entries], "total": len(entries)}
-        )
+        return Response(memory_history_respond(memory_id, scope=request_scope(request)))
 
 
 class MemoryHistoryUndoView(APIView):
-    @extend_schema(request=None, responses={200: dict})
+    @extend_schema(request=None, responses=declared(UndoOutputSerializer, 404, 409))
     def post(self, request, history_id):
-        where = history_scope(history_id=history_id)
-        if where is None or not request_scope(request).allows(namespace=where[0], user_id=where[1]):
-            return Response({"detail": f"History entry {history_id} not found"}, status=404)
-        try:
-            record = undo.memory_history_undo(history_id=history_id, actor=request_actor(request))
-        except undo.UndoNotPossibleError as exc:
-            return Response({"detail": str(exc)}, status=409)
-        return Response({"status": "ok", "history_id": history_id, "memory": memory_to_dict(record)})
+        scope = request_scope(request)
+        return Response(history_undo_respond(history_id, scope=scope, actor=request_actor(request)))

@@ -26,11 +26,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from memory.api.errors import field_error
-from memory.api.fields import SCOPE_MAX_LENGTH, ScopeField, TagValueField, validated_query
+from memory.api.fields import SCOPE_MAX_LENGTH, MemoryTextField, ScopeField, TagValueField, validated, validated_query
 from memory.api.filters import scoped_query
-from memory.api.long_term import MemoryTextField, SearchSerializer, memory_to_dict, search_query_from_body
+from memory.api.long_term.operations import search_query_from_body
+from memory.api.long_term.serializers import SearchSerializer, memory_to_dict
+from memory.api.schema_errors import declared
 from memory.api.scope import Scope, request_scope
-from memory.api.working_memory import WindowQuerySerializer
+from memory.api.working_memory.serializers import WindowQuerySerializer
 from memory.selectors.long_term import SEARCH_MODES, SearchQuery
 from memory.selectors.prompt import MemoryPrompt, PromptSession, memory_prompt_build
 from memory.selectors.working_memory import context_window
@@ -145,17 +147,12 @@ def _scope_session(session: dict | None, scope: Scope) -> None:
         session["user_id"] = scope.user(session["user_id"], [*loc, "user_id"])
 
 
-def memory_prompt_respond(data, scope: Scope | None = None) -> dict:
-    """Validate a prompt request body, build the prompt, count the memories' access.
-    `scope` is the caller's (None: unrestricted, for a caller that has checked it)."""
-    if not isinstance(data, dict):
-        raise field_error(["body"], "Must be a JSON object.")
-    serializer = MemoryPromptSerializer(data=data)
-    serializer.is_valid(raise_exception=True)
-    body = serializer.validated_data
+def memory_prompt_respond(data, *, scope: Scope) -> dict:
+    """Validate a prompt request body (`MemoryPromptSerializer`), build the prompt in the
+    caller's scope, count the memories' access; answers `MemoryPromptResponseSerializer`."""
+    body = validated(MemoryPromptSerializer, data)
     if body["session"] is None and not body["long_term_search"]:
         raise field_error(["body"], "Give a session, a long_term_search, or both.", "missing")
-    scope = scope or Scope.unrestricted(credential="internal")
     _scope_session(body["session"], scope)
     search = prompt_search_query(body["long_term_search"], query=body["query"], session=body["session"])
     if search is not None:
@@ -197,9 +194,9 @@ class MemoryPromptView(APIView):
     @extend_schema(
         request=MemoryPromptSerializer,
         parameters=[PromptQuerySerializer],
-        responses={200: MemoryPromptResponseSerializer},
+        responses=declared(MemoryPromptResponseSerializer, 403, 422),
     )
     def post(self, request):
         """Summary, recent session messages, relevant long-term memories and the query, as messages."""
         validated_query(request, PromptQuerySerializer)  # optimize_query: accepted, no effect
-        return Response(memory_prompt_respond(request.data, request_scope(request)))
+        return Response(memory_prompt_respond(request.data, scope=request_scope(request)))

@@ -5,7 +5,14 @@ drf-spectacular documents each view's success; the errors come from the shared l
 for every operation, with the one body shape they all share: `{"detail": ...}`, a
 message or FastAPI's list of `{loc, msg, type}`. Schema fuzzing checks responses
 against this.
+
+Views name their own error statuses with `declared`, so each operation's page lists
+them beside its success; the hook adds the shared ones (401, 429, 503, ...) to every
+operation.
 """
+
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import serializers
 
 ERROR_SCHEMA_NAME = "Error"
 ERROR_SCHEMA = {
@@ -46,6 +53,21 @@ DESCRIPTIONS = {
     ),
     "503": "Redis or the database is not answering (`down` names it); retry shortly.",
 }
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The error body (its schema component, "Error", is ERROR_SCHEMA: the hook sets it)."""
+
+    detail = serializers.JSONField()
+
+
+def declared(ok, *statuses: int) -> dict:
+    """`extend_schema(responses=...)` of an operation: 200 with `ok`, and each error
+    status in `statuses` with the shared error body."""
+    errors = {status: OpenApiResponse(ErrorSerializer, description=DESCRIPTIONS[str(status)]) for status in statuses}
+    return {200: ok, **errors}
+
+
 AUTHENTICATED = ("401", "403", "414", "422", "429", "503")
 WITH_BODY = ("post", "put", "patch")
 # Answered before Django sees the request, so not in our JSON shape.

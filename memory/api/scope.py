@@ -11,8 +11,14 @@ delete, review). Views ask it three kinds of question:
   (search, see `memory.api.filters.scope_conditions`);
 - a record or history entry found by id: outside the scope it does not exist for this
   caller (`allows`), so the view answers 404 and changes nothing.
+
+A scope may be pinned to one of its namespaces (`pinned`): an MCP server reached at
+`/{namespace}/mcp` or run with MCP_NAMESPACE acts there only, and a request naming
+another namespace is refused with a `PinConflict` naming the argument. The operations
+(`memory.api.long_term.operations`, ...) see only the scope, never which door asked.
 """
 
+import dataclasses
 from dataclasses import dataclass
 
 from rest_framework import exceptions
@@ -23,6 +29,15 @@ PERMISSIONS = ("read", "write", "delete", "review")
 
 class OutOfScope(exceptions.PermissionDenied):
     """A 403 naming what was outside the credential's scope."""
+
+
+class PinConflict(OutOfScope):
+    """A 403: the request names a namespace other than the one the scope is pinned to.
+    `loc` names the field, as a validation error's does (a tool error names the argument)."""
+
+    def __init__(self, loc: list, msg: str):
+        super().__init__(msg)
+        self.loc = tuple(loc)
 
 
 @dataclass(frozen=True)
@@ -37,6 +52,8 @@ class Scope:
     credential: str
     # What rate limits count by; None while AUTH_MODE is disabled.
     throttle_id: str | None = None
+    # The one namespace this scope is pinned to (`pinned`); None: not pinned.
+    pin: str | None = None
 
     @classmethod
     def unrestricted(cls, *, credential: str) -> "Scope":
@@ -46,6 +63,24 @@ class Scope:
     def actor(self) -> str:
         return f"api:{self.credential}"
 
+    def pinned(self, namespace: str, loc: list) -> "Scope":
+        """This scope narrowed to `namespace` (which must lie inside it, else a 403): an
+        absent namespace means it, another one is a `PinConflict`."""
+        self.namespace(namespace, loc)
+        return dataclasses.replace(self, namespaces=frozenset([namespace]), pin=namespace)
+
+    def check_pinned_filter(self, spec, loc: list) -> None:
+        """A search's namespace filter under a pin: absent, or naming the pin alone."""
+        if self.pin is None or spec is None:
+            return
+        asked = {k: v for k, v in spec.items() if v is not None} if isinstance(spec, dict) else spec
+        if asked not in ({"eq": self.pin}, {"any": [self.pin]}, {"in_": [self.pin]}):
+            raise PinConflict(
+                loc,
+                f"this MCP server is pinned to namespace {self.pin!r}; "
+                f"the filter {spec!r} asks for more or other namespaces.",
+            )
+
     def allows(self, *, namespace: str | None, user_id: str | None) -> bool:
         """Whether a stored record or session of this namespace and user is visible."""
         if self.namespaces is not None and namespace not in self.namespaces:
@@ -54,7 +89,12 @@ class Scope:
 
     def namespace(self, value: str | None, loc: list, *, required: bool = False) -> str | None:
         """The namespace a request acts in: the one named (403 outside the scope), else the
-        key's only namespace; 422 when one must be named (`required`, or several to choose)."""
+        key's only namespace; 422 when one must be named (`required`, or several to choose).
+        Under a pin, another namespace is a `PinConflict` and an absent one is the pin."""
+        if self.pin is not None and value is not None and value != self.pin:
+            raise PinConflict(loc, f"this MCP server is pinned to namespace {self.pin!r}, not {value!r}.")
+        if self.pin is not None and value is None:
+            return self.pin
         if value is not None:
             if self.namespaces is not None and value not in self.namespaces:
                 raise OutOfScope(f"Namespace {value!r} is outside this credential's scope ({self._namespaces_said()}).")

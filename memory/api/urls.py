@@ -2,7 +2,7 @@ from django.urls import path
 
 from memory.api.health import HealthView
 from memory.api.history import MemoryHistoryUndoView, MemoryHistoryView
-from memory.api.long_term import (
+from memory.api.long_term.views import (
     CompactView,
     ForgetView,
     LongTermMemoryDetailView,
@@ -10,7 +10,7 @@ from memory.api.long_term import (
     LongTermMemoryView,
 )
 from memory.api.prompt import MemoryPromptView
-from memory.api.working_memory import WorkingMemoryListView, WorkingMemoryView
+from memory.api.working_memory.views import WorkingMemoryListView, WorkingMemoryView
 
 urlpatterns = [
     path("health", HealthView.as_view(), name="health"),

@@ -9,9 +9,11 @@ thread has its own; connections past their age, or broken, are closed before and
 after each call, as Django does between requests (an MCP process lives for days).
 A call past the pool's size waits for a free thread.
 
-A rejected argument comes back as a tool error (`isError`) whose message names it,
-`limit: Ensure this value is greater than or equal to 1.`; the FastMCP SDK turns the
-`ToolError` raised here into that result. Nothing is swallowed into an empty answer.
+A refused call comes back as a tool error (`isError`) whose message names the argument,
+`limit: Ensure this value is greater than or equal to 1.`: the operations
+(`memory.api.long_term.operations`, ...) raise DRF's exceptions, which REST answers as
+422, 403, 404 or 409, and `in_django` turns them into the `ToolError` the FastMCP SDK
+makes that result of. Nothing is swallowed into an empty answer.
 """
 
 import functools
@@ -24,9 +26,10 @@ from mcp.server.fastmcp.exceptions import ToolError
 from rest_framework import exceptions
 
 from memory.api.errors import validation_detail
+from memory.services.quotas import QuotaExceeded
 
 # Request containers whose fields a tool takes flat: their names are left out of messages.
-_FLATTENED = {"body", "query", "session", "long_term_search"}
+_FLATTENED = {"body", "query", "path", "session", "long_term_search"}
 
 
 def argument_name(loc) -> str:
@@ -73,8 +76,13 @@ def _as_tool_errors(fn, kwargs):
         return fn(**kwargs)
     except exceptions.ValidationError as exc:
         raise tool_error(exc) from exc
-    except exceptions.PermissionDenied as exc:  # outside the credential's scope or permissions
-        raise ToolError(str(exc.detail)) from exc
+    except exceptions.APIException as exc:  # 403 outside the scope, 404 not found, 409
+        # A 404 says it in a caller's words (`memory.api.errors.not_found_error`); both may name a field.
+        msg = getattr(exc, "msg", None) or str(exc.detail)
+        name = argument_name(getattr(exc, "loc", ()))
+        raise ToolError(f"{name}: {msg}" if name else msg) from exc
+    except QuotaExceeded as exc:  # a namespace's quota, as REST's 429 says it
+        raise ToolError(str(exc)) from exc
 
 
 async def in_django(fn, **kwargs):

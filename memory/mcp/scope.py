@@ -5,8 +5,9 @@ REST one (`memory.api.scope`): on the network transports `memory.mcp.auth` deriv
 from the request's `Authorization: Bearer` header; over stdio it is MCP_API_KEY's. Its
 actor is `mcp:<credential>` (`mcp:key-<prefix>`; `mcp:anonymous` while AUTH_MODE is
 disabled). The pin comes from the URL path (`/{namespace}/mcp`, `/{namespace}/sse`) or
-the MCP_NAMESPACE setting, and must lie inside the scope. A tool argument naming another
-namespace is an error, never a silent override.
+the MCP_NAMESPACE setting, and must lie inside the scope: the caller's scope is pinned
+to it (`Scope.pinned`), so every operation acts there and a tool argument naming another
+namespace is an error (`memory.api.scope.PinConflict`), never a silent override.
 """
 
 import math
@@ -20,47 +21,14 @@ from memory.api.auth import rate_limit_wait, rate_limited_detail, secret_scope
 from memory.api.scope import Scope
 
 
-class PinConflict(ToolError):
-    """An argument asks for a namespace the caller is not pinned to (a tool error)."""
-
-
 @dataclass(frozen=True)
 class McpCaller:
-    namespace: str | None  # the pinned namespace; None: any
+    # The credential's scope, pinned to the server's namespace where it has one.
     scope: Scope
 
     @property
     def actor(self) -> str:
         return f"mcp:{self.scope.credential}"
-
-    def namespace_value(self, value: str | None, argument: str) -> str | None:
-        """A plain namespace argument: the pin when it is missing; refused when it differs
-        or lies outside the credential's scope (then the scope's rules, as on REST)."""
-        if self.namespace is not None and value is not None and value != self.namespace:
-            raise PinConflict(f"{argument}: this MCP server is pinned to namespace {self.namespace!r}, not {value!r}.")
-        return self.scope.namespace(value or self.namespace, ["body", argument])
-
-    def user_value(self, value: str | None, argument: str = "user_id") -> str | None:
-        return self.scope.user(value, ["body", argument])
-
-    def namespace_filter(self, spec: dict | None, argument: str = "namespace") -> dict | None:
-        """A namespace filter argument: {"eq": pin} when it is missing; anything but that is refused."""
-        if self.namespace is None:
-            return spec
-        if spec is None:
-            return {"eq": self.namespace}
-        asked = {k: v for k, v in spec.items() if v is not None} if isinstance(spec, dict) else spec
-        if asked not in ({"eq": self.namespace}, {"any": [self.namespace]}, {"in_": [self.namespace]}):
-            raise PinConflict(
-                f"{argument}: this MCP server is pinned to namespace {self.namespace!r}; "
-                f"the filter {spec!r} asks for more or other namespaces."
-            )
-        return {"eq": self.namespace}
-
-    def owns(self, namespace: str | None, user_id: str | None) -> bool:
-        """Whether a stored record of this namespace and user is in reach."""
-        pinned = self.namespace is None or namespace == self.namespace
-        return pinned and self.scope.allows(namespace=namespace, user_id=user_id)
 
 
 def _path_namespace(ctx) -> str | None:
@@ -109,11 +77,11 @@ def mcp_caller(ctx, permission: str, *, search: bool = False) -> McpCaller:
     _count_call(scope, "searches" if search else None if permission == "read" else "writes")
     from_path, from_setting = _path_namespace(ctx), settings.MCP_NAMESPACE
     if from_path and from_setting and from_path != from_setting:
-        raise PinConflict(
+        raise ToolError(
             f"The URL path names namespace {from_path!r}, "
             f"but this server is pinned to {from_setting!r} (MCP_NAMESPACE)."
         )
     pin = from_path or from_setting
     if pin is not None:
-        scope.namespace(pin, ["path", "namespace"])  # a pin outside the scope is refused
-    return McpCaller(namespace=pin, scope=scope)
+        scope = scope.pinned(pin, ["path", "namespace"])  # a pin outside the scope is refused
+    return McpCaller(scope=scope)

@@ -1,33 +1,19 @@
 """Long-term memory tools: search, create, get, edit, delete.
 
 Names and flat parameters are agent-memory-server's, so prompts written for it keep
-working. Arguments go through the REST serializers and filter grammar, then the same
-selectors and services as POST/GET/PATCH/DELETE /v1/long-term-memory.
+working. Each tool builds the request body from its arguments and calls the operation
+POST/GET/PATCH/DELETE /v1/long-term-memory call (`memory.api.long_term.operations`), so
+both doors answer alike (tests/mcp/test_doors_agree.py checks it).
 """
 
 from typing import Any, Literal, NotRequired, Required
 
-from django.utils import timezone
 from mcp.server.fastmcp import Context
-from mcp.server.fastmcp.exceptions import ToolError
-from rest_framework import serializers
 from typing_extensions import TypedDict
 
-from memory.api.filters import scoped_query
-from memory.api.long_term import (
-    CreateMemoriesSerializer,
-    EditMemorySerializer,
-    SearchSerializer,
-    check_unique_ids,
-    edit_changes,
-    memory_to_dict,
-    search_query_from_body,
-)
+from memory.api.long_term import operations
 from memory.mcp.calls import in_django
 from memory.mcp.scope import mcp_caller
-from memory.selectors.long_term import memories_search, memory_get
-from memory.selectors.scope import record_scopes
-from memory.services import long_term as services
 
 Filter = dict[str, Any] | None
 SearchMode = Literal["semantic", "keyword", "hybrid"]
@@ -50,34 +36,8 @@ class MemoryInput(TypedDict, total=False):
     pinned: NotRequired[bool]
 
 
-def _validated(serializer_class, data: dict) -> dict:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
-def _in_reach(caller, memory_id: str):
-    """The record, when it exists inside the caller's pinned namespace and scope."""
-    record = memory_get(memory_id=memory_id)
-    if record is None or not caller.owns(record.namespace, record.user_id):
-        raise ToolError(f"memory_id: no memory with id {memory_id!r}.")
-    return record
-
-
 def _search(ctx, body: dict) -> dict:
-    caller = mcp_caller(ctx, "read", search=True)
-    body["namespace"] = caller.namespace_filter(body.get("namespace"))
-    query = search_query_from_body(body, _validated(SearchSerializer, body))
-    query = scoped_query(query, body, caller.scope)
-    now = timezone.now()
-    result = memories_search(query=query, now=now)
-    services.memories_after_search(
-        found_ids=[h.record.id for h in result.hits], stale_ids=result.stale_ids, accessed_at=now
-    )
-    memories = [
-        {**memory_to_dict(h.record), "dist": h.dist, "score": h.score, "score_type": h.score_type} for h in result.hits
-    ]
-    return {"memories": memories, "total": result.total, "next_offset": result.next_offset}
+    return operations.memories_search_respond(body, scope=mcp_caller(ctx, "read", search=True).scope)
 
 
 async def search_long_term_memory(
@@ -130,26 +90,7 @@ async def search_long_term_memory(
 
 def _create(ctx, memories: list) -> dict:
     caller = mcp_caller(ctx, "write")
-    memories = [dict(m) if isinstance(m, dict) else m for m in memories]
-    for position, memory in enumerate(memories):
-        if isinstance(memory, dict):
-            memory["namespace"] = caller.namespace_value(memory.get("namespace"), f"memories[{position}].namespace")
-            memory["user_id"] = caller.user_value(memory.get("user_id"), f"memories[{position}].user_id")
-    data = _validated(CreateMemoriesSerializer, {"memories": memories})
-    check_unique_ids(data["memories"])
-    try:
-        result = services.memories_create(
-            records=data["memories"],
-            deduplicate=data["deduplicate"],
-            actor=caller.actor,
-            may_review="review" in caller.scope.permissions,
-        )
-    except services.MemoryIdConflictError as exc:
-        raise ToolError(f"memories[{exc.position}].id: {exc}") from exc
-    return {
-        "status": "ok",
-        "memories": [{"id": o.id, "outcome": o.outcome, "conflicts": list(o.conflicts)} for o in result.outcomes],
-    }
+    return operations.memories_create_respond({"memories": memories}, scope=caller.scope, actor=caller.actor)
 
 
 async def create_long_term_memories(ctx: Context, memories: list[MemoryInput]) -> dict[str, Any]:
@@ -169,7 +110,7 @@ async def create_long_term_memories(ctx: Context, memories: list[MemoryInput]) -
 
 
 def _get(ctx, memory_id: str) -> dict:
-    return memory_to_dict(_in_reach(mcp_caller(ctx, "read"), memory_id))
+    return operations.memory_get_respond(memory_id, scope=mcp_caller(ctx, "read").scope)
 
 
 async def get_long_term_memory(ctx: Context, memory_id: str) -> dict[str, Any]:
@@ -182,18 +123,7 @@ async def get_long_term_memory(ctx: Context, memory_id: str) -> dict[str, Any]:
 
 def _edit(ctx, memory_id: str, changes: dict) -> dict:
     caller = mcp_caller(ctx, "write")
-    _in_reach(caller, memory_id)
-    if "namespace" in changes:
-        caller.namespace_value(changes["namespace"], "namespace")
-    if "user_id" in changes:
-        caller.user_value(changes["user_id"])
-    if not changes:
-        raise serializers.ValidationError({"memory_id": ["Give at least one field to change."]})
-    validated = edit_changes(changes, _validated(EditMemorySerializer, changes))
-    record = services.memory_edit(
-        memory_id=memory_id, changes=validated, actor=caller.actor, may_review="review" in caller.scope.permissions
-    )
-    return memory_to_dict(record)
+    return operations.memory_edit_respond(memory_id, changes, scope=caller.scope, actor=caller.actor)
 
 
 async def edit_long_term_memory(
@@ -225,22 +155,7 @@ async def edit_long_term_memory(
 
 def _delete(ctx, memory_ids: list[str]) -> dict:
     caller = mcp_caller(ctx, "delete")
-    if not memory_ids:
-        raise serializers.ValidationError({"memory_ids": ["Give at least one memory id."]})
-    if caller.namespace:
-        # Pinned: an id not in the pinned namespace is an error, whether it is unknown or another's.
-        found = record_scopes(memory_ids=memory_ids)
-        unreachable = [i for i in memory_ids if i not in found or not caller.owns(*found[i])]
-        if unreachable:
-            raise ToolError(f"memory_ids: no memory with id {unreachable[0]!r} in namespace {caller.namespace!r}.")
-    # Unpinned: another scope's record is ignored as an unknown id is (REST does the same).
-    deleted = services.memories_delete(
-        memory_ids=memory_ids,
-        reason="deleted through MCP",
-        actor=caller.actor,
-        visible=lambda namespace, user_id: caller.owns(namespace, user_id),
-    )
-    return {"status": f"ok, deleted {deleted} memories", "deleted": deleted}
+    return operations.memories_delete_respond(memory_ids, scope=caller.scope, actor=caller.actor)
 
 
 async def delete_long_term_memories(ctx: Context, memory_ids: list[str]) -> dict[str, Any]:

@@ -1,24 +1,19 @@
 """Session tools: the memory prompt, working memory, and the current time.
 
-`memory_prompt` builds its request body from the flat arguments and goes through
-`memory.api.prompt.memory_prompt_respond`, as POST /v1/memory/prompt does; the working
-memory tools validate with the PUT/GET serializers and call the same service and selector.
+Each tool builds the request body from its flat arguments and calls the operation its
+REST route calls: `memory.api.prompt.memory_prompt_respond` (POST /v1/memory/prompt),
+`memory.api.working_memory.operations` (PUT and GET /v1/working-memory/{id}).
 """
 
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from mcp.server.fastmcp import Context
-from mcp.server.fastmcp.exceptions import ToolError
 
-from memory.api.fields import validated_session_id
 from memory.api.prompt import memory_prompt_respond
-from memory.api.working_memory import GetQuerySerializer, WorkingMemoryPutSerializer
+from memory.api.working_memory import operations
 from memory.mcp.calls import in_django
 from memory.mcp.scope import mcp_caller
-from memory.selectors.working_memory import working_memory_get
-from memory.services.quotas import QuotaExceeded
-from memory.services.working_memory import SessionOwnedByAnotherUser, working_memory_put
 
 Filter = dict[str, Any] | None
 SearchMode = Literal["semantic", "keyword", "hybrid"]
@@ -32,9 +27,8 @@ def _eq(value) -> str | None:
 
 
 def _prompt(ctx, query: str, args: dict, include_long_term_search: bool) -> dict:
-    caller = mcp_caller(ctx, "read", search=True)
+    scope = mcp_caller(ctx, "read", search=True).scope
     namespace, user_id = ({"eq": v} if isinstance(v, str) else v for v in (args.get("namespace"), args.get("user_id")))
-    namespace = caller.namespace_filter(namespace)
     body: dict[str, Any] = {"query": query}
     if args.get("session_id") is not None:
         body["session"] = {
@@ -47,7 +41,7 @@ def _prompt(ctx, query: str, args: dict, include_long_term_search: bool) -> dict
         search = {k: args[k] for k in (*_SEARCH_FILTERS, *_SEARCH_OPTIONS) if k in args}
         search.update({k: v for k, v in args.items() if k.startswith("recency_")})
         body["long_term_search"] = {**search, "namespace": namespace, "user_id": user_id}
-    return memory_prompt_respond(body, caller.scope)
+    return memory_prompt_respond(body, scope=scope)
 
 
 async def memory_prompt(
@@ -103,24 +97,7 @@ async def memory_prompt(
 
 
 def _set(ctx, session_id: str, body: dict) -> dict:
-    validated_session_id(session_id, container="body")  # the REST path's check
-    caller = mcp_caller(ctx, "write")
-    body["namespace"] = caller.namespace_value(body.get("namespace"), "namespace")
-    body["user_id"] = caller.user_value(body.get("user_id"))
-    serializer = WorkingMemoryPutSerializer(data=body)
-    serializer.is_valid(raise_exception=True)
-    put = serializer.validated_data
-    try:
-        return working_memory_put(
-            session_id=session_id,
-            window=None,
-            **{k: put[k] for k in ("namespace", "user_id", "messages", "memories", "data", "context", "ttl_seconds")},
-            long_term_memory_strategy=put["long_term_memory_strategy"],
-        )
-    except SessionOwnedByAnotherUser as exc:
-        raise ToolError(f"user_id: session {session_id!r} belongs to another user.") from exc
-    except QuotaExceeded as exc:
-        raise ToolError(str(exc)) from exc
+    return operations.working_memory_put_respond(session_id, {}, body, scope=mcp_caller(ctx, "write").scope)
 
 
 async def set_working_memory(
@@ -151,30 +128,9 @@ async def set_working_memory(
 
 
 def _get(ctx, session_id: str, query: dict) -> dict:
-    validated_session_id(session_id, container="body")  # the REST path's check
-    caller = mcp_caller(ctx, "read")
-    query["namespace"] = caller.namespace_value(query.get("namespace"), "namespace")
-    query["user_id"] = caller.user_value(query.get("user_id"))
-    serializer = GetQuerySerializer(data=query)
-    serializer.is_valid(raise_exception=True)
-    args = serializer.validated_data
-    memory = working_memory_get(
-        session_id=session_id,
-        namespace=args["namespace"],
-        user_id=args["user_id"],
-        recent_messages_limit=args.get("recent_messages_limit"),
-    )
-    if memory is None:  # as the reference: a session not started yet is an empty one
-        return {
-            "session_id": session_id,
-            "namespace": args["namespace"],
-            "user_id": args["user_id"],
-            "messages": [],
-            "memories": [],
-            "context": None,
-            "data": None,
-        }
-    return memory
+    scope = mcp_caller(ctx, "read").scope
+    # As the reference's tool: a session not started yet reads as an empty one.
+    return operations.working_memory_get_respond(session_id, query, scope=scope, empty_if_missing=True)
 
 
 async def get_working_memory(

@@ -136,7 +136,7 @@ def test_delete_removes_rows_and_documents_and_keeps_a_snapshot(api):
     ]
     assert _loc(api.delete("/v1/long-term-memory")) == ["query", "memory_ids"]
     response = api.delete(f"/v1/long-term-memory?memory_ids={ids[0]}&memory_ids={ids[1]}&memory_ids=unknown")
-    assert response.json() == {"status": "ok, deleted 2 memories"}
+    assert response.json() == {"status": "ok, deleted 2 memories", "deleted": 2}
     assert index.document_ids() == {ids[2]}
     assert list(MemoryRecord.objects.values_list("id", flat=True)) == [ids[2]]
     assert api.get(f"/v1/long-term-memory/{ids[0]}").status_code == 404

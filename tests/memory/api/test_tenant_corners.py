@@ -47,7 +47,10 @@ def refusal(response) -> list[dict]:
 def test_a_deleted_records_id_is_refused_to_another_tenant_with_the_message_for_a_live_one(alpha, beta):
     assert create(alpha, id="x", text="Alice likes green tea").json()["memories"][0]["outcome"] == "created"
     live = refusal(create(beta, id="x", text="Bob collects stamps"))
-    assert alpha.delete("/v1/long-term-memory?memory_ids=x").json() == {"status": "ok, deleted 1 memories"}
+    assert alpha.delete("/v1/long-term-memory?memory_ids=x").json() == {
+        "status": "ok, deleted 1 memories",
+        "deleted": 1,
+    }
 
     deleted = refusal(create(beta, id="x", text="Bob collects stamps"))
 
@@ -70,7 +73,10 @@ def _merged_into_x(alpha: APIClient) -> int:
 
 def test_undoing_a_merge_leaves_another_tenants_record_with_that_id_as_it_was(alpha, beta):
     merge = _merged_into_x(alpha)
-    assert alpha.delete("/v1/long-term-memory?memory_ids=x").json() == {"status": "ok, deleted 1 memories"}
+    assert alpha.delete("/v1/long-term-memory?memory_ids=x").json() == {
+        "status": "ok, deleted 1 memories",
+        "deleted": 1,
+    }
     # The route no longer gives the id away (previous test); a row written before it did stands in.
     MemoryRecord.objects.create(
         id="x", text="Bob collects stamps", namespace=B, user_id="u", entities=["Alice"], memory_hash="-"
@@ -110,8 +116,8 @@ def test_another_tenants_id_is_deleted_as_an_unknown_one_is_and_stays(alpha, bet
     mixed = beta.delete("/v1/long-term-memory?memory_ids=a-1,b-1")
 
     assert (unknown.status_code, foreign.status_code, mixed.status_code) == (200, 200, 200)
-    assert unknown.json() == foreign.json() == {"status": "ok, deleted 0 memories"}
-    assert mixed.json() == {"status": "ok, deleted 1 memories"}
+    assert unknown.json() == foreign.json() == {"status": "ok, deleted 0 memories", "deleted": 0}
+    assert mixed.json() == {"status": "ok, deleted 1 memories", "deleted": 1}
     assert list(MemoryRecord.objects.values_list("id", flat=True)) == ["a-1"]
     assert MemoryHistory.objects.filter(memory_id="a-1").values_list("action", flat=True).get() == "created"
 

@@ -1,6 +1,7 @@
 """The cross-tenant matrix: tenant beta's key against tenant alpha's data, on every REST
-route. The routes come from the URL conf (every pattern under /v1/ and every method its
-view answers): a route or method without a case fails `test_every_route_and_method_has_cases`.
+route (over MCP: tests/mcp/test_tenant_matrix.py). The routes come from the URL conf (every
+pattern under /v1/ and every method its view answers): a route or method without a case
+fails `test_every_route_and_method_has_cases`.
 
 Both tenants have a session "s-1" of user "u-1" and records of user "u-1" (memory ids
 are global, so alpha's and beta's differ). A denied case must answer its status and
@@ -8,22 +9,16 @@ change nothing at all (every DB row, every Redis key); a case a key may run (a s
 without filters, a listing) must show only beta's data and leave alpha's untouched.
 """
 
-import json
 from dataclasses import dataclass, field
 
 import pytest
 from django.urls import get_resolver
-from rest_framework.test import APIClient
 
-from memory.models import MemoryHistory
-from memory.services.api_keys import api_key_create
-from memory.services.long_term import memories_create, memories_delete
-from tests.helpers import db_rows, put_session, redis_state
+from tests.helpers import db_rows, redis_state
+from tests.tenant_pair import SESSION, USER, A, B, alpha_state
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-A, B = "ns-a", "ns-b"
-USER, SESSION = "u-1", "s-1"
 MESSAGE = [{"role": "user", "content": "Alice likes green tea"}]
 FORGET = {"policy": {"max_age_days": 0}}
 
@@ -51,7 +46,7 @@ ID_REFUSED = [
         "type": "conflict",
     }
 ]
-DELETED_NONE = {"status": "ok, deleted 0 memories"}
+DELETED_NONE = {"status": "ok, deleted 0 memories", "deleted": 0}
 CASES: dict[str, list[Case]] = {
     "health": [Case("get", "/v1/health", status=200)],
     "working-memory-list": [
@@ -86,7 +81,7 @@ CASES: dict[str, list[Case]] = {
             "delete",
             "/v1/long-term-memory?memory_ids=b-1,a-1",
             status=200,
-            answer={"status": "ok, deleted 1 memories"},
+            answer={"status": "ok, deleted 1 memories", "deleted": 1},
         ),
     ],
     "long-term-memory-search": [
@@ -142,30 +137,6 @@ def test_every_route_and_method_has_cases():
     assert count == 33
 
 
-@pytest.fixture
-def tenants(api):
-    """Alpha and beta, the same session and user ids in each; beta's key is returned."""
-    _, alpha = api_key_create(name="alpha", tenant="alpha", namespaces=[A], actor="test", permissions=["read"])
-    _, beta = api_key_create(
-        name="beta", tenant="beta", namespaces=[B], actor="test", permissions=["read", "write", "delete"]
-    )
-    put_session(api, SESSION, [{"role": "user", "content": "alpha's turn"}], namespace=A, user_id=USER)
-    put_session(api, "s-alpha-only", [{"role": "user", "content": "alpha only"}], namespace=A, user_id=USER)
-    put_session(api, SESSION, [{"role": "user", "content": "beta's turn"}], namespace=B, user_id=USER)
-    records = [
-        {"id": "a-1", "text": "Alice likes green tea", "namespace": A, "user_id": USER, "session_id": SESSION},
-        {"id": "a-2", "text": "Alice likes green tea a lot", "namespace": A, "user_id": USER},
-        {"id": "a-gone", "text": "Alice had a cat", "namespace": A, "user_id": USER},
-        {"id": "b-1", "text": "Bob likes green tea", "namespace": B, "user_id": USER, "session_id": SESSION},
-    ]
-    memories_create(records=records, deduplicate=False, actor="test")
-    memories_delete(memory_ids=["a-gone"], actor="test")
-    undo = MemoryHistory.objects.get(memory_id="a-gone", action=MemoryHistory.Action.DELETED).pk
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {beta}")
-    return client, undo
-
-
 def _shown(case: Case, body: dict) -> tuple[str, ...]:
     if "sessions" in body:
         return tuple(body["sessions"])
@@ -175,130 +146,25 @@ def _shown(case: Case, body: dict) -> tuple[str, ...]:
     return tuple(m["id"] for m in memories or [])
 
 
-def _alpha_state() -> tuple:
-    rows = {model: [r for r in found if "ns-a" in repr(r) or "a-gone" in repr(r)] for model, found in db_rows().items()}
-    return rows, {k: v for k, v in redis_state().items() if b"ns-a" in k or b"a-1" in k}
-
-
 @pytest.mark.parametrize(
     "case", [c for cases in CASES.values() for c in cases], ids=lambda c: f"{c.method}-{c.path}-{c.body}"[:90]
 )
 def test_beta_cannot_reach_alpha(tenants, case):
     client, undo = tenants
     path = case.path.replace("{undo}", str(undo))
-    before, alpha_before = (redis_state(), db_rows()), _alpha_state()
+    before, alpha_before = (redis_state(), db_rows()), alpha_state()
     response = getattr(client, case.method)(path, case.body, format="json")
     assert response.status_code == case.status, response.content
     if case.shows is not None:
         assert _shown(case, response.json()) == case.shows
-        assert _alpha_state() == alpha_before
+        assert alpha_state() == alpha_before
         return
     if case.answer is not None:
         assert response.json() == case.answer
     if case.status != 200:
         assert (redis_state(), db_rows()) == before
-    assert _alpha_state() == alpha_before
+    assert alpha_state() == alpha_before
     if case.detail is not None:
         assert response.json() == {"detail": case.detail}
     if case.loc:
         assert [e["loc"] for e in response.json()["detail"]] == [case.loc]
-
-
-# --- MCP: the same boundary on every tool ---------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ToolCase:
-    arguments: dict
-    # The tool error's message holds this; None: the call succeeds and shows `shows`.
-    error: str | None = None
-    shows: tuple[str, ...] = ()
-    answer: dict | None = None  # the whole result, where it must be exactly this
-
-
-OUTSIDE = f"Namespace {A!r} is outside this credential's scope"
-MCP_CASES: dict[str, list[ToolCase]] = {
-    "search_long_term_memory": [
-        ToolCase({"text": "green tea", "namespace": {"eq": A}}, "Filter namespace.eq names 'ns-a'"),
-        ToolCase({"text": "green tea", "user_id": {"eq": USER}}, shows=("b-1",)),
-    ],
-    "create_long_term_memories": [ToolCase({"memories": [{"text": "Mallory", "namespace": A}]}, OUTSIDE)],
-    "get_long_term_memory": [ToolCase({"memory_id": "a-1"}, "memory_id: no memory with id 'a-1'.")],
-    "edit_long_term_memory": [
-        ToolCase({"memory_id": "a-1", "text": "Mallory"}, "memory_id: no memory with id 'a-1'."),
-        ToolCase({"memory_id": "b-1", "namespace": A}, OUTSIDE),
-    ],
-    # Alpha's ids are unknown ids to beta: ignored, the same answer as for ids nobody has.
-    "delete_long_term_memories": [
-        ToolCase({"memory_ids": ["a-1"]}, answer={"status": "ok, deleted 0 memories", "deleted": 0}),
-        ToolCase({"memory_ids": ["a-1", "a-2"]}, answer={"status": "ok, deleted 0 memories", "deleted": 0}),
-    ],
-    "memory_prompt": [
-        ToolCase({"query": "tea?", "session_id": SESSION, "namespace": A}, OUTSIDE),
-        ToolCase({"query": "green tea", "session_id": SESSION}, shows=("beta's turn", "b-1")),
-    ],
-    "set_working_memory": [ToolCase({"session_id": SESSION, "namespace": A, "messages": MESSAGE}, OUTSIDE)],
-    "get_working_memory": [
-        ToolCase({"session_id": SESSION, "namespace": A}, OUTSIDE),
-        ToolCase({"session_id": SESSION}, shows=("beta's turn",)),
-    ],
-    "get_current_datetime": [ToolCase({}, shows=())],
-}
-
-
-def _tool_shown(result: dict) -> tuple[str, ...]:
-    if "memories_used" in result:  # the prompt: the session's turns, then the memories it shows
-        turns = [m["content"]["text"] for m in result["messages"] if m["role"] in ("user", "assistant")]
-        return (*turns[:-1], *(m["id"] for m in (result["memories_used"] or {}).get("memories", [])))
-    if "session_id" in result:  # a session: its turns
-        return tuple(m["content"] for m in result["messages"])
-    return tuple(m["id"] for m in result.get("memories", []))
-
-
-def test_every_mcp_tool_has_cases():
-    from memory.mcp.server import TOOLS
-
-    assert {tool.__name__ for tool in TOOLS} == set(MCP_CASES)
-    count = sum(len(cases) for cases in MCP_CASES.values())
-    print(f"cross-tenant matrix: {count} MCP cases over {len(TOOLS)} tools")
-    assert count == 14
-
-
-@pytest.mark.multiprocess
-def test_beta_cannot_reach_alpha_over_mcp(tenants):
-    from tests.helpers import child_env
-    from tests.mcp.client import over_http, start_server
-
-    client, _ = tenants
-    beta = client._credentials["HTTP_AUTHORIZATION"]
-    proc, url = start_server(child_env())
-    try:
-        outcomes = over_http(f"{url}/mcp", _run_tool_cases, headers={"Authorization": beta})
-    finally:
-        proc.terminate()
-        proc.wait()
-    for name, case, result, changed in outcomes:
-        if case.error is not None:
-            # FastMCP prefixes "Error executing tool <name>: " to the message.
-            assert result.isError and case.error in result.content[0].text, (name, result.content[0].text)
-            assert not changed, (name, case)
-        else:
-            assert not result.isError, (name, result.content[0].text)
-            assert _tool_shown(json.loads(result.content[0].text)) == case.shows, name
-            if case.answer is not None:
-                assert json.loads(result.content[0].text) == case.answer, name
-            assert not changed, (name, case)
-
-
-async def _run_tool_cases(tools) -> dict:
-    from asgiref.sync import sync_to_async
-
-    outcomes = []
-    for name, cases in MCP_CASES.items():
-        for case in cases:
-            # A refused call changes nothing; an allowed one leaves alpha's data as it was.
-            state = _alpha_state if case.error is None else lambda: (redis_state(), db_rows())
-            before = await sync_to_async(state)()
-            result = await tools.result(name, **case.arguments)
-            outcomes.append((name, case, result, await sync_to_async(state)() != before))
-    return outcomes

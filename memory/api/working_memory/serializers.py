@@ -1,9 +1,9 @@
-"""Working-memory routes, wire-compatible with agent-memory-server (agent-memory-client 0.14).
+"""What the working-memory operations take and answer.
 
-GET /v1/working-memory/                  list sessions: {"sessions": [...], "total": N}
-GET/PUT/DELETE /v1/working-memory/{id}   one session
-
-Serializers validate and shape; the service and selector do the work.
+The input serializers validate a PUT's body (its messages in one tight loop,
+`MessagesField`: they are the hot path's bulk) and the routes' query parameters; the
+output serializers document the dicts the service and selector return, which the
+operations (`memory.api.working_memory.operations`) answer as they are.
 """
 
 from dataclasses import dataclass, field
@@ -11,13 +11,10 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
-from rest_framework import serializers, status
-from rest_framework.response import Response
-from rest_framework.views import APIView
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
 from ulid import ULID
 
-from memory.api.errors import validation_detail
 from memory.api.fields import (
     MESSAGE_ID_MAX_LENGTH,
     MemoryTextField,
@@ -28,21 +25,10 @@ from memory.api.fields import (
     has_control_character,
     id_list,
     tag_list,
-    validated_query,
-    validated_session_id,
 )
-from memory.api.scope import request_scope
 from memory.datetimes import datetime_decode, datetime_encode
 from memory.selectors.working_memory import (
     MODEL_CONTEXT_WINDOWS,
-    context_window,
-    working_memory_get,
-    working_memory_list,
-)
-from memory.services.working_memory import (
-    SessionOwnedByAnotherUser,
-    working_memory_delete,
-    working_memory_put,
 )
 
 # Clients' clocks run a little ahead; a created_at further ahead than this is a bug.
@@ -327,7 +313,7 @@ class ListQuerySerializer(SessionQuerySerializer):
 
 
 class WorkingMemoryResponseSerializer(WorkingMemoryPutSerializer):
-    """Documents the response (views return the service's dict as is)."""
+    """Documents the response (the operations return the service's dict as is)."""
 
     messages = MemoryMessageSerializer(many=True)
     session_id = serializers.CharField()
@@ -339,134 +325,10 @@ class WorkingMemoryResponseSerializer(WorkingMemoryPutSerializer):
     unsaved = serializers.BooleanField(allow_null=True)
 
 
-def _body_too_large(request) -> Response | None:
-    """A 413 naming the limit, checked before the body is parsed (parsing is the cost)."""
-    length = int(request.META.get("CONTENT_LENGTH") or 0)
-    if length <= settings.WORKING_MEMORY_MAX_BODY_BYTES:
-        return None
-    return Response(
-        {
-            "detail": [
-                {
-                    "loc": ["body"],
-                    "type": "too_large",
-                    "msg": f"Request body is {length} bytes; at most {settings.WORKING_MEMORY_MAX_BODY_BYTES} "
-                    "are accepted (WORKING_MEMORY_MAX_BODY_BYTES).",
-                }
-            ]
-        },
-        status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-    )
+class SessionListOutputSerializer(serializers.Serializer):
+    sessions = serializers.ListField(child=serializers.CharField())
+    total = serializers.IntegerField()
 
 
-def _not_found(session_id: str) -> Response:
-    return Response({"detail": f"Session {session_id} not found"}, status=status.HTTP_404_NOT_FOUND)
-
-
-class WorkingMemoryListView(APIView):
-    @extend_schema(
-        operation_id="v1_working_memory_list",
-        parameters=[ListQuerySerializer],
-        responses={
-            200: inline_serializer(
-                "SessionList",
-                {"sessions": serializers.ListField(child=serializers.CharField()), "total": serializers.IntegerField()},
-            )
-        },
-    )
-    def get(self, request):
-        """Sessions in a namespace and/or of a user, most recently written first; `total` is exact."""
-        query = validated_query(request, ListQuerySerializer)
-        scope = request_scope(request)
-        total, sessions = working_memory_list(
-            namespace=scope.namespace(query["namespace"], ["query", "namespace"]),
-            user_id=scope.user(query["user_id"], ["query", "user_id"]),
-            limit=query["limit"],
-            offset=query["offset"],
-        )
-        return Response({"sessions": sessions, "total": total})
-
-
-class WorkingMemoryView(APIView):
-    @extend_schema(parameters=[GetQuerySerializer], responses={200: WorkingMemoryResponseSerializer})
-    def get(self, request, session_id):
-        """One session; 404 when it does not exist or belongs to another user_id."""
-        validated_session_id(session_id)
-        query = validated_query(request, GetQuerySerializer)
-        scope = request_scope(request)
-        memory = working_memory_get(
-            session_id=session_id,
-            namespace=scope.namespace(query.get("namespace"), ["query", "namespace"]),
-            user_id=scope.user(query.get("user_id"), ["query", "user_id"]),
-            window=context_window(
-                model_name=query.get("model_name"), context_window_max=query.get("context_window_max")
-            ),
-            recent_messages_limit=query.get("recent_messages_limit"),
-        )
-        if memory is None:
-            return _not_found(session_id)
-        return Response(memory)
-
-    @extend_schema(
-        parameters=[PutQuerySerializer],
-        request=WorkingMemoryPutSerializer,
-        responses={200: WorkingMemoryResponseSerializer},
-    )
-    def put(self, request, session_id):
-        """Replace the session. Redis only; summarisation and promotion run in the worker."""
-        validated_session_id(session_id)
-        too_large = _body_too_large(request)
-        if too_large:
-            return too_large
-        query = validated_query(request, PutQuerySerializer)
-        serializer = WorkingMemoryPutSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        body = serializer.validated_data
-        user_in_query = query.get("user_id") is not None
-        scope = request_scope(request)
-        namespace_loc = ["body" if body["namespace"] else "query", "namespace"]
-        user_loc = ["query" if user_in_query else "body", "user_id"]
-        try:
-            memory = working_memory_put(
-                session_id=session_id,
-                namespace=scope.namespace(body["namespace"] or query.get("namespace"), namespace_loc),
-                user_id=scope.user(query["user_id"] if user_in_query else body["user_id"], user_loc),
-                messages=body["messages"],
-                memories=body["memories"],
-                data=body["data"],
-                context=body["context"],
-                ttl_seconds=body["ttl_seconds"],
-                long_term_memory_strategy=body["long_term_memory_strategy"],
-                window=context_window(
-                    model_name=query.get("model_name"), context_window_max=query.get("context_window_max")
-                ),
-            )
-        except SessionOwnedByAnotherUser:
-            return Response(
-                {
-                    "detail": validation_detail(
-                        [f"Session {session_id} belongs to another user; delete it first to reuse the id."], user_loc
-                    )
-                },
-                status=status.HTTP_409_CONFLICT,
-            )
-        return Response(memory)
-
-    @extend_schema(
-        parameters=[SessionQuerySerializer],
-        responses={200: inline_serializer("Ack", {"status": serializers.CharField()})},
-    )
-    def delete(self, request, session_id):
-        """Delete the session; deleting a missing one is fine, another user's is a 404."""
-        validated_session_id(session_id)
-        query = validated_query(request, SessionQuerySerializer)
-        scope = request_scope(request)
-        try:
-            working_memory_delete(
-                session_id=session_id,
-                namespace=scope.namespace(query.get("namespace"), ["query", "namespace"]),
-                user_id=scope.user(query.get("user_id"), ["query", "user_id"]),
-            )
-        except SessionOwnedByAnotherUser:
-            return _not_found(session_id)
-        return Response({"status": "ok"})
+class AckOutputSerializer(serializers.Serializer):
+    status = serializers.CharField()
