@@ -149,6 +149,32 @@ def dramatiq_worker(transactional_db):
     worker.stop(timeout=30_000)
 
 
+@pytest.fixture(scope="module")
+def signing_key():
+    """The stand-in identity provider's RSA key (tests/jwt_issuer.py)."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture
+def jwks(settings, signing_key):
+    """`signing_key`'s JWKS served on a free local port, and the JWT settings that point at it."""
+    from tests.jwt_issuer import AUDIENCE, ISSUER, jwks_served
+
+    with jwks_served(signing_key) as url:
+        settings.JWT_JWKS_URL, settings.JWT_ISSUER, settings.JWT_AUDIENCE = url, ISSUER, AUDIENCE
+        yield
+
+
+@pytest.fixture
+def tenants(api):
+    """Tenants alpha and beta (tests/tenant_pair.py): a client with beta's key, and alpha's undo id."""
+    from tests.tenant_pair import tenants_make
+
+    return tenants_make(api)
+
+
 @pytest.fixture
 def publish_policy(transactional_db):
     """Publish a new version of the default extraction policy: `publish_policy("messages")`."""

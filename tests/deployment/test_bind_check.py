@@ -2,7 +2,7 @@
 (memoryproject.bind_check): gunicorn (its when_ready hook, memoryproject/gunicorn_conf.py)
 and `manage.py mcp` refuse to serve on any other address, whatever the environment says.
 bin/serve's gunicorn and MCP server on loopback with auth disabled serve as before
-(tests/deployment/test_mcp_http.py)."""
+(tests/mcp/test_http.py)."""
 
 import socket
 import subprocess

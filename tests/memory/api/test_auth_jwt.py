@@ -1,76 +1,22 @@
-"""JWT mode (memory.api.jwt_auth): a key pair made here, its JWKS served by a local HTTP
-server; issuer, audience, exp and nbf are checked, and the claims name the scope."""
+"""JWT mode (memory.api.jwt_auth) on the REST API: tokens of tests/jwt_issuer.py's stand-in
+identity provider; issuer, audience, exp and nbf are checked, and the claims name the scope.
+The same over MCP: tests/mcp/test_auth_jwt.py."""
 
-import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import jwt
 import pytest
-import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 from rest_framework.test import APIClient
 
 from memory.models import TenantNamespace
 from memory.services.api_keys import ApiKeyError, api_key_create
-from tests.helpers import child_env, db_rows, redis_state, stop_process
-from tests.mcp.client import start_server
+from tests.helpers import db_rows, redis_state
+from tests.jwt_issuer import token
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-ISSUER, AUDIENCE = "https://idp.example.test/", "memory-server"
 SESSION = "/v1/working-memory/s-1"
 BODY = {"messages": [{"role": "user", "content": "hello"}]}
-
-
-def _jwk(private_key, kid: str) -> dict:
-    return {**json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(private_key.public_key())), "kid": kid, "alg": "RS256"}
-
-
-@pytest.fixture(scope="module")
-def signing_key():
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-@pytest.fixture
-def jwks(settings, signing_key):
-    """A JWKS endpoint on a free local port, and the settings that point at it."""
-    document = json.dumps({"keys": [_jwk(signing_key, "k1")]}).encode()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(document)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    settings.JWT_JWKS_URL = f"http://127.0.0.1:{server.server_port}/.well-known/jwks.json"
-    settings.JWT_ISSUER, settings.JWT_AUDIENCE = ISSUER, AUDIENCE
-    yield
-    server.shutdown()
-    server.server_close()
-
-
-def token(signing_key, kid="k1", **claims) -> str:
-    now = int(time.time())
-    payload = {"iss": ISSUER, "aud": AUDIENCE, "sub": "agent-7", "exp": now + 300, "nbf": now - 5}
-    payload.update(tenant="acme", namespaces=["support"])
-    payload.update(claims)
-    payload = {k: v for k, v in payload.items() if v is not None}
-    return jwt.encode(payload, signing_key, algorithm="RS256", headers={"kid": kid})
-
-
-MCP_INIT = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}
-
-
-def mcp_headers(bearer: str) -> dict:
-    return {"Accept": "application/json, text/event-stream", "Authorization": f"Bearer {bearer}"}
 
 
 def client(bearer: str) -> APIClient:
@@ -156,24 +102,6 @@ def test_a_jwt_naming_a_namespace_another_tenants_key_claimed_is_refused(jwks, s
     response = api.put(f"{SESSION}?namespace=support", BODY, format="json")
     assert (response.status_code, response.json()) == (403, {"detail": FOREIGN})
     assert (redis_state(), db_rows()) == (redis_before, db_before)
-
-
-@pytest.mark.multiprocess
-def test_over_mcp_a_jwt_claims_as_mcp_and_another_tenant_is_refused_with_403(jwks, signing_key, settings):
-    env = child_env(JWT_JWKS_URL=settings.JWT_JWKS_URL, JWT_ISSUER=ISSUER, JWT_AUDIENCE=AUDIENCE)
-    proc, url = start_server(env)
-    try:
-        claimed = requests.post(f"{url}/mcp", json=MCP_INIT, headers=mcp_headers(token(signing_key)), timeout=30)
-        intruder = token(signing_key, tenant="globex", namespaces=["support"])
-        refused = requests.post(f"{url}/mcp", json=MCP_INIT, headers=mcp_headers(intruder), timeout=30)
-    finally:
-        stop_process(proc)
-    assert claimed.status_code == 200
-    assert list(TenantNamespace.objects.values_list("namespace", "tenant", "claimed_by")) == [
-        ("support", "acme", "mcp:jwt-acme/agent-7")
-    ]
-    assert (refused.status_code, refused.json()) == (403, {"detail": FOREIGN})
-    assert "WWW-Authenticate" not in refused.headers  # the credential is valid; its scope is refused
 
 
 def test_without_jwt_settings_a_jwt_is_refused(signing_key):

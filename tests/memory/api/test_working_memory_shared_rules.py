@@ -1,12 +1,11 @@
 """A session's memories, message ids, session id and TTL follow the same rules as the
 long-term create and the MCP tools (memory.api.fields): what one door refuses, every door
-refuses, with a 422 naming the field, and nothing is written (issue 20)."""
+refuses, with a 422 naming the field, and nothing is written (issue 20). The MCP side:
+tests/mcp/test_working_memory_shared_rules.py."""
 
 import pytest
 
 from memory.api.fields import RECORD_ID_MAX_LENGTH, TAG_MAX_LENGTH
-from tests.helpers import redis_state
-from tests.mcp.client import over_stdio
 
 URL = "/v1/working-memory/s-1"
 
@@ -107,27 +106,3 @@ def test_a_ttl_over_the_maximum_is_refused_naming_the_setting(api, redis_client,
 def test_the_default_maximum_ttl_is_a_year(api):
     assert put(api, {"ttl_seconds": 365 * 24 * 3600 + 1}).status_code == 422
     assert put(api, {"ttl_seconds": 365 * 24 * 3600}).status_code == 200
-
-
-@pytest.mark.django_db(transaction=True)  # the child process reads the API key's row
-def test_the_mcp_tool_applies_the_same_rules(redis_client):
-    """Over stdio: the same session-id check and memory rules, as tool errors naming the argument."""
-
-    async def work(tools):
-        results = [
-            await tools.result("set_working_memory", session_id="a\nb"),
-            await tools.result("set_working_memory", session_id="s-1", memories=[memory(id="r\n1")]),
-            await tools.result("set_working_memory", session_id="s-1", memories=[memory(topics=["a\tb"])]),
-            await tools.result("get_working_memory", session_id=" s-1"),
-        ]
-        return [(result.isError, result.content[0].text) for result in results], redis_state()
-
-    results, state = over_stdio(work)
-    set_error, get_error = "Error executing tool set_working_memory: ", "Error executing tool get_working_memory: "
-    assert results == [
-        (True, f"{set_error}session_id: Must not contain control characters."),
-        (True, f"{set_error}memories[0].id: Must not contain control characters."),
-        (True, f"{set_error}memories[0].topics[0]: Must not contain control characters."),
-        (True, f"{get_error}session_id: Must not start or end with whitespace."),
-    ]
-    assert not any(key.startswith(b"wm:") for key in state)

@@ -1,16 +1,14 @@
 """Dedup merges only the same fact: the detail rule (`differing_details`), near records
-kept apart and linked as possible conflicts, the type boundary, superseded records, the
-review desk's conflict lists, and compaction under the same rules (real DB, Redis,
-embedding model)."""
+kept apart and linked as possible conflicts, the type boundary, superseded records, and
+compaction under the same rules (real DB, Redis, embedding model). The review desk's
+conflict lists: tests/memory/admin/test_conflict_links.py; the REST create's:
+tests/memory/api/test_long_term_create.py."""
 
 import re
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import User
-from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import escape
 
 from memory import index
 from memory.models import MemoryConflict, MemoryHistory, MemoryRecord
@@ -307,41 +305,6 @@ def test_nothing_merges_into_a_superseded_record():
     assert (respelled[0].outcome, respelled[0].id) == ("merged_hash", same[0].id)
 
 
-# --- The review desk ---------------------------------------------------------------------------
-
-
-@pytest.mark.django_db(transaction=True)
-def test_conflict_links_show_in_the_review_view_and_on_both_change_pages(client):
-    (old,) = _create(PASSPORT_2029)
-    (new,) = memories_create(
-        actor="test", records=[{"text": PASSPORT_2026, **TENANT}], status="pending", deduplicate=True
-    ).outcomes
-    user = User.objects.create_user("root", "root@example.com", "pw", is_staff=True, is_superuser=True)
-    client.force_login(user)
-    reason = "different number: 2029 vs 2026; different date: July vs March"
-
-    review = client.get(reverse("admin:memory_memoryrecord_review")).content.decode()
-    section = review[review.index('id="review-conflicts"') :]
-    section = section[: section.index("</section>")]
-    assert f'data-memory-id="{old.id}"' in section and escape(PASSPORT_2029) in section and reason in section
-
-    for record_id, other_id, other_text in ((new.id, old.id, PASSPORT_2029), (old.id, new.id, PASSPORT_2026)):
-        page = client.get(reverse("admin:memory_memoryrecord_change", args=[record_id])).content.decode()
-        section = page[page.index('id="provenance-conflicts"') :]
-        section = section[: section.index("</section>")]
-        assert f'data-memory-id="{other_id}"' in section and escape(other_text) in section and reason in section
-
-
-@pytest.mark.django_db(transaction=True)
-def test_a_memory_without_conflicts_says_so(client):
-    (only,) = _create(PASSPORT_2029)
-    user = User.objects.create_user("root", "root@example.com", "pw", is_staff=True, is_superuser=True)
-    client.force_login(user)
-    page = client.get(reverse("admin:memory_memoryrecord_change", args=[only.id])).content.decode()
-    section = page[page.index('id="provenance-conflicts"') :]
-    assert "No possible conflicts." in section[: section.index("</section>")]
-
-
 # --- Compaction --------------------------------------------------------------------------------
 
 
@@ -374,12 +337,3 @@ def test_compaction_leaves_superseded_records_alone():
     MemoryRecord.objects.filter(id=ids[0]).update(superseded_at=timezone.now())
     result = memories_compact(actor="test", namespace="acme", user_id="u1")
     assert (result.merged, result.remaining) == (0, 2)
-
-
-@pytest.mark.django_db(transaction=True)
-def test_the_rest_create_response_lists_the_conflicts(api):
-    body = {"memories": [{"text": PASSPORT_2029, **TENANT}]}
-    (old,) = api.post("/v1/long-term-memory/", body, format="json").json()["memories"]
-    body = {"memories": [{"text": PASSPORT_2026, **TENANT}]}
-    (new,) = api.post("/v1/long-term-memory/", body, format="json").json()["memories"]
-    assert (old["conflicts"], new["outcome"], new["conflicts"]) == ([], "created", [old["id"]])

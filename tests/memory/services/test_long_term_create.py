@@ -1,5 +1,6 @@
 """Creating long-term memories: the three dedup steps, merges that can be undone, and
-rows and index documents that stay in step (real DB, Redis, embedding model)."""
+rows and index documents that stay in step (real DB, Redis, embedding model). The REST
+create: tests/memory/api/test_long_term_create.py."""
 
 import numpy as np
 import pytest
@@ -194,22 +195,3 @@ def test_extraction_provenance_and_review_status_are_kept():
         "s1",
     )
     assert list(run.memories.values_list("id", flat=True)) == [outcome.id]
-
-
-def test_the_api_create_reports_each_outcome_and_writes_approved_records(api):
-    response = api.post(
-        "/v1/long-term-memory/",
-        {
-            "memories": [
-                {"text": CAT, "namespace": "acme", "topics": ["pets"]},
-                {"text": CAT.lower(), "namespace": "acme"},
-            ]
-        },
-        format="json",
-    )
-    assert response.status_code == 200, response.content
-    body = response.json()
-    assert body["status"] == "ok"
-    assert [m["outcome"] for m in body["memories"]] == ["created", "merged_hash"]
-    assert body["memories"][0]["id"] == body["memories"][1]["id"]
-    assert list(MemoryRecord.objects.values_list("status", "memory_type")) == [("approved", "semantic")]

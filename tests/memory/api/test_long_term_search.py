@@ -1,87 +1,15 @@
 """Search through the API: every filter operator, true totals, pagination, statuses,
-recency, and no leaks across namespaces (real index, real model)."""
+recency, and no leaks across namespaces (real index, real model). The recency formula
+itself: tests/memory/selectors/test_recency.py."""
 
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from memory import index
-from memory.selectors.long_term import Recency, SearchQuery, memories_search
 from memory.services.long_term import memories_create
+from tests.factories import day
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def day(month, d=1):
-    return datetime(2024, month, d, tzinfo=UTC)
-
-
-RECORDS = {
-    "r1": dict(
-        text="Alice adopted a grey cat called Pixel",
-        namespace="acme",
-        user_id="u1",
-        session_id="s1",
-        topics=["pets", "cats"],
-        entities=["Alice"],
-        memory_type="semantic",
-        created_at=day(1),
-        last_accessed=day(6),
-        event_date=day(1, 10),
-    ),
-    "r2": dict(
-        text="The quarterly report is due on Friday",
-        namespace="acme",
-        user_id="u1",
-        session_id="s2",
-        topics=["work"],
-        entities=["Bob"],
-        memory_type="episodic",
-        created_at=day(2),
-        last_accessed=day(2),
-    ),
-    "r3": dict(
-        text="Bob walks the neighbour's dog every morning",
-        namespace="acme",
-        user_id="u2",
-        session_id="s1",
-        topics=["pets"],
-        entities=["Alice", "Bob"],
-        memory_type="message",
-        created_at=day(3),
-        last_accessed=day(3),
-        event_date=day(3, 5),
-    ),
-    "r4": dict(
-        text="Carol keeps tropical fish in a large tank",
-        namespace="other",
-        user_id="u1",
-        topics=["pets"],
-        memory_type="semantic",
-        created_at=day(4),
-        last_accessed=day(4),
-    ),
-}
-
-
-@pytest.fixture
-def records():
-    memories_create(actor="test", records=[{"id": k, **v} for k, v in RECORDS.items()], deduplicate=False)
-    memories_create(
-        actor="test",
-        records=[
-            dict(
-                id="r5",
-                text="Dan is learning to play the cello",
-                namespace="acme",
-                user_id="u1",
-                topics=["pets"],
-                created_at=day(5),
-                last_accessed=day(5),
-            )
-        ],
-        status="pending",
-    )
 
 
 def search(api, **body):
@@ -131,7 +59,7 @@ def iso(value):
     ],
 )
 @pytest.mark.parametrize("mode", ["semantic", "keyword", "hybrid", "list"])
-def test_every_filter_operator_selects_exactly_the_matching_records(api, records, filters, expected, mode):
+def test_every_filter_operator_selects_exactly_the_matching_records(api, search_set, filters, expected, mode):
     if mode == "list":
         body = search(api, text="", limit=100, **filters)
     else:
@@ -167,19 +95,19 @@ def test_total_is_the_true_count_and_pages_walk_every_match(api):
 
 
 @pytest.mark.parametrize("mode", ["semantic", "keyword", "hybrid"])
-def test_a_namespace_filter_never_leaks_into_another_namespace(api, records, mode):
+def test_a_namespace_filter_never_leaks_into_another_namespace(api, search_set, mode):
     body = search(api, text="Alice adopted a grey cat called Pixel", search_mode=mode, namespace={"eq": "nobody-here"})
     assert body == {"memories": [], "total": 0, "next_offset": None}
 
 
-def test_only_approved_records_appear_unless_asked(api, records):
+def test_only_approved_records_appear_unless_asked(api, search_set):
     body = search(api, text="Dan is learning to play the cello", namespace={"eq": "acme"}, limit=100)
     assert "r5" not in {m["id"] for m in body["memories"]} and body["total"] == 3
     body = search(api, text="Dan is learning to play the cello", status={"eq": "pending"})
     assert [m["id"] for m in body["memories"]] == ["r5"] and body["memories"][0]["status"] == "pending"
 
 
-def test_results_carry_dist_score_and_score_type(api, records):
+def test_results_carry_dist_score_and_score_type(api, search_set):
     body = search(api, text="Alice adopted a grey cat called Pixel", search_mode="hybrid", recency_boost=False)
     top = body["memories"][0]
     assert top["id"] == "r1" and top["score_type"] == "hybrid"
@@ -187,7 +115,7 @@ def test_results_carry_dist_score_and_score_type(api, records):
     assert top["topics"] == ["pets", "cats"] and top["event_date"] == "2024-01-10T00:00:00Z"
 
 
-def test_distance_threshold_keeps_only_close_records_and_counts_them(api, records):
+def test_distance_threshold_keeps_only_close_records_and_counts_them(api, search_set):
     body = search(api, text="Alice adopted a grey cat called Pixel", distance_threshold=0.3)
     assert [m["id"] for m in body["memories"]] == ["r1"] and body["total"] == 1
     body = search(api, text="Alice adopted a grey cat called Pixel", search_mode="hybrid", distance_threshold=0.3)
@@ -227,30 +155,6 @@ def test_empty_text_lists_by_recency_or_newest_first(api):
     assert [m["id"] for m in by_recency["memories"]] == ["used-lately", "newest", "middle"]
     newest_first = search(api, text="", namespace={"eq": "l"}, recency_boost=False)
     assert [m["id"] for m in newest_first["memories"]] == ["newest", "middle", "used-lately"]
-
-
-def test_the_same_recency_formula_ranks_listings_in_redis_and_searches_in_python(records):
-    now = day(7)  # 2024-07-01
-    recency = Recency(half_life_last_access_days=10, half_life_created_days=40)
-    conditions = (index.Condition("namespace", "eq", ("acme",)),)
-    # The README's formula by hand, with weights 0.8 / 0.2 and 0.6 / 0.4:
-    #   r1: 30 days idle, 182 old: 0.2 * (0.6 * 0.5 ** 3     + 0.4 * 0.5 ** 4.55)  = 0.0184151
-    #   r3: 122 days idle and old: 0.2 * (0.6 * 0.5 ** 12.2  + 0.4 * 0.5 ** 3.05)  = 0.0096849
-    #   r2: 151 days idle and old: 0.2 * (0.6 * 0.5 ** 15.1  + 0.4 * 0.5 ** 3.775) = 0.0058473
-    listed = memories_search(query=SearchQuery(text="", conditions=conditions, recency=recency), now=now)
-    assert [hit.record.id for hit in listed.hits] == ["r1", "r3", "r2"]  # computed inside Redis
-    assert [hit.score for hit in listed.hits] == [
-        pytest.approx(0.0184151, rel=1e-5),
-        pytest.approx(0.0096849, rel=1e-5),
-        pytest.approx(0.0058473, rel=1e-5),
-    ]
-    searched = memories_search(
-        query=SearchQuery(text="grey cat Pixel", conditions=conditions, recency=recency, mode="keyword"), now=now
-    )
-    top = searched.hits[0]
-    assert top.record.id == "r1"
-    # Relevance 1 (the query's best BM25) at 0.8, plus r1's recency above (computed in Python).
-    assert top.score == pytest.approx(0.8 * 1.0 + 0.0184151, rel=1e-6)
 
 
 def test_recency_boost_lifts_a_recently_used_record_over_a_slightly_closer_one(api):
