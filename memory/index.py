@@ -1,8 +1,10 @@
-"""The only module that talks to the RedisVL vector index.
+"""The only module that talks to the RedisVL vector index: the schema, documents, filters
+(`Condition`, `owner_conditions`), vector, keyword, filter and recency queries. Keyword
+search gathers candidates and statistics here; `bm25` scores them.
 
-One hash document per long-term memory record, keyed by the record's id. The
-document carries the vector, the full-text field, and tag/numeric fields for every
-filter; the Django row stays the source of truth and can always rebuild it.
+One hash document per long-term memory record, keyed by the record's id. It carries the
+vector, the full-text fields, and tag/numeric fields for every filter; the Django row
+stays the source of truth and can always rebuild it.
 
 Filters arrive as `Condition`s and are turned into query syntax here, with every tag
 value escaped; full-text clauses come only from `textquery`, so no caller text ever
@@ -61,18 +63,8 @@ def _schema_dict() -> dict:
         {"name": name, "type": "numeric", "attrs": {"sortable": True, "index_missing": name in MISSABLE_FIELDS}}
         for name in NUMERIC_FIELDS
     ]
-    fields.append(
-        {
-            "name": "vector",
-            "type": "vector",
-            "attrs": {
-                "dims": settings.EMBEDDING_DIMENSIONS,
-                "algorithm": "hnsw",
-                "distance_metric": "cosine",
-                "datatype": "float32",
-            },
-        }
-    )
+    vector = {"dims": settings.EMBEDDING_DIMENSIONS, "algorithm": "hnsw", "distance_metric": "cosine"}
+    fields.append({"name": "vector", "type": "vector", "attrs": {**vector, "datatype": "float32"}})
     return {
         "index": {
             "name": settings.MEMORY_INDEX_NAME,
@@ -269,6 +261,15 @@ def _clause(condition: Condition) -> str:
     raise ValueError(f"unsupported condition {condition}")
 
 
+def owner_conditions(namespace: str | None, user_id: str | None) -> list[Condition]:
+    """One owner's documents, the (namespace, user) pair a record belongs to: each `eq`,
+    or `missing` when None (a record without a user is its own owner, never everyone's)."""
+    return [
+        Condition(name, "eq", (value,)) if value is not None else Condition(name, "missing")
+        for name, value in (("namespace", namespace), ("user_id", user_id))
+    ]
+
+
 def filter_string(conditions: list[Condition]) -> str:
     """All conditions ANDed; "*" when there are none."""
     # Each clause parenthesised, so combining with a text clause never changes precedence.
@@ -310,10 +311,6 @@ def _run(query):
     return _with_index(lambda: get_index().search(query.query, query_params=query.params))
 
 
-def _memory_id(doc) -> str:
-    return _decode(doc.memory_id)
-
-
 def count(conditions: list[Condition]) -> int:
     return _run(CountQuery(filter_expression=filter_string(conditions))).total
 
@@ -335,7 +332,7 @@ def _knn(vector, conditions: list[Condition], k: int) -> VectorQuery:
 
 
 def _hits(result) -> list[Hit]:
-    return [Hit(id=_memory_id(d), vector_distance=float(d.vector_distance)) for d in result.docs]
+    return [Hit(id=_decode(d.memory_id), vector_distance=float(d.vector_distance)) for d in result.docs]
 
 
 def vector_search(vector, *, conditions: list[Condition], k: int) -> list[Hit]:
@@ -369,9 +366,7 @@ def vector_range(vector, *, conditions: list[Condition], threshold: float, k: in
     if k <= 0:
         query.paging(0, 0)
     result = _run(query)
-    hits = [Hit(id=_memory_id(d), vector_distance=float(d.vector_distance)) for d in result.docs]
-    hits.sort(key=lambda h: h.vector_distance)
-    return hits, result.total
+    return sorted(_hits(result), key=lambda h: h.vector_distance), result.total
 
 
 # Matches asked of each query term: every match of a term rarer than this may be scored
@@ -489,7 +484,7 @@ def list_ids(
     )
     query.paging(offset, limit)
     result = _run(query)
-    return [_memory_id(d) for d in result.docs], result.total
+    return [_decode(d.memory_id) for d in result.docs], result.total
 
 
 _LN2 = 0.6931471805599453

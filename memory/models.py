@@ -53,6 +53,26 @@ class MemoryStatus(models.TextChoices):
     REJECTED = "rejected"
 
 
+def record_values(values: dict) -> dict:
+    """Record values as a row keeps them, whoever writes them (create, edit): an empty
+    namespace, user or session is none, lists lose repeats, an empty context is "", no
+    type is `semantic`, `pinned` is a bool. Only the names given are returned; the rest
+    pass through as they are."""
+    cleaned = dict(values)
+    for name, value in values.items():
+        if name in ("namespace", "user_id", "session_id"):
+            cleaned[name] = value or None
+        elif name in LIST_FIELDS:
+            cleaned[name] = list(dict.fromkeys(value or []))
+        elif name == "context":
+            cleaned[name] = value or ""
+        elif name == "memory_type":
+            cleaned[name] = value or MemoryType.SEMANTIC
+        elif name == "pinned":
+            cleaned[name] = bool(value)
+    return cleaned
+
+
 class MemoryRecord(models.Model):
     id = models.CharField(primary_key=True, max_length=128, default=new_memory_id)
     text = models.TextField()
@@ -93,8 +113,8 @@ class MemoryRecord(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["namespace", "user_id", "memory_hash"], name="memory_tenant_hash_idx"),
-            models.Index(fields=["namespace", "user_id", "created_at"], name="memory_tenant_created_idx"),
+            models.Index(fields=["namespace", "user_id", "memory_hash"], name="memory_owner_hash_idx"),
+            models.Index(fields=["namespace", "user_id", "created_at"], name="memory_owner_created_idx"),
         ]
 
     def __str__(self):
@@ -143,7 +163,7 @@ class MemoryHistory(models.Model):
     """What happened to a record, who did it and why, with enough state to undo it.
 
     `memory_id` is not a foreign key: history outlives the record it describes. It
-    carries the record's tenant (`namespace`, `user_id`) so erasing a user finds every
+    carries the record's owner (`namespace`, `user_id`) so erasing a user finds every
     row. `actor` names who acted (see `memory.actor_names`). `detail` holds `before` and
     `after` snapshots for changes, and for a merge the absorbed record's snapshot
     (`merged`), what the merge added (`added`), the target's fields before it
@@ -178,14 +198,14 @@ class MemoryHistory(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "memory history"
-        indexes = [models.Index(fields=["namespace", "user_id"], name="history_tenant_idx")]
+        indexes = [models.Index(fields=["namespace", "user_id"], name="history_owner_idx")]
 
     def __str__(self):
         return f"{self.memory_id} {self.action} {self.created_at:%Y-%m-%d %H:%M}"
 
     @classmethod
     def of(cls, record: MemoryRecord, *, action: str, actor: str, reason: str = "", detail=None) -> "MemoryHistory":
-        """An unsaved entry about `record`, in its tenant."""
+        """An unsaved entry about `record`, of its owner."""
         return cls(
             memory_id=record.id,
             namespace=record.namespace,
@@ -198,8 +218,9 @@ class MemoryHistory(models.Model):
 
 
 class MemoryConflict(models.Model):
-    """Two records of one tenant that look alike but differ in a detail that carries
-    meaning (a number, a date, a name, a negation): kept apart, linked for a reviewer."""
+    """Two records of one owner (namespace and user) that look alike but differ in a
+    detail that carries meaning (a number, a date, a name, a negation): kept apart,
+    linked for a reviewer."""
 
     memory = models.ForeignKey(MemoryRecord, on_delete=models.CASCADE, related_name="conflicts")
     other = models.ForeignKey(MemoryRecord, on_delete=models.CASCADE, related_name="+")

@@ -81,22 +81,22 @@ def reject_selected(modeladmin, request, queryset):
     )
 
 
-def _tenants(queryset) -> list[dict]:
-    """The (namespace, user) pairs of the selection, with how much each holds in all."""
+def _owners(queryset) -> list[dict]:
+    """The owners, (namespace, user) pairs, of the selection, with how much each holds in all."""
     pairs = queryset.exclude(user_id__isnull=True).values_list("namespace", "user_id").distinct()
-    tenants = []
+    owners = []
     for namespace, user_id in sorted(set(pairs), key=lambda p: (p[0] or "", p[1])):
         held = MemoryRecord.objects.filter(namespace=namespace, user_id=user_id).aggregate(n=Count("id"))["n"]
-        tenants.append({"namespace": namespace, "user_id": user_id, "records": held})
-    return tenants
+        owners.append({"namespace": namespace, "user_id": user_id, "records": held})
+    return owners
 
 
 @admin.action(description="Erase these users' memory completely…", permissions=["erase"])
 def erase_users(modeladmin, request, queryset):
-    tenants = _tenants(queryset)
-    if request.POST.get("post") == "yes" and tenants:
+    owners = _owners(queryset)
+    if request.POST.get("post") == "yes" and owners:
         actor = admin_actor(request.user)
-        receipts = [user_erase(namespace=t["namespace"], user_id=t["user_id"], actor=actor) for t in tenants]
+        receipts = [user_erase(namespace=t["namespace"], user_id=t["user_id"], actor=actor) for t in owners]
         removed = sum(sum(v for v in r.counts.values() if isinstance(v, int)) for r in receipts)
         modeladmin.message_user(
             request,
@@ -106,7 +106,7 @@ def erase_users(modeladmin, request, queryset):
             messages.SUCCESS,
         )
         return None
-    if not tenants:
+    if not owners:
         modeladmin.message_user(request, "None of the selected memories belongs to a user.", messages.WARNING)
         return None
     return _confirmation(
@@ -115,5 +115,5 @@ def erase_users(modeladmin, request, queryset):
         queryset,
         "admin/memory/memoryrecord/erase_users.html",
         title="Erase users' memory",
-        tenants=tenants,
+        owners=owners,
     )

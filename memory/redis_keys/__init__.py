@@ -166,7 +166,7 @@ def listed_session_ids(members: list[str], *, namespace: str | None) -> list[str
 
 
 def window_key(*, namespace: str | None, user_id: str | None, session_id: str) -> str:
-    """A session's promotion debounce window. Scoped to the tenant: the same session id
+    """A session's promotion debounce window. Scoped to its owner: the same session id
     under two namespaces or users never collides."""
     parts = (namespace or "", user_id or "", session_id)
     return ":".join([DEBOUNCE_PREFIX, *(quote(part, safe="") for part in parts)])

@@ -287,17 +287,13 @@ def _list_by_filter(query: SearchQuery, conditions, now: datetime) -> SearchResu
 def similar_current_memories(
     *, namespace: str | None, user_id: str | None, texts: list[str], k: int
 ) -> list[MemoryRecord]:
-    """The `k` stored memories of one tenant nearest to any of `texts` (by vector), for
+    """The `k` stored memories of one owner (namespace and user) nearest to any of `texts` (by vector), for
     extraction to label updates against: current (not superseded), not rejected, and
     not raw `message` records. Nearest first; each record once."""
     texts = [t for t in texts if t.strip()]
     if not texts or k <= 0:
         return []
-    conditions = [
-        index.Condition(name, "eq", (value,)) if value is not None else index.Condition(name, "missing")
-        for name, value in (("namespace", namespace), ("user_id", user_id))
-    ]
-    conditions += [
+    conditions = index.owner_conditions(namespace, user_id) + [
         index.Condition("status", "ne", (MemoryStatus.REJECTED,)),
         index.Condition("memory_type", "ne", (MemoryType.MESSAGE,)),
         CURRENT,

@@ -131,10 +131,7 @@ def memory_neighbours(*, record: MemoryRecord, k: int = 5) -> list[Neighbour] | 
     if not record.embedding or (record.embedding_model and record.embedding_model != embeddings.model_name()):
         return []
     vector = np.frombuffer(bytes(record.embedding), dtype=np.float32)
-    conditions = [
-        index.Condition(name, "eq", (value,)) if value is not None else index.Condition(name, "missing")
-        for name, value in (("namespace", record.namespace), ("user_id", record.user_id))
-    ]
+    conditions = index.owner_conditions(record.namespace, record.user_id)
     conditions.append(index.Condition("memory_id", "ne", (record.id,)))
     try:
         hits = index.vector_search(vector, conditions=conditions, k=k)

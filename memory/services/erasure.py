@@ -11,15 +11,15 @@ What is removed, and how each kind is found (the receipt counts each, in KINDS o
   by key pattern), and the unowned window of each of the user's sessions (written before
   the user claimed it).
 - `long_term_records`: `MemoryRecord` rows of the namespace and user.
-- `history_rows`: `MemoryHistory` rows of the tenant, of the erased records, and any
-  whose `before` / `after` / `merged` snapshot names the tenant.
+- `history_rows`: `MemoryHistory` rows of the owner, of the erased records, and any
+  whose `before` / `after` / `merged` snapshot names the owner.
 - `source_messages`, `session_promotions`, `extraction_runs`: rows of the namespace
   owned by the user, plus unowned rows ("" user) of the user's sessions (turns written
   before the session was claimed), plus the runs that made the erased records (runs
   hold the model's raw output and errors, which quote the turns).
 - `admin_log_entries`: Django admin log rows about any erased row (they quote its text).
 - `index_documents`: the RedisVL documents of every erased id that has no row left,
-  and any document still tagged with the tenant whose row is gone.
+  and any document still tagged with the owner whose row is gone.
 - `index_tombstones`: `MemoryIndexRemoval` rows of those ids that were waiting for a sweep.
 - `embedding_cache_entries`: query-embedding cache entries of every text found above
   (record texts and contexts, snapshot texts, turns, session contexts and memories).
@@ -33,7 +33,7 @@ The order is chosen so that nothing can be lost track of:
    deleted inside it: if Redis fails there, the rows roll back and the texts stay
    findable for a rerun. Redis failing in steps 1 or 2 raises; the erase is rerun.
 3. Once it commits, the index documents and the keys of sessions only the database
-   named. These can be found again without the rows (documents carry the tenant's
+   named. These can be found again without the rows (documents carry the owner's
    tags, windows its key prefix, tombstones make the sweep drop the documents), so a
    Redis failure here is only reported: the receipt's `incomplete` lists the kinds,
    and running the erase again finishes them.
@@ -115,15 +115,15 @@ class _Erasure:
             namespace |= Q(**{f"{prefix}namespace": ""})
         return namespace
 
-    def tenant(self, prefix: str = "") -> Q:
+    def owner(self, prefix: str = "") -> Q:
         """Rows (or snapshots under `prefix`) of this namespace and user."""
         return self.in_namespace(prefix) & Q(**{f"{prefix}user_id": self.user_id})
 
     def records(self) -> Q:
-        """The tenant's records, and records with no user made from one of the user's
+        """The owner's records, and records with no user made from one of the user's
         sessions (turns promoted before the user claimed the session)."""
         unowned = (Q(user_id=None) | Q(user_id="")) & Q(session_id__in=self.session_ids)
-        return self.tenant() | (self.in_namespace() & unowned)
+        return self.owner() | (self.in_namespace() & unowned)
 
     def provenance(self) -> Q:
         """Provenance rows ("" for no namespace or user) of the user, and unowned ones of
@@ -150,7 +150,7 @@ def user_erase(*, namespace: str | None, user_id: str, actor: str) -> ErasureRec
     """Remove every trace of `user_id` in `namespace` (None: no namespace) and return the
     receipt, which names the actor and counts what went, by kind, with no personal text.
 
-    Scope is explicit: both are required, and nothing outside that one tenant is touched.
+    Scope is explicit: both are required, and nothing outside that one owner is touched.
     Raises a Redis error when working memory or the cache cannot be erased (the database
     is then left as it was: run it again). Inside an outer transaction the index cleanup
     waits for its commit.
@@ -261,10 +261,10 @@ def _records_erase(erasure: _Erasure) -> set[int]:
 
 
 def _history_erase(erasure: _Erasure) -> None:
-    """Every history row of the tenant or its records, and any snapshot naming the tenant."""
-    named = Q(memory_id__in=erasure.memory_ids) | erasure.tenant()
+    """Every history row of the owner or its records, and any snapshot naming the owner."""
+    named = Q(memory_id__in=erasure.memory_ids) | erasure.owner()
     for key in SNAPSHOT_KEYS:
-        named |= erasure.tenant(f"detail__{key}__")
+        named |= erasure.owner(f"detail__{key}__")
     rows = list(MemoryHistory.objects.filter(named).values_list("pk", "memory_id", "detail"))
     for _, memory_id, detail in rows:
         erasure.memory_ids.add(memory_id)
@@ -316,7 +316,7 @@ def _chunks(items: list):
 
 def _leave_tombstones(erasure: _Erasure) -> list[str]:
     """The erased ids with no row left (a history id may name a record that now belongs to
-    another tenant: its document stays). Each gets a tombstone until its document is gone,
+    another owner: its document stays). Each gets a tombstone until its document is gone,
     so the periodic sweep drops the document if the cleanup after commit cannot."""
     ids = sorted(erasure.memory_ids)
     survivors = {
@@ -344,7 +344,7 @@ def _receipt_counts(erasure: _Erasure) -> dict:
 
 def _after_commit(erasure: _Erasure, receipt: ErasureReceipt, gone: list[str]) -> None:
     """Index documents, and the keys of sessions the database named. Both are found again
-    by a rerun (tenant-tagged documents, window key pattern), and the sweep drops the
+    by a rerun (owner-tagged documents, window key pattern), and the sweep drops the
     documents of the tombstones meanwhile."""
     _best_effort(erasure, "debounce_windows", _session_keys_erase)
     _best_effort(erasure, "index_documents", lambda e: _index_erase(e, gone))
@@ -354,10 +354,10 @@ def _after_commit(erasure: _Erasure, receipt: ErasureReceipt, gone: list[str]) -
 
 
 def _index_erase(erasure: _Erasure, gone: list[str]) -> None:
-    """Documents of the erased ids, then any document still tagged with the tenant whose
+    """Documents of the erased ids, then any document still tagged with the owner whose
     row is gone (e.g. a delete whose document removal was lost)."""
-    stray = sorted(set(_tenant_document_ids(erasure)) - set(gone))
-    # A row of the tenant written since the commit is new data, and keeps its document.
+    stray = sorted(set(_owner_document_ids(erasure)) - set(gone))
+    # A row of the owner written since the commit is new data, and keeps its document.
     live = {
         i for chunk in _chunks(stray) for i in MemoryRecord.objects.filter(id__in=chunk).values_list("id", flat=True)
     }
@@ -368,12 +368,8 @@ def _index_erase(erasure: _Erasure, gone: list[str]) -> None:
         MemoryIndexRemoval.objects.filter(memory_id__in=chunk).delete()
 
 
-def _tenant_document_ids(erasure: _Erasure) -> list[str]:
-    if erasure.namespace is None:
-        namespace = index.Condition("namespace", "missing")
-    else:
-        namespace = index.Condition("namespace", "eq", (erasure.namespace,))
-    conditions = [namespace, index.Condition("user_id", "eq", (erasure.user_id,))]
+def _owner_document_ids(erasure: _Erasure) -> list[str]:
+    conditions = index.owner_conditions(erasure.namespace, erasure.user_id)
     ids, total = index.list_ids(conditions=conditions, offset=0, limit=BATCH)
     for offset in range(BATCH, min(total, index.MAX_WINDOW), BATCH):
         ids += index.list_ids(conditions=conditions, offset=offset, limit=BATCH)[0]

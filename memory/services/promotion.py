@@ -204,7 +204,7 @@ def _persist(ns: str, session_id: str, session: dict) -> SessionPromotion:
 
 
 def _promote_session_memories(ns: str, owner: str, session_id: str, memories: list[dict]) -> None:
-    """The agent's own session memories, approved as API creates are, in the session's tenant."""
+    """The agent's own session memories, approved as API creates are, the session's owner's."""
     records = [
         _session_record(m, namespace=ns, user_id=owner, session_id=session_id) for m in memories if m["text"].strip()
     ]
@@ -220,7 +220,7 @@ def _promote_session_memories(ns: str, owner: str, session_id: str, memories: li
             )
             return
         except MemoryIdConflictError as conflict:
-            # Another tenant's record has this id: the session cannot overwrite it. Skip it.
+            # Another owner's record has this id: the session cannot overwrite it. Skip it.
             logger.warning("session %s/%s: memory %s not promoted: %s", ns, session_id, conflict.memory_id, conflict)
             records = [r for r in records if r["id"] != conflict.memory_id]
 
@@ -491,7 +491,7 @@ def _turn(message: SourceMessage) -> extraction.Turn:
 
 def _session_record(values: dict, *, namespace: str, user_id: str, session_id: str) -> dict:
     """A `memories_create` input from a session memory or an extracted one: the record
-    fields it has, in the session's tenant (working memory keeps datetimes as ISO strings)."""
+    fields it has, for the session's owner (working memory keeps datetimes as ISO strings)."""
     record = {name: values[name] for name in RECORD_FIELDS if values.get(name) is not None}
     for name in DATETIME_FIELDS:
         if name in record:

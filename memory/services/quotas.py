@@ -42,7 +42,7 @@ def records_quota_check(*, records: list[dict]) -> None:
     Every input that does not name a stored record's id is counted as a new row (dedup
     may merge some, so the check is on the safe side); one indexed COUNT per namespace
     of the batch. Two creates racing at the limit may each pass: it bounds the work a
-    tenant can store, not to the record."""
+    namespace can store, not to the record."""
     quota = settings.QUOTA_RECORDS_PER_NAMESPACE
     if not quota:
         return

@@ -42,8 +42,8 @@ from memory.models import (
     MemoryHistory,
     MemoryRecord,
     MemoryStatus,
-    MemoryType,
     new_memory_id,
+    record_values,
 )
 from memory.services.long_term.dedup import conflict_link, dedup_conditions, memory_hash, merge_into, type_group
 from memory.services.long_term.indexing import embed_records, index_on_commit, vector_bytes
@@ -109,7 +109,7 @@ class _Pending:
     merge: MemoryHistory | None = None  # set once the input merges into a row
 
     @property
-    def tenant(self) -> tuple:
+    def owner(self) -> tuple:
         return self.values["namespace"], self.values["user_id"]
 
     @property
@@ -212,15 +212,12 @@ def _pending_inputs(records: list[dict], deduplicate: bool) -> list[_Pending]:
     return pending
 
 
+# Fields a new row always has, whether the input names them or not.
+_ALWAYS_SET = ("namespace", "user_id", "session_id", *LIST_FIELDS, "memory_type", "pinned", "context")
+
+
 def _clean(record: dict) -> dict:
-    values = {k: record[k] for k in RECORD_FIELDS if k in record}
-    for name in ("namespace", "user_id", "session_id"):
-        values[name] = values.get(name) or None
-    for name in LIST_FIELDS:
-        values[name] = list(dict.fromkeys(values.get(name) or []))
-    values["memory_type"] = values.get("memory_type") or MemoryType.SEMANTIC
-    values["pinned"] = bool(values.get("pinned", False))
-    values["context"] = values.get("context") or ""
+    values = record_values({**dict.fromkeys(_ALWAYS_SET), **{k: record[k] for k in RECORD_FIELDS if k in record}})
     if not values.get("id"):
         values["id"] = new_memory_id()
     return values
@@ -230,11 +227,11 @@ def _overwrite_by_id(batch: _Batch, p: _Pending) -> bool:
     """Step 1: the client's id names a stored record; overwrite it (same namespace and
     user only). An id another namespace or user has, or had until a delete, is refused
     with one message whichever it is: a deleted record's id never passes to another
-    tenant (its undoable history would then act on their record), and the answer
+    owner (its undoable history would then act on their record), and the answer
     does not say whether anything of theirs exists."""
     row = batch.existing.get(p.values["id"])
     owner = (row.namespace, row.user_id) if row is not None else batch.last_owners.get(p.values["id"])
-    if owner is not None and owner != p.tenant:
+    if owner is not None and owner != p.owner:
         raise MemoryIdConflictError(p.position, p.values["id"])
     if row is None:
         return False
@@ -291,13 +288,13 @@ def _same_hash(batch: _Batch, p: _Pending) -> MemoryRecord | None:
         (
             a.row
             for a in batch.accepted
-            if a.row.memory_hash == p.digest and (a.row.namespace, a.row.user_id) == p.tenant and a.kind == p.kind
+            if a.row.memory_hash == p.digest and (a.row.namespace, a.row.user_id) == p.owner and a.kind == p.kind
         ),
         None,
     )
     if target is not None:
         return target
-    namespace, user_id = p.tenant
+    namespace, user_id = p.owner
     stored = (
         MemoryRecord.objects.filter(
             namespace=namespace,
@@ -318,11 +315,11 @@ def _near_records(batch: _Batch, p: _Pending) -> list[tuple[MemoryRecord, float]
     group (earlier inputs of this call, then up to 5 from the index), nearest first."""
     near = {}
     for a in batch.accepted:
-        if (a.row.namespace, a.row.user_id) == p.tenant and a.kind == p.kind:
+        if (a.row.namespace, a.row.user_id) == p.owner and a.kind == p.kind:
             distance = float(1.0 - np.dot(a.vector, p.vector))
             if distance <= batch.threshold:
                 near[a.row.id] = (a.row, distance)
-    namespace, user_id = p.tenant
+    namespace, user_id = p.owner
     hits, _ = index.vector_range(
         p.vector,
         conditions=dedup_conditions(namespace, user_id, memory_type=p.values["memory_type"]),

@@ -29,11 +29,7 @@ def type_group(memory_type: str) -> tuple[str, ...]:
 def dedup_conditions(namespace, user_id, *, memory_type: str = MemoryType.SEMANTIC) -> list[index.Condition]:
     """Index filter for dedup candidates: the same namespace and user and type group,
     never a rejected or a superseded record."""
-    conditions = []
-    for name, value in (("namespace", namespace), ("user_id", user_id)):
-        conditions.append(
-            index.Condition(name, "eq", (value,)) if value is not None else index.Condition(name, "missing")
-        )
+    conditions = index.owner_conditions(namespace, user_id)
     conditions.append(index.Condition("status", "ne", (MemoryStatus.REJECTED,)))
     conditions.append(index.Condition("memory_type", "any", type_group(memory_type)))
     conditions.append(index.Condition("superseded_at", "missing"))

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from memory import embeddings
-from memory.models import RECORD_FIELDS, MemoryHistory, MemoryIndexRemoval, MemoryRecord, MemoryStatus
+from memory.models import RECORD_FIELDS, MemoryHistory, MemoryIndexRemoval, MemoryRecord, MemoryStatus, record_values
 from memory.services.long_term.dedup import memory_hash
 from memory.services.long_term.indexing import embed_records, index_on_commit, vector_bytes
 from memory.services.long_term.supersede import memories_supersede_approved
@@ -26,16 +26,6 @@ EDITABLE_FIELDS = (
 
 class MemoryNotFoundError(LookupError):
     pass
-
-
-def _normalised(name: str, value):
-    if name in ("topics", "entities"):
-        return list(dict.fromkeys(value or []))
-    if name in ("namespace", "user_id", "session_id"):
-        return value or None
-    if name == "context":
-        return value or ""
-    return value
 
 
 class ReviewNotAllowedError(PermissionError):
@@ -98,9 +88,10 @@ def memories_edit(
         raise ValueError(f"not editable: {', '.join(sorted(unknown))}")
     rows = list(MemoryRecord.objects.select_for_update().filter(id__in=list(dict.fromkeys(memory_ids))))
     befores = [row.snapshot() for row in rows]
+    values = record_values(changes)
     for row in rows:
-        for name, value in changes.items():
-            setattr(row, name, _normalised(name, value))
+        for name, value in values.items():
+            setattr(row, name, value)
     _reembed([row for row, before in zip(rows, befores, strict=True) if _content_changed(row, before)])
     now = timezone.now()
     histories = []
@@ -170,7 +161,7 @@ def memories_delete(
 
     `visible(namespace=..., user_id=...)`: the caller's scope (`Scope.allows`). A record
     outside it is ignored exactly as an unknown id is, checked on the locked rows, so
-    the answer never tells another tenant's record from a missing one."""
+    the answer never tells another owner's record from a missing one."""
     rows = list(MemoryRecord.objects.select_for_update().filter(id__in=list(dict.fromkeys(memory_ids))))
     if visible is not None:
         rows = [row for row in rows if visible(namespace=row.namespace, user_id=row.user_id)]

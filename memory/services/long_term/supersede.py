@@ -32,7 +32,7 @@ def memories_supersede(*, pairs: list[tuple[str, str]], actor: str, reason: str 
     """Mark each `old` as superseded by `new`, for `(old_id, new_id)` pairs.
 
     A pair is skipped (with the reason) when either record is gone, they are the same
-    record or of different tenants, or the old one is already superseded (the first
+    record or of different owners (namespace and user), or the old one is already superseded (the first
     update wins; the chain never forks). Returns what was applied and what was not.
     """
     ids = list(dict.fromkeys(i for pair in pairs for i in pair))
