@@ -24,8 +24,8 @@ from rest_framework import authentication, exceptions, permissions, throttling
 from memory import redis_keys
 from memory.api import jwt_auth
 from memory.api.scope import Scope, request_scope
-from memory.selectors.api_keys import KnownKey, api_key_lookup
-from memory.services.api_keys import api_key_mark_used
+from memory.selectors.api_keys import KnownKey
+from memory.services.api_keys import api_key_lookup, api_key_mark_used
 
 logger = logging.getLogger(__name__)
 

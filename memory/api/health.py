@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from memory.selectors.health import dependency_problems
-from memory.selectors.metrics import recent_index_drift
+from memory.services.health import recent_index_drift
 
 logger = logging.getLogger(__name__)
 

@@ -67,7 +67,7 @@ escaped by `escape`: `%` -> `%25`, `:` -> `%3A`, None -> ""):
   credential's calls of one kind (`writes`, `searches`) in one fixed window of its rate
   limit, counted by REST and MCP alike (memory.api.auth.rate_limit_wait).
 - `auth:1:apikey:{prefix}` (a pickled `KnownKey`; KEY_CACHE_SECONDS of
-  memory.selectors.api_keys, 5 min), in the auth cache (django-redis, KEY_PREFIX "auth",
+  memory.services.api_keys, 5 min), in the auth cache (django-redis, KEY_PREFIX "auth",
   version 1, which add the `auth:1:`; the builder gives the cache key
   `apikey:{prefix}`): what authenticating needs of an API key's row, so a request makes
   no database query. Deleted when the key is revoked.

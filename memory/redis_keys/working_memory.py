@@ -1,5 +1,5 @@
 """The working-memory scripts: a session's write (with its quotas), delete, check-and-set,
-and the listing of sessions with its bounded prune. The key layout they write is
+the listing of sessions (a read) and its bounded prune (a write). The key layout they write is
 documented in `memory.redis_keys`."""
 
 from memory.redis_keys import LuaScript
@@ -88,20 +88,29 @@ local function expired_count(scope, now)
 end
 """
 
-# KEYS[1] = a listing scope; ARGV = first rank, last rank, prune batch, and "1" plus the
-# escaped namespace when the scope is that namespace's. Drops at most `batch` expired
-# sessions: the scope's own first, then any (oldest expiry first, from every index).
+# KEYS[1] = a listing scope; ARGV = prune batch, and "1" plus the escaped namespace when
+# the scope is that namespace's. Drops at most `batch` expired sessions: the scope's own
+# first, then any (oldest expiry first, from every index). Returns how many it dropped.
+WM_PRUNE = LuaScript(
+    _WM_LISTING
+    + """
+local scope, batch = KEYS[1], tonumber(ARGV[1])
+local _, now = clock()
+local dropped = prune_scope(scope, now, batch, ARGV[2] == '1' and ARGV[3] or nil)
+if dropped < batch then dropped = dropped + prune_expired(now, batch - dropped) end
+return dropped
+"""
+)
+
+# KEYS[1] = a listing scope; ARGV = first rank, last rank, skip bound. Reads only.
 # Returns {total, page} of the scope, newest write first, neither counting nor listing
-# an expired session still there. When more than `batch` expired members of the scope
-# remain, the page reads at most `batch` ranks further to skip them, and later calls
-# drop the rest.
+# an expired session still there (WM_PRUNE drops them). When expired members remain, the
+# page reads at most `skip bound` ranks further to skip them.
 WM_LIST = LuaScript(
     _WM_LISTING
     + """
 local scope, first, last, batch = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local _, now = clock()
-local dropped = prune_scope(scope, now, batch, ARGV[4] == '1' and ARGV[5] or nil)
-if dropped < batch then prune_expired(now, batch - dropped) end
 local stale = expired_count(scope, now)
 local total = redis.call('ZCARD', scope) - stale
 if stale == 0 then return {total, redis.call('ZRANGE', scope, first, last, 'REV')} end

@@ -1,21 +1,16 @@
-"""Reads of credentials: a key by its secret, keys for listing, namespace ownership.
+"""Reads of credentials: a key by its prefix, keys for listing, namespace ownership.
 
-The request path finds a key in the auth cache (Redis) by its prefix, so an
-authenticated working-memory write still makes no database query; the first use after
-`KEY_CACHE_SECONDS` reads the row again. Revoking a key drops its cache entry at once
-(`memory.services.api_keys.api_key_revoke`).
+The request path finds a key through the auth cache (`memory.services.api_keys.api_key_lookup`,
+which fills it: a write); `KnownKey` is what the cache holds (pickled: keep it here, where
+cached entries name it).
 """
 
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.core.cache import caches
 from django.utils import timezone
 
 from memory.models import ApiKey, TenantNamespace
-from memory.redis_keys import api_key_cache_key
-
-KEY_CACHE_SECONDS = 300
 
 
 @dataclass(frozen=True)
@@ -49,23 +44,10 @@ def _known(key: ApiKey) -> KnownKey:
     )
 
 
-def api_key_lookup(*, secret: str) -> KnownKey | None:
-    """The key this secret belongs to (revoked and expired ones too, so the caller can
-    say why it is refused), or None. Found by its prefix (cache, else one indexed query)
-    and checked against its SHA-512 hash by the library: the cost does not grow with
-    the number of keys."""
-    prefix, _, _ = secret.partition(".")
-    cache = caches["auth"]
-    known = cache.get(api_key_cache_key(prefix))
-    if known is None:
-        row = ApiKey.objects.filter(prefix=prefix).first()
-        if row is None:
-            return None
-        known = _known(row)
-        cache.set(api_key_cache_key(prefix), known, timeout=KEY_CACHE_SECONDS)
-    if not ApiKey.objects.key_generator.verify(secret, known.hashed_key):
-        return None
-    return known
+def api_key_by_prefix(*, prefix: str) -> KnownKey | None:
+    """What authenticating needs of the key with this prefix (one indexed query), or None."""
+    row = ApiKey.objects.filter(prefix=prefix).first()
+    return _known(row) if row is not None else None
 
 
 def api_keys_list(*, tenant: str | None = None) -> list[ApiKey]:

@@ -14,7 +14,7 @@ from django.utils import timezone
 from memory import index
 from memory.models import MemoryRecord, SessionPromotion, SourceMessage
 from memory.redis_client import get_redis
-from memory.redis_keys import HEALTH_INDEX_DRIFT_KEY, promotion_windows_pattern
+from memory.redis_keys import promotion_windows_pattern
 from policies.models import ExtractionRun
 
 
@@ -57,22 +57,6 @@ def index_drift() -> int:
     documents = index.document_ids()
     rows = MemoryRecord.objects.values_list("id", flat=True).iterator()
     return sum(1 for record_id in rows if record_id not in documents)
-
-
-HEALTH_DRIFT_MAX_AGE_SECONDS = 5
-
-
-def recent_index_drift() -> int:
-    """`index_drift` at most HEALTH_DRIFT_MAX_AGE_SECONDS old, shared by every API process
-    through Redis: it reads every record id and every index key, too much for each health
-    check (GET /metrics computes it fresh)."""
-    client = get_redis()
-    cached = client.get(HEALTH_INDEX_DRIFT_KEY)
-    if cached is not None:
-        return int(cached)
-    drift = index_drift()
-    client.set(HEALTH_INDEX_DRIFT_KEY, drift, ex=HEALTH_DRIFT_MAX_AGE_SECONDS)
-    return drift
 
 
 def usage_by_policy_version() -> list[dict]:

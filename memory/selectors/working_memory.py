@@ -1,7 +1,7 @@
 """Reading working memory: one Redis hash per session, plus sorted-set indexes for listing.
 
-The services module writes them, atomically, with Lua; the layout and the scripts are in
-`memory.redis_keys`.
+The services module writes them (and prunes expired ones), atomically, with Lua; the
+layout and the scripts are in `memory.redis_keys`. Nothing here writes.
 """
 
 import json
@@ -131,22 +131,10 @@ def newest_fitting(message_tokens: list[int], budget: int) -> int:
 def working_memory_list(
     *, namespace: str | None, user_id: str | None, limit: int, offset: int
 ) -> tuple[int, list[str]]:
-    """(total, session ids on this page), most recently written first.
-
-    One script: it drops at most WORKING_MEMORY_PRUNE_BATCH expired sessions, the listed
-    scope's first (a backlog is left to later calls, so one call's work is bounded), and
-    neither counts nor lists one still there: `total` counts exactly the live sessions.
+    """(total, session ids on this page), most recently written first. Reads only: an
+    expired session still listed is neither counted nor listed, so `total` counts exactly
+    the live sessions; `working_memory_prune` (a service) drops them.
     """
     scope = redis_keys.listing_scope_key(namespace=namespace, user_id=user_id)
-    namespace_scope = namespace is not None and user_id is None  # its pruned sessions free their bytes
-    total, page = WM_LIST(
-        keys=[scope],
-        args=[
-            offset,
-            offset + limit - 1,
-            settings.WORKING_MEMORY_PRUNE_BATCH,
-            "1" if namespace_scope else "",
-            redis_keys.escape(namespace),
-        ],
-    )
+    total, page = WM_LIST(keys=[scope], args=[offset, offset + limit - 1, settings.WORKING_MEMORY_PRUNE_BATCH])
     return total, redis_keys.listed_session_ids(page, namespace=namespace)

@@ -15,10 +15,31 @@ from django.utils import timezone
 
 from memory.models import ALL_NAMESPACES, ApiKey, TenantNamespace
 from memory.redis_keys import api_key_cache_key
-from memory.selectors.api_keys import namespaces_owned_elsewhere
+from memory.selectors.api_keys import KnownKey, api_key_by_prefix, namespaces_owned_elsewhere
 
 logger = logging.getLogger(__name__)
 PERMISSIONS = ("read", "write", "delete", "review")
+KEY_CACHE_SECONDS = 300
+
+
+def api_key_lookup(*, secret: str) -> KnownKey | None:
+    """The key this secret belongs to (revoked and expired ones too, so the caller can
+    say why it is refused), or None. Found by its prefix in the auth cache (Redis), so an
+    authenticated working-memory write still makes no database query; a miss reads the
+    row (one indexed query) and caches it for KEY_CACHE_SECONDS (revoking drops the entry
+    at once, `api_key_revoke`). Checked against its SHA-512 hash by the library: the cost
+    does not grow with the number of keys."""
+    prefix, _, _ = secret.partition(".")
+    cache = caches["auth"]
+    known = cache.get(api_key_cache_key(prefix))
+    if known is None:
+        known = api_key_by_prefix(prefix=prefix)
+        if known is None:
+            return None
+        cache.set(api_key_cache_key(prefix), known, timeout=KEY_CACHE_SECONDS)
+    if not ApiKey.objects.key_generator.verify(secret, known.hashed_key):
+        return None
+    return known
 
 
 class ApiKeyError(ValueError):

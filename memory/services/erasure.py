@@ -62,8 +62,8 @@ from memory.models import (
     SourceMessage,
 )
 from memory.redis_client import get_redis
-from memory.selectors.working_memory import working_memory_get, working_memory_list
-from memory.services.working_memory import working_memory_delete
+from memory.selectors.working_memory import working_memory_get
+from memory.services.working_memory import working_memory_delete, working_memory_prune
 from policies.models import ExtractionRun
 
 logger = logging.getLogger(__name__)
@@ -179,9 +179,9 @@ def _working_memory_erase(erasure: _Erasure) -> None:
     """Delete the user's sessions in the namespace, their summary guards and debounce
     windows, and the cached embeddings of their texts (before the sessions, which are
     the only place those texts may be found)."""
-    # Redis keys "no namespace" and "" alike; the listing prunes expired sessions first.
+    # Redis keys "no namespace" and "" alike; expired sessions are pruned first.
     namespace = erasure.ns
-    working_memory_list(namespace=namespace, user_id=erasure.user_id, limit=1, offset=0)
+    working_memory_prune(namespace=namespace, user_id=erasure.user_id)
     scope = redis_keys.listing_scope_key(namespace=namespace, user_id=erasure.user_id)
     sessions = []
     for session_id in redis_keys.listed_session_ids(get_redis().zrange(scope, 0, -1), namespace=namespace):

@@ -1,4 +1,5 @@
-"""Writing working memory: whole-session replace, delete, and the running summary.
+"""Writing working memory: whole-session replace, delete, pruning expired sessions, and
+the running summary.
 
 The write path touches Redis only (no DB, no LLM, no embedding): one Lua script
 replaces the session hash, sets its TTL and updates the listing indexes atomically, so
@@ -17,7 +18,7 @@ from ulid import ULID
 from memory import llm, redis_keys, tokens
 from memory.datetimes import datetime_encode
 from memory.redis_client import get_redis
-from memory.redis_keys.working_memory import WM_CHECK_AND_SET, WM_DELETE, WM_PUT
+from memory.redis_keys.working_memory import WM_CHECK_AND_SET, WM_DELETE, WM_PRUNE, WM_PUT
 from memory.selectors.working_memory import newest_fitting, response_document
 from memory.services.debounce import promotion_schedule
 from memory.services.promotion import promotion_run_now
@@ -144,6 +145,17 @@ def working_memory_delete(*, session_id: str, namespace: str | None, user_id: st
     )
     if deleted == -1:
         raise SessionOwnedByAnotherUser(user_id)
+
+
+def working_memory_prune(*, namespace: str | None, user_id: str | None) -> int:
+    """Drop at most WORKING_MEMORY_PRUNE_BATCH expired sessions from the listing indexes,
+    those of this listing scope first (a backlog is left to later calls, so one call's
+    work is bounded); a namespace's scope frees their bytes too. Returns how many went.
+    A listing calls it before it reads (`working_memory_list`)."""
+    scope = redis_keys.listing_scope_key(namespace=namespace, user_id=user_id)
+    namespace_scope = namespace is not None and user_id is None
+    args = [settings.WORKING_MEMORY_PRUNE_BATCH, "1" if namespace_scope else "", redis_keys.escape(namespace)]
+    return int(WM_PRUNE(keys=[scope], args=args))
 
 
 def working_memory_summarize(*, namespace: str | None, session_id: str, window: int, use_llm: bool = True) -> None:

@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from memory.models import MemoryRecord
 from memory.redis_keys import index_document_prefix
-from memory.selectors.metrics import HEALTH_DRIFT_MAX_AGE_SECONDS
+from memory.services.health import HEALTH_DRIFT_MAX_AGE_SECONDS
 from tests.helpers import wait_until
 from tests.reliability.support import report
 from workers.queue import enqueue_index_sweep

@@ -19,8 +19,8 @@ from django.utils.dateparse import parse_datetime
 
 from memory.actor_names import COMMAND_LINE
 from memory.models import ALL_NAMESPACES
-from memory.selectors.api_keys import api_key_lookup, api_keys_list
-from memory.services.api_keys import ApiKeyError, api_key_create, api_key_revoke
+from memory.selectors.api_keys import api_keys_list
+from memory.services.api_keys import ApiKeyError, api_key_create, api_key_lookup, api_key_revoke
 
 DEV_TENANT = "local-dev"
 
