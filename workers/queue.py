@@ -23,6 +23,7 @@ import logging
 import dramatiq
 from django.conf import settings
 from django.db import transaction
+from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import dq_name
 
 from memory import redis_keys
@@ -76,7 +77,7 @@ def enqueue_policy_evaluation(*, evaluation_id: int) -> None:
     _send_on_commit("policy_evaluate", evaluation_id)
 
 
-def _send_now(actor_name: str, *args, delay_seconds: float = 0) -> None:
+def _send_now(actor_name: str, *args: object, delay_seconds: float = 0) -> None:
     """Send the message now (or, inline, run the actor now)."""
     actor = dramatiq.get_broker().get_actor(actor_name)
     if settings.WORKERS_INLINE:
@@ -89,7 +90,7 @@ def _send_now(actor_name: str, *args, delay_seconds: float = 0) -> None:
     actor.send_with_options(args=args, delay=int(delay_seconds * 1000) or None, request_id=current_request_id())
 
 
-def _send_on_commit(actor_name: str, *args, delay_seconds: float = 0) -> None:
+def _send_on_commit(actor_name: str, *args: object, delay_seconds: float = 0) -> None:
     """Send the message after the current transaction commits; nothing if it rolls back."""
     transaction.on_commit(lambda: _send_now(actor_name, *args, delay_seconds=delay_seconds))
 
@@ -99,9 +100,9 @@ def queue_depths() -> dict[str, int]:
     `default`, and `default.DQ` for the delayed ones. The Redis broker keeps each such
     message in its queue's messages hash until it is acknowledged."""
     broker = dramatiq.get_broker()
-    client = getattr(broker, "client", None)
-    if client is None:  # a broker without Redis (none configured here): nothing to read
+    if not isinstance(broker, RedisBroker):  # a broker without Redis (none configured here): nothing to read
         return {}
+    client = broker.client
     names = sorted({q for queue in broker.get_declared_queues() for q in (queue, dq_name(queue))})
     pipe = client.pipeline(transaction=False)
     for name in names:

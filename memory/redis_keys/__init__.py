@@ -96,9 +96,12 @@ the listing) are in `memory.redis_keys.working_memory`; every other script is he
 
 import hashlib
 import re
+from typing import Any
 from urllib.parse import quote
 
+import redis
 from django.conf import settings
+from redis.client import Pipeline
 from redis.commands.core import Script
 
 from memory.redis_client import get_redis
@@ -276,7 +279,7 @@ class LuaScript:
         self.source = PRELUDE + body
         self._script: Script | None = None
 
-    def __call__(self, *, keys: list, args: list, client=None):
+    def __call__(self, *, keys: list[str], args: list[Any], client: redis.Redis | Pipeline | None = None) -> Any:
         if self._script is None:
             self._script = get_redis().register_script(self.source)
         return self._script(keys=keys, args=args, client=get_redis() if client is None else client)
