@@ -21,8 +21,9 @@ escaped by `escape`: `%` -> `%25`, `:` -> `%3A`, None -> ""):
   namespace's live sessions the same way.
 - `wm:expiries` (sorted set; no TTL): "{ns}:{user}:{session_id}" of each session that
   has a TTL, scored by when it expires (ms): each PUT drops PRUNE_PER_WRITE (20) expired
-  sessions from every index they are in; a listing drops WORKING_MEMORY_PRUNE_BATCH in
-  all, the listed scope's first.
+  sessions from every index they are in; the list operation drops
+  WORKING_MEMORY_PRUNE_BATCH in all (WM_PRUNE, before the listing reads), the listed
+  scope's first.
 - `wm:sizes:{ns}` (hash session id -> bytes of its stored `doc`; no TTL) and
   `wm:bytes:{ns}` (string: their sum; deleted when the namespace holds none): the
   working-memory bytes a namespace holds, for QUOTA_WORKING_MEMORY_BYTES_PER_NAMESPACE.
@@ -59,7 +60,7 @@ escaped by `escape`: `%` -> `%25`, `:` -> `%3A`, None -> ""):
   the hit that schedules the flush, deleted by the flush): at most one scheduled flush
   at a time.
 - `health:index-drift` (string: the count; EX HEALTH_DRIFT_MAX_AGE_SECONDS of
-  memory.selectors.metrics, 5 s): the index drift the health check reports, shared by
+  memory.services.health, 5 s): the index drift the health check reports, shared by
   every API process.
 - `auth:throttle:{kind}:{credential}:{window}` (string: the count; EXPIRE one period
   and a second), in the Redis of the cache THROTTLE_CACHE names (the auth cache's
@@ -90,8 +91,9 @@ Owned by libraries, named by settings, written by them:
 Scripts build some keys themselves (prune, listing indexes). That is fine on a single
 Redis; a cluster would need hash tags so that all of a script's keys share one slot.
 The Lua key builders are formatted from the Python constants below, so no key name is
-typed twice. The working-memory scripts (a session's write, delete, check-and-set and
-the listing) are in `memory.redis_keys.working_memory`; every other script is here.
+typed twice. The working-memory scripts (a session's write, delete, check-and-set, the
+listing and its prune) are in `memory.redis_keys.working_memory`; every other script is
+here.
 """
 
 import hashlib
