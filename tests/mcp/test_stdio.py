@@ -38,9 +38,10 @@ def test_tools_over_stdio_create_search_prompt_and_keep_working_memory(redis_cli
     names, created, found, fetched, edited, stored, read, prompt, deleted, now = over_stdio(work, MCP_API_KEY=key)
 
     assert names == TOOL_NAMES
+    # The REST create's answer, distance and history_id included (a merge's; none here) (issue 21).
     assert created["memories"] == [
-        {"id": "tea", "outcome": "created", "conflicts": []},
-        {"id": "bike", "outcome": "created", "conflicts": []},
+        {"id": "tea", "outcome": "created", "distance": None, "history_id": None, "conflicts": []},
+        {"id": "bike", "outcome": "created", "distance": None, "history_id": None, "conflicts": []},
     ]
     assert [m["id"] for m in found["memories"]] == ["tea", "bike"]
     assert found["total"] == 2
