@@ -7,7 +7,7 @@ from django.contrib.auth.models import Group, User
 from memory.services.long_term import memories_create
 from memory.services.roles import POLICY_EDITOR, REVIEWER, roles_ensure
 
-TENANT = {"namespace": "travel", "user_id": "alice"}
+OWNER = {"namespace": "travel", "user_id": "alice"}
 
 
 def staff_client(client, username: str, group: str | None = None, **flags):
@@ -40,15 +40,15 @@ def no_role_client(client):
 
 
 def pending(*texts: str, **fields) -> list[str]:
-    """Create pending memories (no dedup) in TENANT unless `fields` say otherwise; their ids in order."""
-    records = [{"text": text, **TENANT, **fields} for text in texts]
+    """Create pending memories (no dedup) in OWNER unless `fields` say otherwise; their ids in order."""
+    records = [{"text": text, **OWNER, **fields} for text in texts]
     result = memories_create(records=records, status="pending", deduplicate=False, actor="test")
     return [outcome.id for outcome in result.outcomes]
 
 
 def search_ids(client, text: str, **body) -> list[str]:
     """Ids that default search returns (approved only), through the REST API."""
-    payload = {"text": text, "namespace": {"eq": TENANT["namespace"]}, "limit": 50, **body}
+    payload = {"text": text, "namespace": {"eq": OWNER["namespace"]}, "limit": 50, **body}
     response = client.post("/v1/long-term-memory/search", payload, content_type="application/json")
     assert response.status_code == 200, response.content
     return [memory["id"] for memory in response.json()["memories"]]

@@ -11,8 +11,9 @@ from memory.services.long_term import memories_create
 from memory.services.long_term.edit import memory_edit
 from memory.services.promotion import promotion_run
 from memory.services.review import memory_delete
+from tests.factories import ExtractedMemoryFactory, extraction_reply
 from tests.helpers import put_session
-from tests.memory.admin.conftest import TENANT, pending, search_ids
+from tests.memory.admin.conftest import OWNER, pending, search_ids
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -49,20 +50,11 @@ def section(html: str, hook: str) -> str:
 def extracted(client, llm_settings, llm_server, publish_policy):
     """A pending memory promotion extracted from turn m4 through the scripted LLM."""
     publish_policy("discrete", review_mode="pending")
-    llm_server.default = {
-        "memories": [
-            {
-                "text": FACT,
-                "memory_type": "semantic",
-                "topics": ["family"],
-                "entities": ["Anna"],
-                "event_date": None,
-                "source_message_ids": ["m4"],
-            }
-        ]
-    }
-    put_session(client, "s-1", TURNS, **TENANT)
-    run = promotion_run(session_id="s-1", **TENANT)
+    llm_server.default = extraction_reply(
+        ExtractedMemoryFactory(text=FACT, entities=["Anna"], source_message_ids=["m4"])
+    )
+    put_session(client, "s-1", TURNS, **OWNER)
+    run = promotion_run(session_id="s-1", **OWNER)
     return MemoryRecord.objects.get(extraction_run=run)
 
 
@@ -112,7 +104,7 @@ def test_history_shows_actor_action_reason_and_a_word_diff(superuser_client):
 
 
 def test_editing_on_the_page_goes_through_memory_edit_and_re_indexes(reviewer_client):
-    (memory_id,) = memories_create(records=[{"text": "Alice drinks green tea.", **TENANT}], actor="test").created_ids
+    (memory_id,) = memories_create(records=[{"text": "Alice drinks green tea.", **OWNER}], actor="test").created_ids
     form = {"text": "Alice drinks black coffee.", "topics": "drinks", "entities": "", "status": "approved"}
 
     response = reviewer_client.post(f"/admin/memory/memoryrecord/{memory_id}/change/", form)
@@ -158,8 +150,8 @@ def test_an_approved_record_cannot_be_put_back_to_pending(reviewer_client):
 
 
 def test_a_merge_is_undone_from_the_page(reviewer_client):
-    (survivor,) = memories_create(records=[{"text": "Alice is vegetarian.", **TENANT}], actor="test").created_ids
-    memories_create(records=[{"text": "Alice is vegetarian.", **TENANT, "topics": ["food"]}], actor="test")
+    (survivor,) = memories_create(records=[{"text": "Alice is vegetarian.", **OWNER}], actor="test").created_ids
+    memories_create(records=[{"text": "Alice is vegetarian.", **OWNER, "topics": ["food"]}], actor="test")
     merge = MemoryHistory.objects.get(memory_id=survivor, action="merged")
     absorbed = merge.detail["merged"]["id"]
     html = section(page(reviewer_client, survivor), "provenance-history")
@@ -183,7 +175,7 @@ def test_a_merge_is_undone_from_the_page(reviewer_client):
 
 
 def test_a_delete_is_undone_from_its_history_entry(reviewer_client):
-    (memory_id,) = memories_create(records=[{"text": "Alice is vegetarian.", **TENANT}], actor="test").created_ids
+    (memory_id,) = memories_create(records=[{"text": "Alice is vegetarian.", **OWNER}], actor="test").created_ids
     memory_delete(memory_id=memory_id, actor="admin:rita")
     entry = MemoryHistory.objects.get(memory_id=memory_id, action="deleted")
     assert reviewer_client.get(f"/admin/memory/memoryrecord/{memory_id}/change/").status_code == 302  # gone

@@ -8,13 +8,13 @@ from django.utils.html import escape
 
 from memory.services.long_term import memories_create
 
-TENANT = {"namespace": "acme", "user_id": "u1"}
+OWNER = {"namespace": "acme", "user_id": "u1"}
 PASSPORT_2026 = "Clara's passport expires in March 2026."
 PASSPORT_2029 = "Clara's passport expires in July 2029."
 
 
 def _create(*texts, **fields):
-    records = [{"text": text, **TENANT, **fields} for text in texts]
+    records = [{"text": text, **OWNER, **fields} for text in texts]
     return memories_create(actor="test", records=records, deduplicate=True).outcomes
 
 
@@ -22,7 +22,7 @@ def _create(*texts, **fields):
 def test_conflict_links_show_in_the_review_view_and_on_both_change_pages(client):
     (old,) = _create(PASSPORT_2029)
     (new,) = memories_create(
-        actor="test", records=[{"text": PASSPORT_2026, **TENANT}], status="pending", deduplicate=True
+        actor="test", records=[{"text": PASSPORT_2026, **OWNER}], status="pending", deduplicate=True
     ).outcomes
     user = User.objects.create_user("root", "root@example.com", "pw", is_staff=True, is_superuser=True)
     client.force_login(user)

@@ -8,7 +8,7 @@ import pytest
 
 from memory.models import MemoryHistory, MemoryRecord
 from memory.services.review import REJECT_REASONS
-from tests.memory.admin.conftest import TENANT, pending, search_ids
+from tests.memory.admin.conftest import OWNER, pending, search_ids
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -206,11 +206,11 @@ def test_a_memory_gone_meanwhile_is_a_message_not_an_error(reviewer_client):
     assert "That memory is gone" in response.content.decode()
 
 
-def test_evidence_shows_near_duplicates_in_the_same_tenant_only(reviewer_client):
+def test_evidence_shows_near_duplicates_of_the_same_owner_only(reviewer_client):
     (memory_id,) = pending("Alice is vegetarian.")
     (near,) = pending("Alice is a vegetarian.")
     (elsewhere,) = pending("Alice is vegetarian.", namespace="work", user_id="alice")
-    (other_user,) = pending("Alice is vegetarian.", **{**TENANT, "user_id": "bob"})
+    (other_user,) = pending("Alice is vegetarian.", **{**OWNER, "user_id": "bob"})
 
     html = reviewer_client.get(f"{REVIEW}?after={near}").content.decode()
 

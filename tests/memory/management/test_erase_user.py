@@ -16,9 +16,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 MARK = "zq-marker-7f3a"
 
 
-def create(client, text: str, **tenant) -> None:
+def create(client, text: str, **owner) -> None:
     response = client.post(
-        "/v1/long-term-memory/", {"memories": [{"text": text, **tenant}]}, content_type="application/json"
+        "/v1/long-term-memory/", {"memories": [{"text": text, **owner}]}, content_type="application/json"
     )
     assert response.status_code == 200, response.content
 

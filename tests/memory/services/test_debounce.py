@@ -1,4 +1,4 @@
-"""Debounced scheduling: trailing edge, max-wait cap, tenant-scoped keys, superseded and
+"""Debounced scheduling: trailing edge, max-wait cap, owner-scoped keys, superseded and
 lost messages, inline mode. Writes go through the working-memory API; promotion runs in
 a real Dramatiq worker on the test Redis broker.
 
@@ -227,7 +227,7 @@ def test_the_same_session_id_in_two_namespaces_is_debounced_apart(
     wait_until_no_messages(redis_client, "promote_session")
     assert ExtractionRun.objects.count() == 2
     quiet, busy = sorted(runs, key=lambda run: run.namespace == "busy")
-    assert quiet.started_at < last_busy_write  # the busy tenant's writes did not push it back
+    assert quiet.started_at < last_busy_write  # the busy owner's writes did not push it back
     assert busy.started_at > last_busy_write
     assert (quiet.message_count, busy.message_count) == (1, count)
     assert set(MemoryRecord.objects.filter(namespace="quiet").values_list("text", flat=True)) == {

@@ -16,7 +16,7 @@ from memory.services.long_term import memories_compact, memories_create, samenes
 from memory.services.long_term.indexing import index_on_commit
 from memory.services.long_term.sameness import differing_details
 
-TENANT = {"namespace": "acme", "user_id": "u1"}
+OWNER = {"namespace": "acme", "user_id": "u1"}
 PASSPORT_2026 = "Clara's passport expires in March 2026."
 PASSPORT_2029 = "Clara's passport expires in July 2029."
 # Two pairs a 10,000-fact load merged before the wording rule (issue 20), distances 0.094 and 0.038.
@@ -27,7 +27,7 @@ HANA_TENNIS = "Hana plays tennis on Thursday evenings."
 
 
 def _create(*texts, **fields):
-    records = [{"text": text, **TENANT, **fields} for text in texts]
+    records = [{"text": text, **OWNER, **fields} for text in texts]
     return memories_create(actor="test", records=records, deduplicate=True).outcomes
 
 
@@ -311,10 +311,10 @@ def test_nothing_merges_into_a_superseded_record():
 @pytest.mark.django_db(transaction=True)
 def test_compaction_merges_the_same_fact_and_links_a_differing_one():
     records = [
-        {"text": PASSPORT_2029, **TENANT},
-        {"text": "Clara's passport expires in July 2029", **TENANT},
-        {"text": PASSPORT_2026, **TENANT},
-        {"text": PASSPORT_2029, **TENANT, "memory_type": "message"},
+        {"text": PASSPORT_2029, **OWNER},
+        {"text": "Clara's passport expires in July 2029", **OWNER},
+        {"text": PASSPORT_2026, **OWNER},
+        {"text": PASSPORT_2029, **OWNER, "memory_type": "message"},
     ]
     ids = [o.id for o in memories_create(actor="test", records=records, deduplicate=False).outcomes]
     result = memories_compact(actor="test", namespace="acme", user_id="u1")
@@ -332,7 +332,7 @@ def test_compaction_merges_the_same_fact_and_links_a_differing_one():
 
 @pytest.mark.django_db(transaction=True)
 def test_compaction_leaves_superseded_records_alone():
-    records = [{"text": PASSPORT_2029, **TENANT}, {"text": PASSPORT_2029, **TENANT}]
+    records = [{"text": PASSPORT_2029, **OWNER}, {"text": PASSPORT_2029, **OWNER}]
     ids = [o.id for o in memories_create(actor="test", records=records, deduplicate=False).outcomes]
     MemoryRecord.objects.filter(id=ids[0]).update(superseded_at=timezone.now())
     result = memories_compact(actor="test", namespace="acme", user_id="u1")

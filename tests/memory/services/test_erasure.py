@@ -77,7 +77,7 @@ def search(client, text: str, namespace: str | None, user_id: str) -> list[str]:
     return [m["id"] for m in response.json()["memories"]]
 
 
-def seed_tenant(client, llm_server, *, namespace: str, user_id: str, marker: str) -> list[str]:
+def seed_owner(client, llm_server, *, namespace: str, user_id: str, marker: str) -> list[str]:
     """Everything one user leaves behind; returns the texts searched (now in the cache).
 
     Working memory with a context, a session memory and a running-summary guard; a
@@ -95,13 +95,13 @@ def seed_tenant(client, llm_server, *, namespace: str, user_id: str, marker: str
     # One more turn, unpromoted, over a tiny window: the summary guard is set.
     put_session(client, session_id, turns(marker, 5), query="?context_window_max=20", **session)
 
-    tenant = {"namespace": namespace, "user_id": user_id}
+    owner = {"namespace": namespace, "user_id": user_id}
     created = client.post(
         "/v1/long-term-memory/",
         {
             "memories": [
-                {"text": f"{marker} keeps a blue kayak in the garage.", **tenant},
-                {"text": f"{marker} was born in Tallinn in 1990.", **tenant},
+                {"text": f"{marker} keeps a blue kayak in the garage.", **owner},
+                {"text": f"{marker} was born in Tallinn in 1990.", **owner},
             ]
         },
         content_type="application/json",
@@ -139,21 +139,21 @@ def stray_document(*, namespace: str | None, user_id: str, text: str) -> str:
 
 
 def neighbours_state(redis_client) -> dict:
-    """Where the two other tenants' texts are, in the DB and in Redis."""
+    """Where the two other owners' texts are, in the DB and in Redis."""
     return {
         marker: (db_rows_containing(marker), redis_keys_containing(marker))
         for marker in (NEIGHBOUR_MARK, ELSEWHERE_MARK)
     }
 
 
-def test_erasing_a_user_leaves_no_trace_of_their_texts_and_keeps_every_other_tenant(
+def test_erasing_a_user_leaves_no_trace_of_their_texts_and_keeps_every_other_owner(
     client, redis_client, llm_settings, llm_server, publish_policy
 ):
     llm_settings.PROMOTION_DEBOUNCE_SECONDS = 1  # the queued promotions are due by the end
     publish_policy("discrete")
-    searched = seed_tenant(client, llm_server, namespace=NS, user_id=USER, marker=MARK)
-    neighbour_searched = seed_tenant(client, llm_server, namespace=NS, user_id=OTHER_USER, marker=NEIGHBOUR_MARK)
-    elsewhere_searched = seed_tenant(client, llm_server, namespace=OTHER_NS, user_id=USER, marker=ELSEWHERE_MARK)
+    searched = seed_owner(client, llm_server, namespace=NS, user_id=USER, marker=MARK)
+    neighbour_searched = seed_owner(client, llm_server, namespace=NS, user_id=OTHER_USER, marker=NEIGHBOUR_MARK)
+    elsewhere_searched = seed_owner(client, llm_server, namespace=OTHER_NS, user_id=USER, marker=ELSEWHERE_MARK)
     stray = stray_document(namespace=NS, user_id=USER, text=f"A document left behind about {MARK}.")
     assert redis_client.exists(redis_keys.index_document_key(stray)) == 1
     assert redis_client.exists(*cache_keys(searched)) == 3
@@ -179,12 +179,12 @@ def test_erasing_a_user_leaves_no_trace_of_their_texts_and_keeps_every_other_ten
         "index_tombstones": 0,
         "embedding_cache_entries": 3,
     }
-    tenant = {"namespace": NS, "user_id": USER}
+    owner = {"namespace": NS, "user_id": USER}
     for model in (MemoryRecord, MemoryHistory, SourceMessage, SessionPromotion, ExtractionRun):
-        assert not model.objects.filter(**tenant).exists(), model
+        assert not model.objects.filter(**owner).exists(), model
     assert index.document_ids() == set(MemoryRecord.objects.values_list("id", flat=True))
 
-    # The other tenants keep every row and key they had, and their cached searches.
+    # The other owners keep every row and key they had, and their cached searches.
     assert neighbours_state(redis_client) == before
     assert before[NEIGHBOUR_MARK][0] == before[ELSEWHERE_MARK][0]  # both seeded alike
     assert before[NEIGHBOUR_MARK][0] == {
@@ -213,7 +213,7 @@ def test_erasing_a_user_leaves_no_trace_of_their_texts_and_keeps_every_other_ten
         worker.stop(timeout=30_000)
     assert db_rows_containing(MARK) == {}
     assert redis_keys_containing(MARK) == set()
-    assert not SourceMessage.objects.filter(**tenant).exists()
+    assert not SourceMessage.objects.filter(**owner).exists()
 
 
 def test_the_receipt_names_nobody_and_its_digest_identifies_the_user_only_with_the_key(
@@ -345,9 +345,9 @@ def seed_small(client) -> tuple[list[str], list[str]]:
     (the records' texts, their ids)."""
     put_session(client, "s-1", turns(MARK, 2), namespace=NS, user_id=USER)
     texts = [f"{MARK} grows chillies on the balcony.", f"{MARK} cycles to work."]
-    tenant = {"namespace": NS, "user_id": USER}
+    owner = {"namespace": NS, "user_id": USER}
     response = client.post(
-        "/v1/long-term-memory/", {"memories": [{"text": t, **tenant} for t in texts]}, content_type="application/json"
+        "/v1/long-term-memory/", {"memories": [{"text": t, **owner} for t in texts]}, content_type="application/json"
     )
     search(client, texts[0], NS, USER)
     return texts, sorted(m["id"] for m in response.json()["memories"])

@@ -74,7 +74,7 @@ def test_step_one_a_known_id_overwrites_its_record_and_keeps_the_old_version():
     assert hits[0].id == "client-id-1" and hits[0].vector_distance == pytest.approx(0.0, abs=1e-5)
 
 
-def test_step_one_an_id_of_another_tenant_is_refused_and_nothing_is_written():
+def test_step_one_an_id_of_another_owner_is_refused_and_nothing_is_written():
     memories_create(actor="test", records=[_record(CAT, id="shared-id")])
     with pytest.raises(MemoryIdConflictError):
         memories_create(
@@ -84,7 +84,7 @@ def test_step_one_an_id_of_another_tenant_is_refused_and_nothing_is_written():
     assert list(MemoryRecord.objects.values_list("id", "text")) == [("shared-id", CAT)]
 
 
-def test_step_two_same_text_in_the_same_tenant_merges_by_hash_but_not_across_tenants():
+def test_step_two_same_text_in_the_same_owner_merges_by_hash_but_not_across_owners():
     (original,) = memories_create(actor="test", records=[_record(CAT, topics=["pets"])]).outcomes
     outcomes = memories_create(
         actor="test",

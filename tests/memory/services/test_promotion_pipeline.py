@@ -12,24 +12,12 @@ from django.db import connection
 from memory.models import MemoryHistory, MemoryRecord, SessionPromotion, SourceMessage
 from memory.services.promotion import promotion_run
 from policies.models import ExtractionRun
+from tests.factories import conversation
 from tests.helpers import put_session
 
 NS, USER = "travel", "alice"
-TENANT = {"namespace": NS, "user_id": USER}
-TURNS = [
-    {"id": i, "role": r, "content": c, "created_at": t}
-    for i, r, c, t in [
-        ("m0", "user", "My sister Anna lives in Porto.", "2024-05-04T09:30:00Z"),
-        ("m1", "assistant", "Porto is lovely.", "2024-05-04T09:30:05Z"),
-        (
-            "m2",
-            "user",
-            "She moved to Lisbon yesterday and I'd like a window seat to visit her.",
-            "2024-05-04T09:31:00Z",
-        ),
-        ("m3", "assistant", "Window seat to Lisbon, noted.", "2024-05-04T09:31:05Z"),
-    ]
-]
+OWNER = {"namespace": NS, "user_id": USER}
+TURNS = conversation()  # the tests' conversation, m0 to m3
 
 
 def promote(session_id="s-1", namespace=NS, user_id=USER):
@@ -53,7 +41,7 @@ def test_messages_strategy_promotes_turns_as_searchable_message_memories_without
     # An LLM is configured and would answer; the published messages strategy never asks it.
     llm_server.default = {"memories": [item("An LLM-made memory.", ["m0"])]}
     version = publish_policy("messages")
-    put_session(client, "s-1", TURNS[:3], **TENANT)
+    put_session(client, "s-1", TURNS[:3], **OWNER)
 
     run = promote()
 
@@ -86,9 +74,9 @@ def test_messages_strategy_promotes_turns_as_searchable_message_memories_without
 def test_a_later_run_gives_its_first_turn_the_last_promoted_turn_as_context(client, settings, publish_policy):
     settings.LLM_MODEL = ""
     publish_policy("messages")
-    put_session(client, "s-1", TURNS[:2], **TENANT)
+    put_session(client, "s-1", TURNS[:2], **OWNER)
     assert promote().memories_created == 2
-    put_session(client, "s-1", TURNS, **TENANT)
+    put_session(client, "s-1", TURNS, **OWNER)
 
     assert promote().memories_created == 2
     contexts = {r.extracted_from[0]: r.context for r in MemoryRecord.objects.all()}
@@ -103,7 +91,7 @@ def test_a_later_run_gives_its_first_turn_the_last_promoted_turn_as_context(clie
 def test_a_second_delivery_of_the_same_job_creates_nothing(client, settings, publish_policy):
     settings.LLM_MODEL = ""
     publish_policy("messages")
-    put_session(client, "s-1", TURNS, **TENANT)
+    put_session(client, "s-1", TURNS, **OWNER)
     first = promote()
     assert first.memories_created == 4
 
@@ -127,9 +115,9 @@ def test_only_new_turns_are_extracted_and_earlier_turns_go_as_context(client, ll
             ]
         },
     )
-    put_session(client, "s-1", TURNS[:2], **TENANT)
+    put_session(client, "s-1", TURNS[:2], **OWNER)
     first = promote()
-    put_session(client, "s-1", TURNS, **TENANT)
+    put_session(client, "s-1", TURNS, **OWNER)
     second = promote()
 
     sent = json.loads(llm_server.requests[1]["messages"][1]["content"])
@@ -163,7 +151,7 @@ def test_reference_resolution_reaches_the_stored_text_with_full_provenance(
     }
     llm_server.latency = 0.2
     llm_server.script(reply)
-    put_session(client, "s-1", TURNS, **TENANT)
+    put_session(client, "s-1", TURNS, **OWNER)
 
     run = promote()
 
@@ -186,7 +174,7 @@ def test_reference_resolution_reaches_the_stored_text_with_full_provenance(
 def test_a_review_mode_policy_writes_pending_records(client, llm_settings, llm_server, publish_policy):
     publish_policy("discrete", review_mode="pending")
     llm_server.script({"memories": [item("User's sister is Anna.", ["m0"])]})
-    put_session(client, "s-1", TURNS[:1], **TENANT)
+    put_session(client, "s-1", TURNS[:1], **OWNER)
     promote()
     assert list(MemoryRecord.objects.values_list("text", "status")) == [("User's sister is Anna.", "pending")]
 
@@ -205,10 +193,10 @@ def test_session_memories_are_promoted_once_through_dedup(client, settings, publ
         {"id": "r-1", "text": "alice prefers  aisle seats", "memory_type": "semantic"},
         {"id": "r-2", "text": "Alice's sister Anna lives in Lisbon", "memory_type": "semantic", "topics": ["family"]},
     ]
-    put_session(client, "s-1", TURNS[:1], **TENANT, memories=memories)
+    put_session(client, "s-1", TURNS[:1], **OWNER, memories=memories)
 
     promote()
-    put_session(client, "s-1", TURNS[:2], **TENANT, memories=memories)
+    put_session(client, "s-1", TURNS[:2], **OWNER, memories=memories)
     promote()
 
     assert MemoryRecord.objects.filter(memory_type="semantic").count() == 2
@@ -225,7 +213,7 @@ def test_turns_are_kept_in_the_db_so_a_failed_run_loses_nothing(client, llm_sett
     llm_settings.PROMOTION_MAX_ATTEMPTS = 1
     publish_policy("discrete")
     llm_server.script(Fault.server_error())
-    put_session(client, "s-1", TURNS, **TENANT)
+    put_session(client, "s-1", TURNS, **OWNER)
     failed = promote()
     assert (failed.status, failed.attempt) == ("failed", 1)
     assert "InternalServerError" in failed.error or "upstream exploded" in failed.error
@@ -241,7 +229,7 @@ def test_turns_are_kept_in_the_db_so_a_failed_run_loses_nothing(client, llm_sett
 
 
 def test_without_a_published_policy_the_run_fails_saying_how_to_fix_it(client, transactional_db):
-    put_session(client, "s-1", TURNS[:1], **TENANT)
+    put_session(client, "s-1", TURNS[:1], **OWNER)
     run = promote()
     assert (run.status, run.policy_version) == ("failed", None)
     assert "seed_defaults" in run.error
@@ -252,7 +240,7 @@ def test_two_concurrent_deliveries_write_the_records_once(client, llm_settings, 
     publish_policy("discrete")
     llm_server.latency = 0.5
     llm_server.default = {"memories": [item("User's sister Anna lives in Lisbon.", ["m2"])]}
-    put_session(client, "s-1", TURNS, **TENANT)
+    put_session(client, "s-1", TURNS, **OWNER)
 
     outcomes = {}
 
@@ -301,13 +289,13 @@ def test_a_session_memory_keeps_an_id_as_long_as_a_record_id_may_be(client, sett
     settings.LLM_MODEL = ""
     publish_policy("messages")
     longest = "r" * 128  # MemoryRecord.id's max_length
-    put_session(client, "s-1", TURNS[:1], **TENANT, memories=[{"id": longest, "text": "Alice's sister is Anna"}])
+    put_session(client, "s-1", TURNS[:1], **OWNER, memories=[{"id": longest, "text": "Alice's sister is Anna"}])
     promote()
     assert MemoryRecord.objects.get(text="Alice's sister is Anna").pk == longest
 
 
 def test_a_session_memory_id_longer_than_a_record_id_is_refused_and_nothing_is_written(client, redis_client, db):
-    body = {**TENANT, "messages": TURNS[:1], "memories": [{"id": "r" * 129, "text": "Alice's sister is Anna"}]}
+    body = {**OWNER, "messages": TURNS[:1], "memories": [{"id": "r" * 129, "text": "Alice's sister is Anna"}]}
     response = client.put("/v1/working-memory/s-1", body, content_type="application/json")
     assert response.status_code == 422
     assert [e["loc"] for e in response.json()["detail"]] == [["body", "memories", 0, "id"]]

@@ -15,7 +15,7 @@ from policies.models import ExtractionRun
 from tests.helpers import put_session
 
 NS, USER = "travel", "alice"
-TENANT = {"namespace": NS, "user_id": USER}
+OWNER = {"namespace": NS, "user_id": USER}
 OLD_FACT = "User's sister Anna lives in Porto."
 NEW_FACT = "User's sister Anna lives in Lisbon."
 
@@ -59,7 +59,7 @@ def stated(client, llm_settings, llm_server, publish_policy):
     """A first session stated the fact; it is stored as one current record."""
     publish_policy("discrete")
     llm_server.script({"memories": [item(OLD_FACT, ["a0"])]})
-    put_session(client, "s-1", [turn("a0", "My sister Anna lives in Porto.")], **TENANT)
+    put_session(client, "s-1", [turn("a0", "My sister Anna lives in Porto.")], **OWNER)
     run = promote("s-1")
     assert (run.status, run.memories_created) == ("succeeded", 1)
     return MemoryRecord.objects.get()
@@ -67,7 +67,7 @@ def stated(client, llm_settings, llm_server, publish_policy):
 
 def test_a_correction_supersedes_the_fact_it_replaces_and_both_rows_stay(client, llm_server, stated):
     llm_server.script({"memories": [item(NEW_FACT, ["b0"], action="update", replaces="k1")]})
-    put_session(client, "s-2", [turn("b0", "Actually Anna moved, she lives in Lisbon now.")], **TENANT)
+    put_session(client, "s-2", [turn("b0", "Actually Anna moved, she lives in Lisbon now.")], **OWNER)
 
     run = promote("s-2")
 
@@ -136,9 +136,9 @@ def test_a_later_run_is_shown_only_current_memories(client, llm_server, stated):
         {"memories": [item(NEW_FACT, ["b0"], action="update", replaces="k1")]},
         {"memories": []},
     )
-    put_session(client, "s-2", [turn("b0", "Anna lives in Lisbon now.")], **TENANT)
+    put_session(client, "s-2", [turn("b0", "Anna lives in Lisbon now.")], **OWNER)
     promote("s-2")
-    put_session(client, "s-3", [turn("c0", "Where does my sister Anna live?")], **TENANT)
+    put_session(client, "s-3", [turn("c0", "Where does my sister Anna live?")], **OWNER)
 
     promote("s-3")
 
@@ -154,7 +154,7 @@ def test_noop_creates_nothing_and_counts_as_deduplicated(client, llm_server, sta
             ]
         }
     )
-    put_session(client, "s-2", [turn("b0", "Anna is still in Porto. I like window seats.")], **TENANT)
+    put_session(client, "s-2", [turn("b0", "Anna is still in Porto. I like window seats.")], **OWNER)
 
     run = promote("s-2")
 
@@ -168,7 +168,7 @@ def test_noop_creates_nothing_and_counts_as_deduplicated(client, llm_server, sta
 
 def test_a_reply_without_labels_adds_as_before(client, llm_server, stated):
     llm_server.script({"memories": [item("User's sister Anna has a dog.", ["b0"])]})  # no action, no replaces
-    put_session(client, "s-2", [turn("b0", "Anna has a dog.")], **TENANT)
+    put_session(client, "s-2", [turn("b0", "Anna has a dog.")], **OWNER)
 
     run = promote("s-2")
 
@@ -179,7 +179,7 @@ def test_a_reply_without_labels_adds_as_before(client, llm_server, stated):
 
 def test_an_update_naming_an_unknown_id_adds(client, llm_server, stated):
     llm_server.script({"memories": [item(NEW_FACT, ["b0"], action="update", replaces="k7")]})
-    put_session(client, "s-2", [turn("b0", "Anna lives in Lisbon now.")], **TENANT)
+    put_session(client, "s-2", [turn("b0", "Anna lives in Lisbon now.")], **OWNER)
 
     run = promote("s-2")
 
@@ -192,7 +192,7 @@ def test_an_update_is_never_deduplicated_into_the_record_it_replaces(client, llm
     # Within the dedup threshold of the old text: a plain add would merge into it.
     llm_settings.MEMORY_DEDUP_DISTANCE_THRESHOLD = 0.5
     llm_server.script({"memories": [item(NEW_FACT, ["b0"], action="update", replaces="k1")]})
-    put_session(client, "s-2", [turn("b0", "Anna lives in Lisbon now.")], **TENANT)
+    put_session(client, "s-2", [turn("b0", "Anna lives in Lisbon now.")], **OWNER)
 
     run = promote("s-2")
 
@@ -203,7 +203,7 @@ def test_an_update_is_never_deduplicated_into_the_record_it_replaces(client, llm
 
 def test_an_update_repeating_the_known_text_is_a_duplicate_not_a_new_row(client, llm_server, stated):
     llm_server.script({"memories": [item(OLD_FACT, ["b0"], action="update", replaces="k1")]})
-    put_session(client, "s-2", [turn("b0", "Anna lives in Porto.")], **TENANT)
+    put_session(client, "s-2", [turn("b0", "Anna lives in Porto.")], **OWNER)
 
     run = promote("s-2")
 
@@ -214,7 +214,7 @@ def test_an_update_repeating_the_known_text_is_a_duplicate_not_a_new_row(client,
 def test_a_pending_update_supersedes_once_a_reviewer_approves_it(client, llm_server, publish_policy, stated):
     publish_policy("discrete", review_mode="pending")
     llm_server.script({"memories": [item(NEW_FACT, ["b0"], action="update", replaces="k1")]})
-    put_session(client, "s-2", [turn("b0", "Anna lives in Lisbon now.")], **TENANT)
+    put_session(client, "s-2", [turn("b0", "Anna lives in Lisbon now.")], **OWNER)
 
     run = promote("s-2")
 
@@ -236,13 +236,13 @@ def test_a_pending_update_supersedes_once_a_reviewer_approves_it(client, llm_ser
 def test_without_an_llm_nothing_is_superseded(client, settings, publish_policy):
     settings.LLM_MODEL = ""
     publish_policy("messages")
-    put_session(client, "s-1", [turn("a0", "My sister Anna lives in Porto.")], **TENANT)
-    put_session(client, "s-2", [turn("b0", "My sister Anna lives in Lisbon now.")], **TENANT)
+    put_session(client, "s-1", [turn("a0", "My sister Anna lives in Porto.")], **OWNER)
+    put_session(client, "s-2", [turn("b0", "My sister Anna lives in Lisbon now.")], **OWNER)
     promote("s-1")
     promote("s-2")
     client.post(
         "/v1/long-term-memory/",
-        {"memories": [{"text": NEW_FACT, **TENANT}, {"text": OLD_FACT, **TENANT}]},
+        {"memories": [{"text": NEW_FACT, **OWNER}, {"text": OLD_FACT, **OWNER}]},
         content_type="application/json",
     )
 
@@ -255,9 +255,9 @@ def test_without_an_llm_nothing_is_superseded(client, settings, publish_policy):
 def test_supersede_skips_what_it_cannot_apply():
     created = memories_create(
         records=[
-            {"text": "A", **TENANT},
-            {"text": "B", **TENANT},
-            {"text": "C", **TENANT},
+            {"text": "A", **OWNER},
+            {"text": "B", **OWNER},
+            {"text": "C", **OWNER},
             {"text": "D", "namespace": NS, "user_id": "bob"},
         ],
         deduplicate=False,
@@ -287,7 +287,7 @@ def test_an_add_in_the_same_run_never_merges_into_the_record_an_update_supersede
     llm_server.script(
         {"memories": [item(also, ["b0"], action="add"), item(NEW_FACT, ["b0"], action="update", replaces="k1")]}
     )
-    put_session(client, "s-2", [turn("b0", "Anna lives in Lisbon now, she still loves Porto's old town.")], **TENANT)
+    put_session(client, "s-2", [turn("b0", "Anna lives in Lisbon now, she still loves Porto's old town.")], **OWNER)
 
     run = promote("s-2")
 
