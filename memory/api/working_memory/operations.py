@@ -20,7 +20,12 @@ from memory.api.working_memory.serializers import (
     WorkingMemoryPutSerializer,
 )
 from memory.selectors.working_memory import context_window, working_memory_get, working_memory_list
-from memory.services.working_memory import SessionOwnedByAnotherUser, working_memory_delete, working_memory_put
+from memory.services.working_memory import (
+    SessionOwnedByAnotherUser,
+    working_memory_delete,
+    working_memory_prune,
+    working_memory_put,
+)
 
 
 def _session_not_found(session_id: str):
@@ -113,10 +118,10 @@ def working_memory_list_respond(query: dict, *, scope: Scope) -> dict:
     """Sessions in a namespace and/or of a user, most recently written first
     (`ListQuerySerializer` query); `total` is exact."""
     query = validated(ListQuerySerializer, query, "query")
+    namespace = scope.namespace(query["namespace"], ["query", "namespace"])
+    user_id = scope.user(query["user_id"], ["query", "user_id"])
+    working_memory_prune(namespace=namespace, user_id=user_id)  # bounded housekeeping; the read skips the rest
     total, sessions = working_memory_list(
-        namespace=scope.namespace(query["namespace"], ["query", "namespace"]),
-        user_id=scope.user(query["user_id"], ["query", "user_id"]),
-        limit=query["limit"],
-        offset=query["offset"],
+        namespace=namespace, user_id=user_id, limit=query["limit"], offset=query["offset"]
     )
     return {"sessions": sessions, "total": total}
