@@ -380,6 +380,8 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "memory.api.schema_errors.add_error_responses",
+        # A body that must hold something is required (memory.api.fields' schema section).
+        "memory.api.fields.require_bodies",
     ],
 }
 

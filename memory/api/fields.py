@@ -8,6 +8,8 @@ with its original arguments on every copy, so a field that reads a setting in
 """
 
 from django.conf import settings
+from drf_spectacular.extensions import OpenApiSerializerExtension, OpenApiSerializerFieldExtension
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 
 from memory.models import MemoryRecord, SourceMessage
@@ -111,6 +113,17 @@ class MemoryTextField(StrictCharField):
         return value
 
 
+class NonBlankTextField(MemoryTextField):
+    """A long-term record's text or a prompt's query: it must hold something besides
+    whitespace (a session memory's text may be blank: promotion skips it)."""
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if not value.strip():
+            raise serializers.ValidationError("Must not be empty.")
+        return value
+
+
 class RecordIdField(StrictCharField):
     """A long-term record's id, or a session memory's (it becomes one on promotion): a
     control character in it (a newline) broke the history admin once stored."""
@@ -166,3 +179,109 @@ def id_list(max_length: int, **kwargs) -> BoundedListField:
     """Ids a request refers to (extracted_from, pinned_ids), at most MEMORY_MAX_ID_LIST."""
     child = StrictCharField(max_length=max_length, validators=[no_control_characters])
     return BoundedListField(child=child, max_setting="MEMORY_MAX_ID_LIST", **kwargs)
+
+
+# --- What the schema says of these fields -------------------------------------------------------
+#
+# drf-spectacular maps a field's type and length limits, not what our validators refuse,
+# so a client generated from the schema (and schemathesis) sent blank ids, control
+# characters or whitespace-only text and got 422s. The extensions below declare each
+# refusal: `minLength` and `pattern` for the text fields, `minItems`/`maxItems` for a
+# batch, and a serializer's `schema_rules` for what its validation checks across fields.
+#
+# Schema patterns are ECMA-262 regexes, whose `\s` is not Python's, so whitespace is
+# spelled out: every character `str.isspace()` is true of, which is what `str.strip()`
+# removes (a test pins the list).
+WHITESPACE = r"\u0009-\u000d\u001c-\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+CONTROL = r"\u0000-\u001f\u007f"  # has_control_character's
+NUL = r"\u0000"  # every DRF CharField refuses it
+
+
+def text_pattern(field: serializers.CharField) -> str:
+    """The non-blank strings `field` accepts, as an anchored ECMA-262 pattern. A blank one
+    is drf-spectacular's to declare: for an `allow_blank` field with a pattern it adds
+    `oneOf: [pattern, maxLength 0]`, so the pattern must not match "" itself."""
+    refused = CONTROL if no_control_characters in field.validators else NUL
+    char, edge = f"[^{refused}]", f"[^{refused}{WHITESPACE}]"
+    trimmed = f"{edge}(?:{char}*{edge})?"  # no whitespace at either end
+    if field.trim_whitespace:  # DRF strips the value before the validators see it
+        spaces = f"[{WHITESPACE}]"
+        return f"^{spaces}*{trimmed}{spaces}*$" + (f"|^{spaces}+$" if field.allow_blank else "")
+    if no_surrounding_whitespace in field.validators:
+        return f"^{trimmed}$"
+    if isinstance(field, NonBlankTextField):
+        return f"^{char}*{edge}{char}*$"
+    return f"^{char}+$"
+
+
+class TextFieldSchema(OpenApiSerializerFieldExtension):
+    """StrictCharField and its subclasses: a blank value and the refused characters."""
+
+    target_class = StrictCharField
+    match_subclasses = True
+
+    def map_serializer_field(self, auto_schema, direction):
+        schema = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
+        if not self.target.allow_blank:
+            schema["minLength"] = 1
+        return {**schema, "pattern": text_pattern(self.target)}
+
+
+class BatchSchema(OpenApiSerializerFieldExtension):
+    """A nested `many=True` serializer (a batch): DRF checks its `allow_empty` and
+    `max_length` itself, not through validators, so drf-spectacular leaves them out."""
+
+    target_class = serializers.ListSerializer
+    match_subclasses = True
+
+    def map_serializer_field(self, auto_schema, direction):
+        schema = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
+        if not self.target.allow_empty:
+            schema["minItems"] = max(1, self.target.min_length or 0)
+        if self.target.max_length is not None:
+            schema["maxItems"] = self.target.max_length
+        return schema
+
+
+class SerializerRulesSchema(OpenApiSerializerExtension):
+    """A serializer's `schema_rules` (JSON Schema keywords: `additionalProperties`,
+    `minProperties`, `anyOf`): what its validation checks across fields, beside it."""
+
+    target_class = serializers.Serializer
+    match_subclasses = True
+
+    @classmethod
+    def _matches(cls, target) -> bool:
+        return super()._matches(target) and hasattr(target, "schema_rules")
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        return {**schema, **self.target.schema_rules}
+
+
+def required_parameter(name: str, field: serializers.CharField, description: str) -> OpenApiParameter:
+    """A query parameter a view requires although its serializer's field is optional
+    (the view says "name it" in its own words): `field`'s non-blank schema, required."""
+    schema = {"type": "string", "minLength": 1, "maxLength": field.max_length, "pattern": text_pattern(field)}
+    return OpenApiParameter(name, schema, required=True, description=description)
+
+
+def at_least_one_of(**present: dict) -> dict:
+    """`schema_rules` for "give at least one of these": each named field present, with
+    the schema it must then match (a type, so that null does not count)."""
+    return {"anyOf": [{"required": [name], "properties": {name: schema}} for name, schema in present.items()]}
+
+
+def require_bodies(result, generator, request, public):
+    """drf-spectacular postprocessing hook: a request body whose schema refuses `{}`
+    (`minProperties`, `anyOf`) is required; drf-spectacular only counts required fields,
+    and a PATCH has none."""
+    schemas = result.get("components", {}).get("schemas", {})
+    for methods in result.get("paths", {}).values():
+        for operation in methods.values():
+            body = operation.get("requestBody")
+            ref = (body or {}).get("content", {}).get("application/json", {}).get("schema", {}).get("$ref", "")
+            schema = schemas.get(ref.rpartition("/")[2], {})
+            if schema.get("minProperties") or schema.get("anyOf"):
+                body["required"] = True
+    return result

@@ -26,7 +26,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from memory.api.errors import field_error
-from memory.api.fields import SCOPE_MAX_LENGTH, MemoryTextField, ScopeField, TagValueField, validated, validated_query
+from memory.api.fields import (
+    SCOPE_MAX_LENGTH,
+    NonBlankTextField,
+    ScopeField,
+    TagValueField,
+    at_least_one_of,
+    validated,
+    validated_query,
+)
 from memory.api.filters import scoped_query
 from memory.api.long_term.operations import search_query_from_body
 from memory.api.long_term.serializers import SearchSerializer, memory_to_dict
@@ -71,14 +79,15 @@ class LongTermSearchField(serializers.Field):
 
 
 class MemoryPromptSerializer(serializers.Serializer):
-    query = MemoryTextField()
+    # What memory_prompt_respond refuses: neither a session nor a search (`{}` and false are none).
+    schema_rules = at_least_one_of(
+        session={"type": "object"},
+        long_term_search={"oneOf": [{"type": "object", "minProperties": 1}, {"type": "boolean", "enum": [True]}]},
+    )
+
+    query = NonBlankTextField()
     session = PromptSessionSerializer(required=False, allow_null=True, default=None)
     long_term_search = LongTermSearchField(required=False, allow_null=True, default=None)
-
-    def validate_query(self, value):
-        if not value.strip():
-            raise serializers.ValidationError("Must not be empty.")
-        return value
 
 
 class PromptQuerySerializer(serializers.Serializer):

@@ -220,8 +220,6 @@ def _edit_changes(data: dict) -> dict:
             f"Unknown field {unknown[0]!r}; editable fields: {', '.join(fields)}.",
             "extra_forbidden",
         )
-    if "text" in attrs and not attrs["text"].strip():
-        raise field_error(["body", "text"], "Must not be empty.")
     changes = {k: v for k, v in attrs.items() if k in data}
     if not changes:
         raise field_error(["body"], "Give at least one field to change.", "missing")

@@ -16,9 +16,11 @@ from memory.api.fields import (
     MESSAGE_ID_MAX_LENGTH,
     RECORD_ID_MAX_LENGTH,
     MemoryTextField,
+    NonBlankTextField,
     PageLimitField,
     RecordIdField,
     ScopeField,
+    at_least_one_of,
     id_list,
     tag_list,
 )
@@ -46,7 +48,7 @@ class AwareDateTimeField(serializers.DateTimeField):
 
 class MemoryRecordInputSerializer(serializers.Serializer):
     id = RecordIdField(required=False, allow_blank=True)
-    text = MemoryTextField()
+    text = NonBlankTextField()
     context = MemoryTextField(required=False, allow_blank=True, allow_null=True)
     memory_type = serializers.ChoiceField(choices=MemoryType.choices, default=MemoryType.SEMANTIC)
     namespace = ScopeField()
@@ -61,11 +63,6 @@ class MemoryRecordInputSerializer(serializers.Serializer):
     extracted_from = id_list(MESSAGE_ID_MAX_LENGTH, required=False, allow_null=True)
     deduplicate = serializers.BooleanField(required=False)
 
-    def validate_text(self, value):
-        if not value.strip():
-            raise serializers.ValidationError("Must not be empty.")
-        return value
-
 
 class CreateMemoriesSerializer(serializers.Serializer):
     memories = MemoryRecordInputSerializer(many=True, allow_empty=False)
@@ -79,7 +76,10 @@ class CreateMemoriesSerializer(serializers.Serializer):
 
 
 class EditMemorySerializer(serializers.Serializer):
-    text = MemoryTextField(required=False)
+    # What `operations._edit_changes` refuses: an unknown field, and nothing to change.
+    schema_rules = {"additionalProperties": False, "minProperties": 1}
+
+    text = NonBlankTextField(required=False)
     context = MemoryTextField(required=False, allow_blank=True, allow_null=True)
     memory_type = serializers.ChoiceField(choices=MemoryType.choices, required=False)
     namespace = ScopeField()
@@ -134,6 +134,11 @@ class SearchSerializer(serializers.Serializer):
 
 
 class ForgetPolicySerializer(serializers.Serializer):
+    # What ForgetSerializer.validate_policy refuses: no limit at all.
+    schema_rules = at_least_one_of(
+        max_age_days={"type": "number"}, max_inactive_days={"type": "number"}, budget={"type": "integer"}
+    )
+
     # At most MAX_HALF_LIFE_DAYS: a larger age overflowed the date arithmetic, a 500 (found by fuzzing).
     max_age_days = serializers.FloatField(min_value=0.0, max_value=MAX_HALF_LIFE_DAYS, required=False, allow_null=True)
     max_inactive_days = serializers.FloatField(
@@ -162,12 +167,6 @@ class ScopeQuerySerializer(serializers.Serializer):
     session_id = ScopeField()
     limit = serializers.IntegerField(min_value=1, required=False, allow_null=True)
     dry_run = serializers.BooleanField(required=False, default=False)
-
-
-class DeleteQuerySerializer(serializers.Serializer):
-    """Documents DELETE's query: the ids, repeated or comma-separated (parsed by the view)."""
-
-    memory_ids = serializers.ListField(child=serializers.CharField())
 
 
 # --- Output ---------------------------------------------------------------------------------------

@@ -13,11 +13,13 @@ Each view hands the request's data, scope and actor to its operation in
 input and output serializers of `memory.api.long_term.serializers`.
 """
 
+from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from memory.api.auth import request_actor
+from memory.api.fields import required_parameter
 from memory.api.long_term import operations
 from memory.api.long_term.serializers import (
     CompactResultOutputSerializer,
@@ -37,7 +39,23 @@ from memory.api.schema_errors import declared
 from memory.api.scope import request_scope
 
 MEMORY_IDS = OpenApiParameter(
-    "memory_ids", str, many=True, required=True, description="The ids to delete, repeated or comma-separated."
+    "memory_ids",
+    {
+        "type": "array",
+        "items": {"type": "string", "pattern": "^[^,]+$"},
+        "minItems": 1,
+        "maxItems": settings.MEMORY_MAX_DELETE_BATCH,
+    },
+    required=True,
+    description=(
+        "The ids to delete, at least one and at most MEMORY_MAX_DELETE_BATCH, the parameter repeated; "
+        "a value may also hold several ids, comma-separated."
+    ),
+)
+# Forget and compact act only in a namespace the caller names (operations._explicit_owner);
+# a key bound to users must name the user_id too.
+NAMED_NAMESPACE = required_parameter(
+    "namespace", ScopeQuerySerializer().fields["namespace"], "The namespace to act in: required."
 )
 
 
@@ -81,7 +99,7 @@ class ForgetView(APIView):
 
     @extend_schema(
         request=ForgetSerializer,
-        parameters=[ScopeQuerySerializer],
+        parameters=[ScopeQuerySerializer, NAMED_NAMESPACE],
         responses=declared(ForgetResultOutputSerializer, 403, 422),
     )
     def post(self, request):
@@ -94,7 +112,17 @@ class CompactView(APIView):
     access = {"POST": ("delete", "writes")}
 
     @extend_schema(
-        request=None, parameters=[ScopeQuerySerializer], responses=declared(CompactResultOutputSerializer, 403, 422)
+        request=None,
+        parameters=[
+            ScopeQuerySerializer,
+            NAMED_NAMESPACE,
+            OpenApiParameter("session_id", exclude=True),  # compaction takes neither
+            OpenApiParameter("limit", exclude=True),
+            OpenApiParameter(
+                "dry_run", {"type": "boolean", "enum": [False]}, description="No dry run: true is refused."
+            ),
+        ],
+        responses=declared(CompactResultOutputSerializer, 403, 422),
     )
     def post(self, request):
         query, scope = request.query_params.dict(), request_scope(request)

@@ -1,7 +1,7 @@
 """Forgetting: delete records by age, inactivity or a budget, inside a scope."""
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -61,8 +61,7 @@ def memories_forget(
         .only("id", "created_at", "last_accessed")
         .order_by("created_at", "id")
     )
-    old = now - timedelta(days=max_age_days) if max_age_days is not None else None
-    idle = now - timedelta(days=max_inactive_days) if max_inactive_days is not None else None
+    old, idle = _days_before(now, max_age_days), _days_before(now, max_inactive_days)
     doomed: list[MemoryRecord] = []
     keep: list[MemoryRecord] = []
     for row in candidates:
@@ -83,6 +82,18 @@ def memories_forget(
     if not dry_run and deleted_ids:
         delete_rows(list(MemoryRecord.objects.filter(id__in=deleted_ids)), reason="forgotten by policy", actor=actor)
     return ForgetResult(scanned=scanned, deleted_ids=deleted_ids, dry_run=dry_run, matched=matched)
+
+
+def _days_before(now: datetime, days: float | None) -> datetime | None:
+    """`days` before `now`. An age reaching past year 1 (the API allows ~2,700 years) is
+    the earliest datetime, which nothing precedes: it overflowed, a 500 (found by schema
+    fuzzing once forget's required namespace was declared)."""
+    if days is None:
+        return None
+    try:
+        return now - timedelta(days=days)
+    except OverflowError:
+        return datetime.min.replace(tzinfo=UTC)
 
 
 def _expired(row: MemoryRecord, *, old: datetime | None, idle: datetime | None) -> bool:

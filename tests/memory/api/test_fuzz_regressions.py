@@ -77,3 +77,14 @@ def test_a_body_over_djangos_cap_on_a_long_term_route_is_a_json_413(api, setting
     response = api.post("/v1/long-term-memory/", {"memories": [{"text": "x" * 2000}]}, format="json")
     assert response.status_code == 413
     assert response.json() == {"detail": "Request body too large: at most 1000 bytes."}
+
+
+def test_a_forget_age_reaching_past_year_one_forgets_nothing(api):
+    # Inside the 422's bound (MAX_HALF_LIFE_DAYS) yet before year 1: the date arithmetic
+    # overflowed, a 500 (found once the fuzzer sent forget's required namespace).
+    created = api.post("/v1/long-term-memory/", {"memories": [{"text": "old", "namespace": "n"}]}, format="json")
+    assert created.status_code == 200, created.content
+    body = {"policy": {"max_age_days": 999999.0, "max_inactive_days": 999999.0}}
+    response = api.post("/v1/long-term-memory/forget?namespace=n", body, format="json")
+    assert response.status_code == 200, response.content
+    assert (response.json()["scanned"], response.json()["deleted_ids"]) == (1, [])
