@@ -1,10 +1,9 @@
-"""Editing and deleting long-term memories: one verb, edit (`memory_edit` for one
-record by any actor, `memories_edit` for the same change on many), one list of what may
-change (EDITABLE_FIELDS). Every change writes a history row with its
-actor and the record before and after; the index follows on commit. A delete is undone
-in `undo`."""
+"""Editing and deleting long-term memories: one verb, edit (`memory_edit` for one record
+by any actor, `memories_edit` for the same change on many), one list of what may change
+(EDITABLE_FIELDS). Every change writes a history row with its actor and the record
+before and after; the index follows on commit. A delete is undone in `undo`."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 from django.conf import settings
@@ -127,7 +126,9 @@ def _reembed(rows: list[MemoryRecord]) -> None:
         row.embedding_model = embeddings.model_name()
 
 
-def delete_rows(rows: list[MemoryRecord], *, reason: str, actor: str, extra_history: list[MemoryHistory] = ()) -> int:
+def delete_rows(
+    rows: list[MemoryRecord], *, reason: str, actor: str, extra_history: Sequence[MemoryHistory] = ()
+) -> int:
     """Delete rows, keep each one's snapshot in its history (undoable until
     MEMORY_DELETED_RETENTION_DAYS), and drop its document on commit. The caller holds
     the transaction."""

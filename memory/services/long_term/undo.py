@@ -23,7 +23,7 @@ class UndoNotPossibleError(ValueError):
 def last_owners(ids: list[str]) -> dict[str, tuple]:
     """For ids without a row: the (namespace, user_id) of each one's latest history
     entry, i.e. who had the record last (history outlives a deleted record)."""
-    owners = {}
+    owners: dict[str, tuple] = {}
     entries = MemoryHistory.objects.filter(memory_id__in=ids).order_by("memory_id", "-created_at", "-id")
     for memory_id, namespace, user_id in entries.values_list("memory_id", "namespace", "user_id"):
         owners.setdefault(memory_id, (namespace, user_id))
@@ -163,7 +163,7 @@ def _take_back(target: MemoryRecord, detail: dict, merged: dict) -> None:
 
 def _set_by_earlier_merge(before: dict, merged: dict) -> dict:
     """What a merge recorded before `set` existed must have set, from its rules."""
-    set_by_merge = {}
+    set_by_merge: dict[str, str | None] = {}
     if before.get("status") == MemoryStatus.PENDING and merged.get("status") == MemoryStatus.APPROVED:
         set_by_merge["status"] = MemoryStatus.APPROVED
     if before.get("event_date") is None and merged.get("event_date"):
