@@ -30,11 +30,13 @@ install: $(BIN)/.installed
 run: install
 	$(RUN_WITH_REDIS) bin/serve
 
-# Lint: ruff (style and bugs), ruff format, and the import contracts in pyproject.toml.
+# Lint: ruff (style and bugs), ruff format, the import contracts and the types (mypy), all
+# configured in pyproject.toml.
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 format: install
 	$(BIN)/ruff check --fix .

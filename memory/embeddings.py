@@ -177,7 +177,7 @@ def embed_texts(texts: list[str]) -> np.ndarray:
 
 
 @lru_cache(maxsize=1)
-def query_batcher() -> MicroBatcher:
+def query_batcher() -> MicroBatcher[str, np.ndarray]:
     return MicroBatcher(
         lambda texts: list(embed_texts(texts)),
         max_wait_s=settings.EMBEDDING_BATCH_WAIT_MS / 1000,
@@ -192,12 +192,13 @@ def embed_query(text: str, *, tenant: str = "") -> np.ndarray:
     key = redis_keys.query_embedding_key(model=settings.EMBEDDING_MODEL, text=text)
     entry = redis_keys.query_embedding_field(tenant=tenant)
     cached = client.hget(key, entry)
-    if cached is not None and len(cached) == 4 * settings.EMBEDDING_DIMENSIONS:
+    if isinstance(cached, bytes) and len(cached) == 4 * settings.EMBEDDING_DIMENSIONS:  # a bytes client
         EMBEDDING_CACHE.labels(result="hit").inc()
         return np.frombuffer(cached, dtype=np.float32)
     EMBEDDING_CACHE.labels(result="miss").inc()
     vector = query_batcher().submit(text)
     pipeline = client.pipeline(transaction=False)
-    pipeline.hset(key, entry, vector.tobytes()).expire(key, settings.EMBEDDING_CACHE_TTL_SECONDS)
+    pipeline.hset(key, entry, vector.tobytes())
+    pipeline.expire(key, settings.EMBEDDING_CACHE_TTL_SECONDS)
     pipeline.execute()
     return vector

@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import NoReturn
 
 from django.conf import settings
 
@@ -57,7 +58,8 @@ def dataset_upload_check(*, size: int) -> None:
 def dataset_parse(content: bytes | str) -> list[EvalExample]:
     """Every example of the data set, in file order; raises DatasetError at the first bad line."""
     text = content.decode("utf-8-sig") if isinstance(content, bytes) else content
-    examples, seen = [], {}
+    examples: list[EvalExample] = []
+    seen: dict[str, int] = {}
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -74,7 +76,7 @@ def dataset_parse(content: bytes | str) -> list[EvalExample]:
 
 
 def _example(number: int, line: str) -> EvalExample:
-    def fail(field: str, problem: str):
+    def fail(field: str, problem: str) -> NoReturn:
         raise DatasetError(f"line {number}: field {field!r}: {problem}")
 
     try:
@@ -105,7 +107,7 @@ def _example(number: int, line: str) -> EvalExample:
 def _turn(number: int, position: int, message, now: datetime) -> Turn:
     where = f"messages[{position}]"
 
-    def fail(field: str, problem: str):
+    def fail(field: str, problem: str) -> NoReturn:
         raise DatasetError(f"line {number}: field '{where}{field}': {problem}")
 
     if not isinstance(message, dict):

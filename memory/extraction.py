@@ -17,8 +17,10 @@ memories and the time; a template without Jinja markers is sent as written.
 import json
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import jsonschema
 from django.conf import settings
@@ -39,7 +41,7 @@ MESSAGE_CONTEXT_CHARS = 1000
 # A run of this many words from the prompt inside an item means the model echoed it.
 PROMPT_QUOTE_WORDS = 6
 
-ITEM_SCHEMA = {
+ITEM_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
         "text": {"type": "string"},
@@ -157,11 +159,11 @@ def extract(
     *,
     strategy: str,
     new_turns: list[Turn],
-    context_turns: list[Turn] = (),
+    context_turns: Sequence[Turn] = (),
     prompt_template: str = "",
     model: str = "",
     params: dict | None = None,
-    known_memories: list[KnownMemory] = (),
+    known_memories: Sequence[KnownMemory] = (),
     now: datetime | None = None,
 ) -> Extraction:
     """Memory candidates from `new_turns`; raises `llm.LLMError` subclasses on failure.
@@ -231,10 +233,10 @@ def _system_prompt(strategy: str, prompt_template: str, variables: dict[str, str
     return rendered + "\n" + RULES, template_text(template) + "\n" + RULES
 
 
-def _template_variables(new_turns: list[Turn], context_turns: list[Turn], known: dict, now: datetime) -> dict:
+def _template_variables(new_turns: list[Turn], context_turns: Sequence[Turn], known: dict, now: datetime) -> dict:
     """The text of each variable a custom template may print (policies.templating.VARIABLES)."""
 
-    def lines(turns: list[Turn]) -> str:
+    def lines(turns: Sequence[Turn]) -> str:
         return "\n".join(f"{turn.role}: {turn.content}" for turn in turns)
 
     return {
@@ -245,7 +247,7 @@ def _template_variables(new_turns: list[Turn], context_turns: list[Turn], known:
     }
 
 
-def _conversation(new_turns: list[Turn], context_turns: list[Turn], known: dict) -> dict:
+def _conversation(new_turns: list[Turn], context_turns: Sequence[Turn], known: dict) -> dict:
     """What the model reads, as JSON: earlier turns, new turns, and known memories by short id."""
     conversation = {
         "earlier_turns": [_turn_json(turn) for turn in context_turns],
@@ -256,7 +258,7 @@ def _conversation(new_turns: list[Turn], context_turns: list[Turn], known: dict)
     return conversation
 
 
-def _messages(new_turns: list[Turn], context_turns: list[Turn]) -> Extraction:
+def _messages(new_turns: list[Turn], context_turns: Sequence[Turn]) -> Extraction:
     """Each user/assistant/tool turn verbatim, labelled with its role, in the context of
     the conversational turn before it. System turns are the agent's instructions, not
     conversation; a turn longer than a long-term record may be (MEMORY_MAX_TEXT_CHARS)
@@ -269,7 +271,8 @@ def _messages(new_turns: list[Turn], context_turns: list[Turn]) -> Extraction:
         return turn.role != "system" and bool(turn.content.strip())
 
     previous = next((labelled(t) for t in reversed(context_turns) if conversational(t)), "")
-    memories, dropped = [], Counter()
+    memories: list[ExtractedMemory] = []
+    dropped: Counter[str] = Counter()
     for turn in new_turns:
         if not conversational(turn):
             dropped["system" if turn.role == "system" else "empty"] += 1
@@ -301,7 +304,8 @@ def _shingles(words: list[str]) -> set[tuple[str, ...]]:
 
 
 def _tags(values: list[str]) -> list[str]:
-    seen, tags = set(), []
+    seen: set[str] = set()
+    tags: list[str] = []
     for value in values:
         value = value.strip()
         if value and len(value) <= MAX_TAG_CHARS and value.lower() not in seen:
@@ -327,7 +331,10 @@ def _validated(data, *, system_prompt, new_turns, context_turns, params, known):
     prompt_shingles = _shingles(_words(system_prompt))
     new_ids = [turn.id for turn in new_turns]
     context_ids = {turn.id for turn in context_turns}
-    memories, dropped, labels, seen = [], Counter(), Counter(), set()
+    memories: list[ExtractedMemory] = []
+    dropped: Counter[str] = Counter()
+    labels: Counter[str] = Counter()
+    seen: set[str] = set()
     for item in data["memories"]:
         text = item["text"].strip()
         if not text:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import redis
@@ -50,7 +51,7 @@ MAX_WINDOW = 10_000  # RediSearch's default MAXSEARCHRESULTS: offset + limit may
 
 
 def _schema_dict() -> dict:
-    fields = [{"name": name, "type": "text"} for name in TEXT_FIELDS]
+    fields: list[dict[str, Any]] = [{"name": name, "type": "text"} for name in TEXT_FIELDS]
     fields += [
         {
             "name": name,
@@ -366,7 +367,8 @@ def vector_range(vector, *, conditions: list[Condition], threshold: float, k: in
     if k <= 0:
         query.paging(0, 0)
     result = _run(query)
-    return sorted(_hits(result), key=lambda h: h.vector_distance), result.total
+    # A vector query scores every hit, so each has a distance (0.0 only satisfies the type).
+    return sorted(_hits(result), key=lambda h: h.vector_distance or 0.0), result.total
 
 
 # Matches asked of each query term: every match of a term rarer than this may be scored
@@ -412,7 +414,10 @@ def keyword_candidates(text: str, *, conditions: list[Condition], k: int) -> Key
     of text, however deep `k`, many the terms or long the documents."""
     words = textquery.terms(text)
     fields = "|".join(TEXT_FIELDS)
-    clauses = [filter_string(conditions), _with_text(textquery.text_clause(text, field=fields), conditions)]
+    every_term = textquery.text_clause(text, field=fields)
+    if every_term is None:  # keyword_hits asks only with terms
+        raise ValueError("a keyword search needs at least one meaningful term")
+    clauses = [filter_string(conditions), _with_text(every_term, conditions)]
     clauses += [_with_text(f"@{fields}:({textquery.escape(word)})", conditions) for word in words]
     per_term = candidates_per_term(k)
     budget, prefix = settings.MEMORY_KEYWORD_CANDIDATES, settings.MEMORY_KEYWORD_SCORE_BYTES

@@ -12,38 +12,42 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar, cast
+
+ItemT = TypeVar("ItemT")
+ResultT = TypeVar("ResultT")
 
 
 @dataclass
-class _Pending:
-    item: object
+class _Pending(Generic[ItemT, ResultT]):
+    item: ItemT
     done: threading.Event = field(default_factory=threading.Event)
-    result: object = None
+    result: ResultT | None = None
     error: BaseException | None = None
 
 
-class MicroBatcher:
+class MicroBatcher(Generic[ItemT, ResultT]):
     """Runs `batch_fn(items) -> results` (same length, same order) for concurrent callers."""
 
-    def __init__(self, batch_fn: Callable[[list], list], *, max_wait_s: float, max_batch: int):
+    def __init__(self, batch_fn: Callable[[list[ItemT]], list[ResultT]], *, max_wait_s: float, max_batch: int) -> None:
         self._batch_fn = batch_fn
         self._max_wait_s = max_wait_s
         self._max_batch = max_batch
         self._lock = threading.Lock()
-        self._queue: queue.SimpleQueue[_Pending] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Pending[ItemT, ResultT]] = queue.SimpleQueue()
         self._owner_pid: int | None = None
         self.batches = 0  # calls of batch_fn, for tests and benchmarks
         self._last_batch_size = 0
 
-    def submit(self, item: object) -> object:
+    def submit(self, item: ItemT) -> ResultT:
         """Block until the batch holding `item` has run; return its result or raise its error."""
         self._ensure_thread()
-        pending = _Pending(item)
+        pending: _Pending[ItemT, ResultT] = _Pending(item)
         self._queue.put(pending)
         pending.done.wait()
         if pending.error is not None:
             raise pending.error
-        return pending.result
+        return cast(ResultT, pending.result)  # the batch set it before setting `done`
 
     def _ensure_thread(self) -> None:
         # gunicorn and Dramatiq fork after import: a thread started in the parent is not
@@ -57,7 +61,7 @@ class MicroBatcher:
             threading.Thread(target=self._run, args=(self._queue,), name="embedding-batcher", daemon=True).start()
             self._owner_pid = os.getpid()
 
-    def _run(self, inbox: "queue.SimpleQueue[_Pending]") -> None:
+    def _run(self, inbox: "queue.SimpleQueue[_Pending[ItemT, ResultT]]") -> None:
         while True:
             batch = self._collect(inbox)
             try:
@@ -72,7 +76,7 @@ class MicroBatcher:
             for pending in batch:
                 pending.done.set()
 
-    def _collect(self, inbox: "queue.SimpleQueue[_Pending]") -> list[_Pending]:
+    def _collect(self, inbox: "queue.SimpleQueue[_Pending[ItemT, ResultT]]") -> list[_Pending[ItemT, ResultT]]:
         batch = [inbox.get()]
         # A lone caller after a lone caller is not waited on: the wait only pays under concurrency.
         wait = self._max_wait_s if self._last_batch_size > 1 else 0.0

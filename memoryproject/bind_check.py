@@ -9,6 +9,7 @@ reachable only from this host and allowed.
 """
 
 import ipaddress
+import os
 import socket
 
 from django.conf import settings
@@ -26,14 +27,14 @@ def is_loopback(address) -> bool:
     except ValueError:
         resolved = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
         return bool(resolved) and all(is_loopback(info[4]) for info in resolved)
-    if getattr(ip, "ipv4_mapped", None) is not None:  # ::ffff:127.0.0.1 on a dual-stack socket
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:  # ::ffff:127.0.0.1, dual-stack
         ip = ip.ipv4_mapped
     return ip.is_loopback
 
 
 def _shown(address) -> str:
     if isinstance(address, (str, bytes)):
-        return f"unix:{address}"
+        return f"unix:{os.fsdecode(address)}"
     host, port = address[0], address[1]
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 

@@ -53,7 +53,7 @@ _STANDARD_ATTRIBUTES = set(vars(logging.makeLogRecord({}))) | {"message", "ascti
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time (UTC), level, logger, message, request_id, extras, exc_info."""
 
-    converter = time.gmtime
+    converter = staticmethod(time.gmtime)
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {

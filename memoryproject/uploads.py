@@ -35,4 +35,5 @@ class BoundedUploadHandler(FileUploadHandler):
     def file_complete(self, file_size):
         if not self.refused:
             return None  # the next handler's file, as Django would have made it
-        return RefusedUpload(name=self.file_name, content_type=self.content_type, size=file_size)
+        # new_file() set both before any chunk arrived; "" only satisfies their declared type.
+        return RefusedUpload(name=self.file_name or "", content_type=self.content_type or "", size=file_size)

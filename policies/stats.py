@@ -105,7 +105,9 @@ def approval_verdict(
     needed = max(0, reviews_needed_to_detect(control_rate) - min(control_reviewed, reviewed))
     points = round(DETECTABLE_DIFFERENCE * 100)
     if needed == 0:
-        text = f"no difference of {points} points or more between {name} and {control} ({_p_text(test.p_value)})"
+        # No test: every review on both sides went the same way, the same rate exactly (p = 1).
+        p_value = test.p_value if test is not None else 1.0
+        text = f"no difference of {points} points or more between {name} and {control} ({_p_text(p_value)})"
     else:
         text = f"no difference detected yet; about {needed} more reviews per variant needed to detect {points} points"
     return Verdict(text, test, False, needed)

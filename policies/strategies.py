@@ -7,20 +7,21 @@ and the params a policy version may set, with their defaults and ranges.
 
 from policies.models import Strategy
 
-# Params a policy version may set: (default, lowest, highest).
-PARAMS = {
+# Params a policy version may set: (default, lowest, highest); an int default takes integers only.
+PARAMS: dict[str, tuple[int | float, int | float, int | float]] = {
     "temperature": (0.0, 0.0, 2.0),
     "max_tokens": (2000, 1, 100_000),
     "max_memories": (50, 1, 500),
     "max_memory_chars": (1000, 20, 20_000),
     "context_messages": (20, 0, 500),
 }
-STRATEGY_PARAM_DEFAULTS = {Strategy.SUMMARY: {"max_memories": 1, "max_memory_chars": 4000}}
+# Keyed by Strategy, read by a version's strategy string (Strategy is a str enum).
+STRATEGY_PARAM_DEFAULTS: dict[str, dict[str, int]] = {Strategy.SUMMARY: {"max_memories": 1, "max_memory_chars": 4000}}
 # Earlier turns the messages strategy reads to find the first new turn's predecessor
 # (system turns are skipped).
 MESSAGE_CONTEXT_TURNS = 3
 
-INSTRUCTIONS = {
+INSTRUCTIONS: dict[str, str] = {
     Strategy.DISCRETE: (
         "You extract durable memories from a conversation between a user and an assistant. "
         'Extract facts about the user and the world they describe (memory_type "semantic": '

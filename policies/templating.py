@@ -22,7 +22,7 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 
-from jinja2 import TemplateSyntaxError, meta, nodes
+from jinja2 import Template, TemplateSyntaxError, meta, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 # Variable -> what it holds; the admin form lists these as help text.
@@ -135,7 +135,7 @@ def template_problems(source: str, limits: PromptLimits | None = None) -> list[s
         tree = _environment().parse(source)
     except TemplateSyntaxError as exc:
         return [f"syntax error on line {exc.lineno}: {exc.message}"]
-    problems = []
+    problems: list[str] = []
     _walk(tree, problems)
     known = ", ".join(VARIABLES)
     for name in sorted(meta.find_undeclared_variables(tree) - set(VARIABLES)):
@@ -189,7 +189,7 @@ def template_validate(source: str, limits: PromptLimits | None = None) -> None:
 
 
 @lru_cache(maxsize=64)
-def _compiled(source: str):
+def _compiled(source: str) -> tuple[nodes.Template, Template]:
     """The parsed tree (to measure the render before doing it) and the template compiled from it."""
     template_validate(source)  # never render what saving would have refused
     tree = _environment().parse(source)
@@ -206,12 +206,15 @@ def template_render(source: str, variables: dict[str, str], *, limits: PromptLim
     value is at most as long as saving assumed."""
     plain = not any(marker in source for marker in MARKERS)
     values = {name: _cut(variables.get(name, ""), limits.variable_chars.get(name, 0)) for name in VARIABLES}
-    tree, template = (None, None) if plain else _compiled(source)
-    longest = len(source) if plain else _longest(tree, {name: len(value) for name, value in values.items()})
+    if plain:
+        template, longest = None, len(source)
+    else:
+        tree, template = _compiled(source)
+        longest = _longest(tree, {name: len(value) for name, value in values.items()})
     if longest > limits.max_chars:
         too_long = f"the prompt can render to {longest:,} characters; at most {limits.max_chars:,} are allowed"
         raise TemplateProblemsError([f"{too_long} (PROMPT_MAX_CHARS)"])
-    return source if plain else template.render(values)
+    return source if template is None else template.render(values)
 
 
 def _cut(text: str, limit: int) -> str:

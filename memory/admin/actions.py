@@ -2,6 +2,7 @@
 with the admin user as actor. Reject and erase ask first, on a page of their own."""
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.db.models import Count
 from django.template.response import TemplateResponse
 from django.utils.text import Truncator
@@ -52,7 +53,7 @@ def _confirmation(modeladmin, request, queryset, template: str, **context):
             "selected_ids": _ids(queryset),
             "select_across": request.POST.get("select_across", "0"),
             "action_name": request.POST.get("action", ""),
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             **context,
         },
     )

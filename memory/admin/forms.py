@@ -1,6 +1,8 @@
 """Forms of the review desk. They only validate and shape input; the admin hands the
 cleaned values to the review services."""
 
+from typing import cast
+
 from django import forms
 from django.core.exceptions import ValidationError
 
@@ -58,7 +60,7 @@ class MemoryRecordForm(forms.ModelForm):
         # The services decide, they do not put a record back in the queue: pending is
         # offered only while the record is pending.
         current = self.instance.status if self.instance.pk else MemoryStatus.PENDING
-        self.fields["status"].choices = [
+        cast(forms.ChoiceField, self.fields["status"]).choices = [
             (value, label)
             for value, label in MemoryStatus.choices
             if value != MemoryStatus.PENDING or current == MemoryStatus.PENDING
@@ -71,7 +73,8 @@ class MemoryRecordForm(forms.ModelForm):
         return text
 
     def clean(self):
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data  # what ModelForm.clean() returns
         rejecting = "status" in self.changed_data and cleaned.get("status") == MemoryStatus.REJECTED
         if rejecting and not (cleaned.get("reject_reason") or "").strip():
             self.add_error("reject_reason", "Say why you reject it: pick a reason or type one.")
@@ -128,7 +131,8 @@ class RejectForm(forms.Form):
     reason_other = forms.CharField(required=False, max_length=500)
 
     def clean(self):
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data  # what Form.clean() returns
         reason = (cleaned.get("reason_other") or "").strip() or (cleaned.get("reason_choice") or "").strip()
         if not reason:
             raise ValidationError("Pick a reason or type one.")

@@ -37,7 +37,8 @@ class ApiKeyCreateForm(forms.ModelForm):
         fields = ("name", "tenant", "namespaces", "user_ids", "expiry_date")
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data  # what ModelForm.clean() returns
         if not self.errors:
             try:
                 api_key_check(tenant=data["tenant"], namespaces=data["namespaces"], permissions=data["permissions"])

@@ -140,7 +140,9 @@ def _act(request) -> None:
 def _edit(request, record: MemoryRecord, actor: str, *, approve: bool) -> None:
     form = ReviewEditForm(request.POST)
     if not form.is_valid():
-        problems = "; ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items())
+        problems = "; ".join(
+            f"{name}: {' '.join(str(error) for error in errors)}" for name, errors in form.errors.items()
+        )
         messages.error(request, f"Not saved: {problems}")
         return
     changes = form.changes_from(record)

@@ -6,6 +6,8 @@ worker), and the compare view (an experiment's variants, or chosen versions, sid
 Evaluations are written only by `memory.services.policy_evaluation`; each view checks
 its permission itself (the admin site only checks `is_staff`)."""
 
+from typing import Any, cast
+
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
@@ -47,7 +49,7 @@ class EvaluateForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.datasets = {str(p.relative_to(settings.BASE_DIR)): p for p in shipped_datasets()}
-        self.fields["dataset"].choices = [("", "—"), *((name, name) for name in self.datasets)]
+        cast(forms.ChoiceField, self.fields["dataset"]).choices = [("", "—"), *((name, name) for name in self.datasets)]
         self.fields["threshold"].initial = settings.EVAL_MATCH_THRESHOLD
 
     def clean_upload(self):
@@ -61,7 +63,8 @@ class EvaluateForm(forms.Form):
         return upload
 
     def clean(self):
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data  # what Form.clean() returns
         if "upload" in self.errors:
             return cleaned  # refused already, with the reason; "pick one" would say nothing more
         if bool(cleaned.get("dataset")) == bool(cleaned.get("upload")):
@@ -157,7 +160,7 @@ class PolicyEvaluationAdmin(ReadOnlyAdmin):
         experiment_id = request.GET.get("experiment")
         experiment = get_object_or_404(Experiment, pk=experiment_id) if experiment_id else None
         version_ids = _ids(request.GET.get("versions", ""))
-        columns = evaluations_compare(experiment_id=experiment and experiment.pk, version_ids=version_ids)
+        columns = evaluations_compare(experiment_id=experiment.pk if experiment else None, version_ids=version_ids)
         context = self._context(request, title="Compare evaluations", experiment=experiment, columns=columns)
         context["evaluate_url"] = reverse("admin:policies_policyevaluation_evaluate") + "?" + _versions_query(columns)
         return TemplateResponse(request, "admin/policies/policyevaluation/compare.html", context)
@@ -189,8 +192,9 @@ def _create(request, form: EvaluateForm) -> list[PolicyEvaluation]:
 
 def _initial(request) -> dict:
     """Prefilled from ?versions=1,2 or ?experiment=<id> (its variants' versions)."""
-    initial = {"versions": _ids(request.GET.get("versions", ""))}
-    experiment = Experiment.objects.filter(pk=request.GET.get("experiment") or None).first()
+    initial: dict[str, Any] = {"versions": _ids(request.GET.get("versions", ""))}
+    experiment_id = request.GET.get("experiment")
+    experiment = Experiment.objects.filter(pk=experiment_id).first() if experiment_id else None
     if experiment is not None:
         initial.update(experiment=experiment, versions=list(experiment.variants.values_list("version_id", flat=True)))
     shipped = [str(p.relative_to(settings.BASE_DIR)) for p in shipped_datasets()]

@@ -55,13 +55,14 @@ def _row(result: VariantResult) -> dict:
 
 
 def _approval_series(result: VariantResult) -> ApprovalSeries:
-    days = result.daily
+    # Every day listed has a decision (reviewed > 0), so a rate and an interval.
+    days = [(d, interval) for d in result.daily if (interval := d.interval) is not None]
     return ApprovalSeries(
         name=result.variant.name,
-        days=[d.day for d in days],
-        rates=[d.approved / d.reviewed for d in days],
-        lows=[d.interval.low for d in days],
-        highs=[d.interval.high for d in days],
+        days=[d.day for d, _ in days],
+        rates=[d.approved / d.reviewed for d, _ in days],
+        lows=[interval.low for _, interval in days],
+        highs=[interval.high for _, interval in days],
     )
 
 

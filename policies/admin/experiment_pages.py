@@ -85,7 +85,7 @@ def change_context(request, object_id) -> dict:
     experiment = Experiment.objects.filter(pk=object_id).select_related("winner__version__policy").first()
     if experiment is None:
         return {}
-    published = []
+    published = PublishEvent.objects.none()
     if experiment.winner is not None:
         published = PublishEvent.objects.filter(to_version=experiment.winner.version, kind=PublishEvent.Kind.CONCLUDE)
     return {

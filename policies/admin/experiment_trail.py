@@ -55,7 +55,7 @@ def _before_events(experiment: Experiment, events: list[ExperimentEvent]) -> lis
         content_type=ContentType.objects.get_for_model(Experiment), object_id=str(experiment.pk)
     ).select_related("user")
     published = PublishEvent.objects.none()
-    if experiment.winner_id is not None:
+    if experiment.winner is not None:
         published = PublishEvent.objects.filter(
             to_version_id=experiment.winner.version_id, kind=PublishEvent.Kind.CONCLUDE
         ).select_related("to_version")

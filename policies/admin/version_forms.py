@@ -52,7 +52,7 @@ def params_help():
 
 
 def _strategy_defaults(name: str) -> str:
-    own = [f"{strategy.value} {values[name]}" for strategy, values in STRATEGY_PARAM_DEFAULTS.items() if name in values]
+    own = [f"{strategy} {values[name]}" for strategy, values in STRATEGY_PARAM_DEFAULTS.items() if name in values]
     return f" ({', '.join(own)})" if own else ""
 
 
@@ -75,7 +75,7 @@ class PolicyVersionForm(forms.ModelForm):
 
     class Meta:
         model = PolicyVersion
-        fields = ("policy", *EDITABLE_FIELDS)
+        fields: tuple[str, ...] = ("policy", *EDITABLE_FIELDS)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -92,7 +92,8 @@ class PolicyVersionForm(forms.ModelForm):
                 self.fields[name].help_text = text
 
     def clean(self):
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data  # what ModelForm.clean() returns
         template = cleaned.get("prompt_template") or ""
         if cleaned.get("strategy") == Strategy.CUSTOM and not template.strip():
             self.add_error("prompt_template", "The custom strategy needs a prompt template.")

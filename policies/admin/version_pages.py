@@ -67,7 +67,10 @@ def rollback_view(model_admin, request, policy_id):
     except ValidationError as exc:  # the version before names a model no longer allowed
         messages.error(request, "Not rolled back: " + " ".join(exc.messages))
     else:
-        messages.success(request, f"Rolled back: {policy} publishes v{policy.published_version.number} again.")
+        version = policy.published_version
+        # A rollback always publishes the version before; the check only narrows the type.
+        number = version.number if version is not None else "?"
+        messages.success(request, f"Rolled back: {policy} publishes v{number} again.")
     return HttpResponseRedirect(_policy_url(policy.pk))
 
 

@@ -133,7 +133,7 @@ def experiment_stop(*, experiment: Experiment, actor: str) -> Experiment:
 
 
 @transaction.atomic
-def experiment_conclude(*, experiment: Experiment, winner: Variant, actor: str) -> Experiment:
+def experiment_conclude(*, experiment: Experiment, winner: Variant | None, actor: str) -> Experiment:
     """Name the winner (stopping the experiment if it still runs); publishing is separate."""
     experiment = _locked(experiment, (Status.RUNNING, Status.STOPPED), "conclude")
     if winner is None or winner.experiment_id != experiment.pk:
@@ -149,6 +149,8 @@ def experiment_conclude(*, experiment: Experiment, winner: Variant, actor: str) 
 def experiment_publish_winner(*, experiment: Experiment, actor: str) -> Policy:
     """Publish the winner's version; the PublishEvent (kind conclude) names the actor too."""
     experiment = _locked(experiment, (Status.CONCLUDED,), "publish the winner of")
+    if experiment.winner_id is None:  # concluding always names one; only a hand-edited row lacks it
+        raise ExperimentStatusError({"winner": f"experiment {experiment.key!r} names no winner"})
     winner = Variant.objects.select_related("version").get(pk=experiment.winner_id)
     # Locked before publishing (which locks it again), so from_version is the one replaced.
     policy = Policy.objects.select_for_update().get(pk=winner.version.policy_id)

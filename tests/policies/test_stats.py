@@ -93,6 +93,8 @@ NOT_YET = "no difference detected yet; about"
         ((30, 40), (32, 40), f"{NOT_YET} 1054 more reviews per variant needed to detect 5 points", 1054, False),
         ((0, 0), (0, 0), f"{NOT_YET} 1565 more reviews per variant needed to detect 5 points", 1565, False),
         ((1500, 2000), (1510, 2000), "no difference of 5 points or more between B and A (p = 0.71)", 0, False),
+        # Every review approved on both sides: no variance, so no z-test; the rates are equal (p = 1).
+        ((2000, 2000), (2000, 2000), "no difference of 5 points or more between B and A (p = 1)", 0, False),
     ],
 )
 def test_approval_verdict_in_plain_words(control, variant, text, needed, significant):
