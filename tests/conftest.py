@@ -180,13 +180,9 @@ def publish_policy(transactional_db):
     """Publish a new version of the default extraction policy: `publish_policy("messages")`."""
 
     def publish(strategy: str, **fields):
-        from policies.models import Policy
-        from policies.services import policy_version_create, policy_version_publish
+        from tests.factories import PolicyVersionFactory
 
-        policy, _ = Policy.objects.get_or_create(name="default")
-        version = policy_version_create(policy=policy, strategy=strategy, **fields, actor="test")
-        policy_version_publish(version=version, actor="test")
-        return version
+        return PolicyVersionFactory(strategy=strategy, **fields, publish=True)
 
     return publish
 

@@ -8,7 +8,8 @@ from rest_framework.test import APIClient
 
 from memory.models import MemoryHistory
 from memory.services.api_keys import api_key_create
-from memory.services.long_term import memories_create, memories_delete
+from memory.services.long_term import memories_delete
+from tests.factories import memory_records_create
 from tests.helpers import db_rows, put_session, redis_state
 
 A, B = "ns-a", "ns-b"
@@ -31,7 +32,7 @@ def tenants_make(api) -> tuple[APIClient, int]:
         {"id": "a-gone", "text": "Alice had a cat", "namespace": A, "user_id": USER},
         {"id": "b-1", "text": "Bob likes green tea", "namespace": B, "user_id": USER, "session_id": SESSION},
     ]
-    memories_create(records=records, deduplicate=False, actor="test")
+    memory_records_create(*records)
     memories_delete(memory_ids=["a-gone"], actor="test")
     undo = MemoryHistory.objects.get(memory_id="a-gone", action=MemoryHistory.Action.DELETED).pk
     client = APIClient()

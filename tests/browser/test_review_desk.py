@@ -20,23 +20,14 @@ from selenium.webdriver.support import expected_conditions as EC
 from memory.models import MemoryHistory, MemoryRecord
 from policies.models import ExtractionRun
 from tests.browser.pages import PASSWORD, admin_login, element, wait_for
+from tests.factories import ExtractedMemoryFactory, conversation, extraction_reply
 from tests.helpers import put_session, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.multiprocess]
 
 REVIEW_PATH = "/admin/memory/memoryrecord/review/"
 SCOPE = {"namespace": "family", "user_id": "alice"}
-TURNS = [
-    {"id": "m0", "role": "user", "content": "My sister Anna lives in Porto.", "created_at": "2024-05-04T09:30:00Z"},
-    {"id": "m1", "role": "assistant", "content": "Porto is lovely!", "created_at": "2024-05-04T09:30:05Z"},
-    {
-        "id": "m2",
-        "role": "user",
-        "content": "She is moving to Lisbon next week; book me a window seat.",
-        "created_at": "2024-05-04T09:31:00Z",
-    },
-    {"id": "m3", "role": "user", "content": "Anna is in Porto until then.", "created_at": "2024-05-04T09:31:30Z"},
-]
+TURNS = conversation()  # the tests' conversation: m3 restates m0
 APPROVE = "User's sister Anna lives in Porto."
 DUPLICATE = "The user's sister, Anna, lives in Porto."  # cosine distance 0.025: merged into APPROVE
 EDIT = "User's sister Anna is moving to Lisbon next week."
@@ -45,26 +36,13 @@ REJECT = "User owns a cat called Porto."  # nothing in the conversation says so
 SKIP = "User prefers a window seat on flights."
 
 
-def memory(text: str, memory_type: str, source: str, entities: list[str]) -> dict:
-    return {
-        "text": text,
-        "memory_type": memory_type,
-        "topics": ["family"],
-        "entities": entities,
-        "event_date": None,
-        "source_message_ids": [source],
-    }
-
-
-EXTRACTED = {
-    "memories": [
-        memory(APPROVE, "semantic", "m0", ["Anna", "Porto"]),
-        memory(EDIT, "episodic", "m2", ["Anna", "Lisbon"]),
-        memory(REJECT, "semantic", "m1", ["Porto"]),
-        memory(SKIP, "semantic", "m2", []),
-        memory(DUPLICATE, "semantic", "m3", ["Anna", "Porto"]),
-    ]
-}
+EXTRACTED = extraction_reply(
+    ExtractedMemoryFactory(text=APPROVE),
+    ExtractedMemoryFactory(text=EDIT, memory_type="episodic", source_message_ids=["m2"], entities=["Anna", "Lisbon"]),
+    ExtractedMemoryFactory(text=REJECT, source_message_ids=["m1"], entities=["Porto"]),
+    ExtractedMemoryFactory(text=SKIP, source_message_ids=["m2"], entities=[]),
+    ExtractedMemoryFactory(text=DUPLICATE, source_message_ids=["m3"]),
+)
 
 
 def seed_pending_memories(deployment, llm_server) -> dict[str, str]:

@@ -12,20 +12,12 @@ from dramatiq.brokers.redis import MAINTENANCE_SCALE, RedisBroker
 from memory.models import MemoryRecord, SessionPromotion, SourceMessage
 from policies.models import ExtractionRun
 from policies.services import policy_defaults_ensure
+from tests.factories import conversation, scripted_reply
 from tests.helpers import put_session, wait_until
 
 pytestmark = pytest.mark.multiprocess
 
-TURNS = [
-    {"id": "m0", "role": "user", "content": "My sister Anna lives in Porto.", "created_at": "2024-05-04T09:30:00Z"},
-    {"id": "m1", "role": "assistant", "content": "Porto is lovely.", "created_at": "2024-05-04T09:30:05Z"},
-    {
-        "id": "m2",
-        "role": "user",
-        "content": "She is moving to Lisbon next week; book me a window seat.",
-        "created_at": "2024-05-04T09:31:00Z",
-    },
-]
+TURNS = conversation(3)  # the tests' conversation: m0 to m2
 
 
 def test_with_no_llm_a_conversation_put_through_the_api_becomes_searchable_message_memories(deployment_with, settings):
@@ -69,26 +61,7 @@ def requeue_messages_of_dead_workers(heartbeat_timeout_ms: int = 1000) -> None:
 
 def test_a_worker_killed_mid_run_loses_and_duplicates_nothing_on_redelivery(deployment_with, llm_server):
     policy_defaults_ensure(llm_configured=True)  # discrete
-    reply = {
-        "memories": [
-            {
-                "text": "User's sister Anna lives in Porto.",
-                "memory_type": "semantic",
-                "topics": ["family"],
-                "entities": ["Anna", "Porto"],
-                "event_date": None,
-                "source_message_ids": ["m0"],
-            },
-            {
-                "text": "User's sister Anna is moving to Lisbon in the week of 2024-05-11.",
-                "memory_type": "episodic",
-                "topics": ["family"],
-                "entities": ["Anna", "Lisbon"],
-                "event_date": "2024-05-11",
-                "source_message_ids": ["m2"],
-            },
-        ]
-    }
+    reply = scripted_reply()  # m0's fact and m2's plan
     llm_server.latency = 5.0  # holds the run open inside the LLM call
     llm_server.script(reply, reply)
     deployment = deployment_with(**llm_server.env(), PROMOTION_DEBOUNCE_SECONDS="1", LLM_TIMEOUT_SECONDS="30")

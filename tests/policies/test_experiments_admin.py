@@ -11,7 +11,8 @@ from django.contrib.auth.models import Permission, User
 from memory.services import review
 from memory.services.long_term import memories_create
 from policies.models import Assignment, Experiment, ExtractionRun, Policy, PublishEvent
-from policies.services.experiments import experiment_assign, experiment_create, experiment_start
+from policies.services.experiments import experiment_assign, experiment_start
+from tests.factories import ExperimentFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -34,9 +35,8 @@ def viewer(client):
 
 @pytest.fixture
 def experiment(versions):
-    return experiment_create(
-        key="sharper", namespaces=[NS], variants=[("A", versions[0], 1), ("B", versions[1], 1)], actor="admin:erin"
-    )
+    """A draft in NS: A and B are the two `versions`, weight 1 each."""
+    return ExperimentFactory(namespaces=[NS], variants=[("A", versions[0], 1), ("B", versions[1], 1)], start=False)
 
 
 def add_form(versions, rows):

@@ -11,8 +11,9 @@ from memory.models import MemoryHistory
 from memory.selectors.policy_figures import approval_by_day, run_figures
 from memory.services import review
 from memory.services.long_term import memories_create
-from policies.models import ExtractionRun, Policy
+from policies.models import ExtractionRun
 from policies.services import policy_version_create
+from tests.factories import PolicyVersionFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -34,8 +35,7 @@ def memories_of(run, *texts):
 
 @pytest.fixture
 def version():
-    policy = Policy.objects.create(name="default")
-    return policy_version_create(policy=policy, strategy="discrete", actor="test")
+    return PolicyVersionFactory()
 
 
 @pytest.fixture

@@ -9,45 +9,23 @@ from memory.models import MemoryRecord
 from memory.services.promotion import promotion_run
 from policies.models import Assignment, ExtractionRun
 from policies.selectors.experiments import variant_by_weight
-from policies.services import policy_version_create
 from policies.services.experiments import (
-    experiment_create,
-    experiment_start,
     experiment_stop,
     experiment_variant_weights_set,
 )
+from tests.factories import ExperimentFactory, ExtractedMemoryFactory, conversation, extraction_reply
 from tests.helpers import put_session
 
 NS, USER, EDITOR = "travel", "alice", "admin:erin"
-TURNS = [
-    {"id": "m0", "role": "user", "content": "My sister Anna lives in Porto.", "created_at": "2024-05-04T09:30:00Z"},
-    {"id": "m1", "role": "assistant", "content": "Porto is lovely.", "created_at": "2024-05-04T09:30:05Z"},
-    {
-        "id": "m2",
-        "role": "user",
-        "content": "I'd like a window seat to visit her.",
-        "created_at": "2024-05-04T09:31:00Z",
-    },
-]
-REPLY = {
-    "memories": [
-        {"text": "User's sister Anna lives in Porto.", "memory_type": "semantic", "topics": [], "entities": ["Anna"],
-         "event_date": None, "source_message_ids": ["m0"]},
-    ]
-}  # fmt: skip
+TURNS = conversation(3)  # the tests' conversation: m0 to m2
+REPLY = extraction_reply(ExtractedMemoryFactory())  # m0's fact only
 
 
 @pytest.fixture
-def experiment(llm_settings, publish_policy, llm_server):
+def experiment(llm_settings, llm_server, transactional_db):
+    """Running in NS: A publishes a discrete version, B tries max_memories 3 (tests/factories.py)."""
     llm_server.default = REPLY
-    published = publish_policy("discrete")
-    challenger = policy_version_create(
-        policy=published.policy, strategy="discrete", params={"max_memories": 3}, actor="test"
-    )
-    experiment = experiment_create(
-        key="sharper", namespaces=[NS], variants=[("A", published, 1), ("B", challenger, 1)], actor=EDITOR
-    )
-    return experiment_start(experiment=experiment, actor=EDITOR)
+    return ExperimentFactory(namespaces=[NS], actor=EDITOR)
 
 
 def session_in(experiment, name: str) -> str:

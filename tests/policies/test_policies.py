@@ -18,14 +18,9 @@ from policies.services import (
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def policy():
-    return Policy.objects.create(name="default")
-
-
-def test_a_session_gets_the_published_version_of_the_default_policy(policy):
-    first = policy_version_create(policy=policy, strategy="messages", actor="test")
-    second = policy_version_create(policy=policy, strategy="discrete", params={"max_memories": 5}, actor="test")
+def test_a_session_gets_the_published_version_of_the_default_policy(default_policy):
+    first = policy_version_create(policy=default_policy, strategy="messages", actor="test")
+    second = policy_version_create(policy=default_policy, strategy="discrete", params={"max_memories": 5}, actor="test")
     assert (first.number, second.number) == (1, 2)
     policy_version_publish(version=first, actor="test")
     assert policy_version_for_session(namespace="a", user_id="u", session_id="s").version == first
@@ -33,14 +28,14 @@ def test_a_session_gets_the_published_version_of_the_default_policy(policy):
     assert policy_version_for_session(namespace=None, user_id=None, session_id="s").version == second
 
 
-def test_no_published_version_is_a_clear_error(policy):
-    policy_version_create(policy=policy, strategy="messages", actor="test")
+def test_no_published_version_is_a_clear_error(default_policy):
+    policy_version_create(policy=default_policy, strategy="messages", actor="test")
     with pytest.raises(NoPublishedPolicyError, match="seed_defaults"):
         policy_version_for_session(namespace=None, user_id=None, session_id="s")
 
 
-def test_a_version_is_editable_until_a_run_uses_it_then_frozen(policy):
-    version = policy_version_create(policy=policy, strategy="discrete", actor="test")
+def test_a_version_is_editable_until_a_run_uses_it_then_frozen(default_policy):
+    version = policy_version_create(policy=default_policy, strategy="discrete", actor="test")
     policy_version_update(version=version, data={"prompt_template": "", "params": {"temperature": 0.3}})
     version.refresh_from_db()
     assert version.params == {"temperature": 0.3}
@@ -62,9 +57,9 @@ def test_a_version_is_editable_until_a_run_uses_it_then_frozen(policy):
         ({"strategy": "discrete", "review_mode": "maybe"}, "review_mode"),
     ],
 )
-def test_an_invalid_version_is_refused_naming_the_field(policy, fields, field):
+def test_an_invalid_version_is_refused_naming_the_field(default_policy, fields, field):
     with pytest.raises(ValidationError) as raised:
-        policy_version_create(policy=policy, **fields, actor="test")
+        policy_version_create(policy=default_policy, **fields, actor="test")
     assert field in raised.value.message_dict
     assert PolicyVersion.objects.count() == 0
 

@@ -18,11 +18,6 @@ from policies.services import (
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def policy():
-    return Policy.objects.create(name="editorial")
-
-
 def events(policy) -> list[tuple]:
     """(kind, from number, to number, actor), oldest first."""
     rows = PublishEvent.objects.filter(policy=policy).order_by("created_at", "id")

@@ -21,11 +21,6 @@ CUSTOM = "Extract facts about food.\nOne per memory.\nThe turns:\n{{ turns }}"
 
 
 @pytest.fixture
-def policy():
-    return Policy.objects.create(name="editorial")
-
-
-@pytest.fixture
 def versions(policy, settings):
     """v1 (discrete, created and published by ann) and v2 (custom, by bob, unpublished)."""
     settings.LLM_ALLOWED_MODELS = ["openai/*"]

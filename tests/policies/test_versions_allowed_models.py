@@ -15,16 +15,12 @@ from policies.models import ExtractionRun, Policy, PolicyVersion, PublishEvent
 from policies.services import policy_version_create, policy_version_publish, policy_version_update
 from tests.helpers import put_session
 
-pytestmark = pytest.mark.django_db
+# Every test here runs against the scripted provider (its model is LLM_MODEL).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("llm_settings")]
 
 SSRF = "oobabooga/http://10.0.0.7:8080/x"
 ONLY_LLM_MODEL = "allowed: openai/scripted (LLM_MODEL) only (LLM_ALLOWED_MODELS is empty)"
 URL_REFUSED = f"model '{SSRF}' has a URL in it; name a model, and the operator's LLM_API_BASE says where it is served"
-
-
-@pytest.fixture
-def policy(llm_settings):
-    return Policy.objects.create(name="editorial")
 
 
 def refusal(call) -> dict:

@@ -9,8 +9,8 @@ import pytest
 
 from memory import index
 from memory.models import MemoryHistory, MemoryRecord, SourceMessage
-from policies.models import ExtractionRun, Policy
-from policies.services import policy_version_create
+from policies.models import ExtractionRun
+from tests.factories import PolicyFactory, PolicyVersionFactory
 from tests.llm_server import MODEL, Fault
 
 pytestmark = pytest.mark.django_db
@@ -48,9 +48,10 @@ REPLY = {
 @pytest.fixture
 def version(request):
     strategy = getattr(request, "param", "custom")
-    policy = Policy.objects.create(name="editorial")
     template = "Facts about the user from:\n{{ turns }}" if strategy == "custom" else ""
-    return policy_version_create(policy=policy, strategy=strategy, prompt_template=template, actor="t")
+    return PolicyVersionFactory(
+        policy=PolicyFactory(name="editorial"), strategy=strategy, prompt_template=template, actor="t"
+    )
 
 
 def url(version) -> str:
@@ -114,8 +115,7 @@ def test_try_it_shows_the_memories_tokens_cost_latency_and_raw_output_and_stores
 
 def test_plain_lines_are_turns_and_the_messages_strategy_needs_no_llm(admin_client, settings, llm_server):
     settings.LLM_MODEL = ""
-    policy = Policy.objects.create(name="raw")
-    version = policy_version_create(policy=policy, strategy="messages", actor="t")
+    version = PolicyVersionFactory(policy=PolicyFactory(name="raw"), strategy="messages", actor="t")
     html = admin_client.post(url(version), {"conversation": "user: Hello there\n\nassistant: Hi!"}).content.decode()
     assert "LLM extraction is off" in html
     assert [row[:2] for row in cells(html, "try-it-memories")[1:]] == [

@@ -9,6 +9,7 @@ from django.test import Client
 from memory.services.promotion import promotion_run
 from memory.services.roles import POLICY_EDITOR, REVIEWER, roles_ensure
 from policies.models import ExtractionRun, ExtractionRunRetry
+from tests.factories import ExtractedMemoryFactory, extraction_reply
 from tests.helpers import put_session, queued_messages
 from tests.llm_server import Fault
 
@@ -21,8 +22,10 @@ def runs(client, llm_settings, publish_policy, llm_server):
     """Three sessions promoted in this process (no worker): two runs refused by the
     provider (failed at once), one succeeded."""
     publish_policy("discrete")
-    fact = {"text": "User's sister Anna lives in Lisbon.", "memory_type": "semantic", "topics": [], "entities": []}
-    reply = {"memories": [{**fact, "event_date": None, "source_message_ids": ["m2"]}]}
+    fact = ExtractedMemoryFactory(
+        text="User's sister Anna lives in Lisbon.", topics=[], entities=[], source_message_ids=["m2"]
+    )
+    reply = extraction_reply(fact)
     llm_server.script(Fault.bad_request(), Fault.bad_request(), reply)
     for n in range(3):
         messages = [{"id": f"m{n}", "role": "user", "content": f"My sister Anna moved to Lisbon ({n})."}]

@@ -6,7 +6,7 @@ question below crashed the whole server when another server passed it through ra
 
 import pytest
 
-from memory.services.long_term import memories_create
+from tests.factories import memory_records_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -57,15 +57,9 @@ ADV_TEXTS = [
 def records():
     """Two records in `adv`, and the same words in `adv-other`: a search filtered on `adv`
     that leaked across namespaces would return the copies."""
-    memories_create(
-        actor="test",
-        records=[{"id": f"adv-{i}", "text": text, "namespace": "adv"} for i, text in enumerate(ADV_TEXTS)],
-        deduplicate=False,
-    )
-    memories_create(
-        actor="test",
-        records=[{"id": f"other-{i}", "text": text, "namespace": "adv-other"} for i, text in enumerate(ADV_TEXTS)],
-        deduplicate=False,
+    memory_records_create(*({"id": f"adv-{i}", "text": text} for i, text in enumerate(ADV_TEXTS)), namespace="adv")
+    memory_records_create(
+        *({"id": f"other-{i}", "text": text} for i, text in enumerate(ADV_TEXTS)), namespace="adv-other"
     )
 
 

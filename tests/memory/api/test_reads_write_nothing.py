@@ -5,21 +5,9 @@ writes only its hits' counts and the one delayed message that flushes them to th
 import pytest
 
 from memory.models import MemoryRecord
-from memory.services.long_term import memories_create
 from tests.helpers import DELAYED_MESSAGES, db_rows, pending_access_counts, put_session, queued_messages, redis_state
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def records():
-    memories_create(
-        actor="test",
-        records=[
-            {"id": "tea", "text": "Alice drinks green tea every morning", "namespace": "ns"},
-            {"id": "bike", "text": "Alice rides her bike to work", "namespace": "ns"},
-        ],
-    )
 
 
 def test_reading_working_memory_writes_nothing(api, redis_client):

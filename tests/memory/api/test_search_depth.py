@@ -5,20 +5,11 @@ keyword or hybrid search at offset 9990 read up to 10,000 candidates per term.""
 
 import pytest
 
-from memory.services.long_term import memories_create
 from tests.helpers import db_rows, redis_state
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 TOO_DEEP = "offset + limit must be at most 1000 for a search with text (got 10000); narrow the filters instead."
-
-
-@pytest.fixture
-def records():
-    memories_create(
-        actor="test",
-        records=[{"id": f"tea{n}", "text": f"Alice drinks green tea number {n}", "namespace": "ns"} for n in range(3)],
-    )
 
 
 def _search(api, **body):

@@ -11,7 +11,7 @@ from memory import index
 from memory.models import MemoryRecord
 from memory.redis_client import get_redis
 from memory.redis_keys import ACCESS_FLUSH_GATE_KEY, ACCESS_LAST_KEY, index_document_key
-from memory.services.long_term import memories_access_flush, memories_after_search, memories_create
+from memory.services.long_term import memories_access_flush, memories_after_search
 from tests.helpers import pending_access_counts, queued_messages
 
 pytestmark = pytest.mark.django_db(transaction=True)  # documents are indexed on commit
@@ -19,19 +19,6 @@ pytestmark = pytest.mark.django_db(transaction=True)  # documents are indexed on
 # Two hours after the records are made: past the index's resolution (an hour).
 FIRST = (timezone.now() + timedelta(hours=2)).replace(microsecond=123000)
 SECOND = FIRST + timedelta(seconds=1, microseconds=333000)
-
-
-@pytest.fixture
-def records():
-    memories_create(
-        actor="test",
-        records=[
-            {"id": "tea", "text": "Alice drinks green tea", "namespace": "ns"},
-            {"id": "bike", "text": "Alice rides a bike", "namespace": "ns"},
-            {"id": "cat", "text": "Alice has a cat", "namespace": "ns"},
-        ],
-    )
-    return {r.id: r for r in MemoryRecord.objects.all()}
 
 
 def flushes(redis_client) -> list[dict]:

@@ -27,8 +27,8 @@ from memory.services.policy_evaluation import (
     policy_evaluation_create,
     policy_evaluation_run,
 )
-from policies.models import ExtractionRun, Policy, PolicyEvaluation, PolicyEvaluationExample
-from policies.services import policy_version_create
+from policies.models import ExtractionRun, PolicyEvaluation, PolicyEvaluationExample
+from tests.factories import PolicyFactory, PolicyVersionFactory
 from tests.helpers import redis_state, wait_until
 from tests.llm_server import Fault
 
@@ -41,8 +41,7 @@ pytestmark = pytest.mark.django_db
 
 
 def version(strategy: str, **fields):
-    policy, _ = Policy.objects.get_or_create(name="eval")
-    return policy_version_create(policy=policy, strategy=strategy, actor="test", **fields)
+    return PolicyVersionFactory(policy=PolicyFactory(name="eval"), strategy=strategy, **fields)
 
 
 def script_replies(llm_server, strategy: str, *, fault_at: str | None = None) -> None:

@@ -7,31 +7,14 @@ import pytest
 
 from memory.models import MemoryRecord, SessionPromotion
 from policies.models import ExtractionRun
+from tests.factories import ExtractedMemoryFactory, extraction_reply
 from tests.helpers import put_session, wait_until, wait_until_no_messages
 from tests.llm_server import Fault
 
 NS, USER = "travel", "alice"
-REPLY = {
-    "memories": [
-        {
-            "text": "User's sister Anna lives in Lisbon.",
-            "memory_type": "semantic",
-            "topics": [],
-            "entities": ["Anna", "Lisbon"],
-            "event_date": None,
-            "source_message_ids": ["m0"],
-        }
-    ]
-}
-
-
-@pytest.fixture
-def policy(llm_settings, publish_policy):
-    llm_settings.PROMOTION_MAX_ATTEMPTS, llm_settings.PROMOTION_MAX_OUTPUT_ATTEMPTS = 3, 2
-    llm_settings.PROMOTION_RETRY_BACKOFF_SECONDS = 0.1
-    llm_settings.LLM_TIMEOUT_SECONDS = 1.0
-    llm_settings.PROMOTION_DEBOUNCE_SECONDS = 1  # the write below schedules the run
-    return publish_policy("discrete")
+REPLY = extraction_reply(
+    ExtractedMemoryFactory(text="User's sister Anna lives in Lisbon.", topics=[], entities=["Anna", "Lisbon"])
+)
 
 
 def put_one_turn(client):

@@ -7,23 +7,12 @@ import pytest
 from memory.models import MemoryHistory, MemoryRecord
 from memory.services.promotion import PromotionRetry, promotion_run
 from policies.models import ExtractionRun
-from tests.helpers import put_session
+from tests.factories import ExtractedMemoryFactory, WorkingMemorySessionFactory, conversation, extraction_reply
 from tests.llm_server import Fault
 
 NS, USER = "raw", "alice"
-TURNS = [{"id": "m0", "role": "user", "content": "My sister Anna lives in Porto."}]
-REPLY = {
-    "memories": [
-        {
-            "text": "User's sister Anna lives in Porto.",
-            "memory_type": "semantic",
-            "topics": ["family"],
-            "entities": ["Anna", "Porto"],
-            "event_date": None,
-            "source_message_ids": ["m0"],
-        }
-    ]
-}
+TURNS = conversation(1)  # the tests' conversation's first turn
+REPLY = extraction_reply(ExtractedMemoryFactory())  # its fact
 
 
 @pytest.fixture
@@ -35,9 +24,13 @@ def promote():
     return promotion_run(namespace=NS, user_id=USER, session_id="s-1")
 
 
-def test_a_successful_run_keeps_the_models_reply_verbatim(client, review_policy, llm_server):
+def put_turns():
+    WorkingMemorySessionFactory(session_id="s-1", namespace=NS, user_id=USER, messages=TURNS)
+
+
+def test_a_successful_run_keeps_the_models_reply_verbatim(review_policy, llm_server):
     llm_server.script(REPLY)
-    put_session(client, "s-1", TURNS, namespace=NS, user_id=USER)
+    put_turns()
     run = promote()
     assert run.status == "succeeded"
     assert json.loads(run.raw_output) == REPLY
@@ -51,10 +44,10 @@ def test_a_successful_run_keeps_the_models_reply_verbatim(client, review_policy,
     )
 
 
-def test_a_malformed_reply_is_kept_on_the_run_cut_at_the_limit(client, review_policy, llm_server, llm_settings):
+def test_a_malformed_reply_is_kept_on_the_run_cut_at_the_limit(review_policy, llm_server, llm_settings):
     llm_settings.EXTRACTION_RAW_OUTPUT_MAX_CHARS = 20
     llm_server.script(Fault.malformed_json())
-    put_session(client, "s-1", TURNS, namespace=NS, user_id=USER)
+    put_turns()
     with pytest.raises(PromotionRetry):
         promote()
     run = ExtractionRun.objects.get()

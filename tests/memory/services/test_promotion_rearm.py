@@ -9,6 +9,7 @@ from memory.models import MemoryRecord, SessionPromotion
 from memory.services.promotion import promotion_run
 from memory.services.promotion_retry import promotion_failed_rearm, promotion_runs_retry
 from policies.models import ExtractionRun, ExtractionRunRetry
+from tests.factories import ExtractedMemoryFactory, extraction_reply
 from tests.helpers import put_session, queued_messages, wait_until, wait_until_no_messages
 from tests.llm_server import Fault
 
@@ -16,30 +17,26 @@ NS, USER = "travel", "alice"
 
 
 def reply(*turn_ids: str) -> dict:
-    return {
-        "memories": [
-            {
-                "text": f"User's sister Anna lives in Lisbon (turn {turn_id}).",
-                "memory_type": "semantic",
-                "topics": [],
-                "entities": ["Anna", "Lisbon"],
-                "event_date": None,
-                "source_message_ids": [turn_id],
-            }
+    return extraction_reply(
+        *(
+            ExtractedMemoryFactory(
+                text=f"User's sister Anna lives in Lisbon (turn {turn_id}).",
+                topics=[],
+                entities=["Anna", "Lisbon"],
+                source_message_ids=[turn_id],
+            )
             for turn_id in turn_ids
-        ]
-    }
+        )
+    )
 
 
 @pytest.fixture
-def policy(llm_settings, publish_policy):
-    llm_settings.PROMOTION_MAX_ATTEMPTS, llm_settings.PROMOTION_MAX_OUTPUT_ATTEMPTS = 2, 2
-    llm_settings.PROMOTION_RETRY_BACKOFF_SECONDS = 0.1
+def policy(policy, llm_settings):
+    """tests/memory/services/conftest.py's policy, with 2 attempts and at most 2 re-arms of 100 runs."""
+    llm_settings.PROMOTION_MAX_ATTEMPTS = 2
     llm_settings.PROMOTION_MAX_REARMS = 2
     llm_settings.PROMOTION_REARM_BATCH = 100
-    llm_settings.LLM_TIMEOUT_SECONDS = 1.0
-    llm_settings.PROMOTION_DEBOUNCE_SECONDS = 1  # the write below schedules the run
-    return publish_policy("discrete")
+    return policy
 
 
 def put_turns(client, session_id: str, *turn_ids: str) -> None:
