@@ -7,6 +7,8 @@ import pytest
 from rest_framework.test import APIClient
 
 from memory import tokens
+from memory.models import MemoryRecord, SourceMessage
+from tests.factories import conversation
 
 URL = "/v1/working-memory/s-1"
 
@@ -210,3 +212,14 @@ def test_stored_document_is_exactly_what_get_returns(api, redis_client):
     assert written["messages"][0]["created_at"] == "2025-01-01T08:00:00Z"  # normalised to UTC
     stored = json.loads(redis_client.hget("wm:s:ns:s-1", "doc"))
     assert stored["messages"] == written["messages"]
+
+
+def test_a_session_memory_id_longer_than_a_record_id_is_refused_and_nothing_is_written(client, redis_client, db):
+    # 128 characters are promoted as the record's id: tests/memory/services/test_promotion_pipeline.py.
+    too_long = [{"id": "r" * 129, "text": "Alice's sister is Anna"}]
+    body = {"namespace": "travel", "user_id": "alice", "messages": conversation(1), "memories": too_long}
+    response = client.put("/v1/working-memory/s-1", body, content_type="application/json")
+    assert response.status_code == 422
+    assert [e["loc"] for e in response.json()["detail"]] == [["body", "memories", 0, "id"]]
+    assert redis_client.keys("*") == []  # no session, no debounce window, no message
+    assert SourceMessage.objects.count() == 0 and MemoryRecord.objects.count() == 0

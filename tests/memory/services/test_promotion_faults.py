@@ -7,8 +7,8 @@ import pytest
 
 from memory.models import MemoryRecord, SessionPromotion
 from policies.models import ExtractionRun
-from tests.factories import ExtractedMemoryFactory, extraction_reply
-from tests.helpers import put_session, wait_until, wait_until_no_messages
+from tests.factories import ExtractedMemoryFactory, WorkingMemorySessionFactory, extraction_reply
+from tests.helpers import wait_until, wait_until_no_messages
 from tests.llm_server import Fault
 
 NS, USER = "travel", "alice"
@@ -17,13 +17,12 @@ REPLY = extraction_reply(
 )
 
 
-def put_one_turn(client):
-    put_session(
-        client,
-        "s-1",
-        [{"id": "m0", "role": "user", "content": "My sister Anna moved to Lisbon."}],
+def put_one_turn():
+    WorkingMemorySessionFactory(
+        session_id="s-1",
         namespace=NS,
         user_id=USER,
+        messages=[{"id": "m0", "role": "user", "content": "My sister Anna moved to Lisbon."}],
     )
 
 
@@ -46,11 +45,11 @@ def finished_run():
     ids=["429", "500", "timeout", "malformed-json"],
 )
 def test_each_provider_fault_is_retried_then_ends_as_a_failed_run(
-    client, policy, llm_server, dramatiq_worker, redis_client, caplog, fault, attempts, error
+    policy, llm_server, dramatiq_worker, redis_client, caplog, fault, attempts, error
 ):
     llm_server.script(*[fault] * 5)
     caplog.set_level(logging.WARNING, logger="memory.services.promotion")
-    put_one_turn(client)
+    put_one_turn()
 
     run = wait_until(finished_run, timeout=30)
     wait_until_no_messages(redis_client, "promote_session")  # no retry is left to run
@@ -68,9 +67,9 @@ def test_each_provider_fault_is_retried_then_ends_as_a_failed_run(
     assert len(failed) == 1 and error in failed[0].getMessage()
 
 
-def test_a_run_that_recovers_within_its_attempts_succeeds(client, policy, llm_server, dramatiq_worker, redis_client):
+def test_a_run_that_recovers_within_its_attempts_succeeds(policy, llm_server, dramatiq_worker, redis_client):
     llm_server.script(Fault.rate_limit(), Fault.malformed_json(), REPLY)
-    put_one_turn(client)
+    put_one_turn()
 
     run = wait_until(finished_run, timeout=30)
     wait_until_no_messages(redis_client, "promote_session")
@@ -84,12 +83,12 @@ def test_a_run_that_recovers_within_its_attempts_succeeds(client, policy, llm_se
 
 
 def test_the_summary_path_persists_turns_and_hands_the_retry_to_the_worker(
-    client, policy, llm_server, dramatiq_worker, redis_client
+    policy, llm_server, dramatiq_worker, redis_client
 ):
     from memory.services.promotion import promotion_run_now
 
     llm_server.script(Fault.server_error(), REPLY)
-    put_one_turn(client)
+    put_one_turn()
     run = promotion_run_now(namespace=NS, user_id=USER, session_id="s-1")
     assert (run.status, run.attempt) == ("running", 1)  # returned, not raised: the turns are safe in the DB
     assert SessionPromotion.objects.get().persisted_seq == 1
@@ -111,11 +110,11 @@ def test_the_summary_path_persists_turns_and_hands_the_retry_to_the_worker(
     ids=["400", "401"],
 )
 def test_a_refused_request_ends_the_run_at_once_without_retries(
-    client, policy, llm_server, dramatiq_worker, redis_client, caplog, fault, provider_error
+    policy, llm_server, dramatiq_worker, redis_client, caplog, fault, provider_error
 ):
     llm_server.script(*[fault] * 3, REPLY)
     caplog.set_level(logging.WARNING, logger="memory.services.promotion")
-    put_one_turn(client)
+    put_one_turn()
 
     run = wait_until(finished_run, timeout=30)
     wait_until_no_messages(redis_client, "promote_session")  # no retry was scheduled, none is left to run

@@ -288,16 +288,8 @@ def test_same_session_id_in_two_namespaces_stays_apart(client, settings, publish
 def test_a_session_memory_keeps_an_id_as_long_as_a_record_id_may_be(client, settings, publish_policy):
     settings.LLM_MODEL = ""
     publish_policy("messages")
+    # One more is refused at the door: tests/memory/api/test_working_memory_validation.py.
     longest = "r" * 128  # MemoryRecord.id's max_length
     put_session(client, "s-1", TURNS[:1], **OWNER, memories=[{"id": longest, "text": "Alice's sister is Anna"}])
     promote()
     assert MemoryRecord.objects.get(text="Alice's sister is Anna").pk == longest
-
-
-def test_a_session_memory_id_longer_than_a_record_id_is_refused_and_nothing_is_written(client, redis_client, db):
-    body = {**OWNER, "messages": TURNS[:1], "memories": [{"id": "r" * 129, "text": "Alice's sister is Anna"}]}
-    response = client.put("/v1/working-memory/s-1", body, content_type="application/json")
-    assert response.status_code == 422
-    assert [e["loc"] for e in response.json()["detail"]] == [["body", "memories", 0, "id"]]
-    assert redis_client.keys("*") == []  # no session, no debounce window, no message
-    assert SourceMessage.objects.count() == 0 and MemoryRecord.objects.count() == 0

@@ -9,8 +9,8 @@ from memory.models import MemoryRecord, SessionPromotion
 from memory.services.promotion import promotion_run
 from memory.services.promotion_retry import promotion_failed_rearm, promotion_runs_retry
 from policies.models import ExtractionRun, ExtractionRunRetry
-from tests.factories import ExtractedMemoryFactory, extraction_reply
-from tests.helpers import put_session, queued_messages, wait_until, wait_until_no_messages
+from tests.factories import ExtractedMemoryFactory, WorkingMemorySessionFactory, extraction_reply
+from tests.helpers import queued_messages, wait_until, wait_until_no_messages
 from tests.llm_server import Fault
 
 NS, USER = "travel", "alice"
@@ -39,9 +39,9 @@ def policy(policy, llm_settings):
     return policy
 
 
-def put_turns(client, session_id: str, *turn_ids: str) -> None:
+def put_turns(session_id: str, *turn_ids: str) -> None:
     messages = [{"id": t, "role": "user", "content": f"My sister Anna moved to Lisbon ({t})."} for t in turn_ids]
-    put_session(client, session_id, messages, namespace=NS, user_id=USER)
+    WorkingMemorySessionFactory(session_id=session_id, namespace=NS, user_id=USER, messages=messages)
 
 
 def ended(run_id: int, *, rearms: int) -> ExtractionRun | None:
@@ -51,10 +51,10 @@ def ended(run_id: int, *, rearms: int) -> ExtractionRun | None:
 
 
 def test_an_outage_longer_than_the_retry_budget_ends_with_the_turns_extracted_once(
-    client, policy, llm_server, dramatiq_worker, redis_client
+    policy, llm_server, dramatiq_worker, redis_client
 ):
     llm_server.outage = True
-    put_turns(client, "s-1", "m0")
+    put_turns("s-1", "m0")
     run = wait_until(lambda: ExtractionRun.objects.filter(status="failed").first(), timeout=30)
     wait_until_no_messages(redis_client, "promote_session")  # the run's budget is spent: nothing left to run
     assert (run.attempt, run.failure) == (2, "outage")
@@ -90,10 +90,10 @@ def test_an_outage_longer_than_the_retry_budget_ends_with_the_turns_extracted_on
 
 
 def test_a_failure_that_is_not_an_outage_is_rearmed_at_most_PROMOTION_MAX_REARMS_times(
-    client, policy, llm_server, dramatiq_worker, redis_client
+    policy, llm_server, dramatiq_worker, redis_client
 ):
     llm_server.script(*[Fault.malformed_json()] * 6, reply("m0"))
-    put_turns(client, "s-1", "m0")
+    put_turns("s-1", "m0")
     run = wait_until(lambda: ExtractionRun.objects.filter(status="failed").first(), timeout=30)
     assert (run.failure, run.malformed_replies, run.rearms) == ("output", 2, 0)
 
@@ -118,10 +118,10 @@ def test_a_failure_that_is_not_an_outage_is_rearmed_at_most_PROMOTION_MAX_REARMS
     assert MemoryRecord.objects.count() == 1
 
 
-def test_an_outage_failure_is_rearmed_past_the_cap(client, policy, settings, llm_server, dramatiq_worker, redis_client):
+def test_an_outage_failure_is_rearmed_past_the_cap(policy, settings, llm_server, dramatiq_worker, redis_client):
     settings.PROMOTION_MAX_REARMS = 0  # no re-arm at all for failures that are not outages
     llm_server.outage = True
-    put_turns(client, "s-1", "m0")
+    put_turns("s-1", "m0")
     run = wait_until(lambda: ExtractionRun.objects.filter(status="failed").first(), timeout=30)
     wait_until_no_messages(redis_client, "promote_session")
     llm_server.outage = False
@@ -134,13 +134,13 @@ def test_an_outage_failure_is_rearmed_past_the_cap(client, policy, settings, llm
 
 
 def test_a_failed_run_whose_turns_a_later_run_extracted_is_not_rearmed(
-    client, policy, llm_server, dramatiq_worker, redis_client
+    policy, llm_server, dramatiq_worker, redis_client
 ):
     llm_server.script(Fault.bad_request(), reply("m0", "m1"))
-    put_turns(client, "s-1", "m0")
+    put_turns("s-1", "m0")
     failed = wait_until(lambda: ExtractionRun.objects.filter(status="failed").first(), timeout=30)
     assert (failed.failure, failed.attempt) == ("refused", 1)
-    put_turns(client, "s-1", "m0", "m1")  # the session goes on: its next run takes both turns
+    put_turns("s-1", "m0", "m1")  # the session goes on: its next run takes both turns
     wait_until(lambda: ExtractionRun.objects.filter(status="succeeded").exists(), timeout=30)
     wait_until_no_messages(redis_client, "promote_session")
 
@@ -158,14 +158,14 @@ def test_a_failed_run_whose_turns_a_later_run_extracted_is_not_rearmed(
 
 
 def test_the_rearm_takes_a_bounded_batch_oldest_first_and_never_the_same_run_twice(
-    client, policy, settings, llm_server, redis_client
+    policy, settings, llm_server, redis_client
 ):
     """No worker: the runs fail in this process (a refused request ends a run at once),
     and what each sweep step sends is read from the broker's queue."""
     settings.PROMOTION_REARM_BATCH = 2
     llm_server.script(*[Fault.bad_request()] * 3)
     for n in range(3):
-        put_turns(client, f"s-{n}", f"m{n}")
+        put_turns(f"s-{n}", f"m{n}")
         promotion_run(namespace=NS, user_id=USER, session_id=f"s-{n}")
     runs = list(ExtractionRun.objects.order_by("pk"))
     assert [(r.status, r.failure) for r in runs] == [("failed", "refused")] * 3
