@@ -335,3 +335,16 @@ def supersede_chain(*, record: MemoryRecord) -> list[str]:
         chain += older
         frontier = older
     return chain
+
+
+def superseded_ids(*, record_ids: list[str]) -> dict[str, list[str]]:
+    """For each record, the ids of the records it superseded (newest first), in one query."""
+    found: dict[str, list[str]] = {record_id: [] for record_id in record_ids}
+    rows = (
+        MemoryRecord.objects.filter(superseded_by_id__in=record_ids)
+        .order_by("-superseded_at", "-id")
+        .values_list("superseded_by_id", "id")
+    )
+    for newer, older in rows:
+        found[newer].append(older)
+    return found

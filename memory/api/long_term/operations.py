@@ -35,25 +35,13 @@ from memory.selectors.long_term import (
     memories_search,
     memory_get,
     supersede_chain,
+    superseded_ids,
 )
 from memory.selectors.scope import record_scopes
 from memory.services import long_term as services
 
 # One reason for every door: the history row's actor says which door it was.
 DELETE_REASON = "deleted through the API"
-
-
-def _supersedes(record_ids: list[str]) -> dict[str, list[str]]:
-    """For each record, the ids of the records it superseded (newest first), in one query."""
-    found: dict[str, list[str]] = {record_id: [] for record_id in record_ids}
-    rows = (
-        MemoryRecord.objects.filter(superseded_by_id__in=record_ids)
-        .order_by("-superseded_at", "-id")
-        .values_list("superseded_by_id", "id")
-    )
-    for newer, older in rows:
-        found[newer].append(older)
-    return found
 
 
 def _memory_not_found(memory_id: str) -> exceptions.NotFound:
@@ -189,7 +177,7 @@ def memories_search_respond(data, *, scope: Scope) -> dict:
     result = memories_search(query=query, now=now)
     found_ids = [h.record.id for h in result.hits]
     services.memories_after_search(found_ids=found_ids, stale_ids=result.stale_ids, accessed_at=now)
-    supersedes = _supersedes(found_ids)
+    supersedes = superseded_ids(record_ids=found_ids)
     memories = []
     for hit in result.hits:
         item = memory_to_dict(hit.record)
@@ -206,7 +194,7 @@ def memories_search_respond(data, *, scope: Scope) -> dict:
 def memory_get_respond(memory_id: str, *, scope: Scope) -> dict:
     """One record in the scope (else 404), with the ids it superseded (`MemoryDetailOutputSerializer`)."""
     record = _record_in_scope(scope, memory_id)
-    return {**memory_to_dict(record), "supersedes": _supersedes([record.id])[record.id]}
+    return {**memory_to_dict(record), "supersedes": superseded_ids(record_ids=[record.id])[record.id]}
 
 
 def _edit_changes(data: dict) -> dict:
