@@ -1,4 +1,4 @@
-"""Quotas: how much of what every tenant shares one namespace may hold.
+"""Quotas: how much one namespace may hold, however many owners and agents write to it.
 
 Three limits, each a setting (0: none): QUOTA_SESSIONS_PER_NAMESPACE and
 QUOTA_WORKING_MEMORY_BYTES_PER_NAMESPACE are checked by the working-memory PUT's own Lua
