@@ -54,7 +54,7 @@ ADV_TEXTS = [
 
 
 @pytest.fixture(autouse=True)
-def records():
+def adversarial_records():
     """Two records in `adv`, and the same words in `adv-other`: a search filtered on `adv`
     that leaked across namespaces would return the copies."""
     memory_records_create(*({"id": f"adv-{i}", "text": text} for i, text in enumerate(ADV_TEXTS)), namespace="adv")

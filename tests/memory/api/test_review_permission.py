@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 
 from memory.models import ApiKey, MemoryHistory, MemoryRecord
 from memory.services.api_keys import api_key_create
-from memory.services.long_term import memories_create
+from tests.factories import MemoryRecordFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -37,8 +37,7 @@ def reviewer() -> APIClient:
 
 @pytest.fixture
 def pending() -> MemoryRecord:
-    memories_create(records=[{"id": "p", "text": TEXT, "namespace": NS}], status="pending", actor="t")
-    return MemoryRecord.objects.get(pk="p")
+    return MemoryRecordFactory(id="p", text=TEXT, namespace=NS, status="pending", deduplicate=True, actor="t")
 
 
 def searched_ids(client: APIClient) -> list[str]:

@@ -12,6 +12,7 @@ from memory.services import review
 from memory.services.long_term import memories_create, memories_delete, memory_hash
 from memory.services.long_term.edit import ReviewNotAllowedError, memories_edit, memory_edit
 from memory.services.long_term.undo import UndoNotPossibleError, memory_history_undo
+from tests.factories import memory_records_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -27,8 +28,14 @@ FACTS = {
 @pytest.fixture
 def pending():
     """Three pending memories of one user, as a review-mode policy leaves them."""
-    records = [{"id": key, "text": text, "namespace": NS, "user_id": USER} for key, text in FACTS.items()]
-    memories_create(records=records, status="pending", actor="system:promotion")
+    memory_records_create(
+        *({"id": key, "text": text} for key, text in FACTS.items()),
+        namespace=NS,
+        user_id=USER,
+        status="pending",
+        deduplicate=True,
+        actor="system:promotion",
+    )
     return list(FACTS)
 
 
