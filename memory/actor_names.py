@@ -10,10 +10,16 @@
   extraction, `system:sweep` for the periodic purge of expired snapshots.
 """
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from django.contrib.auth.base_user import AbstractBaseUser
+    from django.contrib.auth.models import AnonymousUser
+
 SYSTEM_PROMOTION = "system:promotion"
 SYSTEM_SWEEP = "system:sweep"
 COMMAND_LINE = "system:command-line"
 
 
-def admin_actor(user) -> str:
+def admin_actor(user: "AbstractBaseUser | AnonymousUser") -> str:
     return f"admin:{user.get_username()}"

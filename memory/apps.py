@@ -8,7 +8,7 @@ class MemoryConfig(AppConfig):
     name = "memory"
     default_auto_field = "django.db.models.BigAutoField"
 
-    def ready(self):
+    def ready(self) -> None:
         # gunicorn and `manage.py mcp` refuse to serve it on anything but loopback
         # (memoryproject.bind_check), once their sockets are bound.
         if settings.AUTH_MODE == "disabled":

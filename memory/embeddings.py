@@ -14,6 +14,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from django.conf import settings
@@ -22,6 +23,9 @@ from memory import redis_keys
 from memory.microbatch import MicroBatcher
 from memory.redis_client import get_redis_bytes
 from memoryproject.metrics import EMBEDDING_CACHE
+
+if TYPE_CHECKING:  # imported where the model loads: torch is slow to import and the ONNX runtime needs none of it
+    from sentence_transformers import SentenceTransformer
 
 LOCAL_PREFIX = "local/"
 ENCODE_CHUNK = 64
@@ -37,7 +41,7 @@ def _model_dir() -> Path:
 
 
 @lru_cache(maxsize=1)
-def _torch_model():
+def _torch_model() -> "SentenceTransformer":
     import torch
     from sentence_transformers import SentenceTransformer
 
@@ -60,13 +64,16 @@ def _export_onnx(path: Path) -> None:
 
     class TokenVectors(torch.nn.Module):
         # transformers' forward takes many optional arguments; the graph needs three, by name.
-        def __init__(self, bert):
+        def __init__(self, bert: Any) -> None:  # transformers' BertModel (its forward takes keywords)
             super().__init__()
             self.bert = bert
 
-        def forward(self, input_ids, attention_mask, token_type_ids):
+        def forward(
+            self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor
+        ) -> torch.Tensor:
             out = self.bert(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
-            return out.last_hidden_state
+            hidden: torch.Tensor = out.last_hidden_state
+            return hidden
 
     transformer = TokenVectors(_torch_model()[0].auto_model).eval()
     dummy = torch.ones((2, 8), dtype=torch.int64)
@@ -108,8 +115,9 @@ class _OnnxEncoder:
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
         hidden = self._session.run(["last_hidden_state"], feeds)[0]
         weights = mask[:, :, None].astype(np.float32)
-        pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
-        return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+        pooled: np.ndarray = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        normalised: np.ndarray = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+        return normalised
 
 
 @lru_cache(maxsize=1)
@@ -159,7 +167,7 @@ def _encode_local(texts: list[str]) -> np.ndarray:
 
 
 def model_name() -> str:
-    return settings.EMBEDDING_MODEL
+    return str(settings.EMBEDDING_MODEL)
 
 
 def embed_texts(texts: list[str]) -> np.ndarray:

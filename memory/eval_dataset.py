@@ -104,7 +104,7 @@ def _example(number: int, line: str) -> EvalExample:
     return EvalExample(id=data["id"], now=now, turns=turns, gold=gold, forbidden=forbidden)
 
 
-def _turn(number: int, position: int, message, now: datetime) -> Turn:
+def _turn(number: int, position: int, message: object, now: datetime) -> Turn:
     where = f"messages[{position}]"
 
     def fail(field: str, problem: str) -> NoReturn:
@@ -123,7 +123,7 @@ def _turn(number: int, position: int, message, now: datetime) -> Turn:
     return Turn(id=f"m{position + 1}", role=message["role"], content=message["content"], created_at=created_at)
 
 
-def _datetime(value) -> datetime | None:
+def _datetime(value: object) -> datetime | None:
     if not isinstance(value, str):
         return None
     try:
@@ -132,7 +132,7 @@ def _datetime(value) -> datetime | None:
         return None
 
 
-def _strings(value) -> list[str] | None:
+def _strings(value: object) -> list[str] | None:
     if isinstance(value, list) and all(isinstance(item, str) and item.strip() for item in value):
         return [item.strip() for item in value]
     return None

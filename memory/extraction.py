@@ -162,7 +162,7 @@ def extract(
     context_turns: Sequence[Turn] = (),
     prompt_template: str = "",
     model: str = "",
-    params: dict | None = None,
+    params: dict[str, Any] | None = None,
     known_memories: Sequence[KnownMemory] = (),
     now: datetime | None = None,
 ) -> Extraction:
@@ -233,7 +233,9 @@ def _system_prompt(strategy: str, prompt_template: str, variables: dict[str, str
     return rendered + "\n" + RULES, template_text(template) + "\n" + RULES
 
 
-def _template_variables(new_turns: list[Turn], context_turns: Sequence[Turn], known: dict, now: datetime) -> dict:
+def _template_variables(
+    new_turns: list[Turn], context_turns: Sequence[Turn], known: dict[str, Any], now: datetime
+) -> dict[str, Any]:
     """The text of each variable a custom template may print (policies.templating.VARIABLES)."""
 
     def lines(turns: Sequence[Turn]) -> str:
@@ -247,7 +249,7 @@ def _template_variables(new_turns: list[Turn], context_turns: Sequence[Turn], kn
     }
 
 
-def _conversation(new_turns: list[Turn], context_turns: Sequence[Turn], known: dict) -> dict:
+def _conversation(new_turns: list[Turn], context_turns: Sequence[Turn], known: dict[str, Any]) -> dict[str, Any]:
     """What the model reads, as JSON: earlier turns, new turns, and known memories by short id."""
     conversation = {
         "earlier_turns": [_turn_json(turn) for turn in context_turns],
@@ -290,7 +292,7 @@ def _messages(new_turns: list[Turn], context_turns: Sequence[Turn]) -> Extractio
     return Extraction(memories=memories, dropped=dict(dropped))
 
 
-def _turn_json(turn: Turn) -> dict:
+def _turn_json(turn: Turn) -> dict[str, Any]:
     return {"id": turn.id, "role": turn.role, "created_at": datetime_encode(turn.created_at), "content": turn.content}
 
 
@@ -322,7 +324,15 @@ def _event_date(value: str | None) -> datetime | None:
         return None
 
 
-def _validated(data, *, system_prompt, new_turns, context_turns, params, known):
+def _validated(
+    data: Any,
+    *,
+    system_prompt: str,
+    new_turns: list[Turn],
+    context_turns: Sequence[Turn],
+    params: dict[str, Any],
+    known: dict[str, str],
+) -> tuple[list[ExtractedMemory], dict[str, int], dict[str, int]]:
     errors = sorted(_validator.iter_errors(data), key=lambda e: len(e.absolute_path))
     if errors:
         error = errors[0]

@@ -9,6 +9,8 @@ import json
 import time
 from dataclasses import dataclass
 from functools import lru_cache
+from types import ModuleType
+from typing import Any
 
 from django.conf import settings
 
@@ -49,7 +51,7 @@ class LLMOutputError(LLMError):
 @dataclass(frozen=True)
 class ChatResult:
     text: str
-    data: dict | None  # the parsed JSON object when a json_schema was given
+    data: dict[str, Any] | None  # the parsed JSON object when a json_schema was given
     model: str
     tokens_in: int
     tokens_out: int
@@ -58,7 +60,7 @@ class ChatResult:
 
 
 @lru_cache(maxsize=1)
-def _litellm():
+def _litellm() -> ModuleType:
     import litellm
 
     litellm.telemetry = False
@@ -72,9 +74,9 @@ def is_configured(model: str | None = None) -> bool:
 
 def chat(
     *,
-    messages: list[dict],
+    messages: list[dict[str, Any]],
     model: str | None = None,
-    json_schema: dict | None = None,
+    json_schema: dict[str, Any] | None = None,
     schema_name: str = "response",
     temperature: float = 0.0,
     max_tokens: int | None = None,
@@ -152,7 +154,7 @@ def probe(*, model: str | None = None) -> bool:
     return True
 
 
-def _cost(response) -> float:
+def _cost(response: Any) -> float:
     try:
         return float(_litellm().completion_cost(completion_response=response) or 0.0)
     except Exception:  # unknown models have no price: cost is recorded as zero

@@ -5,6 +5,8 @@ rebuilt from these rows: the vector is stored here too, with the name of the mod
 that produced it, so a rebuild needs no re-embedding and a change of model is visible.
 """
 
+from typing import Any
+
 from django.db import models
 from django.utils import timezone
 from rest_framework_api_key.models import AbstractAPIKey
@@ -53,7 +55,7 @@ class MemoryStatus(models.TextChoices):
     REJECTED = "rejected"
 
 
-def record_values(values: dict) -> dict:
+def record_values(values: dict[str, Any]) -> dict[str, Any]:
     """Record values as a row keeps them, whoever writes them (create, edit): an empty
     namespace, user or session is none, lists lose repeats, an empty context is "", no
     type is `semantic`, `pinned` is a bool. Only the names given are returned; the rest
@@ -117,10 +119,10 @@ class MemoryRecord(models.Model):
             models.Index(fields=["namespace", "user_id", "created_at"], name="memory_owner_created_idx"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.id}: {self.text[:60]}"
 
-    def snapshot(self) -> dict:
+    def snapshot(self) -> dict[str, Any]:
         """The record as JSON-safe values, for history (`from_snapshot` reads it back)."""
         values = {name: getattr(self, name) for name in SNAPSHOT_FIELDS}
         for name in LIST_FIELDS:
@@ -130,7 +132,7 @@ class MemoryRecord(models.Model):
         return values
 
     @classmethod
-    def from_snapshot(cls, snapshot: dict) -> "MemoryRecord":
+    def from_snapshot(cls, snapshot: dict[str, Any]) -> "MemoryRecord":
         """An unsaved record with a snapshot's fields and defaults for those it lacks.
         Hash, vector and bookkeeping timestamps are the caller's to set."""
         values = {name: snapshot.get(name) for name in SNAPSHOT_FIELDS}
@@ -155,7 +157,7 @@ class MemoryIndexRemoval(models.Model):
     memory_id = models.CharField(primary_key=True, max_length=128)
     created_at = models.DateTimeField(default=timezone.now)
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"tombstone {self.memory_id}"
 
 
@@ -200,11 +202,13 @@ class MemoryHistory(models.Model):
         verbose_name_plural = "memory history"
         indexes = [models.Index(fields=["namespace", "user_id"], name="history_owner_idx")]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.memory_id} {self.action} {self.created_at:%Y-%m-%d %H:%M}"
 
     @classmethod
-    def of(cls, record: MemoryRecord, *, action: str, actor: str, reason: str = "", detail=None) -> "MemoryHistory":
+    def of(
+        cls, record: MemoryRecord, *, action: str, actor: str, reason: str = "", detail: dict[str, Any] | None = None
+    ) -> "MemoryHistory":
         """An unsaved entry about `record`, of its owner."""
         return cls(
             memory_id=record.id,
@@ -231,7 +235,7 @@ class MemoryConflict(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["memory", "other"], name="memory_conflict_unique")]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.memory_id} may conflict with {self.other_id}"
 
 
@@ -249,7 +253,7 @@ class ErasureReceipt(models.Model):
     class Meta:
         ordering = ["-created_at"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"erasure {self.pk} in {self.namespace or '(no namespace)'} at {self.created_at:%Y-%m-%d %H:%M}"
 
 
@@ -273,7 +277,7 @@ class SourceMessage(models.Model):
             models.UniqueConstraint(fields=["namespace", "session_id", "seq"], name="source_message_seq_unique"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.session_id}#{self.seq} {self.role}: {self.content[:60]}"
 
 
@@ -294,7 +298,7 @@ class SessionPromotion(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["namespace", "session_id"], name="session_promotion_unique")]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.namespace}/{self.session_id}: extracted {self.extracted_seq} of {self.persisted_seq}"
 
 
@@ -347,5 +351,5 @@ class TenantNamespace(models.Model):
     # or the JWT that named it first (`api:jwt-<tenant>/<sub>`, `mcp:jwt-...`).
     claimed_by = models.CharField(max_length=200, blank=True)
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.namespace} (tenant {self.tenant})"

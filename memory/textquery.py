@@ -13,8 +13,10 @@ import collections
 import re
 import sys
 import threading
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Generic, TypeVar
 
 from django.conf import settings
 
@@ -205,7 +207,11 @@ class TermCounts:
     length: int
 
 
-class ByteBoundedCache:
+KeyT = TypeVar("KeyT", bound=Hashable)
+ValueT = TypeVar("ValueT")
+
+
+class ByteBoundedCache(Generic[KeyT, ValueT]):
     """A least-recently-used map whose entries' estimated sizes sum to at most `max_bytes`.
 
     A bound on entries alone let 20,000 tokenised 100 KB texts stay in every process
@@ -213,17 +219,17 @@ class ByteBoundedCache:
     gunicorn process's threads share it.
     """
 
-    def __init__(self, max_bytes: int, sizeof):
+    def __init__(self, max_bytes: int, sizeof: Callable[[KeyT, ValueT], int]) -> None:
         self.max_bytes = max_bytes
         self.total_bytes = 0
         self._sizeof = sizeof
-        self._entries: collections.OrderedDict = collections.OrderedDict()
+        self._entries: collections.OrderedDict[KeyT, tuple[ValueT, int]] = collections.OrderedDict()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, key):
+    def get(self, key: KeyT) -> ValueT | None:
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
@@ -231,7 +237,7 @@ class ByteBoundedCache:
             self._entries.move_to_end(key)
             return entry[0]
 
-    def put(self, key, value) -> None:
+    def put(self, key: KeyT, value: ValueT) -> None:
         size = self._sizeof(key, value)
         if size > self.max_bytes:
             return
@@ -260,7 +266,7 @@ def _entry_bytes(key: tuple[bytes, bool], value: TermCounts) -> int:
 
 
 @lru_cache(maxsize=1)
-def token_cache(max_bytes: int) -> ByteBoundedCache:
+def token_cache(max_bytes: int) -> ByteBoundedCache[tuple[bytes, bool], TermCounts]:
     """The process's cache of tokenised fields; a new bound (a settings override) starts a new one."""
     return ByteBoundedCache(max_bytes, _entry_bytes)
 

@@ -11,12 +11,17 @@ reachable only from this host and allowed.
 import ipaddress
 import os
 import socket
+from collections.abc import Iterable
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+# What getsockname() returns: a Unix socket's path, or (host, port[, flowinfo, scope_id]).
+SocketAddress = str | bytes | tuple[Any, ...]
 
-def is_loopback(address) -> bool:
+
+def is_loopback(address: SocketAddress) -> bool:
     """Whether a socket address (getsockname(), or a (host, port) to resolve) is reachable
     from this host only. A host name counts only when every address it resolves to does."""
     if isinstance(address, (str, bytes)):  # a Unix socket's path
@@ -32,14 +37,14 @@ def is_loopback(address) -> bool:
     return ip.is_loopback
 
 
-def _shown(address) -> str:
+def _shown(address: SocketAddress) -> str:
     if isinstance(address, (str, bytes)):
         return f"unix:{os.fsdecode(address)}"
     host, port = address[0], address[1]
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def refuse_open_bind(addresses, *, server: str) -> None:
+def refuse_open_bind(addresses: Iterable[SocketAddress], *, server: str) -> None:
     """Raise ImproperlyConfigured when AUTH_MODE is disabled and one of the addresses
     `server` is bound to (or, before binding, will bind to) is not loopback."""
     if settings.AUTH_MODE != "disabled":

@@ -8,7 +8,9 @@ is served from the same process, keeps the full stack.
 """
 
 from inspect import iscoroutinefunction
+from typing import Any
 
+from django.http import HttpRequest, HttpResponseBase
 from django.utils.module_loading import import_string
 
 # Every route under it serves token-authenticated JSON (memoryproject.urls). Not /metrics:
@@ -16,27 +18,33 @@ from django.utils.module_loading import import_string
 API_PREFIXES = ("/v1/",)
 
 
-def _is_api(request) -> bool:
+def _is_api(request: HttpRequest) -> bool:
     return request.path_info.startswith(API_PREFIXES)
 
 
 def browser_only(dotted_path: str) -> type:
     """A subclass of the middleware at `dotted_path` that API requests skip (hooks and all)."""
     base = import_string(dotted_path)
-    namespace: dict = {"__module__": __name__, "__doc__": f"{dotted_path}, skipped on API routes."}
+    namespace: dict[str, Any] = {"__module__": __name__, "__doc__": f"{dotted_path}, skipped on API routes."}
 
-    def __call__(self, request):
+    def __call__(self: Any, request: HttpRequest) -> HttpResponseBase:
+        response: HttpResponseBase
         if _is_api(request) and not iscoroutinefunction(self):
-            return self.get_response(request)
-        return base.__call__(self, request)
+            response = self.get_response(request)
+        else:
+            response = base.__call__(self, request)
+        return response
 
     namespace["__call__"] = __call__
     if hasattr(base, "process_view"):
         # Django collects process_view from every instance and calls it apart from __call__.
-        def process_view(self, request, view_func, view_args, view_kwargs):
+        def process_view(
+            self: Any, request: HttpRequest, view_func: Any, view_args: Any, view_kwargs: Any
+        ) -> HttpResponseBase | None:
             if _is_api(request):
                 return None
-            return base.process_view(self, request, view_func, view_args, view_kwargs)
+            response: HttpResponseBase | None = base.process_view(self, request, view_func, view_args, view_kwargs)
+            return response
 
         namespace["process_view"] = process_view
     return type(f"BrowserOnly{base.__name__}", (base,), namespace)

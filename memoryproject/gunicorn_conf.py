@@ -4,9 +4,10 @@ threads) still apply. Serving the API with gunicorn without it skips the loopbac
 check below: pass it."""
 
 import os
+from typing import Any
 
 
-def when_ready(server):
+def when_ready(server: Any) -> None:  # gunicorn's Arbiter (gunicorn ships no types)
     """In the master, with every listener bound and before any worker starts (so nothing
     has been served): AUTH_MODE=disabled on anything but loopback stops gunicorn."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "memoryproject.settings")

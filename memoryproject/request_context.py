@@ -23,11 +23,11 @@ def current_request_id() -> str | None:
     return _request_id.get()
 
 
-def bind_request_id(request_id: str | None) -> contextvars.Token:
+def bind_request_id(request_id: str | None) -> contextvars.Token[str | None]:
     return _request_id.set(request_id)
 
 
-def unbind_request_id(token: contextvars.Token) -> None:
+def unbind_request_id(token: contextvars.Token[str | None]) -> None:
     _request_id.reset(token)
 
 

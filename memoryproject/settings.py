@@ -9,10 +9,15 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
+import django_stubs_ext
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from memoryproject.secret_key import stored_secret_key
+
+# Django's generic classes (ModelAdmin[...], QuerySet[...]) subscriptable at runtime, as
+# the type checker (mypy with django-stubs) reads them.
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"

@@ -5,6 +5,11 @@ import io
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # matplotlib is imported only where a chart is drawn (it is slow to import)
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 # One palette for every chart, so a variant has the same colour in both.
 COLOURS = ("#417690", "#e07b39", "#5a9e6f", "#a05195", "#c9a227", "#7f7f7f")
@@ -21,7 +26,7 @@ class ApprovalSeries:
     highs: list[float]
 
 
-def _figure(width: float = 7.0, height: float = 3.2):
+def _figure(width: float = 7.0, height: float = 3.2) -> "tuple[Figure, Axes]":
     # Imported here: matplotlib costs about a second to import, and only this page needs it.
     import matplotlib
 
@@ -36,7 +41,7 @@ def _figure(width: float = 7.0, height: float = 3.2):
     return figure, axes
 
 
-def _svg(figure, element_id: str, title: str) -> str:
+def _svg(figure: "Figure", element_id: str, title: str) -> str:
     """The figure as an inline <svg> with a stable id and an accessible title; the XML
     prolog and doctype go (they are not allowed inside HTML)."""
     import matplotlib
@@ -55,19 +60,20 @@ def approval_chart(series: list[ApprovalSeries]) -> str:
     from matplotlib.dates import DateFormatter, DayLocator
     from matplotlib.ticker import PercentFormatter
 
+    # matplotlib's date converter takes the days; its stubs declare numbers only (the ignores below).
     figure, axes = _figure()
     for colour, line in zip(COLOURS * 4, series, strict=False):
         if not line.days:
             continue
-        axes.fill_between(line.days, line.lows, line.highs, color=colour, alpha=0.18, linewidth=0)
-        axes.plot(line.days, line.rates, color=colour, marker="o", markersize=4, linewidth=2, label=line.name)
+        axes.fill_between(line.days, line.lows, line.highs, color=colour, alpha=0.18, linewidth=0)  # type: ignore[arg-type]
+        axes.plot(line.days, line.rates, color=colour, marker="o", markersize=4, linewidth=2, label=line.name)  # type: ignore[arg-type]
     axes.set_ylim(0, 1)
     axes.yaxis.set_major_formatter(PercentFormatter(1.0))
     # Whole days only (the points are days); at most about eight labels.
     all_days = [day for line in series for day in line.days]
     span = (max(all_days) - min(all_days)).days if all_days else 0
     if all_days and span == 0:  # one day: give the point some room either side
-        axes.set_xlim(all_days[0] - timedelta(days=1), all_days[0] + timedelta(days=1))
+        axes.set_xlim(all_days[0] - timedelta(days=1), all_days[0] + timedelta(days=1))  # type: ignore[arg-type]
     axes.xaxis.set_major_locator(DayLocator(interval=max(1, span // 8 + 1)))
     axes.xaxis.set_major_formatter(DateFormatter("%b %d"))
     axes.set_ylabel("approved ÷ reviewed")

@@ -36,7 +36,7 @@ class Policy(models.Model):
     class Meta:
         verbose_name_plural = "policies"
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.name
 
 
@@ -59,7 +59,7 @@ class PolicyVersion(models.Model):
         constraints = [models.UniqueConstraint(fields=["policy", "number"], name="policy_version_number_unique")]
         ordering = ["policy", "-number"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.policy.name} v{self.number} ({self.strategy})"
 
 
@@ -125,7 +125,7 @@ class ExtractionRun(models.Model):
         indexes = [models.Index(fields=["namespace", "user_id", "session_id"], name="run_session_idx")]
         permissions = [("retry_extractionrun", "Can retry failed extraction runs")]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"run {self.pk} {self.session_id} {self.status}"
 
 
@@ -143,7 +143,7 @@ class ExtractionRunRetry(models.Model):
     class Meta:
         ordering = ["created_at", "id"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"run {self.run_id} retried by {self.actor}"
 
 
@@ -165,7 +165,7 @@ class PublishEvent(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.policy} {self.kind} v{self.to_version.number}"
 
 
@@ -192,7 +192,7 @@ class Experiment(models.Model):
     class Meta:
         ordering = ["-created_at"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.key
 
 
@@ -217,7 +217,7 @@ class ExperimentEvent(models.Model):
     class Meta:
         ordering = ["created_at", "id"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.experiment.key} {self.kind} by {self.actor}"
 
 
@@ -235,7 +235,7 @@ class Variant(models.Model):
         ordering = ["experiment", "id"]
         constraints = [models.UniqueConstraint(fields=["experiment", "name"], name="variant_name_unique")]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.experiment.key}/{self.name}"
 
 
@@ -253,7 +253,7 @@ class Assignment(models.Model):
             models.UniqueConstraint(fields=["experiment", "namespace", "session_id"], name="assignment_unique")
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.experiment.key}: {self.namespace}/{self.session_id} -> {self.variant.name}"
 
 
@@ -292,7 +292,7 @@ class PolicyEvaluation(models.Model):
     class Meta:
         ordering = ["-created_at"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"evaluation {self.pk} of {self.version} on {self.dataset_name}"
 
 
@@ -320,5 +320,5 @@ class PolicyEvaluationExample(models.Model):
         ordering = ["evaluation", "id"]
         constraints = [models.UniqueConstraint(fields=["evaluation", "example_id"], name="evaluation_example_unique")]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.evaluation_id}/{self.example_id}"

@@ -53,8 +53,8 @@ def two_proportion_z_test(successes_a: int, trials_a: int, successes_b: int, tri
 def sample_size_two_proportions(p1: float, p2: float, alpha: float = ALPHA, power: float = POWER) -> int:
     """Trials per group to detect p1 vs p2 with a two-sided test (Fleiss, Levin & Paik 2003,
     eq. 4.14, without continuity correction)."""
-    z_alpha = stats.norm.ppf(1 - alpha / 2)
-    z_beta = stats.norm.ppf(power)
+    z_alpha = float(stats.norm.ppf(1 - alpha / 2))
+    z_beta = float(stats.norm.ppf(power))
     mean = (p1 + p2) / 2
     numerator = z_alpha * math.sqrt(2 * mean * (1 - mean)) + z_beta * math.sqrt(p1 * (1 - p1) + p2 * (1 - p2))
     return math.ceil(numerator**2 / (p1 - p2) ** 2)

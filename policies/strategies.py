@@ -5,6 +5,8 @@ and the params a policy version may set, with their defaults and ranges.
 `memory.extraction` reads the resolved params and instructions when it runs one.
 """
 
+from typing import Any
+
 from policies.models import Strategy
 
 # Params a policy version may set: (default, lowest, highest); an int default takes integers only.
@@ -42,7 +44,7 @@ INSTRUCTIONS: dict[str, str] = {
 }
 
 
-def params_validate(params: dict) -> None:
+def params_validate(params: dict[str, Any]) -> None:
     """Raise ValueError naming the first unknown or out-of-range param."""
     if not isinstance(params, dict):
         raise ValueError("params must be an object")
@@ -57,14 +59,14 @@ def params_validate(params: dict) -> None:
             raise ValueError(f"param {name!r} must be between {low} and {high}")
 
 
-def context_size(*, strategy: str, params: dict | None) -> int:
+def context_size(*, strategy: str, params: dict[str, Any] | None) -> int:
     """How many earlier turns this strategy and these params send as context."""
     if strategy == Strategy.MESSAGES:
         return MESSAGE_CONTEXT_TURNS
-    return params_resolve(strategy=strategy, params=params)["context_messages"]
+    return int(params_resolve(strategy=strategy, params=params)["context_messages"])
 
 
-def params_resolve(*, strategy: str, params: dict | None) -> dict:
+def params_resolve(*, strategy: str, params: dict[str, Any] | None) -> dict[str, Any]:
     """Every param's value for a version: its own, else the strategy's default, else the global one."""
     resolved = {name: spec[0] for name, spec in PARAMS.items()}
     resolved.update(STRATEGY_PARAM_DEFAULTS.get(strategy, {}))

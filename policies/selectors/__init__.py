@@ -5,9 +5,11 @@ policy's versions and publish history for its admin page). An experiment's resul
 their statistics are read in `memory.selectors.experiment_results` (they read memory's
 review state)."""
 
-from policies.selectors.versions import (  # noqa: F401
+from policies.selectors.versions import (
     DEFAULT_POLICY_NAME,
     NoPublishedPolicyError,
     policy_version_for_session,
     policy_version_is_used,
 )
+
+__all__ = ["DEFAULT_POLICY_NAME", "NoPublishedPolicyError", "policy_version_for_session", "policy_version_is_used"]

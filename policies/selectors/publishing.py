@@ -87,5 +87,5 @@ def policy_version_differences(*, left: PolicyVersion, right: PolicyVersion) -> 
     return rows
 
 
-def _param(value, *, own: bool) -> str:
+def _param(value: object, *, own: bool) -> str:
     return str(value) if own else f"{value} (default)"

@@ -10,6 +10,7 @@ use (an Assignment), so new weights apply to new sessions only.
 
 import logging
 from collections.abc import Iterable
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -24,6 +25,8 @@ from policies.selectors.experiments import (
 )
 from policies.services.versions import policy_version_publish
 
+# (name, version or its id, weight) as the admin's form sends it; validated before use.
+VariantRow = tuple[str, PolicyVersion | int, Any]
 logger = logging.getLogger(__name__)
 
 Status = Experiment.Status
@@ -34,13 +37,13 @@ class ExperimentStatusError(ValidationError):
     """The move is not allowed from the experiment's current status."""
 
 
-def _event(experiment: Experiment, kind: str, actor: str, **detail) -> ExperimentEvent:
+def _event(experiment: Experiment, kind: str, actor: str, **detail: Any) -> ExperimentEvent:
     """The audit row of one change; the callers are atomic, so it stands or falls with it."""
     logger.info("experiment %s %s by %s %s", experiment.key, kind, actor, detail or "")
     return ExperimentEvent.objects.create(experiment=experiment, kind=kind, actor=actor, detail=detail)
 
 
-def experiment_variants_validate(variants: list[tuple]) -> None:
+def experiment_variants_validate(variants: list[VariantRow]) -> None:
     """(name, version or its id, weight) rows: at least two, named apart, versions that
     exist, weights of at least 1 (the admin's form asks the same before saving)."""
     if len(variants) < 2:
@@ -49,13 +52,13 @@ def experiment_variants_validate(variants: list[tuple]) -> None:
     if any(not str(name).strip() for name in names) or len(set(names)) != len(names):
         raise ValidationError({"variants": "each variant needs a name of its own"})
     for name, version, weight in variants:
-        version_id = getattr(version, "pk", version)
-        if version_id is None or not PolicyVersion.objects.filter(pk=version_id).exists():
+        version_id = version.pk if isinstance(version, PolicyVersion) else version
+        if not PolicyVersion.objects.filter(pk=version_id).exists():  # an unsaved version's pk is None: none
             raise ValidationError({"version": f"variant {name!r}: policy version {version_id!r} does not exist"})
         variant_weight_validate(name, weight)
 
 
-def variant_weight_validate(name: str, weight) -> None:
+def variant_weight_validate(name: str, weight: object) -> None:
     # bool is an int to Python; a weight of True is a mistake, not 1.
     if not isinstance(weight, int) or isinstance(weight, bool) or weight < 1:
         raise ValidationError({"weight": f"variant {name!r}: the weight must be a whole number of at least 1"})
@@ -63,7 +66,7 @@ def variant_weight_validate(name: str, weight) -> None:
 
 @transaction.atomic
 def experiment_create(
-    *, key: str, description: str = "", namespaces: Iterable[str] = (), variants: list[tuple], actor: str
+    *, key: str, description: str = "", namespaces: Iterable[str] = (), variants: list[VariantRow], actor: str
 ) -> Experiment:
     """A draft experiment; `variants` are (name, version or its id, weight), the first
     one the control."""

@@ -4,6 +4,8 @@ one whose template reaches outside the known variables or could render past
 PROMPT_MAX_CHARS, or whose model the operator did not allow (LLM_ALLOWED_MODELS), and
 none can publish a version whose model is no longer allowed."""
 
+from typing import Any
+
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
@@ -55,7 +57,7 @@ def policy_version_create(
     strategy: str,
     prompt_template: str = "",
     model: str = "",
-    params: dict | None = None,
+    params: dict[str, Any] | None = None,
     review_mode: str = ReviewMode.AUTO_APPROVE,
     actor: str,
 ) -> PolicyVersion:
@@ -78,7 +80,7 @@ def policy_version_create(
 
 
 @transaction.atomic
-def policy_version_update(*, version: PolicyVersion, data: dict) -> PolicyVersion:
+def policy_version_update(*, version: PolicyVersion, data: dict[str, Any]) -> PolicyVersion:
     """Edit a version nobody has extracted with yet; a used version never changes."""
     version = PolicyVersion.objects.select_for_update().get(pk=version.pk)
     if policy_version_is_used(version=version):

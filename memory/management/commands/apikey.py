@@ -13,8 +13,9 @@ review desk.
 
 import os
 from pathlib import Path
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.dateparse import parse_datetime
 
 from memory.actor_names import COMMAND_LINE
@@ -28,7 +29,7 @@ DEV_TENANT = "local-dev"
 class Command(BaseCommand):
     help = "Create, list and revoke API keys (create prints the key once)."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
         create = sub.add_parser("create", help="create a key and print it once")
         create.add_argument("--name", required=True)
@@ -49,13 +50,24 @@ class Command(BaseCommand):
         dev = sub.add_parser("dev", help="create the local development key unless the file holds a valid one")
         dev.add_argument("--path", required=True)
 
-    def handle(self, *args, action, **options):
+    def handle(self, *args: Any, action: str, **options: Any) -> None:
         try:
             getattr(self, f"_{action}")(**options)
         except ApiKeyError as exc:
             raise CommandError(str(exc)) from exc
 
-    def _create(self, *, name, tenant, namespaces, user_ids, permissions, read_only, expires, **_):
+    def _create(
+        self,
+        *,
+        name: str,
+        tenant: str,
+        namespaces: list[str],
+        user_ids: list[str],
+        permissions: str,
+        read_only: bool,
+        expires: str | None,
+        **_: Any,
+    ) -> None:
         expiry = parse_datetime(expires) if expires else None
         if expires and expiry is None:
             raise CommandError(f"--expires {expires!r} is not an ISO 8601 datetime")
@@ -73,7 +85,7 @@ class Command(BaseCommand):
         self.stdout.write(secret)
         self.stdout.write("Shown once: only its hash is stored. Send it as `Authorization: Bearer <key>`.")
 
-    def _list(self, *, tenant, **_):
+    def _list(self, *, tenant: str | None, **_: Any) -> None:
         for key in api_keys_list(tenant=tenant):
             state = "revoked" if key.revoked else ("expired" if key.has_expired else "active")
             used = key.last_used_at.isoformat(timespec="minutes") if key.last_used_at else "never"
@@ -83,11 +95,11 @@ class Command(BaseCommand):
                 f"permissions={','.join(key.permissions)}  last_used={used}  name={key.name}"
             )
 
-    def _revoke(self, *, prefix, **_):
+    def _revoke(self, *, prefix: str, **_: Any) -> None:
         key = api_key_revoke(prefix=prefix, actor=COMMAND_LINE)
         self.stdout.write(f"API key {key.prefix} revoked ({key.revoked_at:%Y-%m-%d %H:%M:%S %Z}).")
 
-    def _dev(self, *, path, **_):
+    def _dev(self, *, path: str, **_: Any) -> None:
         """Idempotent: a file holding a usable key is kept; otherwise a new operator key is
         written there (mode 600) and printed once."""
         target = Path(path)

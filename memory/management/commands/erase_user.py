@@ -1,4 +1,6 @@
-from django.core.management.base import BaseCommand, CommandError
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from memory.actor_names import COMMAND_LINE
 from memory.services.erasure import KINDS, REDIS_ERRORS, user_erase
@@ -10,12 +12,12 @@ class Command(BaseCommand):
         "source messages, extraction runs, working memory, debounce and cache entries) and print the receipt."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--namespace", default=None, help="the namespace (leave out for no namespace)")
         # Checked in handle(), so a missing user gets one plain sentence, not argparse's usage dump.
         parser.add_argument("--user", default=None, help="the user id to erase (required)")
 
-    def handle(self, *args, namespace, user, **options):
+    def handle(self, *args: Any, namespace: str | None, user: str | None, **options: Any) -> None:
         if not user:
             raise CommandError("--user is required: erase_user acts on one named user, never on every user")
         where = f"namespace {namespace!r}" if namespace else "no namespace"

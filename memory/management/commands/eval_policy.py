@@ -1,11 +1,13 @@
 import json
 import sys
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from memory.actor_names import COMMAND_LINE
 from memory.services.policy_evaluation import DatasetError, policy_evaluation_create, policy_evaluation_run
+from policies.models import PolicyEvaluation
 
 COLUMNS = ("version", "examples", "precision", "recall", "F1", "forbidden hits", "tokens", "cost")
 
@@ -17,13 +19,15 @@ class Command(BaseCommand):
         "Nothing is written to memories; the results are stored as PolicyEvaluations."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--dataset", required=True, help="a .jsonl file in the evaluation format")
         parser.add_argument("--versions", required=True, help="policy version ids, comma-separated: 3,4")
         parser.add_argument("--threshold", type=float, help="cosine similarity for a match (EVAL_MATCH_THRESHOLD)")
         parser.add_argument("--out", help="write the figures, per version and per example, to this JSON file")
 
-    def handle(self, *args, dataset, versions, threshold, out, **options):
+    def handle(
+        self, *args: Any, dataset: str, versions: str, threshold: float | None, out: str | None, **options: Any
+    ) -> None:
         try:
             version_ids = [int(part) for part in versions.split(",") if part.strip()]
         except ValueError as exc:
@@ -56,7 +60,7 @@ def _figure(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
-def _row(evaluation) -> tuple[str, ...]:
+def _row(evaluation: PolicyEvaluation) -> tuple[str, ...]:
     return (
         f"{evaluation.version.policy.name} v{evaluation.version.number} ({evaluation.version.strategy})",
         f"{evaluation.examples_done}/{evaluation.examples_total}",
@@ -76,7 +80,7 @@ def _table(rows: list[tuple[str, ...]]) -> str:
     return "\n".join(line.rstrip() for line in lines) + "\n"
 
 
-def _json(evaluation) -> dict:
+def _json(evaluation: PolicyEvaluation) -> dict[str, Any]:
     fields = ("precision", "recall", "f1", "forbidden_hits", "tokens_in", "tokens_out", "error")
     return {
         "evaluation_id": evaluation.pk,

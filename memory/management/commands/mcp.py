@@ -1,6 +1,8 @@
+from typing import Any
+
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from memory.mcp.server import TRANSPORTS, serve
 
@@ -11,12 +13,12 @@ class Command(BaseCommand):
         "or SSE / streamable HTTP on MCP_HOST:MCP_PORT (loopback by default)."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--transport", choices=TRANSPORTS, default="stdio")
         parser.add_argument("--host", default=None, help="default: MCP_HOST (127.0.0.1)")
         parser.add_argument("--port", type=int, default=None, help="default: MCP_PORT")
 
-    def handle(self, *args, transport, host, port, **options):
+    def handle(self, *args: Any, transport: str, host: str | None, port: int | None, **options: Any) -> None:
         host = host or settings.MCP_HOST
         port = port or settings.MCP_PORT
         if transport != "stdio":

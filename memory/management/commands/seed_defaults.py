@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.core.management.base import BaseCommand
 
 from memory import index, llm
@@ -9,7 +11,7 @@ from workers.queue import enqueue_index_sweep
 class Command(BaseCommand):
     help = "Create what a fresh deployment needs (idempotent): the vector index, the default policy, the admin roles."
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         index.ensure_index()
         self.stdout.write("seed_defaults: vector index ready")
         # Start the periodic index sweep; its Redis lock keeps a single chain alive.
