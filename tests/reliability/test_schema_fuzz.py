@@ -1,6 +1,7 @@
 """Schema fuzzing (`make fuzz`): schemathesis against the OpenAPI schema a real
 deployment serves, every operation, a fixed seed and a bounded number of examples."""
 
+import json
 import os
 import subprocess
 
@@ -43,8 +44,11 @@ def test_no_operation_answers_5xx_or_off_its_schema(deployment_with, tmp_path):
             str(MAX_EXAMPLES),
             "--header",
             f"Authorization: Bearer {deployment.api_key}",
+            # One worker: with two threads, Hypothesis parsed lambda sources concurrently when
+            # both first drew free-form JSON (the schema's "at least one of" rules) and CPython
+            # 3.11's parser failed ("AST constructor recursion depth mismatch"), a runtime error.
             "--workers",
-            "2",
+            "1",
             "--request-timeout",
             "30",
             "--report",
@@ -66,3 +70,20 @@ def test_no_operation_answers_5xx_or_off_its_schema(deployment_with, tmp_path):
         f"fuzz: {operations} operations, seed {SEED}, at most {MAX_EXAMPLES} examples each, exit {completed.returncode}"
     )
     assert completed.returncode == 0, "schemathesis found failures (printed above)\n" + completed.stderr[-2000:]
+    verdict = json.loads(report.read_text())
+    for label, phases in sorted(verdict["valid_rates"].items()):
+        print(f"accepted {label}: {_acceptance(phases)}")
+    # The schema declares every constraint the validation enforces (issue 21), so no
+    # operation answers its generated requests mostly with 422s.
+    assert verdict["warnings"]["validation_mismatch"] == []
+    assert verdict["warnings"]["unsupported_regex"] == []
+
+
+def _acceptance(phases: dict) -> str:
+    """Valid requests (schemathesis' positive cases) the operation accepted, by phase:
+    the rest were refused (422), not found or a conflict."""
+    said = []
+    for phase, counts in sorted(phases.items()):
+        total = sum(counts.values())
+        said.append(f"{phase} {counts['accepted']}/{total} ({counts['rejected']} refused)")
+    return ", ".join(said)
