@@ -331,3 +331,20 @@ def server_redis_at(url: str, *, text_client: bool = True):
 
 def dead_redis() -> str:
     return f"redis://127.0.0.1:{free_port()}/0"
+
+
+OPEN_BIND_REFUSED = "AUTH_MODE=disabled is refused: {server} is bound to {address}, not only to loopback"
+
+
+def refused_start(command: list[str]) -> subprocess.CompletedProcess:
+    """Start a server with AUTH_MODE=disabled; it must refuse (exit 1) rather than serve."""
+    done = subprocess.run(
+        command, cwd=BASE_DIR, env=child_env(AUTH_MODE="disabled"), capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 1, done.stderr
+    return done
+
+
+def nothing_listens(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0

@@ -1,19 +1,17 @@
 """AUTH_MODE=disabled serves only on loopback, checked on the sockets actually bound
 (memoryproject.bind_check): gunicorn (its when_ready hook, memoryproject/gunicorn_conf.py)
-and `manage.py mcp` refuse to serve on any other address, whatever the environment says.
-bin/serve's gunicorn and MCP server on loopback with auth disabled serve as before
-(tests/mcp/test_http.py)."""
+and `manage.py mcp` (tests/mcp/test_bind_check.py) refuse to serve on any other address,
+whatever the environment says. bin/serve's gunicorn and MCP server on loopback with auth
+disabled serve as before (tests/mcp/test_http.py)."""
 
 import socket
-import subprocess
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from memoryproject.bind_check import refuse_open_bind
-from tests.helpers import BASE_DIR, PYTHON, child_env, free_port
+from tests.helpers import BASE_DIR, OPEN_BIND_REFUSED, free_port, nothing_listens, refused_start
 
-REFUSED = "AUTH_MODE=disabled is refused: {server} is bound to {address}, not only to loopback"
 IPV6 = socket.has_ipv6
 
 
@@ -41,7 +39,7 @@ def test_a_bound_socket_is_refused_unless_loopback(settings, family, host, refus
             with pytest.raises(ImproperlyConfigured) as raised:
                 refuse_open_bind([address], server="test")
             shown = f"[{address[0]}]:{address[1]}" if family == socket.AF_INET6 else f"{address[0]}:{address[1]}"
-            assert str(raised.value).startswith(REFUSED.format(server="test", address=shown))
+            assert str(raised.value).startswith(OPEN_BIND_REFUSED.format(server="test", address=shown))
         else:
             refuse_open_bind([address], server="test")
         settings.AUTH_MODE = "required"
@@ -55,34 +53,10 @@ def test_a_unix_socket_and_a_host_name_resolving_to_loopback_are_loopback(settin
         refuse_open_bind([sock.getsockname(), ("localhost", 8000)], server="test")
 
 
-def _refused_start(command: list[str]) -> subprocess.CompletedProcess:
-    done = subprocess.run(
-        command, cwd=BASE_DIR, env=child_env(AUTH_MODE="disabled"), capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 1, done.stderr
-    return done
-
-
-def _nothing_listens(port: int) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) != 0
-
-
-@pytest.mark.multiprocess
-@pytest.mark.parametrize("transport", ["streamable-http", "sse"])
-def test_the_mcp_server_refuses_auth_disabled_on_all_interfaces(transport):
-    port = free_port()
-    done = _refused_start(
-        [PYTHON, "manage.py", "mcp", "--transport", transport, "--host", "0.0.0.0", "--port", str(port)]
-    )
-    assert f"CommandError: {REFUSED.format(server='the MCP server', address=f'0.0.0.0:{port}')}" in done.stderr
-    assert _nothing_listens(port)  # the process has exited: nothing was served
-
-
 @pytest.mark.multiprocess
 def test_gunicorn_refuses_auth_disabled_on_all_interfaces_before_any_worker_starts():
     port = free_port()
-    done = _refused_start(
+    done = refused_start(
         [
             str(BASE_DIR / ".venv/bin/gunicorn"),
             "memoryproject.wsgi:application",
@@ -94,6 +68,6 @@ def test_gunicorn_refuses_auth_disabled_on_all_interfaces_before_any_worker_star
             "1",
         ]
     )
-    assert f"Reason: {REFUSED.format(server='gunicorn', address=f'0.0.0.0:{port}')}" in done.stderr
+    assert f"Reason: {OPEN_BIND_REFUSED.format(server='gunicorn', address=f'0.0.0.0:{port}')}" in done.stderr
     assert "Booting worker" not in done.stderr  # refused in the master: no worker was forked
-    assert _nothing_listens(port)
+    assert nothing_listens(port)
