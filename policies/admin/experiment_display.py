@@ -3,6 +3,7 @@ the verdicts, the rejection reasons and the two charts. Formatting only; the fig
 from memory.selectors.experiment_results."""
 
 from decimal import Decimal
+from typing import Any
 from urllib.parse import urlencode
 
 from django.urls import reverse
@@ -25,7 +26,7 @@ def _usd(value: Decimal | None) -> str:
     return DASH if value is None else f"${value:.4f}"
 
 
-def _row(result: VariantResult) -> dict:
+def _row(result: VariantResult) -> dict[str, Any]:
     figures = result.figures
     interval = figures.approval_interval
     return {
@@ -66,7 +67,7 @@ def _approval_series(result: VariantResult) -> ApprovalSeries:
     )
 
 
-def results_context(results: ExperimentResults) -> dict:
+def results_context(results: ExperimentResults) -> dict[str, Any]:
     experiment = results.experiment
     # The evaluation admin's compare view; by path, so this page stands without it.
     compare = reverse("admin:index") + "policies/policyevaluation/compare/?" + urlencode({"experiment": experiment.pk})

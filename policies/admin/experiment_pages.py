@@ -2,10 +2,13 @@
 publish the winner (each a POST behind policies.change_experiment, audited with the admin
 user), the context of its change page, and its results page."""
 
+from collections.abc import Callable
+from typing import Any
+
 from django.contrib import admin, messages
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -31,12 +34,17 @@ def _experiment_url(experiment_id: int) -> str:
     return reverse("admin:policies_experiment_change", args=[experiment_id])
 
 
-def _button(request, experiment_id: int, move, done: str, *permissions: str):
+def _button(
+    request: HttpRequest, experiment_id: int, move: Callable[[Experiment, str], object], done: str, *permissions: str
+) -> HttpResponse:
     """One status button: POST only, permission checked, the move made by the service,
     the outcome shown as a message and kept in the admin's history."""
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
-    if not all(request.user.has_perm(p) for p in (CHANGE_PERMISSION, *permissions)):
+    # An anonymous user holds no permission; saying so narrows request.user for its pk below.
+    if not request.user.is_authenticated or not all(
+        request.user.has_perm(p) for p in (CHANGE_PERMISSION, *permissions)
+    ):
         raise PermissionDenied
     experiment = get_object_or_404(Experiment, pk=experiment_id)
     actor = admin_actor(request.user)
@@ -56,30 +64,31 @@ def _button(request, experiment_id: int, move, done: str, *permissions: str):
     return HttpResponseRedirect(_experiment_url(experiment_id))
 
 
-def start_view(request, experiment_id):
+def start_view(request: HttpRequest, experiment_id: int) -> HttpResponse:
     return _button(request, experiment_id, lambda e, actor: experiment_start(experiment=e, actor=actor), "Started")
 
 
-def stop_view(request, experiment_id):
+def stop_view(request: HttpRequest, experiment_id: int) -> HttpResponse:
     return _button(request, experiment_id, lambda e, actor: experiment_stop(experiment=e, actor=actor), "Stopped")
 
 
-def conclude_view(request, experiment_id):
-    def conclude(experiment, actor):
-        winner = experiment.variants.filter(pk=request.POST.get("winner") or None).first()
+def conclude_view(request: HttpRequest, experiment_id: int) -> HttpResponse:
+    def conclude(experiment: Experiment, actor: str) -> None:
+        winner_id = request.POST.get("winner")
+        winner = experiment.variants.filter(pk=winner_id).first() if winner_id else None
         experiment_conclude(experiment=experiment, winner=winner, actor=actor)
 
     return _button(request, experiment_id, conclude, "Concluded")
 
 
-def publish_winner_view(request, experiment_id):
-    def publish(experiment, actor):
+def publish_winner_view(request: HttpRequest, experiment_id: int) -> HttpResponse:
+    def publish(experiment: Experiment, actor: str) -> None:
         experiment_publish_winner(experiment=experiment, actor=actor)
 
     return _button(request, experiment_id, publish, "Winner published", PUBLISH_PERMISSION)
 
 
-def change_context(request, object_id) -> dict:
+def change_context(request: HttpRequest, object_id: str) -> dict[str, Any]:
     """What the change page shows beside the fields: the buttons the status allows, and
     the trail of who moved the experiment when."""
     experiment = Experiment.objects.filter(pk=object_id).select_related("winner__version__policy").first()
@@ -98,7 +107,7 @@ def change_context(request, object_id) -> dict:
     }
 
 
-def results_view(request, experiment_id):
+def results_view(request: HttpRequest, experiment_id: int) -> HttpResponse:
     if not request.user.has_perm("policies.view_experiment"):
         raise PermissionDenied
     experiment = get_object_or_404(Experiment, pk=experiment_id)

@@ -25,7 +25,7 @@ class TrailRow:
     detail: str = ""
 
 
-def _weights(weights: dict) -> str:
+def _weights(weights: dict[str, int]) -> str:
     return ", ".join(f"{name} ×{weight}" for name, weight in weights.items())
 
 

@@ -3,11 +3,13 @@ and the conversation pasted into "Try it"."""
 
 import json
 import re
+from typing import Any
 
 from django import forms
 from django.conf import settings
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 
 from memory.extraction import Turn
 from policies.llm_models import allowed_models_text, model_refusal
@@ -38,7 +40,7 @@ ROLES = ("user", "assistant", "system", "tool")
 PLAIN_LINE = re.compile(r"^\s*(\w+)\s*:\s?(.*)$")
 
 
-def params_help():
+def params_help() -> SafeString:
     """Every param with its meaning, range and default, and the strategies that change a default."""
     rows = format_html_join(
         "",
@@ -56,7 +58,7 @@ def _strategy_defaults(name: str) -> str:
     return f" ({', '.join(own)})" if own else ""
 
 
-def template_help():
+def template_help() -> SafeString:
     variables = format_html_join("", "<li><code>{{{{ {} }}}}</code>: {}</li>", VARIABLES.items())
     return format_html(
         "Instructions of the custom strategy, as a Jinja2 template (other strategies use their built-in "
@@ -68,7 +70,7 @@ def template_help():
     )
 
 
-class PolicyVersionForm(forms.ModelForm):
+class PolicyVersionForm(forms.ModelForm[PolicyVersion]):
     """Checks what the services check, with their functions (shown as form errors instead
     of a 500), with the help an editor needs: strategies, LiteLLM model names (and which the
     operator allows), every param, every variable."""
@@ -77,7 +79,7 @@ class PolicyVersionForm(forms.ModelForm):
         model = PolicyVersion
         fields: tuple[str, ...] = ("policy", *EDITABLE_FIELDS)
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         helps = {
             "strategy": STRATEGY_HELP,
@@ -91,7 +93,7 @@ class PolicyVersionForm(forms.ModelForm):
             if name in self.fields:
                 self.fields[name].help_text = text
 
-    def clean(self):
+    def clean(self) -> dict[str, Any]:
         super().clean()
         cleaned = self.cleaned_data  # what ModelForm.clean() returns
         template = cleaned.get("prompt_template") or ""
@@ -116,7 +118,7 @@ class NewVersionForm(PolicyVersionForm):
         fields = EDITABLE_FIELDS
 
     @classmethod
-    def initial_from(cls, version: PolicyVersion) -> dict:
+    def initial_from(cls, version: PolicyVersion) -> dict[str, Any]:
         return {name: getattr(version, name) for name in EDITABLE_FIELDS}
 
 

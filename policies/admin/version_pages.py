@@ -5,17 +5,19 @@ and "Try it", which runs a pasted conversation through a version and stores noth
 Each view checks its permission itself (the admin site only checks `is_staff`)."""
 
 import difflib
+from typing import Any
 
 from django.contrib import messages
+from django.contrib.admin import ModelAdmin
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from memory import llm
 from memory.actor_names import admin_actor
-from memory.extraction import extract
+from memory.extraction import Extraction, Turn, extract
 from policies.admin.version_forms import NewVersionForm, TryItForm
 from policies.llm_models import model_refusal
 from policies.models import Policy, PolicyVersion, Strategy
@@ -25,7 +27,7 @@ from policies.services import RollbackNotPossibleError, policy_rollback, policy_
 PUBLISH_PERMISSION = "policies.change_policy"
 
 
-def _require(request, permission: str) -> None:
+def _require(request: HttpRequest, permission: str) -> None:
     if not request.user.has_perm(permission):
         raise PermissionDenied
 
@@ -34,11 +36,11 @@ def _policy_url(policy_id: int) -> str:
     return reverse("admin:policies_policy_change", args=[policy_id])
 
 
-def _context(model_admin, request, **extra) -> dict:
+def _context(model_admin: ModelAdmin[Any], request: HttpRequest, **extra: Any) -> dict[str, Any]:
     return {**model_admin.admin_site.each_context(request), "opts": model_admin.model._meta, **extra}
 
 
-def publish_view(model_admin, request, version_id):
+def publish_view(model_admin: ModelAdmin[Any], request: HttpRequest, version_id: int) -> HttpResponse:
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     _require(request, PUBLISH_PERMISSION)
@@ -55,7 +57,7 @@ def publish_view(model_admin, request, version_id):
     return HttpResponseRedirect(_policy_url(version.policy_id))
 
 
-def rollback_view(model_admin, request, policy_id):
+def rollback_view(model_admin: ModelAdmin[Any], request: HttpRequest, policy_id: int) -> HttpResponse:
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     _require(request, PUBLISH_PERMISSION)
@@ -74,7 +76,7 @@ def rollback_view(model_admin, request, policy_id):
     return HttpResponseRedirect(_policy_url(policy.pk))
 
 
-def new_version_view(model_admin, request, version_id):
+def new_version_view(model_admin: ModelAdmin[Any], request: HttpRequest, version_id: int) -> HttpResponse:
     _require(request, "policies.add_policyversion")
     source = get_object_or_404(PolicyVersion.objects.select_related("policy"), pk=version_id)
     if request.method == "POST":
@@ -96,7 +98,7 @@ def new_version_view(model_admin, request, version_id):
     return TemplateResponse(request, "admin/policies/policyversion/new_from.html", context)
 
 
-def diff_view(model_admin, request, policy_id):
+def diff_view(model_admin: ModelAdmin[Any], request: HttpRequest, policy_id: int) -> HttpResponse:
     """Any two versions of one policy: `?a=<version id>&b=<version id>` (default: the
     published one against the newest)."""
     _require(request, "policies.view_policyversion")
@@ -129,7 +131,7 @@ def diff_view(model_admin, request, policy_id):
     return TemplateResponse(request, "admin/policies/policy/diff.html", context)
 
 
-def try_it_view(model_admin, request, version_id):
+def try_it_view(model_admin: ModelAdmin[Any], request: HttpRequest, version_id: int) -> HttpResponse:
     """Run a pasted conversation through the version inline; nothing is stored."""
     _require(request, "policies.view_policyversion")
     version = get_object_or_404(PolicyVersion.objects.select_related("policy"), pk=version_id)
@@ -157,7 +159,7 @@ def try_it_view(model_admin, request, version_id):
     return TemplateResponse(request, "admin/policies/policyversion/try_it.html", context)
 
 
-def _try(version: PolicyVersion, turns):
+def _try(version: PolicyVersion, turns: list[Turn]) -> tuple[Extraction | None, str, str]:
     """(extraction, error, raw output): a provider's failure is a message on the page."""
     try:
         extraction = extract(
