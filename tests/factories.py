@@ -63,7 +63,7 @@ class ExperimentFactory(factory.Factory):
     class Meta:
         model = Experiment
 
-    key = "sharper"
+    key = factory.Sequence(lambda n: f"experiment-{n}")
     namespaces = ()
     variants = factory.LazyFunction(
         lambda: [

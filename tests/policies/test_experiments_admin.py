@@ -36,7 +36,9 @@ def viewer(client):
 @pytest.fixture
 def experiment(versions):
     """A draft in NS: A and B are the two `versions`, weight 1 each."""
-    return ExperimentFactory(namespaces=[NS], variants=[("A", versions[0], 1), ("B", versions[1], 1)], start=False)
+    return ExperimentFactory(
+        key="sharper", namespaces=[NS], variants=[("A", versions[0], 1), ("B", versions[1], 1)], start=False
+    )
 
 
 def add_form(versions, rows):

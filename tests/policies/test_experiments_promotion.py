@@ -25,7 +25,7 @@ REPLY = extraction_reply(ExtractedMemoryFactory())  # m0's fact only
 def experiment(llm_settings, llm_server, transactional_db):
     """Running in NS: A publishes a discrete version, B tries max_memories 3 (tests/factories.py)."""
     llm_server.default = REPLY
-    return ExperimentFactory(namespaces=[NS], actor=EDITOR)
+    return ExperimentFactory(key="sharper", namespaces=[NS], actor=EDITOR)
 
 
 def session_in(experiment, name: str) -> str:
