@@ -197,11 +197,11 @@ CONTROL = r"\u0000-\u001f\u007f"  # has_control_character's
 NUL = r"\u0000"  # every DRF CharField refuses it
 
 
-def text_pattern(field: serializers.CharField) -> str:
-    """The non-blank strings `field` accepts, as an anchored ECMA-262 pattern. A blank one
-    is drf-spectacular's to declare: for an `allow_blank` field with a pattern it adds
-    `oneOf: [pattern, maxLength 0]`, so the pattern must not match "" itself."""
-    refused = CONTROL if no_control_characters in field.validators else NUL
+def text_pattern(field: serializers.CharField, refused_too: str = "") -> str:
+    """The non-blank strings `field` accepts (less `refused_too`), as an anchored ECMA-262
+    pattern. A blank one is drf-spectacular's to declare: for an `allow_blank` field with
+    a pattern it adds `oneOf: [pattern, maxLength 0]`, so the pattern must not match ""."""
+    refused = (CONTROL if no_control_characters in field.validators else NUL) + refused_too
     char, edge = f"[^{refused}]", f"[^{refused}{WHITESPACE}]"
     trimmed = f"{edge}(?:{char}*{edge})?"  # no whitespace at either end
     if field.trim_whitespace:  # DRF strips the value before the validators see it
@@ -257,6 +257,17 @@ class SerializerRulesSchema(OpenApiSerializerExtension):
     def map_serializer(self, auto_schema, direction):
         schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
         return {**schema, **self.target.schema_rules}
+
+
+# Something besides whitespace, anywhere (unanchored): a working-memory message's role and content.
+HAS_CONTENT = f"[^{WHITESPACE}]"
+
+
+def session_id_parameter() -> OpenApiParameter:
+    """The path's `session_id`, as `validated_session_id` checks it; a "/" matches no route."""
+    field = SessionIdSerializer().fields["session_id"]
+    schema = {"type": "string", "minLength": 1, "maxLength": field.max_length, "pattern": text_pattern(field, "/")}
+    return OpenApiParameter("session_id", schema, OpenApiParameter.PATH)
 
 
 def required_parameter(name: str, field: serializers.CharField, description: str) -> OpenApiParameter:

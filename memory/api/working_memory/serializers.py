@@ -10,12 +10,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from ulid import ULID
 
 from memory.api.fields import (
+    CONTROL,
+    HAS_CONTENT,
     MESSAGE_ID_MAX_LENGTH,
     MemoryTextField,
     PageLimitField,
@@ -85,11 +88,14 @@ class IsoDateTimeField(serializers.Field):
 
 
 class MemoryMessageSerializer(serializers.Serializer):
-    """Documents one message (validation is MessagesField's)."""
+    """Documents one message (validation is MessagesField's; the regexes here only
+    declare its rules in the schema: MessageValidator's id, role and content checks)."""
 
-    id = serializers.CharField(required=False)
-    role = serializers.CharField()
-    content = serializers.CharField()
+    id = serializers.CharField(
+        required=False, max_length=MESSAGE_ID_MAX_LENGTH, validators=[RegexValidator(f"^[^{CONTROL}]+$")]
+    )
+    role = serializers.CharField(validators=[RegexValidator(HAS_CONTENT)])
+    content = serializers.CharField(validators=[RegexValidator(HAS_CONTENT)])
     created_at = serializers.DateTimeField(required=False)
     persisted_at = serializers.DateTimeField(required=False, allow_null=True)
     discrete_memory_extracted = serializers.ChoiceField(["t", "f"], required=False)
@@ -248,6 +254,7 @@ class MemoryRecordSerializer(serializers.Serializer):
         return record
 
 
+@extend_schema_field({"type": "object", "additionalProperties": True})
 class JSONObjectField(serializers.JSONField):
     default_error_messages = {"not_an_object": "Must be a JSON object or null."}
 

@@ -13,6 +13,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from memory.api.fields import session_id_parameter
 from memory.api.schema_errors import declared
 from memory.api.scope import request_scope
 from memory.api.working_memory import operations
@@ -60,15 +61,20 @@ class WorkingMemoryListView(APIView):
         return Response(operations.working_memory_list_respond(query, scope=request_scope(request)))
 
 
+SESSION_ID = session_id_parameter()
+
+
 class WorkingMemoryView(APIView):
-    @extend_schema(parameters=[GetQuerySerializer], responses=declared(WorkingMemoryResponseSerializer, 404, 422))
+    @extend_schema(
+        parameters=[SESSION_ID, GetQuerySerializer], responses=declared(WorkingMemoryResponseSerializer, 404, 422)
+    )
     def get(self, request, session_id):
         """One session; 404 when it does not exist or belongs to another user_id."""
         query = request.query_params.dict()
         return Response(operations.working_memory_get_respond(session_id, query, scope=request_scope(request)))
 
     @extend_schema(
-        parameters=[PutQuerySerializer],
+        parameters=[SESSION_ID, PutQuerySerializer],
         request=WorkingMemoryPutSerializer,
         responses=declared(WorkingMemoryResponseSerializer, 403, 409, 413, 422),
     )
@@ -80,7 +86,7 @@ class WorkingMemoryView(APIView):
         query, scope = request.query_params.dict(), request_scope(request)
         return Response(operations.working_memory_put_respond(session_id, query, request.data, scope=scope))
 
-    @extend_schema(parameters=[SessionQuerySerializer], responses=declared(AckOutputSerializer, 404, 422))
+    @extend_schema(parameters=[SESSION_ID, SessionQuerySerializer], responses=declared(AckOutputSerializer, 404, 422))
     def delete(self, request, session_id):
         """Delete the session; deleting a missing one is fine, another user's is a 404."""
         query = request.query_params.dict()

@@ -331,3 +331,41 @@ def test_delete_takes_as_many_ids_as_the_schema_declares_and_no_more(api, schema
         query = "&".join(f"memory_ids={value}" for value in values)
         statuses.append((admits(schema, fragment, ids), api.delete(f"/v1/long-term-memory?{query}").status_code))
     assert statuses == [(False, 422), (True, 200), (True, 200), (False, 422)]
+
+
+def test_working_memory_declares_the_session_id_and_each_messages_rules(schema):
+    session_id = f"^[^{CTL}/{WS}](?:[^{CTL}/]*[^{CTL}/{WS}])?$"  # a tag, and no "/" (it would match no route)
+    for method in ("get", "put", "delete"):
+        named = schema["paths"]["/v1/working-memory/{session_id}"][method]["parameters"]
+        path = [p for p in named if p["in"] == "path"]
+        assert [(p["name"], p["required"], p["schema"]) for p in path] == [
+            ("session_id", True, {"type": "string", "minLength": 1, "maxLength": 200, "pattern": session_id})
+        ]
+    message = component(schema, "MemoryMessage")["properties"]
+    assert (message["id"], message["role"], message["content"]) == (
+        {"type": "string", "pattern": RECORD_ID, "maxLength": 200},
+        {"type": "string", "pattern": f"[^{WS}]"},
+        {"type": "string", "pattern": f"[^{WS}]"},
+    )
+    assert component(schema, "WorkingMemoryPut")["properties"]["data"] == {
+        "type": "object",
+        "additionalProperties": True,
+        "nullable": True,
+    }
+
+
+def test_a_messages_declared_role_content_and_id_are_what_message_validation_takes(schema):
+    from datetime import UTC, datetime
+
+    from memory.api.working_memory.serializers import MessageValidator
+
+    message = component(schema, "MemoryMessage")["properties"]
+    values = ["".join(chars) for n in range(1, 4) for chars in itertools.product(ALPHABET, repeat=n)]
+    for name in ("role", "content", "id"):
+        validator = jsonschema_rs.validator_for(message[name])
+        refused = [
+            v
+            for v in values
+            if validator.is_valid(v) == (name in MessageValidator(now=datetime.now(UTC)).validate({name: v})[1])
+        ]
+        assert refused == []
