@@ -12,15 +12,16 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseRedirect
+from django.core.files.uploadedfile import UploadedFile
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
 from memory.actor_names import admin_actor
 from memory.eval_dataset import DatasetError, dataset_upload_check, shipped_datasets
-from memory.selectors.policy_evaluation import evaluations_compare, version_online_figures
+from memory.selectors.policy_evaluation import ComparedVersion, evaluations_compare, version_online_figures
 from memory.services.policy_evaluation import policy_evaluation_create
 from memoryproject.admin_base import ReadOnlyAdmin
 from policies.models import Experiment, PolicyEvaluation, PolicyVersion
@@ -46,13 +47,13 @@ class EvaluateForm(forms.Form):
         queryset=Experiment.objects.all(), required=False, help_text="Optional: the experiment these are for."
     )
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.datasets = {str(p.relative_to(settings.BASE_DIR)): p for p in shipped_datasets()}
         cast(forms.ChoiceField, self.fields["dataset"]).choices = [("", "—"), *((name, name) for name in self.datasets)]
         self.fields["threshold"].initial = settings.EVAL_MATCH_THRESHOLD
 
-    def clean_upload(self):
+    def clean_upload(self) -> UploadedFile[bytes] | None:
         """Refused by its size before it is read: parsing and storing it cost memory and disk."""
         upload = self.cleaned_data.get("upload")
         if upload:
@@ -62,7 +63,7 @@ class EvaluateForm(forms.Form):
                 raise forms.ValidationError(f"This data set cannot be used: {exc}") from exc
         return upload
 
-    def clean(self):
+    def clean(self) -> dict[str, Any]:
         super().clean()
         cleaned = self.cleaned_data  # what Form.clean() returns
         if "upload" in self.errors:
@@ -94,7 +95,7 @@ class PolicyEvaluationAdmin(ReadOnlyAdmin):
     change_list_template = "admin/policies/policyevaluation/change_list.html"
 
     @admin.display(description="progress")
-    def progress(self, evaluation):
+    def progress(self, evaluation: PolicyEvaluation) -> str:
         return format_html(
             '<progress value="{}" max="{}"></progress> {}/{}',
             evaluation.examples_done,
@@ -104,10 +105,10 @@ class PolicyEvaluationAdmin(ReadOnlyAdmin):
         )
 
     @admin.display(description="tokens")
-    def tokens(self, evaluation):
+    def tokens(self, evaluation: PolicyEvaluation) -> int:
         return evaluation.tokens_in + evaluation.tokens_out
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         view = self.admin_site.admin_view
         return [
             path("evaluate/", view(self.evaluate_view), name="policies_policyevaluation_evaluate"),
@@ -115,10 +116,12 @@ class PolicyEvaluationAdmin(ReadOnlyAdmin):
             *super().get_urls(),
         ]
 
-    def _context(self, request, **extra) -> dict:
+    def _context(self, request: HttpRequest, **extra: Any) -> dict[str, Any]:
         return {**self.admin_site.each_context(request), "opts": self.model._meta, **extra}
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         queryset = PolicyEvaluation.objects.select_related("version__policy", "experiment")
         evaluation = get_object_or_404(queryset, pk=object_id)
         if not self.has_view_permission(request, evaluation):
@@ -137,7 +140,7 @@ class PolicyEvaluationAdmin(ReadOnlyAdmin):
         )
         return TemplateResponse(request, "admin/policies/policyevaluation/evaluation.html", context)
 
-    def evaluate_view(self, request):
+    def evaluate_view(self, request: HttpRequest) -> HttpResponse:
         if not request.user.has_perm(EVALUATE_PERMISSION):
             raise PermissionDenied
         if request.method == "POST":
@@ -154,7 +157,7 @@ class PolicyEvaluationAdmin(ReadOnlyAdmin):
             self._context(request, title="Evaluate versions", form=form),
         )
 
-    def compare_view(self, request):
+    def compare_view(self, request: HttpRequest) -> HttpResponse:
         if not request.user.has_perm(VIEW_PERMISSION):
             raise PermissionDenied
         experiment_id = request.GET.get("experiment")
@@ -166,7 +169,7 @@ class PolicyEvaluationAdmin(ReadOnlyAdmin):
         return TemplateResponse(request, "admin/policies/policyevaluation/compare.html", context)
 
 
-def _create(request, form: EvaluateForm) -> list[PolicyEvaluation]:
+def _create(request: HttpRequest, form: EvaluateForm) -> list[PolicyEvaluation]:
     """Create the evaluations (sent to the worker on commit); a bad data set becomes a form error."""
     upload = form.cleaned_data["upload"]
     source = (
@@ -190,7 +193,7 @@ def _create(request, form: EvaluateForm) -> list[PolicyEvaluation]:
     return created
 
 
-def _initial(request) -> dict:
+def _initial(request: HttpRequest) -> dict[str, Any]:
     """Prefilled from ?versions=1,2 or ?experiment=<id> (its variants' versions)."""
     initial: dict[str, Any] = {"versions": _ids(request.GET.get("versions", ""))}
     experiment_id = request.GET.get("experiment")
@@ -206,7 +209,7 @@ def _ids(text: str) -> list[int]:
     return [int(part) for part in text.split(",") if part.strip().isdigit()]
 
 
-def _versions_query(columns) -> str:
+def _versions_query(columns: list[ComparedVersion]) -> str:
     return "versions=" + ",".join(str(column.version.pk) for column in columns)
 
 

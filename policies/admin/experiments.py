@@ -5,10 +5,16 @@ Every write goes through policies.services.experiments with the admin user as ac
 leaves the ExperimentEvent the page's trail shows; the admin's own history (LogEntry) also
 keeps who pressed which button."""
 
+from collections.abc import Iterable
+from typing import Any
+
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
-from django.urls import path, reverse
+from django.db.models import QuerySet
+from django.forms import BaseFormSet
+from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
 from memory.actor_names import admin_actor
@@ -16,6 +22,7 @@ from memoryproject.admin_base import ReadOnlyAdmin
 from policies.admin import experiment_pages
 from policies.models import Experiment, ExperimentEvent, Variant
 from policies.services.experiments import (
+    VariantRow,
     experiment_create,
     experiment_variant_weights_set,
     experiment_variants_validate,
@@ -23,7 +30,7 @@ from policies.services.experiments import (
 )
 
 
-class ExperimentForm(forms.ModelForm):
+class ExperimentForm(forms.ModelForm[Experiment]):
     namespaces = forms.CharField(
         required=False,
         help_text="Comma-separated namespaces the experiment applies to; empty means every namespace.",
@@ -33,12 +40,12 @@ class ExperimentForm(forms.ModelForm):
         model = Experiment
         fields = ("key", "description", "namespaces")
 
-    def clean_namespaces(self):
+    def clean_namespaces(self) -> list[str]:
         return sorted({n.strip() for n in self.cleaned_data["namespaces"].split(",") if n.strip()})
 
 
-class VariantFormSet(forms.BaseInlineFormSet):
-    def variant_rows(self) -> list[tuple]:
+class VariantFormSet(forms.BaseInlineFormSet[Variant, Experiment, forms.ModelForm[Variant]]):
+    def variant_rows(self) -> list[VariantRow]:
         """(name, version id, weight) of the filled rows (an untouched extra row is empty)."""
         return [
             (f.instance.name, f.instance.version_id, f.instance.weight)
@@ -46,7 +53,7 @@ class VariantFormSet(forms.BaseInlineFormSet):
             if f.cleaned_data and not f.cleaned_data.get("DELETE")
         ]
 
-    def clean(self):
+    def clean(self) -> None:
         super().clean()
         if any(form.errors for form in self.forms):
             return
@@ -59,36 +66,37 @@ class VariantFormSet(forms.BaseInlineFormSet):
             raise ValidationError([m for messages in exc.message_dict.values() for m in messages]) from exc
 
 
-class VariantInline(admin.TabularInline):
+class VariantInline(admin.TabularInline[Variant, Experiment]):
     model = Variant
     formset = VariantFormSet
-    fields = ("name", "version", "weight", "is_control")
+    ALL_FIELDS = ("name", "version", "weight", "is_control")
+    fields = ALL_FIELDS
     readonly_fields = ("is_control",)
     extra = 2
     verbose_name_plural = "variants (the first one is the control, the one the others are compared with)"
 
-    def get_fields(self, request, obj=None):
-        return ("name", "version", "weight") if obj is None else self.fields
+    def get_fields(self, request: HttpRequest, obj: Experiment | None = None) -> tuple[str, ...]:
+        return ("name", "version", "weight") if obj is None else self.ALL_FIELDS
 
-    def get_readonly_fields(self, request, obj=None):
+    def get_readonly_fields(self, request: HttpRequest, obj: Experiment | None = None) -> tuple[str, ...]:
         if obj is None:
             return ("is_control",)
         if obj.status == Experiment.Status.CONCLUDED:
             return ("name", "version", "weight", "is_control")
         return ("name", "version", "is_control")
 
-    def get_extra(self, request, obj=None, **kwargs):
+    def get_extra(self, request: HttpRequest, obj: Experiment | None = None, **kwargs: Any) -> int:
         return 2 if obj is None else 0
 
-    def has_add_permission(self, request, obj=None):
+    def has_add_permission(self, request: HttpRequest, obj: Experiment | None = None) -> bool:
         return obj is None and super().has_add_permission(request, obj)
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj: Experiment | None = None) -> bool:
         return False
 
 
 @admin.register(Experiment)
-class ExperimentAdmin(admin.ModelAdmin):
+class ExperimentAdmin(admin.ModelAdmin[Experiment]):
     form = ExperimentForm
     inlines = (VariantInline,)
     list_display = ("key", "status", "scope", "variant_summary", "started_at", "stopped_at", "winner", "results")
@@ -108,7 +116,7 @@ class ExperimentAdmin(admin.ModelAdmin):
         "results",
     )
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         view = self.admin_site.admin_view
         pages = [
             path(f"<int:experiment_id>/{name}/", view(getattr(experiment_pages, f"{name.replace('-', '_')}_view")),
@@ -117,37 +125,39 @@ class ExperimentAdmin(admin.ModelAdmin):
         ]  # fmt: skip
         return [*pages, *super().get_urls()]
 
-    def get_fields(self, request, obj=None):
+    def get_fields(self, request: HttpRequest, obj: Experiment | None = None) -> tuple[str, ...]:
         return ("key", "description", "namespaces") if obj is None else self.EXISTING_FIELDS
 
-    def get_readonly_fields(self, request, obj=None):
+    def get_readonly_fields(self, request: HttpRequest, obj: Experiment | None = None) -> tuple[str, ...]:
         return () if obj is None else self.EXISTING_FIELDS
 
     @admin.display(description="namespaces")
-    def scope(self, experiment):
+    def scope(self, experiment: Experiment) -> str:
         return ", ".join(experiment.namespaces) or "every namespace"
 
     @admin.display(description="variants")
-    def variant_summary(self, experiment):
+    def variant_summary(self, experiment: Experiment) -> str:
         return ", ".join(f"{v.name}: v{v.version.number} ×{v.weight}" for v in experiment.variants.all())
 
     @admin.display(description="results")
-    def results(self, experiment):
+    def results(self, experiment: Experiment) -> str:
         url = reverse("admin:policies_experiment_results", args=[experiment.pk])
         return format_html('<a href="{}" class="experiment-results-link">results</a>', url)
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Experiment]:
         return super().get_queryset(request).select_related("winner").prefetch_related("variants__version")
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         extra_context = {**(extra_context or {}), **experiment_pages.change_context(request, object_id)}
         return super().change_view(request, object_id, form_url, extra_context)
 
-    def save_model(self, request, obj, form, change):
+    def save_model(self, request: HttpRequest, obj: Experiment, form: Any, change: bool) -> None:
         """Nothing here: the experiment and its variants are written together, by the
         service, in save_related (which sees the variant rows)."""
 
-    def save_related(self, request, form, formsets, change):
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         rows = formsets[0].variant_rows() if formsets else []
         actor = admin_actor(request.user)
         if change:
@@ -165,11 +175,14 @@ class ExperimentAdmin(admin.ModelAdmin):
         )
         form.instance.pk, form.instance.created_by = created.pk, created.created_by
 
-    def construct_change_message(self, request, form, formsets, add=False):
+    # Django stores a str as the message as it is; its stubs declare only the structured list.
+    def construct_change_message(  # type: ignore[override]
+        self, request: HttpRequest, form: forms.Form, formsets: Iterable[BaseFormSet[Any]], add: bool = False
+    ) -> str:
         # The formsets were not saved by the admin (the service wrote the rows).
         return f"{'Created' if add else 'Changed weights'} by {admin_actor(request.user)}"
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj: Experiment | None = None) -> bool:
         # Runs point at their experiment and variant: deleting would lose where memories came from.
         return False
 

@@ -2,7 +2,12 @@
 the turns it read and the version it ran, with its retries. The one write is the bulk
 Retry action on failed runs (the promotion service's `promotion_runs_retry`)."""
 
+from typing import Any
+
 from django.contrib import admin, messages
+from django.contrib.admin import ModelAdmin
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
@@ -27,10 +32,10 @@ class RunStatusFilter(admin.SimpleListFilter):
         ExtractionRun.Status.SUCCEEDED,
     )
 
-    def lookups(self, request, model_admin):
+    def lookups(self, request: HttpRequest, model_admin: ModelAdmin[Any]) -> list[tuple[str, str]]:
         return [(status.value, status.label) for status in self.ORDER]
 
-    def queryset(self, request, queryset):
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         return queryset.filter(status=self.value()) if self.value() in ExtractionRun.Status.values else queryset
 
 
@@ -38,7 +43,7 @@ def _runs(n: int) -> str:
     return f"{n} run" if n == 1 else f"{n} runs"
 
 
-class ExtractionRunRetryInline(admin.TabularInline):
+class ExtractionRunRetryInline(admin.TabularInline[ExtractionRunRetry, ExtractionRun]):
     """Each time the run was tried again: who, when, and how it had ended before."""
 
     model = ExtractionRunRetry
@@ -48,10 +53,10 @@ class ExtractionRunRetryInline(admin.TabularInline):
     can_delete = False
     verbose_name_plural = "retries"
 
-    def has_add_permission(self, request, obj=None):
+    def has_add_permission(self, request: HttpRequest, obj: ExtractionRun | None = None) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj: ExtractionRun | None = None) -> bool:
         return False
 
 
@@ -121,47 +126,51 @@ class ExtractionRunAdmin(ReadOnlyAdmin):
     )
 
     @admin.display(description="error")
-    def error_summary(self, run):
+    def error_summary(self, run: ExtractionRun) -> str:
         first_line = run.error.splitlines()[0] if run.error else ""
         return first_line[:120] + ("…" if len(first_line) > 120 else "")
 
     @admin.display(description="error")
-    def error_detail(self, run):
+    def error_detail(self, run: ExtractionRun) -> str:
         return format_html("<pre style='white-space: pre-wrap'>{}</pre>", run.error) if run.error else "-"
 
     @admin.display(description="raw model output")
-    def raw_output_detail(self, run):
+    def raw_output_detail(self, run: ExtractionRun) -> str:
         if not run.raw_output:
             return "- (the strategy calls no model, or nothing was stored)"
         return format_html("<pre id='run-raw-output' style='white-space: pre-wrap'>{}</pre>", run.raw_output)
 
     @admin.display(description="memories")
-    def memories_link(self, run):
+    def memories_link(self, run: ExtractionRun) -> str:
         url = reverse("admin:memory_memoryrecord_changelist") + "?" + urlencode({"extraction_run__id__exact": run.pk})
         return format_html('<a href="{}" id="run-memories">the memories of this run</a>', url)
 
     @admin.display(description="source messages")
-    def source_messages_link(self, run):
+    def source_messages_link(self, run: ExtractionRun) -> str:
         span = run_source_range(run=run)
         if span is None:
             return "- (not stored, or erased)"
-        query = {"namespace": run.namespace or "", "session_id": run.session_id, "seq__gte": span[0]}
+        query: dict[str, str | int] = {
+            "namespace": run.namespace or "",
+            "session_id": run.session_id,
+            "seq__gte": span[0],
+        }
         query["seq__lte"] = span[1]
         url = reverse("admin:memory_sourcemessage_changelist") + "?" + urlencode(query)
         return format_html('<a href="{}" id="run-source-messages">turns {} to {}</a>', url, span[0], span[1])
 
     @admin.display(description="policy version")
-    def policy_version_link(self, run):
+    def policy_version_link(self, run: ExtractionRun) -> str:
         if run.policy_version_id is None:
             return "-"
         url = reverse("admin:policies_policyversion_change", args=[run.policy_version_id])
         return format_html('<a href="{}" id="run-policy-version">{}</a>', url, run.policy_version)
 
-    def has_retry_permission(self, request):
+    def has_retry_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("policies.retry_extractionrun")
 
     @admin.action(description="Retry the selected failed runs", permissions=["retry"])
-    def retry_failed_runs(self, request, queryset):
+    def retry_failed_runs(self, request: HttpRequest, queryset: QuerySet[ExtractionRun]) -> None:
         """Through the promotion service, as the admin user: each failed run still
         blocking its session's turns runs again; the rest are counted, not touched."""
         result = promotion_runs_retry(
@@ -182,7 +191,7 @@ class ExtractionRunAdmin(ReadOnlyAdmin):
                 messages.WARNING,
             )
 
-    def changelist_view(self, request, extra_context=None):
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         if not llm.is_configured():
             self.message_user(
                 request,

@@ -8,9 +8,13 @@ saved through `policy_version_create` / `policy_version_update` and are read-onl
 once a run has used them.
 """
 
+from typing import Any
+
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.urls import path, reverse
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern, path, reverse
 
 from memory.actor_names import admin_actor
 from policies.admin import version_pages
@@ -22,7 +26,7 @@ from policies.services import EDITABLE_FIELDS, policy_version_create, policy_ver
 
 
 @admin.register(Policy)
-class PolicyAdmin(admin.ModelAdmin):
+class PolicyAdmin(admin.ModelAdmin[Policy]):
     list_display = ("name", "published_version", "description", "created_at")
     search_fields = ("name", "description")
     fields = ("name", "description", "published_version", "created_at")
@@ -30,7 +34,7 @@ class PolicyAdmin(admin.ModelAdmin):
     readonly_fields = ("published_version", "created_at")
     change_form_template = "admin/policies/policy/change_form.html"
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         view = self.admin_site.admin_view
         return [
             path("<int:policy_id>/rollback/", view(self.rollback_view), name="policies_policy_rollback"),
@@ -38,13 +42,15 @@ class PolicyAdmin(admin.ModelAdmin):
             *super().get_urls(),
         ]
 
-    def rollback_view(self, request, policy_id):
+    def rollback_view(self, request: HttpRequest, policy_id: int) -> HttpResponse:
         return version_pages.rollback_view(self, request, policy_id)
 
-    def diff_view(self, request, policy_id):
+    def diff_view(self, request: HttpRequest, policy_id: int) -> HttpResponse:
         return version_pages.diff_view(self, request, policy_id)
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         policy = Policy.objects.select_related("published_version").filter(pk=object_id).first()
         extra_context = dict(extra_context or {})
         if policy is not None:
@@ -59,7 +65,7 @@ class PolicyAdmin(admin.ModelAdmin):
 
 
 @admin.register(PolicyVersion)
-class PolicyVersionAdmin(admin.ModelAdmin):
+class PolicyVersionAdmin(admin.ModelAdmin[PolicyVersion]):
     form = PolicyVersionForm
     list_display = (
         "__str__",
@@ -77,7 +83,7 @@ class PolicyVersionAdmin(admin.ModelAdmin):
     actions = ("publish_version",)
     change_form_template = "admin/policies/policyversion/change_form.html"
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         view = self.admin_site.admin_view
         return [
             path("<int:version_id>/publish/", view(self.publish_view), name="policies_policyversion_publish"),
@@ -86,32 +92,34 @@ class PolicyVersionAdmin(admin.ModelAdmin):
             *super().get_urls(),
         ]
 
-    def publish_view(self, request, version_id):
+    def publish_view(self, request: HttpRequest, version_id: int) -> HttpResponse:
         return version_pages.publish_view(self, request, version_id)
 
-    def new_version_view(self, request, version_id):
+    def new_version_view(self, request: HttpRequest, version_id: int) -> HttpResponse:
         return version_pages.new_version_view(self, request, version_id)
 
-    def try_it_view(self, request, version_id):
+    def try_it_view(self, request: HttpRequest, version_id: int) -> HttpResponse:
         return version_pages.try_it_view(self, request, version_id)
 
     @admin.display(description="published", boolean=True)
-    def published(self, version):
+    def published(self, version: PolicyVersion) -> bool:
         return version.policy.published_version_id == version.pk
 
-    def get_fields(self, request, obj=None):
+    def get_fields(self, request: HttpRequest, obj: PolicyVersion | None = None) -> tuple[str, ...]:
         if obj is None:
             return ("policy", *EDITABLE_FIELDS)
         return ("policy", "number", *EDITABLE_FIELDS, "created_by", "created_at")
 
-    def get_readonly_fields(self, request, obj=None):
+    def get_readonly_fields(self, request: HttpRequest, obj: PolicyVersion | None = None) -> tuple[str, ...]:
         if obj is None:
             return ()
         if policy_version_is_used(version=obj):
             return self.get_fields(request, obj)
         return ("policy", "number", "created_by", "created_at")
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         version = PolicyVersion.objects.select_related("policy__published_version").filter(pk=object_id).first()
         extra_context = dict(extra_context or {})
         if version is not None:
@@ -132,7 +140,7 @@ class PolicyVersionAdmin(admin.ModelAdmin):
             )
         return super().change_view(request, object_id, form_url, extra_context)
 
-    def save_model(self, request, obj, form, change):
+    def save_model(self, request: HttpRequest, obj: PolicyVersion, form: Any, change: bool) -> None:
         if not change:
             data = {name: form.cleaned_data[name] for name in EDITABLE_FIELDS}
             actor = admin_actor(request.user)
@@ -148,17 +156,17 @@ class PolicyVersionAdmin(admin.ModelAdmin):
         if data:
             policy_version_update(version=obj, data=data)
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj: PolicyVersion | None = None) -> bool:
         # Runs protect the versions they used.
         if obj is not None and policy_version_is_used(version=obj):
             return False
         return super().has_delete_permission(request, obj)
 
-    def has_publish_permission(self, request):
+    def has_publish_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(version_pages.PUBLISH_PERMISSION)
 
     @admin.action(description="Publish the selected version", permissions=["publish"])
-    def publish_version(self, request, queryset):
+    def publish_version(self, request: HttpRequest, queryset: QuerySet[PolicyVersion]) -> None:
         versions = list(queryset.select_related("policy")[:2])
         if len(versions) != 1:
             self.message_user(request, "Select exactly one version to publish.", messages.WARNING)
