@@ -259,7 +259,7 @@ class SerializerRulesSchema(OpenApiSerializerExtension):
         return {**schema, **self.target.schema_rules}
 
 
-# Something besides whitespace, anywhere (unanchored): a working-memory message's role and content.
+# Something besides whitespace, anywhere (unanchored): a message's role and content, a search's text.
 HAS_CONTENT = f"[^{WHITESPACE}]"
 
 

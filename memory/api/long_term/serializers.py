@@ -13,6 +13,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from memory.api.fields import (
+    HAS_CONTENT,
     MESSAGE_ID_MAX_LENGTH,
     RECORD_ID_MAX_LENGTH,
     MemoryTextField,
@@ -109,6 +110,23 @@ class HalfLifeDaysField(serializers.FloatField):
 
 
 class SearchSerializer(serializers.Serializer):
+    # What operations.search_query_from_body refuses: a distance_threshold without a query
+    # text, or in keyword mode. (Its depth rule, offset + limit at most MEMORY_MAX_SEARCH_DEPTH
+    # with text or RediSearch's window without, adds two fields: JSON Schema cannot say it.)
+    schema_rules = {
+        "anyOf": [
+            {"not": {"required": ["distance_threshold"], "properties": {"distance_threshold": {"type": "number"}}}},
+            {
+                "required": ["text"],
+                "properties": {
+                    "text": {"type": "string", "pattern": HAS_CONTENT},
+                    # A pattern, not an enum: drf-spectacular's enum hook would hoist an enum here.
+                    "search_mode": {"type": "string", "pattern": "^(?:semantic|hybrid)$"},
+                },
+            },
+        ]
+    }
+
     text = MemoryTextField(required=False, allow_blank=True, allow_null=True, default="")
     search_mode = serializers.ChoiceField(choices=SEARCH_MODES, default="semantic")
     hybrid_alpha = serializers.FloatField(min_value=0.0, max_value=1.0, default=DEFAULT_HYBRID_ALPHA)

@@ -369,3 +369,34 @@ def test_a_messages_declared_role_content_and_id_are_what_message_validation_tak
             if validator.is_valid(v) == (name in MessageValidator(now=datetime.now(UTC)).validate({name: v})[1])
         ]
         assert refused == []
+
+
+SEARCHES = [
+    {},
+    {"distance_threshold": 0.5},
+    {"text": " \n", "distance_threshold": 0.5},
+    {"text": "tea", "distance_threshold": 0.5},
+    {"text": "tea", "distance_threshold": 0.5, "search_mode": "keyword"},
+    {"text": "tea", "distance_threshold": 0.5, "search_mode": "hybrid"},
+    {"distance_threshold": None, "search_mode": "keyword"},
+    {"text": "tea", "search_mode": "keyword"},
+]
+
+
+@pytest.mark.django_db
+def test_searches_the_schema_admits_are_the_ones_the_api_takes(api, schema):
+    ref = {"$ref": "#/components/schemas/Search"}
+    results = [
+        (admits(schema, ref, body), api.post("/v1/long-term-memory/search", body, format="json").status_code)
+        for body in SEARCHES
+    ]
+    assert results == [
+        (True, 200),
+        (False, 422),
+        (False, 422),
+        (True, 200),
+        (False, 422),
+        (True, 200),
+        (True, 200),
+        (True, 200),
+    ]
