@@ -1,9 +1,12 @@
 """Bulk actions of the memory changelist, each one call of a review (or erasure) service
 with the admin user as actor. Reject and erase ask first, on a page of their own."""
 
+from typing import Any
+
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
-from django.db.models import Count
+from django.contrib.admin import ModelAdmin, helpers
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils.text import Truncator
 
@@ -13,8 +16,10 @@ from memory.models import MemoryRecord
 from memory.services.erasure import user_erase
 from memory.services.review import REJECT_REASONS, memories_approve, memories_pin, memories_reject, memories_unpin
 
+Records = QuerySet[MemoryRecord]
 
-def _ids(queryset) -> list[str]:
+
+def _ids(queryset: Records) -> list[str]:
     return list(queryset.values_list("id", flat=True))
 
 
@@ -23,24 +28,26 @@ def _plural(n: int) -> str:
 
 
 @admin.action(description="Approve selected memories", permissions=["change"])
-def approve_selected(modeladmin, request, queryset):
+def approve_selected(modeladmin: ModelAdmin[MemoryRecord], request: HttpRequest, queryset: Records) -> None:
     n = memories_approve(memory_ids=_ids(queryset), actor=admin_actor(request.user))
     modeladmin.message_user(request, f"Approved {_plural(n)}; they are searchable now.", messages.SUCCESS)
 
 
 @admin.action(description="Pin selected memories", permissions=["change"])
-def pin_selected(modeladmin, request, queryset):
+def pin_selected(modeladmin: ModelAdmin[MemoryRecord], request: HttpRequest, queryset: Records) -> None:
     n = memories_pin(memory_ids=_ids(queryset), actor=admin_actor(request.user))
     modeladmin.message_user(request, f"Pinned {_plural(n)}: no forgetting policy will remove them.", messages.SUCCESS)
 
 
 @admin.action(description="Unpin selected memories", permissions=["change"])
-def unpin_selected(modeladmin, request, queryset):
+def unpin_selected(modeladmin: ModelAdmin[MemoryRecord], request: HttpRequest, queryset: Records) -> None:
     n = memories_unpin(memory_ids=_ids(queryset), actor=admin_actor(request.user))
     modeladmin.message_user(request, f"Unpinned {_plural(n)}.", messages.SUCCESS)
 
 
-def _confirmation(modeladmin, request, queryset, template: str, **context):
+def _confirmation(
+    modeladmin: ModelAdmin[MemoryRecord], request: HttpRequest, queryset: Records, template: str, **context: Any
+) -> TemplateResponse:
     """An intermediate page that posts the same selection back to the same action."""
     return TemplateResponse(
         request,
@@ -60,7 +67,9 @@ def _confirmation(modeladmin, request, queryset, template: str, **context):
 
 
 @admin.action(description="Reject selected memories…", permissions=["change"])
-def reject_selected(modeladmin, request, queryset):
+def reject_selected(
+    modeladmin: ModelAdmin[MemoryRecord], request: HttpRequest, queryset: Records
+) -> TemplateResponse | None:
     form = RejectForm(request.POST if request.POST.get("post") else None)
     if form.is_bound and form.is_valid():
         n = memories_reject(
@@ -82,10 +91,10 @@ def reject_selected(modeladmin, request, queryset):
     )
 
 
-def _owners(queryset) -> list[dict]:
+def _owners(queryset: Records) -> list[dict[str, Any]]:
     """The owners, (namespace, user) pairs, of the selection, with how much each holds in all."""
     pairs = queryset.exclude(user_id__isnull=True).values_list("namespace", "user_id").distinct()
-    owners = []
+    owners: list[dict[str, Any]] = []
     for namespace, user_id in sorted(set(pairs), key=lambda p: (p[0] or "", p[1])):
         held = MemoryRecord.objects.filter(namespace=namespace, user_id=user_id).aggregate(n=Count("id"))["n"]
         owners.append({"namespace": namespace, "user_id": user_id, "records": held})
@@ -93,7 +102,9 @@ def _owners(queryset) -> list[dict]:
 
 
 @admin.action(description="Erase these users' memory completely…", permissions=["erase"])
-def erase_users(modeladmin, request, queryset):
+def erase_users(
+    modeladmin: ModelAdmin[MemoryRecord], request: HttpRequest, queryset: Records
+) -> TemplateResponse | None:
     owners = _owners(queryset)
     if request.POST.get("post") == "yes" and owners:
         actor = admin_actor(request.user)

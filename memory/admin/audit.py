@@ -1,7 +1,10 @@
 """Read-only admins of the audit trail: history, erasure receipts, source messages.
 Nothing here is edited by hand; a history entry's page offers its undo when it has one."""
 
+from typing import Any
+
 from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
@@ -24,15 +27,17 @@ class MemoryHistoryAdmin(ReadOnlyAdmin):
         css = {"all": ("memory/admin.css",)}
 
     @admin.display(description="memory", ordering="memory_id")
-    def memory_link(self, row):
+    def memory_link(self, row: MemoryHistory) -> str:
         url = reverse("admin:memory_memoryrecord_change", args=[row.memory_id])
         return format_html('<a href="{}"><code>{}</code></a>', url, row.memory_id)
 
     @admin.display(description="reason")
-    def reason_short(self, row):
+    def reason_short(self, row: MemoryHistory) -> str:
         return Truncator(row.reason).chars(100)
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         row = MemoryHistory.objects.filter(pk=object_id).first() if str(object_id).isdigit() else None
         extra_context = dict(extra_context or {})
         if row is not None:
@@ -50,7 +55,7 @@ class ErasureReceiptAdmin(ReadOnlyAdmin):
     date_hierarchy = "created_at"
 
     @admin.display(description="removed")
-    def counts_summary(self, receipt):
+    def counts_summary(self, receipt: ErasureReceipt) -> str:
         counts = receipt.counts or {}
         return ", ".join(f"{kind}: {n}" for kind, n in counts.items() if isinstance(n, int) and n) or "nothing"
 
@@ -64,5 +69,5 @@ class SourceMessageAdmin(ReadOnlyAdmin):
     list_per_page = 100
 
     @admin.display(description="content")
-    def content_short(self, message):
+    def content_short(self, message: SourceMessage) -> str:
         return Truncator(message.content).chars(140)

@@ -1,9 +1,15 @@
 """Changelist filters for memories. The value lists are computed in the database
 (grouped, counted, capped), so a large table does not load into the sidebar."""
 
-from django.contrib import admin
+from collections.abc import Sequence
+from typing import Any
 
-from memory.models import MemoryStatus
+from django.contrib import admin
+from django.contrib.admin import ModelAdmin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from memory.models import MemoryRecord, MemoryStatus
 from memory.selectors.review import field_values, list_field_values, records_with_list_value, records_with_merges
 from policies.models import Policy
 
@@ -14,10 +20,10 @@ class StatusFilter(admin.SimpleListFilter):
     title = "status"
     parameter_name = "status"
 
-    def lookups(self, request, model_admin):
+    def lookups(self, request: HttpRequest, model_admin: ModelAdmin[Any]) -> Sequence[tuple[str, str]]:
         return MemoryStatus.choices
 
-    def queryset(self, request, queryset):
+    def queryset(self, request: HttpRequest, queryset: QuerySet[MemoryRecord]) -> QuerySet[MemoryRecord]:
         value = self.value()
         return queryset.filter(status=value) if value in MemoryStatus.values else queryset
 
@@ -28,7 +34,7 @@ class _ScalarValuesFilter(admin.SimpleListFilter):
     field_name = ""
     none_label = "(none)"
 
-    def lookups(self, request, model_admin):
+    def lookups(self, request: HttpRequest, model_admin: ModelAdmin[Any]) -> Sequence[tuple[str, str]]:
         choices = [
             (NONE_VALUE if value is None else value, self.none_label if value is None else f"{value} ({n})")
             for value, n in field_values(name=self.field_name)
@@ -38,7 +44,7 @@ class _ScalarValuesFilter(admin.SimpleListFilter):
             choices.append((selected, self.none_label if selected == NONE_VALUE else selected))
         return choices
 
-    def queryset(self, request, queryset):
+    def queryset(self, request: HttpRequest, queryset: QuerySet[MemoryRecord]) -> QuerySet[MemoryRecord]:
         value = self.value()
         if value is None:
             return queryset
@@ -68,10 +74,10 @@ class PolicyFilter(admin.SimpleListFilter):
     title = "policy"
     parameter_name = "policy"
 
-    def lookups(self, request, model_admin):
+    def lookups(self, request: HttpRequest, model_admin: ModelAdmin[Any]) -> Sequence[tuple[str, str]]:
         return [(str(pk), name) for pk, name in Policy.objects.order_by("name").values_list("pk", "name")]
 
-    def queryset(self, request, queryset):
+    def queryset(self, request: HttpRequest, queryset: QuerySet[MemoryRecord]) -> QuerySet[MemoryRecord]:
         value = self.value() or ""
         return queryset.filter(extraction_run__policy_version__policy_id=int(value)) if value.isdigit() else queryset
 
@@ -81,14 +87,14 @@ class _ListValueFilter(admin.SimpleListFilter):
 
     field_name = ""
 
-    def lookups(self, request, model_admin):
+    def lookups(self, request: HttpRequest, model_admin: ModelAdmin[Any]) -> Sequence[tuple[str, str]]:
         choices = [(value, f"{value} ({n})") for value, n in list_field_values(name=self.field_name)]
         selected = self.value()
         if selected and selected not in {value for value, _ in choices}:
             choices.append((selected, selected))
         return choices
 
-    def queryset(self, request, queryset):
+    def queryset(self, request: HttpRequest, queryset: QuerySet[MemoryRecord]) -> QuerySet[MemoryRecord]:
         value = self.value()
         return queryset if not value else records_with_list_value(queryset, name=self.field_name, value=value)
 
@@ -109,10 +115,10 @@ class HasMergesFilter(admin.SimpleListFilter):
     title = "has merges"
     parameter_name = "has_merges"
 
-    def lookups(self, request, model_admin):
+    def lookups(self, request: HttpRequest, model_admin: ModelAdmin[Any]) -> Sequence[tuple[str, str]]:
         return (("yes", "Yes: duplicates were merged into it"), ("no", "No"))
 
-    def queryset(self, request, queryset):
+    def queryset(self, request: HttpRequest, queryset: QuerySet[MemoryRecord]) -> QuerySet[MemoryRecord]:
         if self.value() in ("yes", "no"):
             return records_with_merges(queryset, has=self.value() == "yes")
         return queryset

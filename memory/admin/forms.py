@@ -1,7 +1,7 @@
 """Forms of the review desk. They only validate and shape input; the admin hands the
 cleaned values to the review services."""
 
-from typing import cast
+from typing import Any, cast
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -17,27 +17,28 @@ FORM_FIELDS = ("text", "topics", "entities", "event_date", "pinned")
 class ListField(forms.CharField):
     """A list of short strings typed as "a, b, c" (a reviewer should not have to write JSON)."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("required", False)
         kwargs.setdefault("help_text", "Comma-separated.")
         super().__init__(**kwargs)
 
-    def prepare_value(self, value):
+    def prepare_value(self, value: Any) -> Any:
         if isinstance(value, list | tuple):
             return ", ".join(str(v) for v in value)
         return value
 
-    def to_python(self, value):
+    # A list where CharField gives a str: the field turns the typed "a, b" into its items.
+    def to_python(self, value: Any) -> list[str]:  # type: ignore[override]
         if isinstance(value, list | tuple):
             return [str(v) for v in value]
         parts = (part.strip() for part in (value or "").split(","))
         return list(dict.fromkeys(part for part in parts if part))
 
-    def has_changed(self, initial, data):
+    def has_changed(self, initial: Any, data: Any) -> bool:
         return list(initial or []) != self.to_python(data)
 
 
-class MemoryRecordForm(forms.ModelForm):
+class MemoryRecordForm(forms.ModelForm[MemoryRecord]):
     """The change page: the reviewer's fields, plus the status as a decision with a reason."""
 
     topics = ListField()
@@ -55,7 +56,7 @@ class MemoryRecordForm(forms.ModelForm):
         fields = (*FORM_FIELDS, "status")
         widgets = {"text": forms.Textarea(attrs={"rows": 4, "cols": 90})}
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # The services decide, they do not put a record back in the queue: pending is
         # offered only while the record is pending.
@@ -66,13 +67,13 @@ class MemoryRecordForm(forms.ModelForm):
             if value != MemoryStatus.PENDING or current == MemoryStatus.PENDING
         ]
 
-    def clean_text(self):
-        text = self.cleaned_data["text"]
+    def clean_text(self) -> str:
+        text: str = self.cleaned_data["text"]
         if not text.strip():
             raise ValidationError("The text cannot be empty.")
         return text
 
-    def clean(self):
+    def clean(self) -> dict[str, Any]:
         super().clean()
         cleaned = self.cleaned_data  # what ModelForm.clean() returns
         rejecting = "status" in self.changed_data and cleaned.get("status") == MemoryStatus.REJECTED
@@ -80,7 +81,7 @@ class MemoryRecordForm(forms.ModelForm):
             self.add_error("reject_reason", "Say why you reject it: pick a reason or type one.")
         return cleaned
 
-    def review_changes(self) -> dict:
+    def review_changes(self) -> dict[str, Any]:
         """The edits to hand to memory_edit: the reviewer's fields that changed."""
         return {name: self.cleaned_data[name] for name in FORM_FIELDS if name in self.changed_data}
 
@@ -108,9 +109,9 @@ class ReviewEditForm(forms.Form):
             auto_id="edit-%s",
         )
 
-    def changes_from(self, record: MemoryRecord) -> dict:
+    def changes_from(self, record: MemoryRecord) -> dict[str, Any]:
         """The fields whose submitted value differs from the record's."""
-        changes = {}
+        changes: dict[str, Any] = {}
         for name in FORM_FIELDS:
             value = self.cleaned_data[name]
             current = getattr(record, name)
@@ -130,7 +131,7 @@ class RejectForm(forms.Form):
     reason_choice = forms.CharField(required=False, max_length=500)
     reason_other = forms.CharField(required=False, max_length=500)
 
-    def clean(self):
+    def clean(self) -> dict[str, Any]:
         super().clean()
         cleaned = self.cleaned_data  # what Form.clean() returns
         reason = (cleaned.get("reason_other") or "").strip() or (cleaned.get("reason_choice") or "").strip()

@@ -5,9 +5,13 @@ Managing keys takes the `memory.*_apikey` permissions, which no role group holds
 even see them. Keys are never edited: a changed scope is a new key and a revoked old one.
 """
 
+from typing import Any
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest
 from rest_framework_api_key.admin import APIKeyModelAdmin
 from rest_framework_api_key.models import APIKey
 
@@ -22,7 +26,7 @@ if admin.site.is_registered(APIKey):
 del APIKeyModelAdmin
 
 
-class ApiKeyCreateForm(forms.ModelForm):
+class ApiKeyCreateForm(forms.ModelForm[ApiKey]):
     namespaces = ListField(required=True, help_text='Comma-separated; "*" for every namespace (an operator key).')
     user_ids = ListField(help_text="Comma-separated; empty: any user.")
     permissions = forms.MultipleChoiceField(
@@ -36,7 +40,7 @@ class ApiKeyCreateForm(forms.ModelForm):
         model = ApiKey
         fields = ("name", "tenant", "namespaces", "user_ids", "expiry_date")
 
-    def clean(self):
+    def clean(self) -> dict[str, Any]:
         super().clean()
         data = self.cleaned_data  # what ModelForm.clean() returns
         if not self.errors:
@@ -48,7 +52,7 @@ class ApiKeyCreateForm(forms.ModelForm):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
     list_display = ("prefix", "name", "tenant", "namespaces", "user_ids", "permissions", "state", "last_used_at")
     list_filter = ("tenant", "revoked")
     search_fields = ("=prefix", "name", "tenant")
@@ -70,21 +74,23 @@ class ApiKeyAdmin(admin.ModelAdmin):
     )
 
     @admin.display(description="state")
-    def state(self, key):
+    def state(self, key: ApiKey) -> str:
         return "revoked" if key.revoked else ("expired" if key.has_expired else "active")
 
-    def get_form(self, request, obj=None, change=False, **kwargs):
+    def get_form(
+        self, request: HttpRequest, obj: ApiKey | None = None, change: bool = False, **kwargs: Any
+    ) -> type[forms.ModelForm[ApiKey]]:
         if obj is None:
             kwargs["form"] = ApiKeyCreateForm
         return super().get_form(request, obj, change=change, **kwargs)
 
-    def get_readonly_fields(self, request, obj=None):
+    def get_readonly_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> list[str] | tuple[str, ...]:
         return self.readonly_fields if obj is not None else ()
 
-    def get_fields(self, request, obj=None):
-        return self.readonly_fields if obj is not None else list(ApiKeyCreateForm.base_fields)
+    def get_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> tuple[str, ...]:
+        return tuple(self.readonly_fields) if obj is not None else tuple(ApiKeyCreateForm.base_fields)
 
-    def save_model(self, request, obj, form, change):
+    def save_model(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> None:
         """Creation goes through the service, which shows the secret once."""
         if change:
             return
@@ -104,17 +110,17 @@ class ApiKeyAdmin(admin.ModelAdmin):
         obj._state.adding = False
         messages.warning(request, f"The API key {key.prefix} is: {secret} (shown once: store it now).")
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj: ApiKey | None = None) -> bool:
         return False  # a key's page only shows it; revoking is the action
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj: ApiKey | None = None) -> bool:
         return False  # revoke instead: a deleted key would lose who made and used it
 
     @admin.action(description="Revoke the selected keys (cannot be undone)", permissions=["revoke"])
-    def revoke(self, request, queryset):
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
         for key in queryset:
             api_key_revoke(prefix=key.prefix, actor=admin_actor(request.user))
         self.message_user(request, f"Revoked {queryset.count()} keys.", messages.SUCCESS)
 
-    def has_revoke_permission(self, request):
+    def has_revoke_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("memory.change_apikey")

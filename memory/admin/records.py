@@ -1,10 +1,16 @@
 """The memory changelist and change page. Every change goes through the review
 services with the admin user as actor; the pages only read and route."""
 
+from typing import Any
+
 from django.contrib import admin
 from django.contrib.admin import ChoicesFieldListFilter, DateFieldListFilter, RelatedOnlyFieldListFilter
-from django.urls import path, reverse
+from django.db.models import QuerySet
+from django.db.models.expressions import Combinable
+from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
+from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
 from memory.actor_names import admin_actor
@@ -31,7 +37,7 @@ from memory.services.review import (
 NON_FILTER_PARAMS = ("o", "p", "e", "_facets", "_popup", "_to_field", "all", "after")
 
 
-def status_badge(status: str):
+def status_badge(status: str) -> SafeString:
     return format_html('<span class="memory-badge memory-badge--{}">{}</span>', status, status)
 
 
@@ -51,7 +57,7 @@ BOOKKEEPING_FIELDS = (
 
 
 @admin.register(MemoryRecord)
-class MemoryRecordAdmin(admin.ModelAdmin):
+class MemoryRecordAdmin(admin.ModelAdmin[MemoryRecord]):
     form = MemoryRecordForm
     change_list_template = "admin/memory/memoryrecord/change_list.html"
     change_form_template = "admin/memory/memoryrecord/change_form.html"
@@ -103,41 +109,41 @@ class MemoryRecordAdmin(admin.ModelAdmin):
     # --- Columns -----------------------------------------------------------------------
 
     @admin.display(description="text", ordering="text")
-    def text_short(self, record):
+    def text_short(self, record: MemoryRecord) -> str:
         text = Truncator(" ".join(record.text.split())).chars(110)
         return format_html("{}{}", "📌 " if record.pinned else "", text)
 
     @admin.display(description="status", ordering=REVIEW_RANK)
-    def status_label(self, record):
+    def status_label(self, record: MemoryRecord) -> str:
         return status_badge(record.status)
 
     @admin.display(description="policy version", ordering="extraction_run__policy_version")
-    def policy_version(self, record):
+    def policy_version(self, record: MemoryRecord) -> str:
         run = record.extraction_run
         return str(run.policy_version) if run and run.policy_version else "-"
 
     @admin.display(description="extraction run")
-    def run_link(self, record):
+    def run_link(self, record: MemoryRecord) -> str:
         if record.extraction_run_id is None:
             return "-"
         url = reverse("admin:policies_extractionrun_change", args=[record.extraction_run_id])
         return format_html('<a href="{}">run {}</a>', url, record.extraction_run_id)
 
-    def get_ordering(self, request):
+    def get_ordering(self, request: HttpRequest) -> list[Combinable | str]:
         return [REVIEW_RANK.asc(), "-created_at", "-id"]
 
     # --- Permissions: memories come from agents and promotion, never typed in ---------
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_erase_permission(self, request):
+    def has_erase_permission(self, request: HttpRequest) -> bool:
         """Erasing a person is irreversible and reaches beyond memories: superusers only."""
         return request.user.is_active and request.user.is_superuser
 
     # --- Writes, all through the services -------------------------------------------------
 
-    def save_model(self, request, obj, form, change):
+    def save_model(self, request: HttpRequest, obj: MemoryRecord, form: Any, change: bool) -> None:
         actor = admin_actor(request.user)
         changes = form.review_changes()
         if changes:
@@ -148,19 +154,19 @@ class MemoryRecordAdmin(admin.ModelAdmin):
             elif form.cleaned_data["status"] == MemoryStatus.REJECTED:
                 memory_reject(memory_id=obj.pk, reason=form.cleaned_data["reject_reason"], actor=actor)
 
-    def save_related(self, request, form, formsets, change):
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         """Nothing related to save; the services wrote the record (form.save_m2m would not)."""
 
-    def delete_model(self, request, obj):
+    def delete_model(self, request: HttpRequest, obj: MemoryRecord) -> None:
         memory_delete(memory_id=obj.pk, actor=admin_actor(request.user), reason="deleted in the admin")
 
-    def delete_queryset(self, request, queryset):
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[MemoryRecord]) -> None:
         ids = list(queryset.values_list("id", flat=True))
         memories_delete(memory_ids=ids, actor=admin_actor(request.user), reason="deleted in the admin")
 
     # --- Pages -------------------------------------------------------------------------------
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         view = self.admin_site.admin_view
         return [
             path("review/", view(self.review_view), name="memory_memoryrecord_review"),
@@ -172,13 +178,13 @@ class MemoryRecordAdmin(admin.ModelAdmin):
             *super().get_urls(),
         ]
 
-    def review_view(self, request):
+    def review_view(self, request: HttpRequest) -> HttpResponse:
         return review.review_view(self, request)
 
-    def history_undo_view(self, request, history_id):
+    def history_undo_view(self, request: HttpRequest, history_id: int) -> HttpResponse:
         return review.history_undo_view(self, request, history_id)
 
-    def changelist_view(self, request, extra_context=None):
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         query = request.GET.copy()
         for name in NON_FILTER_PARAMS:
             query.pop(name, None)
@@ -189,7 +195,9 @@ class MemoryRecordAdmin(admin.ModelAdmin):
         }
         return super().changelist_view(request, extra_context)
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         record = (
             MemoryRecord.objects.filter(pk=object_id).select_related("extraction_run__policy_version__policy").first()
         )
@@ -199,7 +207,7 @@ class MemoryRecordAdmin(admin.ModelAdmin):
         return super().change_view(request, object_id, form_url, extra_context)
 
 
-def provenance_context(request, record: MemoryRecord) -> dict:
+def provenance_context(request: HttpRequest, record: MemoryRecord) -> dict[str, Any]:
     run = record.extraction_run
     version = run.policy_version if run else None
     can_see_version = request.user.has_perm("policies.view_policyversion")

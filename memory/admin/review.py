@@ -3,12 +3,15 @@ history entry. Both post to the review services and redirect, so the next item (
 the restored record) loads at once and a reload never repeats an action."""
 
 import copy
+from typing import Any
 
 from django.contrib import messages
+from django.contrib.admin import ModelAdmin
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.db import transaction
-from django.http import HttpResponseNotAllowed, HttpResponseRedirect, QueryDict
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect, QueryDict
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -41,7 +44,7 @@ def _filters(query: QueryDict) -> QueryDict:
     return filters
 
 
-def _url(filters: QueryDict, **extra) -> str:
+def _url(filters: QueryDict, **extra: Any) -> str:
     query = filters.copy()
     for name, value in extra.items():
         if value:
@@ -50,19 +53,21 @@ def _url(filters: QueryDict, **extra) -> str:
     return f"{base}?{query.urlencode()}" if query else base
 
 
-def review_queue(model_admin, request, filters: QueryDict):
+def review_queue(
+    model_admin: ModelAdmin[MemoryRecord], request: HttpRequest, filters: QueryDict
+) -> QuerySet[MemoryRecord]:
     """The changelist's own queryset for these filters (same filters, same search), so
     "Review these" reviews exactly what the changelist showed; pending only unless the
     filters pick a status."""
     changelist_request = copy.copy(request)
-    changelist_request.GET = filters
-    queryset = model_admin.get_changelist_instance(changelist_request).queryset
+    changelist_request.GET = filters  # type: ignore[assignment]  # a mutable copy, which the changelist only reads
+    queryset: QuerySet[MemoryRecord] = model_admin.get_changelist_instance(changelist_request).queryset
     if not filters.get("status"):
         queryset = queryset.filter(status=MemoryStatus.PENDING)
     return queryset
 
 
-def review_view(model_admin, request):
+def review_view(model_admin: ModelAdmin[MemoryRecord], request: HttpRequest) -> HttpResponse:
     if not model_admin.has_change_permission(request):
         raise PermissionDenied
     filters = _filters(request.GET)
@@ -97,7 +102,7 @@ def review_view(model_admin, request):
     return TemplateResponse(request, "admin/memory/memoryrecord/review.html", context)
 
 
-def _evidence(item: MemoryRecord) -> dict:
+def _evidence(item: MemoryRecord) -> dict[str, Any]:
     run = item.extraction_run
     return {
         "turns": memory_source_turns(record=item),
@@ -109,7 +114,7 @@ def _evidence(item: MemoryRecord) -> dict:
     }
 
 
-def _act(request) -> None:
+def _act(request: HttpRequest) -> None:
     """Apply one decision from the review view; problems become messages, not errors."""
     actor = admin_actor(request.user)
     record = MemoryRecord.objects.filter(pk=request.POST.get("memory_id", "")).first()
@@ -137,7 +142,7 @@ def _act(request) -> None:
         messages.error(request, f"Nothing changed: {exc}")
 
 
-def _edit(request, record: MemoryRecord, actor: str, *, approve: bool) -> None:
+def _edit(request: HttpRequest, record: MemoryRecord, actor: str, *, approve: bool) -> None:
     form = ReviewEditForm(request.POST)
     if not form.is_valid():
         problems = "; ".join(
@@ -156,12 +161,12 @@ def _edit(request, record: MemoryRecord, actor: str, *, approve: bool) -> None:
     _done(request, verb, record, Truncator(record.text).chars(60))
 
 
-def _done(request, verb: str, record: MemoryRecord, label: str) -> None:
+def _done(request: HttpRequest, verb: str, record: MemoryRecord, label: str) -> None:
     url = reverse("admin:memory_memoryrecord_change", args=[record.pk])
     messages.success(request, format_html('{} <a href="{}">“{}”</a>.', verb, url, label))
 
 
-def history_undo_view(model_admin, request, history_id: int):
+def history_undo_view(model_admin: ModelAdmin[MemoryRecord], request: HttpRequest, history_id: int) -> HttpResponse:
     """POST only: undo a merge or a delete, then show the record that came back."""
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
