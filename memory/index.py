@@ -16,6 +16,7 @@ Timestamps are stored as integer microseconds since the epoch (exact in a double
 import hashlib
 import json
 import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -50,7 +51,7 @@ INDEX_ERRORS = (redis.RedisError, RedisSearchError)
 MAX_WINDOW = 10_000  # RediSearch's default MAXSEARCHRESULTS: offset + limit may not pass it
 
 
-def _schema_dict() -> dict:
+def _schema_dict() -> dict[str, Any]:
     fields: list[dict[str, Any]] = [{"name": name, "type": "text"} for name in TEXT_FIELDS]
     fields += [
         {
@@ -121,7 +122,7 @@ def to_micros(value: datetime) -> int:
     return int(round(value.timestamp() * 1_000_000))
 
 
-def _field_value(value):
+def _field_value(value: Any) -> Any:
     if isinstance(value, datetime):
         return to_micros(value)
     if isinstance(value, bool):
@@ -131,7 +132,7 @@ def _field_value(value):
     return value
 
 
-def upsert_records(records) -> None:
+def upsert_records(records: Iterable[Any]) -> None:
     """Replace the document of each record (any object with the DOCUMENT_FIELDS
     attributes and an `embedding` of float32 bytes)."""
     upsert_documents(
@@ -140,7 +141,7 @@ def upsert_records(records) -> None:
     )
 
 
-def upsert_documents(documents: list[dict], vectors) -> None:
+def upsert_documents(documents: list[dict[str, Any]], vectors: Iterable[np.ndarray]) -> None:
     """Replace one hash per document; `documents[i]["id"]` is the record id.
 
     Values that are None or empty lists are left out, so `missing()` finds them.
@@ -155,7 +156,7 @@ def upsert_documents(documents: list[dict], vectors) -> None:
         row["vector"] = np.asarray(vector, dtype=np.float32).tobytes()
         key = redis_keys.index_document_key(document["id"])
         pipe.delete(key)  # a replace, so fields that became empty do not linger
-        pipe.hset(key, mapping=row)
+        pipe.hset(key, mapping=row)  # type: ignore[arg-type]  # str keys encode; the stub's key type is invariant
     pipe.execute()
 
 
@@ -212,7 +213,7 @@ class Condition:
 
     field: str
     op: str
-    values: tuple = ()
+    values: tuple[Any, ...] = ()
 
 
 def _escape_tag(value: str) -> str:
@@ -221,11 +222,11 @@ def _escape_tag(value: str) -> str:
     return "".join(f"\\{c}" if ord(c) < 128 and not (c.isalnum() or c == "_") else c for c in value)
 
 
-def _tag_union(field: str, values) -> str:
+def _tag_union(field: str, values: Iterable[str]) -> str:
     return f"@{field}:{{{' | '.join(_escape_tag(v) for v in values)}}}"
 
 
-def _number(field: str, value) -> str:
+def _number(field: str, value: Any) -> str:
     if field in DATE_FIELDS:
         return str(to_micros(value))
     return repr(float(value))
@@ -296,7 +297,7 @@ def _missing_index(exc: Exception) -> bool:
     return "no such index" in str(exc).lower()
 
 
-def _with_index(call):
+def _with_index(call: Callable[[], Any]) -> Any:
     """Run `call()`; if the index is missing (e.g. after a flush), create it and run it once more."""
     try:
         return call()
@@ -307,20 +308,20 @@ def _with_index(call):
     return call()
 
 
-def _run(query):
+def _run(query: Any) -> Any:  # a RedisVL query (redisvl ships no types)
     """Run a RedisVL query (see `_with_index`)."""
     return _with_index(lambda: get_index().search(query.query, query_params=query.params))
 
 
 def count(conditions: list[Condition]) -> int:
-    return _run(CountQuery(filter_expression=filter_string(conditions))).total
+    return int(_run(CountQuery(filter_expression=filter_string(conditions))).total)
 
 
-def _as_bytes(vector) -> bytes:
+def _as_bytes(vector: np.ndarray) -> bytes:
     return np.asarray(vector, dtype=np.float32).tobytes()
 
 
-def _knn(vector, conditions: list[Condition], k: int) -> VectorQuery:
+def _knn(vector: np.ndarray, conditions: list[Condition], k: int) -> VectorQuery:
     return VectorQuery(
         vector=_as_bytes(vector),
         vector_field_name="vector",
@@ -332,18 +333,18 @@ def _knn(vector, conditions: list[Condition], k: int) -> VectorQuery:
     )
 
 
-def _hits(result) -> list[Hit]:
+def _hits(result: Any) -> list[Hit]:
     return [Hit(id=_decode(d.memory_id), vector_distance=float(d.vector_distance)) for d in result.docs]
 
 
-def vector_search(vector, *, conditions: list[Condition], k: int) -> list[Hit]:
+def vector_search(vector: np.ndarray, *, conditions: list[Condition], k: int) -> list[Hit]:
     """The k nearest documents by cosine distance (0 = identical, 2 = opposite)."""
     if k <= 0:
         return []
     return _hits(_run(_knn(vector, conditions, k)))
 
 
-def vector_search_counted(vector, *, conditions: list[Condition], k: int) -> tuple[list[Hit], int]:
+def vector_search_counted(vector: np.ndarray, *, conditions: list[Condition], k: int) -> tuple[list[Hit], int]:
     """`vector_search` and how many documents match the filter, in one round trip."""
     knn, counting = _knn(vector, conditions, max(k, 1)), CountQuery(filter_expression=filter_string(conditions))
     found, counted = _with_index(
@@ -352,7 +353,7 @@ def vector_search_counted(vector, *, conditions: list[Condition], k: int) -> tup
     return (_hits(found) if k > 0 else []), counted.total
 
 
-def vector_range(vector, *, conditions: list[Condition], threshold: float, k: int) -> tuple[list[Hit], int]:
+def vector_range(vector: np.ndarray, *, conditions: list[Condition], threshold: float, k: int) -> tuple[list[Hit], int]:
     """Documents within `threshold` cosine distance, nearest first (up to k), and how many there are."""
     query = VectorRangeQuery(
         vector=_as_bytes(vector),
@@ -367,8 +368,7 @@ def vector_range(vector, *, conditions: list[Condition], threshold: float, k: in
     if k <= 0:
         query.paging(0, 0)
     result = _run(query)
-    # A vector query scores every hit, so each has a distance (0.0 only satisfies the type).
-    return sorted(_hits(result), key=lambda h: h.vector_distance or 0.0), result.total
+    return sorted(_hits(result), key=lambda h: h.vector_distance or 0.0), result.total  # each hit has a distance
 
 
 # Matches asked of each query term: every match of a term rarer than this may be scored
@@ -401,7 +401,7 @@ class KeywordCandidates:
 
 def candidates_per_term(k: int) -> int:
     """Matches asked of each term: enough for k results, never more than a search may score."""
-    return min(max(k, TERM_CANDIDATES), settings.MEMORY_KEYWORD_CANDIDATES)
+    return min(max(k, TERM_CANDIDATES), int(settings.MEMORY_KEYWORD_CANDIDATES))
 
 
 def keyword_candidates(text: str, *, conditions: list[Condition], k: int) -> KeywordCandidates | None:
@@ -439,7 +439,7 @@ def keyword_candidates(text: str, *, conditions: list[Condition], k: int) -> Key
     return KeywordCandidates(int(in_filter), int(matching), [int(f) for f in frequencies], per_term, candidates)
 
 
-def _positions(lua_terms) -> tuple[int, ...]:
+def _positions(lua_terms: list[int] | None) -> tuple[int, ...]:
     # Lua's 1-based term numbers; an empty Lua table arrives as an empty list.
     return tuple(int(t) - 1 for t in lua_terms or ())
 
@@ -539,11 +539,11 @@ def list_by_recency(
     return [(_decode(row[b"memory_id"]), float(row[b"recency"])) for row in _aggregate_rows(reply)]
 
 
-def _decode(value) -> str:
+def _decode(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _aggregate_rows(reply) -> list[dict]:
+def _aggregate_rows(reply: Any) -> list[dict[bytes, Any]]:
     """FT.AGGREGATE rows as dicts of bytes, from a RESP3 map or a RESP2 array."""
     if isinstance(reply, dict):
         return [row[b"extra_attributes"] for row in reply[b"results"]]
