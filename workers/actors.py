@@ -6,6 +6,8 @@ the one module that names them. `manage.py rundramatiq` discovers this module
 (DRAMATIQ_AUTODISCOVER_MODULES), and `WorkersConfig.ready` registers it in every process.
 """
 
+from typing import Any
+
 import dramatiq
 from django.conf import settings
 
@@ -23,13 +25,13 @@ from workers.queue import enqueue_index_sweep, enqueue_promotion
 
 
 @dramatiq.actor(max_retries=5, min_backoff=1_000, time_limit=5 * 60_000)
-def memories_index(memory_ids: list[str]):
+def memories_index(memory_ids: list[str]) -> None:
     """Make the index documents of these records match their rows (idempotent)."""
     long_term.memories_index(memory_ids=memory_ids)
 
 
 @dramatiq.actor(max_retries=3, min_backoff=1_000, time_limit=60_000)
-def memories_access_flush():
+def memories_access_flush() -> None:
     """Write the search hits counted in Redis to the DB, off the response path. Takes no
     ids: whatever is pending when it runs. Best effort: counts the DB refused are put
     back for the retry; when retries run out the next flush (or the sweep) takes them."""
@@ -37,7 +39,7 @@ def memories_access_flush():
 
 
 @dramatiq.actor(max_retries=0, time_limit=10 * 60_000)
-def memories_index_sweep():
+def memories_index_sweep() -> None:
     """Periodic: re-index rows still marked, drop delete snapshots past their retention,
     re-arm failed promotion runs once the provider answers again, then schedule the next run.
 
@@ -77,13 +79,13 @@ def _summary_retry_when(retries: int, exception: BaseException) -> bool:
     time_limit=5 * 60_000,
     on_retry_exhausted="working_memory_trim",
 )
-def working_memory_summarize(namespace: str | None, session_id: str, window: int):
+def working_memory_summarize(namespace: str | None, session_id: str, window: int) -> None:
     """Fold a session's oldest turns into its `context` once it passes the threshold (idempotent)."""
     summarize(namespace=namespace, session_id=session_id, window=window)
 
 
 @dramatiq.actor(max_retries=3, time_limit=5 * 60_000)
-def working_memory_trim(message: dict, retry_info: dict):
+def working_memory_trim(message: dict[str, Any], retry_info: dict[str, Any]) -> None:
     """Retries of `working_memory_summarize` ran out: trim without the LLM (idempotent)."""
     namespace, session_id, window = message["args"]
     summarize(namespace=namespace, session_id=session_id, window=window, use_llm=False)
@@ -109,7 +111,7 @@ PROMOTION_MAX_RETRIES = 20
     max_backoff=3_600_000,
     time_limit=10 * 60_000,
 )
-def promotion_due(namespace: str | None, user_id: str | None, session_id: str, token: str):
+def promotion_due(namespace: str | None, user_id: str | None, session_id: str, token: str) -> None:
     """A debounced promotion message came due: run it, re-arm it for a later write, or, if a
     newer message has taken over the session, do nothing (idempotent)."""
     claim = promotion_claim(namespace=namespace, user_id=user_id, session_id=session_id, token=token)
@@ -137,6 +139,6 @@ def promotion_due(namespace: str | None, user_id: str | None, session_id: str, t
 
 
 @dramatiq.actor(max_retries=3, min_backoff=10_000, time_limit=60 * 60_000)
-def policy_evaluate(evaluation_id: int):
+def policy_evaluate(evaluation_id: int) -> None:
     """Replay an evaluation's data set through its policy version and score it (idempotent)."""
     policy_evaluation_run(evaluation_id=evaluation_id)
