@@ -245,7 +245,8 @@ class BatchSchema(OpenApiSerializerFieldExtension):
 
 class SerializerRulesSchema(OpenApiSerializerExtension):
     """A serializer's `schema_rules` (JSON Schema keywords: `additionalProperties`,
-    `minProperties`, `anyOf`): what its validation checks across fields, beside it."""
+    `minProperties`, `anyOf`): what its validation checks across fields, beside it.
+    Its `properties` are added to the fields' (body values read without a field: filters)."""
 
     target_class = serializers.Serializer
     match_subclasses = True
@@ -256,7 +257,9 @@ class SerializerRulesSchema(OpenApiSerializerExtension):
 
     def map_serializer(self, auto_schema, direction):
         schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
-        return {**schema, **self.target.schema_rules}
+        rules = dict(self.target.schema_rules)
+        properties = {**schema.get("properties", {}), **rules.pop("properties", {})}
+        return {**schema, **rules, "properties": properties}
 
 
 # Something besides whitespace, anywhere (unanchored): a message's role and content, a search's text.

@@ -37,7 +37,7 @@ from datetime import datetime
 
 from memory import index
 from memory.api.errors import field_error
-from memory.api.fields import TAG_MAX_LENGTH, has_control_character
+from memory.api.fields import TAG_MAX_LENGTH, TagValueField, has_control_character, text_pattern
 from memory.api.scope import OutOfScope, Scope
 from memory.datetimes import datetime_decode
 from memory.models import MemoryStatus, MemoryType
@@ -60,6 +60,30 @@ DATE_FILTER_FIELDS = ("created_at", "last_accessed", "event_date")
 # Tag fields whose values are a fixed set: an unknown value is a typo, not an empty result.
 _CHOICES = {"memory_type": set(MemoryType.values), "status": set(MemoryStatus.values)}
 _SINGLE_VALUE_OPERATORS = ("eq", "ne")
+
+
+def filter_properties() -> dict[str, dict]:
+    """The filter fields as the schema declares them (a search body's `schema_rules`):
+    each an object of the operators above, a value as `_check_tag_value` or `_parse_date`
+    takes it. Only "start not after end" of `between` is left to the description."""
+    tag = {"type": "string", "minLength": 1, "maxLength": TAG_MAX_LENGTH, "pattern": text_pattern(TagValueField())}
+    properties = {}
+    for name in TAG_FILTER_FIELDS:
+        # A pattern, not an enum: drf-spectacular's enum hook would hoist it into a component.
+        value = {**tag, "pattern": f"^(?:{'|'.join(sorted(_CHOICES[name]))})$"} if name in _CHOICES else tag
+        one, many = {**value, "nullable": True}, {"type": "array", "items": value, "minItems": 1, "nullable": True}
+        operators = {op: one if TAG_OPERATORS[op] in _SINGLE_VALUE_OPERATORS else many for op in TAG_OPERATORS}
+        properties[name] = _filter_object(operators)
+    date = {"type": "string", "format": "date-time"}
+    between = {"type": "array", "items": date, "minItems": 2, "maxItems": 2, "nullable": True}
+    for name in DATE_FILTER_FIELDS:
+        operators = {op: between if op == "between" else {**date, "nullable": True} for op in DATE_OPERATORS}
+        properties[name] = _filter_object(operators)
+    return properties
+
+
+def _filter_object(operators: dict) -> dict:
+    return {"type": "object", "properties": operators, "additionalProperties": False, "nullable": True}
 
 
 def filter_conditions(data: dict) -> list[index.Condition]:

@@ -25,6 +25,7 @@ from memory.api.fields import (
     id_list,
     tag_list,
 )
+from memory.api.filters import filter_properties
 from memory.datetimes import datetime_encode
 from memory.models import MemoryRecord, MemoryStatus, MemoryType
 from memory.selectors.long_term import DEFAULT_HYBRID_ALPHA, SEARCH_MODES
@@ -114,6 +115,7 @@ class SearchSerializer(serializers.Serializer):
     # text, or in keyword mode. (Its depth rule, offset + limit at most MEMORY_MAX_SEARCH_DEPTH
     # with text or RediSearch's window without, adds two fields: JSON Schema cannot say it.)
     schema_rules = {
+        "properties": filter_properties(),  # memory.api.filters reads them from the body
         "anyOf": [
             {"not": {"required": ["distance_threshold"], "properties": {"distance_threshold": {"type": "number"}}}},
             {
@@ -124,7 +126,7 @@ class SearchSerializer(serializers.Serializer):
                     "search_mode": {"type": "string", "pattern": "^(?:semantic|hybrid)$"},
                 },
             },
-        ]
+        ],
     }
 
     text = MemoryTextField(required=False, allow_blank=True, allow_null=True, default="")
@@ -264,7 +266,8 @@ class MemoryDetailOutputSerializer(MemoryRecordOutputSerializer):
 class SearchHitOutputSerializer(MemoryDetailOutputSerializer):
     dist = serializers.FloatField(allow_null=True)
     score = serializers.FloatField(allow_null=True)
-    score_type = serializers.CharField()
+    # null for a listing without text (no mode ranked it).
+    score_type = serializers.CharField(allow_null=True)
     # Only with include_superseded: the ids of the record's chain, newest first.
     chain = _strings(required=False)
 
