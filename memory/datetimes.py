@@ -7,8 +7,15 @@ job arguments and the LLM prompt. One form out, one parser in.
 """
 
 from datetime import UTC, datetime
+from typing import overload
 
 
+@overload
+def datetime_encode(value: datetime) -> str: ...
+@overload
+def datetime_encode(value: None) -> None: ...
+@overload
+def datetime_encode(value: datetime | None) -> str | None: ...
 def datetime_encode(value: datetime | None) -> str | None:
     """`2024-05-01T12:00:00Z`; None stays None."""
     if value is None:

@@ -3,6 +3,7 @@ z-test, the sample size a difference needs, and percentiles. Pure functions on c
 they are tested against published values; scipy does the distributions."""
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from scipy import stats
@@ -67,7 +68,7 @@ def reviews_needed_to_detect(control_rate: float, difference: float = DETECTABLE
     return sample_size_two_proportions(control_rate, other)
 
 
-def percentile(values: list[float], q: float) -> float | None:
+def percentile(values: Sequence[float], q: float) -> float | None:
     """The q-th percentile (0-100), linear between ranks as numpy's default; None if empty."""
     if not values:
         return None

@@ -95,7 +95,7 @@ def jwt_scope(token: str, *, door: str = "api") -> Scope:
             f'JWT claim {settings.JWT_NAMESPACES_CLAIM!r} must list the namespaces ("*" only on API keys).'
         )
     user_ids = _string_list(claims, settings.JWT_USER_IDS_CLAIM)
-    granted = _string_list(claims, settings.JWT_PERMISSIONS_CLAIM, default=list(DEFAULT_PERMISSIONS))
+    granted = _string_list(claims, settings.JWT_PERMISSIONS_CLAIM, default=list(DEFAULT_PERMISSIONS)) or []
     unknown = sorted(set(granted) - set(PERMISSIONS))
     if unknown:
         raise exceptions.AuthenticationFailed(f"JWT permissions {unknown} are not {', '.join(PERMISSIONS)}.")

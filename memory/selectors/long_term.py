@@ -173,8 +173,9 @@ def memories_search(*, query: SearchQuery, now: datetime | None = None) -> Searc
     relevance: dict[str, float] = {}
     if query.mode == "keyword":
         text_hits, total = index.text_search(query.text, conditions=conditions, k=depth)
-        best = max((h.text_score for h in text_hits), default=0.0) or 1.0
-        relevance = {h.id: h.text_score / best for h in text_hits}
+        scores = {h.id: h.text_score for h in text_hits if h.text_score is not None}  # a text query scores each
+        best = max(scores.values(), default=0.0) or 1.0
+        relevance = {k: score / best for k, score in scores.items()}
     else:
         vector = embeddings.embed_query(query.text, tenant=query.tenant)
         if query.distance_threshold is not None:
@@ -186,7 +187,7 @@ def memories_search(*, query: SearchQuery, now: datetime | None = None) -> Searc
         else:
             vector_hits = index.vector_search(vector, conditions=conditions, k=depth)
             total = len(vector_hits)
-        distances = {h.id: h.vector_distance for h in vector_hits}
+        distances = {h.id: h.vector_distance for h in vector_hits if h.vector_distance is not None}  # each has one
         if query.mode == "semantic":
             relevance = {k: _similarity(d) for k, d in distances.items()}
         else:
@@ -237,7 +238,7 @@ def _hybrid(query: SearchQuery, vector, conditions, distances: dict[str, float],
     re-measured since BM25 became exact (BENCHMARKS.md).
     """
     text_hits, _ = index.text_search(query.text, conditions=conditions, k=depth)
-    text_scores = {h.id: h.text_score for h in text_hits}
+    text_scores = {h.id: h.text_score for h in text_hits if h.text_score is not None}  # each has one
     relevance = fuse(distances, text_scores, query.hybrid_alpha)
     if query.distance_threshold is not None:
         # Every result must be within the threshold, text-only candidates included.
@@ -301,7 +302,8 @@ def similar_current_memories(
     best: dict[str, float] = {}
     for vector in embeddings.embed_texts(texts):
         for hit in index.vector_search(vector, conditions=conditions, k=k):
-            best[hit.id] = min(hit.vector_distance, best.get(hit.id, 2.0))
+            if hit.vector_distance is not None:  # a vector query gives each hit its distance
+                best[hit.id] = min(hit.vector_distance, best.get(hit.id, 2.0))
     ranked = sorted(best, key=lambda i: (best[i], i))
     rows = (
         MemoryRecord.objects.defer("embedding")

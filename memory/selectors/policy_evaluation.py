@@ -1,6 +1,7 @@
 """Reads of offline evaluations for the admin: an evaluation beside its version's online
 figures, and evaluations side by side (an experiment's variants, or chosen versions)."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from memory.selectors.policy_figures import RunFigures, run_figures
@@ -22,7 +23,7 @@ def version_online_figures(*, version: PolicyVersion) -> RunFigures:
     return run_figures(runs=ExtractionRun.objects.filter(policy_version=version))
 
 
-def evaluations_compare(*, experiment_id: int | None = None, version_ids: list[int] = ()) -> list[ComparedVersion]:
+def evaluations_compare(*, experiment_id: int | None = None, version_ids: Sequence[int] = ()) -> list[ComparedVersion]:
     """An experiment's variants (each with its own runs' figures), else the given versions,
     each with its latest evaluation (one made for the experiment first), whatever its status:
     one still running shows its progress."""

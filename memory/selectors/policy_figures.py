@@ -14,7 +14,7 @@ Definitions (the results page and the evaluation page show the same ones):
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from django.db.models import Count, QuerySet, Sum
@@ -149,7 +149,7 @@ def _decisions(runs: QuerySet[ExtractionRun]) -> dict[str, tuple]:
         .order_by("created_at", "id")
         .values_list("memory_id", "action", "created_at", "reason")
     )
-    decided = {}
+    decided: dict[str, tuple[datetime, str, str]] = {}
     for memory_id, action, created_at, reason in history:
         earlier_reason = decided[memory_id][2] if memory_id in decided else ""
         last_reason = reason if action == MemoryHistory.Action.REJECTED else earlier_reason

@@ -106,8 +106,10 @@ def _run_span(session: QuerySet, run) -> list[tuple[int, int]]:
         session.filter(message_id__in=[run.first_message_id, run.last_message_id]).values_list("message_id", "seq")
     )
     first = seqs.get(run.first_message_id)
-    last = seqs.get(run.last_message_id, first)
-    return [(first, last)] if first is not None else []
+    if first is None:
+        return []
+    last = seqs.get(run.last_message_id)
+    return [(first, first if last is None else last)]
 
 
 def run_source_range(*, run) -> tuple[int, int] | None:
@@ -142,7 +144,7 @@ def memory_neighbours(*, record: MemoryRecord, k: int = 5) -> list[Neighbour] | 
     return [
         Neighbour(record=rows[hit.id], distance=hit.vector_distance, duplicate=hit.vector_distance <= threshold)
         for hit in hits
-        if hit.id in rows and hit.vector_distance <= NEIGHBOUR_MAX_DISTANCE
+        if hit.id in rows and hit.vector_distance is not None and hit.vector_distance <= NEIGHBOUR_MAX_DISTANCE
     ]
 
 
@@ -294,7 +296,9 @@ def _shared_run(a: list[str], b: list[str]) -> int:
 
 def _stretch_diff(old: list[str], new: list[str]) -> list[tuple[str, str]]:
     """The pieces of a changed stretch: each run of changes as its deleted words, then its inserted ones."""
-    pieces, deleted, inserted = [], [], []
+    pieces: list[tuple[str, str]] = []
+    deleted: list[str] = []
+    inserted: list[str] = []
 
     def flush_changes():
         pieces.extend((op, "".join(words)) for op, words in (("delete", deleted), ("insert", inserted)) if words)

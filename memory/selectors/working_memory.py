@@ -9,7 +9,7 @@ import json
 from django.conf import settings
 
 from memory import redis_keys
-from memory.redis_client import get_redis
+from memory.redis_client import get_redis, text_fields
 from memory.redis_keys.working_memory import WM_LIST
 
 # Context windows (tokens) of the model names agent-memory-client knows.
@@ -83,14 +83,16 @@ def working_memory_get(
     `recent_messages_limit` keeps the newest N messages; with a `window`, the newest
     messages that fit in it are returned (always at least one), as the reference does.
     """
-    stored = get_redis().hmget(redis_keys.session_key(namespace, session_id), "doc", "user", "mtok")
-    if stored[0] is None:
+    doc_json, owner_field, tokens_json = text_fields(
+        get_redis(), redis_keys.session_key(namespace, session_id), "doc", "user", "mtok"
+    )
+    if doc_json is None:
         return None
-    owner = stored[1] or None
+    owner = owner_field or None
     if not owner_matches(owner, user_id):
         return None
-    doc = json.loads(stored[0])
-    message_tokens = json.loads(stored[2])
+    doc = json.loads(doc_json)
+    message_tokens = json.loads(tokens_json or "[]")  # written with the doc, by the same script
     keep = len(message_tokens)
     if recent_messages_limit is not None:
         keep = min(keep, recent_messages_limit)

@@ -61,7 +61,7 @@ from memory.models import (
     SessionPromotion,
     SourceMessage,
 )
-from memory.redis_client import get_redis
+from memory.redis_client import get_redis, text_list
 from memory.selectors.working_memory import working_memory_get
 from memory.services.working_memory import working_memory_delete, working_memory_prune
 from policies.models import ExtractionRun
@@ -184,7 +184,7 @@ def _working_memory_erase(erasure: _Erasure) -> None:
     working_memory_prune(namespace=namespace, user_id=erasure.user_id)
     scope = redis_keys.listing_scope_key(namespace=namespace, user_id=erasure.user_id)
     sessions = []
-    for session_id in redis_keys.listed_session_ids(get_redis().zrange(scope, 0, -1), namespace=namespace):
+    for session_id in redis_keys.listed_session_ids(text_list(get_redis().zrange(scope, 0, -1)), namespace=namespace):
         session = working_memory_get(session_id=session_id, namespace=namespace, user_id=erasure.user_id)
         if session is None or session["user_id"] != erasure.user_id:
             continue  # expired or re-owned since it was listed

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from django.conf import settings
@@ -77,6 +78,8 @@ def policy_evaluation_create(
     too) and kept by its sha256 in EVAL_DATASETS_DIR, where the job reads it. With
     `enqueue`, each evaluation is sent to the worker on commit."""
     if dataset_content is None:
+        if dataset_path is None:
+            raise DatasetError("no data set: name a file or send its content")
         dataset_content = Path(dataset_path).read_bytes()
         dataset_name = dataset_name or Path(dataset_path).name
     else:  # an upload: the door should have refused it unread, this is every door's check
@@ -196,7 +199,12 @@ def _example_run(evaluation: PolicyEvaluation, example: EvalExample) -> None:
             now=example.now,
         )
     except llm.LLMError as exc:
-        fields = {"error": f"{type(exc).__name__}: {exc}", "extracted": [], "matches": [], "missed_gold": []}
+        fields: dict[str, Any] = {
+            "error": f"{type(exc).__name__}: {exc}",
+            "extracted": [],
+            "matches": [],
+            "missed_gold": [],
+        }
         fields.update(unmatched_memories=[], forbidden_hits=[], precision=None, recall=None, f1=None)
         fields.update(tokens_in=0, tokens_out=0, cost_usd=0, latency_ms=int((time.monotonic() - started) * 1000))
         _example_save(evaluation, example, fields)
@@ -306,7 +314,7 @@ def _figures(matched: int, extracted: int, gold: int) -> tuple[float, float, flo
 
 def forbidden_hits(*, memories: list[str], forbidden: list[str]) -> list[dict]:
     """Each (phrase, memory) where the phrase occurs as whole words, ignoring case."""
-    hits = []
+    hits: list[dict[str, str]] = []
     for phrase in forbidden:
         pattern = re.compile(rf"(?<!\w){re.escape(phrase)}(?!\w)", re.IGNORECASE)
         hits.extend({"phrase": phrase, "memory": memory} for memory in memories if pattern.search(memory))

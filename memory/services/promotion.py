@@ -117,6 +117,7 @@ def promotion_run(*, namespace: str | None, user_id: str | None, session_id: str
     ns = namespace or ""
     # The session is found by namespace and id whoever owns it; records take its owner.
     session = working_memory_get(session_id=session_id, namespace=namespace, user_id=None)
+    state: SessionPromotion | None
     if session is not None:
         state = _persist(ns, session_id, session)
     else:  # expired or deleted: turns already persisted may still await extraction
@@ -138,7 +139,8 @@ def promotion_run(*, namespace: str | None, user_id: str | None, session_id: str
     run = _run_begin(ns, owner, session_id, chosen, new_messages)
     if run.status != ExtractionRun.Status.RUNNING:
         return run
-    version = run.policy_version
+    # A running run always names its version (runs protect it); the fallback only narrows the type.
+    version = run.policy_version or chosen.version
     started = time.monotonic()
     try:
         context_messages = _context(

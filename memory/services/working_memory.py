@@ -17,7 +17,7 @@ from ulid import ULID
 
 from memory import llm, redis_keys, tokens
 from memory.datetimes import datetime_encode
-from memory.redis_client import get_redis
+from memory.redis_client import get_redis, text_fields
 from memory.redis_keys.working_memory import WM_CHECK_AND_SET, WM_DELETE, WM_PRUNE, WM_PUT
 from memory.selectors.working_memory import newest_fitting, response_document
 from memory.services.debounce import promotion_schedule
@@ -122,7 +122,7 @@ def working_memory_put(
     summary_claimed = outcome == 1
     owner = owner or None
     promotion_schedule(namespace=namespace, user_id=owner, session_id=session_id)
-    if summary_claimed:
+    if summary_claimed and window is not None:  # a claim needs a window past its threshold
         enqueue_summary(namespace=namespace, session_id=session_id, window=window)
     return response_document(
         doc=doc, user_id=owner, message_tokens=message_tokens, window=window, new_session=not existed
@@ -173,19 +173,19 @@ def working_memory_summarize(*, namespace: str | None, session_id: str, window: 
     client = get_redis()
     threshold = int(window * settings.SUMMARIZATION_THRESHOLD)
     for _ in range(SUMMARY_WRITE_ATTEMPTS):
-        stored = client.hmget(key, "doc", "user", "rev", "mtok")
-        if stored[0] is None or not settings.SUMMARIZATION_ENABLED:
+        doc_json, owner, rev, tokens_json = text_fields(client, key, "doc", "user", "rev", "mtok")
+        if doc_json is None or not settings.SUMMARIZATION_ENABLED:
             break
-        doc, message_tokens = json.loads(stored[0]), json.loads(stored[3])
+        doc, message_tokens = json.loads(doc_json), json.loads(tokens_json or "[]")  # written with the doc
         if sum(message_tokens) <= threshold:
             break
         keep = max(1, newest_fitting(message_tokens, int(threshold * KEEP_SHARE_OF_THRESHOLD)))
         trimmed = doc["messages"][:-keep]
         if not trimmed:
             break
-        promotion_run_now(namespace=namespace, user_id=stored[1] or None, session_id=session_id)
+        promotion_run_now(namespace=namespace, user_id=owner or None, session_id=session_id)
         context = _summary(doc["context"], trimmed, window=window, use_llm=use_llm)
-        if _write_summary(key, stored[2], doc, message_tokens, trimmed, context):
+        if _write_summary(key, rev or "", doc, message_tokens, trimmed, context):
             logger.info(
                 "working memory %s/%s: %d turns folded into context, %d kept", namespace, session_id, len(trimmed), keep
             )
@@ -214,10 +214,10 @@ def _write_summary(key: str, rev: str, doc: dict, message_tokens: list[int], tri
             ],
         ):
             return True
-        stored = client.hmget(key, "doc", "rev", "mtok")
-        if stored[0] is None:
+        doc_json, new_rev, tokens_json = text_fields(client, key, "doc", "rev", "mtok")
+        if doc_json is None:
             return False
-        doc, rev, message_tokens = json.loads(stored[0]), stored[1], json.loads(stored[2])
+        doc, rev, message_tokens = json.loads(doc_json), new_rev or "", json.loads(tokens_json or "[]")
         head = [m["id"] for m in doc["messages"][: len(trimmed)]]
         if doc["context"] != base_context or head != trimmed_ids:
             return False
@@ -228,7 +228,8 @@ def _summary(context: str | None, trimmed: list[dict], *, window: int, use_llm: 
         if llm.is_configured():
             logger.warning("no LLM summary (its retries ran out): %d turns trimmed with a note", len(trimmed))
         return _with_trim_note(context, len(trimmed))
-    lines, size = [], 0
+    lines: list[str] = []
+    size = 0
     for message in reversed(trimmed):
         line = f"{message['role']}: {message['content']}"
         size += len(line) + 1

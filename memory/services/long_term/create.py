@@ -109,6 +109,13 @@ class _Pending:
     merge: MemoryHistory | None = None  # set once the input merges into a row
 
     @property
+    def new_row(self) -> MemoryRecord:
+        """The row an accepted input became (`_add_new` sets it before accepting the input)."""
+        if self.row is None:
+            raise LookupError(f"input {self.position} became no row")
+        return self.row
+
+    @property
     def owner(self) -> tuple:
         return self.values["namespace"], self.values["user_id"]
 
@@ -286,9 +293,11 @@ def _same_hash(batch: _Batch, p: _Pending) -> MemoryRecord | None:
     current (not superseded) record."""
     target = next(
         (
-            a.row
+            a.new_row
             for a in batch.accepted
-            if a.row.memory_hash == p.digest and (a.row.namespace, a.row.user_id) == p.owner and a.kind == p.kind
+            if a.new_row.memory_hash == p.digest
+            and (a.new_row.namespace, a.new_row.user_id) == p.owner
+            and a.kind == p.kind
         ),
         None,
     )
@@ -313,12 +322,12 @@ def _same_hash(batch: _Batch, p: _Pending) -> MemoryRecord | None:
 def _near_records(batch: _Batch, p: _Pending) -> list[tuple[MemoryRecord, float]]:
     """Step 3's candidates: records within the threshold in namespace + user and type
     group (earlier inputs of this call, then up to 5 from the index), nearest first."""
-    near = {}
+    near: dict[str, tuple[MemoryRecord, float]] = {}
     for a in batch.accepted:
-        if (a.row.namespace, a.row.user_id) == p.owner and a.kind == p.kind:
+        if (a.new_row.namespace, a.new_row.user_id) == p.owner and a.kind == p.kind:
             distance = float(1.0 - np.dot(a.vector, p.vector))
             if distance <= batch.threshold:
-                near[a.row.id] = (a.row, distance)
+                near[a.new_row.id] = (a.new_row, distance)
     namespace, user_id = p.owner
     hits, _ = index.vector_range(
         p.vector,
@@ -338,7 +347,7 @@ def _near_records(batch: _Batch, p: _Pending) -> list[tuple[MemoryRecord, float]
         .in_bulk()
     )
     for hit in hits:  # the index may briefly hold a document whose row is gone or changed
-        if hit.id in stored:
+        if hit.id in stored and hit.vector_distance is not None:  # a range query gives each hit its distance
             near[hit.id] = (batch.touched.get(hit.id, stored[hit.id]), hit.vector_distance)
     return sorted(near.values(), key=lambda pair: pair[1])
 
@@ -367,7 +376,7 @@ def _add_new(batch: _Batch, p: _Pending) -> None:
 
 
 def _write(batch: _Batch) -> None:
-    created = [p.row for p in batch.accepted]
+    created = [p.new_row for p in batch.accepted]
     MemoryRecord.objects.bulk_create(created, batch_size=500)
     for row in batch.touched.values():
         row.save()

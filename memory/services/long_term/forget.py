@@ -1,5 +1,6 @@
 """Forgetting: delete records by age, inactivity or a budget, inside a scope."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -35,7 +36,7 @@ def memories_forget(
     max_inactive_days: float | None = None,
     budget: int | None = None,
     memory_types: list[str] | None = None,
-    pinned_ids: list[str] = (),
+    pinned_ids: Sequence[str] = (),
     limit: int | None = None,
     dry_run: bool = False,
 ) -> ForgetResult:

@@ -191,7 +191,8 @@ def memories_access_flush() -> int:
 def _access_take() -> tuple[dict[str, int], dict[str, datetime]]:
     raw_counts, raw_last = ACCESS_TAKE(keys=[ACCESS_COUNTS_KEY, ACCESS_LAST_KEY, ACCESS_FLUSH_GATE_KEY], args=[])
     counts = {k: int(v) for k, v in zip(raw_counts[::2], raw_counts[1::2], strict=True)}
-    last = {k: datetime_decode(v) for k, v in zip(raw_last[::2], raw_last[1::2], strict=True)}
+    decoded = {k: datetime_decode(v) for k, v in zip(raw_last[::2], raw_last[1::2], strict=True)}
+    last = {k: at for k, at in decoded.items() if at is not None}  # the script stores times, never ""
     return counts, last
 
 

@@ -98,6 +98,8 @@ def memories_compact(
 def _absorb_near_duplicates(state: _Compaction, row: MemoryRecord) -> None:
     """Absorb into `row` every newer record within the dedup threshold of it that states
     the same fact; link the ones that differ in a detail as possible conflicts."""
+    if row.embedding is None:  # every stored record has one; without it nothing is near
+        return
     vector = np.frombuffer(bytes(row.embedding), dtype=np.float32)
     hits, _ = index.vector_range(
         vector,

@@ -38,19 +38,13 @@ def memories_supersede(*, pairs: list[tuple[str, str]], actor: str, reason: str 
     ids = list(dict.fromkeys(i for pair in pairs for i in pair))
     rows = MemoryRecord.objects.select_for_update().in_bulk(ids)
     now = timezone.now()
-    applied, skipped, histories = [], {}, []
+    applied: list[tuple[str, str]] = []
+    skipped: dict[tuple[str, str], str] = {}
+    histories: list[MemoryHistory] = []
     for old_id, new_id in pairs:
         old, new = rows.get(old_id), rows.get(new_id)
-        why = ""
-        if old is None or new is None:
-            why = "record not found"
-        elif old_id == new_id:
-            why = "a record cannot supersede itself"
-        elif (old.namespace, old.user_id) != (new.namespace, new.user_id):
-            why = "records of different namespaces or users"
-        elif old.superseded_by_id is not None:
-            why = f"already superseded by {old.superseded_by_id}"
-        if why:
+        why = "record not found" if old is None or new is None else _refusal(old, new)
+        if why or old is None or new is None:
             skipped[(old_id, new_id)] = why
             continue
         old.superseded_by_id, old.superseded_at = new.id, now
@@ -78,6 +72,17 @@ def memories_supersede(*, pairs: list[tuple[str, str]], actor: str, reason: str 
     MemoryHistory.objects.bulk_create(histories)
     index_on_commit([old for old, _ in applied])
     return SupersedeResult(superseded=applied, skipped=skipped)
+
+
+def _refusal(old: MemoryRecord, new: MemoryRecord) -> str:
+    """Why `new` may not supersede `old`; "" when it may."""
+    if old.id == new.id:
+        return "a record cannot supersede itself"
+    if (old.namespace, old.user_id) != (new.namespace, new.user_id):
+        return "records of different namespaces or users"
+    if old.superseded_by_id is not None:
+        return f"already superseded by {old.superseded_by_id}"
+    return ""
 
 
 def supersede_when_approved(*, pairs: list[tuple[str, str]], actor: str) -> int:
