@@ -8,19 +8,30 @@ with its original arguments on every copy, so a field that reads a setting in
 """
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db import models
 from drf_spectacular.extensions import OpenApiSerializerExtension, OpenApiSerializerFieldExtension
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 
 from memory.models import MemoryRecord, SourceMessage
 
+
+def _column_length(model: type[models.Model], name: str) -> int:
+    """The max_length of one of the model's text columns (each declares one)."""
+    field = model._meta.get_field(name)
+    if not isinstance(field, models.CharField) or field.max_length is None:
+        raise ImproperlyConfigured(f"{model.__name__}.{name} is not a CharField with a max_length")
+    return field.max_length
+
+
 # A long-term record's id. A working-memory `memories[].id` becomes one on promotion,
 # so it is held to the same length.
-RECORD_ID_MAX_LENGTH = MemoryRecord._meta.get_field("id").max_length
+RECORD_ID_MAX_LENGTH = _column_length(MemoryRecord, "id")
 # A conversation turn's id; records cite them in `extracted_from`.
-MESSAGE_ID_MAX_LENGTH = SourceMessage._meta.get_field("message_id").max_length
+MESSAGE_ID_MAX_LENGTH = _column_length(SourceMessage, "message_id")
 # namespace, user_id and session_id share ScopeField, so it takes the tightest column.
-SCOPE_MAX_LENGTH = min(MemoryRecord._meta.get_field(name).max_length for name in ("namespace", "user_id", "session_id"))
+SCOPE_MAX_LENGTH = min(_column_length(MemoryRecord, name) for name in ("namespace", "user_id", "session_id"))
 # Topics and entities are index tags like the scope values, and as long.
 TAG_MAX_LENGTH = SCOPE_MAX_LENGTH
 
