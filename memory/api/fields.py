@@ -284,9 +284,11 @@ def session_id_parameter() -> OpenApiParameter:
     return OpenApiParameter("session_id", schema, OpenApiParameter.PATH)
 
 
-def required_parameter(name: str, field: serializers.CharField, description: str) -> OpenApiParameter:
+def required_parameter(name: str, field: serializers.Field, description: str) -> OpenApiParameter:
     """A query parameter a view requires although its serializer's field is optional
     (the view says "name it" in its own words): `field`'s non-blank schema, required."""
+    if not isinstance(field, serializers.CharField):  # a serializer's `fields` are typed as any Field
+        raise TypeError(f"{name}: a required parameter is a CharField's, not a {type(field).__name__}'s")
     schema = {"type": "string", "minLength": 1, "maxLength": field.max_length, "pattern": text_pattern(field)}
     return OpenApiParameter(name, schema, required=True, description=description)
 
