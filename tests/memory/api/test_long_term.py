@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from memory import index
+from memory.api.long_term.serializers import EditMemorySerializer
 from memory.models import MemoryHistory, MemoryRecord
-from memory.services.long_term import memories_create
+from memory.services.long_term import EDITABLE_FIELDS, memories_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -90,6 +91,17 @@ def test_edit_rejects_unknown_fields_and_answers_404_for_unknown_ids(api):
     assert MemoryRecord.objects.get().text == "Alice likes tea"
     assert api.patch("/v1/long-term-memory/nope", {"text": "x"}, format="json").status_code == 404
     assert api.get("/v1/long-term-memory/nope").status_code == 404
+
+
+def test_the_patch_accepts_exactly_the_fields_the_edit_service_edits():
+    # Two declarations of one list (the API's serializer documents it in the schema, the
+    # service enforces it for every door): they must not drift apart.
+    editable = (
+        "text", "context", "memory_type", "namespace", "user_id", "session_id",
+        "topics", "entities", "event_date", "pinned", "status",
+    )  # fmt: skip
+    assert tuple(EditMemorySerializer().fields) == editable
+    assert editable == EDITABLE_FIELDS
 
 
 def test_a_text_edit_re_embeds_re_hashes_and_moves_the_document(api, api_key):
