@@ -21,6 +21,7 @@ from datetime import datetime
 
 import numpy as np
 from django.conf import settings
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from memory import embeddings, index, textquery
@@ -90,7 +91,9 @@ def memory_history(*, memory_id: str) -> list[MemoryHistory]:
     return list(MemoryHistory.objects.filter(memory_id=memory_id).order_by("-created_at", "-id"))
 
 
-def records_in_scope(*, namespace: str | None = None, user_id: str | None = None, session_id: str | None = None):
+def records_in_scope(
+    *, namespace: str | None = None, user_id: str | None = None, session_id: str | None = None
+) -> QuerySet[MemoryRecord]:
     """Records in a scope; a scope value of None does not filter."""
     rows = MemoryRecord.objects.all()
     for name, value in (("namespace", namespace), ("user_id", user_id), ("session_id", session_id)):
@@ -102,18 +105,20 @@ def records_in_scope(*, namespace: str | None = None, user_id: str | None = None
 def recency_score(*, last_accessed: datetime, created_at: datetime, now: datetime, recency: Recency) -> float:
     days_idle = max((now - last_accessed).total_seconds(), 0.0) / 86400.0
     days_old = max((now - created_at).total_seconds(), 0.0) / 86400.0
-    return recency.freshness_weight * 0.5 ** (
+    # Annotated, not float(): typeshed types float ** float as Any (a negative base gives a complex).
+    score: float = recency.freshness_weight * 0.5 ** (
         days_idle / recency.half_life_last_access_days
     ) + recency.novelty_weight * 0.5 ** (days_old / recency.half_life_created_days)
+    return score
 
 
 # Records no update has replaced: the index keeps `superseded_at` only on superseded ones.
 CURRENT = index.Condition("superseded_at", "missing")
 
 
-def _with_default_status(conditions) -> list[index.Condition]:
+def _with_default_status(filters: tuple[index.Condition, ...]) -> list[index.Condition]:
     """Only approved records, unless the caller filtered on status itself."""
-    conditions = list(conditions)
+    conditions = list(filters)
     if not any(c.field == "status" for c in conditions):
         conditions.append(index.Condition("status", "eq", (MemoryStatus.APPROVED,)))
     return conditions
@@ -204,7 +209,9 @@ def memories_search(*, query: SearchQuery, now: datetime | None = None) -> Searc
     return SearchResult(hits=page, total=total, next_offset=window if window < total else None, stale_ids=stale)
 
 
-def _rank_and_load(relevance: dict[str, float], query: SearchQuery, now: datetime):
+def _rank_and_load(
+    relevance: dict[str, float], query: SearchQuery, now: datetime
+) -> tuple[list[tuple[float, str, MemoryRecord]], list[str]]:
     """The page's (score, id, record), best first, and the candidates with no row (stale).
 
     Candidates are ranked on two columns read as plain values; only the page's rows are
@@ -229,7 +236,9 @@ def _rank_and_load(relevance: dict[str, float], query: SearchQuery, now: datetim
     return [(score, k, records[k]) for score, k in scored if k in records], stale
 
 
-def _hybrid(query: SearchQuery, vector, conditions, distances: dict[str, float], depth: int):
+def _hybrid(
+    query: SearchQuery, vector: np.ndarray, conditions: list[index.Condition], distances: dict[str, float], depth: int
+) -> tuple[dict[str, float], dict[str, float]]:
     """Fuse the vector candidates with the BM25 candidates (the best `depth` of each).
 
     A candidate the other side did not rank among its best gets 0 from that side.
@@ -247,7 +256,7 @@ def _hybrid(query: SearchQuery, vector, conditions, distances: dict[str, float],
     return relevance, distances
 
 
-def _fill_distances(vector, distances: dict[str, float], record_ids: list[str]) -> None:
+def _fill_distances(vector: np.ndarray, distances: dict[str, float], record_ids: list[str]) -> None:
     """Cosine distances of documents the vector query did not return, from their stored vectors."""
     if not record_ids:
         return
@@ -256,7 +265,7 @@ def _fill_distances(vector, distances: dict[str, float], record_ids: list[str]) 
         distances[record_id] = float(1.0 - stored @ q)
 
 
-def _list_by_filter(query: SearchQuery, conditions, now: datetime) -> SearchResult:
+def _list_by_filter(query: SearchQuery, conditions: list[index.Condition], now: datetime) -> SearchResult:
     """No text condition: every record matching the filter, by recency (or newest first)."""
     recency = query.recency
     total = index.count(conditions)

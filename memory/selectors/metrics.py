@@ -7,6 +7,7 @@ version.
 """
 
 from datetime import datetime
+from typing import Any
 
 from django.db.models import Count, Exists, Min, OuterRef, Sum
 from django.utils import timezone
@@ -59,7 +60,7 @@ def index_drift() -> int:
     return sum(1 for record_id in rows if record_id not in documents)
 
 
-def usage_by_policy_version() -> list[dict]:
+def usage_by_policy_version() -> list[dict[str, Any]]:
     """Tokens in and out and cost of every run, per policy version (`policy`, `version`)."""
     rows = (
         ExtractionRun.objects.values("policy_version__policy__name", "policy_version__number")

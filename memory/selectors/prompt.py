@@ -22,6 +22,7 @@ as before it (BENCHMARKS.md, "Memory prompt"), so it simply runs first.
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from memory.selectors.long_term import SearchHit, SearchQuery, memories_search
 from memory.selectors.working_memory import working_memory_get
@@ -41,13 +42,13 @@ class PromptSession:
 
 @dataclass(frozen=True)
 class MemoryPrompt:
-    messages: list[dict]
+    messages: list[dict[str, Any]]
     hits: list[SearchHit]  # the long-term memories the prompt lists, best first
     stale_ids: list[str]  # index documents without a row, for the caller to clean up
     searched: bool
 
 
-def text_message(role: str, text: str) -> dict:
+def text_message(role: str, text: str) -> dict[str, Any]:
     return {"role": role, "content": {"type": "text", "text": text}}
 
 
@@ -73,7 +74,7 @@ def memory_prompt_build(
     )
 
 
-def _session_messages(memory: dict) -> list[dict]:
+def _session_messages(memory: dict[str, Any]) -> list[dict[str, Any]]:
     messages = []
     if memory.get("context"):
         messages.append(text_message("system", f"{SUMMARY_HEADING}\n{memory['context']}"))

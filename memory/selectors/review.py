@@ -5,6 +5,7 @@ history as field diffs, and the values the changelist filters offer."""
 import json
 import re
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 from django.conf import settings
@@ -15,6 +16,7 @@ from rapidfuzz.distance import Indel
 
 from memory import embeddings, index
 from memory.models import MemoryConflict, MemoryHistory, MemoryRecord, MemoryStatus, SourceMessage
+from policies.models import ExtractionRun
 
 # Pending first, then newest; the id breaks ties so "the item after this one" is exact.
 REVIEW_RANK = Case(When(status=MemoryStatus.PENDING, then=Value(0)), default=Value(1), output_field=IntegerField())
@@ -32,11 +34,11 @@ DIFF_WORDS = re.compile(r"\s+|\S+\s*")
 # --- The queue -------------------------------------------------------------------------------
 
 
-def review_ordered(queryset: QuerySet) -> QuerySet:
+def review_ordered(queryset: QuerySet[MemoryRecord]) -> QuerySet[MemoryRecord]:
     return queryset.annotate(_review_rank=REVIEW_RANK).order_by(*REVIEW_ORDERING)
 
 
-def review_next(*, queue: QuerySet, after_id: str | None = None) -> MemoryRecord | None:
+def review_next(*, queue: QuerySet[MemoryRecord], after_id: str | None = None) -> MemoryRecord | None:
     """The queue's first item after `after_id` in review order (what "skip" moves to),
     wrapping round to the start, so skipped items come back once the rest are done."""
     ordered = review_ordered(queue).select_related("extraction_run__policy_version__policy")
@@ -99,7 +101,7 @@ def _merged_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return merged
 
 
-def _run_span(session: QuerySet, run) -> list[tuple[int, int]]:
+def _run_span(session: QuerySet[SourceMessage], run: ExtractionRun | None) -> list[tuple[int, int]]:
     if run is None or not run.first_message_id:
         return []
     seqs = dict(
@@ -112,7 +114,7 @@ def _run_span(session: QuerySet, run) -> list[tuple[int, int]]:
     return [(first, first if last is None else last)]
 
 
-def run_source_range(*, run) -> tuple[int, int] | None:
+def run_source_range(*, run: ExtractionRun) -> tuple[int, int] | None:
     """The seq range of the turns an extraction run read, for linking to them."""
     session = SourceMessage.objects.filter(namespace=run.namespace or "", session_id=run.session_id)
     spans = _run_span(session, run)
@@ -202,7 +204,7 @@ class HistoryEntry:
     entry: MemoryHistory
     changes: list[FieldChange]
     undoable: bool
-    snapshot: dict | None  # what a delete removed or a merge absorbed
+    snapshot: dict[str, Any] | None  # what a delete removed or a merge absorbed
 
 
 def memory_history_entries(*, memory_id: str, limit: int = 100) -> list[HistoryEntry]:
@@ -241,7 +243,7 @@ def history_undoable(row: MemoryHistory) -> bool:
     return False
 
 
-def _shown(value) -> str:
+def _shown(value: object) -> str:
     if value is None or value == "":
         return "—"
     if isinstance(value, list):
@@ -249,7 +251,7 @@ def _shown(value) -> str:
     return str(value)
 
 
-def _change(name: str, before, after) -> FieldChange:
+def _change(name: str, before: Any, after: Any) -> FieldChange:
     shown = FieldChange(name=name, before=_shown(before), after=_shown(after))
     if name != "text":
         return shown
@@ -300,7 +302,7 @@ def _stretch_diff(old: list[str], new: list[str]) -> list[tuple[str, str]]:
     deleted: list[str] = []
     inserted: list[str] = []
 
-    def flush_changes():
+    def flush_changes() -> None:
         pieces.extend((op, "".join(words)) for op, words in (("delete", deleted), ("insert", inserted)) if words)
         deleted.clear()
         inserted.clear()
@@ -342,7 +344,7 @@ def list_field_values(*, name: str, limit: int = 40) -> list[tuple[str, int]]:
         return [(str(value), count) for value, count in cursor.fetchall()]
 
 
-def records_with_list_value(queryset: QuerySet, *, name: str, value: str) -> QuerySet:
+def records_with_list_value(queryset: QuerySet[MemoryRecord], *, name: str, value: str) -> QuerySet[MemoryRecord]:
     """Records whose list field holds `value` exactly."""
     if name not in LIST_VALUE_FIELDS:
         raise ValueError(f"not a list field: {name}")
@@ -355,7 +357,7 @@ def records_with_list_value(queryset: QuerySet, *, name: str, value: str) -> Que
     return queryset.filter(id__in=RawSQL(sql, [value]))
 
 
-def records_with_merges(queryset: QuerySet, *, has: bool) -> QuerySet:
+def records_with_merges(queryset: QuerySet[MemoryRecord], *, has: bool) -> QuerySet[MemoryRecord]:
     """Records another record was merged into (by dedup or compaction), or those without."""
     merges = MemoryHistory.objects.filter(memory_id=OuterRef("id"), action=MemoryHistory.Action.MERGED)
     return queryset.filter(Exists(merges)) if has else queryset.exclude(Exists(merges))

@@ -5,6 +5,7 @@ layout and the scripts are in `memory.redis_keys`. Nothing here writes.
 """
 
 import json
+from typing import Any
 
 from django.conf import settings
 
@@ -77,7 +78,7 @@ def working_memory_get(
     user_id: str | None,
     window: int | None = None,
     recent_messages_limit: int | None = None,
-) -> dict | None:
+) -> dict[str, Any] | None:
     """The session as the API returns it, or None when it does not exist for this reader.
 
     `recent_messages_limit` keeps the newest N messages; with a `window`, the newest
@@ -105,8 +106,13 @@ def working_memory_get(
 
 
 def response_document(
-    *, doc: dict, user_id: str | None, message_tokens: list[int], window: int | None, new_session: bool | None = None
-) -> dict:
+    *,
+    doc: dict[str, Any],
+    user_id: str | None,
+    message_tokens: list[int],
+    window: int | None,
+    new_session: bool | None = None,
+) -> dict[str, Any]:
     tokens = sum(message_tokens)
     used, toward_summary = context_usage(tokens=tokens, window=window)
     return {

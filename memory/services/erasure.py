@@ -43,14 +43,16 @@ import hashlib
 import hmac
 import json
 import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import redis
 from django.conf import settings
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Model, Q
 
 from memory import index, redis_keys
 from memory.models import (
@@ -88,6 +90,8 @@ REDIS_ERRORS = (redis.RedisError, *index.INDEX_ERRORS)
 # Keys per DEL, and index documents per listing page (RediSearch's window caps the total).
 BATCH = 1000
 
+_T = TypeVar("_T")
+
 
 @dataclass
 class _Erasure:
@@ -95,11 +99,11 @@ class _Erasure:
 
     namespace: str | None
     user_id: str
-    counts: dict = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
-    incomplete: list = field(default_factory=list)
-    session_ids: set = field(default_factory=set)
-    texts: set = field(default_factory=set)
-    memory_ids: set = field(default_factory=set)
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    incomplete: list[str] = field(default_factory=list)
+    session_ids: set[str] = field(default_factory=set)
+    texts: set[str] = field(default_factory=set)
+    memory_ids: set[str] = field(default_factory=set)
 
     @property
     def ns(self) -> str:
@@ -131,7 +135,7 @@ class _Erasure:
         owner = Q(user_id=self.user_id) | Q(user_id="", session_id__in=self.session_ids)
         return Q(namespace=self.ns) & owner
 
-    def keep_texts(self, *texts) -> None:
+    def keep_texts(self, *texts: object) -> None:
         # Clients often send a query trimmed, and the cache keys the exact text: keep both forms.
         for text in texts:
             if isinstance(text, str) and text.strip():
@@ -164,7 +168,7 @@ def user_erase(*, namespace: str | None, user_id: str, actor: str) -> ErasureRec
     return _database_erase(erasure, actor=actor)
 
 
-def _best_effort(erasure: _Erasure, kind: str, step) -> None:
+def _best_effort(erasure: _Erasure, kind: str, step: Callable[[_Erasure], None]) -> None:
     try:
         step(erasure)
     except REDIS_ERRORS as exc:
@@ -294,7 +298,7 @@ def _provenance_erase(erasure: _Erasure, run_ids: set[int]) -> None:
         erasure.counts[kind] = _delete(model, pks)
 
 
-def _log_entries_erase(erasure: _Erasure, model, pks: list) -> None:
+def _log_entries_erase(erasure: _Erasure, model: type[Model], pks: list[Any]) -> None:
     """Admin log rows about these objects: their `object_repr` quotes the text."""
     if not pks:
         return
@@ -303,12 +307,15 @@ def _log_entries_erase(erasure: _Erasure, model, pks: list) -> None:
         erasure.counts["admin_log_entries"] += entries.filter(object_id__in=chunk).delete()[0]
 
 
-def _delete(model, pks: list) -> int:
+def _delete(model: type[Model], pks: list[Any]) -> int:
     """Delete rows of `model` by primary key; returns how many rows of `model` itself went."""
-    return sum(model.objects.filter(pk__in=chunk).delete()[1].get(model._meta.label, 0) for chunk in _chunks(pks))
+    # `_default_manager` is `objects` on these models (none declares another manager);
+    # the stubs give a bare Model class no `objects`.
+    manager = model._default_manager
+    return sum(manager.filter(pk__in=chunk).delete()[1].get(model._meta.label, 0) for chunk in _chunks(pks))
 
 
-def _chunks(items: list):
+def _chunks(items: list[_T]) -> Iterator[list[_T]]:
     """Slices of at most BATCH items: databases cap a query's parameters, Redis a command's size."""
     for start in range(0, len(items), BATCH):
         yield items[start : start + BATCH]
@@ -332,8 +339,8 @@ def _leave_tombstones(erasure: _Erasure) -> list[str]:
     return gone
 
 
-def _receipt_counts(erasure: _Erasure) -> dict:
-    counts = dict(erasure.counts)
+def _receipt_counts(erasure: _Erasure) -> dict[str, Any]:
+    counts: dict[str, Any] = dict(erasure.counts)
     if erasure.incomplete:
         counts["incomplete"] = sorted(set(erasure.incomplete))
     return counts

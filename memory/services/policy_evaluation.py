@@ -48,10 +48,10 @@ class EvaluationCannotStartError(Exception):
 
 @dataclass(frozen=True)
 class ExampleScore:
-    matches: list[dict]  # [{"gold", "memory", "similarity"}], one-to-one
+    matches: list[dict[str, Any]]  # [{"gold", "memory", "similarity"}], one-to-one
     missed_gold: list[str]
     unmatched_memories: list[str]
-    forbidden_hits: list[dict]  # [{"phrase", "memory"}]
+    forbidden_hits: list[dict[str, Any]]  # [{"phrase", "memory"}]
     precision: float
     recall: float
     f1: float
@@ -232,7 +232,7 @@ def _example_run(evaluation: PolicyEvaluation, example: EvalExample) -> None:
     _example_save(evaluation, example, fields)
 
 
-def _example_save(evaluation: PolicyEvaluation, example: EvalExample, fields: dict) -> None:
+def _example_save(evaluation: PolicyEvaluation, example: EvalExample, fields: dict[str, Any]) -> None:
     PolicyEvaluationExample.objects.update_or_create(evaluation=evaluation, example_id=example.id, defaults=fields)
 
 
@@ -312,7 +312,7 @@ def _figures(matched: int, extracted: int, gold: int) -> tuple[float, float, flo
     return precision, recall, f1
 
 
-def forbidden_hits(*, memories: list[str], forbidden: list[str]) -> list[dict]:
+def forbidden_hits(*, memories: list[str], forbidden: list[str]) -> list[dict[str, Any]]:
     """Each (phrase, memory) where the phrase occurs as whole words, ignoring case."""
     hits: list[dict[str, str]] = []
     for phrase in forbidden:

@@ -36,6 +36,7 @@ import random
 import time
 from dataclasses import asdict
 from decimal import Decimal
+from typing import Any
 
 import redis
 from django.conf import settings
@@ -164,7 +165,7 @@ def promotion_run(*, namespace: str | None, user_id: str | None, session_id: str
 # --- Step 1: persist -----------------------------------------------------------------------
 
 
-def _persist(ns: str, session_id: str, session: dict) -> SessionPromotion:
+def _persist(ns: str, session_id: str, session: dict[str, Any]) -> SessionPromotion:
     """Write the session's new messages and unpromoted memories; returns the locked-then-saved state."""
     owner = session.get("user_id") or ""
     messages = session.get("messages") or []
@@ -205,7 +206,7 @@ def _persist(ns: str, session_id: str, session: dict) -> SessionPromotion:
     return state
 
 
-def _promote_session_memories(ns: str, owner: str, session_id: str, memories: list[dict]) -> None:
+def _promote_session_memories(ns: str, owner: str, session_id: str, memories: list[dict[str, Any]]) -> None:
     """The agent's own session memories, approved as API creates are, the session's owner's."""
     records = [
         _session_record(m, namespace=ns, user_id=owner, session_id=session_id) for m in memories if m["text"].strip()
@@ -491,7 +492,7 @@ def _turn(message: SourceMessage) -> extraction.Turn:
     )
 
 
-def _session_record(values: dict, *, namespace: str, user_id: str, session_id: str) -> dict:
+def _session_record(values: dict[str, Any], *, namespace: str, user_id: str, session_id: str) -> dict[str, Any]:
     """A `memories_create` input from a session memory or an extracted one: the record
     fields it has, for the session's owner (working memory keeps datetimes as ISO strings)."""
     record = {name: values[name] for name in RECORD_FIELDS if values.get(name) is not None}

@@ -9,6 +9,7 @@ A write past a limit raises QuotaExceeded before anything is written; the API an
 """
 
 from collections import Counter
+from typing import Any
 
 from django.conf import settings
 
@@ -36,7 +37,7 @@ class QuotaExceeded(Exception):
         )
 
 
-def records_quota_check(*, records: list[dict]) -> None:
+def records_quota_check(*, records: list[dict[str, Any]]) -> None:
     """Refuse a create that could take a namespace past QUOTA_RECORDS_PER_NAMESPACE.
 
     Every input that does not name a stored record's id is counted as a new row (dedup

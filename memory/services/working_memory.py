@@ -11,6 +11,7 @@ import json
 import logging
 import re
 from datetime import UTC, datetime
+from typing import Any
 
 from django.conf import settings
 from ulid import ULID
@@ -63,14 +64,14 @@ def working_memory_put(
     session_id: str,
     namespace: str | None,
     user_id: str | None,
-    messages: list[dict],
-    memories: list[dict],
-    data: dict | None,
+    messages: list[dict[str, Any]],
+    memories: list[dict[str, Any]],
+    data: dict[str, Any] | None,
     context: str | None,
     ttl_seconds: int | None,
-    long_term_memory_strategy: dict,
+    long_term_memory_strategy: dict[str, Any],
     window: int | None,
-) -> dict:
+) -> dict[str, Any]:
     """Replace the session with this one and return it as the API shows it.
 
     Redis only. Schedules promotion on every write, and the running summary when the
@@ -195,7 +196,9 @@ def working_memory_summarize(*, namespace: str | None, session_id: str, window: 
     client.delete(redis_keys.summary_pending_key(namespace, session_id))
 
 
-def _write_summary(key: str, rev: str, doc: dict, message_tokens: list[int], trimmed: list[dict], context: str) -> bool:
+def _write_summary(
+    key: str, rev: str, doc: dict[str, Any], message_tokens: list[int], trimmed: list[dict[str, Any]], context: str
+) -> bool:
     """Check-and-set the summarised session; on a lost race, rebase onto the newer PUT
     when that PUT still starts with the trimmed turns and carries the same context."""
     client = get_redis()
@@ -223,7 +226,7 @@ def _write_summary(key: str, rev: str, doc: dict, message_tokens: list[int], tri
             return False
 
 
-def _summary(context: str | None, trimmed: list[dict], *, window: int, use_llm: bool) -> str:
+def _summary(context: str | None, trimmed: list[dict[str, Any]], *, window: int, use_llm: bool) -> str:
     if not (use_llm and llm.is_configured()):
         if llm.is_configured():
             logger.warning("no LLM summary (its retries ran out): %d turns trimmed with a note", len(trimmed))

@@ -28,6 +28,7 @@ undoable MemoryHistory entry (`dedup.merge_into`; undone by `undo.memory_merge_u
 import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 from django.conf import settings
@@ -100,7 +101,7 @@ class _Pending:
     """An input on its way to becoming (or merging into) a row."""
 
     position: int
-    values: dict
+    values: dict[str, Any]
     vector: np.ndarray
     deduplicate: bool
     digest: str
@@ -147,7 +148,7 @@ class _Batch:
 
 def memories_create(
     *,
-    records: list[dict],
+    records: list[dict[str, Any]],
     deduplicate: bool = True,
     actor: str,
     status: str = MemoryStatus.APPROVED,
@@ -198,7 +199,7 @@ def memories_create(
     )
 
 
-def _pending_inputs(records: list[dict], deduplicate: bool) -> list[_Pending]:
+def _pending_inputs(records: list[dict[str, Any]], deduplicate: bool) -> list[_Pending]:
     """Clean and embed every input (one batch); refuse one id given twice."""
     cleaned = [_clean(r) for r in records]
     vectors = embed_records([(c["text"], c["context"]) for c in cleaned])
@@ -223,7 +224,7 @@ def _pending_inputs(records: list[dict], deduplicate: bool) -> list[_Pending]:
 _ALWAYS_SET = ("namespace", "user_id", "session_id", *LIST_FIELDS, "memory_type", "pinned", "context")
 
 
-def _clean(record: dict) -> dict:
+def _clean(record: dict[str, Any]) -> dict[str, Any]:
     values = record_values({**dict.fromkeys(_ALWAYS_SET), **{k: record[k] for k in RECORD_FIELDS if k in record}})
     if not values.get("id"):
         values["id"] = new_memory_id()

@@ -5,6 +5,7 @@ before and after; the index follows on commit. A delete is undone in `undo`."""
 
 from collections.abc import Callable, Sequence
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -43,7 +44,7 @@ _STATUS_ACTIONS = {
 
 
 @transaction.atomic
-def memory_edit(*, memory_id: str, changes: dict, actor: str, may_review: bool) -> MemoryRecord:
+def memory_edit(*, memory_id: str, changes: dict[str, Any], actor: str, may_review: bool) -> MemoryRecord:
     """Edit one record, whoever asks (the REST PATCH, the MCP tool, the admin): any of
     EDITABLE_FIELDS; raises MemoryNotFoundError. A change of status alone is recorded as
     the review decision it is: approved or rejected, and an approval applies what the
@@ -70,7 +71,7 @@ def memory_edit(*, memory_id: str, changes: dict, actor: str, may_review: bool) 
 def memories_edit(
     *,
     memory_ids: list[str],
-    changes: dict,
+    changes: dict[str, Any],
     actor: str,
     action: str = MemoryHistory.Action.EDITED,
     reason: str = "",
@@ -113,7 +114,7 @@ def memories_edit(
     return rows
 
 
-def _content_changed(row: MemoryRecord, before: dict) -> bool:
+def _content_changed(row: MemoryRecord, before: dict[str, Any]) -> bool:
     return row.text != before["text"] or row.context != before["context"]
 
 

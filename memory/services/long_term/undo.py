@@ -4,6 +4,8 @@ MEMORY_DELETED_RETENTION_DAYS keeps it). A record that comes back keeps its id u
 row, or another namespace or user, has it since (`id_is_free`).
 """
 
+from typing import Any
+
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -38,7 +40,7 @@ def id_is_free(memory_id: str, owner: tuple) -> bool:
     return last_owners([memory_id]).get(memory_id, owner) == owner
 
 
-def restore_snapshot(snapshot: dict) -> MemoryRecord:
+def restore_snapshot(snapshot: dict[str, Any]) -> MemoryRecord:
     """A row from a snapshot (as stored in history), re-embedded and saved."""
     row = MemoryRecord.from_snapshot(snapshot)
     row.memory_hash = memory_hash(row.text)
@@ -145,7 +147,7 @@ def memory_merge_undo(*, history_id: int, actor: str) -> MemoryRecord:
     return restored
 
 
-def _take_back(target: MemoryRecord, detail: dict, merged: dict) -> None:
+def _take_back(target: MemoryRecord, detail: dict[str, Any], merged: dict[str, Any]) -> None:
     """Remove from the survivor what the merge added. A status or date the merge set is
     put back only while it is still what the merge set: a reviewer's later approval of
     the survivor, or a date they gave it, stays."""
@@ -161,7 +163,7 @@ def _take_back(target: MemoryRecord, detail: dict, merged: dict) -> None:
     target.save()
 
 
-def _set_by_earlier_merge(before: dict, merged: dict) -> dict:
+def _set_by_earlier_merge(before: dict[str, Any], merged: dict[str, Any]) -> dict[str, Any]:
     """What a merge recorded before `set` existed must have set, from its rules."""
     set_by_merge: dict[str, str | None] = {}
     if before.get("status") == MemoryStatus.PENDING and merged.get("status") == MemoryStatus.APPROVED:
