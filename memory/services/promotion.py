@@ -57,7 +57,7 @@ from memory.services.long_term import (
     memory_hash,
     supersede_when_approved,
 )
-from policies.models import ExtractionRun, Strategy
+from policies.models import ExtractionRun, PolicyVersion, Strategy
 from policies.selectors import NoPublishedPolicyError, policy_version_for_session
 from policies.selectors.versions import SessionPolicy
 from policies.services.experiments import experiment_assign
@@ -243,7 +243,9 @@ def _session_policy(namespace: str | None, owner: str, session_id: str) -> Sessi
     return SessionPolicy(version=variant.version, experiment=chosen.experiment, variant=variant, assigned=True)
 
 
-def _run_begin(ns, owner, session_id, chosen: SessionPolicy, new_messages) -> ExtractionRun:
+def _run_begin(
+    ns: str, owner: str, session_id: str, chosen: SessionPolicy, new_messages: list[SourceMessage]
+) -> ExtractionRun:
     """Continue the session's unfinished run (a retry or a redelivery) or start one."""
     with transaction.atomic():
         # Serialise run starts per session on its state row: FOR UPDATE on a RUNNING run
@@ -284,7 +286,9 @@ def _run_begin(ns, owner, session_id, chosen: SessionPolicy, new_messages) -> Ex
     return run
 
 
-def _run_without_policy(ns, owner, session_id, new_messages, exc) -> ExtractionRun:
+def _run_without_policy(
+    ns: str, owner: str, session_id: str, new_messages: list[SourceMessage], exc: NoPublishedPolicyError
+) -> ExtractionRun:
     run = ExtractionRun.objects.create(
         namespace=ns,
         user_id=owner,
@@ -350,7 +354,9 @@ def _failure_of(exc: Exception) -> str:
 # --- Step 3: write -------------------------------------------------------------------------
 
 
-def _known_memories(ns, owner, version, new_messages) -> list[extraction.KnownMemory]:
+def _known_memories(
+    ns: str, owner: str, version: PolicyVersion, new_messages: list[SourceMessage]
+) -> list[extraction.KnownMemory]:
     """The user's current memories nearest to the new turns (LLM strategies only)."""
     if version.strategy == Strategy.MESSAGES:
         return []
@@ -372,7 +378,12 @@ def _updates_checked(memories: list[extraction.ExtractedMemory]) -> tuple[list[e
     return kept, len(memories) - len(kept)
 
 
-def _supersede(run, version, memories, created) -> int:
+def _supersede(
+    run: ExtractionRun,
+    version: PolicyVersion,
+    memories: list[extraction.ExtractedMemory],
+    created: MemoriesCreateResult,
+) -> int:
     """Each update created just now supersedes the record it replaces; returns how many did.
     An update that waits for review (`pending`) only notes what it will supersede: the
     approval applies it, so an unreviewed correction never takes the old fact out of search."""
@@ -389,7 +400,15 @@ def _supersede(run, version, memories, created) -> int:
     return len(memories_supersede(pairs=pairs, actor=SYSTEM_PROMOTION, reason=f"updated by run {run.pk}").superseded)
 
 
-def _write(run, version, state, watermark, new_messages, result: extraction.Extraction, started) -> ExtractionRun:
+def _write(
+    run: ExtractionRun,
+    version: PolicyVersion,
+    state: SessionPromotion,
+    watermark: int,
+    new_messages: list[SourceMessage],
+    result: extraction.Extraction,
+    started: float,
+) -> ExtractionRun:
     """Records, watermark and run in one transaction, unless another run got there first.
 
     Updates (items with `replaces`) go first: each is created without dedup, so its new
@@ -436,7 +455,14 @@ def _write(run, version, state, watermark, new_messages, result: extraction.Extr
     return run
 
 
-def _create(run, version, state, memories, *, deduplicate: bool) -> MemoriesCreateResult:
+def _create(
+    run: ExtractionRun,
+    version: PolicyVersion,
+    state: SessionPromotion,
+    memories: list[extraction.ExtractedMemory],
+    *,
+    deduplicate: bool,
+) -> MemoriesCreateResult:
     records = [
         _session_record(asdict(m), namespace=state.namespace, user_id=state.user_id, session_id=state.session_id)
         for m in memories
@@ -450,7 +476,7 @@ def _create(run, version, state, memories, *, deduplicate: bool) -> MemoriesCrea
     )
 
 
-def _skipped(run: ExtractionRun, new_messages) -> ExtractionRun:
+def _skipped(run: ExtractionRun, new_messages: list[SourceMessage]) -> ExtractionRun:
     if run.status != ExtractionRun.Status.RUNNING:
         return run  # a concurrent attempt of this same run wrote the turns
     run.status, run.finished_at = ExtractionRun.Status.SKIPPED, timezone.now()
@@ -462,7 +488,9 @@ def _skipped(run: ExtractionRun, new_messages) -> ExtractionRun:
     return run
 
 
-def _succeeded(run, result: extraction.Extraction, created: MemoriesCreateResult, repeated: int, started) -> None:
+def _succeeded(
+    run: ExtractionRun, result: extraction.Extraction, created: MemoriesCreateResult, repeated: int, started: float
+) -> None:
     run.status, run.finished_at, run.error = ExtractionRun.Status.SUCCEEDED, timezone.now(), ""
     run.model = result.model or run.model
     run.tokens_in, run.tokens_out = result.tokens_in, result.tokens_out
