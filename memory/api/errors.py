@@ -6,12 +6,14 @@ agent-memory-client expects the reference server's (FastAPI's) error bodies:
 """
 
 import logging
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 import redis
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
-from django.http import JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from django_redis.exceptions import ConnectionInterrupted
 from rest_framework import exceptions, status
@@ -21,10 +23,10 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from memory.services.quotas import QuotaExceeded
 
 
-def validation_detail(errors, loc=("body",)) -> list[dict]:
+def validation_detail(errors: object, loc: tuple[str | int, ...] = ("body",)) -> list[dict[str, Any]]:
     """Flatten DRF's nested error structure into a list of {loc, msg, type}."""
+    out: list[dict[str, Any]] = []
     if isinstance(errors, dict):
-        out = []
         for key, value in errors.items():
             sub = loc if key == "non_field_errors" else (*loc, key)
             out += validation_detail(value, sub)
@@ -32,7 +34,6 @@ def validation_detail(errors, loc=("body",)) -> list[dict]:
     if isinstance(errors, list):
         if all(not isinstance(e, (dict, list)) for e in errors):
             return [{"loc": list(loc), "msg": str(e), "type": getattr(e, "code", "invalid")} for e in errors]
-        out = []
         for index, value in enumerate(errors):
             if value:
                 out += validation_detail(value, (*loc, index))
@@ -51,7 +52,7 @@ UNAVAILABLE = (
 RETRY_AFTER_SECONDS = "5"
 
 
-def unavailable_response(exc) -> Response | None:
+def unavailable_response(exc: Exception) -> Response | None:
     """503 naming the component that is down, or None when `exc` is no outage."""
     for classes, component in UNAVAILABLE:
         if isinstance(exc, classes):
@@ -67,7 +68,7 @@ def unavailable_response(exc) -> Response | None:
     return None
 
 
-def exception_handler(exc, context):
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, exceptions.ValidationError):
         return Response(
             {"detail": validation_detail(exc.detail, getattr(exc, "loc", ("body",)))},
@@ -109,21 +110,29 @@ def quota_response(exc: QuotaExceeded) -> Response:
     )
 
 
-def field_error(loc: list, msg: str, code: str = "invalid") -> exceptions.ValidationError:
-    """A 422 naming one field by its path, e.g. field_error(["query", "limit"], "...")."""
-    error = exceptions.ValidationError({"_": [msg]})
-    error.detail = [exceptions.ErrorDetail(msg, code=code)]
-    error.loc = tuple(loc)
+_Located = TypeVar("_Located", bound=exceptions.APIException)
+
+
+def located(error: _Located, loc: Sequence[str | int]) -> _Located:
+    """`error` naming the field at `loc` (read back by exception_handler and by MCP's
+    `memory.mcp.calls`)."""
+    error.loc = tuple(loc)  # type: ignore[attr-defined]  # our own attribute on DRF's exception
     return error
 
 
-def not_found_error(detail: str, *, loc: list, msg: str) -> exceptions.NotFound:
+def field_error(loc: Sequence[str | int], msg: str, code: str = "invalid") -> exceptions.ValidationError:
+    """A 422 naming one field by its path, e.g. field_error(["query", "limit"], "...")."""
+    error = exceptions.ValidationError({"_": [msg]})
+    error.detail = [exceptions.ErrorDetail(msg, code=code)]
+    return located(error, loc)
+
+
+def not_found_error(detail: str, *, loc: Sequence[str | int], msg: str) -> exceptions.NotFound:
     """A 404 whose body is `{"detail": detail}` (the reference server's words); `loc` and
     `msg` name the field as a 422 does, for a caller that names arguments (MCP's tool
     errors, `memory.mcp.calls`)."""
-    error = exceptions.NotFound(detail)
-    error.loc = tuple(loc)
-    error.msg = msg
+    error = located(exceptions.NotFound(detail), loc)
+    error.msg = msg  # type: ignore[attr-defined]  # our own attribute, as `loc`
     return error
 
 
@@ -134,10 +143,8 @@ class FieldConflict(exceptions.ValidationError):
     status_code = status.HTTP_409_CONFLICT
 
 
-def field_conflict(loc: list, msg: str) -> FieldConflict:
-    error = FieldConflict([msg])
-    error.loc = tuple(loc)
-    return error
+def field_conflict(loc: Sequence[str | int], msg: str) -> FieldConflict:
+    return located(FieldConflict([msg]), loc)
 
 
 # Django's own 400, 404 and 500 pages are HTML; under /v1/ an agent gets JSON instead (a path
@@ -145,19 +152,19 @@ def field_conflict(loc: list, msg: str) -> FieldConflict:
 API_PREFIX = "/v1/"
 
 
-def not_found(request, exception=None):
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if request.path.startswith(API_PREFIX):
         return JsonResponse({"detail": f"No route {request.path}"}, status=404)
     return defaults.page_not_found(request, exception)
 
 
-def bad_request(request, exception=None):
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     if request.path.startswith(API_PREFIX):
-        return JsonResponse({"detail": f"Bad request: {exception or 'refused'}"}, status=400)
+        return JsonResponse({"detail": f"Bad request: {exception}"}, status=400)
     return defaults.bad_request(request, exception)
 
 
-def server_error(request):
+def server_error(request: HttpRequest) -> HttpResponse:
     if request.path.startswith(API_PREFIX):
         return JsonResponse({"detail": "Internal server error; it was logged."}, status=500)
     return defaults.server_error(request)

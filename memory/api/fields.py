@@ -7,13 +7,18 @@ with its original arguments on every copy, so a field that reads a setting in
 `__init__` follows an override without a restart.
 """
 
+from typing import Any
+
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from drf_spectacular.extensions import OpenApiSerializerExtension, OpenApiSerializerFieldExtension
-from drf_spectacular.utils import OpenApiParameter
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import Direction, OpenApiParameter
 from rest_framework import serializers
+from rest_framework.request import Request
 
+from memory.api.errors import located
 from memory.models import MemoryRecord, SourceMessage
 
 
@@ -39,7 +44,7 @@ TAG_MAX_LENGTH = SCOPE_MAX_LENGTH
 class StrictCharField(serializers.CharField):
     """A CharField that refuses numbers and booleans instead of turning them into text."""
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: object) -> str:
         if not isinstance(data, str):
             self.fail("invalid")
         return super().to_internal_value(data)
@@ -51,27 +56,25 @@ def has_control_character(value: str) -> bool:
     return any(ord(c) < 32 or ord(c) == 127 for c in value)
 
 
-def no_control_characters(value: str) -> str:
+def no_control_characters(value: str) -> None:
     """Index tags are joined with a control character, so a value must not hold one."""
     if has_control_character(value):
         raise serializers.ValidationError("Must not contain control characters.")
-    return value
 
 
-def no_surrounding_whitespace(value: str) -> str:
+def no_surrounding_whitespace(value: str) -> None:
     """RediSearch trims a tag's leading and trailing whitespace when it indexes it, so
     " acme" would be stored as "acme" in the index and never match its own filter (and
     would match acme's); such a value is refused rather than silently changed (found by
     the filter property test)."""
     if value != value.strip():
         raise serializers.ValidationError("Must not start or end with whitespace.")
-    return value
 
 
 class TagValueField(StrictCharField):
     """A namespace, user, session, topic or entity value (an index tag), kept verbatim."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("max_length", TAG_MAX_LENGTH)
         kwargs.setdefault("trim_whitespace", False)
         super().__init__(validators=[no_control_characters, no_surrounding_whitespace], **kwargs)
@@ -83,28 +86,28 @@ class ScopeField(TagValueField):
     Working memory and long-term memory share it because a session's scope becomes
     its records' scope on promotion."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(required=False, allow_null=True, allow_blank=True, max_length=SCOPE_MAX_LENGTH, **kwargs)
 
-    def to_internal_value(self, data):
+    # The stubs fix a CharField's value to str; an empty scope is None here.
+    def to_internal_value(self, data: object) -> str | None:  # type: ignore[override]
         return super().to_internal_value(data) or None
 
 
-class SessionIdSerializer(serializers.Serializer):
+class SessionIdSerializer(serializers.Serializer[Any]):
     """A session id, whichever door it comes through (the REST path, an MCP tool, a
     memory's `session_id`): a tag value, since promotion makes it its records' scope."""
 
     session_id = TagValueField(max_length=SCOPE_MAX_LENGTH)
 
 
-def validated_session_id(session_id, *, container: str = "path") -> str:
+def validated_session_id(session_id: object, *, container: str = "path") -> str:
     """`session_id` checked by SessionIdSerializer; a 422 naming [container, "session_id"]."""
     serializer = SessionIdSerializer(data={"session_id": session_id})
     if not serializer.is_valid():
-        error = serializers.ValidationError(serializer.errors)
-        error.loc = (container,)
-        raise error
-    return serializer.validated_data["session_id"]
+        raise located(serializers.ValidationError(serializer.errors), (container,))
+    valid: str = serializer.validated_data["session_id"]
+    return valid
 
 
 class MemoryTextField(StrictCharField):
@@ -113,11 +116,11 @@ class MemoryTextField(StrictCharField):
     cannot store it. Long-term and working memory share it: a session's memory becomes
     a record on promotion."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("max_length", settings.MEMORY_MAX_TEXT_CHARS)
         super().__init__(trim_whitespace=False, **kwargs)
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: object) -> str:
         value = super().to_internal_value(data)
         if "\x00" in value:
             raise serializers.ValidationError("Must not contain NUL characters.")
@@ -128,7 +131,7 @@ class NonBlankTextField(MemoryTextField):
     """A long-term record's text or a prompt's query: it must hold something besides
     whitespace (a session memory's text may be blank: promotion skips it)."""
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: object) -> str:
         value = super().to_internal_value(data)
         if not value.strip():
             raise serializers.ValidationError("Must not be empty.")
@@ -139,7 +142,7 @@ class RecordIdField(StrictCharField):
     """A long-term record's id, or a session memory's (it becomes one on promotion): a
     control character in it (a newline) broke the history admin once stored."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("max_length", RECORD_ID_MAX_LENGTH)
         super().__init__(trim_whitespace=False, validators=[no_control_characters], **kwargs)
 
@@ -147,46 +150,44 @@ class RecordIdField(StrictCharField):
 class PageLimitField(serializers.IntegerField):
     """A page size from 1 to the setting named by `max_setting`."""
 
-    def __init__(self, *, max_setting: str, **kwargs):
+    def __init__(self, *, max_setting: str, **kwargs: Any) -> None:
         super().__init__(min_value=1, max_value=getattr(settings, max_setting), **kwargs)
 
 
 class BoundedListField(serializers.ListField):
     """A list of at most as many items as the setting named by `max_setting`."""
 
-    def __init__(self, *, max_setting: str, **kwargs):
+    def __init__(self, *, max_setting: str, **kwargs: Any) -> None:
         super().__init__(max_length=getattr(settings, max_setting), **kwargs)
 
 
-def validated(serializer_class, data, container: str = "body") -> dict:
+def validated(
+    serializer_class: type[serializers.Serializer[Any]], data: object, container: str = "body"
+) -> dict[str, Any]:
     """`data` (a request's body or query, as plain values) through `serializer_class`; a
     422 naming [container, field] when it is invalid, [container] when it is no object."""
     if not isinstance(data, dict):
-        raise _located(serializers.ValidationError("Must be a JSON object."), container)
+        raise located(serializers.ValidationError("Must be a JSON object."), (container,))
     serializer = serializer_class(data=data)
     if not serializer.is_valid():
-        raise _located(serializers.ValidationError(serializer.errors), container)
-    return serializer.validated_data
+        raise located(serializers.ValidationError(serializer.errors), (container,))
+    valid: dict[str, Any] = serializer.validated_data
+    return valid
 
 
-def _located(error: serializers.ValidationError, container: str) -> serializers.ValidationError:
-    error.loc = (container,)
-    return error
-
-
-def validated_query(request, serializer_class) -> dict:
+def validated_query(request: Request, serializer_class: type[serializers.Serializer[Any]]) -> dict[str, Any]:
     """The request's query parameters through `serializer_class`; a 422 naming
     ["query", field] when they are invalid."""
     return validated(serializer_class, request.query_params.dict(), "query")
 
 
-def tag_list(**kwargs) -> BoundedListField:
+def tag_list(**kwargs: Any) -> BoundedListField:
     """Topics or entities of one record, or of one session memory: index tags, at most
     MEMORY_MAX_TAGS of them."""
     return BoundedListField(child=TagValueField(), max_setting="MEMORY_MAX_TAGS", **kwargs)
 
 
-def id_list(max_length: int, **kwargs) -> BoundedListField:
+def id_list(max_length: int, **kwargs: Any) -> BoundedListField:
     """Ids a request refers to (extracted_from, pinned_ids), at most MEMORY_MAX_ID_LIST."""
     child = StrictCharField(max_length=max_length, validators=[no_control_characters])
     return BoundedListField(child=child, max_setting="MEMORY_MAX_ID_LIST", **kwargs)
@@ -225,28 +226,30 @@ def text_pattern(field: serializers.CharField, refused_too: str = "") -> str:
     return f"^{char}+$"
 
 
-class TextFieldSchema(OpenApiSerializerFieldExtension):
+# drf-spectacular's extension classes register themselves in an unannotated __init_subclass__.
+class TextFieldSchema(OpenApiSerializerFieldExtension):  # type: ignore[no-untyped-call]
     """StrictCharField and its subclasses: a blank value and the refused characters."""
 
     target_class = StrictCharField
     match_subclasses = True
 
-    def map_serializer_field(self, auto_schema, direction):
-        schema = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
+    def map_serializer_field(self, auto_schema: AutoSchema, direction: Direction) -> dict[str, Any]:
+        # drf-spectacular's AutoSchema methods carry no annotations.
+        schema: dict[str, Any] = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)  # type: ignore[no-untyped-call]
         if not self.target.allow_blank:
             schema["minLength"] = 1
         return {**schema, "pattern": text_pattern(self.target)}
 
 
-class BatchSchema(OpenApiSerializerFieldExtension):
+class BatchSchema(OpenApiSerializerFieldExtension):  # type: ignore[no-untyped-call]  # as above
     """A nested `many=True` serializer (a batch): DRF checks its `allow_empty` and
     `max_length` itself, not through validators, so drf-spectacular leaves them out."""
 
     target_class = serializers.ListSerializer
     match_subclasses = True
 
-    def map_serializer_field(self, auto_schema, direction):
-        schema = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
+    def map_serializer_field(self, auto_schema: AutoSchema, direction: Direction) -> dict[str, Any]:
+        schema: dict[str, Any] = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)  # type: ignore[no-untyped-call]  # as above
         if not self.target.allow_empty:
             schema["minItems"] = max(1, self.target.min_length or 0)
         if self.target.max_length is not None:
@@ -254,7 +257,7 @@ class BatchSchema(OpenApiSerializerFieldExtension):
         return schema
 
 
-class SerializerRulesSchema(OpenApiSerializerExtension):
+class SerializerRulesSchema(OpenApiSerializerExtension):  # type: ignore[no-untyped-call]  # as above
     """A serializer's `schema_rules` (JSON Schema keywords: `additionalProperties`,
     `minProperties`, `anyOf`): what its validation checks across fields, beside it.
     Its `properties` are added to the fields' (body values read without a field: filters)."""
@@ -263,11 +266,11 @@ class SerializerRulesSchema(OpenApiSerializerExtension):
     match_subclasses = True
 
     @classmethod
-    def _matches(cls, target) -> bool:
+    def _matches(cls, target: Any) -> bool:
         return super()._matches(target) and hasattr(target, "schema_rules")
 
-    def map_serializer(self, auto_schema, direction):
-        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+    def map_serializer(self, auto_schema: AutoSchema, direction: Direction) -> dict[str, Any]:
+        schema: dict[str, Any] = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)  # type: ignore[no-untyped-call]  # as above
         rules = dict(self.target.schema_rules)
         properties = {**schema.get("properties", {}), **rules.pop("properties", {})}
         return {**schema, **rules, "properties": properties}
@@ -280,11 +283,13 @@ HAS_CONTENT = f"[^{WHITESPACE}]"
 def session_id_parameter() -> OpenApiParameter:
     """The path's `session_id`, as `validated_session_id` checks it; a "/" matches no route."""
     field = SessionIdSerializer().fields["session_id"]
+    if not isinstance(field, serializers.CharField):  # a serializer's `fields` are typed as any Field
+        raise TypeError(f"session_id is a CharField, not a {type(field).__name__}")
     schema = {"type": "string", "minLength": 1, "maxLength": field.max_length, "pattern": text_pattern(field, "/")}
     return OpenApiParameter("session_id", schema, OpenApiParameter.PATH)
 
 
-def required_parameter(name: str, field: serializers.Field, description: str) -> OpenApiParameter:
+def required_parameter(name: str, field: serializers.Field[Any, Any, Any, Any], description: str) -> OpenApiParameter:
     """A query parameter a view requires although its serializer's field is optional
     (the view says "name it" in its own words): `field`'s non-blank schema, required."""
     if not isinstance(field, serializers.CharField):  # a serializer's `fields` are typed as any Field
@@ -293,13 +298,13 @@ def required_parameter(name: str, field: serializers.Field, description: str) ->
     return OpenApiParameter(name, schema, required=True, description=description)
 
 
-def at_least_one_of(**present: dict) -> dict:
+def at_least_one_of(**present: dict[str, Any]) -> dict[str, Any]:
     """`schema_rules` for "give at least one of these": each named field present, with
     the schema it must then match (a type, so that null does not count)."""
     return {"anyOf": [{"required": [name], "properties": {name: schema}} for name, schema in present.items()]}
 
 
-def require_bodies(result, generator, request, public):
+def require_bodies(result: dict[str, Any], generator: object, request: Request | None, public: bool) -> dict[str, Any]:
     """drf-spectacular postprocessing hook: a request body whose schema refuses `{}`
     (`minProperties`, `anyOf`) is required; drf-spectacular only counts required fields,
     and a PATCH has none."""
