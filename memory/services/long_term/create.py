@@ -51,6 +51,7 @@ from memory.services.long_term.indexing import embed_records, index_on_commit, v
 from memory.services.long_term.sameness import differing_details
 from memory.services.long_term.undo import last_owners
 from memory.services.quotas import records_quota_check
+from policies.models import ExtractionRun
 
 
 class MemoryIdConflictError(ValueError):
@@ -106,7 +107,9 @@ class _Pending:
     deduplicate: bool
     digest: str
     row: MemoryRecord | None = None  # set once the input becomes a new row
-    conflicts: list = field(default_factory=list)  # (near row, distance, reasons) kept apart
+    conflicts: list[tuple[MemoryRecord, float, list[str]]] = field(
+        default_factory=list
+    )  # (near row, distance, reasons) kept apart
     merge: MemoryHistory | None = None  # set once the input merges into a row
 
     @property
@@ -117,7 +120,7 @@ class _Pending:
         return self.row
 
     @property
-    def owner(self) -> tuple:
+    def owner(self) -> tuple[str | None, str | None]:
         return self.values["namespace"], self.values["user_id"]
 
     @property
@@ -134,7 +137,7 @@ class _Batch:
     actor: str
     existing: dict[str, MemoryRecord]  # rows named by the inputs' ids, locked
     # (namespace, user_id) of the latest history entry of each input id that has no row: who had it last.
-    last_owners: dict[str, tuple] = field(default_factory=dict)
+    last_owners: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
     may_review: bool = True  # may a merge approve a pending record (see merge_into)
     now: datetime = field(default_factory=timezone.now)
     model: str = field(default_factory=embeddings.model_name)
@@ -152,7 +155,7 @@ def memories_create(
     deduplicate: bool = True,
     actor: str,
     status: str = MemoryStatus.APPROVED,
-    extraction_run=None,
+    extraction_run: ExtractionRun | None = None,
     may_review: bool = True,
 ) -> MemoriesCreateResult:
     """Create long-term memories (see the module docstring for the steps).
@@ -180,7 +183,7 @@ def memories_create(
         existing = MemoryRecord.objects.select_for_update().in_bulk(ids)
         batch = _Batch(
             status=status,
-            extraction_run_id=getattr(extraction_run, "pk", extraction_run),
+            extraction_run_id=extraction_run.pk if extraction_run is not None else None,
             actor=actor,
             existing=existing,
             last_owners=last_owners([i for i in ids if i not in existing]),

@@ -26,7 +26,9 @@ def type_group(memory_type: str) -> tuple[str, ...]:
     return (MemoryType.SEMANTIC.value, MemoryType.EPISODIC.value)
 
 
-def dedup_conditions(namespace, user_id, *, memory_type: str = MemoryType.SEMANTIC) -> list[index.Condition]:
+def dedup_conditions(
+    namespace: str | None, user_id: str | None, *, memory_type: str = MemoryType.SEMANTIC
+) -> list[index.Condition]:
     """Index filter for dedup candidates: the same namespace and user and type group,
     never a rejected or a superseded record."""
     conditions = index.owner_conditions(namespace, user_id)
@@ -36,7 +38,9 @@ def dedup_conditions(namespace, user_id, *, memory_type: str = MemoryType.SEMANT
     return conditions
 
 
-def conflict_link(newer: MemoryRecord, older: MemoryRecord, *, reasons: list[str], distance: float | None):
+def conflict_link(
+    newer: MemoryRecord, older: MemoryRecord, *, reasons: list[str], distance: float | None
+) -> MemoryConflict:
     """The (unsaved) possible-conflict link between two near records kept apart: one row
     per pair, from the newer record to the older."""
     return MemoryConflict(memory=newer, other=older, reason="; ".join(reasons), distance=distance)

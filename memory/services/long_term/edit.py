@@ -4,7 +4,7 @@ by any actor, `memories_edit` for the same change on many), one list of what may
 before and after; the index follows on commit. A delete is undone in `undo`."""
 
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -115,7 +115,8 @@ def memories_edit(
 
 
 def _content_changed(row: MemoryRecord, before: dict[str, Any]) -> bool:
-    return row.text != before["text"] or row.context != before["context"]
+    changed: bool = row.text != before["text"] or row.context != before["context"]  # a JSON snapshot's values are Any
+    return changed
 
 
 def _reembed(rows: list[MemoryRecord]) -> None:
@@ -170,7 +171,7 @@ def memories_delete(
     return delete_rows(rows, reason=reason, actor=actor)
 
 
-def history_snapshots_purge(*, now=None) -> int:
+def history_snapshots_purge(*, now: datetime | None = None) -> int:
     """Drop the snapshots (the text) of deletes older than MEMORY_DELETED_RETENTION_DAYS;
     the history row itself stays as the audit trail. Returns how many were purged."""
     now = now or timezone.now()

@@ -7,6 +7,7 @@ left behind. The DB row is the truth; the index document is derived from it.
 """
 
 import logging
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 import numpy as np
@@ -32,13 +33,13 @@ from workers.queue import enqueue_access_flush, enqueue_index
 logger = logging.getLogger(__name__)
 
 
-def embed_records(records) -> np.ndarray:
+def embed_records(records: Iterable[tuple[str, str | None]]) -> np.ndarray:
     """Vectors of (text, context) pairs. The text comes first, so a long context is what
     the model's input limit cuts, never the text (BENCHMARKS.md, LoCoMo)."""
     return embeddings.embed_texts([f"{text}\n{context}" if context else text for text, context in records])
 
 
-def vector_bytes(vector) -> bytes:
+def vector_bytes(vector: np.ndarray) -> bytes:
     return np.asarray(vector, dtype=np.float32).tobytes()
 
 
@@ -102,7 +103,7 @@ def _index_after_commit(memory_ids: list[str]) -> None:
             logger.warning("could not enqueue indexing; the periodic sweep will retry")
 
 
-def index_on_commit(memory_ids) -> None:
+def index_on_commit(memory_ids: Iterable[str]) -> None:
     """Index these rows once the outermost transaction commits (never if it rolls back)."""
     ids = list(dict.fromkeys(memory_ids))
     if ids:
@@ -148,7 +149,7 @@ def memories_index_sweep_claim() -> bool:
     return bool(get_redis().set(SWEEP_LOCK_KEY, timezone.now().isoformat(), nx=True, px=ttl_ms))
 
 
-def memories_reindex(*, batch_size: int = 500, progress=None) -> int:
+def memories_reindex(*, batch_size: int = 500, progress: Callable[[int], object] | None = None) -> int:
     """Rebuild the whole index from the DB (drop it with its documents, then write every row)."""
     index.drop_index(delete_documents=True)
     index.ensure_index()
@@ -210,7 +211,8 @@ def _access_apply(counts: dict[str, int], last: dict[str, datetime]) -> int:
                 for memory_id, hits in sorted(counts.items())
             ],
         )
-        return cursor.rowcount
+        updated: int = cursor.rowcount  # the DB-API cursor is untyped
+        return updated
 
 
 def _access_give_back(counts: dict[str, int], last: dict[str, datetime]) -> None:

@@ -65,7 +65,7 @@ def memories_compact(
         .order_by("created_at", "id")
     )
     state = _Compaction(alive={r.id: r for r in rows}, actor=actor, may_review=may_review)
-    first_by_hash: dict[tuple, MemoryRecord] = {}
+    first_by_hash: dict[tuple[str | None, str | None, tuple[str, ...], str], MemoryRecord] = {}
     for row in rows:
         key = (row.namespace, row.user_id, type_group(row.memory_type), row.memory_hash)
         if key in first_by_hash:

@@ -49,6 +49,7 @@ what only `b` has; "none" for an empty side; "word order" when only the order di
 import collections
 import functools
 import re
+from collections.abc import Collection
 from decimal import Decimal, InvalidOperation
 
 import snowballstemmer
@@ -346,11 +347,11 @@ class _Details:
         self.negated = len(markers) % 2 == 1
         self.negation = _shown_in_order(markers)
 
-    def _period(self, m: re.Match) -> str:
+    def _period(self, m: re.Match[str]) -> str:
         self.dates.add(" ".join(m.group().casefold().split()))
         return " "
 
-    def _time(self, m: re.Match) -> str:
+    def _time(self, m: re.Match[str]) -> str:
         if m.group("word"):
             hour, minute = (0, 0) if m.group("word").casefold() == "midnight" else (12, 0)
         elif m.group("ampm"):
@@ -361,11 +362,12 @@ class _Details:
         self.times.add(f"{hour:02d}:{minute:02d}")
         return " "
 
-    def _number(self, m: re.Match) -> str:
+    def _number(self, m: re.Match[str]) -> str:
         try:
             value = Decimal(m.group("int").replace(",", "") + (m.group("frac") or ""))
         except InvalidOperation:
-            return m.group()
+            whole: str = m.group()  # typeshed: str | Any (a group may be absent; the whole match never is)
+            return whole
         if m.group("scale"):
             value *= _SUFFIX_SCALES[m.group("scale").casefold()]
         self.numbers.add(value.normalize())
@@ -470,7 +472,7 @@ def _bare(word: str) -> str:
 _SHOWN_AT_MOST = 10
 
 
-def _shown(values) -> str:
+def _shown(values: Collection[object]) -> str:
     if not values:
         return "none"
     shown = [format(v, "f") if isinstance(v, Decimal) else str(v) for v in values]

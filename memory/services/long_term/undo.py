@@ -22,17 +22,17 @@ class UndoNotPossibleError(ValueError):
     """A history entry cannot be undone (already undone, snapshot purged, not undoable)."""
 
 
-def last_owners(ids: list[str]) -> dict[str, tuple]:
+def last_owners(ids: list[str]) -> dict[str, tuple[str | None, str | None]]:
     """For ids without a row: the (namespace, user_id) of each one's latest history
     entry, i.e. who had the record last (history outlives a deleted record)."""
-    owners: dict[str, tuple] = {}
+    owners: dict[str, tuple[str | None, str | None]] = {}
     entries = MemoryHistory.objects.filter(memory_id__in=ids).order_by("memory_id", "-created_at", "-id")
     for memory_id, namespace, user_id in entries.values_list("memory_id", "namespace", "user_id"):
         owners.setdefault(memory_id, (namespace, user_id))
     return owners
 
 
-def id_is_free(memory_id: str, owner: tuple) -> bool:
+def id_is_free(memory_id: str, owner: tuple[str | None, str | None]) -> bool:
     """Whether a record of `owner` (namespace, user_id) coming back (an undo) may take
     `memory_id` again: no row has it, and no one else had it last."""
     if MemoryRecord.objects.filter(id=memory_id).exists():
