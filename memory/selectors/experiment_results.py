@@ -51,7 +51,9 @@ def experiment_results(*, experiment: Experiment) -> ExperimentResults:
     return ExperimentResults(experiment=experiment, control=control, variants=rows)
 
 
-def _verdict(control: Variant | None, control_figures: RunFigures, variant: Variant, figures: RunFigures):
+def _verdict(
+    control: Variant | None, control_figures: RunFigures, variant: Variant, figures: RunFigures
+) -> Verdict | None:
     if control is None or variant.pk == control.pk:
         return None
     return approval_verdict(

@@ -33,7 +33,7 @@ def extraction_lag_seconds(*, now: datetime | None = None) -> float:
         namespace=OuterRef("namespace"), session_id=OuterRef("session_id"), extracted_seq__lt=OuterRef("seq")
     )
     oldest = SourceMessage.objects.filter(Exists(waiting)).aggregate(oldest=Min("persisted_at"))["oldest"]
-    ages = [(now - oldest).total_seconds()] if oldest else []
+    ages: list[float] = [(now - oldest).total_seconds()] if oldest else []  # an aggregate is Any
     first_ms = _oldest_window_first_ms()
     if first_ms is not None:
         ages.append(now.timestamp() - first_ms / 1000)

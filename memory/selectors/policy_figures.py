@@ -125,7 +125,7 @@ def run_figures(*, runs: QuerySet[ExtractionRun]) -> RunFigures:
 
 def approval_by_day(*, runs: QuerySet[ExtractionRun]) -> list[DailyApproval]:
     """Approval so far, day by day (a memory counts on the day of its last decision)."""
-    per_day: dict[date, Counter] = {}
+    per_day: dict[date, Counter[str]] = {}
     for decided_at, status, _ in _decisions(runs).values():
         per_day.setdefault(decided_at.date(), Counter())[status] += 1
     days, approved, reviewed = [], 0, 0
@@ -136,7 +136,7 @@ def approval_by_day(*, runs: QuerySet[ExtractionRun]) -> list[DailyApproval]:
     return days
 
 
-def _decisions(runs: QuerySet[ExtractionRun]) -> dict[str, tuple]:
+def _decisions(runs: QuerySet[ExtractionRun]) -> dict[str, tuple[datetime, str, str]]:
     """memory id -> (when last decided, status now, last rejection reason) for every
     reviewed memory of the runs."""
     statuses = dict(
@@ -157,7 +157,7 @@ def _decisions(runs: QuerySet[ExtractionRun]) -> dict[str, tuple]:
     return decided
 
 
-def _rejection_reasons(decisions: dict[str, tuple]) -> list[tuple[str, int]]:
+def _rejection_reasons(decisions: dict[str, tuple[datetime, str, str]]) -> list[tuple[str, int]]:
     """Why the rejected memories were rejected (their last reason), most common first."""
     reasons = Counter(
         reason or "(no reason)" for _, status, reason in decisions.values() if status == MemoryStatus.REJECTED

@@ -33,7 +33,7 @@ def api_key_lookup(*, secret: str) -> KnownKey | None:
     does not grow with the number of keys."""
     prefix, _, _ = secret.partition(".")
     cache = caches["auth"]
-    known = cache.get(api_key_cache_key(prefix))
+    known: KnownKey | None = cache.get(api_key_cache_key(prefix))  # the cache holds what set() put: a KnownKey
     if known is None:
         known = api_key_by_prefix(prefix=prefix)
         if known is None:

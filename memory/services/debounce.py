@@ -80,7 +80,7 @@ def promotion_claim(*, namespace: str | None, user_id: str | None, session_id: s
     return Claim(action=action, delay_seconds=int(delay_ms) / 1000)
 
 
-def _promote_inline(*, namespace, user_id, session_id) -> None:
+def _promote_inline(*, namespace: str | None, user_id: str | None, session_id: str) -> None:
     """Inline mode is one local process with no worker: nothing to coalesce, so promote
     now, once. A failure is on the run (and the log), never raised into the write that
     triggered it; the session's next write tries again."""

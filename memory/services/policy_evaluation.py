@@ -36,7 +36,7 @@ from scipy.optimize import linear_sum_assignment
 
 from memory import embeddings, extraction, llm
 from memory.eval_dataset import DatasetError, EvalExample, dataset_parse, dataset_upload_check
-from policies.models import PolicyEvaluation, PolicyEvaluationExample, PolicyVersion, Strategy
+from policies.models import Experiment, PolicyEvaluation, PolicyEvaluationExample, PolicyVersion, Strategy
 from workers.queue import enqueue_policy_evaluation
 
 __all__ = ["DatasetError", "example_score", "policy_evaluation_create", "policy_evaluation_run"]
@@ -69,7 +69,7 @@ def policy_evaluation_create(
     dataset_name: str = "",
     threshold: float | None = None,
     actor: str,
-    experiment=None,
+    experiment: Experiment | None = None,
     enqueue: bool = False,
 ) -> list[PolicyEvaluation]:
     """One queued evaluation per version, on the data set at `dataset_path` (or the bytes of
