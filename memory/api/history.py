@@ -9,8 +9,11 @@ The reference server has neither route, and no MCP tool offers them.
 `memory.api.long_term.operations`); the views are a few lines around them.
 """
 
+from typing import Any
+
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers, status
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -34,7 +37,7 @@ class UndoRefused(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
 
 
-def history_to_dict(entry: MemoryHistory) -> dict:
+def history_to_dict(entry: MemoryHistory) -> dict[str, Any]:
     """One entry (`HistoryEntryOutputSerializer` documents it)."""
     return {
         "id": entry.pk,
@@ -50,7 +53,7 @@ def history_to_dict(entry: MemoryHistory) -> dict:
     }
 
 
-class HistoryEntryOutputSerializer(serializers.Serializer):
+class HistoryEntryOutputSerializer(serializers.Serializer[Any]):
     id = serializers.IntegerField()
     memory_id = serializers.CharField()
     action = serializers.ChoiceField(MemoryHistory.Action.choices)
@@ -64,19 +67,19 @@ class HistoryEntryOutputSerializer(serializers.Serializer):
     detail = serializers.JSONField()
 
 
-class HistoryOutputSerializer(serializers.Serializer):
+class HistoryOutputSerializer(serializers.Serializer[Any]):
     memory_id = serializers.CharField()
     history = HistoryEntryOutputSerializer(many=True)
     total = serializers.IntegerField()
 
 
-class UndoOutputSerializer(serializers.Serializer):
+class UndoOutputSerializer(serializers.Serializer[Any]):
     status = serializers.CharField()
     history_id = serializers.IntegerField()
     memory = MemoryRecordOutputSerializer()
 
 
-def memory_history_respond(memory_id: str, *, scope: Scope) -> dict:
+def memory_history_respond(memory_id: str, *, scope: Scope) -> dict[str, Any]:
     """A record's history, newest first (`HistoryOutputSerializer`); a 404 when it has
     none in the scope. A record moved between scopes has entries in both: any entry
     outside the scope hides it all."""
@@ -86,7 +89,7 @@ def memory_history_respond(memory_id: str, *, scope: Scope) -> dict:
     return {"memory_id": memory_id, "history": [history_to_dict(e) for e in entries], "total": len(entries)}
 
 
-def history_undo_respond(history_id: int, *, scope: Scope, actor: str) -> dict:
+def history_undo_respond(history_id: int, *, scope: Scope, actor: str) -> dict[str, Any]:
     """Undo a merge or a delete (`UndoOutputSerializer`); a 404 for an entry outside the
     scope, a 409 (`UndoRefused`) for one that cannot be undone."""
     where = history_scope(history_id=history_id)
@@ -101,12 +104,12 @@ def history_undo_respond(history_id: int, *, scope: Scope, actor: str) -> dict:
 
 class MemoryHistoryView(APIView):
     @extend_schema(responses=declared(HistoryOutputSerializer, 404))
-    def get(self, request, memory_id):
+    def get(self, request: Request, memory_id: str) -> Response:
         return Response(memory_history_respond(memory_id, scope=request_scope(request)))
 
 
 class MemoryHistoryUndoView(APIView):
     @extend_schema(request=None, responses=declared(UndoOutputSerializer, 404, 409))
-    def post(self, request, history_id):
+    def post(self, request: Request, history_id: int) -> Response:
         scope = request_scope(request)
         return Response(history_undo_respond(history_id, scope=scope, actor=request_actor(request)))

@@ -16,12 +16,15 @@ credential's scope (`memory.api.scope`): a session or search filter naming a nam
 or user outside it is a 403, and the search is narrowed to the scope.
 """
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from typing import Any
 
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import exceptions, serializers
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -65,20 +68,20 @@ class PromptSessionSerializer(WindowQuerySerializer):
         "nullable": True,
     }
 )
-class LongTermSearchField(serializers.Field):
+class LongTermSearchField(serializers.Field[Any, Any, Any, Any]):
     """A search request object (validated later, as POST /v1/long-term-memory/search
     validates it) or a boolean; `false` means no search."""
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: Any) -> dict[str, Any] | bool:
         if not isinstance(data, (dict, bool)):
             raise serializers.ValidationError("Must be a search request object, true or false.")
         return data
 
-    def to_representation(self, value):
+    def to_representation(self, value: Any) -> Any:
         return value
 
 
-class MemoryPromptSerializer(serializers.Serializer):
+class MemoryPromptSerializer(serializers.Serializer[Any]):
     # What memory_prompt_respond refuses: neither a session nor a search (`{}` and false are none).
     schema_rules = at_least_one_of(
         session={"type": "object"},
@@ -90,21 +93,24 @@ class MemoryPromptSerializer(serializers.Serializer):
     long_term_search = LongTermSearchField(required=False, allow_null=True, default=None)
 
 
-class PromptQuerySerializer(serializers.Serializer):
+class PromptQuerySerializer(serializers.Serializer[Any]):
     optimize_query = serializers.BooleanField(required=False, default=False)
 
 
 @contextmanager
-def _errors_under(field: str):
+def _errors_under(field: str) -> Iterator[None]:
     """Errors of a nested request, located under its field: ["body", field, ...]."""
     try:
         yield
     except exceptions.ValidationError as exc:
-        exc.loc = ("body", field, *getattr(exc, "loc", ("body",))[1:])
+        # memory.api.errors reads `loc` off the exception; DRF declares no such attribute.
+        exc.loc = ("body", field, *getattr(exc, "loc", ("body",))[1:])  # type: ignore[attr-defined]
         raise
 
 
-def prompt_search_query(spec, *, query: str, session: dict | None) -> SearchQuery | None:
+def prompt_search_query(
+    spec: dict[str, Any] | bool | None, *, query: str, session: dict[str, Any] | None
+) -> SearchQuery | None:
     """The long-term search of a prompt: for the query text, in the session's namespace
     and user unless `spec` filters on them itself."""
     if spec is None or spec is False:
@@ -121,7 +127,7 @@ def prompt_search_query(spec, *, query: str, session: dict | None) -> SearchQuer
         return replace(search_query_from_body(spec, serializer.validated_data), count_total=False)
 
 
-def _prompt_session(session: dict | None) -> PromptSession | None:
+def _prompt_session(session: dict[str, Any] | None) -> PromptSession | None:
     if session is None:
         return None
     return PromptSession(
@@ -134,7 +140,7 @@ def _prompt_session(session: dict | None) -> PromptSession | None:
     )
 
 
-def prompt_response(prompt: MemoryPrompt, search: SearchQuery | None) -> dict:
+def prompt_response(prompt: MemoryPrompt, search: SearchQuery | None) -> dict[str, Any]:
     """The reference's MemoryPromptResponse, plus `memories_used`."""
     memories = [
         {**memory_to_dict(h.record), "dist": h.dist, "score": h.score, "score_type": h.score_type} for h in prompt.hits
@@ -148,7 +154,7 @@ def prompt_response(prompt: MemoryPrompt, search: SearchQuery | None) -> dict:
     return {"messages": prompt.messages, "long_term_memories": memories or None, "memories_used": used}
 
 
-def _scope_session(session: dict | None, scope: Scope) -> None:
+def _scope_session(session: dict[str, Any] | None, scope: Scope) -> None:
     """The session is read in the credential's scope (and its search defaults to it)."""
     if session is not None:
         loc = ["body", "session"]
@@ -156,7 +162,7 @@ def _scope_session(session: dict | None, scope: Scope) -> None:
         session["user_id"] = scope.user(session["user_id"], [*loc, "user_id"])
 
 
-def memory_prompt_respond(data, *, scope: Scope) -> dict:
+def memory_prompt_respond(data: Any, *, scope: Scope) -> dict[str, Any]:
     """Validate a prompt request body (`MemoryPromptSerializer`), build the prompt in the
     caller's scope, count the memories' access; answers `MemoryPromptResponseSerializer`."""
     body = validated(MemoryPromptSerializer, data)
@@ -173,14 +179,14 @@ def memory_prompt_respond(data, *, scope: Scope) -> dict:
     return prompt_response(prompt, search)
 
 
-class PromptMessageSerializer(serializers.Serializer):
+class PromptMessageSerializer(serializers.Serializer[Any]):
     """Documents one message of the prompt (the MCP prompt-message shape)."""
 
     role = serializers.ChoiceField(["system", "user", "assistant"])
     content = inline_serializer("PromptText", {"type": serializers.CharField(), "text": serializers.CharField()})
 
 
-class MemoriesUsedSerializer(serializers.Serializer):
+class MemoriesUsedSerializer(serializers.Serializer[Any]):
     search_mode = serializers.ChoiceField(SEARCH_MODES)
     memories = inline_serializer(
         "MemoryUsed",
@@ -189,7 +195,7 @@ class MemoriesUsedSerializer(serializers.Serializer):
     )
 
 
-class MemoryPromptResponseSerializer(serializers.Serializer):
+class MemoryPromptResponseSerializer(serializers.Serializer[Any]):
     """Documents the response (the view returns `prompt_response`'s dict)."""
 
     messages = PromptMessageSerializer(many=True)
@@ -205,7 +211,7 @@ class MemoryPromptView(APIView):
         parameters=[PromptQuerySerializer],
         responses=declared(MemoryPromptResponseSerializer, 403, 422),
     )
-    def post(self, request):
+    def post(self, request: Request) -> Response:
         """Summary, recent session messages, relevant long-term memories and the query, as messages."""
         validated_query(request, PromptQuerySerializer)  # optimize_query: accepted, no effect
         return Response(memory_prompt_respond(request.data, scope=request_scope(request)))

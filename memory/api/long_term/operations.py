@@ -11,6 +11,8 @@ a DRF exception naming the field: the REST views answer it as JSON, the MCP tool
 tool error (`memory.mcp.calls`).
 """
 
+from typing import Any
+
 from django.conf import settings
 from django.utils import timezone
 from rest_framework import exceptions
@@ -61,7 +63,7 @@ def _record_in_scope(scope: Scope, memory_id: str) -> MemoryRecord:
 # --- Create ---------------------------------------------------------------------------------------
 
 
-def check_unique_ids(memories: list[dict]) -> None:
+def check_unique_ids(memories: list[dict[str, Any]]) -> None:
     """Refuse a batch naming one id twice, naming both places."""
     seen: dict[str, int] = {}
     for position, memory in enumerate(memories):
@@ -75,7 +77,7 @@ def check_unique_ids(memories: list[dict]) -> None:
             seen[memory_id] = position
 
 
-def memories_create_respond(data, *, scope: Scope, actor: str) -> dict:
+def memories_create_respond(data: Any, *, scope: Scope, actor: str) -> dict[str, Any]:
     """Store a batch of records (`CreateMemoriesSerializer`), each in the scope: a
     namespace or user outside it is a 403; an absent one is the scope's only one (422
     when it has several). Answers `CreateResultsOutputSerializer`."""
@@ -134,7 +136,7 @@ def check_search_depth(*, offset: int, limit: int, text: str) -> None:
     )
 
 
-def search_query_from_body(data: dict, attrs: dict) -> SearchQuery:
+def search_query_from_body(data: dict[str, Any], attrs: dict[str, Any]) -> SearchQuery:
     """The validated body as a SearchQuery: every filter becomes conditions, none is dropped."""
     conditions = filter_conditions(data)
     text = attrs.get("text") or ""
@@ -167,7 +169,7 @@ def search_query_from_body(data: dict, attrs: dict) -> SearchQuery:
     )
 
 
-def memories_search_respond(data, *, scope: Scope) -> dict:
+def memories_search_respond(data: Any, *, scope: Scope) -> dict[str, Any]:
     """Search (`SearchSerializer`) inside the scope, count the hits' access, and answer
     `SearchResultsOutputSerializer`: each hit with what it superseded, and its chain
     with include_superseded. Built as plain dicts: this is a hot path."""
@@ -191,13 +193,13 @@ def memories_search_respond(data, *, scope: Scope) -> dict:
 # --- Get / edit / delete --------------------------------------------------------------------------
 
 
-def memory_get_respond(memory_id: str, *, scope: Scope) -> dict:
+def memory_get_respond(memory_id: str, *, scope: Scope) -> dict[str, Any]:
     """One record in the scope (else 404), with the ids it superseded (`MemoryDetailOutputSerializer`)."""
     record = _record_in_scope(scope, memory_id)
     return {**memory_to_dict(record), "supersedes": superseded_ids(record_ids=[record.id])[record.id]}
 
 
-def _edit_changes(data: dict) -> dict:
+def _edit_changes(data: dict[str, Any]) -> dict[str, Any]:
     """Only what the caller sent: an absent field is left as it is; an unknown one is refused."""
     attrs = validated(EditMemorySerializer, data)
     fields = EditMemorySerializer().fields
@@ -214,7 +216,7 @@ def _edit_changes(data: dict) -> dict:
     return changes
 
 
-def memory_edit_respond(memory_id: str, data, *, scope: Scope, actor: str) -> dict:
+def memory_edit_respond(memory_id: str, data: Any, *, scope: Scope, actor: str) -> dict[str, Any]:
     """Edit a record in the scope (`EditMemorySerializer`; 404 outside it); a move to a
     namespace or user outside the scope is a 403. Answers `MemoryRecordOutputSerializer`."""
     changes = _edit_changes(data)
@@ -239,7 +241,7 @@ def memory_edit_respond(memory_id: str, data, *, scope: Scope, actor: str) -> di
     return memory_to_dict(record)
 
 
-def memories_delete_respond(memory_ids: list[str], *, scope: Scope, actor: str) -> dict:
+def memories_delete_respond(memory_ids: list[str], *, scope: Scope, actor: str) -> dict[str, Any]:
     """Delete records by id (`DeleteResultOutputSerializer`). A record outside the scope
     is ignored as an unknown id is (no 404 that says it exists), except under a pin,
     where an id not in the pinned namespace is a 404 naming it."""
@@ -264,14 +266,14 @@ def memories_delete_respond(memory_ids: list[str], *, scope: Scope, actor: str) 
 # --- Forget / compact -----------------------------------------------------------------------------
 
 
-def _explicit_owner(scope: Scope, query: dict) -> tuple[str | None, str | None]:
+def _explicit_owner(scope: Scope, query: dict[str, Any]) -> tuple[str | None, str | None]:
     """Forget and compact act only in a namespace the caller names, and for a user when
     the credential is bound to users: never across every namespace by default."""
     namespace = scope.namespace(query.get("namespace"), ["query", "namespace"], required=True)
     return namespace, scope.user(query.get("user_id"), ["query", "user_id"], required=True)
 
 
-def memories_forget_respond(query: dict, data, *, scope: Scope, actor: str) -> dict:
+def memories_forget_respond(query: dict[str, Any], data: Any, *, scope: Scope, actor: str) -> dict[str, Any]:
     """Apply a forgetting policy (`ForgetSerializer` body, `ScopeQuerySerializer` query)
     in a named namespace, at most MEMORY_FORGET_MAX_PER_CALL records per call; answers
     `ForgetResultOutputSerializer`."""
@@ -303,7 +305,7 @@ def memories_forget_respond(query: dict, data, *, scope: Scope, actor: str) -> d
     }
 
 
-def memories_compact_respond(query: dict, *, scope: Scope, actor: str) -> dict:
+def memories_compact_respond(query: dict[str, Any], *, scope: Scope, actor: str) -> dict[str, Any]:
     """Merge duplicates in a named namespace (`ScopeQuerySerializer` query); answers
     `CompactResultOutputSerializer`."""
     query = validated(ScopeQuerySerializer, query, "query")

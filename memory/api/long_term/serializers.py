@@ -7,7 +7,8 @@ serializers document. Shared fields and length limits are in `memory.api.fields`
 search filters in `memory.api.filters`.
 """
 
-from datetime import UTC
+from datetime import UTC, datetime
+from typing import Any
 
 from django.conf import settings
 from rest_framework import serializers
@@ -36,10 +37,10 @@ class AwareDateTimeField(serializers.DateTimeField):
 
     default_error_messages = {"invalid": "Must be an ISO 8601 datetime, e.g. 2024-05-01T12:00:00Z."}
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(default_timezone=UTC, **kwargs)
 
-    def to_internal_value(self, value):
+    def to_internal_value(self, value: datetime | str) -> datetime:
         if not isinstance(value, str):
             self.fail("invalid")
         return super().to_internal_value(value)
@@ -48,10 +49,11 @@ class AwareDateTimeField(serializers.DateTimeField):
 # --- Create / edit: input ----------------------------------------------------------------------
 
 
-class MemoryRecordInputSerializer(serializers.Serializer):
+class MemoryRecordInputSerializer(serializers.Serializer[Any]):
     id = RecordIdField(required=False, allow_blank=True)
     text = NonBlankTextField()
-    context = MemoryTextField(required=False, allow_blank=True, allow_null=True)
+    # The stubs type Field.context (the serializer context) as a Mapping; this field shadows it, as DRF allows.
+    context = MemoryTextField(required=False, allow_blank=True, allow_null=True)  # type: ignore[assignment]
     memory_type = serializers.ChoiceField(choices=MemoryType.choices, default=MemoryType.SEMANTIC)
     namespace = ScopeField()
     user_id = ScopeField()
@@ -66,23 +68,24 @@ class MemoryRecordInputSerializer(serializers.Serializer):
     deduplicate = serializers.BooleanField(required=False)
 
 
-class CreateMemoriesSerializer(serializers.Serializer):
+class CreateMemoriesSerializer(serializers.Serializer[Any]):
     memories = MemoryRecordInputSerializer(many=True, allow_empty=False)
     deduplicate = serializers.BooleanField(default=True)
 
-    def get_fields(self):
+    def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
         # The batch limit is a setting, read per request like the other limits.
         fields = super().get_fields()
-        fields["memories"].max_length = settings.MEMORY_MAX_CREATE_BATCH
+        # A ListSerializer (many=True); the stubs declare no max_length on it, DRF reads it.
+        fields["memories"].max_length = settings.MEMORY_MAX_CREATE_BATCH  # type: ignore[attr-defined]
         return fields
 
 
-class EditMemorySerializer(serializers.Serializer):
+class EditMemorySerializer(serializers.Serializer[Any]):
     # What `operations._edit_changes` refuses: an unknown field, and nothing to change.
     schema_rules = {"additionalProperties": False, "minProperties": 1}
 
     text = NonBlankTextField(required=False)
-    context = MemoryTextField(required=False, allow_blank=True, allow_null=True)
+    context = MemoryTextField(required=False, allow_blank=True, allow_null=True)  # type: ignore[assignment]  # as above
     memory_type = serializers.ChoiceField(choices=MemoryType.choices, required=False)
     namespace = ScopeField()
     user_id = ScopeField()
@@ -101,16 +104,16 @@ MAX_HALF_LIFE_DAYS = 1e6  # about 2,700 years
 
 
 class RecencyWeightField(serializers.FloatField):
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__(min_value=0.0, max_value=MAX_RECENCY_WEIGHT, required=False, allow_null=True)
 
 
 class HalfLifeDaysField(serializers.FloatField):
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__(min_value=0.001, max_value=MAX_HALF_LIFE_DAYS, required=False, allow_null=True)
 
 
-class SearchSerializer(serializers.Serializer):
+class SearchSerializer(serializers.Serializer[Any]):
     # What operations.search_query_from_body refuses: a distance_threshold without a query
     # text, or in keyword mode. (Its depth rule, offset + limit at most MEMORY_MAX_SEARCH_DEPTH
     # with text or RediSearch's window without, adds two fields: JSON Schema cannot say it.)
@@ -153,7 +156,7 @@ class SearchSerializer(serializers.Serializer):
 # --- Forget / compact / delete: input ------------------------------------------------------------
 
 
-class ForgetPolicySerializer(serializers.Serializer):
+class ForgetPolicySerializer(serializers.Serializer[Any]):
     # What ForgetSerializer.validate_policy refuses: no limit at all.
     schema_rules = at_least_one_of(
         max_age_days={"type": "number"}, max_inactive_days={"type": "number"}, budget={"type": "integer"}
@@ -170,18 +173,18 @@ class ForgetPolicySerializer(serializers.Serializer):
     )
 
 
-class ForgetSerializer(serializers.Serializer):
+class ForgetSerializer(serializers.Serializer[Any]):
     policy = ForgetPolicySerializer()
     pinned_ids = id_list(RECORD_ID_MAX_LENGTH, required=False, allow_null=True)
     dry_run = serializers.BooleanField(required=False, default=False)
 
-    def validate_policy(self, policy):
+    def validate_policy(self, policy: dict[str, Any]) -> dict[str, Any]:
         if all(policy.get(k) is None for k in ("max_age_days", "max_inactive_days", "budget")):
             raise serializers.ValidationError("Give at least one of max_age_days, max_inactive_days, budget.")
         return policy
 
 
-class ScopeQuerySerializer(serializers.Serializer):
+class ScopeQuerySerializer(serializers.Serializer[Any]):
     namespace = ScopeField()
     user_id = ScopeField()
     session_id = ScopeField()
@@ -192,7 +195,7 @@ class ScopeQuerySerializer(serializers.Serializer):
 # --- Output ---------------------------------------------------------------------------------------
 
 
-def memory_to_dict(record: MemoryRecord) -> dict:
+def memory_to_dict(record: MemoryRecord) -> dict[str, Any]:
     """A record in the reference server's MemoryRecord shape, plus status and provenance
     (`MemoryRecordOutputSerializer` documents it)."""
     return {
@@ -224,16 +227,16 @@ def memory_to_dict(record: MemoryRecord) -> dict:
     }
 
 
-def _strings(**kwargs) -> serializers.ListField:
+def _strings(**kwargs: Any) -> serializers.ListField:
     return serializers.ListField(child=serializers.CharField(), **kwargs)
 
 
-class MemoryRecordOutputSerializer(serializers.Serializer):
+class MemoryRecordOutputSerializer(serializers.Serializer[Any]):
     """A stored record, as `memory_to_dict` shapes it."""
 
     id = serializers.CharField()
     text = serializers.CharField()
-    context = serializers.CharField(allow_null=True)
+    context = serializers.CharField(allow_null=True)  # type: ignore[assignment]  # shadows Field.context, as above
     session_id = serializers.CharField(allow_null=True)
     user_id = serializers.CharField(allow_null=True)
     namespace = serializers.CharField(allow_null=True)
@@ -272,13 +275,13 @@ class SearchHitOutputSerializer(MemoryDetailOutputSerializer):
     chain = _strings(required=False)
 
 
-class SearchResultsOutputSerializer(serializers.Serializer):
+class SearchResultsOutputSerializer(serializers.Serializer[Any]):
     memories = SearchHitOutputSerializer(many=True)
     total = serializers.IntegerField(allow_null=True)
     next_offset = serializers.IntegerField(allow_null=True)
 
 
-class CreateOutcomeOutputSerializer(serializers.Serializer):
+class CreateOutcomeOutputSerializer(serializers.Serializer[Any]):
     id = serializers.CharField()
     outcome = serializers.CharField()
     distance = serializers.FloatField(allow_null=True)
@@ -287,17 +290,17 @@ class CreateOutcomeOutputSerializer(serializers.Serializer):
     conflicts = _strings()
 
 
-class CreateResultsOutputSerializer(serializers.Serializer):
+class CreateResultsOutputSerializer(serializers.Serializer[Any]):
     status = serializers.CharField()
     memories = CreateOutcomeOutputSerializer(many=True)
 
 
-class DeleteResultOutputSerializer(serializers.Serializer):
+class DeleteResultOutputSerializer(serializers.Serializer[Any]):
     status = serializers.CharField()
     deleted = serializers.IntegerField()
 
 
-class ForgetResultOutputSerializer(serializers.Serializer):
+class ForgetResultOutputSerializer(serializers.Serializer[Any]):
     scanned = serializers.IntegerField()
     deleted = serializers.IntegerField()
     deleted_ids = _strings()
@@ -307,7 +310,7 @@ class ForgetResultOutputSerializer(serializers.Serializer):
     max_per_call = serializers.IntegerField()
 
 
-class CompactResultOutputSerializer(serializers.Serializer):
+class CompactResultOutputSerializer(serializers.Serializer[Any]):
     status = serializers.CharField()
     merged = serializers.IntegerField()
     remaining = serializers.IntegerField()

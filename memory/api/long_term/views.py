@@ -15,6 +15,7 @@ input and output serializers of `memory.api.long_term.serializers`.
 
 from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -63,12 +64,12 @@ class LongTermMemoryView(APIView):
     """POST creates records; DELETE removes records by id."""
 
     @extend_schema(request=CreateMemoriesSerializer, responses=declared(CreateResultsOutputSerializer, 403, 422))
-    def post(self, request):
+    def post(self, request: Request) -> Response:
         scope = request_scope(request)
         return Response(operations.memories_create_respond(request.data, scope=scope, actor=request_actor(request)))
 
     @extend_schema(parameters=[MEMORY_IDS], responses=declared(DeleteResultOutputSerializer, 404, 422))
-    def delete(self, request):
+    def delete(self, request: Request) -> Response:
         ids = [i for value in request.query_params.getlist("memory_ids") for i in value.split(",") if i]
         scope = request_scope(request)
         return Response(operations.memories_delete_respond(ids, scope=scope, actor=request_actor(request)))
@@ -78,17 +79,17 @@ class LongTermMemorySearchView(APIView):
     access = {"POST": ("read", "searches")}
 
     @extend_schema(request=SearchSerializer, responses=declared(SearchResultsOutputSerializer, 403, 422))
-    def post(self, request):
+    def post(self, request: Request) -> Response:
         return Response(operations.memories_search_respond(request.data, scope=request_scope(request)))
 
 
 class LongTermMemoryDetailView(APIView):
     @extend_schema(responses=declared(MemoryDetailOutputSerializer, 404))
-    def get(self, request, memory_id):
+    def get(self, request: Request, memory_id: str) -> Response:
         return Response(operations.memory_get_respond(memory_id, scope=request_scope(request)))
 
     @extend_schema(request=EditMemorySerializer, responses=declared(MemoryRecordOutputSerializer, 403, 404, 422))
-    def patch(self, request, memory_id):
+    def patch(self, request: Request, memory_id: str) -> Response:
         scope = request_scope(request)
         edited = operations.memory_edit_respond(memory_id, request.data, scope=scope, actor=request_actor(request))
         return Response(edited)
@@ -102,7 +103,7 @@ class ForgetView(APIView):
         parameters=[ScopeQuerySerializer, NAMED_NAMESPACE],
         responses=declared(ForgetResultOutputSerializer, 403, 422),
     )
-    def post(self, request):
+    def post(self, request: Request) -> Response:
         query, scope = request.query_params.dict(), request_scope(request)
         forgot = operations.memories_forget_respond(query, request.data, scope=scope, actor=request_actor(request))
         return Response(forgot)
@@ -124,6 +125,6 @@ class CompactView(APIView):
         ],
         responses=declared(CompactResultOutputSerializer, 403, 422),
     )
-    def post(self, request):
+    def post(self, request: Request) -> Response:
         query, scope = request.query_params.dict(), request_scope(request)
         return Response(operations.memories_compact_respond(query, scope=scope, actor=request_actor(request)))

@@ -9,6 +9,10 @@ scope, calls the service or selector and returns the response dict. The REST vie
 a few lines around them.
 """
 
+from typing import Any
+
+from rest_framework import exceptions
+
 from memory.api.errors import field_conflict, not_found_error
 from memory.api.fields import validated, validated_session_id
 from memory.api.scope import Scope
@@ -28,17 +32,17 @@ from memory.services.working_memory import (
 )
 
 
-def _session_not_found(session_id: str):
+def _session_not_found(session_id: str) -> exceptions.NotFound:
     return not_found_error(
         f"Session {session_id} not found", loc=["path", "session_id"], msg=f"no session {session_id!r} for this user."
     )
 
 
-def _window(query: dict) -> int | None:
+def _window(query: dict[str, Any]) -> int | None:
     return context_window(model_name=query.get("model_name"), context_window_max=query.get("context_window_max"))
 
 
-def working_memory_put_respond(session_id: str, query: dict, data, *, scope: Scope) -> dict:
+def working_memory_put_respond(session_id: str, query: dict[str, Any], data: Any, *, scope: Scope) -> dict[str, Any]:
     """Replace the session (`WorkingMemoryPutSerializer` body, `PutQuerySerializer` query):
     the query's user_id overrides the body's, the body's namespace wins over the query's
     (agent-memory-client sends both). A session of another user is a 409 naming user_id.
@@ -68,7 +72,9 @@ def working_memory_put_respond(session_id: str, query: dict, data, *, scope: Sco
         ) from exc
 
 
-def working_memory_get_respond(session_id: str, query: dict, *, scope: Scope, empty_if_missing: bool = False) -> dict:
+def working_memory_get_respond(
+    session_id: str, query: dict[str, Any], *, scope: Scope, empty_if_missing: bool = False
+) -> dict[str, Any]:
     """One session (`GetQuerySerializer` query), answering `WorkingMemoryResponseSerializer`.
     A session that does not exist, or belongs to another user_id, is a 404, or with
     `empty_if_missing` an empty session (the reference's MCP tool reads it so)."""
@@ -98,7 +104,7 @@ def working_memory_get_respond(session_id: str, query: dict, *, scope: Scope, em
     }
 
 
-def working_memory_delete_respond(session_id: str, query: dict, *, scope: Scope) -> dict:
+def working_memory_delete_respond(session_id: str, query: dict[str, Any], *, scope: Scope) -> dict[str, Any]:
     """Delete the session (`SessionQuerySerializer` query); a missing one is fine,
     another user's a 404."""
     validated_session_id(session_id)
@@ -114,7 +120,7 @@ def working_memory_delete_respond(session_id: str, query: dict, *, scope: Scope)
     return {"status": "ok"}
 
 
-def working_memory_list_respond(query: dict, *, scope: Scope) -> dict:
+def working_memory_list_respond(query: dict[str, Any], *, scope: Scope) -> dict[str, Any]:
     """Sessions in a namespace and/or of a user, most recently written first
     (`ListQuerySerializer` query); `total` is exact."""
     query = validated(ListQuerySerializer, query, "query")

@@ -8,6 +8,7 @@ operations (`memory.api.working_memory.operations`) answer as they are.
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.validators import RegexValidator
@@ -39,7 +40,7 @@ MAX_FUTURE = timedelta(minutes=5)
 DATETIME_INVALID = "Must be an ISO 8601 datetime or epoch seconds."
 
 
-def _decode_datetime_or_epoch(value) -> datetime:
+def _decode_datetime_or_epoch(value: object) -> datetime:
     """ISO 8601 (naive means UTC) or epoch seconds, as pydantic accepts them.
     Raises ValueError, OverflowError or OSError (an epoch out of range)."""
     if isinstance(value, bool):  # a bool is an int to Python, never a time to a client
@@ -62,7 +63,7 @@ MAX_TTL_SECONDS = 100 * 365 * 24 * 3600  # a century: WORKING_MEMORY_MAX_TTL_SEC
 class TtlSecondsField(serializers.IntegerField):
     """A session's `ttl_seconds`: 1 to WORKING_MEMORY_MAX_TTL_SECONDS (read per request)."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         longest = min(settings.WORKING_MEMORY_MAX_TTL_SECONDS or MAX_TTL_SECONDS, MAX_TTL_SECONDS)
         kwargs.setdefault(
             "error_messages",
@@ -72,22 +73,22 @@ class TtlSecondsField(serializers.IntegerField):
 
 
 @extend_schema_field(OpenApiTypes.DATETIME)
-class IsoDateTimeField(serializers.Field):
+class IsoDateTimeField(serializers.Field[Any, Any, Any, Any]):
     """A datetime kept as its ISO string: working memory stores JSON as sent."""
 
     default_error_messages = {"invalid": DATETIME_INVALID}
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: object) -> str:
         try:
             return datetime_encode(_decode_datetime_or_epoch(data))
         except (ValueError, OverflowError, OSError):
             self.fail("invalid")
 
-    def to_representation(self, value):
+    def to_representation(self, value: Any) -> Any:
         return value
 
 
-class MemoryMessageSerializer(serializers.Serializer):
+class MemoryMessageSerializer(serializers.Serializer[Any]):
     """Documents one message (validation is MessagesField's; the regexes here only
     declare its rules in the schema: MessageValidator's id, role and content checks)."""
 
@@ -112,14 +113,14 @@ class MessageValidator:
     now: datetime
     seen_ids: set[str] = field(default_factory=set)
 
-    def validate(self, item) -> tuple[dict | None, dict[str, list[str]]]:
+    def validate(self, item: object) -> tuple[dict[str, Any] | None, dict[str, list[str]]]:
         if not isinstance(item, dict):
             return None, {"non_field_errors": ["Must be an object with role and content."]}
         problems: dict[str, list[str]] = {}  # in this order in the response
         role = self._role(item.get("role"), problems)
         content = self._content(item.get("content"), problems)
         message_id = self._id(item.get("id"), problems)
-        message = {
+        message: dict[str, Any] = {
             "id": message_id,
             "role": role,
             "content": content,
@@ -130,20 +131,20 @@ class MessageValidator:
         return (None if problems else message), problems
 
     @staticmethod
-    def _role(role, problems):
+    def _role(role: object, problems: dict[str, list[str]]) -> object:
         if not isinstance(role, str) or not role.strip():
             problems["role"] = ["Required: a non-empty string." if role is None else "Must be a non-empty string."]
         return role
 
     @staticmethod
-    def _content(content, problems):
+    def _content(content: object, problems: dict[str, list[str]]) -> object:
         if not isinstance(content, str):
             problems["content"] = ["Required: a string." if content is None else "Must be a string."]
         elif not content.strip():
             problems["content"] = ["Must not be empty."]
         return content
 
-    def _id(self, message_id, problems):
+    def _id(self, message_id: object, problems: dict[str, list[str]]) -> object:
         if message_id is None:
             return str(ULID())
         if not isinstance(message_id, str) or not message_id or len(message_id) > MESSAGE_ID_MAX_LENGTH:
@@ -156,7 +157,7 @@ class MessageValidator:
             self.seen_ids.add(message_id)
         return message_id
 
-    def _created_at(self, created_at, problems):
+    def _created_at(self, created_at: object, problems: dict[str, list[str]]) -> str | None:
         if created_at is None:
             return datetime_encode(self.now)
         try:
@@ -174,7 +175,7 @@ class MessageValidator:
         return datetime_encode(when)
 
     @staticmethod
-    def _persisted_at(persisted_at, problems):
+    def _persisted_at(persisted_at: object, problems: dict[str, list[str]]) -> str | None:
         if persisted_at is None:
             return None
         try:
@@ -184,14 +185,14 @@ class MessageValidator:
             return None
 
     @staticmethod
-    def _extracted(extracted, problems):
+    def _extracted(extracted: object, problems: dict[str, list[str]]) -> object:
         if extracted not in ("t", "f"):
             problems["discrete_memory_extracted"] = ['Must be "t" or "f".']
         return extracted
 
 
 @extend_schema_field(MemoryMessageSerializer(many=True))
-class MessagesField(serializers.Field):
+class MessagesField(serializers.Field[Any, Any, Any, Any]):
     """The message list, validated in one tight loop: it is the hot path's bulk.
 
     Each message: `role` and `content` non-empty strings; `id` a string (a ULID when
@@ -199,7 +200,8 @@ class MessagesField(serializers.Field):
     missing).
     """
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: object) -> list[dict[str, Any] | None]:
+        # None only for a message with problems, and then this raised instead.
         if not isinstance(data, list):
             raise serializers.ValidationError("Must be a list of messages.")
         if len(data) > settings.WORKING_MEMORY_MAX_MESSAGES:
@@ -215,11 +217,11 @@ class MessagesField(serializers.Field):
             raise serializers.ValidationError([problems for _, problems in results])
         return [message for message, _ in results]
 
-    def to_representation(self, value):
+    def to_representation(self, value: Any) -> Any:
         return value
 
 
-class MemoryRecordSerializer(serializers.Serializer):
+class MemoryRecordSerializer(serializers.Serializer[Any]):
     """A structured memory kept in the session until promotion (agent-memory-client's MemoryRecord).
 
     Promotion makes it a long-term record, so its id, text, topics, entities and
@@ -243,8 +245,8 @@ class MemoryRecordSerializer(serializers.Serializer):
     event_date = IsoDateTimeField(required=False, allow_null=True)
     persisted_at = IsoDateTimeField(required=False, allow_null=True)
 
-    def to_internal_value(self, data):
-        record = super().to_internal_value(data)
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        record: dict[str, Any] = super().to_internal_value(data)
         now = datetime_encode(datetime.now(UTC))
         record["id"] = record.get("id") or str(ULID())
         for name in ("created_at", "updated_at", "last_accessed"):
@@ -258,48 +260,53 @@ class MemoryRecordSerializer(serializers.Serializer):
 class JSONObjectField(serializers.JSONField):
     default_error_messages = {"not_an_object": "Must be a JSON object or null."}
 
-    def to_internal_value(self, data):
+    # The stubs type a JSONField's value as a dict or a list; JSON also has null, which this passes.
+    def to_internal_value(self, data: Any) -> dict[str, Any] | None:  # type: ignore[override]
         if data is not None and not isinstance(data, dict):
             self.fail("not_an_object")
         return data
 
 
-class StrategySerializer(serializers.Serializer):
+class StrategySerializer(serializers.Serializer[Any]):
     strategy = serializers.ChoiceField(["discrete", "summary", "preferences", "custom"], default="discrete")
     config = JSONObjectField(required=False, default=dict)
 
-    def to_internal_value(self, data):
-        strategy = super().to_internal_value(data)
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        strategy: dict[str, Any] = super().to_internal_value(data)
         strategy["config"] = strategy["config"] or {}
         return strategy
 
 
-class WorkingMemoryPutSerializer(serializers.Serializer):
+class WorkingMemoryPutSerializer(serializers.Serializer[Any]):
     """PUT body. `session_id`, `tokens` and `last_accessed` may be sent and are ignored:
     the path names the session and the server computes the others."""
 
-    messages = MessagesField(required=False, default=list)
+    # Typed as any Field: WorkingMemoryResponseSerializer documents it with another.
+    messages: serializers.Field[Any, Any, Any, Any] = MessagesField(required=False, default=list)
     memories = MemoryRecordSerializer(many=True, required=False, default=list)
-    data = JSONObjectField(required=False, allow_null=True, default=None)
-    context = StrictCharField(required=False, allow_null=True, allow_blank=True, trim_whitespace=False, default=None)
+    # `data` and `context` shadow Serializer.data and Field.context, which the stubs type; DRF allows the fields.
+    data = JSONObjectField(required=False, allow_null=True, default=None)  # type: ignore[assignment]
+    context = StrictCharField(  # type: ignore[assignment]
+        required=False, allow_null=True, allow_blank=True, trim_whitespace=False, default=None
+    )
     user_id = ScopeField(default=None)
     namespace = ScopeField(default=None)
     # Bounded: a TTL past Redis's range was a Redis error, a 500 (found by fuzzing).
     ttl_seconds = TtlSecondsField(required=False, allow_null=True, default=None)
     long_term_memory_strategy = StrategySerializer(required=False, allow_null=True, default=None)
 
-    def to_internal_value(self, data):
-        body = super().to_internal_value(data)
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        body: dict[str, Any] = super().to_internal_value(data)
         body["long_term_memory_strategy"] = body["long_term_memory_strategy"] or {"strategy": "discrete", "config": {}}
         return body
 
 
-class WindowQuerySerializer(serializers.Serializer):
+class WindowQuerySerializer(serializers.Serializer[Any]):
     model_name = serializers.ChoiceField(sorted(MODEL_CONTEXT_WINDOWS), required=False)
     context_window_max = serializers.IntegerField(required=False, min_value=1)
 
 
-class SessionQuerySerializer(serializers.Serializer):
+class SessionQuerySerializer(serializers.Serializer[Any]):
     namespace = ScopeField(default=None)
     user_id = ScopeField(default=None)
 
@@ -332,10 +339,10 @@ class WorkingMemoryResponseSerializer(WorkingMemoryPutSerializer):
     unsaved = serializers.BooleanField(allow_null=True)
 
 
-class SessionListOutputSerializer(serializers.Serializer):
+class SessionListOutputSerializer(serializers.Serializer[Any]):
     sessions = serializers.ListField(child=serializers.CharField())
     total = serializers.IntegerField()
 
 
-class AckOutputSerializer(serializers.Serializer):
+class AckOutputSerializer(serializers.Serializer[Any]):
     status = serializers.CharField()

@@ -10,6 +10,7 @@ Each view hands the path, query and body to its operation in
 from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -29,7 +30,7 @@ from memory.api.working_memory.serializers import (
 )
 
 
-def _body_too_large(request) -> Response | None:
+def _body_too_large(request: Request) -> Response | None:
     """A 413 naming the limit, checked before the body is parsed (parsing is the cost)."""
     length = int(request.META.get("CONTENT_LENGTH") or 0)
     if length <= settings.WORKING_MEMORY_MAX_BODY_BYTES:
@@ -55,7 +56,7 @@ class WorkingMemoryListView(APIView):
         parameters=[ListQuerySerializer],
         responses=declared(SessionListOutputSerializer, 403, 422),
     )
-    def get(self, request):
+    def get(self, request: Request) -> Response:
         """Sessions in a namespace and/or of a user, most recently written first; `total` is exact."""
         query = request.query_params.dict()
         return Response(operations.working_memory_list_respond(query, scope=request_scope(request)))
@@ -68,7 +69,7 @@ class WorkingMemoryView(APIView):
     @extend_schema(
         parameters=[SESSION_ID, GetQuerySerializer], responses=declared(WorkingMemoryResponseSerializer, 404, 422)
     )
-    def get(self, request, session_id):
+    def get(self, request: Request, session_id: str) -> Response:
         """One session; 404 when it does not exist or belongs to another user_id."""
         query = request.query_params.dict()
         return Response(operations.working_memory_get_respond(session_id, query, scope=request_scope(request)))
@@ -78,7 +79,7 @@ class WorkingMemoryView(APIView):
         request=WorkingMemoryPutSerializer,
         responses=declared(WorkingMemoryResponseSerializer, 403, 409, 413, 422),
     )
-    def put(self, request, session_id):
+    def put(self, request: Request, session_id: str) -> Response:
         """Replace the session. Redis only; summarisation and promotion run in the worker."""
         too_large = _body_too_large(request)
         if too_large:
@@ -87,7 +88,7 @@ class WorkingMemoryView(APIView):
         return Response(operations.working_memory_put_respond(session_id, query, request.data, scope=scope))
 
     @extend_schema(parameters=[SESSION_ID, SessionQuerySerializer], responses=declared(AckOutputSerializer, 404, 422))
-    def delete(self, request, session_id):
+    def delete(self, request: Request, session_id: str) -> Response:
         """Delete the session; deleting a missing one is fine, another user's is a 404."""
         query = request.query_params.dict()
         return Response(operations.working_memory_delete_respond(session_id, query, scope=request_scope(request)))
