@@ -12,6 +12,7 @@ view's `access` table, defaulting to `DEFAULT_ACCESS`.
 
 import logging
 import time
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.cache import caches
@@ -26,6 +27,11 @@ from memory.api import jwt_auth
 from memory.api.scope import Scope, request_scope
 from memory.selectors.api_keys import KnownKey
 from memory.services.api_keys import api_key_lookup, api_key_mark_used
+
+if TYPE_CHECKING:  # at run time rest_framework.views loads this module (DEFAULT_AUTHENTICATION_CLASSES)
+    from drf_spectacular.openapi import AutoSchema
+    from rest_framework.request import Request
+    from rest_framework.views import APIView
 
 logger = logging.getLogger(__name__)
 
@@ -43,9 +49,9 @@ RATE_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 LAST_USED_EVERY_SECONDS = 60
 
 
-def _access(request, view) -> tuple[str, str | None]:
-    table = {**DEFAULT_ACCESS, **getattr(view, "access", {})}
-    return table.get(request.method, ("read", None))
+def _access(request: "Request", view: "APIView") -> tuple[str, str | None]:
+    table: dict[str, tuple[str, str | None]] = {**DEFAULT_ACCESS, **getattr(view, "access", {})}
+    return table.get(request.method or "", ("read", None))  # Django types the method as optional
 
 
 def key_scope(key: KnownKey) -> Scope:
@@ -64,7 +70,7 @@ def key_scope(key: KnownKey) -> Scope:
 _noted_at: dict[str, float] = {}
 
 
-def _note_use(key) -> None:
+def _note_use(key: KnownKey) -> None:
     """Record the key's use once a minute at most: this process asks the shared cache at
     most once a minute per key, and the cache lets one process of all write the row."""
     now = time.monotonic()
@@ -85,7 +91,7 @@ def _api_key_scope(secret: str) -> Scope:
         raise exceptions.AuthenticationFailed("Invalid API key.")
     if key.revoked:
         raise exceptions.AuthenticationFailed("This API key was revoked.")
-    if key.has_expired:
+    if key.expiry_date is not None and key.has_expired:
         raise exceptions.AuthenticationFailed(f"This API key expired at {key.expiry_date.isoformat()}.")
     _note_use(key)
     return key_scope(key)
@@ -116,14 +122,14 @@ def secret_scope(credential: str, *, door: str = "api") -> Scope:
 
 
 class BearerAuthentication(authentication.BaseAuthentication):
-    def authenticate(self, request):
+    def authenticate(self, request: "Request") -> tuple[None, Scope] | None:
         if settings.AUTH_MODE == "disabled":
             return None
         scope = header_scope(request.headers.get("Authorization"))
         # None: HasScopePermission answers 401 "credentials were not provided".
         return None if scope is None else (None, scope)
 
-    def authenticate_header(self, request):
+    def authenticate_header(self, request: "Request") -> str:
         return 'Bearer realm="memory"'
 
 
@@ -131,7 +137,7 @@ class HasScopePermission(permissions.BasePermission):
     """A credential is required (unless AUTH_MODE is disabled), and it must hold the
     permission the method needs: a read-only key gets 403 on a write."""
 
-    def has_permission(self, request, view):
+    def has_permission(self, request: "Request", view: "APIView") -> bool:
         if settings.AUTH_MODE == "disabled":
             return True
         if not isinstance(request.auth, Scope):
@@ -175,7 +181,7 @@ class CredentialRateThrottle(throttling.BaseThrottle):
     """REST's door to `rate_limit_wait`: the kind is the view's `access` entry for the
     method. Over the limit is a 429 naming it, with Retry-After."""
 
-    def allow_request(self, request, view):
+    def allow_request(self, request: "Request", view: "APIView") -> bool:
         kind = _access(request, view)[1]
         throttle_id = request_scope(request).throttle_id
         if kind is None or throttle_id is None:
@@ -186,17 +192,18 @@ class CredentialRateThrottle(throttling.BaseThrottle):
         return True
 
 
-def request_actor(request) -> str:
+def request_actor(request: "Request") -> str:
     """The actor a REST caller's changes are recorded under (see `memory.actor_names`): the
     credential's public part only (a key's prefix, a JWT's tenant and subject)."""
     return request_scope(request).actor
 
 
-class BearerScheme(OpenApiAuthenticationExtension):
+# drf-spectacular's extension classes register themselves in an unannotated __init_subclass__.
+class BearerScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
     target_class = BearerAuthentication
     name = "bearerAuth"
 
-    def get_security_definition(self, auto_schema):
+    def get_security_definition(self, auto_schema: "AutoSchema") -> dict[str, Any]:
         return {
             "type": "http",
             "scheme": "bearer",

@@ -7,19 +7,21 @@ with its original arguments on every copy, so a field that reads a setting in
 `__init__` follows an override without a restart.
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from drf_spectacular.extensions import OpenApiSerializerExtension, OpenApiSerializerFieldExtension
-from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import Direction, OpenApiParameter
 from rest_framework import serializers
 from rest_framework.request import Request
 
 from memory.api.errors import located
 from memory.models import MemoryRecord, SourceMessage
+
+if TYPE_CHECKING:  # drf_spectacular.openapi imports rest_framework.views, which loads the authentication classes
+    from drf_spectacular.openapi import AutoSchema
 
 
 def _column_length(model: type[models.Model], name: str) -> int:
@@ -233,7 +235,7 @@ class TextFieldSchema(OpenApiSerializerFieldExtension):  # type: ignore[no-untyp
     target_class = StrictCharField
     match_subclasses = True
 
-    def map_serializer_field(self, auto_schema: AutoSchema, direction: Direction) -> dict[str, Any]:
+    def map_serializer_field(self, auto_schema: "AutoSchema", direction: Direction) -> dict[str, Any]:
         # drf-spectacular's AutoSchema methods carry no annotations.
         schema: dict[str, Any] = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)  # type: ignore[no-untyped-call]
         if not self.target.allow_blank:
@@ -248,7 +250,7 @@ class BatchSchema(OpenApiSerializerFieldExtension):  # type: ignore[no-untyped-c
     target_class = serializers.ListSerializer
     match_subclasses = True
 
-    def map_serializer_field(self, auto_schema: AutoSchema, direction: Direction) -> dict[str, Any]:
+    def map_serializer_field(self, auto_schema: "AutoSchema", direction: Direction) -> dict[str, Any]:
         schema: dict[str, Any] = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)  # type: ignore[no-untyped-call]  # as above
         if not self.target.allow_empty:
             schema["minItems"] = max(1, self.target.min_length or 0)
@@ -269,7 +271,7 @@ class SerializerRulesSchema(OpenApiSerializerExtension):  # type: ignore[no-unty
     def _matches(cls, target: Any) -> bool:
         return super()._matches(target) and hasattr(target, "schema_rules")
 
-    def map_serializer(self, auto_schema: AutoSchema, direction: Direction) -> dict[str, Any]:
+    def map_serializer(self, auto_schema: "AutoSchema", direction: Direction) -> dict[str, Any]:
         schema: dict[str, Any] = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)  # type: ignore[no-untyped-call]  # as above
         rules = dict(self.target.schema_rules)
         properties = {**schema.get("properties", {}), **rules.pop("properties", {})}

@@ -32,8 +32,9 @@ namespace filter sees only the credential's namespaces.
 """
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
+from typing import Any
 
 from memory import index
 from memory.api.errors import field_error
@@ -41,6 +42,7 @@ from memory.api.fields import TAG_MAX_LENGTH, TagValueField, has_control_charact
 from memory.api.scope import OutOfScope, Scope
 from memory.datetimes import datetime_decode
 from memory.models import MemoryStatus, MemoryType
+from memory.selectors.long_term import SearchQuery
 
 # Operator as sent -> the operator `index.Condition` knows.
 TAG_OPERATORS = {
@@ -62,12 +64,12 @@ _CHOICES = {"memory_type": set(MemoryType.values), "status": set(MemoryStatus.va
 _SINGLE_VALUE_OPERATORS = ("eq", "ne")
 
 
-def filter_properties() -> dict[str, dict]:
+def filter_properties() -> dict[str, dict[str, Any]]:
     """The filter fields as the schema declares them (a search body's `schema_rules`):
     each an object of the operators above, a value as `_check_tag_value` or `_parse_date`
     takes it. Only "start not after end" of `between` is left to the description."""
     tag = {"type": "string", "minLength": 1, "maxLength": TAG_MAX_LENGTH, "pattern": text_pattern(TagValueField())}
-    properties = {}
+    properties: dict[str, dict[str, Any]] = {}
     for name in TAG_FILTER_FIELDS:
         # A pattern, not an enum: drf-spectacular's enum hook would hoist it into a component.
         value = {**tag, "pattern": f"^(?:{'|'.join(sorted(_CHOICES[name]))})$"} if name in _CHOICES else tag
@@ -82,11 +84,11 @@ def filter_properties() -> dict[str, dict]:
     return properties
 
 
-def _filter_object(operators: dict) -> dict:
+def _filter_object(operators: dict[str, Any]) -> dict[str, Any]:
     return {"type": "object", "properties": operators, "additionalProperties": False, "nullable": True}
 
 
-def filter_conditions(data: dict) -> list[index.Condition]:
+def filter_conditions(data: dict[str, Any]) -> list[index.Condition]:
     """Every tag and date filter present in the request body, as conditions."""
     conditions = []
     for name in TAG_FILTER_FIELDS:
@@ -102,7 +104,7 @@ def filter_conditions(data: dict) -> list[index.Condition]:
 _NAMING_OPERATORS = ("eq", "any", "all", "in_")
 
 
-def scoped_query(query, data: dict, scope: Scope):
+def scoped_query(query: SearchQuery, data: dict[str, Any], scope: Scope) -> SearchQuery:
     """`query` (a SearchQuery of validated filters) narrowed to what `scope` may see, and
     tagged with its tenant (whose query-embedding cache entries it uses)."""
     scope.check_pinned_filter(data.get("namespace"), ["body", "namespace"])
@@ -122,9 +124,11 @@ def scoped_query(query, data: dict, scope: Scope):
     return dataclasses.replace(query, conditions=(*query.conditions, *narrowing), tenant=scope.tenant)
 
 
-def _operators(name: str, spec, allowed, kind: str) -> Iterator[tuple[str, object, list]]:
+def _operators(
+    name: str, spec: object, allowed: Sequence[str] | dict[str, str], kind: str
+) -> Iterator[tuple[str, object, list[str | int]]]:
     """(operator, value, loc) for each operator of one filter; null values are skipped."""
-    loc = ["body", name]
+    loc: list[str | int] = ["body", name]
     if not isinstance(spec, dict):
         raise field_error(loc, f"Must be an object with operators {', '.join(allowed)}.")
     for op, value in spec.items():
@@ -136,7 +140,7 @@ def _operators(name: str, spec, allowed, kind: str) -> Iterator[tuple[str, objec
             yield op, value, [*loc, op]
 
 
-def _tag_conditions(name: str, spec) -> list[index.Condition]:
+def _tag_conditions(name: str, spec: object) -> list[index.Condition]:
     conditions = []
     for op, value, loc in _operators(name, spec, TAG_OPERATORS, "tag"):
         canonical = TAG_OPERATORS[op]
@@ -152,7 +156,7 @@ def _tag_conditions(name: str, spec) -> list[index.Condition]:
     return conditions
 
 
-def _check_tag_value(name: str, item, loc: list) -> None:
+def _check_tag_value(name: str, item: object, loc: list[str | int]) -> None:
     if not isinstance(item, str) or not item or len(item) > TAG_MAX_LENGTH or has_control_character(item):
         raise field_error(
             loc,
@@ -164,7 +168,7 @@ def _check_tag_value(name: str, item, loc: list) -> None:
         raise field_error(loc, f"{item!r} is not one of {', '.join(sorted(_CHOICES[name]))}.")
 
 
-def _parse_date(value, loc: list) -> datetime:
+def _parse_date(value: object, loc: list[str | int]) -> datetime:
     if not isinstance(value, str):
         raise field_error(loc, "Must be an ISO 8601 datetime string.")
     try:
@@ -176,7 +180,7 @@ def _parse_date(value, loc: list) -> datetime:
     return parsed
 
 
-def _date_conditions(name: str, spec) -> list[index.Condition]:
+def _date_conditions(name: str, spec: object) -> list[index.Condition]:
     conditions = []
     for op, value, loc in _operators(name, spec, DATE_OPERATORS, "date"):
         if op == "between":

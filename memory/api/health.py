@@ -3,7 +3,9 @@ import time
 
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -31,7 +33,7 @@ class HealthView(APIView):
 
     A 503 names each failing component in one fixed line; the reason in full is logged."""
 
-    authentication_classes: list = []
+    authentication_classes: list[type[BaseAuthentication]] = []
     permission_classes = [AllowAny]
 
     @extend_schema(
@@ -45,7 +47,7 @@ class HealthView(APIView):
             ),
         }
     )
-    def get(self, request):
+    def get(self, request: Request) -> Response:
         problems = dependency_problems()
         if problems:
             for reason in problems.values():

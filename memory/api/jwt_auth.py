@@ -17,6 +17,7 @@ API key's are, and a token naming a namespace another tenant owns is refused (40
 """
 
 import functools
+from typing import Any
 
 import jwt
 from django.conf import settings
@@ -35,7 +36,7 @@ def _jwks_client(url: str) -> jwt.PyJWKClient:
     return jwt.PyJWKClient(url, cache_keys=True, lifespan=300, timeout=5)
 
 
-def _claims(token: str) -> dict:
+def _claims(token: str) -> dict[str, Any]:
     if not settings.JWT_JWKS_URL:
         raise exceptions.AuthenticationFailed("JWTs are not accepted here (JWT_JWKS_URL is not set).")
     try:
@@ -57,7 +58,7 @@ def _claims(token: str) -> dict:
         raise exceptions.AuthenticationFailed(f"Invalid JWT: {exc}") from exc
 
 
-def _string_list(claims: dict, name: str, *, default=None) -> list[str] | None:
+def _string_list(claims: dict[str, Any], name: str, *, default: list[str] | None = None) -> list[str] | None:
     value = claims.get(name)
     if value is None:
         return default

@@ -7,14 +7,20 @@ added up over PROMETHEUS_MULTIPROC_DIR when set); the rest is read from the DB a
 Redis on each scrape (memory.selectors.metrics).
 """
 
+from collections.abc import Iterator
+from typing import Any
+
 from django.conf import settings
 from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest, multiprocess
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.metrics_core import Metric
 from rest_framework import exceptions, permissions
 from rest_framework.authentication import SessionAuthentication
+from rest_framework.request import Request
+from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from memory.api.auth import BearerAuthentication
@@ -26,7 +32,7 @@ from workers.queue import queue_depths
 class IsOperator(permissions.BasePermission):
     message = "GET /metrics needs a staff user's session or an API key over every namespace (namespaces '*')."
 
-    def has_permission(self, request, view):
+    def has_permission(self, request: Request, view: APIView) -> bool:
         if settings.AUTH_MODE == "disabled":
             return True
         user = getattr(request, "user", None)
@@ -41,7 +47,7 @@ class IsOperator(permissions.BasePermission):
 class StoredFiguresCollector:
     """The figures read from the DB and Redis, as metric families for one scrape."""
 
-    def collect(self):
+    def collect(self) -> Iterator[Metric]:
         runs = GaugeMetricFamily("memory_extraction_runs", "Extraction runs by status.", labels=["status"])
         for status, count in metrics.extraction_runs_by_status().items():
             runs.add_metric([status], count)
@@ -65,7 +71,7 @@ class StoredFiguresCollector:
         yield from _usage_families(metrics.usage_by_policy_version())
 
 
-def _usage_families(usage: list[dict]):
+def _usage_families(usage: list[dict[str, Any]]) -> Iterator[Metric]:
     labels = ["policy", "version"]
     tokens = CounterMetricFamily(
         "memory_extraction_tokens", "LLM tokens of extraction runs, per policy version.", labels=[*labels, "direction"]
@@ -85,7 +91,8 @@ def _process_registry() -> CollectorRegistry:
     if not settings.PROMETHEUS_MULTIPROC_DIR:
         return REGISTRY
     registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry, path=settings.PROMETHEUS_MULTIPROC_DIR)
+    # prometheus_client's MultiProcessCollector.__init__ carries no annotations.
+    multiprocess.MultiProcessCollector(registry, path=settings.PROMETHEUS_MULTIPROC_DIR)  # type: ignore[no-untyped-call]
     return registry
 
 
@@ -93,10 +100,10 @@ class MetricsView(APIView):
     # Bearer first: its WWW-Authenticate header makes a missing credential a 401, not a 403.
     authentication_classes = [BearerAuthentication, SessionAuthentication]
     permission_classes = [IsOperator]
-    throttle_classes: list = []
+    throttle_classes: list[type[BaseThrottle]] = []
 
     @extend_schema(exclude=True)  # Prometheus text, not part of the JSON API
-    def get(self, request):
+    def get(self, request: Request) -> HttpResponse:
         stored = CollectorRegistry()
         stored.register(StoredFiguresCollector())
         body = generate_latest(_process_registry()) + generate_latest(stored)

@@ -11,8 +11,11 @@ them beside its success; the hook adds the shared ones (401, 429, 503, ...) to e
 operation.
 """
 
+from typing import Any
+
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
+from rest_framework.request import Request
 
 ERROR_SCHEMA_NAME = "Error"
 ERROR_SCHEMA = {
@@ -55,13 +58,13 @@ DESCRIPTIONS = {
 }
 
 
-class ErrorSerializer(serializers.Serializer):
+class ErrorSerializer(serializers.Serializer[Any]):
     """The error body (its schema component, "Error", is ERROR_SCHEMA: the hook sets it)."""
 
     detail = serializers.JSONField()
 
 
-def declared(ok, *statuses: int) -> dict:
+def declared(ok: object, *statuses: int) -> dict[int, object]:
     """`extend_schema(responses=...)` of an operation: 200 with `ok`, and each error
     status in `statuses` with the shared error body."""
     errors = {status: OpenApiResponse(ErrorSerializer, description=DESCRIPTIONS[str(status)]) for status in statuses}
@@ -74,7 +77,7 @@ WITH_BODY = ("post", "put", "patch")
 GUNICORN_HTML = {"414": {"text/html": {"schema": {"type": "string"}}}}
 
 
-def _statuses(path: str, method: str, operation: dict) -> list[str]:
+def _statuses(path: str, method: str, operation: dict[str, Any]) -> list[str]:
     if {} in operation.get("security", []):
         return ["503"]  # the unauthenticated health check
     statuses = list(AUTHENTICATED)
@@ -89,7 +92,9 @@ def _statuses(path: str, method: str, operation: dict) -> list[str]:
     return statuses
 
 
-def add_error_responses(result, generator, request, public):
+def add_error_responses(
+    result: dict[str, Any], generator: object, request: Request | None, public: bool
+) -> dict[str, Any]:
     """drf-spectacular postprocessing hook (SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"])."""
     result.setdefault("components", {}).setdefault("schemas", {})[ERROR_SCHEMA_NAME] = ERROR_SCHEMA
     reference = {"application/json": {"schema": {"$ref": f"#/components/schemas/{ERROR_SCHEMA_NAME}"}}}

@@ -19,9 +19,11 @@ another namespace is refused with a `PinConflict` naming the argument. The opera
 """
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rest_framework import exceptions
+from rest_framework.request import Request
 
 # `review` changes a memory's review status (approve, reject): a reviewer's, not an agent's.
 PERMISSIONS = ("read", "write", "delete", "review")
@@ -35,7 +37,7 @@ class PinConflict(OutOfScope):
     """A 403: the request names a namespace other than the one the scope is pinned to.
     `loc` names the field, as a validation error's does (a tool error names the argument)."""
 
-    def __init__(self, loc: list, msg: str):
+    def __init__(self, loc: Sequence[str | int], msg: str) -> None:
         super().__init__(msg)
         self.loc = tuple(loc)
 
@@ -63,13 +65,13 @@ class Scope:
     def actor(self) -> str:
         return f"api:{self.credential}"
 
-    def pinned(self, namespace: str, loc: list) -> "Scope":
+    def pinned(self, namespace: str, loc: Sequence[str | int]) -> "Scope":
         """This scope narrowed to `namespace` (which must lie inside it, else a 403): an
         absent namespace means it, another one is a `PinConflict`."""
         self.namespace(namespace, loc)
         return dataclasses.replace(self, namespaces=frozenset([namespace]), pin=namespace)
 
-    def check_pinned_filter(self, spec, loc: list) -> None:
+    def check_pinned_filter(self, spec: object, loc: Sequence[str | int]) -> None:
         """A search's namespace filter under a pin: absent, or naming the pin alone."""
         if self.pin is None or spec is None:
             return
@@ -87,7 +89,7 @@ class Scope:
             return False
         return self.user_ids is None or user_id in self.user_ids
 
-    def namespace(self, value: str | None, loc: list, *, required: bool = False) -> str | None:
+    def namespace(self, value: str | None, loc: Sequence[str | int], *, required: bool = False) -> str | None:
         """The namespace a request acts in: the one named (403 outside the scope), else the
         key's only namespace; 422 when one must be named (`required`, or several to choose).
         Under a pin, another namespace is a `PinConflict` and an absent one is the pin."""
@@ -107,7 +109,7 @@ class Scope:
             return next(iter(self.namespaces))
         raise _missing(loc, f"Required: this credential has several namespaces ({self._namespaces_said()}).")
 
-    def user(self, value: str | None, loc: list, *, required: bool = False) -> str | None:
+    def user(self, value: str | None, loc: Sequence[str | int], *, required: bool = False) -> str | None:
         """The user a request acts for, by the same rules as `namespace`; a key not bound
         to users leaves an absent user absent (any user), unless `required`."""
         if value is not None:
@@ -134,7 +136,7 @@ class Scope:
         return "namespaces " + ", ".join(sorted(self.namespaces)) if self.namespaces is not None else "every namespace"
 
 
-def _missing(loc: list, msg: str) -> exceptions.ValidationError:
+def _missing(loc: Sequence[str | int], msg: str) -> exceptions.ValidationError:
     # Imported here: memory.api.errors imports rest_framework.views, which loads the
     # authentication classes (memory.api.auth -> this module) from settings.
     from memory.api.errors import field_error
@@ -142,7 +144,7 @@ def _missing(loc: list, msg: str) -> exceptions.ValidationError:
     return field_error(loc, msg, "missing")
 
 
-def request_scope(request) -> Scope:
+def request_scope(request: Request) -> Scope:
     """The scope `memory.api.auth` derived from the request's credential."""
     if isinstance(request.auth, Scope):
         return request.auth
