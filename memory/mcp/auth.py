@@ -10,9 +10,12 @@ nothing is checked.
 """
 
 import json
+from typing import Any
 
 from django.conf import settings
 from rest_framework import exceptions
+from starlette.types import ASGIApp, Receive, Send
+from starlette.types import Scope as AsgiScope
 
 from memory.api.auth import header_scope
 from memory.api.errors import unavailable_response
@@ -32,7 +35,7 @@ def _scope_of(headers: list[tuple[bytes, bytes]]) -> Scope:
     return found
 
 
-async def _answer(send, status: int, data: dict, headers: dict[str, str]) -> None:
+async def _answer(send: Send, status: int, data: dict[str, Any], headers: dict[str, str]) -> None:
     body = json.dumps(data).encode()
     headers = {**headers, "content-type": "application/json", "content-length": str(len(body))}
     start = {"type": "http.response.start", "status": status}
@@ -40,7 +43,7 @@ async def _answer(send, status: int, data: dict, headers: dict[str, str]) -> Non
     await send({"type": "http.response.body", "body": body})
 
 
-async def _refuse(send, exc: Exception) -> None:
+async def _refuse(send: Send, exc: Exception) -> None:
     """401 for a missing or refused credential, 403 for one naming another tenant's
     namespace, and the REST routes' 503 JSON while Redis or the database do not answer."""
     if not isinstance(exc, exceptions.APIException):
@@ -53,10 +56,10 @@ async def _refuse(send, exc: Exception) -> None:
 
 
 class BearerMiddleware:
-    def __init__(self, app):
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         try:

@@ -17,7 +17,9 @@ makes that result of. Nothing is swallowed into an empty answer.
 """
 
 import functools
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -31,8 +33,10 @@ from memory.services.quotas import QuotaExceeded
 # Request containers whose fields a tool takes flat: their names are left out of messages.
 _FLATTENED = {"body", "query", "path", "session", "long_term_search"}
 
+_T = TypeVar("_T")
 
-def argument_name(loc) -> str:
+
+def argument_name(loc: Iterable[str | int]) -> str:
     """["body", "memories", 0, "text"] -> "memories[0].text"; ["body", "long_term_search", "limit"] -> "limit"."""
     name = ""
     for part in loc:
@@ -57,7 +61,7 @@ def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=settings.MCP_THREADS, thread_name_prefix="mcp-call")
 
 
-def _with_fresh_connections(fn, kwargs):
+def _with_fresh_connections(fn: Callable[..., _T], kwargs: dict[str, Any]) -> _T:
     close_old_connections()
     try:
         return fn(**kwargs)
@@ -65,13 +69,13 @@ def _with_fresh_connections(fn, kwargs):
         close_old_connections()
 
 
-async def in_thread(fn, /, **kwargs):
+async def in_thread(fn: Callable[..., _T], /, **kwargs: Any) -> _T:
     """`fn(**kwargs)` on a thread of the MCP pool (not the event loop's, not one shared
     thread): the event loop and the other calls go on while it runs."""
     return await sync_to_async(_with_fresh_connections, thread_sensitive=False, executor=_pool())(fn, kwargs)
 
 
-def _as_tool_errors(fn, kwargs):
+def _as_tool_errors(fn: Callable[..., _T], kwargs: dict[str, Any]) -> _T:
     try:
         return fn(**kwargs)
     except exceptions.ValidationError as exc:
@@ -85,6 +89,6 @@ def _as_tool_errors(fn, kwargs):
         raise ToolError(str(exc)) from exc
 
 
-async def in_django(fn, **kwargs):
+async def in_django(fn: Callable[..., _T], **kwargs: Any) -> _T:
     """`fn(**kwargs)` on a thread of the MCP pool; a validation error becomes a ToolError."""
     return await in_thread(_as_tool_errors, fn=fn, kwargs=kwargs)

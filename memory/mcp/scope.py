@@ -12,6 +12,7 @@ namespace is an error (`memory.api.scope.PinConflict`), never a silent override.
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from mcp.server.fastmcp.exceptions import ToolError
@@ -19,6 +20,13 @@ from rest_framework import exceptions
 
 from memory.api.auth import rate_limit_wait, rate_limited_detail, secret_scope
 from memory.api.scope import Scope
+
+if TYPE_CHECKING:
+    from mcp.server.fastmcp import Context
+
+    # A tool call's context (its request, its session). Only for type checking: FastMCP
+    # finds a tool's context parameter by the bare `Context` class, so the tools name that.
+    McpContext = Context[Any, Any, Any]
 
 
 @dataclass(frozen=True)
@@ -31,7 +39,7 @@ class McpCaller:
         return f"mcp:{self.scope.credential}"
 
 
-def _path_namespace(ctx) -> str | None:
+def _path_namespace(ctx: "McpContext | None") -> str | None:
     """The namespace segment of the HTTP request's URL path; None on stdio."""
     request = getattr(ctx.request_context, "request", None) if ctx is not None else None
     if request is None:
@@ -39,13 +47,13 @@ def _path_namespace(ctx) -> str | None:
     return request.path_params.get("namespace") or None
 
 
-def _credential_scope(ctx) -> Scope:
+def _credential_scope(ctx: "McpContext | None") -> Scope:
     """The scope `memory.mcp.auth` put on the HTTP request, or MCP_API_KEY's on stdio."""
     request = getattr(ctx.request_context, "request", None) if ctx is not None else None
     if settings.AUTH_MODE == "disabled":
         return Scope.unrestricted(credential="anonymous")
     if request is not None:
-        found = request.scope.get("state", {}).get("memory_scope")
+        found: Scope | None = request.scope.get("state", {}).get("memory_scope")
         if found is None:  # a transport mounted without memory.mcp.auth: refuse, never guess
             raise ToolError("This MCP transport takes no credentials; refused.")
         return found
@@ -67,7 +75,7 @@ def _count_call(scope: Scope, kind: str | None) -> None:
         raise ToolError(f"{rate_limited_detail(kind)} Retry in {math.ceil(wait)} s.")
 
 
-def mcp_caller(ctx, permission: str, *, search: bool = False) -> McpCaller:
+def mcp_caller(ctx: "McpContext | None", permission: str, *, search: bool = False) -> McpCaller:
     """The caller of this tool call, holding `permission` (read, write or delete): its
     credential scope and the namespace it is pinned to. The call counts against the
     credential's rate limits as the REST route of the same operation does: a `search`

@@ -6,7 +6,7 @@ POST/GET/PATCH/DELETE /v1/long-term-memory call (`memory.api.long_term.operation
 both doors answer alike (tests/mcp/test_doors_agree.py checks it).
 """
 
-from typing import Any, Literal, NotRequired, Required
+from typing import TYPE_CHECKING, Any, Literal, NotRequired, Required
 
 from mcp.server.fastmcp import Context
 from typing_extensions import TypedDict
@@ -14,6 +14,9 @@ from typing_extensions import TypedDict
 from memory.api.long_term import operations
 from memory.mcp.calls import in_django
 from memory.mcp.scope import mcp_caller
+
+if TYPE_CHECKING:
+    from memory.mcp.scope import McpContext
 
 Filter = dict[str, Any] | None
 SearchMode = Literal["semantic", "keyword", "hybrid"]
@@ -36,12 +39,12 @@ class MemoryInput(TypedDict, total=False):
     pinned: NotRequired[bool]
 
 
-def _search(ctx, body: dict) -> dict:
+def _search(ctx: "McpContext", body: dict[str, Any]) -> dict[str, Any]:
     return operations.memories_search_respond(body, scope=mcp_caller(ctx, "read", search=True).scope)
 
 
 async def search_long_term_memory(
-    ctx: Context,
+    ctx: Context,  # type: ignore[type-arg]  # FastMCP finds the context by the bare class
     text: str = "",
     search_mode: SearchMode = "semantic",
     session_id: Filter = None,
@@ -88,12 +91,12 @@ async def search_long_term_memory(
     return await in_django(_search, ctx=ctx, body=body)
 
 
-def _create(ctx, memories: list) -> dict:
+def _create(ctx: "McpContext", memories: list[MemoryInput]) -> dict[str, Any]:
     caller = mcp_caller(ctx, "write")
     return operations.memories_create_respond({"memories": memories}, scope=caller.scope, actor=caller.actor)
 
 
-async def create_long_term_memories(ctx: Context, memories: list[MemoryInput]) -> dict[str, Any]:
+async def create_long_term_memories(ctx: Context, memories: list[MemoryInput]) -> dict[str, Any]:  # type: ignore[type-arg]  # as above
     """Save durable facts for later conversations. Use it when the user tells you something
     worth remembering: a preference, a fact about them or others, a decision, an event.
 
@@ -109,11 +112,11 @@ async def create_long_term_memories(ctx: Context, memories: list[MemoryInput]) -
     return await in_django(_create, ctx=ctx, memories=memories)
 
 
-def _get(ctx, memory_id: str) -> dict:
+def _get(ctx: "McpContext", memory_id: str) -> dict[str, Any]:
     return operations.memory_get_respond(memory_id, scope=mcp_caller(ctx, "read").scope)
 
 
-async def get_long_term_memory(ctx: Context, memory_id: str) -> dict[str, Any]:
+async def get_long_term_memory(ctx: Context, memory_id: str) -> dict[str, Any]:  # type: ignore[type-arg]  # as above
     """Read one stored memory in full by its id (ids come from search results and memory prompts).
 
     memory_id: the memory's id. An unknown id is an error that says so.
@@ -121,13 +124,13 @@ async def get_long_term_memory(ctx: Context, memory_id: str) -> dict[str, Any]:
     return await in_django(_get, ctx=ctx, memory_id=memory_id)
 
 
-def _edit(ctx, memory_id: str, changes: dict) -> dict:
+def _edit(ctx: "McpContext", memory_id: str, changes: dict[str, Any]) -> dict[str, Any]:
     caller = mcp_caller(ctx, "write")
     return operations.memory_edit_respond(memory_id, changes, scope=caller.scope, actor=caller.actor)
 
 
 async def edit_long_term_memory(
-    ctx: Context,
+    ctx: Context,  # type: ignore[type-arg]  # FastMCP finds the context by the bare class
     memory_id: str,
     text: str | None = None,
     topics: list[str] | None = None,
@@ -153,12 +156,12 @@ async def edit_long_term_memory(
     return await in_django(_edit, ctx=ctx, memory_id=memory_id, changes=changes)
 
 
-def _delete(ctx, memory_ids: list[str]) -> dict:
+def _delete(ctx: "McpContext", memory_ids: list[str]) -> dict[str, Any]:
     caller = mcp_caller(ctx, "delete")
     return operations.memories_delete_respond(memory_ids, scope=caller.scope, actor=caller.actor)
 
 
-async def delete_long_term_memories(ctx: Context, memory_ids: list[str]) -> dict[str, Any]:
+async def delete_long_term_memories(ctx: Context, memory_ids: list[str]) -> dict[str, Any]:  # type: ignore[type-arg]  # as above
     """Delete stored memories for good, when the user asks you to forget something.
     Search first and delete only the ids you found; this cannot be undone from here.
 
