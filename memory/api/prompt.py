@@ -28,7 +28,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from memory.api.errors import field_error
+from memory.api.errors import field_error, located
 from memory.api.fields import (
     SCOPE_MAX_LENGTH,
     NonBlankTextField,
@@ -103,8 +103,7 @@ def _errors_under(field: str) -> Iterator[None]:
     try:
         yield
     except exceptions.ValidationError as exc:
-        # memory.api.errors reads `loc` off the exception; DRF declares no such attribute.
-        exc.loc = ("body", field, *getattr(exc, "loc", ("body",))[1:])  # type: ignore[attr-defined]
+        located(exc, ("body", field, *getattr(exc, "loc", ("body",))[1:]))
         raise
 
 

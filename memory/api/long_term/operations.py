@@ -84,7 +84,7 @@ def memories_create_respond(data: Any, *, scope: Scope, actor: str) -> dict[str,
     body = validated(CreateMemoriesSerializer, data)
     check_unique_ids(body["memories"])
     for position, memory in enumerate(body["memories"]):
-        loc = ["body", "memories", position]
+        loc: list[str | int] = ["body", "memories", position]
         memory["namespace"] = scope.namespace(memory.get("namespace"), [*loc, "namespace"])
         memory["user_id"] = scope.user(memory.get("user_id"), [*loc, "user_id"])
     try:
