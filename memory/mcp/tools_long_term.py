@@ -44,7 +44,7 @@ def _search(ctx: "McpContext", body: dict[str, Any]) -> dict[str, Any]:
 
 
 async def search_long_term_memory(
-    ctx: Context,  # type: ignore[type-arg]  # FastMCP finds the context by the bare class
+    ctx: Context,  # type: ignore[type-arg, unused-ignore]  # FastMCP finds the context by the bare class; unused while the module is not strict
     text: str = "",
     search_mode: SearchMode = "semantic",
     session_id: Filter = None,
@@ -96,7 +96,7 @@ def _create(ctx: "McpContext", memories: list[MemoryInput]) -> dict[str, Any]:
     return operations.memories_create_respond({"memories": memories}, scope=caller.scope, actor=caller.actor)
 
 
-async def create_long_term_memories(ctx: Context, memories: list[MemoryInput]) -> dict[str, Any]:  # type: ignore[type-arg]  # as above
+async def create_long_term_memories(ctx: Context, memories: list[MemoryInput]) -> dict[str, Any]:  # type: ignore[type-arg, unused-ignore]  # as above
     """Save durable facts for later conversations. Use it when the user tells you something
     worth remembering: a preference, a fact about them or others, a decision, an event.
 
@@ -116,7 +116,7 @@ def _get(ctx: "McpContext", memory_id: str) -> dict[str, Any]:
     return operations.memory_get_respond(memory_id, scope=mcp_caller(ctx, "read").scope)
 
 
-async def get_long_term_memory(ctx: Context, memory_id: str) -> dict[str, Any]:  # type: ignore[type-arg]  # as above
+async def get_long_term_memory(ctx: Context, memory_id: str) -> dict[str, Any]:  # type: ignore[type-arg, unused-ignore]  # as above
     """Read one stored memory in full by its id (ids come from search results and memory prompts).
 
     memory_id: the memory's id. An unknown id is an error that says so.
@@ -130,7 +130,7 @@ def _edit(ctx: "McpContext", memory_id: str, changes: dict[str, Any]) -> dict[st
 
 
 async def edit_long_term_memory(
-    ctx: Context,  # type: ignore[type-arg]  # FastMCP finds the context by the bare class
+    ctx: Context,  # type: ignore[type-arg, unused-ignore]  # FastMCP finds the context by the bare class; unused while the module is not strict
     memory_id: str,
     text: str | None = None,
     topics: list[str] | None = None,
@@ -161,7 +161,7 @@ def _delete(ctx: "McpContext", memory_ids: list[str]) -> dict[str, Any]:
     return operations.memories_delete_respond(memory_ids, scope=caller.scope, actor=caller.actor)
 
 
-async def delete_long_term_memories(ctx: Context, memory_ids: list[str]) -> dict[str, Any]:  # type: ignore[type-arg]  # as above
+async def delete_long_term_memories(ctx: Context, memory_ids: list[str]) -> dict[str, Any]:  # type: ignore[type-arg, unused-ignore]  # as above
     """Delete stored memories for good, when the user asks you to forget something.
     Search first and delete only the ids you found; this cannot be undone from here.
 

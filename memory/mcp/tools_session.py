@@ -48,7 +48,7 @@ def _prompt(ctx: "McpContext", query: str, args: dict[str, Any], include_long_te
 
 
 async def memory_prompt(
-    ctx: Context,  # type: ignore[type-arg]  # FastMCP finds the context by the bare class
+    ctx: Context,  # type: ignore[type-arg, unused-ignore]  # FastMCP finds the context by the bare class; unused while the module is not strict
     query: str,
     session_id: str | Filter = None,
     namespace: str | Filter = None,
@@ -104,7 +104,7 @@ def _set(ctx: "McpContext", session_id: str, body: dict[str, Any]) -> dict[str, 
 
 
 async def set_working_memory(
-    ctx: Context,  # type: ignore[type-arg]  # FastMCP finds the context by the bare class
+    ctx: Context,  # type: ignore[type-arg, unused-ignore]  # FastMCP finds the context by the bare class; unused while the module is not strict
     session_id: str,
     memories: list[dict[str, Any]] | None = None,
     messages: list[dict[str, Any]] | None = None,
@@ -137,7 +137,7 @@ def _get(ctx: "McpContext", session_id: str, query: dict[str, Any]) -> dict[str,
 
 
 async def get_working_memory(
-    ctx: Context,  # type: ignore[type-arg]  # FastMCP finds the context by the bare class
+    ctx: Context,  # type: ignore[type-arg, unused-ignore]  # FastMCP finds the context by the bare class; unused while the module is not strict
     session_id: str,
     user_id: str | None = None,
     namespace: str | None = None,
