@@ -91,9 +91,8 @@ def _process_registry() -> CollectorRegistry:
     if not settings.PROMETHEUS_MULTIPROC_DIR:
         return REGISTRY
     registry = CollectorRegistry()
-    # prometheus_client's MultiProcessCollector.__init__ carries no annotations
-    # (the ignore is unused while this module is not strict).
-    multiprocess.MultiProcessCollector(registry, path=settings.PROMETHEUS_MULTIPROC_DIR)  # type: ignore[no-untyped-call, unused-ignore]
+    # prometheus_client's MultiProcessCollector.__init__ carries no annotations.
+    multiprocess.MultiProcessCollector(registry, path=settings.PROMETHEUS_MULTIPROC_DIR)  # type: ignore[no-untyped-call]
     return registry
 
 

@@ -15,18 +15,20 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from mcp.server.fastmcp import Context
 from mcp.server.fastmcp.exceptions import ToolError
 from rest_framework import exceptions
 
 from memory.api.auth import rate_limit_wait, rate_limited_detail, secret_scope
 from memory.api.scope import Scope
 
+# A tool call's context (its request, its session). FastMCP finds a tool's context
+# parameter by the bare `Context` class at run time, so only the type checker sees the
+# parameters (all Any: the tools read the request, never the session's types).
 if TYPE_CHECKING:
-    from mcp.server.fastmcp import Context
-
-    # A tool call's context (its request, its session). Only for type checking: FastMCP
-    # finds a tool's context parameter by the bare `Context` class, so the tools name that.
     McpContext = Context[Any, Any, Any]
+else:
+    McpContext = Context
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,7 @@ class McpCaller:
         return f"mcp:{self.scope.credential}"
 
 
-def _path_namespace(ctx: "McpContext | None") -> str | None:
+def _path_namespace(ctx: McpContext | None) -> str | None:
     """The namespace segment of the HTTP request's URL path; None on stdio."""
     request = getattr(ctx.request_context, "request", None) if ctx is not None else None
     if request is None:
@@ -47,7 +49,7 @@ def _path_namespace(ctx: "McpContext | None") -> str | None:
     return request.path_params.get("namespace") or None
 
 
-def _credential_scope(ctx: "McpContext | None") -> Scope:
+def _credential_scope(ctx: McpContext | None) -> Scope:
     """The scope `memory.mcp.auth` put on the HTTP request, or MCP_API_KEY's on stdio."""
     request = getattr(ctx.request_context, "request", None) if ctx is not None else None
     if settings.AUTH_MODE == "disabled":
@@ -75,7 +77,7 @@ def _count_call(scope: Scope, kind: str | None) -> None:
         raise ToolError(f"{rate_limited_detail(kind)} Retry in {math.ceil(wait)} s.")
 
 
-def mcp_caller(ctx: "McpContext | None", permission: str, *, search: bool = False) -> McpCaller:
+def mcp_caller(ctx: McpContext | None, permission: str, *, search: bool = False) -> McpCaller:
     """The caller of this tool call, holding `permission` (read, write or delete): its
     credential scope and the namespace it is pinned to. The call counts against the
     credential's rate limits as the REST route of the same operation does: a `search`

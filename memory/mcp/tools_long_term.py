@@ -6,17 +6,13 @@ POST/GET/PATCH/DELETE /v1/long-term-memory call (`memory.api.long_term.operation
 both doors answer alike (tests/mcp/test_doors_agree.py checks it).
 """
 
-from typing import TYPE_CHECKING, Any, Literal, NotRequired, Required
+from typing import Any, Literal, NotRequired, Required
 
-from mcp.server.fastmcp import Context
 from typing_extensions import TypedDict
 
 from memory.api.long_term import operations
 from memory.mcp.calls import in_django
-from memory.mcp.scope import mcp_caller
-
-if TYPE_CHECKING:
-    from memory.mcp.scope import McpContext
+from memory.mcp.scope import McpContext, mcp_caller
 
 Filter = dict[str, Any] | None
 SearchMode = Literal["semantic", "keyword", "hybrid"]
@@ -39,12 +35,12 @@ class MemoryInput(TypedDict, total=False):
     pinned: NotRequired[bool]
 
 
-def _search(ctx: "McpContext", body: dict[str, Any]) -> dict[str, Any]:
+def _search(ctx: McpContext, body: dict[str, Any]) -> dict[str, Any]:
     return operations.memories_search_respond(body, scope=mcp_caller(ctx, "read", search=True).scope)
 
 
 async def search_long_term_memory(
-    ctx: Context,  # type: ignore[type-arg, unused-ignore]  # FastMCP finds the context by the bare class; unused while the module is not strict
+    ctx: McpContext,
     text: str = "",
     search_mode: SearchMode = "semantic",
     session_id: Filter = None,
@@ -91,12 +87,12 @@ async def search_long_term_memory(
     return await in_django(_search, ctx=ctx, body=body)
 
 
-def _create(ctx: "McpContext", memories: list[MemoryInput]) -> dict[str, Any]:
+def _create(ctx: McpContext, memories: list[MemoryInput]) -> dict[str, Any]:
     caller = mcp_caller(ctx, "write")
     return operations.memories_create_respond({"memories": memories}, scope=caller.scope, actor=caller.actor)
 
 
-async def create_long_term_memories(ctx: Context, memories: list[MemoryInput]) -> dict[str, Any]:  # type: ignore[type-arg, unused-ignore]  # as above
+async def create_long_term_memories(ctx: McpContext, memories: list[MemoryInput]) -> dict[str, Any]:
     """Save durable facts for later conversations. Use it when the user tells you something
     worth remembering: a preference, a fact about them or others, a decision, an event.
 
@@ -112,11 +108,11 @@ async def create_long_term_memories(ctx: Context, memories: list[MemoryInput]) -
     return await in_django(_create, ctx=ctx, memories=memories)
 
 
-def _get(ctx: "McpContext", memory_id: str) -> dict[str, Any]:
+def _get(ctx: McpContext, memory_id: str) -> dict[str, Any]:
     return operations.memory_get_respond(memory_id, scope=mcp_caller(ctx, "read").scope)
 
 
-async def get_long_term_memory(ctx: Context, memory_id: str) -> dict[str, Any]:  # type: ignore[type-arg, unused-ignore]  # as above
+async def get_long_term_memory(ctx: McpContext, memory_id: str) -> dict[str, Any]:
     """Read one stored memory in full by its id (ids come from search results and memory prompts).
 
     memory_id: the memory's id. An unknown id is an error that says so.
@@ -124,13 +120,13 @@ async def get_long_term_memory(ctx: Context, memory_id: str) -> dict[str, Any]: 
     return await in_django(_get, ctx=ctx, memory_id=memory_id)
 
 
-def _edit(ctx: "McpContext", memory_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+def _edit(ctx: McpContext, memory_id: str, changes: dict[str, Any]) -> dict[str, Any]:
     caller = mcp_caller(ctx, "write")
     return operations.memory_edit_respond(memory_id, changes, scope=caller.scope, actor=caller.actor)
 
 
 async def edit_long_term_memory(
-    ctx: Context,  # type: ignore[type-arg, unused-ignore]  # FastMCP finds the context by the bare class; unused while the module is not strict
+    ctx: McpContext,
     memory_id: str,
     text: str | None = None,
     topics: list[str] | None = None,
@@ -156,12 +152,12 @@ async def edit_long_term_memory(
     return await in_django(_edit, ctx=ctx, memory_id=memory_id, changes=changes)
 
 
-def _delete(ctx: "McpContext", memory_ids: list[str]) -> dict[str, Any]:
+def _delete(ctx: McpContext, memory_ids: list[str]) -> dict[str, Any]:
     caller = mcp_caller(ctx, "delete")
     return operations.memories_delete_respond(memory_ids, scope=caller.scope, actor=caller.actor)
 
 
-async def delete_long_term_memories(ctx: Context, memory_ids: list[str]) -> dict[str, Any]:  # type: ignore[type-arg, unused-ignore]  # as above
+async def delete_long_term_memories(ctx: McpContext, memory_ids: list[str]) -> dict[str, Any]:
     """Delete stored memories for good, when the user asks you to forget something.
     Search first and delete only the ids you found; this cannot be undone from here.
 

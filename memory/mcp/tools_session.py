@@ -6,17 +6,12 @@ REST route calls: `memory.api.prompt.memory_prompt_respond` (POST /v1/memory/pro
 """
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
-
-from mcp.server.fastmcp import Context
+from typing import Any, Literal
 
 from memory.api.prompt import memory_prompt_respond
 from memory.api.working_memory import operations
 from memory.mcp.calls import in_django
-from memory.mcp.scope import mcp_caller
-
-if TYPE_CHECKING:
-    from memory.mcp.scope import McpContext
+from memory.mcp.scope import McpContext, mcp_caller
 
 Filter = dict[str, Any] | None
 SearchMode = Literal["semantic", "keyword", "hybrid"]
@@ -29,7 +24,7 @@ def _eq(value: str | dict[str, Any] | None) -> str | None:
     return value.get("eq") if isinstance(value, dict) else value
 
 
-def _prompt(ctx: "McpContext", query: str, args: dict[str, Any], include_long_term_search: bool) -> dict[str, Any]:
+def _prompt(ctx: McpContext, query: str, args: dict[str, Any], include_long_term_search: bool) -> dict[str, Any]:
     scope = mcp_caller(ctx, "read", search=True).scope
     namespace, user_id = ({"eq": v} if isinstance(v, str) else v for v in (args.get("namespace"), args.get("user_id")))
     body: dict[str, Any] = {"query": query}
@@ -48,7 +43,7 @@ def _prompt(ctx: "McpContext", query: str, args: dict[str, Any], include_long_te
 
 
 async def memory_prompt(
-    ctx: Context,  # type: ignore[type-arg, unused-ignore]  # FastMCP finds the context by the bare class; unused while the module is not strict
+    ctx: McpContext,
     query: str,
     session_id: str | Filter = None,
     namespace: str | Filter = None,
@@ -99,12 +94,12 @@ async def memory_prompt(
     return await in_django(_prompt, ctx=ctx, query=query, args=args, include_long_term_search=include_long_term_search)
 
 
-def _set(ctx: "McpContext", session_id: str, body: dict[str, Any]) -> dict[str, Any]:
+def _set(ctx: McpContext, session_id: str, body: dict[str, Any]) -> dict[str, Any]:
     return operations.working_memory_put_respond(session_id, {}, body, scope=mcp_caller(ctx, "write").scope)
 
 
 async def set_working_memory(
-    ctx: Context,  # type: ignore[type-arg, unused-ignore]  # FastMCP finds the context by the bare class; unused while the module is not strict
+    ctx: McpContext,
     session_id: str,
     memories: list[dict[str, Any]] | None = None,
     messages: list[dict[str, Any]] | None = None,
@@ -130,14 +125,14 @@ async def set_working_memory(
     return await in_django(_set, ctx=ctx, session_id=session_id, body=body)
 
 
-def _get(ctx: "McpContext", session_id: str, query: dict[str, Any]) -> dict[str, Any]:
+def _get(ctx: McpContext, session_id: str, query: dict[str, Any]) -> dict[str, Any]:
     scope = mcp_caller(ctx, "read").scope
     # As the reference's tool: a session not started yet reads as an empty one.
     return operations.working_memory_get_respond(session_id, query, scope=scope, empty_if_missing=True)
 
 
 async def get_working_memory(
-    ctx: Context,  # type: ignore[type-arg, unused-ignore]  # FastMCP finds the context by the bare class; unused while the module is not strict
+    ctx: McpContext,
     session_id: str,
     user_id: str | None = None,
     namespace: str | None = None,

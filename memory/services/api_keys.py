@@ -123,7 +123,8 @@ def api_key_create(
 @transaction.atomic
 def api_key_revoke(*, prefix: str, actor: str) -> ApiKey:
     """Revoke a key (it cannot be un-revoked); revoking a revoked key changes nothing."""
-    key = ApiKey.objects.select_for_update().filter(prefix=prefix).first()
+    # The library's manager is typed by its abstract base: its rows read as Any.
+    key: ApiKey | None = ApiKey.objects.select_for_update().filter(prefix=prefix).first()
     if key is None:
         raise ApiKeyError(f"No API key with prefix {prefix!r}.")
     if not key.revoked:
