@@ -36,6 +36,9 @@ RECORD_FIELDS = (
     "created_at",
     "last_accessed",
     "extracted_from",
+    "extraction_strategy",
+    "extraction_strategy_config",
+    "metadata",
 )
 # A snapshot (in history) holds what recreating the record needs; hash and vector are recomputed.
 SNAPSHOT_FIELDS = RECORD_FIELDS + ("access_count", "status", "extraction_run_id")
@@ -98,6 +101,13 @@ class MemoryRecord(models.Model):
     memory_hash = models.CharField(max_length=64, db_index=True)
     status = models.CharField(max_length=10, choices=MemoryStatus.choices, default=MemoryStatus.APPROVED, db_index=True)
     extracted_from = models.JSONField(default=list, blank=True)
+    # How the record was extracted (the reference's field: "discrete" unless promotion
+    # says otherwise) and with what settings; kept and returned, `extraction_strategy`
+    # is also a search filter.
+    extraction_strategy = models.CharField(max_length=50, default="discrete")
+    extraction_strategy_config = models.JSONField(default=dict, blank=True)
+    # The caller's free JSON: returned and editable, never indexed (capped by MEMORY_METADATA_MAX_BYTES).
+    metadata = models.JSONField(default=dict, blank=True)
     extraction_run = models.ForeignKey(
         "policies.ExtractionRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="memories"
     )
@@ -148,6 +158,9 @@ class MemoryRecord(models.Model):
         values["status"] = values["status"] or MemoryStatus.APPROVED
         values["pinned"] = bool(values["pinned"])
         values["access_count"] = values["access_count"] or 0
+        values["extraction_strategy"] = values["extraction_strategy"] or "discrete"
+        values["extraction_strategy_config"] = values["extraction_strategy_config"] or {}
+        values["metadata"] = values["metadata"] or {}
         return cls(**values)
 
 
@@ -353,3 +366,106 @@ class TenantNamespace(models.Model):
 
     def __str__(self) -> str:
         return f"{self.namespace} (tenant {self.tenant})"
+
+
+# --- Summary views (issue 22) -------------------------------------------------------------
+
+
+class SummaryView(models.Model):
+    """A partitioned summary of long-term memory: the reference's SummaryView, owned by a
+    tenant. Its reach (`namespaces`, `user_ids`) is the creating credential's scope, so
+    its partitions never hold memories that credential could not read; a caller sees the
+    view only if the reach lies inside its own scope."""
+
+    id = models.CharField(primary_key=True, max_length=64, default=new_memory_id)
+    tenant = models.CharField(max_length=200, blank=True, db_index=True)
+    # None: every namespace (an operator key, or AUTH_MODE=disabled); None user_ids: any user.
+    namespaces = models.JSONField(null=True, blank=True)
+    user_ids = models.JSONField(null=True, blank=True)
+    name = models.CharField(max_length=200, null=True, blank=True)
+    source = models.CharField(max_length=20, default="long_term")
+    group_by = models.JSONField(default=list, blank=True)
+    filters = models.JSONField(default=dict, blank=True)
+    time_window_days = models.PositiveIntegerField(null=True, blank=True)
+    continuous = models.BooleanField(default=False, db_index=True)
+    prompt = models.TextField(null=True, blank=True)
+    model_name = models.CharField(max_length=200, null=True, blank=True)
+    # The summarizing version its runs use; None: the summary policy's published version.
+    policy_version = models.ForeignKey(
+        "policies.PolicyVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="summary_views"
+    )
+    created_by = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.name or self.id
+
+
+class SummaryPartition(models.Model):
+    """One partition's latest summary: its group values, the memories it summarised (a
+    summary leads back to them) and what it saw, so staleness is a comparison."""
+
+    class Kind(models.TextChoices):
+        LLM = "llm", "Written by the model"
+        EXTRACTIVE = "extractive", "Extractive (no model configured)"
+        EMPTY = "empty", "No matching memories"
+
+    view = models.ForeignKey(SummaryView, on_delete=models.CASCADE, related_name="partitions")
+    # The group encoded stably (keys sorted, URL-encoded), as the reference's partition key.
+    group_key = models.CharField(max_length=1000)
+    group = models.JSONField(default=dict)
+    # The group's owner values, for listing filters and erasure.
+    namespace = models.CharField(max_length=200, null=True, blank=True)
+    user_id = models.CharField(max_length=200, null=True, blank=True)
+    summary = models.TextField(blank=True)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.EMPTY)
+    # Memories that matched, and how many of them reached the summarizer (the token budget).
+    memory_count = models.PositiveIntegerField(default=0)
+    covered_count = models.PositiveIntegerField(default=0)
+    memories = models.ManyToManyField(MemoryRecord, blank=True, related_name="summary_partitions")
+    # What the partition's memories looked like when summarised: a later change to either is staleness.
+    source_count = models.PositiveIntegerField(default=0)
+    source_updated_at = models.DateTimeField(null=True, blank=True)
+    run = models.ForeignKey("policies.SummaryRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    computed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["view", "group_key"], name="summary_partition_group_unique")]
+        indexes = [models.Index(fields=["namespace", "user_id"], name="summary_partition_owner_idx")]
+        ordering = ["view", "group_key"]
+
+    def __str__(self) -> str:
+        return f"{self.view_id} {self.group_key}"
+
+
+class Task(models.Model):
+    """A background task a client can poll (`GET /v1/tasks/{id}`): a summary view's full run."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        COMPLETED = "completed"
+        FAILED = "failed"
+
+    id = models.CharField(primary_key=True, max_length=128, default=new_memory_id)
+    type = models.CharField(max_length=40, default="summary_view_full_run")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
+    tenant = models.CharField(max_length=200, blank=True, db_index=True)
+    # No foreign key: the task outlives a deleted view, as on the reference.
+    view_id = models.CharField(max_length=64, null=True, blank=True, db_index=True)
+    created_by = models.CharField(max_length=200, blank=True)
+    partitions_done = models.PositiveIntegerField(default=0)
+    partitions_total = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    error_message = models.TextField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"task {self.id} {self.type} {self.status}"

@@ -16,6 +16,8 @@ class Strategy(models.TextChoices):
     PREFERENCES = "preferences", "Preferences"
     CUSTOM = "custom", "Custom template"
     MESSAGES = "messages", "Raw messages (no LLM)"
+    # A summary policy's only strategy: a summary view's partition, by the model or, with none, extractively.
+    SUMMARIZE = "summarize", "Summarize a summary view's partition"
 
 
 class ReviewMode(models.TextChoices):
@@ -23,10 +25,17 @@ class ReviewMode(models.TextChoices):
     REVIEW = "pending", "New memories wait for review"
 
 
+class Purpose(models.TextChoices):
+    EXTRACTION = "extraction", "Extraction"
+    SUMMARY = "summary", "Summary views"
+
+
 class Policy(models.Model):
-    """A named extraction policy; `published_version` is what sessions get by default."""
+    """A named policy; `published_version` is what sessions (extraction) or summary views
+    (summary) get by default."""
 
     name = models.SlugField(max_length=100, unique=True)
+    purpose = models.CharField(max_length=12, choices=Purpose.choices, default=Purpose.EXTRACTION, db_index=True)
     description = models.TextField(blank=True)
     published_version = models.ForeignKey(
         "PolicyVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -127,6 +136,44 @@ class ExtractionRun(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.pk} {self.session_id} {self.status}"
+
+
+class SummaryRun(models.Model):
+    """One summarizing of one summary-view partition: the version, what went in, what the
+    model answered, what it cost. An extractive run (no model) records zero tokens."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    view_id = models.CharField(max_length=64, db_index=True)
+    group_key = models.CharField(max_length=1000)
+    task_id = models.CharField(max_length=128, blank=True, db_index=True)
+    policy_version = models.ForeignKey(
+        PolicyVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="summary_runs"
+    )
+    # "llm" or "extractive" (memory.models.SummaryPartition.Kind).
+    kind = models.CharField(max_length=10)
+    model = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING, db_index=True)
+    memory_count = models.PositiveIntegerField(default=0)
+    covered_count = models.PositiveIntegerField(default=0)
+    tokens_in = models.PositiveIntegerField(default=0)
+    tokens_out = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    latency_ms = models.PositiveIntegerField(default=0)
+    raw_output = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    actor = models.CharField(max_length=200, blank=True)
+    started_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"summary run {self.pk} {self.view_id} {self.status}"
 
 
 class ExtractionRunRetry(models.Model):
