@@ -220,6 +220,13 @@ MEMORY_ACCESS_INDEX_RESOLUTION_SECONDS = env.int("MEMORY_ACCESS_INDEX_RESOLUTION
 MEMORY_DELETED_RETENTION_DAYS = env.float("MEMORY_DELETED_RETENTION_DAYS", default=30)
 # Most characters of a model's raw reply kept on its extraction run, for reviewers.
 EXTRACTION_RAW_OUTPUT_MAX_CHARS = env.int("EXTRACTION_RAW_OUTPUT_MAX_CHARS", default=20_000)
+# A summary view's partition reaches its summarizer bounded (issue 22): at most this many of
+# its most recent memories are read (one query), ranked by recency and centrality, and the
+# best of them fill SUMMARY_INPUT_MAX_TOKENS of the model's input; with no LLM configured
+# the most central fill SUMMARY_EXTRACTIVE_MAX_CHARS of an extractive summary.
+SUMMARY_CANDIDATES_MAX = env.int("SUMMARY_CANDIDATES_MAX", default=2000)
+SUMMARY_INPUT_MAX_TOKENS = env.int("SUMMARY_INPUT_MAX_TOKENS", default=3000)
+SUMMARY_EXTRACTIVE_MAX_CHARS = env.int("SUMMARY_EXTRACTIVE_MAX_CHARS", default=1500)
 # A history entry diffs a text edit word by word only when the changed stretch (after the
 # words both versions share at either end) is at most this many words on each side;
 # past it the admin says "too long to diff" (the diff's work grows with the product).

@@ -44,6 +44,14 @@ INSTRUCTIONS: dict[str, str] = {
 }
 
 
+# A summary version's prompt when it names none: the reference's default instructions
+# (agent_memory_server.summary_views, 0.15.2), so a moved view summarises as it did there.
+SUMMARIZE_DEFAULT_PROMPT = (
+    "You are a summarization assistant. Given a set of long-term memories, produce a concise summary "
+    "that highlights key facts, stable preferences, and important events relevant to the group."
+)
+
+
 def params_validate(params: dict[str, Any]) -> None:
     """Raise ValueError naming the first unknown or out-of-range param."""
     if not isinstance(params, dict):

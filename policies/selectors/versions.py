@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from policies.models import Experiment, ExtractionRun, Policy, PolicyVersion, Variant
+from policies.models import Experiment, ExtractionRun, Policy, PolicyVersion, Purpose, SummaryRun, Variant
 from policies.selectors.experiments import assignment_variant, experiment_for_session, variant_by_weight
 
 DEFAULT_POLICY_NAME = "default"
@@ -37,7 +37,11 @@ def policy_version_for_session(*, namespace: str | None, user_id: str | None, se
         stored = assignment_variant(experiment=experiment, namespace=namespace, session_id=session_id)
         variant = stored or variant_by_weight(experiment=experiment, namespace=namespace, session_id=session_id)
         return SessionPolicy(version=variant.version, experiment=experiment, variant=variant, assigned=bool(stored))
-    policy = Policy.objects.select_related("published_version__policy").filter(name=DEFAULT_POLICY_NAME).first()
+    policy = (
+        Policy.objects.select_related("published_version__policy")
+        .filter(name=DEFAULT_POLICY_NAME, purpose=Purpose.EXTRACTION)
+        .first()
+    )
     if policy is None or policy.published_version is None:
         raise NoPublishedPolicyError(
             f"no published version of policy {DEFAULT_POLICY_NAME!r}; run `manage.py seed_defaults`"
@@ -46,5 +50,11 @@ def policy_version_for_session(*, namespace: str | None, user_id: str | None, se
 
 
 def policy_version_is_used(*, version: PolicyVersion) -> bool:
-    """Used = an extraction run has referenced it; from then on it is immutable."""
-    return ExtractionRun.objects.filter(policy_version=version).exists()
+    """Used = an extraction or summary run has referenced it, or a summary view summarises
+    with it (editing it would change that view's prompt behind its back); from then on it
+    is immutable."""
+    return (
+        ExtractionRun.objects.filter(policy_version=version).exists()
+        or SummaryRun.objects.filter(policy_version=version).exists()
+        or version.summary_views.exists()
+    )

@@ -6,23 +6,25 @@ none can publish a version whose model is no longer allowed."""
 
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
 
 from policies.llm_models import model_refusal
-from policies.models import Policy, PolicyVersion, PublishEvent, ReviewMode, Strategy
+from policies.models import Policy, PolicyVersion, PublishEvent, Purpose, ReviewMode, Strategy
 from policies.prompt_limits import prompt_limits
 from policies.selectors.publishing import policy_rollback_target
+from policies.selectors.summary import SUMMARY_POLICY_NAME
 from policies.selectors.versions import DEFAULT_POLICY_NAME, policy_version_is_used
-from policies.strategies import params_validate
+from policies.strategies import SUMMARIZE_DEFAULT_PROMPT, params_validate
 from policies.templating import template_problems
 
 EDITABLE_FIELDS = ("strategy", "prompt_template", "model", "params", "review_mode")
 
 
 class PolicyVersionImmutableError(Exception):
-    """The version has been used by an extraction run; create a new version instead."""
+    """The version has been used (an extraction or summary run, a summary view); create a new version instead."""
 
 
 class RollbackNotPossibleError(LookupError):
@@ -36,11 +38,22 @@ def prompt_template_problems(template: str) -> list[str]:
 
 def _validate(version: PolicyVersion) -> None:
     version.full_clean(exclude=["policy", "number"])
+    # A summary policy only summarises and an extraction policy never does: each door reads
+    # its own purpose's versions, so a version of the other kind would run the wrong code.
+    summarizes = version.strategy == Strategy.SUMMARIZE
+    if summarizes != (version.policy.purpose == Purpose.SUMMARY):
+        wanted = "the summarize strategy" if not summarizes else "an extraction strategy"
+        raise ValidationError({"strategy": f"a {version.policy.purpose} policy's versions use {wanted}"})
     if version.strategy == Strategy.CUSTOM and not version.prompt_template.strip():
         raise ValidationError({"prompt_template": "the custom strategy needs a prompt template"})
-    problems = prompt_template_problems(version.prompt_template)
-    if problems:
-        raise ValidationError({"prompt_template": problems})
+    if summarizes:
+        # A summary prompt is plain instructions, sent verbatim before the memories (no template variables).
+        if len(version.prompt_template) > settings.PROMPT_MAX_CHARS:
+            raise ValidationError({"prompt_template": f"at most {settings.PROMPT_MAX_CHARS} characters"})
+    else:
+        problems = prompt_template_problems(version.prompt_template)
+        if problems:
+            raise ValidationError({"prompt_template": problems})
     refusal = model_refusal(version.model)
     if refusal:
         raise ValidationError({"model": refusal})
@@ -84,7 +97,7 @@ def policy_version_update(*, version: PolicyVersion, data: dict[str, Any]) -> Po
     """Edit a version nobody has extracted with yet; a used version never changes."""
     version = PolicyVersion.objects.select_for_update().get(pk=version.pk)
     if policy_version_is_used(version=version):
-        raise PolicyVersionImmutableError(f"{version} has been used by an extraction run; create a new version instead")
+        raise PolicyVersionImmutableError(f"{version} has been used; create a new version instead")
     unknown = set(data) - set(EDITABLE_FIELDS)
     if unknown:
         raise ValidationError(dict.fromkeys(sorted(unknown), "not editable"))
@@ -147,6 +160,7 @@ def policy_defaults_ensure(*, llm_configured: bool, actor: str = "system:default
     discrete facts. A version an operator published (any template, model, params or
     review mode of their own) is left alone.
     """
+    summary_policy_ensure(actor=actor)
     policy, _ = Policy.objects.get_or_create(
         name=DEFAULT_POLICY_NAME,
         defaults={"description": "Extraction policy every session gets unless an experiment assigns another."},
@@ -160,5 +174,27 @@ def policy_defaults_ensure(*, llm_configured: bool, actor: str = "system:default
     version = next((v for v in policy.versions.filter(strategy=wanted).order_by("number") if _is_stock(v)), None)
     if version is None:
         version = policy_version_create(policy=policy, strategy=wanted, actor=actor)
+    policy_version_publish(version=version, actor=actor)
+    return version
+
+
+@transaction.atomic
+def summary_policy_ensure(*, actor: str = "system:defaults") -> PolicyVersion:
+    """Make sure the summary policy exists and publishes a version (idempotent): v1 is the
+    summarize strategy with the reference's default prompt and LLM_MODEL. A published
+    version is left alone, whoever published it; with no LLM configured, runs of any
+    version are extractive (memory.services.summary_views.summarize)."""
+    policy, _ = Policy.objects.get_or_create(
+        name=SUMMARY_POLICY_NAME,
+        defaults={"purpose": Purpose.SUMMARY, "description": "How summary views summarise a partition's memories."},
+    )
+    policy = Policy.objects.select_for_update(of=("self",)).select_related("published_version").get(pk=policy.pk)
+    if policy.published_version is not None:
+        return policy.published_version
+    version = policy.versions.filter(strategy=Strategy.SUMMARIZE).order_by("number").first()
+    if version is None:
+        version = policy_version_create(
+            policy=policy, strategy=Strategy.SUMMARIZE, prompt_template=SUMMARIZE_DEFAULT_PROMPT, actor=actor
+        )
     policy_version_publish(version=version, actor=actor)
     return version
