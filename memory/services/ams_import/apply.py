@@ -1,0 +1,203 @@
+"""Writing what `source` read: records, sessions, summary views and their partitions, each
+through our own rows and services, each skipped when already here.
+
+A record or view whose id is here already is skipped: "unchanged" when it came from the
+same source content (the digest in its import history row, or equal fields), "changed"
+when the reference's copy changed since it was imported, or "taken" when the id is a
+record of this server's own. Ours is kept in both cases and the report lists the key: an
+import never overwrites a record someone may have edited here.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from memory import embeddings
+from memory.datetimes import datetime_encode
+from memory.models import MemoryHistory, MemoryRecord, MemoryStatus, SessionPromotion, SummaryPartition, SummaryView
+from memory.selectors.working_memory import working_memory_get
+from memory.services.ams_import.source import SourcePartition, SourceRecord, SourceSession, SourceView
+from memory.services.long_term.dedup import memory_hash
+from memory.services.long_term.indexing import embed_records, index_on_commit, vector_bytes
+from memory.services.working_memory import working_memory_put
+
+ACTOR = "import:ams"
+SOURCE = "agent-memory-server"
+_VIEW_FIELDS = ("name", "source", "group_by", "filters", "time_window_days", "continuous", "prompt", "model_name")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    key: str
+    outcome: str  # imported | unchanged | changed | taken
+    reason: str = ""
+
+
+def records_import(*, sources: list[SourceRecord], dry_run: bool) -> list[Outcome]:
+    """One batch of records: new ids embedded with our model and written with their
+    history (actor `import:ams`, the source key and digest), in one transaction; the
+    index follows on commit."""
+    ids = [s.values["id"] for s in sources]
+    existing = set(MemoryRecord.objects.filter(id__in=ids).values_list("id", flat=True))
+    imported_digests = {
+        h.memory_id: h.detail.get("source", {}).get("digest")
+        for h in MemoryHistory.objects.filter(memory_id__in=ids, actor=ACTOR, action=MemoryHistory.Action.CREATED).only(
+            "memory_id", "detail"
+        )
+    }
+    outcomes: list[Outcome] = []
+    new: list[SourceRecord] = []
+    for source in {s.values["id"]: s for s in sources}.values():  # SCAN may repeat a key
+        record_id = source.values["id"]
+        if record_id in imported_digests:
+            same = imported_digests[record_id] == source.digest
+            outcomes.append(
+                Outcome(source.key, "unchanged")
+                if same
+                else Outcome(source.key, "changed", "changed on the reference since it was imported; ours kept")
+            )
+        elif record_id in existing:
+            outcomes.append(Outcome(source.key, "taken", f"id {record_id} is a record of this server's; ours kept"))
+        else:
+            new.append(source)
+            outcomes.append(Outcome(source.key, "imported"))
+    if new and not dry_run:
+        _records_write(new)
+    return outcomes
+
+
+@transaction.atomic
+def _records_write(sources: list[SourceRecord]) -> None:
+    now = timezone.now()
+    vectors = embed_records((s.values["text"], None) for s in sources)
+    model = embeddings.model_name()
+    rows = []
+    for source, vector in zip(sources, vectors, strict=True):
+        values = dict(source.values)
+        values["persisted_at"] = values["persisted_at"] or now  # when a row first existed here
+        rows.append(
+            MemoryRecord(
+                **values,
+                memory_hash=memory_hash(values["text"]),
+                status=MemoryStatus.APPROVED,
+                embedding=vector_bytes(vector),
+                embedding_model=model,
+                index_pending=True,
+            )
+        )
+    MemoryRecord.objects.bulk_create(rows, batch_size=500)
+    histories = [
+        MemoryHistory.of(
+            row,
+            action=MemoryHistory.Action.CREATED,
+            actor=ACTOR,
+            reason=f"imported from {SOURCE}",
+            detail={
+                "source": {
+                    "server": SOURCE,
+                    "key": source.key,
+                    "digest": source.digest,
+                    "discrete_memory_extracted": source.discrete_memory_extracted,
+                }
+            },
+        )
+        for row, source in zip(rows, sources, strict=True)
+    ]
+    MemoryHistory.objects.bulk_create(histories, batch_size=500)
+    index_on_commit(row.id for row in rows)
+
+
+def _session_equal(here: dict[str, Any], source: SourceSession) -> bool:
+    return (
+        [m["id"] for m in here["messages"]] == [m["id"] for m in source.messages]
+        and [m.get("id") for m in here["memories"]] == [m.get("id") for m in source.memories]
+        and (here.get("data") or {}) == (source.data or {})
+        and here.get("context") == source.context
+    )
+
+
+def session_import(*, source: SourceSession, dry_run: bool) -> Outcome:
+    """A session through our PUT's service (messages keep their ids and times). Session
+    memories the reference had already promoted (`persisted_at` set) are marked promoted,
+    so our promotion does not make them again: the import brings the records themselves."""
+    here = working_memory_get(session_id=source.session_id, namespace=source.namespace, user_id=None)
+    if here is not None:
+        if _session_equal(here, source):
+            return Outcome(source.key, "unchanged")
+        return Outcome(source.key, "changed", "differs from the session here; ours kept")
+    if dry_run:
+        return Outcome(source.key, "imported")
+    promoted = {m["id"]: memory_hash(m["text"]) for m in source.memories if m.get("persisted_at") and m.get("text")}
+    if promoted:
+        state, _ = SessionPromotion.objects.get_or_create(
+            namespace=source.namespace or "", session_id=source.session_id, defaults={"user_id": source.user_id or ""}
+        )
+        state.promoted_memories.update(promoted)
+        state.save(update_fields=["promoted_memories"])
+    working_memory_put(
+        session_id=source.session_id,
+        namespace=source.namespace,
+        user_id=source.user_id,
+        messages=[_message(m) for m in source.messages],
+        memories=source.memories,
+        data=source.data,
+        context=source.context,
+        ttl_seconds=source.ttl_seconds,
+        long_term_memory_strategy=source.long_term_memory_strategy,
+        window=None,
+    )
+    return Outcome(source.key, "imported")
+
+
+def _message(message: dict[str, Any]) -> dict[str, Any]:
+    """A message as our PUT stores it: created_at always set (the reference's default is now)."""
+    return {**message, "created_at": message["created_at"] or datetime_encode(timezone.now())}
+
+
+def view_import(
+    *, source: SourceView, tenant: str, namespaces: list[str] | None, dry_run: bool
+) -> tuple[Outcome, SummaryView | None]:
+    """A view, owned by the import's tenant; its reach is the namespace its filters name
+    when that one was imported, else every namespace the import claimed (None: all)."""
+    values: dict[str, Any] = {name: source.values.get(name) for name in _VIEW_FIELDS}
+    values["group_by"] = values["group_by"] or []
+    values["filters"] = values["filters"] or {}
+    values["source"] = values["source"] or "long_term"
+    values["continuous"] = bool(values["continuous"])
+    here = SummaryView.objects.filter(id=source.values["id"]).first()
+    if here is not None:
+        if all(getattr(here, name) == value for name, value in values.items()) and here.tenant == tenant:
+            return Outcome(source.key, "unchanged"), here
+        return Outcome(source.key, "changed", "differs from the view here; ours kept"), here
+    if dry_run:
+        return Outcome(source.key, "imported"), None
+    filtered = values["filters"].get("namespace")
+    reach = [filtered] if isinstance(filtered, str) and namespaces and filtered in namespaces else namespaces
+    view = SummaryView.objects.create(
+        id=source.values["id"], tenant=tenant, namespaces=reach, user_ids=None, created_by=ACTOR, **values
+    )
+    return Outcome(source.key, "imported"), view
+
+
+def partition_import(*, source: SourcePartition, view: SummaryView | None, dry_run: bool) -> Outcome:
+    """A partition's latest result. The reference does not say which memories it covered,
+    so none are linked, and it reads as stale until our next run recomputes it."""
+    if view is not None and SummaryPartition.objects.filter(view=view, group_key=source.group_key).exists():
+        return Outcome(source.key, "unchanged")
+    if dry_run or view is None:
+        return Outcome(source.key, "imported")
+    SummaryPartition.objects.create(
+        view=view,
+        group_key=source.group_key,
+        group=source.group,
+        namespace=source.group.get("namespace"),
+        user_id=source.group.get("user_id"),
+        summary=source.summary,
+        kind=SummaryPartition.Kind.LLM if source.summary else SummaryPartition.Kind.EMPTY,
+        memory_count=source.memory_count,
+        covered_count=source.memory_count,
+        computed_at=source.computed_at,
+    )
+    return Outcome(source.key, "imported")
