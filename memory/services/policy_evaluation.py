@@ -92,6 +92,9 @@ def policy_evaluation_create(
     missing = [str(i) for i in version_ids if i not in versions]
     if missing or not version_ids:
         raise ValueError(f"no policy version with id {', '.join(missing)}" if missing else "no versions given")
+    summarizing = [str(pk) for pk, version in versions.items() if version.strategy == Strategy.SUMMARIZE]
+    if summarizing:  # an evaluation replays extraction; a summary version extracts nothing
+        raise ValueError(f"policy version {', '.join(summarizing)} summarises, it does not extract")
     sha256 = _dataset_store(dataset_content)
     evaluations = [
         PolicyEvaluation.objects.create(

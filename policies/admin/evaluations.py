@@ -24,7 +24,7 @@ from memory.eval_dataset import DatasetError, dataset_upload_check, shipped_data
 from memory.selectors.policy_evaluation import ComparedVersion, evaluations_compare, version_online_figures
 from memory.services.policy_evaluation import policy_evaluation_create
 from memoryproject.admin_base import ReadOnlyAdmin
-from policies.models import Experiment, PolicyEvaluation, PolicyVersion
+from policies.models import Experiment, PolicyEvaluation, PolicyVersion, Purpose
 
 EVALUATE_PERMISSION = "policies.add_policyevaluation"
 VIEW_PERMISSION = "policies.view_policyevaluation"
@@ -34,7 +34,9 @@ REFRESH_SECONDS = 3
 
 class EvaluateForm(forms.Form):
     versions = forms.ModelMultipleChoiceField(
-        queryset=PolicyVersion.objects.select_related("policy"), widget=forms.CheckboxSelectMultiple
+        # Evaluations replay extraction: a summary version has nothing to replay.
+        queryset=PolicyVersion.objects.select_related("policy").filter(policy__purpose=Purpose.EXTRACTION),
+        widget=forms.CheckboxSelectMultiple,
     )
     dataset = forms.ChoiceField(required=False, help_text="A labelled set shipped in benchmarks/data.")
     upload = forms.FileField(required=False, help_text="Or a .jsonl file of your own in the same format.")

@@ -20,7 +20,7 @@ from django.utils.html import format_html
 from memory.actor_names import admin_actor
 from memoryproject.admin_base import ReadOnlyAdmin
 from policies.admin import experiment_pages
-from policies.models import Experiment, ExperimentEvent, Variant
+from policies.models import Experiment, ExperimentEvent, PolicyVersion, Purpose, Variant
 from policies.services.experiments import (
     VariantRow,
     experiment_create,
@@ -87,6 +87,12 @@ class VariantInline(admin.TabularInline[Variant, Experiment]):
 
     def get_extra(self, request: HttpRequest, obj: Experiment | None = None, **kwargs: Any) -> int:
         return 2 if obj is None else 0
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "version":  # experiments split extraction: summary versions are not offered
+            extraction = PolicyVersion.objects.filter(policy__purpose=Purpose.EXTRACTION)
+            kwargs["queryset"] = extraction.select_related("policy")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def has_add_permission(self, request: HttpRequest, obj: Experiment | None = None) -> bool:
         return obj is None and super().has_add_permission(request, obj)

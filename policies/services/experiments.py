@@ -16,7 +16,16 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from policies.models import Assignment, Experiment, ExperimentEvent, Policy, PolicyVersion, PublishEvent, Variant
+from policies.models import (
+    Assignment,
+    Experiment,
+    ExperimentEvent,
+    Policy,
+    PolicyVersion,
+    PublishEvent,
+    Purpose,
+    Variant,
+)
 from policies.selectors.experiments import (
     assignment_variant,
     experiment_in_scope,
@@ -55,6 +64,9 @@ def experiment_variants_validate(variants: list[VariantRow]) -> None:
         version_id = version.pk if isinstance(version, PolicyVersion) else version
         if not PolicyVersion.objects.filter(pk=version_id).exists():  # an unsaved version's pk is None: none
             raise ValidationError({"version": f"variant {name!r}: policy version {version_id!r} does not exist"})
+        # Experiments split sessions' extraction: a summary view's version would never run.
+        if not PolicyVersion.objects.filter(pk=version_id, policy__purpose=Purpose.EXTRACTION).exists():
+            raise ValidationError({"version": f"variant {name!r}: policy version {version_id!r} does not extract"})
         variant_weight_validate(name, weight)
 
 

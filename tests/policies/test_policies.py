@@ -72,7 +72,7 @@ def test_defaults_follow_the_llm_setting_until_an_operator_publishes_their_own()
     discrete = policy_defaults_ensure(llm_configured=True)
     assert (discrete.strategy, discrete.number) == ("discrete", 2)
     assert policy_defaults_ensure(llm_configured=False) == messages  # back to the stock version, not a third
-    assert PolicyVersion.objects.count() == 2
+    assert messages.policy.versions.count() == 2
 
     own = policy_version_create(policy=messages.policy, strategy="discrete", review_mode="pending", actor="test")
     policy_version_publish(version=own, actor="test")
