@@ -227,6 +227,14 @@ EXTRACTION_RAW_OUTPUT_MAX_CHARS = env.int("EXTRACTION_RAW_OUTPUT_MAX_CHARS", def
 SUMMARY_CANDIDATES_MAX = env.int("SUMMARY_CANDIDATES_MAX", default=2000)
 SUMMARY_INPUT_MAX_TOKENS = env.int("SUMMARY_INPUT_MAX_TOKENS", default=3000)
 SUMMARY_EXTRACTIVE_MAX_CHARS = env.int("SUMMARY_EXTRACTIVE_MAX_CHARS", default=1500)
+# Summary views (issue 22): a view's time_window_days is 1..SUMMARY_VIEW_MAX_WINDOW_DAYS; a
+# full run fails, naming this setting, past SUMMARY_VIEW_MAX_PARTITIONS partitions and runs
+# SUMMARY_VIEW_RUN_CHUNK of them per worker message; continuous views' stale partitions are
+# refreshed at most once per SUMMARY_VIEW_REFRESH_SECONDS (checked by the index sweep).
+SUMMARY_VIEW_MAX_WINDOW_DAYS = env.int("SUMMARY_VIEW_MAX_WINDOW_DAYS", default=3650)
+SUMMARY_VIEW_MAX_PARTITIONS = env.int("SUMMARY_VIEW_MAX_PARTITIONS", default=1000)
+SUMMARY_VIEW_RUN_CHUNK = env.int("SUMMARY_VIEW_RUN_CHUNK", default=20)
+SUMMARY_VIEW_REFRESH_SECONDS = env.float("SUMMARY_VIEW_REFRESH_SECONDS", default=3600)
 # A history entry diffs a text edit word by word only when the changed stretch (after the
 # words both versions share at either end) is at most this many words on each side;
 # past it the admin says "too long to diff" (the diff's work grows with the product).

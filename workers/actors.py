@@ -16,8 +16,9 @@ from memory.services.debounce import promotion_claim
 from memory.services.policy_evaluation import policy_evaluation_run
 from memory.services.promotion import PromotionRetry, promotion_run
 from memory.services.promotion_retry import promotion_failed_rearm
+from memory.services.summary_views import runs as summary_view_runs
 from memory.services.working_memory import working_memory_summarize as summarize
-from workers.queue import enqueue_index_sweep, enqueue_promotion
+from workers.queue import enqueue_index_sweep, enqueue_promotion, enqueue_summary_views_refresh
 
 # --- Long-term memory index -------------------------------------------------------------
 # If retries run out, the rows stay marked `index_pending` (visible in the admin) and
@@ -53,6 +54,8 @@ def memories_index_sweep() -> None:
         long_term.memories_index_sweep()
         long_term.history_snapshots_purge()
         long_term.memories_access_flush()  # hits whose scheduled flush was lost (a Redis restart)
+        if summary_view_runs.continuous_views_refresh_claim():
+            enqueue_summary_views_refresh()  # its own message: a slow summarizer must not hold the sweep
         promotion_failed_rearm()  # last: it may wait on the provider's probe
     finally:
         if not settings.WORKERS_INLINE:
@@ -142,3 +145,21 @@ def promotion_due(namespace: str | None, user_id: str | None, session_id: str, t
 def policy_evaluate(evaluation_id: int) -> None:
     """Replay an evaluation's data set through its policy version and score it (idempotent)."""
     policy_evaluation_run(evaluation_id=evaluation_id)
+
+
+# --- Summary views ----------------------------------------------------------------------
+# A full run is a Task whose chunks each send the next (`summary_view_run`); the service
+# records any failure on the task, so a message never retries (a redelivered chunk
+# recomputes the same partitions, never duplicates them).
+
+
+@dramatiq.actor(max_retries=0, time_limit=10 * 60_000)
+def summary_view_run(task_id: str, offset: int, force: bool) -> None:
+    """Compute one chunk of a summary view's full run (idempotent)."""
+    summary_view_runs.task_chunk_run(task_id=task_id, offset=offset, force=force)
+
+
+@dramatiq.actor(max_retries=0, time_limit=30 * 60_000)
+def summary_views_refresh() -> None:
+    """Recompute continuous views' stale partitions (the sweep sends it once per interval)."""
+    summary_view_runs.continuous_views_refresh()

@@ -77,6 +77,17 @@ def enqueue_policy_evaluation(*, evaluation_id: int) -> None:
     _send_on_commit("policy_evaluate", evaluation_id)
 
 
+def enqueue_summary_view_run(*, task_id: str, offset: int, force: bool) -> None:
+    """Run a summary view task's chunk starting at partition `offset`, once the write that
+    created the task (or ran the chunk before) commits."""
+    _send_on_commit("summary_view_run", task_id, offset, force)
+
+
+def enqueue_summary_views_refresh() -> None:
+    """Refresh continuous summary views' stale partitions (the sweep claimed the interval)."""
+    _send_now("summary_views_refresh")
+
+
 def _send_now(actor_name: str, *args: object, delay_seconds: float = 0) -> None:
     """Send the message now (or, inline, run the actor now)."""
     actor = dramatiq.get_broker().get_actor(actor_name)

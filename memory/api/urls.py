@@ -10,6 +10,14 @@ from memory.api.long_term.views import (
     LongTermMemoryView,
 )
 from memory.api.prompt import MemoryPromptView
+from memory.api.summary_views.views import (
+    SummaryViewDetailView,
+    SummaryViewListView,
+    SummaryViewPartitionRunView,
+    SummaryViewPartitionsView,
+    SummaryViewRunView,
+    TaskView,
+)
 from memory.api.working_memory.views import WorkingMemoryListView, WorkingMemoryView
 
 urlpatterns = [
@@ -29,4 +37,14 @@ urlpatterns = [
     path("long-term-memory/<str:memory_id>/history", MemoryHistoryView.as_view(), name="long-term-memory-history"),
     path("long-term-memory/<str:memory_id>", LongTermMemoryDetailView.as_view(), name="long-term-memory-detail"),
     path("memory/prompt", MemoryPromptView.as_view(), name="memory-prompt"),
+    path("summary-views", SummaryViewListView.as_view(), name="summary-views"),
+    path("summary-views/<str:view_id>", SummaryViewDetailView.as_view(), name="summary-view"),
+    path(
+        "summary-views/<str:view_id>/partitions/run",
+        SummaryViewPartitionRunView.as_view(),
+        name="summary-view-partition-run",
+    ),
+    path("summary-views/<str:view_id>/partitions", SummaryViewPartitionsView.as_view(), name="summary-view-partitions"),
+    path("summary-views/<str:view_id>/run", SummaryViewRunView.as_view(), name="summary-view-run"),
+    path("tasks/<str:task_id>", TaskView.as_view(), name="task"),
 ]

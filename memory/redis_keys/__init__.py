@@ -53,6 +53,9 @@ escaped by `escape`: `%` -> `%25`, `:` -> `%3A`, None -> ""):
   changed schema is detected and the index recreated over its documents.
 - `memory:index-sweep:lock` (string: ISO time of the claim; PX 0.9 x
   MEMORY_INDEX_SWEEP_SECONDS, SET NX): keeps one chain of the periodic index sweep.
+- `memory:summary-refresh:lock` (string: ISO time of the claim; PX
+  SUMMARY_VIEW_REFRESH_SECONDS, SET NX): the sweep refreshes continuous summary views'
+  stale partitions at most once per interval.
 - `memory:access:counts` (hash record id -> hits not yet in the DB; no TTL) and
   `memory:access:last` (hash record id -> ISO time of its latest hit): search hits
   waiting for the worker's `memories_access_flush`, which takes both at once.
@@ -123,6 +126,7 @@ EMBEDDING_CACHE_PREFIX = "embcache:"
 EMBEDDING_CACHE_SUFFIX = ":tenants"
 INDEX_SCHEMA_SUFFIX = ":schema"
 SWEEP_LOCK_KEY = "memory:index-sweep:lock"
+SUMMARY_REFRESH_LOCK_KEY = "memory:summary-refresh:lock"
 ACCESS_COUNTS_KEY = "memory:access:counts"
 ACCESS_LAST_KEY = "memory:access:last"
 ACCESS_FLUSH_GATE_KEY = "memory:access:flush-gate"

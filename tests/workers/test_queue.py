@@ -32,6 +32,11 @@ SENDS = {
         ("promote_session", [None, "alice", "s-1", "t-1"], "default.DQ"),
     ),
     "enqueue_policy_evaluation": ({"evaluation_id": 7}, ("policy_evaluate", [7], "default")),
+    "enqueue_summary_view_run": (
+        {"task_id": "t-1", "offset": 20, "force": True},
+        ("summary_view_run", ["t-1", 20, True], "default"),
+    ),
+    "enqueue_summary_views_refresh": ({}, ("summary_views_refresh", [], "default")),
 }
 # Sent by Dramatiq's Retries middleware when a summary's retries run out, never by us.
 RETRY_EXHAUSTED_ONLY = {"working_memory_trim"}
@@ -62,6 +67,8 @@ def test_every_registered_actor_is_reached_through_an_enqueue_function():
         "working_memory_trim",
         "promote_session",
         "policy_evaluate",
+        "summary_view_run",
+        "summary_views_refresh",
     }
     assert set(broker.get_declared_actors()) - reached == RETRY_EXHAUSTED_ONLY
     summarize = broker.get_actor("working_memory_summarize")
