@@ -20,7 +20,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 
-from memory.mcp import tools_long_term, tools_session
+from memory.mcp import tools_forget, tools_history, tools_long_term, tools_session
 from memory.mcp.auth import BearerMiddleware
 from memoryproject.bind_check import refuse_open_bind
 
@@ -42,6 +42,12 @@ TOOLS = (
     tools_session.set_working_memory,
     tools_session.get_working_memory,
     tools_session.get_current_datetime,
+    tools_session.list_sessions,
+    tools_session.delete_working_memory,
+    tools_forget.forget_memories,
+    tools_forget.compact_long_term_memories,
+    tools_history.get_long_term_memory_history,
+    tools_history.undo_long_term_memory_change,
 )
 TRANSPORTS = ("stdio", "sse", "streamable-http")
 

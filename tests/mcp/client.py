@@ -22,6 +22,12 @@ TOOL_NAMES = {
     "set_working_memory",
     "get_working_memory",
     "get_current_datetime",
+    "list_sessions",
+    "delete_working_memory",
+    "forget_memories",
+    "compact_long_term_memories",
+    "get_long_term_memory_history",
+    "undo_long_term_memory_change",
 }
 
 

@@ -12,9 +12,11 @@ Only values that must differ are left out, each where it is, with the reason.
 from datetime import UTC, datetime
 
 import pytest
+from django.conf import settings
 
-from memory.models import MemoryHistory
+from memory.models import MemoryHistory, MemoryRecord
 from memory.services.long_term import memories_create, memories_supersede
+from tests.helpers import operator_api_key
 from tests.mcp.client import over_stdio
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -225,3 +227,132 @@ def _session_set(rest, mcp):
     rest_set, mcp_set = ({k: v for k, v in a["session set"].items() if k != "last_accessed"} for a in (rest, mcp))
     assert [m["id"] for m in rest_set["memories"]] == ["rest-wm-1"]
     assert mcp_set == _as_mcp(rest_set)
+
+
+# --- Forget, compact, history and undo, sessions --------------------------------------------------
+# The tools agent-memory-server's MCP lacks (forget_memories and the session tools are named
+# as in its MCP parity pull request), against their REST routes, on each door's twins.
+
+OLD = {"user_id": USER, "created_at": WHEN, "last_accessed": WHEN}
+FORGET = {"policy": {"max_age_days": 30}}
+
+
+def _upkeep_records(door: str) -> list[dict]:
+    """Two old memories a forget finds, a pinned old one and a new one it keeps; Frank's
+    two copies of one memory for compaction."""
+    namespace = f"doors-{door}"
+    return [
+        {"id": f"{door}-old-1", "text": "Gina paints watercolours", "namespace": namespace, **OLD},
+        {"id": f"{door}-old-2", "text": "Hank repairs clocks", "namespace": namespace, **OLD},
+        {"id": f"{door}-pin", "text": "Ivy speaks Dutch", "namespace": namespace, "pinned": True, **OLD},
+        {"id": f"{door}-new", "text": "Jack runs marathons", "namespace": namespace, "user_id": USER},
+        *(
+            {"id": f"{door}-dup-{n}", "text": "Frank builds wooden boats", "namespace": namespace, "user_id": "frank"}
+            for n in (1, 2)
+        ),
+    ]
+
+
+@pytest.fixture
+def upkeep(api):
+    memories_create(records=[*_upkeep_records("rest"), *_upkeep_records("mcp")], deduplicate=False, actor="test")
+    for door in ("rest", "mcp"):
+        for session in ("s1", "s2"):
+            body = {"namespace": f"doors-{door}", "user_id": USER, "messages": MESSAGES[:1]}
+            assert api.put(f"/v1/working-memory/{door}-{session}", body, format="json").status_code == 200
+
+
+def _rows(namespace: str) -> int:
+    return MemoryRecord.objects.filter(namespace=namespace).count()
+
+
+def _upkeep_over_rest(api) -> dict:
+    where = f"namespace=doors-rest&user_id={USER}"
+    forget = f"/v1/long-term-memory/forget?{where}"
+    answers = {"forget preview": _ok(api.post(forget, FORGET, format="json"))}
+    answers["rows after preview"] = _rows("doors-rest")
+    answers["forget"] = _ok(api.post(f"{forget}&dry_run=false", FORGET, format="json"))
+    answers["history"] = _ok(api.get("/v1/long-term-memory/rest-old-1/history"))
+    undo = f"/v1/long-term-memory/history/{answers['history']['history'][0]['id']}/undo"
+    answers["undo"] = _ok(api.post(undo))
+    answers["compact"] = _ok(api.post("/v1/long-term-memory/compact?namespace=doors-rest&user_id=frank"))
+    answers["sessions"] = _ok(api.get(f"/v1/working-memory/?{where}"))
+    answers["session delete"] = _ok(api.delete(f"/v1/working-memory/rest-s1?{where}"))
+    answers["sessions after delete"] = _ok(api.get(f"/v1/working-memory/?{where}"))
+    return answers
+
+
+async def _upkeep_over_mcp(tools) -> dict:
+    from asgiref.sync import sync_to_async
+
+    owner = {"namespace": "doors-mcp", "user_id": USER}
+    answers = {"forget preview": await tools.call("forget_memories", **FORGET, **owner)}
+    answers["rows after preview"] = await sync_to_async(_rows)("doors-mcp")
+    answers["forget"] = await tools.call("forget_memories", **FORGET, **owner, dry_run=False)
+    answers["history"] = await tools.call("get_long_term_memory_history", memory_id="mcp-old-1")
+    history_id = answers["history"]["history"][0]["id"]
+    answers["undo"] = await tools.call("undo_long_term_memory_change", history_id=history_id)
+    answers["compact"] = await tools.call("compact_long_term_memories", namespace="doors-mcp", user_id="frank")
+    answers["sessions"] = await tools.call("list_sessions", **owner)
+    answers["session delete"] = await tools.call("delete_working_memory", session_id="mcp-s1", **owner)
+    answers["sessions after delete"] = await tools.call("list_sessions", **owner)
+    return answers
+
+
+def _key_actor(door: str, secret: str) -> str:
+    return f"{door}:key-{secret.split('.')[0]}"
+
+
+def test_rest_and_mcp_answer_alike_for_forget_compact_history_undo_and_sessions(api, api_key, upkeep):
+    mcp_key = operator_api_key("doors-mcp")
+    rest = _upkeep_over_rest(api)
+    mcp = over_stdio(_upkeep_over_mcp, MCP_API_KEY=mcp_key)
+    assert set(mcp) == set(rest)
+    rest_actor, mcp_actor = _key_actor("api", api_key), _key_actor("mcp", mcp_key)
+
+    # A forget without dry_run is a dry run on both doors, as on agent-memory-server: nothing went.
+    preview = {
+        "scanned": 4,
+        "deleted": 2,
+        "deleted_ids": ["rest-old-1", "rest-old-2"],
+        "dry_run": True,
+        "remaining": 0,
+        "max_per_call": settings.MEMORY_FORGET_MAX_PER_CALL,
+    }
+    assert rest["forget preview"] == preview
+    assert (rest["rows after preview"], mcp["rows after preview"]) == (6, 6)
+    assert rest["forget"] == {**preview, "dry_run": False}
+    for key in ("forget preview", "rows after preview", "forget"):
+        assert mcp[key] == _as_mcp(rest[key]), key
+    assert MemoryRecord.objects.filter(id__endswith="old-2").count() == 0
+
+    # The history names each door's actor (the audit trail says which door and which key).
+    for answer, actor in ((rest, rest_actor), (mcp, mcp_actor)):
+        entries = answer["history"]["history"]
+        assert [(e["action"], e["actor"], e["reason"], e["undoable"]) for e in entries] == [
+            ("deleted", actor, "forgotten by policy", True),
+            ("created", "test", "created", False),
+        ]
+        for entry in entries:
+            entry.update(id="each door's entry", created_at="each call's time", actor="each door's key")
+    assert mcp["history"] == _as_mcp(rest["history"])
+
+    # Undo brings the forgotten memory back, recorded under each door's actor.
+    for answer, door, actor in ((rest, "rest", rest_actor), (mcp, "mcp", mcp_actor)):
+        undone = MemoryHistory.objects.filter(memory_id=f"{door}-old-1").order_by("-pk").first()
+        assert (undone.action, undone.actor) == (MemoryHistory.Action.RESTORED, actor)
+        answer["undo"]["history_id"] = "each door's entry"
+        for moment in ("updated_at", "persisted_at"):  # the undo's time, a second apart
+            answer["undo"]["memory"][moment] = "the undo's time"
+    assert rest["undo"]["memory"]["text"] == "Gina paints watercolours"
+    assert mcp["undo"] == _as_mcp(rest["undo"])
+
+    assert rest["compact"] == {"status": "ok, 1 memories remaining after compaction", "merged": 1, "remaining": 1}
+    assert mcp["compact"] == rest["compact"]
+    assert MemoryRecord.objects.filter(user_id="frank").count() == 2  # one per door
+
+    assert rest["sessions"] == {"sessions": ["rest-s2", "rest-s1"], "total": 2}
+    assert rest["session delete"] == {"status": "ok"}
+    assert rest["sessions after delete"] == {"sessions": ["rest-s2"], "total": 1}
+    for key in ("sessions", "session delete", "sessions after delete"):
+        assert mcp[key] == _as_mcp(rest[key]), key

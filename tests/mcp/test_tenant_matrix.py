@@ -3,10 +3,12 @@ tool (the REST routes: tests/memory/api/test_tenant_matrix.py). A tool without c
 `test_every_mcp_tool_has_cases`. A refused call must be a tool error naming why and change
 nothing; an allowed one shows only beta's data and leaves alpha's untouched."""
 
+import functools
 import json
 from dataclasses import dataclass
 
 import pytest
+from django.conf import settings
 
 from tests.helpers import child_env, db_rows, redis_state
 from tests.mcp.client import over_http, start_server
@@ -27,6 +29,14 @@ class ToolCase:
 
 
 OUTSIDE = f"Namespace {A!r} is outside this credential's scope"
+FORGET_PREVIEW = {
+    "scanned": 1,
+    "deleted": 1,
+    "deleted_ids": ["b-1"],
+    "dry_run": True,
+    "remaining": 0,
+    "max_per_call": settings.MEMORY_FORGET_MAX_PER_CALL,
+}
 MCP_CASES: dict[str, list[ToolCase]] = {
     "search_long_term_memory": [
         ToolCase({"text": "green tea", "namespace": {"eq": A}}, "Filter namespace.eq names 'ns-a'"),
@@ -53,6 +63,24 @@ MCP_CASES: dict[str, list[ToolCase]] = {
         ToolCase({"session_id": SESSION}, shows=("beta's turn",)),
     ],
     "get_current_datetime": [ToolCase({}, shows=())],
+    "forget_memories": [
+        ToolCase({"policy": {"budget": 0}, "namespace": A, "dry_run": False}, OUTSIDE),
+        # Beta's key has one namespace: a forget naming none acts there, a dry run by default.
+        ToolCase({"policy": {"budget": 0}}, answer=FORGET_PREVIEW),
+    ],
+    "compact_long_term_memories": [ToolCase({"namespace": A}, OUTSIDE)],
+    "list_sessions": [
+        ToolCase({"namespace": A}, OUTSIDE),
+        ToolCase({"user_id": USER}, answer={"sessions": [SESSION], "total": 1}),
+    ],
+    "delete_working_memory": [
+        ToolCase({"session_id": "s-alpha-only", "namespace": A}, OUTSIDE),
+        # Beta has no such session: nothing to delete, alpha's stays.
+        ToolCase({"session_id": "s-alpha-only"}, answer={"status": "ok"}),
+    ],
+    "get_long_term_memory_history": [ToolCase({"memory_id": "a-gone"}, "memory_id: no history.")],
+    # ALPHA_UNDO: the history id of alpha's deleted record, known once the tenants are made.
+    "undo_long_term_memory_change": [ToolCase({"history_id": "ALPHA_UNDO"}, "history_id: no such entry.")],
 }
 
 
@@ -71,16 +99,17 @@ def test_every_mcp_tool_has_cases():
     assert {tool.__name__ for tool in TOOLS} == set(MCP_CASES)
     count = sum(len(cases) for cases in MCP_CASES.values())
     print(f"cross-tenant matrix: {count} MCP cases over {len(TOOLS)} tools")
-    assert count == 14
+    assert count == 23
 
 
 @pytest.mark.multiprocess
 def test_beta_cannot_reach_alpha_over_mcp(tenants):
-    client, _ = tenants
+    client, alpha_undo = tenants
     beta = client._credentials["HTTP_AUTHORIZATION"]
     proc, url = start_server(child_env())
     try:
-        outcomes = over_http(f"{url}/mcp", _run_tool_cases, headers={"Authorization": beta})
+        run = functools.partial(_run_tool_cases, alpha_undo=alpha_undo)
+        outcomes = over_http(f"{url}/mcp", run, headers={"Authorization": beta})
     finally:
         proc.terminate()
         proc.wait()
@@ -97,7 +126,7 @@ def test_beta_cannot_reach_alpha_over_mcp(tenants):
             assert not changed, (name, case)
 
 
-async def _run_tool_cases(tools) -> dict:
+async def _run_tool_cases(tools, alpha_undo: int) -> dict:
     from asgiref.sync import sync_to_async
 
     outcomes = []
@@ -106,6 +135,7 @@ async def _run_tool_cases(tools) -> dict:
             # A refused call changes nothing; an allowed one leaves alpha's data as it was.
             state = alpha_state if case.error is None else lambda: (redis_state(), db_rows())
             before = await sync_to_async(state)()
-            result = await tools.result(name, **case.arguments)
+            arguments = {k: alpha_undo if v == "ALPHA_UNDO" else v for k, v in case.arguments.items()}
+            result = await tools.result(name, **arguments)
             outcomes.append((name, case, result, await sync_to_async(state)() != before))
     return outcomes

@@ -10,9 +10,28 @@ the REST search body. Exact sets, so a parameter added on one side only fails he
 import inspect
 
 from memory.api.filters import DATE_FILTER_FIELDS, TAG_FILTER_FIELDS
-from memory.api.long_term.serializers import EditMemorySerializer, SearchSerializer
+from memory.api.long_term.serializers import (
+    EditMemorySerializer,
+    ForgetSerializer,
+    ScopeQuerySerializer,
+    SearchSerializer,
+)
+from memory.api.working_memory.serializers import (
+    GetQuerySerializer,
+    ListQuerySerializer,
+    SessionQuerySerializer,
+    WorkingMemoryPutSerializer,
+)
+from memory.mcp.tools_forget import compact_long_term_memories, forget_memories
+from memory.mcp.tools_history import get_long_term_memory_history, undo_long_term_memory_change
 from memory.mcp.tools_long_term import edit_long_term_memory, search_long_term_memory
-from memory.mcp.tools_session import memory_prompt
+from memory.mcp.tools_session import (
+    delete_working_memory,
+    get_working_memory,
+    list_sessions,
+    memory_prompt,
+    set_working_memory,
+)
 
 # Accepted for agent-memory-server's clients and without effect on either door.
 NO_EFFECT = {"optimize_query"}
@@ -42,3 +61,31 @@ def test_the_edit_tool_edits_only_fields_the_rest_edit_accepts():
         "context",
         "status",
     }
+
+
+def _fields(serializer) -> set[str]:
+    return set(serializer().fields)
+
+
+def test_the_forget_tool_takes_the_forget_route_s_query_and_body():
+    assert _parameters(forget_memories) == _fields(ScopeQuerySerializer) | _fields(ForgetSerializer)
+
+
+def test_the_compact_tool_takes_the_compact_route_s_query():
+    # The route's schema leaves these out too: compaction acts on a whole namespace (and
+    # user), and has no dry run (the operation refuses dry_run=true).
+    assert _parameters(compact_long_term_memories) == _fields(ScopeQuerySerializer) - {"session_id", "limit", "dry_run"}
+
+
+def test_the_session_tools_take_their_routes_fields():
+    assert _parameters(list_sessions) == _fields(ListQuerySerializer)
+    assert _parameters(delete_working_memory) == {"session_id"} | _fields(SessionQuerySerializer)
+    assert _parameters(get_working_memory) == {"session_id"} | _fields(GetQuerySerializer)
+    # The PUT query's model_name and context_window_max trim the answer: REST-only, as on
+    # agent-memory-server's tool.
+    assert _parameters(set_working_memory) == {"session_id"} | _fields(WorkingMemoryPutSerializer)
+
+
+def test_the_history_tools_take_their_routes_path_parameters():
+    assert _parameters(get_long_term_memory_history) == {"memory_id"}
+    assert _parameters(undo_long_term_memory_change) == {"history_id"}
