@@ -2,9 +2,8 @@
 (`Condition`, `owner_conditions`), vector, keyword, filter and recency queries. Keyword
 search gathers candidates and statistics here; `bm25` scores them.
 
-One hash document per long-term memory record, keyed by the record's id. It carries the
-vector, the full-text fields, and tag/numeric fields for every filter; the Django row
-stays the source of truth and can always rebuild it.
+One hash document per long-term memory record, keyed by the record's id: the vector, the full-text
+fields, and tag/numeric fields for every filter; the Django row is the truth and can always rebuild it.
 
 Filters arrive as `Condition`s and are turned into query syntax here, with every tag
 value escaped; full-text clauses come only from `textquery`, so no caller text ever
@@ -38,7 +37,8 @@ logger = logging.getLogger(__name__)
 
 TAG_SEPARATOR = "\x1f"
 TEXT_FIELDS = ("text", "context")
-TAG_FIELDS = ("memory_id", "namespace", "user_id", "session_id", "memory_type", "topics", "entities", "status")
+TAG_FIELDS = ("memory_id", "namespace", "user_id", "session_id", "memory_type", "topics", "entities", "status",
+              "extraction_strategy")  # fmt: skip
 # Fields a record may lack; `missing()` conditions find records without them.
 MISSABLE_FIELDS = ("namespace", "user_id", "session_id", "topics", "entities", "event_date", "superseded_at")
 NUMERIC_FIELDS = ("created_at", "updated_at", "last_accessed", "event_date", "pinned", "superseded_at")

@@ -61,7 +61,8 @@ class MemoryStatus(models.TextChoices):
 def record_values(values: dict[str, Any]) -> dict[str, Any]:
     """Record values as a row keeps them, whoever writes them (create, edit): an empty
     namespace, user or session is none, lists lose repeats, an empty context is "", no
-    type is `semantic`, `pinned` is a bool. Only the names given are returned; the rest
+    type is `semantic`, `pinned` is a bool, no strategy is "discrete" (the reference's
+    default), no metadata or strategy config is {}. Only the names given are returned; the rest
     pass through as they are."""
     cleaned = dict(values)
     for name, value in values.items():
@@ -75,6 +76,10 @@ def record_values(values: dict[str, Any]) -> dict[str, Any]:
             cleaned[name] = value or MemoryType.SEMANTIC
         elif name == "pinned":
             cleaned[name] = bool(value)
+        elif name == "extraction_strategy":
+            cleaned[name] = value or "discrete"
+        elif name in ("extraction_strategy_config", "metadata"):
+            cleaned[name] = value or {}
     return cleaned
 
 

@@ -247,6 +247,9 @@ MEMORY_MAX_TEXT_CHARS = env.int("MEMORY_MAX_TEXT_CHARS", default=100_000)
 # search page, topics or entities per record, ids in extracted_from or pinned_ids.
 MEMORY_MAX_CREATE_BATCH = env.int("MEMORY_MAX_CREATE_BATCH", default=1000)
 MEMORY_MAX_DELETE_BATCH = env.int("MEMORY_MAX_DELETE_BATCH", default=1000)
+# Largest `metadata` of a record (the caller's free JSON, the reference's newest field), in
+# bytes of its compact JSON encoding: stored in the row and every history snapshot.
+MEMORY_METADATA_MAX_BYTES = env.int("MEMORY_METADATA_MAX_BYTES", default=16384)
 MEMORY_MAX_SEARCH_LIMIT = env.int("MEMORY_MAX_SEARCH_LIMIT", default=100)
 # A search with text may reach at most this deep (offset + limit): its candidates, the
 # keyword side's included, grow with the depth (issue 20). A listing without text may go

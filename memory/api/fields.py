@@ -7,13 +7,14 @@ with its original arguments on every copy, so a field that reads a setting in
 `__init__` follows an override without a restart.
 """
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from drf_spectacular.extensions import OpenApiSerializerExtension, OpenApiSerializerFieldExtension
-from drf_spectacular.utils import Direction, OpenApiParameter
+from drf_spectacular.utils import Direction, OpenApiParameter, extend_schema_field
 from rest_framework import serializers
 from rest_framework.request import Request
 
@@ -193,6 +194,44 @@ def id_list(max_length: int, **kwargs: Any) -> BoundedListField:
     """Ids a request refers to (extracted_from, pinned_ids), at most MEMORY_MAX_ID_LIST."""
     child = StrictCharField(max_length=max_length, validators=[no_control_characters])
     return BoundedListField(child=child, max_setting="MEMORY_MAX_ID_LIST", **kwargs)
+
+
+# The extraction strategy a record names is an index tag (a search filter) and fits its column.
+EXTRACTION_STRATEGY_MAX_LENGTH = _column_length(MemoryRecord, "extraction_strategy")
+
+
+def extraction_strategy_field(**kwargs: Any) -> TagValueField:
+    """A record's `extraction_strategy` (the reference's field, e.g. "discrete")."""
+    return TagValueField(max_length=EXTRACTION_STRATEGY_MAX_LENGTH, **kwargs)
+
+
+def _compact_json_bytes(value: object) -> int:
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode())
+
+
+@extend_schema_field({"type": "object", "additionalProperties": True, "nullable": True})
+class RecordJSONField(serializers.JSONField):
+    """A record's `metadata` or `extraction_strategy_config`: a free JSON object (null is
+    an empty one), at most MEMORY_METADATA_MAX_BYTES in its compact encoding: it is
+    stored in the row and in every history snapshot, so it is bounded like the text."""
+
+    default_error_messages = {
+        "not_an_object": "Must be a JSON object.",
+        "too_large": "Must be at most {max_bytes} bytes as compact JSON (got {size}).",
+    }
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        if data is None:
+            return {}
+        if not isinstance(data, dict):
+            self.fail("not_an_object")
+        try:
+            size = _compact_json_bytes(data)
+        except ValueError:  # NaN or Infinity: not JSON
+            self.fail("invalid")
+        if size > settings.MEMORY_METADATA_MAX_BYTES:
+            self.fail("too_large", max_bytes=settings.MEMORY_METADATA_MAX_BYTES, size=size)
+        return data
 
 
 # --- What the schema says of these fields -------------------------------------------------------

@@ -5,7 +5,8 @@ operators; several operators in one object all apply (AND), and an operator sent
 null is an operator not sent (pydantic's exclude_none, which the client relies on).
 
 Tag filters, on `session_id`, `namespace`, `user_id`, `topics`, `entities`,
-`memory_type` and `status`:
+`memory_type`, `status` and `extraction_strategy` (how a record was extracted, e.g.
+"discrete" or "messages": the reference's newest filter):
 
     {"eq": "a"}           the tag is "a"
     {"ne": "a"}           the tag is not "a"
@@ -57,7 +58,16 @@ TAG_OPERATORS = {
     "none": "none",
 }
 DATE_OPERATORS = ("gt", "gte", "lt", "lte", "eq", "between")
-TAG_FILTER_FIELDS = ("session_id", "namespace", "user_id", "topics", "entities", "memory_type", "status")
+TAG_FILTER_FIELDS = (
+    "session_id",
+    "namespace",
+    "user_id",
+    "topics",
+    "entities",
+    "memory_type",
+    "status",
+    "extraction_strategy",
+)
 DATE_FILTER_FIELDS = ("created_at", "last_accessed", "event_date")
 # Tag fields whose values are a fixed set: an unknown value is a typo, not an empty result.
 _CHOICES = {"memory_type": set(MemoryType.values), "status": set(MemoryStatus.values)}

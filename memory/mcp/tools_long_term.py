@@ -33,6 +33,9 @@ class MemoryInput(TypedDict, total=False):
     event_date: NotRequired[str]
     context: NotRequired[str]
     pinned: NotRequired[bool]
+    metadata: NotRequired[dict[str, Any]]
+    extraction_strategy: NotRequired[str]
+    extraction_strategy_config: NotRequired[dict[str, Any]]
 
 
 def _search(ctx: McpContext, body: dict[str, Any]) -> dict[str, Any]:
@@ -52,6 +55,7 @@ async def search_long_term_memory(
     user_id: Filter = None,
     memory_type: Filter = None,
     event_date: Filter = None,
+    extraction_strategy: Filter = None,
     distance_threshold: float | None = None,
     limit: int = 10,
     offset: int = 0,
@@ -72,7 +76,8 @@ async def search_long_term_memory(
     text: what to look for, in plain words; "" lists the memories the filters match, newest first.
     search_mode: "semantic" (meaning, the default), "keyword" (exact words) or "hybrid" (both).
     Filters are objects: tag filters (session_id, namespace, topics, entities, user_id,
-    memory_type) take {"eq": v}, {"ne": v}, {"any": [..]} or {"all": [..]}; date filters
+    memory_type, extraction_strategy: how a memory was extracted, e.g. "discrete") take
+    {"eq": v}, {"ne": v}, {"any": [..]} or {"all": [..]}; date filters
     (created_at, last_accessed, event_date) take {"gt"|"gte"|"lt"|"lte"|"eq": ISO 8601} or
     {"between": [start, end]}. Use only ids and values you were given; never guess a session id.
     distance_threshold: 0..2, keep only closer matches (semantic and hybrid).
@@ -137,6 +142,7 @@ async def edit_long_term_memory(
     session_id: str | None = None,
     event_date: str | None = None,
     pinned: bool | None = None,
+    metadata: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Correct or update a stored memory when the user says it is wrong or has changed.
     Only the fields you give change; the rest stay as they are. The old version stays in the
@@ -146,6 +152,7 @@ async def edit_long_term_memory(
     resolved like a new memory's. topics, entities: replacement lists. memory_type:
     "semantic", "episodic" or "message". event_date: ISO 8601, for episodic memories.
     namespace, user_id, session_id: move the memory. pinned: true keeps it from being forgotten.
+    metadata: replaces the memory's free JSON object.
     Returns the memory as stored now.
     """
     changes = {k: v for k, v in locals().items() if v is not None and k not in ("ctx", "memory_id")}

@@ -463,8 +463,14 @@ def _create(
     *,
     deduplicate: bool,
 ) -> MemoriesCreateResult:
+    # How they were extracted, as the reference records it: the strategy and its settings
+    # (the policy version's), so a search can filter on it ("messages" for raw turns).
+    how = {"extraction_strategy": version.strategy, "extraction_strategy_config": dict(version.params or {})}
     records = [
-        _session_record(asdict(m), namespace=state.namespace, user_id=state.user_id, session_id=state.session_id)
+        {
+            **_session_record(asdict(m), namespace=state.namespace, user_id=state.user_id, session_id=state.session_id),
+            **how,
+        }
         for m in memories
     ]
     return memories_create(

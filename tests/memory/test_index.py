@@ -130,6 +130,7 @@ def test_a_changed_schema_is_recreated_over_the_documents(redis_client, settings
         "topics",
         "entities",
         "status",
+        "extraction_strategy",
         "created_at",
         "updated_at",
         "last_accessed",

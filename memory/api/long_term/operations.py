@@ -22,6 +22,8 @@ from memory.api.errors import field_error, not_found_error
 from memory.api.fields import validated
 from memory.api.filters import filter_conditions, scoped_query
 from memory.api.long_term.serializers import (
+    READ_ONLY_FIELDS,
+    SERVER_MOVED_FIELDS,
     CreateMemoriesSerializer,
     EditMemorySerializer,
     ForgetSerializer,
@@ -30,6 +32,7 @@ from memory.api.long_term.serializers import (
     memory_to_dict,
 )
 from memory.api.scope import OutOfScope, Scope
+from memory.datetimes import datetime_decode
 from memory.models import MemoryRecord
 from memory.selectors.long_term import (
     Recency,
@@ -199,28 +202,65 @@ def memory_get_respond(memory_id: str, *, scope: Scope) -> dict[str, Any]:
     return {**memory_to_dict(record), "supersedes": superseded_ids(record_ids=[record.id])[record.id]}
 
 
+_DATETIME_FIELDS = ("created_at", "persisted_at", "last_accessed", "updated_at")
+
+
 def _edit_changes(data: dict[str, Any]) -> dict[str, Any]:
-    """Only what the caller sent: an absent field is left as it is; an unknown one is refused."""
+    """Only the editable fields the caller sent: an absent field is left as it is; a field
+    no record has is ignored, as the reference ignores it (a record's read-only fields are
+    checked against the stored record by `_check_read_only`)."""
     attrs = validated(EditMemorySerializer, data)
-    fields = EditMemorySerializer().fields
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise field_error(
-            ["body", unknown[0]],
-            f"Unknown field {unknown[0]!r}; editable fields: {', '.join(fields)}.",
-            "extra_forbidden",
-        )
     changes = {k: v for k, v in attrs.items() if k in data}
-    if not changes:
-        raise field_error(["body"], "Give at least one field to change.", "missing")
+    if not changes and not any(name in data for name in (*READ_ONLY_FIELDS, *SERVER_MOVED_FIELDS)):
+        fields = ", ".join(EditMemorySerializer().fields)
+        raise field_error(["body"], f"Give at least one field to change ({fields}).", "missing")
     return changes
+
+
+def _check_read_only(record: MemoryRecord, data: dict[str, Any]) -> None:
+    """Refuse a read-only field whose value is not the stored record's (422 naming it)."""
+    stored = memory_to_dict(record)
+    for name in (*READ_ONLY_FIELDS, *SERVER_MOVED_FIELDS):
+        if name not in data or _same_value(name, data[name], stored[name]):
+            continue
+        moved = name in SERVER_MOVED_FIELDS
+        raise field_error(
+            ["body", name],
+            f"{name} is read-only: it may be sent only as stored ({stored[name]!r}"
+            + (" or an earlier value" if moved else "")
+            + f"), not {data[name]!r}.",
+            "read_only",
+        )
+
+
+def _same_value(name: str, sent: Any, stored: Any) -> bool:
+    """Whether a read-only field as sent says what is stored (a server-moved field: at most it)."""
+    if name in _DATETIME_FIELDS:
+        try:
+            sent = datetime_decode(sent)
+        except ValueError:
+            return False
+        stored = datetime_decode(stored)
+    if name in SERVER_MOVED_FIELDS:
+        if sent is None:
+            return True
+        if isinstance(sent, bool) or not isinstance(sent, type(stored)):
+            return False
+        return bool(sent <= stored)
+    return bool(sent == stored)
 
 
 def memory_edit_respond(memory_id: str, data: Any, *, scope: Scope, actor: str) -> dict[str, Any]:
     """Edit a record in the scope (`EditMemorySerializer`; 404 outside it); a move to a
-    namespace or user outside the scope is a 403. Answers `MemoryRecordOutputSerializer`."""
+    namespace or user outside the scope is a 403; a read-only field that differs from the
+    stored record is a 422. Answers `MemoryRecordOutputSerializer`."""
     changes = _edit_changes(data)
     record = _record_in_scope(scope, memory_id)
+    _check_read_only(record, data)
+    if changes.get("status") == record.status:
+        del changes["status"]  # a spread record's own status: no review decision to guard
+    if not changes:
+        return memory_to_dict(record)
     if changes.get("namespace") is not None:
         scope.namespace(changes["namespace"], ["body", "namespace"])
     if changes.get("user_id") is not None:
@@ -267,10 +307,21 @@ def memories_delete_respond(memory_ids: list[str], *, scope: Scope, actor: str) 
 
 
 def _explicit_owner(scope: Scope, query: dict[str, Any]) -> tuple[str | None, str | None]:
-    """Forget and compact act only in a namespace the caller names, and for a user when
-    the credential is bound to users: never across every namespace by default."""
-    namespace = scope.namespace(query.get("namespace"), ["query", "namespace"], required=True)
+    """Forget and compact act in one namespace, never across every namespace by default:
+    the one named, else the credential's only one (or its pin); an operator key, or one
+    with several, must name it. And for a user when the credential is bound to users."""
+    loc = ["query", "namespace"]
+    named_or_only = query.get("namespace") is not None or scope.pin is not None or scope.namespaces is not None
+    namespace = scope.namespace(query.get("namespace"), loc, required=not named_or_only)
     return namespace, scope.user(query.get("user_id"), ["query", "user_id"], required=True)
+
+
+def forget_is_dry_run(query: dict[str, Any], body: dict[str, Any]) -> bool:
+    """A forget deletes only when told `dry_run` false (in the query, as the reference
+    reads it, or in the body), and neither says true: absent, it is a dry run, as on the
+    reference (agent-memory-client sends the flag only when it is true)."""
+    said = [value for value in (query.get("dry_run"), body.get("dry_run")) if value is not None]
+    return any(said) or not said
 
 
 def memories_forget_respond(query: dict[str, Any], data: Any, *, scope: Scope, actor: str) -> dict[str, Any]:
@@ -292,7 +343,7 @@ def memories_forget_respond(query: dict[str, Any], data: Any, *, scope: Scope, a
         memory_types=policy.get("memory_type_allowlist"),
         pinned_ids=body.get("pinned_ids") or [],
         limit=min(query["limit"], cap) if query.get("limit") else cap,
-        dry_run=body["dry_run"] or query["dry_run"],
+        dry_run=forget_is_dry_run(query, body),
         actor=actor,
     )
     return {

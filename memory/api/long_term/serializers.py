@@ -21,8 +21,10 @@ from memory.api.fields import (
     NonBlankTextField,
     PageLimitField,
     RecordIdField,
+    RecordJSONField,
     ScopeField,
     at_least_one_of,
+    extraction_strategy_field,
     id_list,
     tag_list,
 )
@@ -65,6 +67,10 @@ class MemoryRecordInputSerializer(serializers.Serializer[Any]):
     last_accessed = AwareDateTimeField(required=False, allow_null=True)
     pinned = serializers.BooleanField(required=False, default=False)
     extracted_from = id_list(MESSAGE_ID_MAX_LENGTH, required=False, allow_null=True)
+    # The reference's newest fields: how the record was extracted, and the caller's free JSON.
+    extraction_strategy = extraction_strategy_field(required=False, allow_null=True, default="discrete")
+    extraction_strategy_config = RecordJSONField(required=False, allow_null=True, default=dict)
+    metadata = RecordJSONField(required=False, allow_null=True, default=dict)
     deduplicate = serializers.BooleanField(required=False)
 
 
@@ -80,9 +86,30 @@ class CreateMemoriesSerializer(serializers.Serializer[Any]):
         return fields
 
 
+# A record's fields as it is answered that an edit cannot change. The reference's edit
+# ignores every field it does not edit, so a fetched record spread into an edit works
+# there: here too, as long as each of these still says what is stored. The server moves
+# the counters and times on its own (a search counts an access after it answered), so a
+# copy fetched earlier may hold less; only a value past the stored one is a change.
+READ_ONLY_FIELDS = (
+    "id",
+    "created_at",
+    "persisted_at",
+    "memory_hash",
+    "discrete_memory_extracted",
+    "extracted_from",
+    "extraction_strategy",
+    "extraction_strategy_config",
+    "extraction_run_id",
+    "embedding_model",
+)
+SERVER_MOVED_FIELDS = ("access_count", "last_accessed", "updated_at")
+
+
 class EditMemorySerializer(serializers.Serializer[Any]):
-    # What `operations._edit_changes` refuses: an unknown field, and nothing to change.
-    schema_rules = {"additionalProperties": False, "minProperties": 1}
+    # What `operations._edit_changes` refuses: a body naming no field of a record (any
+    # other field is ignored, as the reference ignores it). Set below, from the fields.
+    schema_rules: dict[str, Any]
 
     text = NonBlankTextField(required=False)
     context = MemoryTextField(required=False, allow_blank=True, allow_null=True)  # type: ignore[assignment]  # as above
@@ -94,7 +121,17 @@ class EditMemorySerializer(serializers.Serializer[Any]):
     entities = tag_list(required=False, allow_null=True)
     event_date = AwareDateTimeField(required=False, allow_null=True)
     pinned = serializers.BooleanField(required=False)
+    metadata = RecordJSONField(required=False, allow_null=True)
     status = serializers.ChoiceField(choices=MemoryStatus.choices, required=False)
+
+
+EditMemorySerializer.schema_rules = {
+    "additionalProperties": True,
+    "anyOf": [
+        {"required": [name]}
+        for name in (*EditMemorySerializer._declared_fields, *READ_ONLY_FIELDS, *SERVER_MOVED_FIELDS)
+    ],
+}
 
 
 # --- Search: input -------------------------------------------------------------------------------
@@ -176,7 +213,8 @@ class ForgetPolicySerializer(serializers.Serializer[Any]):
 class ForgetSerializer(serializers.Serializer[Any]):
     policy = ForgetPolicySerializer()
     pinned_ids = id_list(RECORD_ID_MAX_LENGTH, required=False, allow_null=True)
-    dry_run = serializers.BooleanField(required=False, default=False)
+    # Not in the reference's body (its query takes it): either may say it; neither, a dry run.
+    dry_run = serializers.BooleanField(required=False, allow_null=True, default=None)
 
     def validate_policy(self, policy: dict[str, Any]) -> dict[str, Any]:
         if all(policy.get(k) is None for k in ("max_age_days", "max_inactive_days", "budget")):
@@ -189,7 +227,8 @@ class ScopeQuerySerializer(serializers.Serializer[Any]):
     user_id = ScopeField()
     session_id = ScopeField()
     limit = serializers.IntegerField(min_value=1, required=False, allow_null=True)
-    dry_run = serializers.BooleanField(required=False, default=False)
+    # Forget: absent means a dry run, as on the reference. Compact has none.
+    dry_run = serializers.BooleanField(required=False, allow_null=True, default=None)
 
 
 # --- Output ---------------------------------------------------------------------------------------
@@ -224,6 +263,9 @@ def memory_to_dict(record: MemoryRecord) -> dict[str, Any]:
         # An update supersedes: the record that replaced this one (null while current).
         "superseded_by": record.superseded_by_id,
         "superseded_at": datetime_encode(record.superseded_at),
+        "extraction_strategy": record.extraction_strategy,
+        "extraction_strategy_config": record.extraction_strategy_config,
+        "metadata": record.metadata,
     }
 
 
@@ -258,6 +300,9 @@ class MemoryRecordOutputSerializer(serializers.Serializer[Any]):
     embedding_model = serializers.CharField()
     superseded_by = serializers.CharField(allow_null=True)
     superseded_at = serializers.DateTimeField(allow_null=True)
+    extraction_strategy = serializers.CharField()
+    extraction_strategy_config = serializers.DictField()
+    metadata = serializers.DictField()
 
 
 class MemoryDetailOutputSerializer(MemoryRecordOutputSerializer):

@@ -53,10 +53,13 @@ MEMORY_IDS = OpenApiParameter(
         "a value may also hold several ids, comma-separated."
     ),
 )
-# Forget and compact act only in a namespace the caller names (operations._explicit_owner);
-# a key bound to users must name the user_id too.
+# Forget and compact act in one namespace (operations._explicit_owner): the one named, or
+# the key's only one; declared required, as it is for an operator key or one with several.
+# A key bound to users must name the user_id too.
 NAMED_NAMESPACE = required_parameter(
-    "namespace", ScopeQuerySerializer().fields["namespace"], "The namespace to act in: required."
+    "namespace",
+    ScopeQuerySerializer().fields["namespace"],
+    "The namespace to act in: required, unless the key has exactly one namespace (then it is that one).",
 )
 
 

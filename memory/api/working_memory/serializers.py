@@ -24,8 +24,10 @@ from memory.api.fields import (
     MemoryTextField,
     PageLimitField,
     RecordIdField,
+    RecordJSONField,
     ScopeField,
     StrictCharField,
+    extraction_strategy_field,
     has_control_character,
     id_list,
     tag_list,
@@ -224,9 +226,10 @@ class MessagesField(serializers.Field[Any, Any, Any, Any]):
 class MemoryRecordSerializer(serializers.Serializer[Any]):
     """A structured memory kept in the session until promotion (agent-memory-client's MemoryRecord).
 
-    Promotion makes it a long-term record, so its id, text, topics, entities and
-    extracted_from take the long-term create's fields (memory.api.fields): what a
-    create refuses, a session refuses too. Blank text is kept (promotion skips it)."""
+    Promotion makes it a long-term record, so its id, text, topics, entities,
+    extracted_from, extraction_strategy(_config) and metadata take the long-term create's
+    fields (memory.api.fields): what a create refuses, a session refuses too. Blank text
+    is kept (promotion skips it)."""
 
     id = RecordIdField(required=False, allow_null=True)
     text = MemoryTextField()
@@ -244,11 +247,18 @@ class MemoryRecordSerializer(serializers.Serializer[Any]):
     last_accessed = IsoDateTimeField(required=False)
     event_date = IsoDateTimeField(required=False, allow_null=True)
     persisted_at = IsoDateTimeField(required=False, allow_null=True)
+    extraction_strategy = extraction_strategy_field(required=False, allow_null=True)
+    extraction_strategy_config = RecordJSONField(required=False, allow_null=True)
+    metadata = RecordJSONField(required=False, allow_null=True)
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
         record: dict[str, Any] = super().to_internal_value(data)
         now = datetime_encode(datetime.now(UTC))
         record["id"] = record.get("id") or str(ULID())
+        # The reference's defaults; null (kept as null by DRF) means them too.
+        record["extraction_strategy"] = record.get("extraction_strategy") or "discrete"
+        record["extraction_strategy_config"] = record.get("extraction_strategy_config") or {}
+        record["metadata"] = record.get("metadata") or {}
         for name in ("created_at", "updated_at", "last_accessed"):
             record.setdefault(name, now)
         for name in ("topics", "entities", "memory_hash", "extracted_from", "event_date", "persisted_at"):

@@ -164,7 +164,9 @@ def memories_create(
     otherwise), `context` (searched and embedded with the text), `memory_type`,
     `namespace`, `user_id`, `session_id`, `topics`, `entities`, `event_date` /
     `created_at` / `last_accessed` (aware datetimes), `pinned`, `extracted_from`
-    (message ids), and `deduplicate` (per-record override of the `deduplicate`
+    (message ids), `extraction_strategy` / `extraction_strategy_config` (how it was
+    extracted; "discrete" and {} when absent), `metadata` (the caller's free JSON; a
+    merge keeps the stored record's), and `deduplicate` (per-record override of the `deduplicate`
     argument). Inputs are assumed validated (the API serializer does that); `status`
     and `extraction_run` apply to every new row. Each new row, overwrite and merge
     writes a history row naming `actor`. A caller that may not review (`may_review`
@@ -224,7 +226,18 @@ def _pending_inputs(records: list[dict[str, Any]], deduplicate: bool) -> list[_P
 
 
 # Fields a new row always has, whether the input names them or not.
-_ALWAYS_SET = ("namespace", "user_id", "session_id", *LIST_FIELDS, "memory_type", "pinned", "context")
+_ALWAYS_SET = (
+    "namespace",
+    "user_id",
+    "session_id",
+    *LIST_FIELDS,
+    "memory_type",
+    "pinned",
+    "context",
+    "extraction_strategy",
+    "extraction_strategy_config",
+    "metadata",
+)
 
 
 def _clean(record: dict[str, Any]) -> dict[str, Any]:

@@ -17,11 +17,17 @@ from memory.services.long_term.dedup import memory_hash
 from memory.services.long_term.indexing import embed_records, index_on_commit, vector_bytes
 from memory.services.long_term.supersede import memories_supersede_approved
 
-# A record's own fields, but for its identity and where it came from, plus its review status.
-EDITABLE_FIELDS = (
-    *(name for name in RECORD_FIELDS if name not in ("id", "created_at", "last_accessed", "extracted_from")),
-    "status",
+# A record's own fields, but for its identity and where it came from (how it was
+# extracted too: the reference's edit leaves those), plus its review status.
+_PROVENANCE = (
+    "id",
+    "created_at",
+    "last_accessed",
+    "extracted_from",
+    "extraction_strategy",
+    "extraction_strategy_config",
 )
+EDITABLE_FIELDS = (*(name for name in RECORD_FIELDS if name not in _PROVENANCE), "status")
 
 
 class MemoryNotFoundError(LookupError):

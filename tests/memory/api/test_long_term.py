@@ -84,9 +84,10 @@ def test_a_create_that_reuses_another_tenants_id_is_refused(api):
     assert list(MemoryRecord.objects.values_list("id", "text")) == [("taken", "mine")]
 
 
-def test_edit_rejects_unknown_fields_and_answers_404_for_unknown_ids(api):
+def test_edit_ignores_unknown_fields_but_needs_one_it_knows_and_answers_404_for_unknown_ids(api):
     (outcome,) = memories_create(actor="test", records=[{"text": "Alice likes tea"}]).outcomes
-    assert _loc(api.patch(f"/v1/long-term-memory/{outcome.id}", {"txt": "typo"}, format="json")) == ["body", "txt"]
+    # The reference ignores a field its edit does not know; one alone is nothing to edit.
+    assert _loc(api.patch(f"/v1/long-term-memory/{outcome.id}", {"txt": "typo"}, format="json")) == ["body"]
     assert _loc(api.patch(f"/v1/long-term-memory/{outcome.id}", {"text": ""}, format="json")) == ["body", "text"]
     assert MemoryRecord.objects.get().text == "Alice likes tea"
     assert api.patch("/v1/long-term-memory/nope", {"text": "x"}, format="json").status_code == 404
@@ -98,7 +99,7 @@ def test_the_patch_accepts_exactly_the_fields_the_edit_service_edits():
     # service enforces it for every door): they must not drift apart.
     editable = (
         "text", "context", "memory_type", "namespace", "user_id", "session_id",
-        "topics", "entities", "event_date", "pinned", "status",
+        "topics", "entities", "event_date", "pinned", "metadata", "status",
     )  # fmt: skip
     assert tuple(EditMemorySerializer().fields) == editable
     assert editable == EDITABLE_FIELDS
@@ -191,10 +192,12 @@ def test_forget_applies_age_inactivity_budget_and_pins_and_dry_run_deletes_nothi
         "max_per_call": settings.MEMORY_FORGET_MAX_PER_CALL,
     }
     assert MemoryRecord.objects.count() == 6
-    real = api.post("/v1/long-term-memory/forget?namespace=f", body, format="json").json()
+    real = api.post("/v1/long-term-memory/forget?namespace=f&dry_run=false", body, format="json").json()
     assert real["deleted_ids"] == ["old-idle"] and not MemoryRecord.objects.filter(id="old-idle").exists()
     assert "old-idle" not in index.document_ids()
-    budget = api.post("/v1/long-term-memory/forget?namespace=f", {"policy": {"budget": 1}}, format="json").json()
+    budget = api.post(
+        "/v1/long-term-memory/forget?namespace=f", {"policy": {"budget": 1}, "dry_run": False}, format="json"
+    ).json()
     assert budget["deleted_ids"] == ["old-used", "old-spared"]  # the freshest stays; pinned never go
     assert set(MemoryRecord.objects.values_list("id", flat=True)) == {"fresh", "old-pinned", "elsewhere"}
     assert _loc(api.post("/v1/long-term-memory/forget", {"policy": {}}, format="json")) == ["body", "policy"]
