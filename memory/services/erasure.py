@@ -10,6 +10,11 @@ What is removed, and how each kind is found (the receipt counts each, in KINDS o
 - `debounce_windows`: every promotion window keyed with the namespace and user (found
   by key pattern), and the unowned window of each of the user's sessions (written before
   the user claimed it).
+- `summary_partitions`: summary-view partitions of the namespace and user (their group
+  names them), and any partition that summarised one of the user's records (its
+  `memories`): the summary text quotes them. Removed before the records.
+- `summary_runs`: every summarizing run of those partitions (their raw output quotes
+  the memories too).
 - `long_term_records`: `MemoryRecord` rows of the namespace and user.
 - `history_rows`: `MemoryHistory` rows of the owner, of the erased records, and any
   whose `before` / `after` / `merged` snapshot names the owner.
@@ -62,11 +67,12 @@ from memory.models import (
     MemoryRecord,
     SessionPromotion,
     SourceMessage,
+    SummaryPartition,
 )
 from memory.redis_client import get_redis, text_list
 from memory.selectors.working_memory import working_memory_get
 from memory.services.working_memory import working_memory_delete, working_memory_prune
-from policies.models import ExtractionRun
+from policies.models import ExtractionRun, SummaryRun
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +80,8 @@ KINDS = (
     "working_memory_sessions",
     "summary_pending_keys",
     "debounce_windows",
+    "summary_partitions",
+    "summary_runs",
     "long_term_records",
     "history_rows",
     "source_messages",
@@ -227,6 +235,7 @@ def _session_keys_erase(erasure: _Erasure) -> None:
 @transaction.atomic
 def _database_erase(erasure: _Erasure, *, actor: str) -> ErasureReceipt:
     _sessions_find(erasure)
+    _summary_partitions_erase(erasure)
     run_ids = _records_erase(erasure)
     _history_erase(erasure)
     _provenance_erase(erasure, run_ids)
@@ -248,6 +257,19 @@ def _sessions_find(erasure: _Erasure) -> None:
     for model in (SessionPromotion, ExtractionRun):
         rows = model.objects.filter(namespace=erasure.ns, user_id=erasure.user_id)
         erasure.session_ids.update(rows.values_list("session_id", flat=True))
+
+
+def _summary_partitions_erase(erasure: _Erasure) -> None:
+    """Partitions of the owner, or that summarised one of its records, and their runs."""
+    summarised = MemoryRecord.objects.filter(erasure.records()).values("pk")
+    rows = SummaryPartition.objects.filter(erasure.owner() | Q(memories__in=summarised)).distinct()
+    found = list(rows.values_list("pk", "view_id", "group_key"))
+    runs = Q(pk__in=[])
+    for _, view_id, group_key in found:
+        runs |= Q(view_id=view_id, group_key=group_key)
+    run_pks = list(SummaryRun.objects.filter(runs).values_list("pk", flat=True))
+    erasure.counts["summary_partitions"] = _delete(SummaryPartition, [pk for pk, _, _ in found])
+    erasure.counts["summary_runs"] = _delete(SummaryRun, run_pks)
 
 
 def _records_erase(erasure: _Erasure) -> set[int]:

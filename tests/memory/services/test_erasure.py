@@ -169,6 +169,8 @@ def test_erasing_a_user_leaves_no_trace_of_their_texts_and_keeps_every_other_own
         "working_memory_sessions": 1,
         "summary_pending_keys": 1,
         "debounce_windows": 1,
+        "summary_partitions": 0,
+        "summary_runs": 0,
         "long_term_records": 3,  # the extracted fact, the session note, the edited record
         "history_rows": 6,  # 4 records created, 1 edited, 1 deleted
         "source_messages": 4,
