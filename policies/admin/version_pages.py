@@ -18,6 +18,7 @@ from django.urls import reverse
 from memory import llm
 from memory.actor_names import admin_actor
 from memory.extraction import Extraction, Turn, extract
+from policies.admin import summary_try
 from policies.admin.version_forms import NewVersionForm, TryItForm
 from policies.llm_models import model_refusal
 from policies.models import Policy, PolicyVersion, Strategy
@@ -135,6 +136,8 @@ def try_it_view(model_admin: ModelAdmin[Any], request: HttpRequest, version_id: 
     """Run a pasted conversation through the version inline; nothing is stored."""
     _require(request, "policies.view_policyversion")
     version = get_object_or_404(PolicyVersion.objects.select_related("policy"), pk=version_id)
+    if version.strategy == Strategy.SUMMARIZE:  # memories in, a summary out
+        return summary_try.try_it_view(model_admin, request, version)
     llm_strategy = version.strategy != Strategy.MESSAGES
     refusal = model_refusal(version.model) if llm_strategy else None
     runnable = not llm_strategy or (llm.is_configured(version.model) and refusal is None)

@@ -1,4 +1,4 @@
-"""Admin of extraction policies and their versions: the policy editor.
+"""Admin of policies (extraction, and the summary views' one) and their versions: the policy editor.
 
 A policy's page shows its published version, every version newest first (who created
 and who published each) and the publish history, with "Roll back" and a picker to
@@ -27,11 +27,16 @@ from policies.services import EDITABLE_FIELDS, policy_version_create, policy_ver
 
 @admin.register(Policy)
 class PolicyAdmin(admin.ModelAdmin[Policy]):
-    list_display = ("name", "published_version", "description", "created_at")
+    list_display = ("name", "purpose", "published_version", "description", "created_at")
+    list_filter = ("purpose",)
     search_fields = ("name", "description")
-    fields = ("name", "description", "published_version", "created_at")
+    fields = ("name", "purpose", "description", "published_version", "created_at")
     # Publishing goes through the version's "Publish" button (policy_version_publish).
     readonly_fields = ("published_version", "created_at")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Policy | None = None) -> tuple[str, ...]:
+        # Its versions' strategies follow the purpose: it is chosen once, when the policy is made.
+        return (*self.readonly_fields, "purpose") if obj is not None else tuple(self.readonly_fields)
     change_form_template = "admin/policies/policy/change_form.html"
 
     def get_urls(self) -> list[URLPattern]:
@@ -78,7 +83,7 @@ class PolicyVersionAdmin(admin.ModelAdmin[PolicyVersion]):
         "created_by",
         "created_at",
     )
-    list_filter = ("policy", "strategy", "review_mode")
+    list_filter = ("policy__purpose", "policy", "strategy", "review_mode")
     list_select_related = ("policy",)
     actions = ("publish_version",)
     change_form_template = "admin/policies/policyversion/change_form.html"
@@ -127,7 +132,8 @@ class PolicyVersionAdmin(admin.ModelAdmin[PolicyVersion]):
             if request.method == "GET" and used:
                 self.message_user(
                     request,
-                    "This version has been used by an extraction run, so it can no longer change.",
+                    "This version has been used (by an extraction or summary run, or a summary view), "
+                    "so it can no longer change.",
                     messages.INFO,
                 )
             published = version.policy.published_version

@@ -5,7 +5,7 @@ versions differ."""
 from dataclasses import dataclass
 
 from policies.models import ExtractionRun, Policy, PolicyVersion, PublishEvent, Strategy
-from policies.strategies import INSTRUCTIONS, PARAMS, params_resolve
+from policies.strategies import INSTRUCTIONS, PARAMS, SUMMARIZE_DEFAULT_PROMPT, params_resolve
 
 
 def policy_rollback_target(*, policy: Policy) -> PolicyVersion | None:
@@ -49,9 +49,12 @@ def policy_publish_history(*, policy: Policy) -> list[PublishEvent]:
 
 def policy_version_instructions(*, version: PolicyVersion) -> str:
     """The instructions a version sends the model: its own template when custom, else its
-    strategy's built-in text; "" for `messages`, which sends nothing."""
+    strategy's built-in text; "" for `messages`, which sends nothing. A summary version
+    sends its prompt, or with none the default one."""
     if version.strategy == Strategy.CUSTOM:
         return version.prompt_template
+    if version.strategy == Strategy.SUMMARIZE:
+        return version.prompt_template or SUMMARIZE_DEFAULT_PROMPT
     return INSTRUCTIONS.get(version.strategy, "")
 
 

@@ -42,12 +42,12 @@ def _validate(version: PolicyVersion) -> None:
     # its own purpose's versions, so a version of the other kind would run the wrong code.
     summarizes = version.strategy == Strategy.SUMMARIZE
     if summarizes != (version.policy.purpose == Purpose.SUMMARY):
-        refusal = (
+        mismatch = (
             "a summary policy's versions use the summarize strategy"
             if not summarizes
             else "the summarize strategy is for the summary policy; an extraction policy's versions extract"
         )
-        raise ValidationError({"strategy": refusal})
+        raise ValidationError({"strategy": mismatch})
     if version.strategy == Strategy.CUSTOM and not version.prompt_template.strip():
         raise ValidationError({"prompt_template": "the custom strategy needs a prompt template"})
     if summarizes:

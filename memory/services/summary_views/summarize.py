@@ -15,7 +15,7 @@ model, tokens, cost, latency and raw output.
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from urllib.parse import unquote
 
@@ -24,7 +24,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from memory import llm, tokens
+from memory import embeddings, llm, tokens
 from memory.models import MemoryRecord, SummaryPartition, SummaryView
 from policies.models import PolicyVersion, SummaryRun
 from policies.selectors.summary import summary_version_published
@@ -61,6 +61,10 @@ class PartitionSummary:
     run: SummaryRun | None  # the SummaryRun recorded for this summarizing (None when empty)
 
 
+# (id, text, created_at, embedding bytes or None): one candidate as the query reads it.
+_Row = tuple[str, str, datetime, bytes | memoryview | None]
+
+
 @dataclass(frozen=True)
 class _Candidate:
     id: str
@@ -85,7 +89,6 @@ def partition_summarize(
     if memory_count == 0:
         return PartitionSummary(text="", kind=SummaryPartition.Kind.EMPTY, covered_ids=[], run=None)
     version = summary_version_for_run(view=view)
-    params = params_resolve(strategy=version.strategy, params=version.params)
     if not llm.is_configured(version.model):
         return _extractive(
             view=view,
@@ -96,8 +99,7 @@ def partition_summarize(
             task_id=task_id,
             actor=actor,
         )
-    ranked = _ranked(records, recency_weight=RECENCY_WEIGHT)
-    picked = _pick_by_tokens(ranked, max_chars=int(params["max_memory_chars"]))
+    picked = _pick_by_tokens(_ranked(_candidate_rows(records), recency_weight=RECENCY_WEIGHT), version=version)
     run = SummaryRun.objects.create(
         view_id=view.id,
         group_key=group_key,
@@ -109,16 +111,8 @@ def partition_summarize(
         covered_count=len(picked),
         actor=actor,
     )
-    prompt = version.prompt_template or SUMMARIZE_DEFAULT_PROMPT
-    lines = "\n".join(line for _, line in picked)
-    content = f"{prompt}\n\nGROUP: {json.dumps(_group(group_key), sort_keys=True)}\n\nMEMORIES:\n{lines}\n\nSUMMARY:"
     try:
-        result = llm.chat(
-            messages=[{"role": "user", "content": content}],
-            model=version.model or None,
-            temperature=float(params["temperature"]),
-            max_tokens=int(params["max_tokens"]),
-        )
+        result = _chat(version=version, group=_group(group_key), picked=picked)
     except llm.LLMError as exc:
         run.status = SummaryRun.Status.FAILED
         run.error = str(exc)
@@ -146,6 +140,60 @@ def summary_version_for_run(*, view: SummaryView) -> PolicyVersion:
     return summary_version_published() or summary_policy_ensure()
 
 
+@dataclass(frozen=True)
+class SummaryTrial:
+    """What "Try it" shows for a summary version: the summary and, from the model, its figures."""
+
+    text: str
+    kind: str
+    covered: int
+    memory_count: int
+    result: llm.ChatResult | None = None
+    error: str = ""
+    raw_output: str = ""
+
+
+def summary_try(*, version: PolicyVersion, texts: list[str]) -> SummaryTrial:
+    """Summarise `texts` (memories, oldest first, all dated today) as a partition would be,
+    through `version`; nothing is stored. A provider's failure is the trial's `error`."""
+    now = timezone.now()
+    vectors = embeddings.embed_texts(texts)
+    rows: list[_Row] = [
+        (f"line-{n + 1}", text, now - timedelta(seconds=len(texts) - n), vectors[n].tobytes())
+        for n, text in enumerate(texts)
+    ][::-1]  # newest first, as a partition's candidates are read
+    total = len(texts)
+    if not llm.is_configured(version.model):
+        picked = _pick_by_chars(_ranked(rows, recency_weight=0.0), budget=settings.SUMMARY_EXTRACTIVE_MAX_CHARS)
+        text = _extractive_text(picked, total=total)
+        return SummaryTrial(text=text, kind=SummaryPartition.Kind.EXTRACTIVE, covered=len(picked), memory_count=total)
+    picked = _pick_by_tokens(_ranked(rows, recency_weight=RECENCY_WEIGHT), version=version)
+    kind, covered = SummaryPartition.Kind.LLM, len(picked)
+    try:
+        result = _chat(version=version, group={}, picked=picked)
+    except llm.LLMError as exc:
+        error, raw = str(exc), getattr(exc, "raw", "")
+        return SummaryTrial(text="", kind=kind, covered=covered, memory_count=total, error=error, raw_output=raw)
+    text = result.text.strip() + _coverage_line(covered=covered, total=total)
+    return SummaryTrial(
+        text=text, kind=kind, covered=covered, memory_count=total, result=result, raw_output=result.text
+    )
+
+
+def _chat(*, version: PolicyVersion, group: dict[str, str], picked: list[tuple["_Candidate", str]]) -> llm.ChatResult:
+    """The version's prompt, the group and the picked memories' lines, in one user turn."""
+    params = params_resolve(strategy=version.strategy, params=version.params)
+    prompt = version.prompt_template or SUMMARIZE_DEFAULT_PROMPT
+    lines = "\n".join(line for _, line in picked)
+    content = f"{prompt}\n\nGROUP: {json.dumps(group, sort_keys=True)}\n\nMEMORIES:\n{lines}\n\nSUMMARY:"
+    return llm.chat(
+        messages=[{"role": "user", "content": content}],
+        model=version.model or None,
+        temperature=float(params["temperature"]),
+        max_tokens=int(params["max_tokens"]),
+    )
+
+
 def _extractive(
     *,
     view: SummaryView,
@@ -157,8 +205,9 @@ def _extractive(
     actor: str,
 ) -> PartitionSummary:
     """The most central memories, in time order, within SUMMARY_EXTRACTIVE_MAX_CHARS."""
-    picked = _pick_by_chars(_ranked(records, recency_weight=0.0), budget=settings.SUMMARY_EXTRACTIVE_MAX_CHARS)
-    text = _extractive_heading(covered=len(picked), total=memory_count) + "\n" + "\n".join(line for _, line in picked)
+    ranked = _ranked(_candidate_rows(records), recency_weight=0.0)
+    picked = _pick_by_chars(ranked, budget=settings.SUMMARY_EXTRACTIVE_MAX_CHARS)
+    text = _extractive_text(picked, total=memory_count)
     now = timezone.now()
     run = SummaryRun.objects.create(
         view_id=view.id,
@@ -178,10 +227,16 @@ def _extractive(
     )
 
 
-def _extractive_heading(*, covered: int, total: int) -> str:
-    if covered == total:
-        return f"Extractive summary (no LLM configured): all {total:,} memories, in time order."
-    return f"Extractive summary (no LLM configured): the {covered:,} most central of {total:,} memories, in time order."
+def _extractive_text(picked: list[tuple["_Candidate", str]], *, total: int) -> str:
+    """A heading that says it is extractive and how much it covers, then one line a memory."""
+    if len(picked) == total:
+        heading = f"Extractive summary (no LLM configured): all {total:,} memories, in time order."
+    else:
+        heading = (
+            f"Extractive summary (no LLM configured): the {len(picked):,} most central of {total:,} memories, "
+            "in time order."
+        )
+    return "\n".join([heading, *(line for _, line in picked)])
 
 
 def _coverage_line(*, covered: int, total: int) -> str:
@@ -190,16 +245,17 @@ def _coverage_line(*, covered: int, total: int) -> str:
     return f"\n\nCovers {covered:,} of {total:,} memories: the most recent and most central."
 
 
-def _ranked(records: QuerySet[MemoryRecord], *, recency_weight: float) -> list[_Candidate]:
-    """The partition's most recent SUMMARY_CANDIDATES_MAX memories (one query), best first:
-    cosine to the candidates' mean vector, plus `recency_weight` for the newest, falling
-    linearly to 0 for the oldest. A memory without a vector counts as centrality 0; ties go
-    to the newer memory."""
-    rows = list(
-        records.order_by("-created_at", "-id").values_list("id", "text", "created_at", "embedding")[
-            : settings.SUMMARY_CANDIDATES_MAX
-        ]
-    )
+def _candidate_rows(records: QuerySet[MemoryRecord]) -> list[_Row]:
+    """The partition's most recent SUMMARY_CANDIDATES_MAX memories, newest first, in one
+    query of the four fields ranking needs."""
+    rows = records.order_by("-created_at", "-id").values_list("id", "text", "created_at", "embedding")
+    return list(rows[: settings.SUMMARY_CANDIDATES_MAX])
+
+
+def _ranked(rows: list[_Row], *, recency_weight: float) -> list[_Candidate]:
+    """`rows` (newest first) best first: cosine to the candidates' mean vector, plus
+    `recency_weight` for the newest, falling linearly to 0 for the oldest. A memory
+    without a vector counts as centrality 0; ties go to the newer memory."""
     if not rows:
         return []
     centrality = _centrality([embedding for _, _, _, embedding in rows])
@@ -240,9 +296,11 @@ def _in_time_order(picked: list[tuple[_Candidate, str]]) -> list[tuple[_Candidat
     return sorted(picked, key=lambda item: (item[0].created_at, item[0].id))
 
 
-def _pick_by_tokens(ranked: list[_Candidate], *, max_chars: int) -> list[tuple[_Candidate, str]]:
-    """The best memories whose lines fit SUMMARY_INPUT_MAX_TOKENS together, in time order;
-    one that does not fit is skipped so a shorter one after it still may."""
+def _pick_by_tokens(ranked: list[_Candidate], *, version: PolicyVersion) -> list[tuple[_Candidate, str]]:
+    """The best memories whose lines (each cut to the version's `max_memory_chars`) fit
+    SUMMARY_INPUT_MAX_TOKENS together, in time order; one that does not fit is skipped so
+    a shorter one after it still may."""
+    max_chars = int(params_resolve(strategy=version.strategy, params=version.params)["max_memory_chars"])
     budget = settings.SUMMARY_INPUT_MAX_TOKENS
     picked: list[tuple[_Candidate, str]] = []
     for candidate in ranked:
