@@ -30,6 +30,8 @@ _TIME_FIELDS = ("created_at", "last_accessed", "updated_at", "persisted_at", "ev
 _JSON_FIELDS = ("metadata", "extraction_strategy_config")
 # Read for the history row, or recomputed here (vector: our model; memory_hash: our hash).
 _NOT_COPIED = ("vector", "memory_hash", "discrete_memory_extracted")
+# A search on the reference counts an access: not a change of the record's content.
+_NOT_DIGESTED = ("vector", "access_count", "last_accessed")
 _KNOWN = {*_TEXT_FIELDS, *_TAG_FIELDS, *_TIME_FIELDS, *_JSON_FIELDS, *_NOT_COPIED}
 _KNOWN |= {"memory_type", "pinned", "access_count", "extraction_strategy"}
 # What a session memory keeps: the fields our PUT's MemoryRecordSerializer stores.
@@ -67,7 +69,7 @@ class SourceRecord:
     key: str
     # Our record fields (RECORD_FIELDS less context) plus updated_at, persisted_at, access_count.
     values: dict[str, Any]
-    digest: str  # of the hash as read (less the vector): a later change on the reference shows
+    digest: str  # of the hash as read (less vector and access counts): a later edit on the reference shows
     discrete_memory_extracted: str
     notes: tuple[Unmapped, ...] = ()  # fields it had that we do not keep
 
@@ -243,7 +245,7 @@ def record_parse(key: str, fields: dict[bytes, bytes]) -> SourceRecord | Unmappe
     values["extraction_strategy"] = _text(raw.get("extraction_strategy")) or "discrete"
     values["last_accessed"] = values["last_accessed"] or values["created_at"]
     values["updated_at"] = values["updated_at"] or values["created_at"]
-    digest_source = {name: _text(value) for name, value in sorted(raw.items()) if name != "vector"}
+    digest_source = {name: _text(value) for name, value in sorted(raw.items()) if name not in _NOT_DIGESTED}
     notes = tuple(Unmapped(key, f"field {name} is not kept") for name in sorted(set(raw) - _KNOWN))
     return SourceRecord(
         key=key,
