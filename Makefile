@@ -18,7 +18,7 @@ endif
 # Tests flush Redis, so they always get their own embedded one on its own port.
 TEST_WITH_REDIS := env -u REDIS_URL $(BIN)/python -m memoryproject.localredis exec --port $(TEST_REDIS_PORT) --
 
-.PHONY: install run test test-browser browser-deps test-postgres postgres lint format clean reliability fuzz bench
+.PHONY: install run test test-browser browser-deps test-postgres postgres lint format clean reliability fuzz bench test-import
 
 $(BIN)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,6 +54,13 @@ reliability: install
 # examples (FUZZ_SEED, FUZZ_MAX_EXAMPLES), then the Hypothesis properties of the parsers.
 fuzz: install
 	$(TEST_WITH_REDIS) $(BIN)/pytest -m fuzz -s tests/reliability $(PYTEST_ARGS)
+
+# `manage.py import_ams` on data the real reference (agent-memory-server 0.15.2, installed
+# as `make bench` installs it) writes through its own API (tests/imports); a reference
+# that is missing, or could not be installed, fails these tests rather than skipping them.
+test-import: install
+	benchmarks/install_reference.sh
+	$(TEST_WITH_REDIS) $(BIN)/pytest -m reference tests/imports $(PYTEST_ARGS)
 
 # This server beside the reference (agent-memory-server 0.15.2, installed into
 # var/reference-venv on first use) on the same load; prints a table, writes var/bench/bench.json.

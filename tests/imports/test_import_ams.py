@@ -8,6 +8,7 @@ from datetime import datetime
 import pytest
 from agent_memory_client.filters import Namespace, UserId
 from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from memory.models import MemoryHistory, MemoryRecord, SummaryPartition, SummaryView, TenantNamespace
 from memory.redis_client import get_redis
@@ -15,7 +16,7 @@ from memory.services.api_keys import api_key_create
 from tests.helpers import with_client
 from tests.imports.reference_data import RECORDS, SESSION_MEMORY, SESSIONS
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.reference, pytest.mark.django_db(transaction=True)]
 
 IDS = [r.id for r in RECORDS] + [SESSION_MEMORY.id]
 # Kept from the reference as it answers them. Not compared: memory_hash (ours is our dedup's
@@ -199,3 +200,43 @@ def test_import_answers_what_the_reference_answered(reference, live_server, api_
     assert _counts_line(changed, "records") == [0, 5, 1, 0, 0]
     assert "Kept ours: memory_idx:ams-rec-2: changed on the reference since it was imported; ours kept" in changed
     assert _state() == before
+
+
+def test_a_namespace_of_another_tenant_refuses_the_import_before_any_write(reference):
+    TenantNamespace.objects.create(namespace="travel", tenant="other-co")
+    with pytest.raises(CommandError) as refused:
+        _import(reference)
+    assert str(refused.value) == "Namespace(s) travel belong to another tenant. Nothing was imported."
+    assert _state() == {
+        "records": [],
+        "history": 0,
+        "views": [],
+        "partitions": 0,
+        "claims": [("travel", "other-co")],
+        "sessions": {},
+    }
+
+
+def test_namespace_selects_what_is_imported_and_claimed(reference):
+    output = _import(reference, "--namespace", "travel")
+    assert _counts_line(output, "records") == [2, 0, 0, 0, 0]
+    assert _counts_line(output, "sessions") == [1, 0, 0, 0, 0]
+    assert "4 records outside --namespace were left out." in output
+    assert "1 sessions outside --namespace were left out." in output
+    assert sorted(MemoryRecord.objects.values_list("id", flat=True)) == ["ams-rec-4", "ams-rec-5"]
+    # The view's filters name acme, which this import leaves out.
+    assert "1 views outside --namespace were left out." in output
+    assert _state()["views"] == []
+    assert _state()["claims"] == [("travel", "acme-co")]
+
+
+def test_the_tenant_is_required_unless_auth_is_disabled(reference, settings):
+    with pytest.raises(CommandError, match="^--tenant is required"):
+        call_command("import_ams", "--redis-url", reference.redis_url, stdout=io.StringIO())
+    assert MemoryRecord.objects.count() == 0
+    settings.AUTH_MODE = "disabled"
+    out = io.StringIO()
+    call_command("import_ams", "--redis-url", reference.redis_url, stdout=out)
+    assert _counts_line(out.getvalue(), "records") == [6, 0, 0, 0, 0]
+    assert _state()["claims"] == []
+    assert _state()["views"] == [(reference.view_id, "", None)]

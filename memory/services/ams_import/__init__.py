@@ -142,6 +142,9 @@ def _views(reference: Reference, report: ImportReport, tenant: str, dry_run: boo
             if isinstance(parsed, Unmapped):
                 report.skip("views", parsed)
                 continue
+            filtered = parsed.values.get("filters", {}).get("namespace")
+            if isinstance(filtered, str) and not reference.selected(filtered, "views"):
+                continue
             outcome, view = view_import(source=parsed, tenant=tenant, namespaces=reach, dry_run=dry_run)
             report.add("views", outcome)
             _partitions(reference, report, parsed, view, dry_run)
