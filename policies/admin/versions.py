@@ -33,11 +33,11 @@ class PolicyAdmin(admin.ModelAdmin[Policy]):
     fields = ("name", "purpose", "description", "published_version", "created_at")
     # Publishing goes through the version's "Publish" button (policy_version_publish).
     readonly_fields = ("published_version", "created_at")
+    change_form_template = "admin/policies/policy/change_form.html"
 
     def get_readonly_fields(self, request: HttpRequest, obj: Policy | None = None) -> tuple[str, ...]:
         # Its versions' strategies follow the purpose: it is chosen once, when the policy is made.
         return (*self.readonly_fields, "purpose") if obj is not None else tuple(self.readonly_fields)
-    change_form_template = "admin/policies/policy/change_form.html"
 
     def get_urls(self) -> list[URLPattern]:
         view = self.admin_site.admin_view

@@ -59,7 +59,7 @@ def test_try_it_without_an_llm_shows_the_extractive_summary(admin_client, settin
     summary = text_of(html, "pre", "try-it-summary")
     assert text_of(html, "span", "try-it-kind") == "(extractive: no LLM configured)"
     lines = summary.splitlines()
-    assert lines[0] == "Extractive summary (no LLM configured): the 2 most central of 3 memories, in time order."
+    assert lines[0] == "Extractive summary (no LLM configured): 2 of 3 memories, the most central, in time order."
     assert [line.split("] ", 1)[1] for line in lines[1:]] == [
         "Alice drinks green tea every morning.",
         "Alice prefers green tea to coffee.",

@@ -229,13 +229,11 @@ def _extractive(
 
 def _extractive_text(picked: list[tuple["_Candidate", str]], *, total: int) -> str:
     """A heading that says it is extractive and how much it covers, then one line a memory."""
+    counted = f"{len(picked):,} of {total:,} {'memory' if total == 1 else 'memories'}"
     if len(picked) == total:
-        heading = f"Extractive summary (no LLM configured): all {total:,} memories, in time order."
+        heading = f"Extractive summary (no LLM configured): {counted}, in time order."
     else:
-        heading = (
-            f"Extractive summary (no LLM configured): the {len(picked):,} most central of {total:,} memories, "
-            "in time order."
-        )
+        heading = f"Extractive summary (no LLM configured): {counted}, the most central, in time order."
     return "\n".join([heading, *(line for _, line in picked)])
 
 

@@ -62,7 +62,7 @@ def test_without_an_llm_the_summary_is_the_most_central_memories_in_time_order(s
     tea_records()
     summary = summarize(view(), task_id="task-1")
     assert summary.text == (
-        "Extractive summary (no LLM configured): the 3 most central of 5 memories, in time order.\n"
+        "Extractive summary (no LLM configured): 3 of 5 memories, the most central, in time order.\n"
         "- [2026-03-01] Alice drinks green tea every morning.\n"
         "- [2026-03-03] Alice prefers green tea to coffee.\n"
         "- [2026-03-05] Alice keeps a tin of green tea on her desk."
@@ -94,7 +94,7 @@ def test_an_extractive_summary_of_every_memory_says_all(settings):
     settings.LLM_MODEL = ""
     tea_records()
     summary = summarize(view())
-    assert summary.text.splitlines()[0] == "Extractive summary (no LLM configured): all 5 memories, in time order."
+    assert summary.text.splitlines()[0] == "Extractive summary (no LLM configured): 5 of 5 memories, in time order."
     assert summary.covered_ids == ["t1", "x1", "t2", "x2", "t3"]
 
 
