@@ -24,6 +24,7 @@ from memoryproject import localredis
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 PY = str(BASE_DIR / ".venv" / "bin" / "python")
 REF_BIN = BASE_DIR / "var" / "reference-venv" / "bin"
+TOKENIZERS = "lib/python3*/site-packages/litellm/litellm_core_utils/tokenizers"
 
 
 class ReferenceMissing(RuntimeError):
@@ -62,6 +63,8 @@ class Reference:
             "OPENAI_API_KEY": "test-no-key",
             "OPENAI_API_BASE": f"http://127.0.0.1:{self.embeddings_port}/v1",
             "LOG_LEVEL": "WARNING",
+            # Its token counting loads cl100k_base, which tiktoken would download: LiteLLM ships the file.
+            "TIKTOKEN_CACHE_DIR": str(next(REF_BIN.parent.glob(TOKENIZERS), "")),
         }
 
     def start(self) -> None:

@@ -130,6 +130,10 @@ VIEW = CreateSummaryViewRequest(
     continuous=False,
 )
 
+# Partitions the reference computes (its model is unreachable here, so it stores its own
+# fallback text, "No summary could be generated for this partition.", with the memory count).
+PARTITIONS = [{"user_id": "alice"}, {"user_id": "bob"}]
+
 
 async def _load(client: MemoryAPIClient) -> str:
     await client.create_long_term_memory(RECORDS)
@@ -147,6 +151,8 @@ async def _load(client: MemoryAPIClient) -> str:
                 break
         if found == len(expected):
             await client.edit_long_term_memory(PINNED, {"pinned": True})  # a create leaves pinned false
+            for group in PARTITIONS:
+                await client.run_summary_view_partition(view.id, group)
             return view.id
         await asyncio.sleep(0.25)
     raise RuntimeError("the reference did not index every record within 60 s")

@@ -81,11 +81,16 @@ def _answers(url: str, key: str, view_id: str) -> dict:
         }
         view = (await client.get_summary_view(view_id)).model_dump()
         views = [v.id for v in await client.list_summary_views()]
+        partitions = sorted(
+            (p.model_dump() for p in await client.list_summary_view_partitions(view_id)),
+            key=lambda p: p["group"]["user_id"],
+        )
         return {
             "records": records,
             "sessions": sessions,
             "view": view,
             "views": views,
+            "partitions": partitions,
         }
 
     return with_client(url, read, api_key=key or None)
@@ -154,6 +159,7 @@ def test_import_answers_what_the_reference_answered(reference, live_server, api_
     assert _counts_line(first, "records") == [6, 0, 0, 0, 0]
     assert _counts_line(first, "sessions") == [2, 0, 0, 0, 0]
     assert _counts_line(first, "views") == [1, 0, 0, 0, 0]
+    assert _counts_line(first, "partitions") == [2, 0, 0, 0, 0]
     assert "Namespaces claimed for tenant 'acme-co': acme, travel" in first
     history = MemoryHistory.objects.get(memory_id="ams-rec-1")
     assert (history.actor, history.action) == ("import:ams", "created")
@@ -185,14 +191,19 @@ def test_import_answers_what_the_reference_answered(reference, live_server, api_
         ]
     assert {f: ours["view"][f] for f in VIEW_FIELDS} == {f: theirs["view"][f] for f in VIEW_FIELDS}
     assert ours["views"] == [reference.view_id]
+    assert [p["group"] for p in theirs["partitions"]] == [{"user_id": "alice"}, {"user_id": "bob"}]
+    assert [p["memory_count"] for p in theirs["partitions"]] == [2, 1]
+    assert ours["partitions"] == theirs["partitions"]
 
     before = _state()
     again = _import(reference)
     assert _counts_line(again, "records") == [0, 6, 0, 0, 0]
     assert _counts_line(again, "sessions") == [0, 2, 0, 0, 0]
     assert _counts_line(again, "views") == [0, 1, 0, 0, 0]
+    assert _counts_line(again, "partitions") == [0, 2, 0, 0, 0]
     assert _state() == before
     assert len(before["records"]) == 6 and before["history"] == 6 and len(before["sessions"]) == 2
+    assert before["partitions"] == 2
 
     # Edited on the reference since: listed, ours kept (an import never overwrites a record here).
     with_client(reference.url, lambda client: client.edit_long_term_memory("ams-rec-2", {"text": "Bob flew to Porto"}))
