@@ -6,9 +6,10 @@ tests/conftest.py makes them."""
 
 from rest_framework.test import APIClient
 
-from memory.models import MemoryHistory
+from memory.models import MemoryHistory, SummaryView, Task
 from memory.services.api_keys import api_key_create
 from memory.services.long_term import memories_delete
+from memory.services.summary_views.runs import partition_run
 from tests.factories import memory_records_create
 from tests.helpers import db_rows, put_session, redis_state
 
@@ -34,6 +35,10 @@ def tenants_make(api) -> tuple[APIClient, int]:
     ]
     memory_records_create(*records)
     memories_delete(memory_ids=["a-gone"], actor="test")
+    # Alpha's summary view, a partition of it, and a task (issue 22's routes and tools).
+    view = SummaryView.objects.create(id="alpha-view", tenant="alpha", namespaces=[A], group_by=["user_id"])
+    partition_run(view=view, group={"user_id": USER}, actor="test")
+    Task.objects.create(id="alpha-task", tenant="alpha", view_id=view.id)
     undo = MemoryHistory.objects.get(memory_id="a-gone", action=MemoryHistory.Action.DELETED).pk
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {beta}")

@@ -20,7 +20,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 
-from memory.mcp import tools_forget, tools_history, tools_long_term, tools_session
+from memory.mcp import tools_forget, tools_history, tools_long_term, tools_session, tools_summary
 from memory.mcp.auth import BearerMiddleware
 from memoryproject.bind_check import refuse_open_bind
 
@@ -48,6 +48,14 @@ TOOLS = (
     tools_forget.compact_long_term_memories,
     tools_history.get_long_term_memory_history,
     tools_history.undo_long_term_memory_change,
+    tools_summary.create_summary_view,
+    tools_summary.list_summary_views,
+    tools_summary.get_summary_view,
+    tools_summary.delete_summary_view,
+    tools_summary.run_summary_view_partition,
+    tools_summary.list_summary_view_partitions,
+    tools_summary.run_summary_view,
+    tools_summary.get_task,
 )
 TRANSPORTS = ("stdio", "sse", "streamable-http")
 

@@ -28,6 +28,14 @@ TOOL_NAMES = {
     "compact_long_term_memories",
     "get_long_term_memory_history",
     "undo_long_term_memory_change",
+    "create_summary_view",
+    "list_summary_views",
+    "get_summary_view",
+    "delete_summary_view",
+    "run_summary_view_partition",
+    "list_summary_view_partitions",
+    "run_summary_view",
+    "get_task",
 }
 
 

@@ -37,6 +37,7 @@ FORGET_PREVIEW = {
     "remaining": 0,
     "max_per_call": settings.MEMORY_FORGET_MAX_PER_CALL,
 }
+NO_VIEW = "view_id: no summary view with id 'alpha-view'."
 MCP_CASES: dict[str, list[ToolCase]] = {
     "search_long_term_memory": [
         ToolCase({"text": "green tea", "namespace": {"eq": A}}, "Filter namespace.eq names 'ns-a'"),
@@ -81,6 +82,16 @@ MCP_CASES: dict[str, list[ToolCase]] = {
     "get_long_term_memory_history": [ToolCase({"memory_id": "a-gone"}, "memory_id: no history.")],
     # ALPHA_UNDO: the history id of alpha's deleted record, known once the tenants are made.
     "undo_long_term_memory_change": [ToolCase({"history_id": "ALPHA_UNDO"}, "history_id: no such entry.")],
+    "create_summary_view": [
+        ToolCase({"group_by": ["user_id"], "filters": {"namespace": A}}, "Filter filters.namespace names 'ns-a'")
+    ],
+    "list_summary_views": [ToolCase({}, answer={"summary_views": []})],
+    "get_summary_view": [ToolCase({"view_id": "alpha-view"}, NO_VIEW)],
+    "delete_summary_view": [ToolCase({"view_id": "alpha-view"}, NO_VIEW)],
+    "run_summary_view_partition": [ToolCase({"view_id": "alpha-view", "group": {"user_id": USER}}, NO_VIEW)],
+    "list_summary_view_partitions": [ToolCase({"view_id": "alpha-view"}, NO_VIEW)],
+    "run_summary_view": [ToolCase({"view_id": "alpha-view"}, NO_VIEW)],
+    "get_task": [ToolCase({"task_id": "alpha-task"}, "task_id: no task with id 'alpha-task'.")],
 }
 
 
@@ -99,7 +110,7 @@ def test_every_mcp_tool_has_cases():
     assert {tool.__name__ for tool in TOOLS} == set(MCP_CASES)
     count = sum(len(cases) for cases in MCP_CASES.values())
     print(f"cross-tenant matrix: {count} MCP cases over {len(TOOLS)} tools")
-    assert count == 23
+    assert count == 31
 
 
 @pytest.mark.multiprocess

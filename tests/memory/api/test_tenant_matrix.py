@@ -124,6 +124,26 @@ CASES: dict[str, list[Case]] = {
         Case("post", "/v1/memory/prompt", {"query": "tea?", "long_term_search": {"namespace": {"eq": A}}}),
         Case("post", "/v1/memory/prompt", {"query": "green tea", "long_term_search": True}, status=200, shows=("b-1",)),
     ],
+    # Alpha's view and task do not exist for beta; a view filtered on alpha's namespace is refused.
+    "summary-views": [
+        Case(
+            "post",
+            "/v1/summary-views",
+            {"source": "long_term", "group_by": ["user_id"], "filters": {"namespace": A}},
+            detail="Filter filters.namespace names 'ns-a', outside this credential's scope.",
+        ),
+        Case("get", "/v1/summary-views", status=200, answer=[]),
+    ],
+    "summary-view": [
+        Case("get", "/v1/summary-views/alpha-view", status=404, detail="SummaryView alpha-view not found"),
+        Case("delete", "/v1/summary-views/alpha-view", status=404, detail="SummaryView alpha-view not found"),
+    ],
+    "summary-view-partition-run": [
+        Case("post", "/v1/summary-views/alpha-view/partitions/run", {"group": {"user_id": USER}}, status=404)
+    ],
+    "summary-view-partitions": [Case("get", "/v1/summary-views/alpha-view/partitions", status=404)],
+    "summary-view-run": [Case("post", "/v1/summary-views/alpha-view/run", {}, status=404)],
+    "task": [Case("get", "/v1/tasks/alpha-task", status=404, detail="Task alpha-task not found")],
 }
 
 
@@ -144,7 +164,7 @@ def test_every_route_and_method_has_cases():
         assert methods == {c.method for c in CASES[name]}, f"{name}: methods without cases"
     count = sum(len(cases) for cases in CASES.values())
     print(f"cross-tenant matrix: {count} REST cases over {len(routes)} routes")
-    assert count == 33
+    assert count == 41
 
 
 def _shown(case: Case, body: dict) -> tuple[str, ...]:
