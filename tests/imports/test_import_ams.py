@@ -160,6 +160,10 @@ def test_import_answers_what_the_reference_answered(reference, live_server, api_
     assert _counts_line(first, "sessions") == [2, 0, 0, 0, 0]
     assert _counts_line(first, "views") == [1, 0, 0, 0, 0]
     assert _counts_line(first, "partitions") == [2, 0, 0, 0, 0]
+    # The reference keeps no memory ids for a partition: none linked, so our next run recomputes it.
+    assert sorted(
+        SummaryPartition.objects.values_list("group_key", "namespace", "user_id", "memory_count", "source_count")
+    ) == [("user_id=alice", "acme", "alice", 2, 0), ("user_id=bob", "acme", "bob", 1, 0)]
     assert "Namespaces claimed for tenant 'acme-co': acme, travel" in first
     history = MemoryHistory.objects.get(memory_id="ams-rec-1")
     assert (history.actor, history.action) == ("import:ams", "created")

@@ -181,6 +181,13 @@ def view_import(
     return Outcome(source.key, "imported"), view
 
 
+def _owner(group: dict[str, str], view: SummaryView, name: str) -> str | None:
+    """A partition's namespace or user: its group's, else the one the view's filters name
+    (as our own runs store it, memory.services.summary_views.runs)."""
+    fixed = (view.filters or {}).get(name)
+    return group.get(name) or (fixed if isinstance(fixed, str) else None)
+
+
 def partition_import(*, source: SourcePartition, view: SummaryView | None, dry_run: bool) -> Outcome:
     """A partition's latest result. The reference does not say which memories it covered,
     so none are linked, and it reads as stale until our next run recomputes it."""
@@ -192,8 +199,8 @@ def partition_import(*, source: SourcePartition, view: SummaryView | None, dry_r
         view=view,
         group_key=source.group_key,
         group=source.group,
-        namespace=source.group.get("namespace"),
-        user_id=source.group.get("user_id"),
+        namespace=_owner(source.group, view, "namespace"),
+        user_id=_owner(source.group, view, "user_id"),
         summary=source.summary,
         kind=SummaryPartition.Kind.LLM if source.summary else SummaryPartition.Kind.EMPTY,
         memory_count=source.memory_count,
