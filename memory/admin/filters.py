@@ -11,7 +11,7 @@ from django.http import HttpRequest
 
 from memory.models import MemoryRecord, MemoryStatus
 from memory.selectors.review import field_values, list_field_values, records_with_list_value, records_with_merges
-from policies.models import Policy
+from policies.models import Policy, Purpose
 
 NONE_VALUE = "__none__"  # a record with no namespace or no user
 
@@ -75,7 +75,8 @@ class PolicyFilter(admin.SimpleListFilter):
     parameter_name = "policy"
 
     def lookups(self, request: HttpRequest, model_admin: ModelAdmin[Any]) -> Sequence[tuple[str, str]]:
-        return [(str(pk), name) for pk, name in Policy.objects.order_by("name").values_list("pk", "name")]
+        extraction = Policy.objects.filter(purpose=Purpose.EXTRACTION)  # summary policies extract nothing
+        return [(str(pk), name) for pk, name in extraction.order_by("name").values_list("pk", "name")]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[MemoryRecord]) -> QuerySet[MemoryRecord]:
         value = self.value() or ""

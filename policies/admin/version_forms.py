@@ -28,7 +28,8 @@ PARAM_MEANINGS = {
 STRATEGY_HELP = (
     "discrete: one fact or event per memory. summary: one memory summarising the new turns. "
     "preferences: the user's likes, habits and choices. custom: your own prompt template, with the "
-    "same output rules. messages: each turn stored verbatim, no LLM (the only one that runs without one)."
+    "same output rules. messages: each turn stored verbatim, no LLM (the only one that runs without one). "
+    "summarize: the summary views' policy only; its prompt is plain instructions, sent before a partition's memories."
 )
 MODEL_HELP = (
     "A LiteLLM model name, provider first: openai/gpt-4o-mini, anthropic/claude-3-5-haiku-20241022, "
@@ -99,8 +100,10 @@ class PolicyVersionForm(forms.ModelForm[PolicyVersion]):
         template = cleaned.get("prompt_template") or ""
         if cleaned.get("strategy") == Strategy.CUSTOM and not template.strip():
             self.add_error("prompt_template", "The custom strategy needs a prompt template.")
-        for problem in prompt_template_problems(template):
-            self.add_error("prompt_template", problem)
+        # A summarize prompt is plain text (the services bound its length), not a template.
+        if cleaned.get("strategy") != Strategy.SUMMARIZE:
+            for problem in prompt_template_problems(template):
+                self.add_error("prompt_template", problem)
         refusal = model_refusal(cleaned.get("model") or "")
         if refusal:
             self.add_error("model", refusal)

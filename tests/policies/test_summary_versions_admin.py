@@ -91,3 +91,19 @@ def test_the_policy_list_shows_and_filters_by_purpose(admin_client):
     assert re.findall(r'<td class="field-purpose">(.*?)</td>', listing) == ["Extraction", "Summary views"]
     summary_only = admin_client.get("/admin/policies/policy/?purpose__exact=summary").content.decode()
     assert re.findall(r'<th class="field-name"><a [^>]*>(.*?)</a>', summary_only) == ["summary-views"]
+
+
+def test_a_new_summary_version_from_the_admin_takes_a_plain_prompt(admin_client, settings):
+    settings.LLM_MODEL = ""
+    published = summary_policy_ensure()
+    form = {"strategy": "summarize", "prompt_template": "Keep {{ braces }}.", "model": "", "params": "{}"}
+    response = admin_client.post(
+        f"/admin/policies/policyversion/{published.pk}/new-version/", {**form, "review_mode": "approved"}
+    )
+    created = published.policy.versions.get(number=2)
+    assert response.status_code == 302 and response.url == f"/admin/policies/policyversion/{created.pk}/change/"
+    assert (created.strategy, created.prompt_template, created.created_by) == (
+        "summarize",
+        "Keep {{ braces }}.",
+        "admin:admin",
+    )
