@@ -9,8 +9,10 @@ from rest_framework.test import APIClient
 
 from memory.models import SummaryPartition, SummaryView, Task
 from memory.services.api_keys import api_key_create
+from policies.models import SummaryRun
 from tests.factories import memory_records_create
 from tests.helpers import db_rows
+from tests.llm_server import Fault
 
 pytestmark = pytest.mark.django_db
 
@@ -267,3 +269,34 @@ def test_permissions_read_to_read_write_to_create_and_run_delete_to_delete():
     assert reader.post(f"{VIEWS}/{view['id']}/run", {}, format="json").status_code == 403
     assert writer.delete(f"{VIEWS}/{view['id']}").status_code == 403
     assert Task.objects.count() == 0 and SummaryView.objects.count() == 1
+
+
+def test_with_an_llm_the_partition_is_the_models_summary_and_a_provider_failure_is_503(api, llm_settings, llm_server):
+    memory_records_create(
+        {"id": "tea", "text": "Alice likes tea", "user_id": "alice"},
+        {"id": "bike", "text": "Alice rides a bike", "user_id": "alice"},
+    )
+    view = _create(api)
+    llm_server.script("Alice likes tea and cycles.")
+    alice = _run(api, view["id"], {"user_id": "alice"})
+    assert (alice["summary"], alice["kind"], alice["memory_count"], alice["covered_count"]) == (
+        "Alice likes tea and cycles.",
+        "llm",
+        2,
+        2,
+    )
+    partition = SummaryPartition.objects.get(view_id=view["id"])
+    assert (partition.run.kind, partition.run.status, partition.run.tokens_out > 0) == ("llm", "succeeded", True)
+    assert sorted(partition.memories.values_list("id", flat=True)) == ["bike", "tea"]
+
+    memory_records_create({"text": "Alice moved to Lisbon", "user_id": "alice"})
+    llm_server.script(Fault.unauthorized())
+    failed = api.post(f"{VIEWS}/{view['id']}/partitions/run", {"group": {"user_id": "alice"}}, format="json")
+    assert failed.status_code == 503 and failed.json()["detail"].startswith("The summarizer failed: ")
+    # The partition keeps its last summary (now stale); the failed run is recorded.
+    partition.refresh_from_db()
+    assert (partition.summary, partition.source_count) == ("Alice likes tea and cycles.", 2)
+    assert list(SummaryRun.objects.filter(view_id=view["id"]).values_list("status", flat=True).order_by("pk")) == [
+        "succeeded",
+        "failed",
+    ]
