@@ -1,8 +1,10 @@
-"""Session tools: the memory prompt, working memory, and the current time.
+"""Session tools: the memory prompt, working memory, listing sessions, and the current time.
 
 Each tool builds the request body from its flat arguments and calls the operation its
 REST route calls: `memory.api.prompt.memory_prompt_respond` (POST /v1/memory/prompt),
-`memory.api.working_memory.operations` (PUT and GET /v1/working-memory/{id}).
+`memory.api.working_memory.operations` (PUT, GET and DELETE /v1/working-memory/{id}, GET
+/v1/working-memory/). list_sessions and delete_working_memory are not in agent-memory-server
+0.15's MCP; they carry the names and parameters of its MCP parity pull request (#267).
 """
 
 from datetime import UTC, datetime
@@ -146,15 +148,56 @@ async def get_working_memory(
     user_id: str | None = None,
     namespace: str | None = None,
     recent_messages_limit: int | None = None,
+    model_name: str | None = None,
+    context_window_max: int | None = None,
 ) -> dict[str, Any]:
     """Read the current session's working memory: its messages, notes, data and summary.
     Use it to pick up a conversation or to read what set_working_memory stored.
 
     session_id: the session's id. user_id, namespace: whose session (another user's session
-    reads as empty). recent_messages_limit: only the newest N messages.
+    reads as empty). recent_messages_limit: only the newest N messages. model_name or
+    context_window_max (tokens): only the newest messages that fit.
     """
     query = {k: v for k, v in locals().items() if v is not None and k not in ("ctx", "session_id")}
     return await in_django(_get, ctx=ctx, session_id=session_id, query=query)
+
+
+def _list(ctx: McpContext, query: dict[str, Any]) -> dict[str, Any]:
+    return operations.working_memory_list_respond(query, scope=mcp_caller(ctx, "read").scope)
+
+
+async def list_sessions(
+    ctx: McpContext,
+    namespace: str | None = None,
+    user_id: str | None = None,
+    limit: int | None = None,
+    offset: int | None = None,
+) -> dict[str, Any]:
+    """List the sessions that have working memory, most recently written first. Use it to
+    find an earlier conversation to pick up with get_working_memory.
+
+    namespace, user_id: whose sessions. limit: how many (default 20); offset: where the page
+    starts. Returns {"sessions": [session ids], "total"}.
+    """
+    query = {k: v for k, v in locals().items() if v is not None and k != "ctx"}
+    return await in_django(_list, ctx=ctx, query=query)
+
+
+def _delete(ctx: McpContext, session_id: str, query: dict[str, Any]) -> dict[str, Any]:
+    return operations.working_memory_delete_respond(session_id, query, scope=mcp_caller(ctx, "delete").scope)
+
+
+async def delete_working_memory(
+    ctx: McpContext, session_id: str, user_id: str | None = None, namespace: str | None = None
+) -> dict[str, Any]:
+    """Delete a session's working memory (its messages, notes, data and summary), when the
+    user asks to forget the conversation. Long-term memories made from it stay.
+
+    session_id: the session's id. user_id, namespace: whose session.
+    Deleting a session that does not exist is fine. Returns {"status": "ok"}.
+    """
+    query = {k: v for k, v in locals().items() if v is not None and k not in ("ctx", "session_id")}
+    return await in_django(_delete, ctx=ctx, session_id=session_id, query=query)
 
 
 async def get_current_datetime() -> dict[str, str | int]:
