@@ -2,14 +2,18 @@
 bound to one namespace acts there without naming it; an operator key (or one with
 several namespaces) must still name one."""
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from agent_memory_client import MemoryAPIClient, MemoryClientConfig
+from agent_memory_client.models import ForgetPolicy
 from rest_framework.test import APIClient
 
 from memory.models import MemoryHistory, MemoryRecord
 from memory.services.api_keys import api_key_create
 from tests.factories import memory_records_create
+from tests.helpers import auth_headers
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -92,4 +96,24 @@ def test_an_operator_key_or_one_with_several_namespaces_must_name_it(api, old_re
         response = client.post("/v1/long-term-memory/forget?dry_run=false", POLICY, format="json")
         assert response.status_code == 422, response.content
         assert [(e["loc"], e["msg"]) for e in response.json()["detail"]] == [(["query", "namespace"], msg)]
+    assert _stored() == before
+
+
+async def _client_forgets(url: str) -> list:
+    async with MemoryAPIClient(MemoryClientConfig(base_url=url)) as client:
+        client._client.headers.update(auth_headers(url))  # the client has no auth option
+        policy = ForgetPolicy(max_age_days=30)
+        return [
+            await client.forget_long_term_memories(policy, namespace="f"),
+            # The client sends dry_run only when it is true: this call previews, as on the reference.
+            await client.forget_long_term_memories(policy, namespace="f", dry_run=False),
+        ]
+
+
+def test_agent_memory_client_forgets_as_on_the_reference(live_server, old_records):
+    before = _stored()
+
+    answers = asyncio.run(_client_forgets(live_server.url))
+
+    assert [(a.dry_run, a.deleted_ids) for a in answers] == [(True, ["f-old-1", "f-old-2"])] * 2
     assert _stored() == before

@@ -3,15 +3,18 @@
 returns a record, and `extraction_strategy` as a search filter; an edit that ignores what
 the reference ignores (a fetched record spread into it) and refuses a changed read-only field."""
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from agent_memory_client import MemoryAPIClient, MemoryClientConfig
 from rest_framework.test import APIClient
 
 from memory.models import MemoryHistory, MemoryRecord
 from memory.services.api_keys import api_key_create
 from memory.services.long_term import memories_access_flush
 from tests.factories import memory_records_create
+from tests.helpers import auth_headers
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -205,3 +208,25 @@ def test_the_extraction_strategy_is_kept_when_records_are_created_in_bulk_by_the
         ("discrete", {}, {}),
         ("summary", {}, {}),
     ]
+
+
+async def _spread_with_the_client(url: str) -> tuple:
+    async with MemoryAPIClient(MemoryClientConfig(base_url=url, default_namespace="ns")) as client:
+        client._client.headers.update(auth_headers(url))  # the client has no auth option
+        fetched = await client.get_long_term_memory("r")
+        changes = {**fetched.model_dump(mode="json"), "text": "Alice likes black tea"}
+        return fetched, await client.edit_long_term_memory("r", changes)
+
+
+def test_agent_memory_client_edits_with_a_fetched_record_spread_into_the_changes(live_server):
+    memory_records_create({"id": "r", "text": "Alice likes tea", "topics": ["drinks"]}, namespace="ns")
+
+    fetched, edited = asyncio.run(_spread_with_the_client(live_server.url))
+
+    assert (fetched.text, edited.text, edited.topics, edited.created_at) == (
+        "Alice likes tea",
+        "Alice likes black tea",
+        ["drinks"],
+        fetched.created_at,
+    )
+    assert MemoryHistory.objects.get(memory_id="r", action="edited").detail["changed"] == ["text"]
