@@ -143,23 +143,47 @@ def _counts_line(output: str, kind: str) -> list[int]:
     return [int(n) for n in line.split()[1:]]
 
 
+def _assert_same(ours: dict, theirs: dict, view_id: str) -> None:
+    """Our answers are the reference's, field by field (`_answers`)."""
+    for record_id in IDS:
+        mine, other = ours["records"][record_id], theirs["records"][record_id]
+        assert _rounded(mine, RECORD_FIELDS) == _rounded(other, RECORD_FIELDS), record_id
+        if other["persisted_at"] is not None:
+            assert _rounded(mine, ("persisted_at",)) == _rounded(other, ("persisted_at",))
+    assert theirs["records"]["ams-rec-3"]["pinned"] is True
+    for session in SESSIONS:
+        mine, other = ours["sessions"][session.session_id], theirs["sessions"][session.session_id]
+        assert {f: mine[f] for f in SESSION_FIELDS} == {f: other[f] for f in SESSION_FIELDS}
+        assert [{f: m[f] for f in MESSAGE_FIELDS} for m in mine["messages"]] == [
+            {f: m[f] for f in MESSAGE_FIELDS} for m in other["messages"]
+        ]
+        assert [_rounded(m, SESSION_MEMORY_FIELDS) for m in mine["memories"]] == [
+            _rounded(m, SESSION_MEMORY_FIELDS) for m in other["memories"]
+        ]
+    assert {f: ours["view"][f] for f in VIEW_FIELDS} == {f: theirs["view"][f] for f in VIEW_FIELDS}
+    assert ours["views"] == [view_id]
+    assert [p["group"] for p in theirs["partitions"]] == [{"user_id": "alice"}, {"user_id": "bob"}]
+    assert [p["memory_count"] for p in theirs["partitions"]] == [2, 1]
+    assert ours["partitions"] == theirs["partitions"]
+
+
 def test_import_answers_what_the_reference_answered(reference, live_server, api_key):
     theirs = _answers(reference.url, "", reference.view_id)
     theirs["records"] |= _records(reference.url, "", [SESSION_MEMORY.id])
     assert sorted(theirs["records"]) == sorted(IDS)
 
     dry = _import(reference, "--dry-run")
-    assert _counts_line(dry, "records") == [6, 0, 0, 0, 0]
-    assert _counts_line(dry, "sessions") == [2, 0, 0, 0, 0]
-    assert _counts_line(dry, "views") == [1, 0, 0, 0, 0]
+    assert _counts_line(dry, "records") == [6, 0, 0, 0, 0, 0]
+    assert _counts_line(dry, "sessions") == [2, 0, 0, 0, 0, 0]
+    assert _counts_line(dry, "views") == [1, 0, 0, 0, 0, 0]
     empty = _state()
     assert empty == {"records": [], "history": 0, "views": [], "partitions": 0, "claims": [], "sessions": {}}
 
     first = _import(reference)
-    assert _counts_line(first, "records") == [6, 0, 0, 0, 0]
-    assert _counts_line(first, "sessions") == [2, 0, 0, 0, 0]
-    assert _counts_line(first, "views") == [1, 0, 0, 0, 0]
-    assert _counts_line(first, "partitions") == [2, 0, 0, 0, 0]
+    assert _counts_line(first, "records") == [6, 0, 0, 0, 0, 0]
+    assert _counts_line(first, "sessions") == [2, 0, 0, 0, 0, 0]
+    assert _counts_line(first, "views") == [1, 0, 0, 0, 0, 0]
+    assert _counts_line(first, "partitions") == [2, 0, 0, 0, 0, 0]
     # The reference keeps no memory ids for a partition: none linked, so our next run recomputes it.
     assert sorted(
         SummaryPartition.objects.values_list("group_key", "namespace", "user_id", "memory_count", "source_count")
@@ -171,40 +195,27 @@ def test_import_answers_what_the_reference_answered(reference, live_server, api_
     assert history.detail["source"]["discrete_memory_extracted"] == "f"
 
     # A key of the tenant the import claimed the namespaces for, as a moved client carries.
-    _, tenant_key = api_key_create(name="moved", tenant="acme-co", namespaces=["acme", "travel"], actor="test")
+    _, tenant_key = api_key_create(
+        name="moved",
+        tenant="acme-co",
+        namespaces=["acme", "travel"],
+        permissions=["read", "write", "delete"],
+        actor="test",
+    )
     ours = _answers(live_server.url, tenant_key, reference.view_id)
     # The reference promoted the session memory with no namespace: only an operator key reaches it here.
     ours["records"] |= _records(live_server.url, api_key, [SESSION_MEMORY.id])
 
-    for record_id in IDS:
-        mine, other = ours["records"][record_id], theirs["records"][record_id]
-        assert _rounded(mine, RECORD_FIELDS) == _rounded(other, RECORD_FIELDS), record_id
-        if other["persisted_at"] is not None:
-            assert _rounded(mine, ("persisted_at",)) == _rounded(other, ("persisted_at",))
-    assert theirs["records"]["ams-rec-3"]["pinned"] is True
+    _assert_same(ours, theirs, reference.view_id)
     # Searched once both have been read and imported: the reference counts it as an access of what it finds.
     assert _search(live_server.url, tenant_key) == _search(reference.url, "") == ["ams-rec-1", "ams-rec-3"]
-    for session in SESSIONS:
-        mine, other = ours["sessions"][session.session_id], theirs["sessions"][session.session_id]
-        assert {f: mine[f] for f in SESSION_FIELDS} == {f: other[f] for f in SESSION_FIELDS}
-        assert [{f: m[f] for f in MESSAGE_FIELDS} for m in mine["messages"]] == [
-            {f: m[f] for f in MESSAGE_FIELDS} for m in other["messages"]
-        ]
-        assert [_rounded(m, SESSION_MEMORY_FIELDS) for m in mine["memories"]] == [
-            _rounded(m, SESSION_MEMORY_FIELDS) for m in other["memories"]
-        ]
-    assert {f: ours["view"][f] for f in VIEW_FIELDS} == {f: theirs["view"][f] for f in VIEW_FIELDS}
-    assert ours["views"] == [reference.view_id]
-    assert [p["group"] for p in theirs["partitions"]] == [{"user_id": "alice"}, {"user_id": "bob"}]
-    assert [p["memory_count"] for p in theirs["partitions"]] == [2, 1]
-    assert ours["partitions"] == theirs["partitions"]
 
     before = _state()
     again = _import(reference)
-    assert _counts_line(again, "records") == [0, 6, 0, 0, 0]
-    assert _counts_line(again, "sessions") == [0, 2, 0, 0, 0]
-    assert _counts_line(again, "views") == [0, 1, 0, 0, 0]
-    assert _counts_line(again, "partitions") == [0, 2, 0, 0, 0]
+    assert _counts_line(again, "records") == [0, 6, 0, 0, 0, 0]
+    assert _counts_line(again, "sessions") == [0, 2, 0, 0, 0, 0]
+    assert _counts_line(again, "views") == [0, 1, 0, 0, 0, 0]
+    assert _counts_line(again, "partitions") == [0, 2, 0, 0, 0, 0]
     assert _state() == before
     assert len(before["records"]) == 6 and before["history"] == 6 and len(before["sessions"]) == 2
     assert before["partitions"] == 2
@@ -212,9 +223,17 @@ def test_import_answers_what_the_reference_answered(reference, live_server, api_
     # Edited on the reference since: listed, ours kept (an import never overwrites a record here).
     with_client(reference.url, lambda client: client.edit_long_term_memory("ams-rec-2", {"text": "Bob flew to Porto"}))
     changed = _import(reference)
-    assert _counts_line(changed, "records") == [0, 5, 1, 0, 0]
+    assert _counts_line(changed, "records") == [0, 5, 1, 0, 0, 0]
     assert "Kept ours: memory_idx:ams-rec-2: changed on the reference since it was imported; ours kept" in changed
     assert _state() == before
+
+    # Deleted here since: not brought back.
+    with_client(live_server.url, lambda client: client.delete_long_term_memories(["ams-rec-5"]), api_key=tenant_key)
+    after_delete = _state()
+    deleted = _import(reference)
+    assert _counts_line(deleted, "records") == [0, 4, 1, 1, 0, 0]
+    assert "Kept ours: memory_idx:ams-rec-5: deleted here since it was imported; not brought back" in deleted
+    assert _state() == after_delete
 
 
 def test_a_namespace_of_another_tenant_refuses_the_import_before_any_write(reference):
@@ -234,8 +253,8 @@ def test_a_namespace_of_another_tenant_refuses_the_import_before_any_write(refer
 
 def test_namespace_selects_what_is_imported_and_claimed(reference):
     output = _import(reference, "--namespace", "travel")
-    assert _counts_line(output, "records") == [2, 0, 0, 0, 0]
-    assert _counts_line(output, "sessions") == [1, 0, 0, 0, 0]
+    assert _counts_line(output, "records") == [2, 0, 0, 0, 0, 0]
+    assert _counts_line(output, "sessions") == [1, 0, 0, 0, 0, 0]
     assert "4 records outside --namespace were left out." in output
     assert "1 sessions outside --namespace were left out." in output
     assert sorted(MemoryRecord.objects.values_list("id", flat=True)) == ["ams-rec-4", "ams-rec-5"]
@@ -252,6 +271,6 @@ def test_the_tenant_is_required_unless_auth_is_disabled(reference, settings):
     settings.AUTH_MODE = "disabled"
     out = io.StringIO()
     call_command("import_ams", "--redis-url", reference.redis_url, stdout=out)
-    assert _counts_line(out.getvalue(), "records") == [6, 0, 0, 0, 0]
+    assert _counts_line(out.getvalue(), "records") == [6, 0, 0, 0, 0, 0]
     assert _state()["claims"] == []
     assert _state()["views"] == [(reference.view_id, "", None)]

@@ -10,7 +10,7 @@ from memory.services.ams_import import KINDS, ImportReport, ams_import
 from memory.services.ams_import.source import Reference
 from memory.services.api_keys import NamespaceOwnedElsewhere
 
-OUTCOMES = ("imported", "unchanged", "changed", "taken", "unmapped")
+OUTCOMES = ("imported", "unchanged", "changed", "deleted", "taken", "unmapped")
 
 
 class Command(BaseCommand):

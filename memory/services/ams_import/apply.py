@@ -3,9 +3,10 @@ through our own rows and services, each skipped when already here.
 
 A record or view whose id is here already is skipped: "unchanged" when it came from the
 same source content (the digest in its import history row, or equal fields), "changed"
-when the reference's copy changed since it was imported, or "taken" when the id is a
-record of this server's own. Ours is kept in both cases and the report lists the key: an
-import never overwrites a record someone may have edited here.
+when the reference's copy changed since it was imported, "deleted" when ours was deleted
+since, or "taken" when the id is (or was) a record of this server's own. Ours is kept (or
+stays deleted) and the report lists the key: an import never overwrites, nor brings back,
+a record someone may have edited or deleted here.
 """
 
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ _VIEW_FIELDS = ("name", "source", "group_by", "filters", "time_window_days", "co
 @dataclass(frozen=True)
 class Outcome:
     key: str
-    outcome: str  # imported | unchanged | changed | taken
+    outcome: str  # imported | unchanged | changed | deleted | taken
     reason: str = ""
 
 
@@ -41,31 +42,38 @@ def records_import(*, sources: list[SourceRecord], dry_run: bool) -> list[Outcom
     index follows on commit."""
     ids = [s.values["id"] for s in sources]
     existing = set(MemoryRecord.objects.filter(id__in=ids).values_list("id", flat=True))
+    histories = MemoryHistory.objects.filter(memory_id__in=ids)
+    # Any history: an id that was a record here, even a deleted one, is never given to another.
+    known = set(histories.values_list("memory_id", flat=True))
     imported_digests = {
         h.memory_id: h.detail.get("source", {}).get("digest")
-        for h in MemoryHistory.objects.filter(memory_id__in=ids, actor=ACTOR, action=MemoryHistory.Action.CREATED).only(
-            "memory_id", "detail"
-        )
+        for h in histories.filter(actor=ACTOR, action=MemoryHistory.Action.CREATED).only("memory_id", "detail")
     }
     outcomes: list[Outcome] = []
     new: list[SourceRecord] = []
     for source in {s.values["id"]: s for s in sources}.values():  # SCAN may repeat a key
-        record_id = source.values["id"]
-        if record_id in imported_digests:
-            same = imported_digests[record_id] == source.digest
-            outcomes.append(
-                Outcome(source.key, "unchanged")
-                if same
-                else Outcome(source.key, "changed", "changed on the reference since it was imported; ours kept")
-            )
-        elif record_id in existing:
-            outcomes.append(Outcome(source.key, "taken", f"id {record_id} is a record of this server's; ours kept"))
-        else:
+        outcome = _record_outcome(source, existing, known, imported_digests)
+        outcomes.append(outcome)
+        if outcome.outcome == "imported":
             new.append(source)
-            outcomes.append(Outcome(source.key, "imported"))
     if new and not dry_run:
         _records_write(new)
     return outcomes
+
+
+def _record_outcome(
+    source: SourceRecord, existing: set[str], known: set[str], imported_digests: dict[str, str | None]
+) -> Outcome:
+    record_id = source.values["id"]
+    if record_id in imported_digests and record_id not in existing:
+        return Outcome(source.key, "deleted", "deleted here since it was imported; not brought back")
+    if record_id in imported_digests:
+        if imported_digests[record_id] == source.digest:
+            return Outcome(source.key, "unchanged")
+        return Outcome(source.key, "changed", "changed on the reference since it was imported; ours kept")
+    if record_id in known:
+        return Outcome(source.key, "taken", f"id {record_id} is (or was) a record of this server's; ours kept")
+    return Outcome(source.key, "imported")
 
 
 @transaction.atomic

@@ -282,6 +282,8 @@ def session_parse(key: str, raw: bytes | None, pttl: int) -> SourceSession | Unm
             notes.append(Unmapped(f"{key}#messages[{position}]", "empty content: message left out"))
             continue
         messages.append({name: message.get(name) for name in MESSAGE_FIELDS})
+        # The reference always gives one; stable, so a second run finds the same session.
+        messages[-1]["id"] = message.get("id") or f"{doc['session_id']}-{position}"
         messages[-1]["discrete_memory_extracted"] = message.get("discrete_memory_extracted") or "f"
         notes += _dropped(key, f"messages[{position}]", message, MESSAGE_FIELDS)
     memories = []
