@@ -223,12 +223,12 @@ def _check_read_only(record: MemoryRecord, data: dict[str, Any]) -> None:
     for name in (*READ_ONLY_FIELDS, *SERVER_MOVED_FIELDS):
         if name not in data or _same_value(name, data[name], stored[name]):
             continue
-        moved = name in SERVER_MOVED_FIELDS
+        earlier = " or an earlier value" if name in SERVER_MOVED_FIELDS else ""
+        # Cut: a value (a config, the caller's) may be kilobytes long.
+        sent, kept = repr(data[name])[:100], repr(stored[name])[:100]
         raise field_error(
             ["body", name],
-            f"{name} is read-only: it may be sent only as stored ({stored[name]!r}"
-            + (" or an earlier value" if moved else "")
-            + f"), not {data[name]!r}.",
+            f"{name} is read-only: it may be sent only as stored ({kept}{earlier}), not {sent}.",
             "read_only",
         )
 
