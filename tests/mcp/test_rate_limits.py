@@ -100,3 +100,30 @@ def test_rest_and_mcp_calls_of_one_credential_share_its_limit(server):
         "Request was throttled. This credential is over RATE_LIMIT_WRITES (2/d). Expected available in "
     )
     assert [_session("home", s) is not None for s in ("r1", "m1", "m2", "r2")] == [True, True, False, False]
+
+
+def test_the_upkeep_tools_count_as_their_routes_do(server):
+    """forget, compact, deleting a session and undo are writes (POST/DELETE routes); listing
+    sessions and a history are reads, never limited."""
+    secret = _key("home")
+
+    async def calls(tools):
+        writes = [
+            await tools.result("forget_memories", policy={"budget": 0}),
+            await tools.result("compact_long_term_memories"),
+            await tools.result("delete_working_memory", session_id="s1"),
+            await tools.result("undo_long_term_memory_change", history_id=1),
+        ]
+        reads = [await tools.result("list_sessions") for _ in range(3)]
+        reads += [await tools.result("get_long_term_memory_history", memory_id="tea") for _ in range(3)]
+        return writes, reads
+
+    writes, reads = over_http(server, calls, headers={"Authorization": f"Bearer {secret}"})
+    assert [w.isError for w in writes] == [False, False, True, True]
+    for refused in writes[2:]:
+        _refusal(refused, "RATE_LIMIT_WRITES")
+    assert [r.isError for r in reads] == [False, False, False, True, True, True]
+    # The histories are refused for what they are, no history in this key's scope, not for the limit.
+    assert {r.content[0].text for r in reads[3:]} == {
+        "Error executing tool get_long_term_memory_history: memory_id: no history."
+    }
