@@ -29,3 +29,21 @@ def partition_match(view_id: str) -> str:
 def partition_key_of(key: str, view_id: str) -> str:
     """The partition key (the encoded group) a result key ends with."""
     return key.removeprefix(f"summary_view:{view_id}:summary:")
+
+
+# The families of the other keys a reference holds, and why the import leaves them.
+FAMILY_REASONS = {
+    "memory-server": "the reference's task queue (docket): its pending work is not carried over",
+    "messages": "an older release's session messages: upgrade the reference to 0.15 (it migrates them) first",
+    "context": "an older release's session context: upgrade the reference to 0.15 (it migrates them) first",
+    "metadata": "an older release's session metadata: upgrade the reference to 0.15 (it migrates them) first",
+    "tokens": "an older release's session token count: upgrade the reference to 0.15 (it migrates them) first",
+    "sessions": "an older release's session listing: upgrade the reference to 0.15 (it migrates them) first",
+}
+_IMPORTED = ("working_memory", "summary_view", "auth_token", "auth_tokens")
+
+
+def family(key: str, record_prefix: str) -> str | None:
+    """The family of a key the import does not read (its first `:` part), None for one it does."""
+    name = key.split(":", 1)[0]
+    return None if name in _IMPORTED or name == record_prefix else name

@@ -189,6 +189,10 @@ def test_import_answers_what_the_reference_answered(reference, live_server, api_
         SummaryPartition.objects.values_list("group_key", "namespace", "user_id", "memory_count", "source_count")
     ) == [("user_id=alice", "acme", "alice", 2, 0), ("user_id=bob", "acme", "bob", 1, 0)]
     assert "Namespaces claimed for tenant 'acme-co': acme, travel" in first
+    # Its other keys are named too: here only its task queue.
+    assert [line.split(" (")[0] for line in first.splitlines() if line.startswith("Not imported:")] == [
+        "Not imported: memory-server:*"
+    ]
     history = MemoryHistory.objects.get(memory_id="ams-rec-1")
     assert (history.actor, history.action) == ("import:ams", "created")
     assert history.detail["source"]["key"] == "memory_idx:ams-rec-1"

@@ -99,7 +99,23 @@ def ams_import(*, reference: Reference, tenant: str, dry_run: bool, progress: Pr
         for batch in reference.batches(ams.AUTH_TOKEN_MATCH)
         for key in batch
     ]
+    report.unmapped += _other_keys(reference)
     return report
+
+
+def _other_keys(reference: Reference) -> list[Unmapped]:
+    """The reference's other keys, by family (its task queue, an older layout's keys): counted
+    and listed, so nothing in its Redis goes unmentioned."""
+    families = Counter[str]()
+    for batch in reference.batches("*"):
+        for key in batch:
+            family = ams.family(key.decode(errors="replace"), reference.record_prefix)
+            if family is not None:
+                families[family] += 1
+    return [
+        Unmapped(f"{family}:* ({count} keys)", ams.FAMILY_REASONS.get(family, "not a kind of key this import knows"))
+        for family, count in sorted(families.items())
+    ]
 
 
 def _records(reference: Reference, report: ImportReport, dry_run: bool, step: Step) -> None:
