@@ -185,7 +185,9 @@ def _task_end(task: Task, *, error: str | None) -> None:
 
 def continuous_views_refresh_claim() -> bool:
     """Claim this SUMMARY_VIEW_REFRESH_SECONDS interval's refresh (the index sweep asks on
-    each of its runs); False when it was already claimed."""
+    each of its runs); False when it was already claimed, or no view is continuous."""
+    if not continuous_views().exists():
+        return False
     ttl_ms = max(int(settings.SUMMARY_VIEW_REFRESH_SECONDS * 1000), 1)
     return bool(get_redis().set(redis_keys.SUMMARY_REFRESH_LOCK_KEY, timezone.now().isoformat(), nx=True, px=ttl_ms))
 
