@@ -147,6 +147,9 @@ def main() -> int:
         redis_port=args.redis_port, port=args.port, embeddings_port=args.embeddings_port, data_dir=args.dir
     )
     reference.start()
+    # Blocked so that sigwait receives them (else SIGTERM would end this process and leave the
+    # others running); only now, as children inherit a blocked signal and would ignore it.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     print(f"reference at {reference.url}, Redis {reference.redis_url}", flush=True)
     try:
         signal.sigwait({signal.SIGINT, signal.SIGTERM})
