@@ -72,15 +72,22 @@ def task_get(*, task_id: str, tenant: str) -> Task | None:
 # --- Records --------------------------------------------------------------------------------------
 
 
-def _json_token(value: str) -> str:
-    """How `value` appears inside a JSON list column's text: SQLite keeps Django's
-    json.dumps (ASCII-escaped), PostgreSQL's jsonb prints characters as they are."""
-    return json.dumps(value, ensure_ascii=connection.vendor == "sqlite")
+def _list_holds(field: str, value: str) -> Q:
+    """Whether a JSON list column holds `value` as one whole item: its text (SQLite keeps
+    Django's json.dumps, ASCII-escaped; PostgreSQL's jsonb prints characters as they are,
+    with the same ", " between items) holds the quoted value between "[" or ", " and "]"
+    or ",", so a value inside a longer one ("b" in "a\"b") is no match."""
+    token = json.dumps(value, ensure_ascii=connection.vendor == "sqlite")
+    lookup = f"_{field}_text__contains"
+    q = Q()
+    for before, after in (("[", "]"), ("[", ","), (", ", "]"), (", ", ",")):
+        q |= Q(**{lookup: f"{before}{token}{after}"})
+    return q
 
 
 def _tag_q(field: str, op: str, values: list[str]) -> Q:
     if field in _LIST_FIELDS:
-        holds = [Q(**{f"_{field}_text__contains": _json_token(v)}) for v in values]
+        holds = [_list_holds(field, v) for v in values]
     else:
         holds = [Q(**{field: v}) for v in values]
     any_of, every = Q(), Q()

@@ -167,6 +167,7 @@ def test_filters_on_extraction_strategy_topics_and_event_date(api):
         },
         {"text": "t2", "topics": ["food"], "event_date": "2025-03-01T00:00:00Z"},
         {"text": "t3", "topics": ["travel"]},
+        {"text": "t4", "topics": ['long "food" trip', "foodie"]},  # holds "food" only inside longer topics
         user_id="alice",
     )
 
@@ -174,9 +175,10 @@ def test_filters_on_extraction_strategy_topics_and_event_date(api):
         return _run(api, _create(api, filters=filters)["id"], {"user_id": "alice"})["memory_count"]
 
     assert count({"extraction_strategy": "summary"}) == 1
-    assert count({"extraction_strategy": {"eq": "discrete"}}) == 2
+    assert count({"extraction_strategy": {"eq": "discrete"}}) == 3
     assert count({"topics": {"all": ["food", "travel"]}}) == 1
     assert count({"topics": ["food", "travel"]}) == 3  # the reference's list: any of them
+    assert count({"topics": {"none": ["food"]}}) == 2
     assert count({"topics": {"any": ["food"]}}) == 2
     assert count({"event_date": {"gte": "2025-02-01T00:00:00Z"}}) == 1
     assert count({"event_date": {"between": ["2025-01-01T00:00:00Z", "2025-12-31T00:00:00Z"]}}) == 2
