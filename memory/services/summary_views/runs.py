@@ -155,6 +155,8 @@ def _chunk(task: Task, *, offset: int, force: bool) -> None:
     if task.status == Task.Status.PENDING:
         task.status, task.started_at = Task.Status.RUNNING, now
     task.partitions_total = len(groups)
+    if not _task_update(task, "status", "started_at", "partitions_total"):
+        return  # another delivery of this task finished it meanwhile
     chunk = groups[offset : offset + settings.SUMMARY_VIEW_RUN_CHUNK]
     for group in chunk:
         if force or _needs_run(view, group, now):
@@ -162,9 +164,8 @@ def _chunk(task: Task, *, offset: int, force: bool) -> None:
     task.partitions_done = min(offset + len(chunk), len(groups))
     if task.partitions_done >= len(groups):
         _task_end(task, error=None)
-        return
-    task.save(update_fields=["status", "started_at", "partitions_total", "partitions_done"])
-    enqueue_summary_view_run(task_id=task.id, offset=offset + len(chunk), force=force)
+    elif _task_update(task, "partitions_done"):
+        enqueue_summary_view_run(task_id=task.id, offset=offset + len(chunk), force=force)
 
 
 def _needs_run(view: SummaryView, group: dict[str, str], now: datetime) -> bool:
@@ -172,12 +173,19 @@ def _needs_run(view: SummaryView, group: dict[str, str], now: datetime) -> bool:
     return partition is None or partition_is_stale(partition=partition, now=now)
 
 
+def _task_update(task: Task, *fields: str) -> bool:
+    """Write these fields of a task that has not ended; False when it has (a duplicate
+    delivery ended it first): an ended task never goes back to running."""
+    unfinished = Task.objects.filter(pk=task.pk, status__in=[Task.Status.PENDING, Task.Status.RUNNING])
+    return unfinished.update(**{name: getattr(task, name) for name in fields}) > 0
+
+
 def _task_end(task: Task, *, error: str | None) -> None:
     task.status = Task.Status.FAILED if error else Task.Status.COMPLETED
     task.error_message = error
     task.started_at = task.started_at or timezone.now()
     task.completed_at = timezone.now()
-    task.save()
+    _task_update(task, "status", "error_message", "started_at", "completed_at", "partitions_done", "partitions_total")
 
 
 # --- Continuous views -----------------------------------------------------------------------------

@@ -109,6 +109,11 @@ def test_force_recomputes_fresh_partitions_and_without_it_they_are_skipped(api):
     first = runs.task_create(view=view, task_id="t-first", force=False, actor="test")
     runs.task_chunk_run(task_id=first.id, offset=0, force=False)
     assert SummaryRun.objects.filter(task_id="t-first").count() == 3
+    runs.task_chunk_run(task_id=first.id, offset=0, force=True)  # a late duplicate of an ended task
+    assert (Task.objects.get(id="t-first").status, SummaryRun.objects.filter(task_id="t-first").count()) == (
+        "completed",
+        3,
+    )
     runs.task_create(view=view, task_id="t-again", force=False, actor="test")
     runs.task_chunk_run(task_id="t-again", offset=0, force=False)
     assert (Task.objects.get(id="t-again").status, SummaryRun.objects.filter(task_id="t-again").count()) == (
