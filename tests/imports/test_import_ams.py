@@ -6,6 +6,7 @@ import io
 from datetime import datetime
 
 import pytest
+import redis
 from agent_memory_client.filters import Namespace, UserId
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -278,3 +279,18 @@ def test_the_tenant_is_required_unless_auth_is_disabled(reference, settings):
     assert _counts_line(out.getvalue(), "records") == [6, 0, 0, 0, 0, 0]
     assert _state()["claims"] == []
     assert _state()["views"] == [(reference.view_id, "", None)]
+
+
+def test_reuse_vectors_keeps_the_reference_s_own_once_they_prove_to_be_our_model_s(reference, settings):
+    """The reference embedded with this server's model (through benchmarks/embedding_server.py)."""
+    settings.EMBEDDING_DIMENSIONS = 512
+    with pytest.raises(CommandError, match=r"has no 512-dimension vector \(EMBEDDING_DIMENSIONS\)"):
+        _import(reference, "--reuse-vectors")
+    assert MemoryRecord.objects.count() == 0
+    settings.EMBEDDING_DIMENSIONS = 384
+
+    output = _import(reference, "--reuse-vectors")
+    assert _counts_line(output, "records") == [6, 0, 0, 0, 0, 0]
+    theirs = redis.Redis.from_url(reference.redis_url)
+    for row in MemoryRecord.objects.all():
+        assert row.embedding == theirs.hget(f"memory_idx:{row.id}", "vector")

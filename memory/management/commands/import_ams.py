@@ -7,6 +7,7 @@ from tqdm import tqdm
 
 from memory.redis_keys.ams import DEFAULT_RECORD_PREFIX
 from memory.services.ams_import import KINDS, ImportReport, ams_import
+from memory.services.ams_import.apply import VectorsOfAnotherModel
 from memory.services.ams_import.source import Reference
 from memory.services.api_keys import NamespaceOwnedElsewhere
 
@@ -41,6 +42,12 @@ class Command(BaseCommand):
             help="the reference's REDISVL_INDEX_PREFIX (default: memory_idx)",
         )
         parser.add_argument("--batch-size", type=int, default=200, help="keys per SCAN batch and per commit")
+        parser.add_argument(
+            "--reuse-vectors",
+            action="store_true",
+            help="keep the reference's vectors instead of embedding again (it ran this server's EMBEDDING_MODEL; "
+            "checked on each batch)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         tenant = options["tenant"] or ""
@@ -65,10 +72,13 @@ class Command(BaseCommand):
                 reference=reference,
                 tenant=tenant,
                 dry_run=dry_run,
+                reuse_vectors=options["reuse_vectors"],
                 progress=lambda kind, done, total: _advance(bar, kind, done, total),
             )
         except NamespaceOwnedElsewhere as exc:
             raise CommandError(f"{exc} Nothing was imported.") from exc
+        except VectorsOfAnotherModel as exc:
+            raise CommandError(f"{exc} (the batches before it are imported; a run without it resumes)") from exc
         except redis.RedisError as exc:
             raise CommandError(f"the reference's Redis failed ({exc}); run the command again to resume") from exc
         finally:

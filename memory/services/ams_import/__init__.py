@@ -71,10 +71,18 @@ def ams_namespaces(reference: Reference) -> tuple[set[str], dict[str, int]]:
     return found, dict(totals)
 
 
-def ams_import(*, reference: Reference, tenant: str, dry_run: bool, progress: Progress | None = None) -> ImportReport:
+def ams_import(
+    *,
+    reference: Reference,
+    tenant: str,
+    dry_run: bool,
+    reuse_vectors: bool = False,
+    progress: Progress | None = None,
+) -> ImportReport:
     """Import everything `reference` selects for `tenant` ("" with AUTH_MODE=disabled: no
     namespace is claimed). A namespace another tenant owns raises NamespaceOwnedElsewhere
-    naming it, before anything is written."""
+    naming it, before anything is written. `reuse_vectors`: keep the reference's vectors
+    (VectorsOfAnotherModel, raised at the first batch, when they are not our model's)."""
     report = ImportReport()
     namespaces, report.totals = ams_namespaces(reference)
     report.namespaces = sorted(namespaces)
@@ -91,7 +99,7 @@ def ams_import(*, reference: Reference, tenant: str, dry_run: bool, progress: Pr
         if progress is not None:
             progress(kind, done, total)
 
-    _records(reference, report, dry_run, step)
+    _records(reference, report, dry_run, reuse_vectors, step)
     _sessions(reference, report, dry_run, step)
     _views(reference, report, tenant, dry_run, step)
     report.unmapped += [
@@ -118,7 +126,7 @@ def _other_keys(reference: Reference) -> list[Unmapped]:
     ]
 
 
-def _records(reference: Reference, report: ImportReport, dry_run: bool, step: Step) -> None:
+def _records(reference: Reference, report: ImportReport, dry_run: bool, reuse_vectors: bool, step: Step) -> None:
     for batch in reference.batches(ams.record_match(reference.record_prefix)):
         sources: list[SourceRecord] = []
         for parsed in reference.records(batch):
@@ -127,7 +135,7 @@ def _records(reference: Reference, report: ImportReport, dry_run: bool, step: St
             elif reference.selected(parsed.values["namespace"], "records"):
                 sources.append(parsed)
                 report.notes += parsed.notes
-        for outcome in records_import(sources=sources, dry_run=dry_run):
+        for outcome in records_import(sources=sources, dry_run=dry_run, reuse_vectors=reuse_vectors):
             report.add("records", outcome)
         report.without_namespace += sum(1 for s in sources if s.values["namespace"] is None)
         step("records", len(batch))

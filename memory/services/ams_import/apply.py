@@ -12,6 +12,8 @@ a record someone may have edited or deleted here.
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -36,10 +38,11 @@ class Outcome:
     reason: str = ""
 
 
-def records_import(*, sources: list[SourceRecord], dry_run: bool) -> list[Outcome]:
-    """One batch of records: new ids embedded with our model and written with their
-    history (actor `import:ams`, the source key and digest), in one transaction; the
-    index follows on commit."""
+def records_import(*, sources: list[SourceRecord], dry_run: bool, reuse_vectors: bool = False) -> list[Outcome]:
+    """One batch of records: new ids embedded with our model (or, `reuse_vectors`, with the
+    reference's vectors once they prove to be our model's) and written with their history
+    (actor `import:ams`, the source key and digest), in one transaction; the index follows
+    on commit."""
     ids = [s.values["id"] for s in sources]
     existing = set(MemoryRecord.objects.filter(id__in=ids).values_list("id", flat=True))
     histories = MemoryHistory.objects.filter(memory_id__in=ids)
@@ -57,7 +60,7 @@ def records_import(*, sources: list[SourceRecord], dry_run: bool) -> list[Outcom
         if outcome.outcome == "imported":
             new.append(source)
     if new and not dry_run:
-        _records_write(new)
+        _records_write(new, reuse_vectors=reuse_vectors)
     return outcomes
 
 
@@ -76,10 +79,44 @@ def _record_outcome(
     return Outcome(source.key, "imported")
 
 
+class VectorsOfAnotherModel(ValueError):
+    """--reuse-vectors, but the reference's vectors are not what this server's model makes."""
+
+
+# Our model's vector of a text and the reference's of the same text, when it ran the same
+# model: equal but for float rounding (and its provider's batching).
+SAME_MODEL_MIN_COSINE = 0.99
+
+
+def _vectors(sources: list[SourceRecord], reuse: bool) -> np.ndarray:
+    """Our model's vectors of the records' texts: embedded, or with `reuse` the reference's
+    own, once the batch's first text embedded here matches its stored vector."""
+    if not reuse:
+        return embed_records((s.values["text"], None) for s in sources)
+    dimensions = settings.EMBEDDING_DIMENSIONS
+    wrong = next((s for s in sources if len(s.vector) != 4 * dimensions), None)
+    if wrong is not None:
+        raise VectorsOfAnotherModel(
+            f"{wrong.key} has no {dimensions}-dimension vector (EMBEDDING_DIMENSIONS): run without --reuse-vectors"
+        )
+    theirs: np.ndarray = np.stack([np.frombuffer(s.vector, dtype=np.float32) for s in sources])
+    norms = np.linalg.norm(theirs, axis=1, keepdims=True)
+    if not np.allclose(norms, 1.0, atol=1e-3):  # ours are L2-normalised; kept as they are when theirs are too
+        theirs = (theirs / np.where(norms == 0, 1.0, norms)).astype(np.float32)
+    probe = embed_records([(sources[0].values["text"], None)])[0]
+    cosine = float(np.dot(probe, theirs[0]))
+    if cosine < SAME_MODEL_MIN_COSINE:
+        raise VectorsOfAnotherModel(
+            f"the reference's vector of {sources[0].key} is not this server's model's (cosine {cosine:.2f}): "
+            "run without --reuse-vectors"
+        )
+    return theirs
+
+
 @transaction.atomic
-def _records_write(sources: list[SourceRecord]) -> None:
+def _records_write(sources: list[SourceRecord], *, reuse_vectors: bool) -> None:
     now = timezone.now()
-    vectors = embed_records((s.values["text"], None) for s in sources)
+    vectors = _vectors(sources, reuse_vectors)
     model = embeddings.model_name()
     rows = []
     for source, vector in zip(sources, vectors, strict=True):

@@ -2,8 +2,8 @@
 batches (never KEYS), each key parsed into what our services write, or into an `Unmapped`
 naming the key and why. Nothing here writes, to either Redis or our DB.
 
-Layout: `memory.redis_keys.ams`. A record hash's `vector` and `memory_hash` are not
-read: we embed with our model and hash with our dedup's hash. Its
+Layout: `memory.redis_keys.ams`. A record hash's `memory_hash` is not read (ours is our
+dedup's hash); its `vector` is kept aside, for `--reuse-vectors` only. Its
 `discrete_memory_extracted` goes to the import's history row (our records are never
 re-extracted, so the API answers "t" for every record).
 """
@@ -28,7 +28,7 @@ _TEXT_FIELDS = {"text": "text", "id_": "id", "session_id": "session_id", "user_i
 _TAG_FIELDS = ("topics", "entities", "extracted_from")
 _TIME_FIELDS = ("created_at", "last_accessed", "updated_at", "persisted_at", "event_date")
 _JSON_FIELDS = ("metadata", "extraction_strategy_config")
-# Read for the history row, or recomputed here (vector: our model; memory_hash: our hash).
+# Read for the history row or --reuse-vectors, or recomputed here (memory_hash: our hash).
 _NOT_COPIED = ("vector", "memory_hash", "discrete_memory_extracted")
 # A search on the reference counts an access: not a change of the record's content.
 _NOT_DIGESTED = ("vector", "access_count", "last_accessed")
@@ -72,6 +72,7 @@ class SourceRecord:
     digest: str  # of the hash as read (less vector and access counts): a later edit on the reference shows
     discrete_memory_extracted: str
     notes: tuple[Unmapped, ...] = ()  # fields it had that we do not keep
+    vector: bytes = b""  # the reference's embedding (float32), reused only when asked to
 
 
 @dataclass(frozen=True)
@@ -253,6 +254,7 @@ def record_parse(key: str, fields: dict[bytes, bytes]) -> SourceRecord | Unmappe
         digest=hashlib.sha256(json.dumps(digest_source, sort_keys=True).encode()).hexdigest(),
         discrete_memory_extracted=_text(raw.get("discrete_memory_extracted")) or "f",
         notes=notes,
+        vector=raw.get("vector") or b"",
     )
 
 
