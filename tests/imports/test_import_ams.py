@@ -13,6 +13,8 @@ from django.core.management.base import CommandError
 
 from memory.models import MemoryHistory, MemoryRecord, SummaryPartition, SummaryView, TenantNamespace
 from memory.redis_client import get_redis
+from memory.services.ams_import import ams_import
+from memory.services.ams_import.source import Reference as ReferenceRedis
 from memory.services.api_keys import api_key_create
 from tests.helpers import with_client
 from tests.imports.reference_data import RECORDS, SESSION_MEMORY, SESSIONS
@@ -294,3 +296,21 @@ def test_reuse_vectors_keeps_the_reference_s_own_once_they_prove_to_be_our_model
     theirs = redis.Redis.from_url(reference.redis_url)
     for row in MemoryRecord.objects.all():
         assert row.embedding == theirs.hget(f"memory_idx:{row.id}", "vector")
+
+
+def test_an_interrupted_import_resumes(reference):
+    def interrupt(kind: str, done: int, total: int) -> None:
+        raise KeyboardInterrupt  # after the first batch: two records, committed
+
+    with pytest.raises(KeyboardInterrupt):
+        ams_import(
+            reference=ReferenceRedis.connect(reference.redis_url, batch_size=2),
+            tenant="acme-co",
+            dry_run=False,
+            progress=interrupt,
+        )
+    assert MemoryRecord.objects.count() == MemoryHistory.objects.count() == 2
+    output = _import(reference)
+    assert _counts_line(output, "records") == [4, 2, 0, 0, 0, 0]
+    assert _counts_line(output, "sessions") == [2, 0, 0, 0, 0, 0]
+    assert MemoryRecord.objects.count() == MemoryHistory.objects.count() == 6
