@@ -209,11 +209,28 @@ def _compact_json_bytes(value: object) -> int:
     return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode())
 
 
+# What every response renders (orjson): integers of 64 bits, at most 254 levels of
+# nesting. A record's JSON past either was stored and then broke every answer that
+# carried it, a 500 (found by schema fuzzing); it is refused on the way in.
+_JSON_INT_RANGE = (-(2**63), 2**64 - 1)
+JSON_MAX_DEPTH = 64
+
+
+def _json_problem(value: object, depth: int = 1) -> str | None:
+    if depth > JSON_MAX_DEPTH:
+        return f"Must nest at most {JSON_MAX_DEPTH} levels deep."
+    if isinstance(value, int) and not isinstance(value, bool) and not _JSON_INT_RANGE[0] <= value <= _JSON_INT_RANGE[1]:
+        return "Integers must fit in 64 bits."
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    return next((p for p in (_json_problem(item, depth + 1) for item in items) if p), None)
+
+
 @extend_schema_field({"type": "object", "additionalProperties": True, "nullable": True})
 class RecordJSONField(serializers.JSONField):
     """A record's `metadata` or `extraction_strategy_config`: a free JSON object (null is
-    an empty one), at most MEMORY_METADATA_MAX_BYTES in its compact encoding: it is
-    stored in the row and in every history snapshot, so it is bounded like the text."""
+    an empty one), at most MEMORY_METADATA_MAX_BYTES in its compact encoding (it is
+    stored in the row and in every history snapshot, so it is bounded like the text),
+    which every response can render (`_json_problem`)."""
 
     default_error_messages = {
         "not_an_object": "Must be a JSON object.",
@@ -227,10 +244,13 @@ class RecordJSONField(serializers.JSONField):
             self.fail("not_an_object")
         try:
             size = _compact_json_bytes(data)
-        except ValueError:  # NaN or Infinity: not JSON
+        except (ValueError, RecursionError):  # NaN or Infinity (not JSON), or nested past Python's limit
             self.fail("invalid")
         if size > settings.MEMORY_METADATA_MAX_BYTES:
             self.fail("too_large", max_bytes=settings.MEMORY_METADATA_MAX_BYTES, size=size)
+        problem = _json_problem(data)
+        if problem:
+            raise serializers.ValidationError(problem)
         return data
 
 

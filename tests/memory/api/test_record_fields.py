@@ -230,3 +230,33 @@ def test_agent_memory_client_edits_with_a_fetched_record_spread_into_the_changes
         fetched.created_at,
     )
     assert MemoryHistory.objects.get(memory_id="r", action="edited").detail["changed"] == ["text"]
+
+
+def _nest(depth: int) -> dict | int:
+    """`depth` objects, one in the other, around a 1."""
+    return {"a": _nest(depth - 1)} if depth else 1
+
+
+@pytest.mark.parametrize(
+    ("metadata", "msg"),
+    [
+        ({"n": 2**64}, "Integers must fit in 64 bits."),
+        ({"n": [-(2**63) - 1]}, "Integers must fit in 64 bits."),
+        ({"n": _nest(63)}, "Must nest at most 64 levels deep."),
+    ],
+)
+def test_metadata_an_answer_could_not_render_is_refused(api, metadata, msg):
+    # Schema fuzzing stored a 20-digit integer, and every search that found the record was a 500.
+    response = api.post("/v1/long-term-memory/", {"memories": [{"text": "x", "metadata": metadata}]}, format="json")
+
+    assert _error(response) == (["body", "memories", 0, "metadata"], msg)
+    assert MemoryRecord.objects.count() == 0
+
+
+def test_metadata_at_the_edges_of_what_renders_is_kept(api):
+    metadata = {"big": 2**64 - 1, "small": -(2**63), "deep": _nest(62)}
+    _create(api, {"id": "r", "text": "Alice likes tea", "metadata": metadata})
+
+    assert api.get("/v1/long-term-memory/r").json()["metadata"] == metadata
+    found = api.post("/v1/long-term-memory/search", {"text": "tea"}, format="json").json()["memories"]
+    assert [m["metadata"] for m in found] == [metadata]
