@@ -128,6 +128,11 @@ VIEW = CreateSummaryViewRequest(
     filters={"namespace": "acme"},
     time_window_days=3650,
     continuous=False,
+    prompt="Summarize what matters about this user for travel bookings.",
+)
+# A model this server's operator has not allowed (LLM_ALLOWED_MODELS): the import lists it.
+VIEW_OF_ANOTHER_MODEL = CreateSummaryViewRequest(
+    name="by type", source="long_term", group_by=["memory_type"], model_name="gpt-4o"
 )
 
 # Partitions the reference computes (its model is unreachable here, so it stores its own
@@ -140,6 +145,7 @@ async def _load(client: MemoryAPIClient) -> str:
     for session in SESSIONS:
         await client.put_working_memory(session.session_id, session, user_id=session.user_id)
     view = await client.create_summary_view(VIEW)
+    await client.create_summary_view(VIEW_OF_ANOTHER_MODEL)
     expected = [r.id for r in RECORDS] + [SESSION_MEMORY.id]
     for _ in range(240):  # the reference indexes in its task worker
         found = 0

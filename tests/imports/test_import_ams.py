@@ -16,6 +16,7 @@ from memory.redis_client import get_redis
 from memory.services.ams_import import ams_import
 from memory.services.ams_import.source import Reference as ReferenceRedis
 from memory.services.api_keys import api_key_create
+from policies.llm_models import allowed_models_text
 from tests.helpers import with_client
 from tests.imports.reference_data import RECORDS, SESSION_MEMORY, SESSIONS
 
@@ -178,14 +179,14 @@ def test_import_answers_what_the_reference_answered(reference, live_server, api_
     dry = _import(reference, "--dry-run")
     assert _counts_line(dry, "records") == [6, 0, 0, 0, 0, 0]
     assert _counts_line(dry, "sessions") == [2, 0, 0, 0, 0, 0]
-    assert _counts_line(dry, "views") == [1, 0, 0, 0, 0, 0]
+    assert _counts_line(dry, "views") == [1, 0, 0, 0, 0, 1]
     empty = _state()
     assert empty == {"records": [], "history": 0, "views": [], "partitions": 0, "claims": [], "sessions": {}}
 
     first = _import(reference)
     assert _counts_line(first, "records") == [6, 0, 0, 0, 0, 0]
     assert _counts_line(first, "sessions") == [2, 0, 0, 0, 0, 0]
-    assert _counts_line(first, "views") == [1, 0, 0, 0, 0, 0]
+    assert _counts_line(first, "views") == [1, 0, 0, 0, 0, 1]
     assert _counts_line(first, "partitions") == [2, 0, 0, 0, 0, 0]
     # The reference keeps no memory ids for a partition: none linked, so our next run recomputes it.
     assert sorted(
@@ -193,13 +194,20 @@ def test_import_answers_what_the_reference_answered(reference, live_server, api_
     ) == [("user_id=alice", "acme", "alice", 2, 0), ("user_id=bob", "acme", "bob", 1, 0)]
     assert "Namespaces claimed for tenant 'acme-co': acme, travel" in first
     # Its other keys are named too: here only its task queue.
-    assert [line.split(" (")[0] for line in first.splitlines() if line.startswith("Not imported:")] == [
+    not_imported = [line for line in first.splitlines() if line.startswith("Not imported:")]
+    assert [line.split(" (")[0] for line in not_imported if "memory-server" in line] == [
         "Not imported: memory-server:*"
+    ]
+    assert [line.split(": ", 2)[2] for line in not_imported if "summary_view" in line] == [
+        "refused: model 'gpt-4o' is not allowed; allowed: " + allowed_models_text()
     ]
     history = MemoryHistory.objects.get(memory_id="ams-rec-1")
     assert (history.actor, history.action) == ("import:ams", "created")
     assert history.detail["source"]["key"] == "memory_idx:ams-rec-1"
     assert history.detail["source"]["discrete_memory_extracted"] == "f"
+    # The view's own prompt became its summarizing policy version, as a view created here would.
+    view = SummaryView.objects.get(id=reference.view_id)
+    assert view.policy_version is not None and view.created_by == "import:ams"
 
     # A key of the tenant the import claimed the namespaces for, as a moved client carries.
     _, tenant_key = api_key_create(
@@ -221,7 +229,7 @@ def test_import_answers_what_the_reference_answered(reference, live_server, api_
     again = _import(reference)
     assert _counts_line(again, "records") == [0, 6, 0, 0, 0, 0]
     assert _counts_line(again, "sessions") == [0, 2, 0, 0, 0, 0]
-    assert _counts_line(again, "views") == [0, 1, 0, 0, 0, 0]
+    assert _counts_line(again, "views") == [0, 1, 0, 0, 0, 1]
     assert _counts_line(again, "partitions") == [0, 2, 0, 0, 0, 0]
     assert _state() == before
     assert len(before["records"]) == 6 and before["history"] == 6 and len(before["sessions"]) == 2

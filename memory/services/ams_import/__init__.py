@@ -13,6 +13,8 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from django.core.exceptions import ValidationError
+
 from memory.models import SummaryView, TenantNamespace
 from memory.redis_keys import ams
 from memory.services.ams_import.apply import (
@@ -169,7 +171,11 @@ def _views(reference: Reference, report: ImportReport, tenant: str, dry_run: boo
             filtered = parsed.values.get("filters", {}).get("namespace")
             if isinstance(filtered, str) and not reference.selected(filtered, "views"):
                 continue
-            outcome, view = view_import(source=parsed, tenant=tenant, namespaces=reach, dry_run=dry_run)
+            try:
+                outcome, view = view_import(source=parsed, tenant=tenant, namespaces=reach, dry_run=dry_run)
+            except ValidationError as exc:  # its prompt or model, refused as a view created here would be
+                report.skip("views", Unmapped(parsed.key, f"refused: {'; '.join(exc.messages)}"))
+                continue
             report.add("views", outcome)
             _partitions(reference, report, parsed, view, dry_run)
         step("views", len(batch))

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -24,7 +25,9 @@ from memory.selectors.working_memory import working_memory_get
 from memory.services.ams_import.source import SourcePartition, SourceRecord, SourceSession, SourceView
 from memory.services.long_term.dedup import memory_hash
 from memory.services.long_term.indexing import embed_records, index_on_commit, vector_bytes
+from memory.services.summary_views.views import summary_view_create
 from memory.services.working_memory import working_memory_put
+from policies.llm_models import model_refusal
 
 ACTOR = "import:ams"
 SOURCE = "agent-memory-server"
@@ -217,11 +220,19 @@ def view_import(
             return Outcome(source.key, "unchanged"), here
         return Outcome(source.key, "changed", "differs from the view here; ours kept"), here
     if dry_run:
+        refusal = model_refusal(values["model_name"] or "")  # what the create would refuse
+        if refusal:
+            raise ValidationError({"model": refusal})
         return Outcome(source.key, "imported"), None
     filtered = values["filters"].get("namespace")
     reach = [filtered] if isinstance(filtered, str) and namespaces and filtered in namespaces else namespaces
-    view = SummaryView.objects.create(
-        id=source.values["id"], tenant=tenant, namespaces=reach, user_ids=None, created_by=ACTOR, **values
+    # Through the create service, so a view with its own prompt or model gets its policy version.
+    view = summary_view_create(
+        tenant=tenant,
+        namespaces=frozenset(reach) if reach is not None else None,
+        user_ids=None,
+        fields={"id": source.values["id"], **values},
+        actor=ACTOR,
     )
     return Outcome(source.key, "imported"), view
 
