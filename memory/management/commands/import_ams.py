@@ -80,7 +80,7 @@ class Command(BaseCommand):
         except VectorsOfAnotherModel as exc:
             raise CommandError(f"{exc} (the batches before it are imported; a run without it resumes)") from exc
         except redis.RedisError as exc:
-            raise CommandError(f"the reference's Redis failed ({exc}); run the command again to resume") from exc
+            raise CommandError(f"Redis failed ({exc}); run the command again to resume") from exc
         finally:
             bar.close()
         self._print(report, tenant=tenant, dry_run=dry_run, outside=reference.skipped_outside)

@@ -172,6 +172,9 @@ def session_import(*, source: SourceSession, dry_run: bool) -> Outcome:
     so our promotion does not make them again: the import brings the records themselves."""
     here = working_memory_get(session_id=source.session_id, namespace=source.namespace, user_id=None)
     if here is not None:
+        if (here.get("user_id") or None) != source.user_id:
+            # The reference keys a session by user too; here a namespace has one session of an id.
+            return Outcome(source.key, "taken", f"session {source.session_id} here is another user's; ours kept")
         if _session_equal(here, source):
             return Outcome(source.key, "unchanged")
         return Outcome(source.key, "changed", "differs from the session here; ours kept")
