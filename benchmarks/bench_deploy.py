@@ -11,6 +11,7 @@ from pathlib import Path
 
 import redis
 import requests
+from reference_env import reference_env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR = BASE_DIR / "var" / "bench"
@@ -53,24 +54,7 @@ REFERENCE = {
     "label": "agent-memory-server 0.15.2",
     "redis_port": 6521,
     "port": 8022,
-    "env": {
-        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-        "DISABLE_AUTH": "true",
-        "AUTH_MODE": "disabled",
-        "LONG_TERM_MEMORY": "true",
-        "ENABLE_DISCRETE_MEMORY_EXTRACTION": "false",
-        "ENABLE_TOPIC_EXTRACTION": "false",
-        "ENABLE_NER": "false",
-        "ENABLE_WORKING_MEMORY_SUMMARIZATION": "false",
-        "INDEX_ALL_MESSAGES_IN_LONG_TERM_MEMORY": "false",
-        "FORGETTING_ENABLED": "false",
-        "GENERATION_MODEL": "gpt-4o-mini",
-        "EMBEDDING_MODEL": "openai/all-MiniLM-L6-v2",
-        "REDISVL_VECTOR_DIMENSIONS": "384",
-        "OPENAI_API_KEY": "bench-no-key",
-        "OPENAI_API_BASE": f"http://127.0.0.1:{_REF_EMBEDDINGS_PORT}/v1",
-        "LOG_LEVEL": "WARNING",
-    },
+    "env": reference_env(embeddings_port=_REF_EMBEDDINGS_PORT, api_key="bench-no-key"),
     "setup": [],
     "processes": [
         # Our settings would read the reference's EMBEDDING_MODEL: the local model it is.

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import requests
 
+from benchmarks.reference_env import reference_env
 from memoryproject import localredis
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -47,22 +48,7 @@ class Reference:
             **env,
             "REDIS_URL": self.redis_url,
             "PYTHONUNBUFFERED": "1",
-            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-            "DISABLE_AUTH": "true",
-            "AUTH_MODE": "disabled",
-            "LONG_TERM_MEMORY": "true",
-            "ENABLE_DISCRETE_MEMORY_EXTRACTION": "false",
-            "ENABLE_TOPIC_EXTRACTION": "false",
-            "ENABLE_NER": "false",
-            "ENABLE_WORKING_MEMORY_SUMMARIZATION": "false",
-            "INDEX_ALL_MESSAGES_IN_LONG_TERM_MEMORY": "false",
-            "FORGETTING_ENABLED": "false",
-            "GENERATION_MODEL": "gpt-4o-mini",
-            "EMBEDDING_MODEL": "openai/all-MiniLM-L6-v2",
-            "REDISVL_VECTOR_DIMENSIONS": "384",
-            "OPENAI_API_KEY": "test-no-key",
-            "OPENAI_API_BASE": f"http://127.0.0.1:{self.embeddings_port}/v1",
-            "LOG_LEVEL": "WARNING",
+            **reference_env(embeddings_port=self.embeddings_port, api_key="test-no-key"),
             # Its token counting loads cl100k_base, which tiktoken would download: LiteLLM ships the file.
             "TIKTOKEN_CACHE_DIR": str(next(REF_BIN.parent.glob(TOKENIZERS), "")),
         }
