@@ -471,6 +471,8 @@ class Task(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        # Beside django_dramatiq's own "Tasks" (the queue's messages) in the admin.
+        verbose_name = "summary view task"
 
     def __str__(self) -> str:
         return f"task {self.id} {self.type} {self.status}"

@@ -159,7 +159,8 @@ def summary_view_run(task_id: str, offset: int, force: bool) -> None:
     summary_view_runs.task_chunk_run(task_id=task_id, offset=offset, force=force)
 
 
-@dramatiq.actor(max_retries=0, time_limit=30 * 60_000)
+@dramatiq.actor(max_retries=0, time_limit=10 * 60_000)
 def summary_views_refresh() -> None:
-    """Recompute continuous views' stale partitions (the sweep sends it once per interval)."""
+    """Start a chunked run of each continuous view with stale partitions (the sweep sends
+    it once per interval; the runs do the summarizing)."""
     summary_view_runs.continuous_views_refresh()

@@ -10,7 +10,8 @@ record's updated_at and a delete changes the count, so neither needs a hook here
 A full run is chunked: each message computes SUMMARY_VIEW_RUN_CHUNK partitions and sends
 the next chunk, so no message holds a worker for long. A view with more partitions than
 SUMMARY_VIEW_MAX_PARTITIONS fails its task with a message naming the setting (nothing is
-computed): a partial run would leave a view that looks complete and is not.
+computed): a partial run would leave a view that looks complete and is not. The periodic
+refresh of continuous views starts such tasks too.
 """
 
 import logging
@@ -148,10 +149,7 @@ def _chunk(task: Task, *, offset: int, force: bool) -> None:
     if view is None:
         raise SummaryView.DoesNotExist(f"SummaryView {task.view_id} not found")
     now = timezone.now()
-    cap = settings.SUMMARY_VIEW_MAX_PARTITIONS
-    groups = view_groups(view=view, now=now, cap=cap)
-    if len(groups) > cap:
-        raise TooManyPartitions(view.id, cap)
+    groups = _run_groups(view, now)
     if task.status == Task.Status.PENDING:
         task.status, task.started_at = Task.Status.RUNNING, now
     task.partitions_total = len(groups)
@@ -166,6 +164,19 @@ def _chunk(task: Task, *, offset: int, force: bool) -> None:
         _task_end(task, error=None)
     elif _task_update(task, "partitions_done"):
         enqueue_summary_view_run(task_id=task.id, offset=offset + len(chunk), force=force)
+
+
+def _run_groups(view: SummaryView, now: datetime) -> list[dict[str, str]]:
+    """What a run visits, in an order every chunk sees alike: the view's partitions (the
+    distinct group values of its memories), then stored partitions whose memories all went
+    (deleted, aged out), which a run empties rather than leave summarising what is gone."""
+    cap = settings.SUMMARY_VIEW_MAX_PARTITIONS
+    groups = view_groups(view=view, now=now, cap=cap)
+    if len(groups) > cap:
+        raise TooManyPartitions(view.id, cap)
+    keys = {encode_group_key(g) for g in groups}
+    gone = view.partitions.exclude(group_key__in=keys).order_by("group_key").values_list("group", flat=True)
+    return [*groups, *gone]
 
 
 def _needs_run(view: SummaryView, group: dict[str, str], now: datetime) -> bool:
@@ -200,28 +211,20 @@ def continuous_views_refresh_claim() -> bool:
     return bool(get_redis().set(redis_keys.SUMMARY_REFRESH_LOCK_KEY, timezone.now().isoformat(), nx=True, px=ttl_ms))
 
 
-def continuous_views_refresh(*, actor: str = "system:summary-refresh") -> int:
-    """Recompute the partitions of continuous views whose records changed (stale) or that
-    have none yet; fresh ones are left alone. Returns how many were recomputed. A view past
-    SUMMARY_VIEW_MAX_PARTITIONS, or whose summarizer fails, is logged and skipped."""
-    refreshed = 0
+def continuous_views_refresh(*, actor: str = "system:summary-refresh") -> list[Task]:
+    """Start a full run (a Task, without `force`, so chunked and visible like any other)
+    of each continuous view that has a stale or missing partition and no run under way.
+    Returns the tasks started. A view past SUMMARY_VIEW_MAX_PARTITIONS is logged and skipped."""
+    started = []
     for view in continuous_views():
-        now = timezone.now()
-        cap = settings.SUMMARY_VIEW_MAX_PARTITIONS
-        groups = view_groups(view=view, now=now, cap=cap)
-        if len(groups) > cap:
-            logger.warning("%s", TooManyPartitions(view.id, cap))
+        if Task.objects.filter(view_id=view.id, status__in=[Task.Status.PENDING, Task.Status.RUNNING]).exists():
             continue
-        keys = {encode_group_key(g) for g in groups}
-        # Partitions whose records all went (deleted, aged out) are stale too: they become empty.
-        gone = [p.group for p in view.partitions.all() if p.group_key not in keys]
-        for group in [*groups, *gone]:
-            if not _needs_run(view, group, now):
-                continue
-            try:
-                partition_run(view=view, group=group, actor=actor)
-            except SummarizeError:
-                logger.warning("continuous refresh of view %s partition %r failed", view.id, group, exc_info=True)
-                continue
-            refreshed += 1
-    return refreshed
+        now = timezone.now()
+        try:
+            groups = _run_groups(view, now)
+        except TooManyPartitions as exc:
+            logger.warning("%s", exc)
+            continue
+        if any(_needs_run(view, group, now) for group in groups):
+            started.append(task_create(view=view, task_id=None, force=False, actor=actor))
+    return started

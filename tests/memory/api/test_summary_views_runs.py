@@ -155,23 +155,41 @@ def test_a_view_over_the_partition_cap_fails_its_task_naming_the_setting(api, se
     assert SummaryPartition.objects.count() == 0
 
 
+def _refresh() -> list[str]:
+    """The continuous refresh, its tasks then run as the worker would (one chunk holds these
+    few partitions); answers the views it started a run of."""
+    tasks = runs.continuous_views_refresh()
+    for task in tasks:
+        runs.task_chunk_run(task_id=task.id, offset=0, force=False)
+        task.refresh_from_db()
+        assert (task.status, task.created_by) == ("completed", "system:summary-refresh")
+    return [task.view_id for task in tasks]
+
+
 def test_the_continuous_refresh_recomputes_only_stale_partitions_of_continuous_views(api, redis_client):
     _seed()
     continuous = _view(api, continuous=True)
     static = _view(api)
     runs.partition_run(view=static, group={"user_id": "alice"}, actor="test")
-    assert runs.continuous_views_refresh() == 3  # each partition was missing
+    assert _refresh() == [continuous.id]  # each partition was missing
     assert SummaryRun.objects.filter(view_id=continuous.id).count() == 3
-    assert runs.continuous_views_refresh() == 0  # all fresh
+    assert _refresh() == []  # all fresh: no task started
     memory_edit(memory_id="al-1", changes={"text": "Alice likes green tea"}, actor="test", may_review=False)
     memories_delete(memory_ids=["ca-1"], actor="test")
-    assert runs.continuous_views_refresh() == 2  # alice's (edited) and carol's (now empty)
-    assert SummaryRun.objects.filter(view_id=continuous.id).count() == 4  # the empty one runs no summarizer
+    assert _refresh() == [continuous.id]
+    # Alice's (edited) and carol's (now empty: the empty one runs no summarizer) were recomputed, bob's was not.
+    assert SummaryRun.objects.filter(view_id=continuous.id).count() == 4
     carol = _partition(continuous, "carol")
     assert (carol.memory_count, carol.summary, carol.kind) == (0, "", "empty")
     # The non-continuous view is left stale.
     assert SummaryRun.objects.filter(view_id=static.id).count() == 1
     assert partition_is_stale(partition=_partition(static, "alice"), now=timezone.now()) is True
+    # A view whose run is still under way gets no second one.
+    memory_edit(memory_id="bo-1", changes={"text": "Bob likes espresso"}, actor="test", may_review=False)
+    [pending] = runs.continuous_views_refresh()
+    assert runs.continuous_views_refresh() == []
+    runs.task_chunk_run(task_id=pending.id, offset=0, force=False)
+    assert SummaryRun.objects.filter(view_id=continuous.id).count() == 5
 
     # The sweep sends the refresh once per SUMMARY_VIEW_REFRESH_SECONDS.
     actors.memories_index_sweep.fn()
