@@ -18,7 +18,7 @@ endif
 # Tests flush Redis, so they always get their own embedded one on its own port.
 TEST_WITH_REDIS := env -u REDIS_URL $(BIN)/python -m memoryproject.localredis exec --port $(TEST_REDIS_PORT) --
 
-.PHONY: install run test test-browser browser-deps test-postgres postgres lint format clean reliability fuzz bench test-import
+.PHONY: install run test test-browser browser-deps test-postgres postgres lint format clean reliability fuzz bench bench-admin-home test-import
 
 $(BIN)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -68,6 +68,15 @@ BENCH_ARGS ?=
 bench: install
 	benchmarks/install_reference.sh
 	cd benchmarks && ../$(BIN)/python bench.py $(BENCH_ARGS)
+
+# The admin home page on a scratch database of a million records (issue 23): latency by
+# role, SQL queries per page and each query's plan; writes var/bench/admin_home.json.
+# ADMIN_HOME_ARGS: --records N, --repeat N, --database-url URL (e.g. $(PG_URL)_admin_home).
+ADMIN_HOME_ARGS ?=
+ADMIN_HOME_REDIS_PORT ?= 6494
+bench-admin-home: install
+	env -u REDIS_URL $(BIN)/python -m memoryproject.localredis exec --port $(ADMIN_HOME_REDIS_PORT) -- \
+	  $(BIN)/python benchmarks/admin_home.py $(ADMIN_HOME_ARGS)
 
 # Debian's Chromium and ChromeDriver for the browser tests (tests/browser); needs root.
 # `make test` skips those tests, saying so, while either binary is missing.
