@@ -45,7 +45,8 @@ if HTTPS and env.bool("HTTPS_BEHIND_PROXY", default=False):
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin, its default site ours (memory.admin.site): the product's name and grouping.
+    "memoryproject.admin_config.AdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -87,6 +88,8 @@ AXES_CACHE = "auth"
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# The admin's header and page titles: the product's name, not "Django administration".
+ADMIN_SITE_HEADER = env("ADMIN_SITE_HEADER", default="Agent memory server")
 
 ROOT_URLCONF = "memoryproject.urls"
 WSGI_APPLICATION = "memoryproject.wsgi.application"
