@@ -55,6 +55,7 @@ USERS = 500
 RECORDS_PER_RUN = 100  # one extraction run (and one session) per 100 records
 CONFLICTS = 300
 COMMIT_EVERY = 50_000
+SQL_KEPT = 2000  # characters of each statement kept in the results (an IN list can run to 250,000)
 BIG_TABLES = ("memory_memoryrecord", "policies_extractionrun")
 EXPERIMENT_NAMESPACE = "support"
 EXPERIMENT_DAYS = 10
@@ -223,6 +224,20 @@ def record_rows(*, records: int, now: datetime, run_ids: dict[str, int]) -> Iter
         }
 
 
+def history_rows(*, records: int, now: datetime) -> Iterator[dict[str, Any]]:
+    """What the services write: a `created` row per record and a reviewer's row for each
+    reviewed one (the rejected 2%, and 1% approved on the desk), at the record's time."""
+    prep, span = datetime_prep(), timedelta(days=365)
+    for i in range(records):
+        j = i // RECORDS_PER_RUN
+        when = prep(now - span + span * (i + 0.5) / records)
+        owner = {"memory_id": f"m-{i}", "namespace": NAMESPACES[j % len(NAMESPACES)], "user_id": f"user-{j % USERS}"}
+        yield {**owner, "actor": "system:promotion", "action": "created", "created_at": when}
+        if i % 50 == 3 or i % 100 == 21:
+            action = "rejected" if i % 50 == 3 else "approved"
+            yield {**owner, "actor": "admin:bench-reviewer", "action": action, "created_at": when}
+
+
 def promotion_rows(*, sessions: int, now: datetime) -> Iterator[dict[str, Any]]:
     """One per session; 1% (the last ones) have turns not yet extracted."""
     prep = datetime_prep()
@@ -297,7 +312,7 @@ def data_seed(records: int) -> None:
     from django.db import connection
     from django.utils import timezone
 
-    from memory.models import MemoryConflict, MemoryRecord, SessionPromotion
+    from memory.models import MemoryConflict, MemoryHistory, MemoryRecord, SessionPromotion
     from policies.models import ExtractionRun
 
     now = timezone.now()
@@ -311,11 +326,53 @@ def data_seed(records: int) -> None:
         MemoryRecord, record_rows(records=records, now=now, run_ids=run_ids), total=records, label="memory records"
     )
     rows_insert(MemoryConflict, conflict_rows(records=records, now=now), total=CONFLICTS, label="conflicts")
+    reviewed = records // 50 + records // 100
+    rows_insert(MemoryHistory, history_rows(records=records, now=now), total=records + reviewed, label="history")
     if connection.vendor == "postgresql":
         # What autovacuum would do soon after such a load; the planner needs the statistics.
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")
     print(f"seeded {records:,} records in {time.perf_counter() - started:.1f} s", flush=True)
+
+
+def summary_partitions_refresh() -> int:
+    """Store every partition of each summary view as just summarised (count and latest
+    update as they are now): the staleness check's worst case, which must compare every
+    partition before it can say none is stale. Run right before timing, as the view's
+    time window moves."""
+    from django.db.models import Count, Max
+    from django.utils import timezone
+
+    from memory.models import SummaryPartition, SummaryView
+    from memory.selectors.summary_views import encode_group_key, view_records
+
+    now, stored = timezone.now(), 0
+    for view in SummaryView.objects.all():
+        fields = list(view.group_by or [])
+        groups = (
+            view_records(view=view, now=now).order_by().values(*fields).annotate(n=Count("id"), m=Max("updated_at"))
+        )
+        SummaryPartition.objects.filter(view=view).delete()
+        partitions = []
+        for row in groups:
+            group = {f: row[f] or "" for f in fields}
+            partitions.append(
+                SummaryPartition(
+                    view=view,
+                    group_key=encode_group_key(group),
+                    group=group,
+                    user_id=group.get("user_id") or None,
+                    namespace=group.get("namespace") or None,
+                    kind=SummaryPartition.Kind.EXTRACTIVE,
+                    summary="synthetic",
+                    memory_count=row["n"],
+                    covered_count=row["n"],
+                    source_count=row["n"],
+                    source_updated_at=row["m"],
+                )
+            )
+        stored += len(SummaryPartition.objects.bulk_create(partitions, batch_size=500))
+    return stored
 
 
 def users_ensure() -> dict[str, Any]:
@@ -353,7 +410,7 @@ def page_time(user: Any, repeat: int) -> dict[str, Any]:
     first = client.get("/admin/")
     first_ms = (time.perf_counter() - started) * 1000
     if first.status_code != 200:
-        raise SystemExit(f"GET /admin/ as {user.username} answered {first.status_code}")
+        raise RuntimeError(f"GET /admin/ as {user.username} answered {first.status_code}")
     timings = []
     for _ in range(repeat):
         started = time.perf_counter()
@@ -420,7 +477,10 @@ def plans_explain(sqls: list[str]) -> list[dict[str, Any]]:
         if not re.match(r"\s*(SELECT|WITH)\b", sql, re.IGNORECASE):
             continue
         plan = plan_of(sql)
-        explained.append({"sql": sql, "ms": round(statement_ms(sql), 2), "plan": plan, "flags": plan_flags(sql, plan)})
+        shown = sql if len(sql) <= SQL_KEPT else f"{sql[:SQL_KEPT]} ... ({len(sql):,} characters)"
+        explained.append(
+            {"sql": shown, "ms": round(statement_ms(sql), 2), "plan": plan, "flags": plan_flags(sql, plan)}
+        )
     return explained
 
 
@@ -482,14 +542,25 @@ def main() -> None:
     results["database"] = f"{connection.vendor} {connection.settings_dict['NAME']}"
     results["counts"] = counts()
     results["roles"] = {}
+    results["summary_partitions"] = summary_partitions_refresh()
+    print(f"   {results['summary_partitions']} summary partitions stored as fresh", flush=True)
+    failed = {}
     for role, user in users_ensure().items():
-        row = page_time(user, args.repeat)
+        try:
+            row = page_time(user, args.repeat)
+        except Exception as error:  # one role's broken page must not hide the others' figures
+            failed[role] = f"{type(error).__name__}: {error}"
+            print(f"   {role}: GET /admin/ failed: {failed[role]}", flush=True)
+            continue
         row["plans"] = plans_explain(row.pop("sql"))
         results["roles"][role] = row
         print(f"   {role}: p50 {row['p50_ms']} ms, p95 {row['p95_ms']} ms, {row['queries']} queries", flush=True)
+    results["failed"] = failed
     report_print(results)
     Path(args.json).write_text(json.dumps(results, indent=2, default=str))
     print(f"\nfigures written to {args.json}")
+    if failed:
+        raise SystemExit(f"GET /admin/ failed for {', '.join(failed)}")
 
 
 def django_setup_fresh(args: argparse.Namespace) -> None:
