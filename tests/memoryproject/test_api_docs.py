@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from django.urls import resolve
+from rest_framework.test import APIClient
 
 from tests.helpers import BASE_DIR
 
@@ -75,7 +76,7 @@ def _key_mismatches(documented: Any, actual: Any, where: str = "") -> list[str]:
     return []
 
 
-def test_every_documented_request_answers_as_documented(api):
+def test_every_documented_request_answers_as_documented(api: APIClient) -> None:
     examples = _examples()
     assert len(examples) == 23  # one per route and method of docs/api.md's contents
     ids: dict[str, str] = {}
@@ -92,7 +93,7 @@ def test_every_documented_request_answers_as_documented(api):
         _learn_ids(example["response"], answer, ids)
 
 
-def test_the_page_covers_every_rest_route():
+def test_the_page_covers_every_rest_route() -> None:
     from memory.api import urls
 
     documented = {(e["method"], resolve(e["path"].split("?")[0]).url_name) for e in _examples()}
