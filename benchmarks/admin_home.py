@@ -3,21 +3,25 @@ queries and the query plan of each.
 
 A scratch database (a fresh SQLite file, var/bench/admin_home.sqlite3, or the database
 `--database-url` names, e.g. PostgreSQL) is migrated and seeded as a busy deployment
-holds it: N memory records (default 1,000,000) of 6 namespaces and 500 users, 1% of them
-pending and 2% rejected; 300 possible conflicts; N/100 extraction runs over the last 40
-days (~4% failed, so about ten in the last 24 hours; tokens and cost set), one session
-promotion per run (1% of them lagging); the default policies (`seed_defaults`), a
-running experiment whose variants ran the last 10 days' runs of one namespace, and a
-continuous summary view. Rows go in as raw multi-row INSERTs, a batch at a time; no
-embeddings and no index documents (the page reads counts).
+holds it: N memory records (default 1,000,000) of 6 namespaces and 500 users over the
+last year, 1% of them pending and 2% rejected, with their history rows (created, and the
+reviews) and one source turn each; 300 possible conflicts; N/100 extraction runs over the
+last 40 days (4% failed, about ten in the last 24 hours; tokens and cost set), one
+session promotion per run (1% with turns not yet extracted); the default policies
+(`seed_defaults`), a running experiment whose two variants ran the last 10 days' runs of
+one namespace, and a continuous summary view by user whose partitions are stored fresh
+right before timing (so its staleness check must compare them all). Rows go in as raw
+multi-row INSERTs (COPY on PostgreSQL), 50,000 a transaction; no embeddings and no index
+documents (the page reads counts).
 
 Then GET /admin/ is timed in this process (Django's test Client, force_login) as a
 Reviewer, a Policy editor and a superuser, `--repeat` times each after one unmeasured
 request, and one more request per role runs under CaptureQueriesContext: its SQL
-queries are counted and each SELECT is explained (`EXPLAIN QUERY PLAN` on SQLite,
-`EXPLAIN` on PostgreSQL). A full scan of memory_memoryrecord or policies_extractionrun
-("SCAN" without an index on SQLite, "Seq Scan" on PostgreSQL) is flagged, and so is a
-scan of a whole index of one (SQLite's "SCAN ... USING INDEX": it reads every entry).
+queries are counted, and each SELECT is run once more alone (its own ms) and explained
+(`EXPLAIN QUERY PLAN` on SQLite, `EXPLAIN` on PostgreSQL). A full scan of a table that
+grows with the records (BIG_TABLES) is flagged ("SCAN" without an index on SQLite, "Seq
+Scan" on PostgreSQL), and so is SQLite's scan of a whole index of one ("SCAN ... USING
+INDEX": it reads every entry).
 
 The page also reads Redis (health, queue depth, index size): REDIS_URL must name one
 with the search and JSON modules; `make bench-admin-home` starts the embedded one.
@@ -56,7 +60,8 @@ RECORDS_PER_RUN = 100  # one extraction run (and one session) per 100 records
 CONFLICTS = 300
 COMMIT_EVERY = 50_000
 SQL_KEPT = 2000  # characters of each statement kept in the results (an IN list can run to 250,000)
-BIG_TABLES = ("memory_memoryrecord", "policies_extractionrun")
+# Tables that grow with the records (history and turns about as fast); the rest stay small.
+BIG_TABLES = ("memory_memoryrecord", "memory_memoryhistory", "memory_sourcemessage", "policies_extractionrun")
 EXPERIMENT_NAMESPACE = "support"
 EXPERIMENT_DAYS = 10
 
@@ -238,8 +243,28 @@ def history_rows(*, records: int, now: datetime) -> Iterator[dict[str, Any]]:
             yield {**owner, "actor": "admin:bench-reviewer", "action": action, "created_at": when}
 
 
+def message_rows(*, records: int, now: datetime) -> Iterator[dict[str, Any]]:
+    """One conversation turn per record (session j's turns 1..100, at its records' times),
+    what the `messages` strategy keeps; an LLM's extraction keeps fewer facts per turn."""
+    prep, span = datetime_prep(), timedelta(days=365)
+    for i in range(records):
+        j = i // RECORDS_PER_RUN
+        when = prep(now - span + span * (i + 0.5) / records)
+        yield {
+            "namespace": NAMESPACES[j % len(NAMESPACES)],
+            "session_id": f"s-{j}",
+            "message_id": f"t-{i}",
+            "user_id": f"user-{j % USERS}",
+            "seq": i % RECORDS_PER_RUN + 1,
+            "role": "user" if i % 2 == 0 else "assistant",
+            "content": f"synthetic turn {i}",
+            "created_at": when,
+            "persisted_at": when,
+        }
+
+
 def promotion_rows(*, sessions: int, now: datetime) -> Iterator[dict[str, Any]]:
-    """One per session; 1% (the last ones) have turns not yet extracted."""
+    """One per session; 1% of them have their last 4 turns not yet extracted."""
     prep = datetime_prep()
     for j in range(sessions):
         lagging = j % 100 == 99
@@ -247,8 +272,8 @@ def promotion_rows(*, sessions: int, now: datetime) -> Iterator[dict[str, Any]]:
             "namespace": NAMESPACES[j % len(NAMESPACES)],
             "session_id": f"s-{j}",
             "user_id": f"user-{j % USERS}",
-            "persisted_seq": 10,
-            "extracted_seq": 6 if lagging else 10,
+            "persisted_seq": RECORDS_PER_RUN,
+            "extracted_seq": RECORDS_PER_RUN - 4 if lagging else RECORDS_PER_RUN,
             "updated_at": prep(now - timedelta(minutes=j % 90)),
         }
 
@@ -312,7 +337,7 @@ def data_seed(records: int) -> None:
     from django.db import connection
     from django.utils import timezone
 
-    from memory.models import MemoryConflict, MemoryHistory, MemoryRecord, SessionPromotion
+    from memory.models import MemoryConflict, MemoryHistory, MemoryRecord, SessionPromotion, SourceMessage
     from policies.models import ExtractionRun
 
     now = timezone.now()
@@ -328,6 +353,7 @@ def data_seed(records: int) -> None:
     rows_insert(MemoryConflict, conflict_rows(records=records, now=now), total=CONFLICTS, label="conflicts")
     reviewed = records // 50 + records // 100
     rows_insert(MemoryHistory, history_rows(records=records, now=now), total=records + reviewed, label="history")
+    rows_insert(SourceMessage, message_rows(records=records, now=now), total=records, label="source messages")
     if connection.vendor == "postgresql":
         # What autovacuum would do soon after such a load; the planner needs the statistics.
         with connection.cursor() as cursor:
@@ -485,13 +511,15 @@ def plans_explain(sqls: list[str]) -> list[dict[str, Any]]:
 
 
 def counts() -> dict[str, int]:
-    from memory.models import MemoryConflict, MemoryRecord
+    from memory.models import MemoryConflict, MemoryHistory, MemoryRecord, SourceMessage
     from policies.models import ExtractionRun
 
     return {
         "memory records": MemoryRecord.objects.count(),
         "pending": MemoryRecord.objects.filter(status="pending").count(),
         "conflicts": MemoryConflict.objects.count(),
+        "history rows": MemoryHistory.objects.count(),
+        "source messages": SourceMessage.objects.count(),
         "extraction runs": ExtractionRun.objects.count(),
     }
 
