@@ -187,6 +187,21 @@ def document_ids() -> set[str]:
     return {key[len(prefix) :].decode() for key in client.scan_iter(match=prefix + b"*", count=1000)}
 
 
+def document_count() -> int:
+    """Documents in the index (FT.INFO's num_docs, O(1) however many there are); 0 when
+    the index does not exist. The admin's drift figure compares it with the DB's count."""
+    try:
+        info = get_redis_bytes().execute_command("FT.INFO", settings.MEMORY_INDEX_NAME)
+    except redis.ResponseError as exc:
+        if _missing_index(exc) or "unknown index" in str(exc).lower():
+            return 0
+        raise
+    # redis-py parses the reply into a dict (RESP3, or its module callbacks), else a flat list.
+    fields = info if isinstance(info, dict) else dict(zip(info[::2], info[1::2], strict=True))
+    value: Any = fields.get(b"num_docs", fields.get("num_docs", 0))
+    return int(float(value.decode() if isinstance(value, bytes) else value))
+
+
 def stored_vectors(record_ids: list[str]) -> dict[str, np.ndarray]:
     if not record_ids:
         return {}

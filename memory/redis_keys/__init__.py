@@ -86,7 +86,8 @@ Owned by libraries, named by settings, written by them:
   broker's maintenance drops after 7 days; `dramatiq:__acks__.{worker}.{queue}` (sets)
   and `dramatiq:__heartbeats__` (sorted set). No key TTLs. The queue is `default`.
   The server only reads the `.msgs` hashes (`dramatiq_messages_key`, for
-  workers.queue.queue_depths); its messages are sent by the functions of workers.queue.
+  workers.queue.queue_depths) and the heartbeats (`dramatiq_heartbeats_key`, for the
+  admin home page's worker health); its messages are sent by the functions of workers.queue.
 - `auth:1:axes-{sha256}`: django-axes' admin login failures (AXES_CACHE "auth").
 - `cache:*`: Django's cache (django-redis, KEY_PREFIX "cache"), configured but not
   written by the server today.
@@ -210,6 +211,12 @@ def api_key_used_key(prefix: str) -> str:
 def dramatiq_messages_key(*, namespace: str, queue: str) -> str:
     """Dramatiq's RedisBroker hash of a queue's unacknowledged messages (its layout, not ours)."""
     return f"{namespace}:{queue}.msgs"
+
+
+def dramatiq_heartbeats_key(*, namespace: str) -> str:
+    """Dramatiq's RedisBroker sorted set of broker ids by their last heartbeat in ms (its
+    layout, not ours): every fetch of a worker, and every enqueue of a producer, writes one."""
+    return f"{namespace}:__heartbeats__"
 
 
 def query_embedding_key(*, model: str, text: str) -> str:
