@@ -378,3 +378,26 @@ def test_the_page_runs_as_many_queries_with_30_records_as_with_3(client, setting
     records(27, 3)
     assert MemoryRecord.objects.count() == 60
     assert queries(superuser) == few
+
+
+# --- Words -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("seconds", "words"),
+    [(0, "0 seconds"), (1, "1 second"), (59.9, "59 seconds"), (60, "1 minute"), (3599, "59 minutes"),
+     (3600, "1 hour"), (5 * 3600 + 20, "5 hours"), (86_400, "1 day"), (3 * 86_400 + 120, "3 days"), (-5, "0 seconds")],
+)  # fmt: skip
+def test_ages_are_given_in_their_largest_whole_unit(seconds, words):
+    from memory.admin.home import in_words
+
+    assert in_words(seconds) == words
+
+
+def test_an_unfinished_or_failed_evaluation_is_shown_as_such(policy_editor_client):
+    version = PolicyVersionFactory(publish=True)
+    fields = {"version": version, "dataset_name": "gold.jsonl", "dataset_sha256": "0" * 64, "threshold": 0.8}
+    PolicyEvaluation.objects.create(**fields, status="running", examples_total=10, examples_done=4, actor="t")
+    assert home(policy_editor_client).figures["evaluation:default"].text == "running on gold.jsonl (4 of 10)"
+    PolicyEvaluation.objects.create(**fields, status="failed", error="provider down\ntrace", actor="t")
+    assert home(policy_editor_client).figures["evaluation:default"].text == "failed on gold.jsonl: provider down"
