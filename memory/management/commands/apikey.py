@@ -2,7 +2,7 @@
 
     apikey create --name agent-1 --tenant acme --namespace support --namespace sales \
                   [--user u1] [--read-only | --permissions read,write,delete[,review]] [--expires 2027-01-01]
-    apikey list [--tenant acme]
+    apikey list [--tenant acme]           (each key's state, expiry and last use; never its secret)
     apikey revoke <prefix>
     apikey dev --path var/dev-api-key     (bin/serve: a local key on first start)
 
@@ -12,11 +12,13 @@ review desk.
 """
 
 import os
+from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils.dateparse import parse_datetime
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
 
 from memory.actor_names import COMMAND_LINE
 from memory.models import ALL_NAMESPACES
@@ -42,7 +44,7 @@ class Command(BaseCommand):
             help="comma-separated: read,write,delete,review (review: approve or reject memories; not by default)",
         )
         create.add_argument("--read-only", action="store_true", help="same as --permissions read")
-        create.add_argument("--expires", default=None, help="ISO 8601 datetime")
+        create.add_argument("--expires", default=None, help="ISO 8601 datetime or date (UTC when no offset is given)")
         listing = sub.add_parser("list", help="list keys (never their secrets)")
         listing.add_argument("--tenant", default=None)
         revoke = sub.add_parser("revoke", help="revoke a key by its prefix (cannot be undone)")
@@ -68,9 +70,7 @@ class Command(BaseCommand):
         expires: str | None,
         **_: Any,
     ) -> None:
-        expiry = parse_datetime(expires) if expires else None
-        if expires and expiry is None:
-            raise CommandError(f"--expires {expires!r} is not an ISO 8601 datetime")
+        expiry = _expiry(expires) if expires else None
         chosen = ["read"] if read_only else [p.strip() for p in permissions.split(",") if p.strip()]
         key, secret = api_key_create(
             name=name,
@@ -88,10 +88,13 @@ class Command(BaseCommand):
     def _list(self, *, tenant: str | None, **_: Any) -> None:
         for key in api_keys_list(tenant=tenant):
             state = "revoked" if key.revoked else ("expired" if key.has_expired else "active")
+            # Beside the state, so a key about to lapse shows before it does.
+            expires = key.expiry_date.isoformat(timespec="minutes") if key.expiry_date else "never"
             used = key.last_used_at.isoformat(timespec="minutes") if key.last_used_at else "never"
             users = f" users={','.join(key.user_ids)}" if key.user_ids else ""
             self.stdout.write(
-                f"{key.prefix}  {state:<7}  tenant={key.tenant}  namespaces={','.join(key.namespaces)}{users}  "
+                f"{key.prefix}  {state:<7}  expires={expires}  tenant={key.tenant}  "
+                f"namespaces={','.join(key.namespaces)}{users}  "
                 f"permissions={','.join(key.permissions)}  last_used={used}  name={key.name}"
             )
 
@@ -121,3 +124,15 @@ class Command(BaseCommand):
             handle.write(secret + "\n")
         os.chmod(target, 0o600)  # an existing file keeps its old mode through O_CREAT
         self.stdout.write(f"Development API key (shown once, kept in {target}, mode 600):\n  {secret}")
+
+
+def _expiry(text: str) -> datetime:
+    """An ISO 8601 datetime, or a date (its first moment); UTC unless an offset is given."""
+    try:
+        day = parse_date(text) if "T" not in text and " " not in text else None
+        moment = datetime.combine(day, time.min) if day else parse_datetime(text)
+    except ValueError:  # well formed, but no such day or time (2027-02-30)
+        moment = None
+    if moment is None:
+        raise CommandError(f"--expires {text!r} is not an ISO 8601 datetime or date")
+    return timezone.make_aware(moment, UTC) if timezone.is_naive(moment) else moment

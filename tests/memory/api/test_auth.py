@@ -8,7 +8,7 @@ import stat
 from datetime import timedelta
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -230,10 +230,40 @@ def test_the_apikey_command_creates_prints_once_lists_and_revokes(capsys):
     assert out[1].startswith(f"{key.prefix}.") and key.is_valid(out[1])
     call_command("apikey", "list")
     listed = capsys.readouterr().out
-    assert listed.startswith(f"{key.prefix}  active   tenant=acme  namespaces=ns  permissions=read  last_used=never")
+    assert listed == (
+        f"{key.prefix}  active   expires=never  tenant=acme  namespaces=ns  permissions=read  last_used=never"
+        "  name=bot\n"
+    )
     assert out[1] not in listed
     call_command("apikey", "revoke", key.prefix)
     assert ApiKey.objects.get().revoked and ApiKey.objects.get().revoked_by == "system:command-line"
+
+
+def test_apikey_list_shows_each_keys_expiry_beside_whether_it_is_active_expired_or_revoked(capsys):
+    create = ("apikey", "create", "--tenant", "acme", "--namespace", "ns")
+    call_command(*create, "--name", "day", "--expires", "2999-01-02")
+    call_command(*create, "--name", "at", "--expires", "2999-03-04T05:06+02:00")
+    lapsed, _ = new_key(name="lapsed", expiry_date=timezone.now() - timedelta(days=1))
+    gone, _ = new_key(name="gone", expiry_date=timezone.now() + timedelta(days=1))
+    api_key_revoke(prefix=gone.prefix, actor="test")
+    capsys.readouterr()
+    call_command("apikey", "list")
+    listed = capsys.readouterr().out.splitlines()
+    rows = {line.rsplit("name=", 1)[1]: line.split()[1:3] for line in listed}
+    assert rows == {
+        "day": ["active", "expires=2999-01-02T00:00+00:00"],
+        "at": ["active", "expires=2999-03-04T03:06+00:00"],  # stored and shown in UTC
+        "lapsed": ["expired", f"expires={lapsed.expiry_date.isoformat(timespec='minutes')}"],
+        "gone": ["revoked", f"expires={gone.expiry_date.isoformat(timespec='minutes')}"],
+    }
+
+
+@pytest.mark.parametrize("expires", ["2999-02-30", "next week", "2999-13-01T00:00"])
+def test_apikey_create_refuses_an_expiry_it_cannot_read_and_stores_nothing(expires):
+    with pytest.raises(CommandError) as raised:
+        call_command("apikey", "create", "--name", "x", "--tenant", "acme", "--namespace", "ns", "--expires", expires)
+    assert str(raised.value) == f"--expires {expires!r} is not an ISO 8601 datetime or date"
+    assert ApiKey.objects.count() == 0
 
 
 def test_the_dev_key_is_made_once_and_kept_in_a_file_only_its_owner_reads(tmp_path, capsys):
