@@ -30,10 +30,12 @@ from django.db.models.functions import Coalesce
 from dramatiq.brokers.redis import RedisBroker
 
 from memory import index, redis_keys
-from memory.models import MemoryConflict, MemoryRecord, MemoryStatus, SummaryPartition, SummaryView
-from memory.selectors.experiment_results import experiment_results
+from memory.models import MemoryConflict, MemoryHistory, MemoryRecord, MemoryStatus, SummaryPartition, SummaryView
+from memory.selectors.policy_figures import DECISIONS
 from memory.selectors.summary_views import view_records
 from policies.models import Experiment
+from policies.selectors.experiments import experiment_variants
+from policies.stats import approval_verdict
 
 
 @dataclass(frozen=True)
@@ -99,14 +101,48 @@ class RunningExperiment:
 
 
 def running_experiments() -> list[RunningExperiment]:
-    """Running experiments with each variant's verdict against the control, in words.
-    A constant number of queries per experiment (its variants), and few run at once."""
+    """Running experiments with each variant's verdict against the control, in words: the
+    results page's verdict (`memory.selectors.experiment_results`) from one aggregate of
+    review decisions per experiment, instead of loading every decision of its runs."""
     found = []
     for experiment in Experiment.objects.filter(status=Experiment.Status.RUNNING).order_by("key"):
-        results = experiment_results(experiment=experiment)
-        verdicts = [row.verdict.text for row in results.variants if row.verdict is not None]
-        found.append(RunningExperiment(experiment, "; ".join(verdicts) or "no variant to compare with the control"))
+        found.append(RunningExperiment(experiment, experiment_verdict(experiment=experiment)))
     return found
+
+
+def experiment_verdict(*, experiment: Experiment) -> str:
+    """Each variant against the control ("; " between them). Reviewed and approved are
+    `policy_figures`' definitions: memories of the variant's runs, approved or rejected now,
+    with a decision in history that was not undone."""
+    variants = experiment_variants(experiment=experiment)
+    control = next((v for v in variants if v.is_control), variants[0] if variants else None)
+    decided = Exists(MemoryHistory.objects.filter(memory_id=OuterRef("pk"), action__in=DECISIONS, undone_at=None))
+    rows = (
+        MemoryRecord.objects.filter(
+            extraction_run__experiment=experiment, status__in=(MemoryStatus.APPROVED, MemoryStatus.REJECTED)
+        )
+        .filter(decided)
+        .order_by()
+        .values("extraction_run__variant")
+        .annotate(approved=Count("id", filter=Q(status=MemoryStatus.APPROVED)), reviewed=Count("id"))
+    )
+    counts = {row["extraction_run__variant"]: (row["approved"], row["reviewed"]) for row in rows}
+    if control is None:
+        return "no variant to compare with the control"
+    control_approved, control_reviewed = counts.get(control.pk, (0, 0))
+    verdicts = [
+        approval_verdict(
+            control=control.name,
+            control_approved=control_approved,
+            control_reviewed=control_reviewed,
+            name=variant.name,
+            approved=counts.get(variant.pk, (0, 0))[0],
+            reviewed=counts.get(variant.pk, (0, 0))[1],
+        ).text
+        for variant in variants
+        if variant.pk != control.pk
+    ]
+    return "; ".join(verdicts) or "no variant to compare with the control"
 
 
 def stale_summary_views(*, now: datetime) -> int:

@@ -401,3 +401,29 @@ def test_an_unfinished_or_failed_evaluation_is_shown_as_such(policy_editor_clien
     assert home(policy_editor_client).figures["evaluation:default"].text == "running on gold.jsonl (4 of 10)"
     PolicyEvaluation.objects.create(**fields, status="failed", error="provider down\ntrace", actor="t")
     assert home(policy_editor_client).figures["evaluation:default"].text == "failed on gold.jsonl: provider down"
+
+
+def test_an_experiments_verdict_is_the_results_pages_own(policy_editor_client):
+    """Reviews decide it: A's memories all approved, B's mostly rejected; a memory created
+    approved (never reviewed) counts for neither."""
+    from memory.selectors.experiment_results import experiment_results
+    from memory.services.review import memory_approve, memory_reject
+
+    experiment = ExperimentFactory(key="shorter-lists")
+    for variant, approve in (("A", 12), ("B", 2)):
+        chosen = experiment.variants.get(name=variant)
+        run = run_of(chosen.version, session_id=f"s-{variant}", status="succeeded", experiment=experiment,
+                     variant=chosen)  # fmt: skip
+        rows = memory_records_create(*({"text": f"{variant} fact {i}."} for i in range(12)), status="pending", **TOM)
+        unreviewed = memory_records_create({"text": f"{variant} approved at creation."}, **TOM)
+        MemoryRecord.objects.filter(pk__in=[r.pk for r in rows + unreviewed]).update(extraction_run=run)
+        for i, row in enumerate(rows):
+            if i < approve:
+                memory_approve(memory_id=row.pk, actor="admin:rita")
+            else:
+                memory_reject(memory_id=row.pk, reason="Not a durable fact", actor="admin:rita")
+    results = experiment_results(experiment=experiment)
+    expected = "; ".join(row.verdict.text for row in results.variants if row.verdict is not None)
+    assert expected.startswith("B approves less than A (")
+    figure = home(policy_editor_client).figures[f"experiment:{experiment.pk}"]
+    assert figure.parts["verdict"] == expected
