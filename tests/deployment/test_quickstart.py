@@ -283,6 +283,7 @@ def admin_holds_new_memories_for_review(admin: Admin, tour: Tour) -> None:
     assert f"{README_API}{desk}" in tour.section
     assert "Nothing left to review" in admin.get(desk)  # the default policy approves everything
 
+    assert f"{README_API}/admin/policies/policy/" in tour.section
     policy_page = link(admin.get("/admin/policies/policy/"), "default")
     page = admin.get(policy_page)
     assert "Published version" in page
