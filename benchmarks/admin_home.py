@@ -433,10 +433,16 @@ def page_time(user: Any, repeat: int) -> dict[str, Any]:
     client = Client()
     client.force_login(user)
     started = time.perf_counter()
-    first = client.get("/admin/")
+    try:
+        # Captured too: when the page fails (a query past the timeout), its statements so far.
+        with CaptureQueriesContext(connection) as first_queries:
+            first = client.get("/admin/")
+    except Exception as error:
+        sqls = [q["sql"] for q in first_queries.captured_queries]
+        return {"error": f"{type(error).__name__}: {error}".strip(), "queries": len(sqls), "sql": sqls}
     first_ms = (time.perf_counter() - started) * 1000
     if first.status_code != 200:
-        raise RuntimeError(f"GET /admin/ as {user.username} answered {first.status_code}")
+        return {"error": f"answered {first.status_code}", "queries": 0, "sql": []}
     timings = []
     for _ in range(repeat):
         started = time.perf_counter()
@@ -468,15 +474,49 @@ def plan_of(sql: str) -> list[str]:
         return [str(row[0]) for row in cursor.fetchall()]
 
 
-def statement_ms(sql: str) -> float:
-    """One more run of a captured statement, fetched in full: what it costs by itself."""
+def statement_ms(sql: str) -> float | None:
+    """One more run of a captured statement, fetched in full: what it costs by itself
+    (None: past the query timeout)."""
+    from django.db import DatabaseError, connection, transaction
+
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            started = time.perf_counter()
+            cursor.execute(sql)
+            cursor.fetchall()
+            return (time.perf_counter() - started) * 1000
+    except DatabaseError:
+        return None
+
+
+class QueryDeadline:
+    """SQLite has no statement timeout: a progress handler interrupts a statement (its
+    execution and its fetches) once it has run `seconds`. An execute wrapper restarts the
+    clock at each statement. PostgreSQL gets `statement_timeout` instead."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds, self.deadline = seconds, float("inf")
+
+    def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
+        self.deadline = time.monotonic() + self.seconds
+        context["connection"].connection.set_progress_handler(self._past, 100_000)
+        return execute(sql, params, many, context)
+
+    def _past(self) -> bool:
+        return time.monotonic() > self.deadline
+
+
+def query_timeout_set(seconds: float) -> Any:
+    """A context in which no statement runs longer than `seconds`."""
+    import contextlib
+
     from django.db import connection
 
-    with connection.cursor() as cursor:
-        started = time.perf_counter()
-        cursor.execute(sql)
-        cursor.fetchall()
-        return (time.perf_counter() - started) * 1000
+    if connection.vendor == "sqlite":
+        return connection.execute_wrapper(QueryDeadline(seconds))
+    connection.close()  # the next connection opens with the option
+    connection.settings_dict.setdefault("OPTIONS", {})["options"] = f"-c statement_timeout={int(seconds * 1000)}"
+    return contextlib.nullcontext()
 
 
 def plan_flags(sql: str, plan: list[str]) -> list[str]:
@@ -497,15 +537,23 @@ def plan_flags(sql: str, plan: list[str]) -> list[str]:
     return flags
 
 
-def plans_explain(sqls: list[str]) -> list[dict[str, Any]]:
+def plans_explain(sqls: list[str], *, failed: bool = False) -> list[dict[str, Any]]:
+    """Each SELECT's plan, the big-table scans in it, and its own time; the statement a
+    failed page stopped at (its last) is explained but not run again."""
     explained = []
-    for sql in sqls:
+    for number, sql in enumerate(sqls, 1):
         if not re.match(r"\s*(SELECT|WITH)\b", sql, re.IGNORECASE):
             continue
         plan = plan_of(sql)
+        ms = None if failed and number == len(sqls) else statement_ms(sql)
         shown = sql if len(sql) <= SQL_KEPT else f"{sql[:SQL_KEPT]} ... ({len(sql):,} characters)"
         explained.append(
-            {"sql": shown, "ms": round(statement_ms(sql), 2), "plan": plan, "flags": plan_flags(sql, plan)}
+            {
+                "sql": shown,
+                "ms": None if ms is None else round(ms, 2),
+                "plan": plan,
+                "flags": plan_flags(sql, plan),
+            }
         )
     return explained
 
@@ -529,6 +577,9 @@ def report_print(results: dict[str, Any]) -> None:
     print("\n| role | first ms | p50 ms | p95 ms | max ms | SQL queries |")
     print("|---|---:|---:|---:|---:|---:|")
     for role, row in results["roles"].items():
+        if "error" in row:
+            print(f"| {role} | failed: {row['error'][:100]} | | | | {row['queries']} (until it failed) |")
+            continue
         print(
             f"| {role} | {row['first_ms']:.0f} | {row['p50_ms']:.1f} | {row['p95_ms']:.1f} | {row['max_ms']:.1f} "
             f"| {row['queries']} |"
@@ -536,7 +587,8 @@ def report_print(results: dict[str, Any]) -> None:
     for role, row in results["roles"].items():
         print(f"\n--- {role}: {len(row['plans'])} SELECTs explained")
         for number, explained in enumerate(row["plans"], 1):
-            print(f"[{number}] {explained['ms']:.1f} ms: {explained['sql'][:300]}")
+            ms = "not run again" if explained["ms"] is None else f"{explained['ms']:.1f} ms"
+            print(f"[{number}] {ms}: {explained['sql'][:300]}")
             for line in explained["plan"]:
                 print(f"      {line}")
             for flag in explained["flags"]:
@@ -551,6 +603,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--database-url", default=None, help="default: a fresh var/bench/admin_home.sqlite3")
     parser.add_argument("--reuse", action="store_true", help="migrate and time an earlier run's database")
+    parser.add_argument("--query-timeout", type=float, default=120, help="seconds one SQL statement may run")
     parser.add_argument("--json", default=str(VAR / "admin_home.json"))
     args = parser.parse_args()
     if not args.reuse:
@@ -573,16 +626,17 @@ def main() -> None:
     results["summary_partitions"] = summary_partitions_refresh()
     print(f"   {results['summary_partitions']} summary partitions stored as fresh", flush=True)
     failed = {}
-    for role, user in users_ensure().items():
-        try:
+    with query_timeout_set(args.query_timeout):
+        for role, user in users_ensure().items():
+            # One role's broken page must not hide the others' figures.
             row = page_time(user, args.repeat)
-        except Exception as error:  # one role's broken page must not hide the others' figures
-            failed[role] = f"{type(error).__name__}: {error}"
-            print(f"   {role}: GET /admin/ failed: {failed[role]}", flush=True)
-            continue
-        row["plans"] = plans_explain(row.pop("sql"))
-        results["roles"][role] = row
-        print(f"   {role}: p50 {row['p50_ms']} ms, p95 {row['p95_ms']} ms, {row['queries']} queries", flush=True)
+            row["plans"] = plans_explain(row.pop("sql"), failed="error" in row)
+            results["roles"][role] = row
+            if "error" in row:
+                failed[role] = row["error"]
+                print(f"   {role}: GET /admin/ failed after {row['queries']} queries: {row['error']}", flush=True)
+                continue
+            print(f"   {role}: p50 {row['p50_ms']} ms, p95 {row['p95_ms']} ms, {row['queries']} queries", flush=True)
     results["failed"] = failed
     report_print(results)
     Path(args.json).write_text(json.dumps(results, indent=2, default=str))
