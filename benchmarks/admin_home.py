@@ -624,38 +624,43 @@ def main() -> None:
     else:
         django_setup(args.database_url)
         migrate_and_seed_defaults()  # migrations added since it was seeded run on its rows
-    results: dict[str, Any] = {
-        "machine": machine(),
-        "command": " ".join([sys.executable, *sys.argv]),
-        "records": args.records,
-        "repeat": args.repeat,
-    }
+    results: dict[str, Any] = {"machine": machine(), "command": " ".join([sys.executable, *sys.argv])}
     print(f"admin home benchmark: {results['machine']}", flush=True)
     from django.db import connection
 
-    results["database"] = f"{connection.vendor} {connection.settings_dict['NAME']}"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT sqlite_version()" if connection.vendor == "sqlite" else "SHOW server_version")
+        version = cursor.fetchone()[0]
+    results["database"] = f"{connection.vendor} {version} {connection.settings_dict['NAME']}"
     results["counts"] = counts()
-    results["roles"] = {}
+    results["records"] = results["counts"]["memory records"]
+    results.update(repeat=args.repeat, query_timeout_s=args.query_timeout)
     results["summary_partitions"] = summary_partitions_refresh()
     print(f"   {results['summary_partitions']} summary partitions stored as fresh", flush=True)
-    failed = {}
-    with query_timeout_set(args.query_timeout):
-        for role, user in users_ensure().items():
-            # One role's broken page must not hide the others' figures.
-            row = page_time(user, args.repeat)
-            row["plans"] = plans_explain(row.pop("sql"), failed="error" in row)
-            results["roles"][role] = row
-            if "error" in row:
-                failed[role] = row["error"]
-                print(f"   {role}: GET /admin/ failed after {row['queries']} queries: {row['error']}", flush=True)
-                continue
-            print(f"   {role}: p50 {row['p50_ms']} ms, p95 {row['p95_ms']} ms, {row['queries']} queries", flush=True)
-    results["failed"] = failed
+    results["roles"] = roles_time(repeat=args.repeat, query_timeout=args.query_timeout)
+    results["failed"] = {role: row["error"] for role, row in results["roles"].items() if "error" in row}
     report_print(results)
     Path(args.json).write_text(json.dumps(results, indent=2, default=str))
     print(f"\nfigures written to {args.json}")
-    if failed:
-        raise SystemExit(f"GET /admin/ failed for {', '.join(failed)}")
+    if results["failed"]:
+        raise SystemExit(f"GET /admin/ failed for {', '.join(results['failed'])}")
+
+
+def roles_time(*, repeat: int, query_timeout: float) -> dict[str, dict[str, Any]]:
+    """Each role's timings, queries and plans; a role whose page fails keeps its error and
+    the statements it ran (one broken page must not hide the others' figures)."""
+    roles = {}
+    with query_timeout_set(query_timeout):
+        for role, user in users_ensure().items():
+            row = page_time(user, repeat)
+            row["plans"] = plans_explain(row.pop("sql"), failed="error" in row)
+            roles[role] = row
+            if "error" in row:
+                print(f"   {role}: GET /admin/ failed after {row['queries']} queries: {row['error']}", flush=True)
+            else:
+                figures = f"p50 {row['p50_ms']} ms, p95 {row['p95_ms']} ms, {row['queries']} queries"
+                print(f"   {role}: {figures}", flush=True)
+    return roles
 
 
 def django_setup_fresh(args: argparse.Namespace) -> None:
