@@ -155,6 +155,8 @@ CACHES = {
 # --- Dramatiq -----------------------------------------------------------------------
 # WORKERS_INLINE runs actors in the calling process (local development, no worker).
 WORKERS_INLINE = env.bool("WORKERS_INLINE", default=False)
+# Also how long the admin home page waits before it says no worker is running.
+DRAMATIQ_HEARTBEAT_TIMEOUT_SECONDS = env.float("DRAMATIQ_HEARTBEAT_TIMEOUT_SECONDS", default=60.0)
 DRAMATIQ_BROKER = {
     "BROKER": "dramatiq.brokers.redis.RedisBroker",
     "OPTIONS": {
@@ -163,7 +165,7 @@ DRAMATIQ_BROKER = {
         # A worker silent this long is presumed dead and its unacknowledged messages are
         # delivered again, checked on DRAMATIQ_MAINTENANCE_CHANCE broker calls per million
         # (Dramatiq's own defaults: 60 s, 1000). The reliability suite shortens both.
-        "heartbeat_timeout": int(env.float("DRAMATIQ_HEARTBEAT_TIMEOUT_SECONDS", default=60.0) * 1000),
+        "heartbeat_timeout": int(DRAMATIQ_HEARTBEAT_TIMEOUT_SECONDS * 1000),
         "maintenance_chance": env.int("DRAMATIQ_MAINTENANCE_CHANCE", default=1000),
     },
     "MIDDLEWARE": [
@@ -173,6 +175,7 @@ DRAMATIQ_BROKER = {
         "dramatiq.middleware.Retries",
         "django_dramatiq.middleware.DbConnectionsMiddleware",
         "workers.middleware.RequestIdMiddleware",
+        "workers.middleware.WorkerRegistryMiddleware",
     ],
 }
 DRAMATIQ_AUTODISCOVER_MODULES = ["actors"]

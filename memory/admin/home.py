@@ -26,8 +26,6 @@ from workers.queue import queue_depths
 
 REVIEW_PERMISSION = "memory.change_memoryrecord"
 POLICIES_PERMISSION = "policies.change_policyversion"
-# A live worker fetches (and so heartbeats) every few seconds even when idle.
-WORKER_SILENCE_SECONDS = 60
 
 
 def home_context(request: HttpRequest) -> dict[str, Any]:
@@ -177,11 +175,14 @@ def _cost(value: Decimal) -> str:
 def _health(*, now: datetime) -> list[dict[str, str]]:
     """(component, "ok" or a short problem) for redis, database, worker, llm: no provider call."""
     problems = dependency_problems()
+    # A live worker fetches (and so heartbeats) every second or so even when idle; past the
+    # broker's heartbeat timeout Dramatiq itself presumes it dead and redelivers its messages.
+    silence = round(settings.DRAMATIQ_HEARTBEAT_TIMEOUT_SECONDS)
     last_beat = memory_home.worker_last_heartbeat(now=now) if "redis" not in problems else None
     if "redis" in problems:
         worker = "unknown: Redis is unavailable"
-    elif last_beat is None or last_beat > WORKER_SILENCE_SECONDS:
-        worker = f"no worker seen in {WORKER_SILENCE_SECONDS} s"
+    elif last_beat is None or last_beat > silence:
+        worker = f"no worker seen in {silence} s"
     else:
         worker = "ok"
     if not settings.LLM_MODEL:

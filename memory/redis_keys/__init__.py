@@ -88,6 +88,11 @@ Owned by libraries, named by settings, written by them:
   The server only reads the `.msgs` hashes (`dramatiq_messages_key`, for
   workers.queue.queue_depths) and the heartbeats (`dramatiq_heartbeats_key`, for the
   admin home page's worker health); its messages are sent by the functions of workers.queue.
+- `dramatiq:consumers` (set of broker ids; ours, `dramatiq_consumers_key`): the worker
+  processes' brokers, added at each worker's boot, which also drops the ids whose
+  heartbeat Dramatiq dropped (workers.middleware.WorkerRegistryMiddleware), so worker
+  health reads the heartbeats of consumers only (a web process heartbeats whenever it
+  enqueues).
 - `auth:1:axes-{sha256}`: django-axes' admin login failures (AXES_CACHE "auth").
 - `cache:*`: Django's cache (django-redis, KEY_PREFIX "cache"), configured but not
   written by the server today.
@@ -217,6 +222,11 @@ def dramatiq_heartbeats_key(*, namespace: str) -> str:
     """Dramatiq's RedisBroker sorted set of broker ids by their last heartbeat in ms (its
     layout, not ours): every fetch of a worker, and every enqueue of a producer, writes one."""
     return f"{namespace}:__heartbeats__"
+
+
+def dramatiq_consumers_key(*, namespace: str) -> str:
+    """Our set of the broker ids of worker processes (see the key layout above)."""
+    return f"{namespace}:consumers"
 
 
 def query_embedding_key(*, model: str, text: str) -> str:

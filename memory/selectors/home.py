@@ -6,7 +6,6 @@ own figures are in `policies.selectors.home`."""
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import dramatiq
 from django.db.models import CharField, Count, Exists, F, Max, Min, OuterRef, Q, QuerySet, Value
@@ -61,21 +60,17 @@ def index_drift() -> int:
 
 
 def worker_last_heartbeat(*, now: datetime) -> float | None:
-    """Seconds since the latest Dramatiq heartbeat of another broker than this process's
-    own (a producer heartbeats when it enqueues); None when none is recorded."""
+    """Seconds since the latest Dramatiq heartbeat of a worker process (the consumers set
+    of workers.middleware); None when no worker has a heartbeat on record."""
     broker = dramatiq.get_broker()
     if not isinstance(broker, RedisBroker):
         return None
-    key = redis_keys.dramatiq_heartbeats_key(namespace=broker.namespace)
-    own = broker.broker_id
-    # The newest two: this process's own may be one of them.
-    newest: list[Any] = broker.client.zrevrange(key, 0, 1, withscores=True)  # (member, score) pairs
-    beats = [float(pair[1]) for pair in newest if _text(pair[0]) != own]
-    return max(0.0, now.timestamp() - beats[0] / 1000) if beats else None
-
-
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+    consumers = list(broker.client.smembers(redis_keys.dramatiq_consumers_key(namespace=broker.namespace)))
+    if not consumers:
+        return None
+    scores = broker.client.zmscore(redis_keys.dramatiq_heartbeats_key(namespace=broker.namespace), consumers)
+    beats = [float(score) for score in scores if score is not None]
+    return max(0.0, now.timestamp() - max(beats) / 1000) if beats else None
 
 
 @dataclass(frozen=True)

@@ -320,9 +320,20 @@ def test_queue_depth_counts_waiting_messages_and_a_worker_shows_healthy(superuse
     assert page.figures["health:worker"].text == "no worker seen in 60 s"
     assert page.figures["health:llm"].text == "not configured"
 
-    request.getfixturevalue("deployment")
+    deployment = request.getfixturevalue("deployment")
     wait_until(lambda: home(superuser_client).figures["health:worker"].text == "ok", what="a worker's heartbeat")
     wait_until(lambda: count(home(superuser_client), "queue-depth") == 0, what="the queue to drain")
+
+    # A stopped worker reads as gone once its heartbeat is older than the broker's timeout
+    # (shortened here; the web processes' heartbeats, fresh as they enqueue, never count).
+    settings.DRAMATIQ_HEARTBEAT_TIMEOUT_SECONDS = 5
+    assert page_figure_text(superuser_client, "health:worker") == "ok"
+    deployment.stop()
+    wait_until(lambda: page_figure_text(superuser_client, "health:worker") == "no worker seen in 5 s", what="silence")
+
+
+def page_figure_text(client, name: str) -> str:
+    return home(client).figures[name].text
 
 
 def test_stale_summary_views_are_counted_per_view_from_their_partitions(superuser_client, settings):
