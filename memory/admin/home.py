@@ -162,8 +162,8 @@ def _operations(*, now: datetime) -> dict[str, Any]:
             }
             for row in policies_home.usage_by_version(now=now)
         ],
-        "stale_views": memory_home.stale_summary_views(now=now),
-        "stale_views_url": _url("memory_summaryview_changelist"),
+        "stale_views": len(memory_home.stale_summary_view_ids(now=now)),
+        "stale_views_url": _url("memory_summaryview_changelist", stale="yes"),
         "health": _health(now=now),
     }
 

@@ -21,6 +21,7 @@ from django.utils.text import Truncator
 
 from memory.actor_names import admin_actor
 from memory.models import SummaryPartition, SummaryView, Task
+from memory.selectors.home import stale_summary_view_ids
 from memory.selectors.summary_views import partition_is_stale
 from memory.services.summary_views.runs import task_create
 from memoryproject.admin_base import ReadOnlyAdmin
@@ -39,11 +40,26 @@ def _kind_label(kind: str) -> str:
     return str(SummaryPartition.Kind(kind).label) if kind in SummaryPartition.Kind.values else kind
 
 
+class StaleViewFilter(admin.SimpleListFilter):
+    """Views with a stale or missing partition: the figure the admin home page counts."""
+
+    title = "stale"
+    parameter_name = "stale"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "Stale or missing partition")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[SummaryView]) -> QuerySet[SummaryView]:
+        if self.value() != "yes":
+            return queryset
+        return queryset.filter(pk__in=stale_summary_view_ids(now=timezone.now()))
+
+
 @admin.register(SummaryView)
 class SummaryViewAdmin(ReadOnlyAdmin):
     change_form_template = "admin/memory/summaryview/change_form.html"
     list_display = ("view_name", "tenant", "group_by_text", "continuous", "partition_count", "stale_count", "computed")
-    list_filter = ("continuous", "tenant")
+    list_filter = (StaleViewFilter, "continuous", "tenant")
     search_fields = ("=id", "name", "tenant")
     fields = (
         "id",

@@ -8,14 +8,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import dramatiq
-from django.db.models import CharField, Count, Exists, F, Max, Min, OuterRef, Q, QuerySet, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet
 from dramatiq.brokers.redis import RedisBroker
 
 from memory import index, redis_keys
-from memory.models import MemoryConflict, MemoryHistory, MemoryRecord, MemoryStatus, SummaryPartition, SummaryView
+from memory.models import MemoryConflict, MemoryHistory, MemoryRecord, MemoryStatus, SummaryView
 from memory.selectors.policy_figures import DECISIONS
-from memory.selectors.summary_views import view_records
+from memory.selectors.summary_views import view_is_stale
 from policies.models import Experiment, ExtractionRun
 from policies.selectors.experiments import experiment_variants
 from policies.stats import approval_verdict
@@ -127,34 +126,8 @@ def experiment_verdict(*, experiment: Experiment) -> str:
     return "; ".join(verdicts) or "no variant to compare with the control"
 
 
-def stale_summary_views(*, now: datetime) -> int:
-    """Summary views with a stale or missing partition: two queries per view (views are
-    few), none per partition. Stale is `partition_is_stale`'s comparison."""
-    return sum(1 for view in SummaryView.objects.order_by("pk") if _view_is_stale(view, now=now))
-
-
-def _view_is_stale(view: SummaryView, *, now: datetime) -> bool:
-    """One GROUP BY over the view's records (what a refresh reads anyway: `view_groups`)
-    against its stored partitions' (source_count, source_updated_at). The comparison runs
-    over those two short lists, one row per partition; a correlated subquery per partition
-    instead took seconds at 100,000 records (benchmarks/admin_home.py)."""
-    fields = list(view.group_by or [])
-    # A group's "" stands for NULL or "" alike (`view_groups`, `_owner_value_q`).
-    keys = {f"_g_{f}": Coalesce(F(f), Value(""), output_field=CharField()) for f in fields}
-    records = view_records(view=view, now=now).order_by()
-    if not fields:  # one partition, the empty group, whether or not records match
-        seen = records.aggregate(n=Count("id"), latest=Max("updated_at"))
-        current = {(): (seen["n"], seen["latest"])}
-    else:
-        grouped = records.annotate(**keys).values(*keys).annotate(n=Count("id"), latest=Max("updated_at"))
-        current = {tuple(row[key] for key in keys): (row["n"], row["latest"]) for row in grouped}
-    stored = {
-        tuple(group.get(f) or "" for f in fields): (n, latest)
-        for group, n, latest in SummaryPartition.objects.filter(view=view).values_list(
-            "group", "source_count", "source_updated_at"
-        )
-    }
-    if any(stored.get(key) != seen for key, seen in current.items()):
-        return True  # a group changed, or no partition summarises it yet
-    # A stored partition whose memories all went is stale until a run empties it.
-    return any(n and key not in current for key, (n, _) in stored.items())
+def stale_summary_view_ids(*, now: datetime) -> list[str]:
+    """Ids of the summary views with a stale or missing partition (`view_is_stale`: two
+    queries per view, and views are few), which the summary views changelist's "stale"
+    filter lists too."""
+    return [view.pk for view in SummaryView.objects.order_by("pk") if view_is_stale(view=view, now=now)]
