@@ -315,6 +315,15 @@ class SessionPromotion(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["namespace", "session_id"], name="session_promotion_unique")]
+        # Only the sessions behind their watermark, for the extraction lag (/metrics and the
+        # admin home page): few at any time, however many sessions exist.
+        indexes = [
+            models.Index(
+                fields=["namespace", "session_id"],
+                condition=models.Q(extracted_seq__lt=models.F("persisted_seq")),
+                name="session_promotion_behind_idx",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.namespace}/{self.session_id}: extracted {self.extracted_seq} of {self.persisted_seq}"

@@ -9,7 +9,7 @@ version.
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Count, Exists, Min, OuterRef, Sum
+from django.db.models import Count, F, Min, OuterRef, Subquery, Sum
 from django.utils import timezone
 
 from memory import index
@@ -27,13 +27,19 @@ def extraction_runs_by_status() -> dict[str, int]:
 def extraction_lag_seconds(*, now: datetime | None = None) -> float:
     """Age of the oldest turn not yet extracted: persisted turns past their session's
     watermark, and turns still waiting in a debounce window (its first write). 0 when
-    every turn is extracted."""
+    every turn is extracted.
+
+    It reads the sessions behind their watermark (a partial index holds only those) and,
+    for each, its first turn past it (one seek of the (namespace, session_id, seq) unique
+    index): turns persist in seq order, so that turn is the session's oldest waiting one.
+    Reading every turn instead took 0.9 s at a million turns (benchmarks/admin_home.py)."""
     now = now or timezone.now()
-    waiting = SessionPromotion.objects.filter(
-        namespace=OuterRef("namespace"), session_id=OuterRef("session_id"), extracted_seq__lt=OuterRef("seq")
-    )
-    oldest = SourceMessage.objects.filter(Exists(waiting)).aggregate(oldest=Min("persisted_at"))["oldest"]
-    ages: list[float] = [(now - oldest).total_seconds()] if oldest else []  # an aggregate is Any
+    first_waiting = SourceMessage.objects.filter(
+        namespace=OuterRef("namespace"), session_id=OuterRef("session_id"), seq__gt=OuterRef("extracted_seq")
+    ).order_by("seq")
+    behind = SessionPromotion.objects.filter(extracted_seq__lt=F("persisted_seq"))
+    oldest = behind.annotate(first=Subquery(first_waiting.values("persisted_at")[:1])).aggregate(oldest=Min("first"))
+    ages: list[float] = [(now - oldest["oldest"]).total_seconds()] if oldest["oldest"] else []
     first_ms = _oldest_window_first_ms()
     if first_ms is not None:
         ages.append(now.timestamp() - first_ms / 1000)
