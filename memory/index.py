@@ -4,7 +4,6 @@ search gathers candidates and statistics here; `bm25` scores them.
 
 One hash document per long-term memory record, keyed by the record's id: the vector, the full-text
 fields, and tag/numeric fields for every filter; the Django row is the truth and can always rebuild it.
-
 Filters arrive as `Condition`s and are turned into query syntax here, with every tag
 value escaped; full-text clauses come only from `textquery`, so no caller text ever
 reaches the query parser unescaped. Tag fields are case-sensitive and use a control
@@ -67,15 +66,8 @@ def _schema_dict() -> dict[str, Any]:
     ]
     vector = {"dims": settings.EMBEDDING_DIMENSIONS, "algorithm": "hnsw", "distance_metric": "cosine"}
     fields.append({"name": "vector", "type": "vector", "attrs": {**vector, "datatype": "float32"}})
-    return {
-        "index": {
-            "name": settings.MEMORY_INDEX_NAME,
-            "prefix": settings.MEMORY_INDEX_PREFIX,
-            "key_separator": ":",
-            "storage_type": "hash",
-        },
-        "fields": fields,
-    }
+    index = {"name": settings.MEMORY_INDEX_NAME, "prefix": settings.MEMORY_INDEX_PREFIX}
+    return {"index": {**index, "key_separator": ":", "storage_type": "hash"}, "fields": fields}
 
 
 def _schema_fingerprint() -> bytes:
@@ -88,11 +80,9 @@ def get_index() -> SearchIndex:
 
 
 def ensure_index() -> None:
-    """Create the index if it is missing, or recreate it when the schema changed.
-
-    Recreating keeps the documents: RediSearch re-indexes every hash under the prefix.
-    Idempotent and safe to race (a concurrent creator's "already exists" is ignored).
-    """
+    """Create the index if it is missing, or recreate it when the schema changed (keeping
+    the documents: RediSearch re-indexes every hash under the prefix). Idempotent and safe
+    to race (a concurrent creator's "already exists" is ignored)."""
     index = get_index()
     client = get_redis_bytes()
     schema_key = redis_keys.index_schema_key()
@@ -188,18 +178,9 @@ def document_ids() -> set[str]:
 
 
 def document_count() -> int:
-    """Documents in the index (FT.INFO's num_docs, O(1) however many there are); 0 when
-    the index does not exist. The admin's drift figure compares it with the DB's count."""
-    try:
-        info = get_redis_bytes().execute_command("FT.INFO", settings.MEMORY_INDEX_NAME)
-    except redis.ResponseError as exc:
-        if _missing_index(exc) or "unknown index" in str(exc).lower():
-            return 0
-        raise
-    # redis-py parses the reply into a dict (RESP3, or its module callbacks), else a flat list.
-    fields = info if isinstance(info, dict) else dict(zip(info[::2], info[1::2], strict=True))
-    value: Any = fields.get(b"num_docs", fields.get("num_docs", 0))
-    return int(float(value.decode() if isinstance(value, bytes) else value))
+    """Documents in the index (FT.INFO's num_docs: O(1)), 0 without one: the admin's drift figure."""
+    index = get_index()
+    return int(float(index.info()["num_docs"])) if index.exists() else 0
 
 
 def stored_vectors(record_ids: list[str]) -> dict[str, np.ndarray]:
