@@ -132,6 +132,9 @@ class MemoryRecord(models.Model):
         indexes = [
             models.Index(fields=["namespace", "user_id", "memory_hash"], name="memory_owner_hash_idx"),
             models.Index(fields=["namespace", "user_id", "created_at"], name="memory_owner_created_idx"),
+            # A status's records by date: a summary view's window of approved records, and
+            # the oldest pending ones (the admin home page), without reading every record.
+            models.Index(fields=["status", "created_at"], name="memory_status_created_idx"),
         ]
 
     def __str__(self) -> str:
