@@ -13,7 +13,7 @@ from memory.services.long_term import memories_create
 
 pytestmark = pytest.mark.django_db(transaction=True)  # documents are indexed on commit
 
-# The documented parameters (README, "Search"): k1 1.2, b 0.4, context words at half weight.
+# The documented parameters (docs/architecture.md, "Ranking"): k1 1.2, b 0.4, context words at half weight.
 K1, B, CONTEXT_WEIGHT = 1.2, 0.4, 0.5
 
 
