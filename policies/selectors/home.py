@@ -14,13 +14,6 @@ from django.utils import timezone
 from policies.models import ExtractionRun, Policy, PolicyEvaluation, PolicyVersion, PublishEvent, SummaryRun
 
 FAILED_RUNS_WINDOW = timedelta(hours=24)
-# Failures that say the provider (or the way to it) is in trouble, not this one conversation.
-PROVIDER_FAILURES = (
-    ExtractionRun.Failure.OUTAGE,
-    ExtractionRun.Failure.REFUSED,
-    ExtractionRun.Failure.OUTPUT,
-    ExtractionRun.Failure.UNFINISHED,
-)
 
 
 @dataclass(frozen=True)
@@ -129,8 +122,9 @@ def usage_by_version(*, now: datetime | None = None) -> list[VersionUsage]:
 
 
 def last_model_run_failure() -> str:
-    """How the latest finished run that called a model ended, when a provider failure
-    ended it ("" otherwise): the LLM's health without calling the provider."""
+    """How the latest finished run that called a model failed, in words (every failure
+    kind concerns the provider or the way to it), or "" if it did not: the LLM's health
+    without calling the provider."""
     last = (
         ExtractionRun.objects.exclude(model="")
         .exclude(status=ExtractionRun.Status.RUNNING)
@@ -138,6 +132,6 @@ def last_model_run_failure() -> str:
         .values_list("status", "failure")
         .first()
     )
-    if last is None or last[0] != ExtractionRun.Status.FAILED or last[1] not in PROVIDER_FAILURES:
+    if last is None or last[0] != ExtractionRun.Status.FAILED or last[1] not in ExtractionRun.Failure.values:
         return ""
     return str(ExtractionRun.Failure(last[1]).label)
