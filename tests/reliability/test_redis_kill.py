@@ -18,6 +18,7 @@ import pytest
 import requests
 
 from memory.models import MemoryRecord
+from memory.services.health import HEALTH_DRIFT_MAX_AGE_SECONDS
 from memoryproject import localredis
 from policies.services import policy_defaults_ensure
 from tests.helpers import BASE_DIR, PYTHON, child_env, free_port, put_session, stop_process, wait_until
@@ -140,6 +141,9 @@ def test_a_redis_sigkill_under_writes_loses_nothing_fsynced_and_recovers_by_itse
     deployment.kill_worker(signal.SIGTERM)
     drift_after_restart = health(deployment)["index_drift"]
     reindex(url)
+    # /v1/health shares its drift figure for HEALTH_DRIFT_MAX_AGE_SECONDS: the one read
+    # just before the reindex may still be served, so wait for a fresh one.
+    wait_until(lambda: health(deployment)["index_drift"] == 0, timeout=HEALTH_DRIFT_MAX_AGE_SECONDS + 10, what="0")
     drift_after_reindex = health(deployment)["index_drift"]
     search = requests.post(
         f"{deployment.url}/v1/long-term-memory/search",
