@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from memory import embeddings, index, textquery
 from memory.models import MemoryHistory, MemoryRecord, MemoryStatus, MemoryType
+from memory.selectors import search_rows
 
 SEARCH_MODES = ("semantic", "keyword", "hybrid")
 # Weight of the vector part in hybrid search, chosen on two LoCoMo conversations and
@@ -219,8 +220,7 @@ def _rank_and_load(
     building 50 model instances was 40% of a semantic search's CPU.
     """
     recency = query.recency
-    rows = MemoryRecord.objects.filter(id__in=list(relevance)).values_list("id", "last_accessed", "created_at")
-    ranking = {record_id: (last_accessed, created_at) for record_id, last_accessed, created_at in rows}
+    ranking = search_rows.ranking_columns(list(relevance))
     stale = [k for k in relevance if k not in ranking]
     scored = []
     for record_id, (last_accessed, created_at) in ranking.items():
@@ -232,7 +232,7 @@ def _rank_and_load(
         scored.append((score, record_id))
     scored.sort(key=lambda item: (-item[0], item[1]))
     scored = scored[query.offset : query.offset + query.limit]
-    records = MemoryRecord.objects.defer("embedding").in_bulk([k for _, k in scored])
+    records = search_rows.records_by_id([k for _, k in scored])
     return [(score, k, records[k]) for score, k in scored if k in records], stale
 
 
@@ -284,7 +284,7 @@ def _list_by_filter(query: SearchQuery, conditions: list[index.Condition], now: 
     else:
         ids, total = index.list_ids(conditions=conditions, offset=query.offset, limit=query.limit)
         scores = dict.fromkeys(ids, 0.0)
-    records = MemoryRecord.objects.defer("embedding").in_bulk(list(scores))
+    records = search_rows.records_by_id(list(scores))
     stale = [k for k in scores if k not in records]
     hits = [
         SearchHit(record=records[k], dist=1.0 - s, score=s, score_type=None) for k, s in scores.items() if k in records
@@ -347,15 +347,3 @@ def supersede_chain(*, record: MemoryRecord) -> list[str]:
         frontier = older
     return chain
 
-
-def superseded_ids(*, record_ids: list[str]) -> dict[str, list[str]]:
-    """For each record, the ids of the records it superseded (newest first), in one query."""
-    found: dict[str, list[str]] = {record_id: [] for record_id in record_ids}
-    rows = (
-        MemoryRecord.objects.filter(superseded_by_id__in=record_ids)
-        .order_by("-superseded_at", "-id")
-        .values_list("superseded_by_id", "id")
-    )
-    for newer, older in rows:
-        found[newer].append(older)
-    return found

@@ -40,9 +40,9 @@ from memory.selectors.long_term import (
     memories_search,
     memory_get,
     supersede_chain,
-    superseded_ids,
 )
 from memory.selectors.scope import record_scopes
+from memory.selectors.search_rows import superseded_ids
 from memory.services import long_term as services
 
 # One reason for every door: the history row's actor says which door it was.
