@@ -14,8 +14,8 @@ from typing import Any
 from rest_framework import exceptions
 
 from memory.api.errors import field_conflict, not_found_error
-from memory.api.fields import validated, validated_session_id
 from memory.api.scope import Scope
+from memory.api.working_memory.bound import valid, valid_session_id
 from memory.api.working_memory.serializers import (
     GetQuerySerializer,
     ListQuerySerializer,
@@ -47,9 +47,9 @@ def working_memory_put_respond(session_id: str, query: dict[str, Any], data: Any
     the query's user_id overrides the body's, the body's namespace wins over the query's
     (agent-memory-client sends both). A session of another user is a 409 naming user_id.
     Answers `WorkingMemoryResponseSerializer`."""
-    validated_session_id(session_id)
-    query = validated(PutQuerySerializer, query, "query")
-    body = validated(WorkingMemoryPutSerializer, data)
+    valid_session_id(session_id)
+    query = valid(PutQuerySerializer, query, "query")
+    body = valid(WorkingMemoryPutSerializer, data)
     user_in_query = query.get("user_id") is not None
     namespace_loc = ["body" if body["namespace"] else "query", "namespace"]
     user_loc = ["query" if user_in_query else "body", "user_id"]
@@ -78,8 +78,8 @@ def working_memory_get_respond(
     """One session (`GetQuerySerializer` query), answering `WorkingMemoryResponseSerializer`.
     A session that does not exist, or belongs to another user_id, is a 404, or with
     `empty_if_missing` an empty session (the reference's MCP tool reads it so)."""
-    validated_session_id(session_id)
-    query = validated(GetQuerySerializer, query, "query")
+    valid_session_id(session_id)
+    query = valid(GetQuerySerializer, query, "query")
     namespace = scope.namespace(query.get("namespace"), ["query", "namespace"])
     user_id = scope.user(query.get("user_id"), ["query", "user_id"])
     memory = working_memory_get(
@@ -107,8 +107,8 @@ def working_memory_get_respond(
 def working_memory_delete_respond(session_id: str, query: dict[str, Any], *, scope: Scope) -> dict[str, Any]:
     """Delete the session (`SessionQuerySerializer` query); a missing one is fine,
     another user's a 404."""
-    validated_session_id(session_id)
-    query = validated(SessionQuerySerializer, query, "query")
+    valid_session_id(session_id)
+    query = valid(SessionQuerySerializer, query, "query")
     try:
         working_memory_delete(
             session_id=session_id,
@@ -123,7 +123,7 @@ def working_memory_delete_respond(session_id: str, query: dict[str, Any], *, sco
 def working_memory_list_respond(query: dict[str, Any], *, scope: Scope) -> dict[str, Any]:
     """Sessions in a namespace and/or of a user, most recently written first
     (`ListQuerySerializer` query); `total` is exact."""
-    query = validated(ListQuerySerializer, query, "query")
+    query = valid(ListQuerySerializer, query, "query")
     namespace = scope.namespace(query["namespace"], ["query", "namespace"])
     user_id = scope.user(query["user_id"], ["query", "user_id"])
     working_memory_prune(namespace=namespace, user_id=user_id)  # bounded housekeeping; the read skips the rest

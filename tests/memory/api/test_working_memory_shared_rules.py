@@ -106,3 +106,13 @@ def test_a_ttl_over_the_maximum_is_refused_naming_the_setting(api, redis_client,
 def test_the_default_maximum_ttl_is_a_year(api):
     assert put(api, {"ttl_seconds": 365 * 24 * 3600 + 1}).status_code == 422
     assert put(api, {"ttl_seconds": 365 * 24 * 3600}).status_code == 200
+
+
+def test_a_setting_changed_after_a_put_holds_for_the_next_put(api, settings):
+    # The serializers are bound once per thread (memory.api.working_memory.bound): a
+    # setting their fields read must still hold from the next request on.
+    assert put(api, {"ttl_seconds": 3601}).status_code == 200
+    settings.WORKING_MEMORY_MAX_TTL_SECONDS = 3600
+    assert put(api, {"ttl_seconds": 3601}).json()["detail"][0]["msg"] == (
+        "At most 3600 seconds are accepted (WORKING_MEMORY_MAX_TTL_SECONDS)."
+    )
