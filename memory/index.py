@@ -29,12 +29,12 @@ from redisvl.index import SearchIndex
 from redisvl.query import CountQuery, FilterQuery, VectorQuery, VectorRangeQuery
 from redisvl.schema import IndexSchema
 
-from memory import bm25, redis_keys, textquery
+from memory import bm25, index_format, redis_keys, textquery
+from memory.index_format import HIDDEN_FIELD, TAG_SEPARATOR, VECTOR_DATATYPE, VECTOR_DTYPE, hidden_tag
 from memory.redis_client import get_redis_bytes
 
 logger = logging.getLogger(__name__)
 
-TAG_SEPARATOR = "\x1f"
 TEXT_FIELDS = ("text", "context")
 TAG_FIELDS = ("memory_id", "namespace", "user_id", "session_id", "memory_type", "topics", "entities", "status",
               "extraction_strategy")  # fmt: skip
@@ -58,14 +58,14 @@ def _schema_dict() -> dict[str, Any]:
             "type": "tag",
             "attrs": {"separator": TAG_SEPARATOR, "case_sensitive": True, "index_missing": name in MISSABLE_FIELDS},
         }
-        for name in TAG_FIELDS
+        for name in (*TAG_FIELDS, HIDDEN_FIELD)
     ]
     fields += [
         {"name": name, "type": "numeric", "attrs": {"sortable": True, "index_missing": name in MISSABLE_FIELDS}}
         for name in NUMERIC_FIELDS
     ]
     vector = {"dims": settings.EMBEDDING_DIMENSIONS, "algorithm": "hnsw", "distance_metric": "cosine"}
-    fields.append({"name": "vector", "type": "vector", "attrs": {**vector, "datatype": "float32"}})
+    fields.append({"name": "vector", "type": "vector", "attrs": {**vector, "datatype": VECTOR_DATATYPE}})
     index = {"name": settings.MEMORY_INDEX_NAME, "prefix": settings.MEMORY_INDEX_PREFIX}
     return {"index": {**index, "key_separator": ":", "storage_type": "hash"}, "fields": fields}
 
@@ -93,6 +93,9 @@ def ensure_index() -> None:
     if exists:
         logger.info("index schema changed: recreating %s over its documents", settings.MEMORY_INDEX_NAME)
         index.delete(drop=False)
+    # Before the index exists again, so no document of an older format fails to index.
+    if n := index_format.upgrade_documents(client, redis_keys.index_document_prefix().encode()):
+        logger.info("rewrote %d documents of an older format in place", n)
     try:
         index.create(overwrite=False)
     except RedisSearchError as exc:
@@ -134,7 +137,7 @@ def upsert_records(records: Iterable[Any]) -> None:
 def upsert_documents(documents: list[dict[str, Any]], vectors: Iterable[np.ndarray]) -> None:
     """Replace one hash per document; `documents[i]["id"]` is the record id.
 
-    Values that are None or empty lists are left out, so `missing()` finds them.
+    Values that are None or empty lists are left out, so `missing()` finds them; `hidden` is derived.
     """
     if not documents:
         return
@@ -143,7 +146,9 @@ def upsert_documents(documents: list[dict[str, Any]], vectors: Iterable[np.ndarr
     for document, vector in zip(documents, vectors, strict=True):
         row = {k: _field_value(v) for k, v in document.items() if v not in (None, [], ()) and k != "id"}
         row["memory_id"] = document["id"]
-        row["vector"] = np.asarray(vector, dtype=np.float32).tobytes()
+        row["vector"] = _as_bytes(vector)
+        if hidden := hidden_tag(document.get("status"), document.get("superseded_at") is not None):
+            row[HIDDEN_FIELD] = hidden
         key = redis_keys.index_document_key(document["id"])
         pipe.delete(key)  # a replace, so fields that became empty do not linger
         pipe.hset(key, mapping=row)  # type: ignore[arg-type]  # str keys encode; the stub's key type is invariant
@@ -190,7 +195,7 @@ def stored_vectors(record_ids: list[str]) -> dict[str, np.ndarray]:
     for record_id in record_ids:
         pipe.hget(redis_keys.index_document_key(record_id), "vector")
     return {
-        record_id: np.frombuffer(raw, dtype=np.float32)
+        record_id: np.frombuffer(raw, dtype=VECTOR_DTYPE).astype(np.float32)
         for record_id, raw in zip(record_ids, pipe.execute(), strict=True)
         if raw is not None
     }
@@ -234,7 +239,7 @@ def _clause(condition: Condition) -> str:
         return f"ismissing(@{field})"
     if op == "present":
         return f"-ismissing(@{field})"
-    if field in TAG_FIELDS:
+    if field in TAG_FIELDS or field == HIDDEN_FIELD:
         if not values:
             raise ValueError(f"tag condition {field} {op} needs values")
         if op in ("eq", "any"):
@@ -314,7 +319,7 @@ def count(conditions: list[Condition]) -> int:
 
 
 def _as_bytes(vector: np.ndarray) -> bytes:
-    return np.asarray(vector, dtype=np.float32).tobytes()
+    return np.asarray(vector, dtype=VECTOR_DTYPE).tobytes()
 
 
 def _knn(vector: np.ndarray, conditions: list[Condition], k: int) -> VectorQuery:
@@ -325,7 +330,7 @@ def _knn(vector: np.ndarray, conditions: list[Condition], k: int) -> VectorQuery
         filter_expression=filter_string(conditions),
         num_results=k,
         return_score=True,
-        dtype="float32",
+        dtype=VECTOR_DATATYPE,
     )
 
 
@@ -359,7 +364,7 @@ def vector_range(vector: np.ndarray, *, conditions: list[Condition], threshold: 
         distance_threshold=threshold,
         num_results=max(k, 0),
         return_score=True,
-        dtype="float32",
+        dtype=VECTOR_DATATYPE,
     )
     if k <= 0:
         query.paging(0, 0)

@@ -25,6 +25,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from memory import embeddings, index, textquery
+from memory.index_format import HIDDEN_FIELD, SUPERSEDED, UNAPPROVED
 from memory.models import MemoryHistory, MemoryRecord, MemoryStatus, MemoryType
 from memory.selectors import search_rows
 
@@ -113,15 +114,21 @@ def recency_score(*, last_accessed: datetime, created_at: datetime, now: datetim
     return score
 
 
-# Records no update has replaced: the index keeps `superseded_at` only on superseded ones.
-CURRENT = index.Condition("superseded_at", "missing")
+# Records no update has replaced (`superseded_at` missing), said as the exclusion of the few
+# documents `hidden` marks superseded: cheaper than a clause matching nearly every record.
+CURRENT = index.Condition(HIDDEN_FIELD, "none", (SUPERSEDED,))
+# Approved records (`status` approved): the exclusion of the documents marked unapproved.
+APPROVED = index.Condition(HIDDEN_FIELD, "none", (UNAPPROVED,))
+LIVE = index.Condition(HIDDEN_FIELD, "none", (UNAPPROVED, SUPERSEDED))
 
 
-def _with_default_status(filters: tuple[index.Condition, ...]) -> list[index.Condition]:
-    """Only approved records, unless the caller filtered on status itself."""
+def _with_defaults(filters: tuple[index.Condition, ...], *, current: bool) -> list[index.Condition]:
+    """Only approved records, unless the caller filtered on status itself; only current
+    ones when `current`. One clause for both (`LIVE`)."""
     conditions = list(filters)
-    if not any(c.field == "status" for c in conditions):
-        conditions.append(index.Condition("status", "eq", (MemoryStatus.APPROVED,)))
+    approved = not any(c.field == "status" for c in conditions)
+    if approved or current:
+        conditions.append(LIVE if approved and current else APPROVED if approved else CURRENT)
     return conditions
 
 
@@ -164,9 +171,7 @@ def fuse(vector_distances: dict[str, float], text_scores: dict[str, float], alph
 
 def memories_search(*, query: SearchQuery, now: datetime | None = None) -> SearchResult:
     now = now or timezone.now()
-    conditions = _with_default_status(query.conditions)
-    if not query.include_superseded:
-        conditions.append(CURRENT)
+    conditions = _with_defaults(query.conditions, current=not query.include_superseded)
     recency = query.recency
     window = query.offset + query.limit
     has_terms = bool(textquery.terms(query.text))

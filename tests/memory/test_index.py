@@ -2,9 +2,11 @@
 
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 
-from memory import embeddings, index
+from memory import embeddings, index, index_format
+from memory.redis_client import get_redis_bytes
 from memory.redis_keys import index_document_key
 from tests.helpers import wait_until
 
@@ -137,6 +139,7 @@ def test_a_changed_schema_is_recreated_over_the_documents(redis_client, settings
         "event_date",
         "pinned",
         "superseded_at",
+        "hidden",
         "vector",
     }
     assert redis_client.get(schema_key) == fingerprint
@@ -163,3 +166,84 @@ def test_an_unchanged_schema_leaves_the_index_alone(redis_client, settings):
 
 def _attributes(redis_client, name) -> set[str]:
     return {attribute[1] for attribute in redis_client.ft(name).info()["attributes"]}
+
+
+# Every status a document may carry (None: a document written without one) and both
+# supersession states: the `hidden` exclusions must select exactly what the clauses
+# they replaced selected.
+LIVENESS_DOCS = [
+    {"id": f"{status or 'none'}-{'old' if superseded else 'cur'}", "text": "a note", "status": status,
+     "superseded_at": datetime(2030, 1, 1, tzinfo=UTC) if superseded else None}
+    for status in ("approved", "pending", "rejected", None)
+    for superseded in (False, True)
+]  # fmt: skip
+APPROVED_CLAUSE = index.Condition("status", "eq", ("approved",))
+CURRENT_CLAUSE = index.Condition("superseded_at", "missing")
+HIDDEN_NOT_UNAPPROVED = index.Condition("hidden", "none", ("unapproved",))
+HIDDEN_NOT_SUPERSEDED = index.Condition("hidden", "none", ("superseded",))
+
+
+@pytest.mark.parametrize(
+    ("replaced", "exclusion", "expected"),
+    [
+        ([APPROVED_CLAUSE], [HIDDEN_NOT_UNAPPROVED], ["approved-cur", "approved-old"]),
+        ([CURRENT_CLAUSE], [HIDDEN_NOT_SUPERSEDED], ["approved-cur", "none-cur", "pending-cur", "rejected-cur"]),
+        ([APPROVED_CLAUSE, CURRENT_CLAUSE], [index.Condition("hidden", "none", ("unapproved", "superseded"))],
+         ["approved-cur"]),
+        ([index.Condition("status", "eq", ("pending",)), CURRENT_CLAUSE],
+         [index.Condition("status", "eq", ("pending",)), HIDDEN_NOT_SUPERSEDED], ["pending-cur"]),
+    ],
+)  # fmt: skip
+def test_the_hidden_tag_excludes_exactly_what_the_status_and_superseded_clauses_left_out(
+    redis_client, replaced, exclusion, expected
+):
+    index.upsert_documents(LIVENESS_DOCS, embeddings.embed_texts(["a note"] * len(LIVENESS_DOCS)))
+    assert _ids(replaced) == _ids(exclusion) == expected
+    assert redis_client.hget(index_document_key("rejected-old"), "hidden") == "unapproved\x1fsuperseded"
+    assert redis_client.hget(index_document_key("approved-cur"), "hidden") is None
+    vector = embeddings.embed_query("a note")
+    assert sorted(h.id for h in index.vector_search(vector, conditions=exclusion, k=10)) == expected
+    assert index.vector_search_counted(vector, conditions=exclusion, k=10)[1] == len(expected)
+
+
+def _write_old_format(redis_client, docs):
+    """Documents as the release before issue 24 wrote them: FLOAT32 vectors, no `hidden`."""
+    vectors = embeddings.embed_texts([d["text"] for d in docs])
+    for doc, vector in zip(docs, vectors, strict=True):
+        row = {k: index._field_value(v) for k, v in doc.items() if v is not None and k != "id"}
+        row |= {"memory_id": doc["id"], "vector": np.asarray(vector, dtype=np.float32).tobytes()}
+        redis_client.hset(index_document_key(doc["id"]), mapping=row)
+    return vectors
+
+
+def test_documents_of_the_float32_format_are_rewritten_in_place_and_searchable_after_the_upgrade(
+    redis_client, settings
+):
+    name, schema_key = settings.MEMORY_INDEX_NAME, f"{settings.MEMORY_INDEX_NAME}:schema"
+    docs = [{**d, "text": f"{d['id']} note about llamas", "namespace": "n"} for d in LIVENESS_DOCS]
+    vectors = _write_old_format(redis_client, docs)
+    # The old release's index over them (FLOAT32), under its own fingerprint.
+    prefix = f"{settings.MEMORY_INDEX_PREFIX}:"
+    redis_client.execute_command(
+        "FT.CREATE", name, "ON", "HASH", "PREFIX", 1, prefix, "SCHEMA", "memory_id", "TAG",
+        "vector", "VECTOR", "HNSW", 6, "TYPE", "FLOAT32", "DIM", 384, "DISTANCE_METRIC", "COSINE",
+    )  # fmt: skip
+    redis_client.set(schema_key, "fingerprint-of-the-float32-schema")
+    wait_until(lambda: int(redis_client.ft(name).info()["num_docs"]) == 8, timeout=30, what="the old index")
+
+    index.ensure_index()
+
+    wait_until(lambda: int(redis_client.ft(name).info()["num_docs"]) == 8, timeout=30, what="the new index")
+    assert int(redis_client.ft(name).info()["hash_indexing_failures"]) == 0
+    assert index.count([]) == 8
+    assert index.count([index.Condition("hidden", "none", ("unapproved", "superseded"))]) == 1
+    assert _ids([HIDDEN_NOT_SUPERSEDED]) == ["approved-cur", "none-cur", "pending-cur", "rejected-cur"]
+    hits, total = index.vector_search_counted(
+        embeddings.embed_query("pending-old note about llamas"), conditions=[], k=1
+    )
+    assert ([h.id for h in hits], total) == (["pending-old"], 8)
+    stored = index.stored_vectors([d["id"] for d in docs])
+    for doc, vector in zip(docs, vectors, strict=True):
+        assert np.array_equal(stored[doc["id"]], vector.astype(np.float16).astype(np.float32))
+    assert redis_client.hget(index_document_key("approved-cur"), "text") == "approved-cur note about llamas"
+    assert index_format.upgrade_documents(get_redis_bytes(), prefix.encode()) == 0  # nothing left to rewrite
