@@ -12,9 +12,14 @@ changes (Django's `setting_changed`, which `override_settings` sends).
 
 `valid` and `valid_session_id` answer exactly what `memory.api.fields.validated` and
 `validated_session_id` answer, errors included (`tests/memory/api/
-test_working_memory_validation.py` pins the bodies).
+test_working_memory_validation.py` pins the bodies). The commonest inputs, a session id or
+a query of namespace and user_id that are plain tag values, skip DRF altogether: `plain`
+accepts only values every rule of `TagValueField` passes unchanged, and anything else goes
+through the serializer (`tests/memory/api/test_working_memory_bound.py` holds the two to
+the same answers).
 """
 
+import re
 import threading
 from typing import Any
 
@@ -23,7 +28,7 @@ from django.dispatch import receiver
 from rest_framework import serializers
 
 from memory.api.errors import located
-from memory.api.fields import SessionIdSerializer
+from memory.api.fields import SCOPE_MAX_LENGTH, SessionIdSerializer
 
 _generation = 0  # bumped by every setting change; a thread's instances of an older one are dropped
 
@@ -64,6 +69,33 @@ def _run(serializer_class: type[serializers.Serializer[Any]], data: dict[str, An
     return valid
 
 
+# What a tag value must not hold: control characters (has_control_character's) and the
+# lone surrogates CharField refuses.
+_NOT_PLAIN = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+# The query parameters the scope-only queries may carry for `plain_scope_query` to answer.
+SCOPE_KEYS = frozenset({"namespace", "user_id"})
+
+
+def plain(value: object) -> bool:
+    """A scope value (namespace, user_id, session id) that `TagValueField` takes as it is:
+    a non-empty string of at most SCOPE_MAX_LENGTH characters, with no control character,
+    lone surrogate or surrounding whitespace."""
+    return (
+        type(value) is str
+        and 0 < len(value) <= SCOPE_MAX_LENGTH
+        and _NOT_PLAIN.search(value) is None
+        and value == value.strip()
+    )
+
+
+def plain_scope_query(query: dict[str, Any]) -> dict[str, Any] | None:
+    """What `SessionQuerySerializer` and its subclasses answer for a query of at most a
+    plain namespace and user_id (a missing one is None), or None for any other query."""
+    if not SCOPE_KEYS.issuperset(query) or not all(plain(value) for value in query.values()):
+        return None
+    return {"namespace": query.get("namespace"), "user_id": query.get("user_id")}
+
+
 def valid(serializer_class: type[serializers.Serializer[Any]], data: object, container: str = "body") -> dict[str, Any]:
     """`memory.api.fields.validated`, on this thread's bound `serializer_class`."""
     if not isinstance(data, dict):
@@ -74,5 +106,7 @@ def valid(serializer_class: type[serializers.Serializer[Any]], data: object, con
 def valid_session_id(session_id: object) -> str:
     """`memory.api.fields.validated_session_id` (a path's session id), on this thread's
     bound `SessionIdSerializer`."""
+    if plain(session_id):
+        return session_id  # type: ignore[return-value]  # plain() checked it is a str
     session: str = _run(SessionIdSerializer, {"session_id": session_id}, "path")["session_id"]
     return session

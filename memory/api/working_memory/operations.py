@@ -15,7 +15,7 @@ from rest_framework import exceptions
 
 from memory.api.errors import field_conflict, not_found_error
 from memory.api.scope import Scope
-from memory.api.working_memory.bound import valid, valid_session_id
+from memory.api.working_memory.bound import plain_scope_query, valid, valid_session_id
 from memory.api.working_memory.serializers import (
     GetQuerySerializer,
     ListQuerySerializer,
@@ -38,6 +38,13 @@ def _session_not_found(session_id: str) -> exceptions.NotFound:
     )
 
 
+def _scope_query(serializer_class: type[SessionQuerySerializer], query: dict[str, Any]) -> dict[str, Any]:
+    """`query` through `serializer_class` (SessionQuerySerializer or one adding only
+    optional fields without defaults), answered without it when it holds only a plain
+    namespace and user_id."""
+    return plain_scope_query(query) or valid(serializer_class, query, "query")
+
+
 def _window(query: dict[str, Any]) -> int | None:
     return context_window(model_name=query.get("model_name"), context_window_max=query.get("context_window_max"))
 
@@ -48,7 +55,7 @@ def working_memory_put_respond(session_id: str, query: dict[str, Any], data: Any
     (agent-memory-client sends both). A session of another user is a 409 naming user_id.
     Answers `WorkingMemoryResponseSerializer`."""
     valid_session_id(session_id)
-    query = valid(PutQuerySerializer, query, "query")
+    query = _scope_query(PutQuerySerializer, query)
     body = valid(WorkingMemoryPutSerializer, data)
     user_in_query = query.get("user_id") is not None
     namespace_loc = ["body" if body["namespace"] else "query", "namespace"]
@@ -79,7 +86,7 @@ def working_memory_get_respond(
     A session that does not exist, or belongs to another user_id, is a 404, or with
     `empty_if_missing` an empty session (the reference's MCP tool reads it so)."""
     valid_session_id(session_id)
-    query = valid(GetQuerySerializer, query, "query")
+    query = _scope_query(GetQuerySerializer, query)
     namespace = scope.namespace(query.get("namespace"), ["query", "namespace"])
     user_id = scope.user(query.get("user_id"), ["query", "user_id"])
     memory = working_memory_get(
@@ -108,7 +115,7 @@ def working_memory_delete_respond(session_id: str, query: dict[str, Any], *, sco
     """Delete the session (`SessionQuerySerializer` query); a missing one is fine,
     another user's a 404."""
     valid_session_id(session_id)
-    query = valid(SessionQuerySerializer, query, "query")
+    query = _scope_query(SessionQuerySerializer, query)
     try:
         working_memory_delete(
             session_id=session_id,

@@ -1,0 +1,101 @@
+"""Working memory's fast answers (memory.api.working_memory.bound) are the serializers' answers.
+
+A plain session id, or a query of a plain namespace and user_id, is answered without DRF;
+everything else goes through the serializer. The properties hold the fast answers to the
+serializers' own; the routes' tests pin the error bodies of what is not plain."""
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from memory.api.fields import SessionIdSerializer
+from memory.api.working_memory.bound import plain, plain_scope_query
+from memory.api.working_memory.serializers import GetQuerySerializer, PutQuerySerializer, SessionQuerySerializer
+
+URL = "/v1/working-memory/s-1"
+
+# Strings near every rule's edge: empty, whitespace around, control characters, lone
+# surrogates, 200 and 201 characters (SCOPE_MAX_LENGTH is 200), and ordinary ones.
+EDGES = ["", " ", "a", " a", "a ", "a b", "a\nb", "a\x7fb", "a\x00b", "\ud800", "\u00a0a", "x" * 200, "x" * 201]
+values = st.one_of(
+    st.sampled_from(EDGES),
+    st.text(max_size=6),
+    st.text(st.characters(min_codepoint=0, max_codepoint=0xE000, exclude_categories=()), max_size=4),
+    st.integers(),
+    st.none(),
+    st.booleans(),
+)
+queries = st.dictionaries(st.sampled_from(["namespace", "user_id", "model_name", "other"]), values, max_size=3)
+
+
+@given(values)
+def test_a_plain_session_id_is_one_the_serializer_takes_unchanged(value):
+    if plain(value):
+        serializer = SessionIdSerializer(data={"session_id": value})
+        assert serializer.is_valid(), serializer.errors
+        assert serializer.validated_data["session_id"] == value
+
+
+@pytest.mark.parametrize("serializer_class", [SessionQuerySerializer, GetQuerySerializer, PutQuerySerializer])
+@given(query=queries)
+def test_a_plain_scope_query_is_answered_as_the_serializer_answers_it(serializer_class, query):
+    answer = plain_scope_query(query)
+    if answer is not None:
+        serializer = serializer_class(data=query)
+        assert serializer.is_valid(), serializer.errors
+        assert dict(serializer.validated_data) == answer
+
+
+def test_what_is_plain():
+    assert plain_scope_query({}) == {"namespace": None, "user_id": None}
+    assert plain_scope_query({"namespace": "bench", "user_id": "u-1"}) == {"namespace": "bench", "user_id": "u-1"}
+    assert plain_scope_query({"user_id": "x" * 200}) == {"namespace": None, "user_id": "x" * 200}
+    # Anything else is the serializer's to answer.
+    for query in ({"namespace": ""}, {"user_id": "x" * 201}, {"namespace": "a b "}, {"model_name": "gpt-4"}):
+        assert plain_scope_query(query) is None
+    assert [plain(v) for v in ("s-1", "a\tb", "\ud800", 7, None)] == [True, False, False, False, False]
+
+
+@pytest.mark.parametrize("method", ["get", "put", "delete"])
+@pytest.mark.parametrize(
+    "query, body",
+    [
+        (
+            "?namespace=a%0Ab",
+            [{"loc": ["query", "namespace"], "msg": "Must not contain control characters.", "type": "invalid"}],
+        ),
+        (
+            "?user_id=%20u",
+            [{"loc": ["query", "user_id"], "msg": "Must not start or end with whitespace.", "type": "invalid"}],
+        ),
+        (
+            "?namespace=" + "n" * 201,
+            [
+                {
+                    "loc": ["query", "namespace"],
+                    "msg": "Ensure this field has no more than 200 characters.",
+                    "type": "max_length",
+                }
+            ],
+        ),
+        (
+            "?namespace=a%7Fb&user_id=u%20",
+            [
+                {"loc": ["query", "namespace"], "msg": "Must not contain control characters.", "type": "invalid"},
+                {"loc": ["query", "user_id"], "msg": "Must not start or end with whitespace.", "type": "invalid"},
+            ],
+        ),
+    ],
+    ids=["control", "whitespace", "long", "both"],
+)
+def test_a_scope_parameter_that_is_not_plain_gets_the_serializers_error(api, redis_client, method, query, body):
+    response = getattr(api, method)(f"{URL}{query}", {"messages": []}, format="json")
+    assert response.status_code == 422
+    assert response.json() == {"detail": body}
+    assert redis_client.dbsize() == 0
+
+
+def test_a_blank_scope_parameter_is_answered_as_the_serializer_answers_it(api):
+    # Not plain, so the serializer's: a blank query value passes as "" (a CharField's blank).
+    assert api.put(f"{URL}?namespace=&user_id=", {"messages": []}, format="json").status_code == 200
+    assert api.get(f"{URL}?namespace=&user_id=").json()["namespace"] == ""
