@@ -10,6 +10,7 @@ from django.conf import settings
 
 from memory import index
 from memory.datetimes import datetime_encode
+from memory.index_format import HIDDEN_FIELD, SUPERSEDED
 from memory.models import LIST_FIELDS, MemoryConflict, MemoryHistory, MemoryRecord, MemoryStatus, MemoryType
 
 
@@ -34,7 +35,7 @@ def dedup_conditions(
     conditions = index.owner_conditions(namespace, user_id)
     conditions.append(index.Condition("status", "ne", (MemoryStatus.REJECTED,)))
     conditions.append(index.Condition("memory_type", "any", type_group(memory_type)))
-    conditions.append(index.Condition("superseded_at", "missing"))
+    conditions.append(index.Condition(HIDDEN_FIELD, "none", (SUPERSEDED,)))  # superseded_at missing, cheaper
     return conditions
 
 

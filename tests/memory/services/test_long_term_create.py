@@ -71,7 +71,8 @@ def test_step_one_a_known_id_overwrites_its_record_and_keeps_the_old_version():
     )
     assert list(MemoryHistory.objects.order_by("id").values_list("action", flat=True)) == ["created", "edited"]
     hits = index.vector_search(np.frombuffer(bytes(row.embedding), dtype=np.float32), conditions=[], k=1)
-    assert hits[0].id == "client-id-1" and hits[0].vector_distance == pytest.approx(0.0, abs=1e-5)
+    # 0 up to the index's FLOAT16 rounding (5.4e-5 for this vector).
+    assert hits[0].id == "client-id-1" and hits[0].vector_distance == pytest.approx(0.0, abs=1e-4)
 
 
 def test_step_one_an_id_of_another_owner_is_refused_and_nothing_is_written():
