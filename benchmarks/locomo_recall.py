@@ -93,11 +93,11 @@ def load(samples: list[dict], *, with_context: bool) -> None:
     print(f"loaded {len(records)} turns in {time.perf_counter() - started:.1f}s")
 
 
-def evaluate(samples: list[dict], alpha: float) -> dict:
+def evaluate(samples: list[dict], alpha: float, modes: tuple[str, ...] = MODES) -> dict:
     """{(mode, split, category): [recall@1, @5, @10 per question]}"""
     results = collections.defaultdict(list)
     questions = [(s, q) for s in samples for q in s["qa"] if evidence_ids(q)]
-    for mode in MODES:
+    for mode in modes:
         for sample, question in tqdm(questions, desc=mode, unit="q"):
             query = SearchQuery(
                 text=question["question"],
@@ -128,6 +128,7 @@ def main():
     parser.add_argument(
         "--without-context", action="store_true", help="store each turn alone, without the turn before it as context"
     )
+    parser.add_argument("--modes", default=",".join(MODES), help="the search modes to ask in (comma-separated)")
     args = parser.parse_args()
     from memory.selectors.long_term import DEFAULT_HYBRID_ALPHA
 
@@ -136,7 +137,8 @@ def main():
     samples = json.loads(args.data.read_text())
     if not args.skip_load:
         load(samples, with_context=not args.without_context)
-    results = evaluate(samples, alpha)
+    modes = tuple(args.modes.split(","))
+    results = evaluate(samples, alpha, modes)
 
     print(
         f"\nLoCoMo dev ({len(samples)} conversations), evidence recall@k, hybrid_alpha={alpha}, "
@@ -144,15 +146,15 @@ def main():
     )
     print("| mode | split | questions | R@1 | R@5 | R@10 |")
     print("|---|---|---|---|---|---|")
-    for mode in MODES:
+    for mode in modes:
         for split in ("all", "tune", "held out"):
             rows = results[(mode, split, "all")]
             print(f"| {mode} | {split} | {len(rows)} | " + " | ".join(f"{mean(rows, i):.3f}" for i in range(3)) + " |")
     categories = sorted({key[2] for key in results if key[2] != "all"})
     print("\nRecall@10 per category (all five conversations; 5 = adversarial)\n")
-    print("| mode | " + " | ".join(f"cat {c} (n={len(results[('semantic', 'all', c)])})" for c in categories) + " |")
+    print("| mode | " + " | ".join(f"cat {c} (n={len(results[(modes[0], 'all', c)])})" for c in categories) + " |")
     print("|---|" + "---|" * len(categories))
-    for mode in MODES:
+    for mode in modes:
         print(f"| {mode} | " + " | ".join(f"{mean(results[(mode, 'all', c)], 2):.3f}" for c in categories) + " |")
 
 

@@ -13,9 +13,15 @@ every text new, so each request embeds its query with the real model) at concurr
 1 and 16, and Redis' `used_memory` and the DB file, for the memory per 100k records.
 
     .venv/bin/python benchmarks/scale.py [--sizes 10000,100000,1000000] [--requests 200]
+        [--port 8021] [--redis-port 6520]
+
+Its files (SQLite, Redis' data, logs) live in var/bench/scale/, apart from `make bench`'s.
+Besides `used_memory`, each size reports the index's own sizes (FT.INFO) and one
+document's hash (MEMORY USAGE), for where a record's bytes go.
 """
 
 import argparse
+import copy
 import json
 import os
 import random
@@ -30,6 +36,7 @@ import redis
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
+import bench_deploy  # noqa: E402
 import long_term_search as lts  # noqa: E402
 from bench_cells import NAMESPACES, USERS, _post, filtered_search  # noqa: E402
 from bench_deploy import OURS, VAR, Deployment  # noqa: E402
@@ -37,6 +44,24 @@ from benchlib import machine  # noqa: E402
 
 CHUNK = 10_000
 DIMENSIONS = 384
+SCALE_VAR = VAR / "scale"
+# FT.INFO's sizes (MB) reported at each size.
+INDEX_SIZES = (
+    "vector_index_sz_mb", "inverted_sz_mb", "doc_table_size_mb", "sortable_values_size_mb", "key_table_size_mb",
+    "tag_overhead_sz_mb", "text_overhead_sz_mb", "total_index_memory_sz_mb",
+)  # fmt: skip
+
+
+def scale_spec(port: int, redis_port: int) -> dict:
+    """`make bench`'s deployment of ours on its own ports and files, so a scale run never
+    shares (or deletes) another benchmark's."""
+    spec = copy.deepcopy(OURS)
+    old_bind = f"127.0.0.1:{OURS['port']}"
+    spec.update(port=port, redis_port=redis_port)
+    spec["processes"] = [[f"127.0.0.1:{port}" if a == old_bind else a for a in c] for c in spec["processes"]]
+    spec["env"]["DATABASE_URL"] = f"sqlite:///{SCALE_VAR / 'ours.sqlite3'}"
+    bench_deploy.VAR = SCALE_VAR  # Deployment.start clears and logs under its VAR
+    return spec
 
 
 def django_for(deployment: Deployment) -> None:
@@ -81,13 +106,26 @@ def indexed(redis_url: str) -> int:
     return int(redis.Redis.from_url(redis_url).ft("memory_records").info()["num_docs"])
 
 
-def memory_figures(deployment: Deployment) -> dict:
-    info = redis.Redis.from_url(deployment.redis_url).info("memory")
-    return {"redis_used_mb": round(info["used_memory"] / 2**20, 1), "db_mb": round(db_path().stat().st_size / 2**20, 1)}
+def memory_figures(deployment: Deployment, sample_key: str) -> dict:
+    client = redis.Redis.from_url(deployment.redis_url)
+    info, ft = client.info("memory"), client.ft("memory_records").info()
+    return {
+        "redis_used_mb": round(info["used_memory"] / 2**20, 1),
+        "db_mb": round(db_bytes(deployment) / 2**20, 1),
+        "index_mb": {name: round(float(ft[name]), 2) for name in INDEX_SIZES if name in ft},
+        "hash_bytes": client.memory_usage(sample_key, samples=0),
+    }
 
 
-def db_path() -> Path:
-    return Path(OURS["env"]["DATABASE_URL"].removeprefix("sqlite:///"))
+def db_bytes(deployment: Deployment) -> int:
+    """The SQLite file after a checkpoint (bulk_create's pages would otherwise sit in the WAL), and what
+    the WAL still holds."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    path = Path(deployment.spec["env"]["DATABASE_URL"].removeprefix("sqlite:///"))
+    return sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
 
 
 def search_figures(deployment: Deployment, run_id: str, requests_n: int, concurrency: int) -> dict:
@@ -107,12 +145,15 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--json", default=str(VAR / "scale.json"))
+    parser.add_argument("--port", type=int, default=OURS["port"])
+    parser.add_argument("--redis-port", type=int, default=OURS["redis_port"])
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     run_id = uuid.uuid4().hex[:8]
     results = {"run": run_id, "machine": machine(), "command": " ".join([sys.executable, *sys.argv]), "sizes": {}}
     print(f"scale run {run_id}: {results['machine']}", flush=True)
-    deployment = Deployment(OURS, records=max(sizes))
+    SCALE_VAR.mkdir(parents=True, exist_ok=True)
+    deployment = Deployment(scale_spec(args.port, args.redis_port), records=max(sizes))
     try:
         if not deployment.start():
             raise SystemExit(deployment.error)
@@ -126,7 +167,7 @@ def main() -> None:
             while indexed(deployment.redis_url) < size:
                 time.sleep(0.5)
             loaded_s = round(time.perf_counter() - started, 1)
-            row = {"added_s": loaded_s, **memory_figures(deployment)}
+            row = {"added_s": loaded_s, **memory_figures(deployment, f"memory_record:{run_id}-0")}
             for concurrency in (1, 16):
                 row[f"c{concurrency}"] = search_figures(deployment, run_id, args.requests, concurrency)
             results["sizes"][size] = row
@@ -152,6 +193,11 @@ def print_table(results: dict) -> None:
             f"| {many['p50']:.0f} / {many['p95']:.0f} / {many['p99']:.0f} | {many['rps']:.0f} "
             f"| {row['redis_used_mb']} | {row['db_mb']} |"
         )
+    for size, row in sizes.items():
+        print(
+            f"\n{size:,}: one document's hash {row.get('hash_bytes')} bytes; FT.INFO MB {row.get('index_mb')}", end=""
+        )
+    print()
     if len(sizes) > 1:
         (small, a), (large, b) = list(sizes.items())[0], list(sizes.items())[-1]
 

@@ -503,7 +503,9 @@ def query_for(fact: Fact, mode: str, *, limit: int = K):
     )
 
 
-def evaluate(items: list[Fact], landed: dict[str, str] | None = None) -> dict[str, float]:
+def evaluate(
+    items: list[Fact], landed: dict[str, str] | None = None, modes: tuple[str, ...] = MODES
+) -> dict[str, float]:
     """Per mode, how many questions find their fact (or the record it merged into) in the top K."""
     from tqdm import tqdm
 
@@ -511,7 +513,7 @@ def evaluate(items: list[Fact], landed: dict[str, str] | None = None) -> dict[st
 
     landed = landed or {}
     hits = {}
-    for mode in MODES:
+    for mode in modes:
         found = 0
         for fact in tqdm(items, desc=mode, unit="q"):
             ids = [h.record.id for h in memories_search(query=query_for(fact, mode)).hits]
@@ -528,6 +530,7 @@ def main():
     parser.add_argument("--variants", action="store_true", help="include the near-variant facts (issue 20)")
     parser.add_argument("--skip-load", action="store_true", help="reuse the records of a previous run")
     parser.add_argument("--questions", type=int, default=None, help="ask only every n-th fact's question")
+    parser.add_argument("--modes", default=",".join(MODES), help="the search modes to ask in (comma-separated)")
     args = parser.parse_args()
     setup()
     from benchmarks.benchlib import machine
@@ -542,7 +545,7 @@ def main():
         for fact in merged[:20]:
             print(f"  {fact.text!r} -> {landed[fact.id]}")
     asked = items[:: args.questions] if args.questions else items
-    hits = evaluate(asked, landed)
+    hits = evaluate(asked, landed, tuple(args.modes.split(",")))
     print(
         f"\nSynthetic facts: {len(items)} loaded (seed {args.seed}, deduplicate={args.deduplicate}, "
         f"variants={args.variants}), "
