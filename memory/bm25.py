@@ -5,6 +5,7 @@ statistics of the filtered set; this room turns them into scores. RediSearch's o
 scores are not used (see `memory.index.text_search`)."""
 
 import math
+from typing import Any
 
 from memory import textquery
 
@@ -30,6 +31,21 @@ def scored_field(prefix: bytes, full_bytes: int) -> ScoredField:
 def scored_fields(text: bytes, text_bytes: int, context: bytes, context_bytes: int) -> tuple[ScoredField, ScoredField]:
     """A candidate's text and context, each as shipped (`scored_field`)."""
     return scored_field(text, text_bytes), scored_field(context, context_bytes)
+
+
+def scores_of_reply(words: list[str], reply: list[Any]) -> dict[str, float]:
+    """`scores` of the candidates straight from redis_keys.KEYWORD_CANDIDATES's reply for
+    `words`: (documents in the filter, matching, frequencies, rows), the rows flat, six per
+    candidate (id, text prefix, text bytes, context prefix, context bytes, term numbers);
+    the term numbers (1-based, in `words`) come only for a candidate with a field cut."""
+    in_filter, _, frequencies, rows = reply
+    documents, matched = {}, {}
+    for i in range(0, len(rows), 6):
+        record_id = rows[i].decode()
+        documents[record_id] = scored_fields(rows[i + 1], rows[i + 2], rows[i + 3], rows[i + 4])
+        if rows[i + 5]:
+            matched[record_id] = {textquery.stem(words[t - 1]) for t in rows[i + 5]}
+    return scores(words, frequencies, documents, total=in_filter, matched=matched)
 
 
 def scores(

@@ -385,8 +385,12 @@ return 1
 # Keyword search's candidates in one reply. ARGV: index, matches asked of each term, most
 # candidates in all, bytes kept of each field, the filter clause, the full-text clause,
 # then one clause per term. Returns {documents in the filter, documents matching the text,
-# {matches per term}, {memory_id, text prefix, text bytes, context prefix, context bytes
-# of each distinct candidate}}: one reply instead of one per term, each candidate once.
+# {matches per term}, {memory_id, text prefix, text bytes, context prefix, context bytes,
+# {terms} of each distinct candidate}}: one reply instead of one per term, each candidate
+# once. {terms}: which terms' matches hold the candidate (1-based), named only for a
+# candidate with a field cut to its prefix (a term found past the cut still counts);
+# empty otherwise. The documents matching the text are the union of the terms' matches
+# when every term's matches were all read (no query of their own); else counted.
 # Bounded (issue 20): the candidates are shared out, each term first bringing its fair
 # share of new ones (best first, so terms whose matches overlap still bring different
 # records), then the rest filled in term order; and only the first bytes of a field
@@ -397,12 +401,13 @@ local budget, prefix = tonumber(ARGV[3]), tonumber(ARGV[4])
 local function total(query)
   return redis.call('FT.SEARCH', index, query, 'LIMIT', 0, 0, 'DIALECT', 2)[1]
 end
-local frequencies, matches, next_match = {}, {}, {}
+local frequencies, matches, next_match, all_read = {}, {}, {}, true
 for i = 7, #ARGV do
   local reply = redis.call('FT.SEARCH', index, ARGV[i], 'NOCONTENT', 'LIMIT', 0, per_term, 'DIALECT', 2)
   frequencies[#frequencies + 1] = reply[1]
   matches[#matches + 1] = reply
   next_match[#next_match + 1] = 2
+  all_read = all_read and reply[1] == #reply - 1
 end
 local seen, chosen = {}, {}
 local function take(term, wanted)
@@ -421,30 +426,32 @@ end
 local share = math.max(1, math.floor(budget / math.max(#matches, 1)))
 for term = 1, #matches do take(term, share) end
 for term = 1, #matches do take(term, budget) end
--- Which terms' matches hold each candidate: a term found past the shipped prefix still counts.
-local matched = {}
-for term = 1, #matches do
-  local reply = matches[term]
-  for j = 2, #reply do
-    local key = reply[j]
-    if seen[key] then
-      matched[key] = matched[key] or {}
-      matched[key][#matched[key] + 1] = term
-    end
-  end
-end
-local rows = {}
+local rows, cut = {}, {}
 for _, key in ipairs(chosen) do
   local fields = redis.call('HMGET', key, 'memory_id', 'text', 'context')
   if fields[1] then
-    local text, context = fields[2] or '', fields[3] or ''
+    local text, context, terms = fields[2] or '', fields[3] or '', {}
     rows[#rows + 1] = fields[1]
     rows[#rows + 1] = string.sub(text, 1, prefix)
     rows[#rows + 1] = #text
     rows[#rows + 1] = string.sub(context, 1, prefix)
     rows[#rows + 1] = #context
-    rows[#rows + 1] = matched[key]
+    rows[#rows + 1] = terms
+    if #text > prefix or #context > prefix then cut[key] = terms end
   end
 end
-return {total(ARGV[5]), total(ARGV[6]), frequencies, rows}
+local union, matching = {}, 0
+for term = 1, #matches do
+  local reply = matches[term]
+  for j = 2, #reply do
+    local key = reply[j]
+    if cut[key] then table.insert(cut[key], term) end
+    if all_read and not union[key] then
+      union[key] = true
+      matching = matching + 1
+    end
+  end
+end
+if not all_read then matching = total(ARGV[6]) end
+return {total(ARGV[5]), matching, frequencies, rows}
 """)
