@@ -19,6 +19,7 @@ CELLS = (
     "working memory GET",
     "semantic search (cold)",
     "keyword search (cold)",
+    "keyword search, short (cold)",
     "hybrid search (cold)",
     "memory prompt (cold)",
     "semantic search (warm, labelled)",
@@ -36,6 +37,16 @@ def filtered_search(namespace_prefix: str, mode: str, text: str, i: int) -> dict
         "namespace": {"eq": f"{namespace_prefix}-{i % NAMESPACES}"},
         "user_id": {"eq": f"user-{i % USERS}"},
     }
+
+
+def short_keywords(rng: random.Random) -> str:
+    """Two or three content words of the kinds a loaded record holds, no stopwords: a keyword
+    query as the reference's docs advise ("Alice laptop", "red bicycle Lisbon"), where the
+    full-question cell asks a whole sentence."""
+    kinds = rng.choice(
+        [("who", "thing"), ("thing", "place"), ("adj", "thing"), ("who", "verb", "thing"), ("adj", "thing", "place")]
+    )
+    return " ".join(rng.choice(lts.WORDS[kind]) for kind in kinds)
 
 
 def load(http, base: str, redis_url: str, run_id: str, rng: random.Random, count: int) -> dict:
@@ -176,6 +187,8 @@ def run_cells(deployment, http, *, records: int, requests_per_cell: int, self_cp
         cells[f"{mode} search (cold)"] = search_cell(
             mode, [f"{lts.sentence(rng)} {uuid.uuid4().hex[:6]}" for _ in range(n)]
         )
+        if mode == "keyword":
+            cells["keyword search, short (cold)"] = search_cell(mode, [short_keywords(rng) for _ in range(n)])
     prompt_texts = [f"{lts.sentence(rng)} {uuid.uuid4().hex[:6]}" for _ in range(n)]
     cells["memory prompt (cold)"] = search_cell("semantic", prompt_texts, "/v1/memory/prompt", prompt_body)
     warm = [lts.sentence(random.Random(f"warm-{i}")) for i in range(5)]
