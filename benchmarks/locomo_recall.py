@@ -137,6 +137,10 @@ def main():
     samples = json.loads(args.data.read_text())
     if not args.skip_load:
         load(samples, with_context=not args.without_context)
+    else:  # as bin/serve's seed_defaults: an index of an older schema is recreated (its documents rewritten)
+        index.ensure_index()
+        while float(index.get_index().info()["percent_indexed"]) < 1:  # RediSearch indexes them in the background
+            time.sleep(0.5)
     modes = tuple(args.modes.split(","))
     results = evaluate(samples, alpha, modes)
 

@@ -537,7 +537,15 @@ def main():
 
     items = load_set(args.facts, seed=args.seed, variants=args.variants)
     landed = None
-    if not args.skip_load:
+    if (
+        args.skip_load
+    ):  # as bin/serve's seed_defaults: an index of an older schema is recreated (its documents rewritten)
+        from memory import index
+
+        index.ensure_index()
+        while float(index.get_index().info()["percent_indexed"]) < 1:  # RediSearch indexes them in the background
+            time.sleep(0.5)
+    else:
         reset()
         landed = load(items, deduplicate=args.deduplicate)
         merged = [fact for fact in items if landed[fact.id] != fact.id]
