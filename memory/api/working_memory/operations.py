@@ -15,7 +15,7 @@ from rest_framework import exceptions
 
 from memory.api.errors import field_conflict, not_found_error
 from memory.api.scope import Scope
-from memory.api.working_memory.bound import plain_scope_query, valid, valid_session_id
+from memory.api.working_memory.bound import plain_put_body, plain_scope_query, valid, valid_session_id
 from memory.api.working_memory.serializers import (
     GetQuerySerializer,
     ListQuerySerializer,
@@ -56,7 +56,7 @@ def working_memory_put_respond(session_id: str, query: dict[str, Any], data: Any
     Answers `WorkingMemoryResponseSerializer`."""
     valid_session_id(session_id)
     query = _scope_query(PutQuerySerializer, query)
-    body = valid(WorkingMemoryPutSerializer, data)
+    body = (isinstance(data, dict) and plain_put_body(data)) or valid(WorkingMemoryPutSerializer, data)
     user_in_query = query.get("user_id") is not None
     namespace_loc = ["body" if body["namespace"] else "query", "namespace"]
     user_loc = ["query" if user_in_query else "body", "user_id"]

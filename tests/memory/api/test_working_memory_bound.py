@@ -5,12 +5,17 @@ everything else goes through the serializer. The properties hold the fast answer
 serializers' own; the routes' tests pin the error bodies of what is not plain."""
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from memory.api.fields import SessionIdSerializer
-from memory.api.working_memory.bound import plain, plain_scope_query
-from memory.api.working_memory.serializers import GetQuerySerializer, PutQuerySerializer, SessionQuerySerializer
+from memory.api.working_memory.bound import plain, plain_put_body, plain_scope_query
+from memory.api.working_memory.serializers import (
+    GetQuerySerializer,
+    PutQuerySerializer,
+    SessionQuerySerializer,
+    WorkingMemoryPutSerializer,
+)
 
 URL = "/v1/working-memory/s-1"
 
@@ -19,13 +24,111 @@ URL = "/v1/working-memory/s-1"
 EDGES = ["", " ", "a", " a", "a ", "a b", "a\nb", "a\x7fb", "a\x00b", "\ud800", "\u00a0a", "x" * 200, "x" * 201]
 values = st.one_of(
     st.sampled_from(EDGES),
+    st.text(st.characters(codec="ascii"), min_size=1, max_size=5),
     st.text(max_size=6),
     st.text(st.characters(min_codepoint=0, max_codepoint=0xE000, exclude_categories=()), max_size=4),
     st.integers(),
     st.none(),
     st.booleans(),
 )
-queries = st.dictionaries(st.sampled_from(["namespace", "user_id", "model_name", "other"]), values, max_size=3)
+queries = st.one_of(
+    st.dictionaries(st.sampled_from(["namespace", "user_id"]), values, max_size=2),
+    st.dictionaries(st.sampled_from(["namespace", "user_id", "model_name", "other"]), values, max_size=3),
+)
+
+
+# PUT bodies near the plain body's edges. Messages carry an id and a past created_at, so
+# both paths answer the same values (a missing id is a fresh ULID, a missing time now).
+messages = st.lists(
+    st.fixed_dictionaries(
+        {"role": st.sampled_from(["user", "assistant", "", 3]), "content": st.sampled_from(["hi", " ", None])},
+        optional={
+            "id": st.sampled_from(["m-1", "m-2", "m\n3", ""]),
+            "discrete_memory_extracted": st.sampled_from(["t", "f", "x"]),
+            "persisted_at": st.sampled_from([None, "2024-05-01T12:00:00Z", "soon"]),
+        },
+    ).map(lambda m: {"created_at": "2024-05-01T12:00:00+00:00", "id": "m-0", **m}),
+    max_size=3,
+)
+strategies = st.one_of(
+    st.none(),
+    st.sampled_from(["discrete", 1]),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "strategy": st.sampled_from(["discrete", "summary", "custom", "other", "", None, 2]),
+            "config": st.sampled_from([{}, {"k": 1}, None, [], "x"]),
+            "extra": st.just(1),
+        },
+    ),
+)
+bodies = st.fixed_dictionaries(
+    {},
+    optional={
+        "messages": st.one_of(messages, st.none(), st.just("m")),
+        "memories": st.sampled_from([[], None, [{"text": "t"}], {}]),
+        "data": st.sampled_from([None, {}, {"a": [1]}, [], "d", 0]),
+        "context": st.one_of(st.sampled_from(["", " ", "a\x00b", "\ud800", "ctx", None, 5]), st.text(max_size=4)),
+        "namespace": values,
+        "user_id": values,
+        "ttl_seconds": st.sampled_from([None, 60, 0, "x"]),
+        "long_term_memory_strategy": strategies,
+        "session_id": st.just("ignored"),
+        "tokens": st.just(12),
+    },
+)
+
+
+@settings(max_examples=300)
+@given(bodies)
+def test_a_plain_put_body_is_answered_as_the_serializer_answers_it(body):
+    answer = plain_put_body(body)
+    if answer is not None:
+        serializer = WorkingMemoryPutSerializer(data=body)
+        assert serializer.is_valid(), serializer.errors
+        assert dict(serializer.validated_data) == answer
+
+
+def test_the_benchmarks_body_and_the_clients_body_are_plain():
+    message = {"id": "m-1", "role": "user", "content": "hi", "created_at": "2024-05-01T12:00:00Z"}
+    stored = {
+        "id": "m-1",
+        "role": "user",
+        "content": "hi",
+        "created_at": "2024-05-01T12:00:00Z",
+        "persisted_at": None,
+        "discrete_memory_extracted": "f",
+    }
+    bench = {"namespace": "bench", "user_id": "user-3", "messages": [message], "data": {"step": 1}}
+    assert plain_put_body(bench) == {
+        "messages": [stored],
+        "memories": [],
+        "data": {"step": 1},
+        "context": None,
+        "user_id": "user-3",
+        "namespace": "bench",
+        "ttl_seconds": None,
+        "long_term_memory_strategy": {"strategy": "discrete", "config": {}},
+    }
+    # agent-memory-client 0.14's body (model_dump(exclude_none=True)): every other field.
+    client = {
+        **bench,
+        "session_id": "s-1",
+        "memories": [],
+        "tokens": 0,
+        "long_term_memory_strategy": {"strategy": "discrete", "config": {}},
+        "last_accessed": "2024-05-01T12:00:00Z",
+    }
+    assert plain_put_body(client) == plain_put_body(bench)
+    assert plain_put_body({**client, "context": "", "long_term_memory_strategy": {"strategy": "summary"}}) == {
+        **plain_put_body(bench),
+        "context": "",
+        "long_term_memory_strategy": {"strategy": "summary", "config": {}},
+    }
+    # A null config is the serializer's 422; the others are valid but the serializer's too.
+    assert plain_put_body({**client, "long_term_memory_strategy": {"config": None}}) is None
+    for not_plain in ({"memories": [{"text": "t"}]}, {"ttl_seconds": 60}, {"messages": [{"role": "user"}]}):
+        assert plain_put_body({**bench, **not_plain}) is None
 
 
 @given(values)
@@ -37,6 +140,7 @@ def test_a_plain_session_id_is_one_the_serializer_takes_unchanged(value):
 
 
 @pytest.mark.parametrize("serializer_class", [SessionQuerySerializer, GetQuerySerializer, PutQuerySerializer])
+@settings(max_examples=300)
 @given(query=queries)
 def test_a_plain_scope_query_is_answered_as_the_serializer_answers_it(serializer_class, query):
     answer = plain_scope_query(query)
