@@ -66,7 +66,7 @@ def scale_spec(port: int, redis_port: int) -> dict:
 
 def django_for(deployment: Deployment) -> None:
     """Point this process's Django at the deployment's DB and Redis, then set it up."""
-    os.environ.update(OURS["env"])
+    os.environ.update(deployment.spec["env"])  # the deployment's own DB, not make bench's
     os.environ["REDIS_URL"] = deployment.redis_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "memoryproject.settings")
     import django
