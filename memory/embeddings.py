@@ -94,37 +94,104 @@ def _export_onnx(path: Path) -> None:
     os.replace(partial, path)
 
 
+# Attention holds batch x heads x length^2 floats per layer: 50 texts of 256 tokens take
+# 150 MB a tensor and over 600 MB a run (1.6 GB resident after one bulk create of long
+# texts). One run gets at most as many (text x length^2) cells as 64 texts of 64 tokens:
+# short texts still go 64 at a time, long ones a few at a time, and 100 texts of 100-300
+# words took less CPU so (7.3 s against 9.0), padded to their own run's longest.
+ATTENTION_CELLS_PER_RUN = 64 * 64 * 64
+
+
+def _run(lengths: np.ndarray, start: int) -> tuple[int, int]:
+    """The end of one run of texts from `start` within ATTENTION_CELLS_PER_RUN (at least
+    one text), and its width: the longest text's tokens."""
+    end, width = start + 1, int(lengths[start])
+    while end < len(lengths) and (end + 1 - start) * max(width, int(lengths[end])) ** 2 <= ATTENTION_CELLS_PER_RUN:
+        width = max(width, int(lengths[end]))
+        end += 1
+    return end, width
+
+
+def _fixed_malloc_thresholds() -> None:
+    """glibc's mmap threshold slides up to 32 MB as large blocks are freed, after which
+    tensors of ever-changing batch shapes come from the heap and fragment it for good
+    (RELIABILITY.md, "Soak"). bin/serve fixes it for its processes by environment
+    (MALLOC_MMAP_THRESHOLD_); this does the same wherever else the model is loaded (a
+    gunicorn or worker started by hand, the benchmarks), unless that variable is set."""
+    if "MALLOC_MMAP_THRESHOLD_" in os.environ:
+        return
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc: nothing to fix
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3  # malloc.h
+    mallopt(m_mmap_threshold, 128 * 1024)
+    mallopt(m_trim_threshold, 128 * 1024)
+
+
 class _OnnxEncoder:
     def __init__(self, path: Path):
         import onnxruntime
         from tokenizers import Tokenizer
 
+        _fixed_malloc_thresholds()
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = settings.EMBEDDING_TORCH_THREADS
         options.inter_op_num_threads = 1
         self._session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        # The CPU arena keeps the largest batch's tensors for good (a bulk create of long texts
+        # left an API process at 1.6 GB); shrinking it after each run gives them back, for about
+        # 5% more CPU per batch (no arena at all costs about 15%).
+        self._run_options = onnxruntime.RunOptions()
+        self._run_options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
         self._tokenizer = Tokenizer.from_file(str(_model_dir() / "tokenizer.json"))
         # sentence_bert_config.json: max_seq_length 256, the length sentence-transformers truncates to.
         self._tokenizer.enable_truncation(max_length=256)
         self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
 
     def encode(self, texts: list[str]) -> np.ndarray:
+        """Rows in `texts`' order, in runs of neighbours (_encode_local sorts them by length)."""
         encodings = self._tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        hidden = self._session.run(["last_hidden_state"], feeds)[0]
-        weights = mask[:, :, None].astype(np.float32)
-        pooled: np.ndarray = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        lengths = mask.sum(axis=1)
+        pooled = np.empty((len(texts), settings.EMBEDDING_DIMENSIONS), dtype=np.float32)
+        start = 0
+        while start < len(texts):
+            end, width = _run(lengths, start)
+            feeds = {"input_ids": ids[start:end, :width], "attention_mask": mask[start:end, :width]}
+            feeds["token_type_ids"] = np.zeros_like(feeds["input_ids"])
+            hidden = self._session.run(["last_hidden_state"], feeds, self._run_options)[0]
+            weights = feeds["attention_mask"][:, :, None].astype(np.float32)
+            pooled[start:end] = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+            start = end
         normalised: np.ndarray = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
         return normalised
+
+
+def _export_onnx_apart(path: Path) -> None:
+    """Export in a fresh interpreter: torch and the torch model, once loaded, stay resident
+    (an API process that exported held 800 MB more than one that did not), and a process
+    serving with ONNX Runtime should never have imported torch."""
+    import subprocess
+    import sys
+
+    code = "import pathlib, sys; from memory.embeddings import _export_onnx; _export_onnx(pathlib.Path(sys.argv[1]))"
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "memoryproject.settings")}
+    exported = subprocess.run([sys.executable, "-c", code, str(path)], cwd=settings.BASE_DIR, env=env, check=False)
+    if exported.returncode != 0 or not path.exists():
+        raise RuntimeError(f"exporting the embedding model to {path} failed (exit status {exported.returncode})")
 
 
 @lru_cache(maxsize=1)
 def _onnx_encoder() -> _OnnxEncoder:
     path = _onnx_path()
     if not path.exists():
-        _export_onnx(path)
+        _export_onnx_apart(path)
     return _OnnxEncoder(path)
 
 

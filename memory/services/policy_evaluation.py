@@ -32,7 +32,6 @@ import numpy as np
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from scipy.optimize import linear_sum_assignment
 
 from memory import embeddings, extraction, llm
 from memory.eval_dataset import DatasetError, EvalExample, dataset_parse, dataset_upload_check
@@ -302,6 +301,10 @@ def _matching(extracted: list[str], gold: list[str], threshold: float) -> list[t
         return []
     vectors = embeddings.embed_texts([*extracted, *gold])  # L2-normalised: a dot product is the cosine
     similarity = vectors[: len(extracted)] @ vectors[len(extracted) :].T
+    # Imported here: scipy costs every API and worker process tens of MB resident, for the
+    # evaluations alone (this module is imported with the admin).
+    from scipy.optimize import linear_sum_assignment
+
     # Pairs under the threshold weigh nothing, so they can never displace a pair over it.
     rows, cols = linear_sum_assignment(np.where(similarity >= threshold, similarity, 0.0), maximize=True)
     pairs = [(int(i), int(j), float(similarity[i, j])) for i, j in zip(rows, cols, strict=True)]

@@ -92,3 +92,15 @@ def test_onnx_vectors_match_torch_vectors(settings):
     cosines = (torch_vectors * onnx_vectors).sum(axis=1)
     assert onnx_vectors.shape == (len(texts), 384)
     assert float(cosines.mean()) >= 0.9999
+
+
+def test_long_texts_are_encoded_in_several_runs_with_the_vectors_each_gets_alone(settings):
+    settings.EMBEDDING_RUNTIME = "onnx"
+    words = ["alice", "keeps", "bees", "near", "the", "harbour", "and", "bob", "repairs", "bicycles"]
+    # About 5 to 256 tokens: two runs (the last three are past ATTENTION_CELLS_PER_RUN with the others).
+    texts = [" ".join(words[i % len(words)] for i in range(n)) for n in (3, 40, 120, 200, 250, 250, 300)]
+    passes = embeddings.forward_passes
+    together = embeddings.embed_texts(texts)
+    assert embeddings.forward_passes == passes + 1  # one chunk, split into runs inside it
+    alone = np.stack([embeddings.embed_texts([text])[0] for text in texts])
+    assert float((together * alone).sum(axis=1).min()) >= 0.99999
