@@ -101,6 +101,9 @@ def clean_redis(redis_client):
     from memory import index
 
     index.get_index.cache_clear()
+    from memory.services.health import forget_recent_health
+
+    forget_recent_health()  # a healthy answer this process reuses for a second (GET /v1/health)
     yield
 
 

@@ -49,3 +49,28 @@ def test_openapi_schema_is_served(api):
     response = api.get("/openapi.json")
     assert response.status_code == 200
     assert "/v1/health" in json.loads(response.content)["paths"]
+
+
+@pytest.mark.django_db
+def test_a_healthy_answer_is_reused_for_a_second_then_probed_again(api, redis_client, monkeypatch):
+    from memory.services import health
+
+    def probes():  # MODULE LIST is the health check's own Redis command
+        return redis_client.info("commandstats").get("cmdstat_module|list", {}).get("calls", 0)
+
+    assert api.get("/v1/health").status_code == 200
+    before = probes()
+    assert api.get("/v1/health").json()["index_drift"] == 0
+    assert probes() == before  # reused: no probe within HEALTH_CHECK_MAX_AGE_SECONDS
+    assert health.HEALTH_CHECK_MAX_AGE_SECONDS == 1.0
+    monkeypatch.setattr(health, "HEALTH_CHECK_MAX_AGE_SECONDS", 0.0)  # as if a second had passed
+    assert api.get("/v1/health").status_code == 200
+    assert probes() == before + 1
+
+
+@pytest.mark.django_db
+def test_health_answers_json_without_drf_and_other_methods_still_get_drfs_answers(api):
+    response = api.get("/v1/health")
+    assert response["Content-Type"] == "application/json"
+    assert response.content.startswith(b'{"now":')
+    assert api.post("/v1/health").status_code == 405
