@@ -9,6 +9,8 @@ semantic cell (5 repeated texts) is reported beside them, labelled. Server CPU p
 request is the CPU time of every server process (API workers, task worker, their
 embedding server) over the cell, from /proc, divided by its requests; the load
 generator's own CPU is reported too, since on 2 cores it competes with the servers.
+Each server process's resident memory (VmRSS, VmHWM from /proc) is read after the load
+and after all cells, and printed in a second table.
 
 The reference needs a Python 3.12 virtualenv at var/reference-venv (see BENCHMARKS.md;
 `make bench` builds it when missing). Without it the benchmark says so and runs ours.
@@ -27,6 +29,7 @@ import time
 import uuid
 from pathlib import Path
 
+import bench_cells
 import requests
 from bench_cells import CELLS, run_cells
 from bench_deploy import OURS, REFERENCE, Deployment
@@ -47,14 +50,49 @@ def bench_one(spec: dict, args) -> dict:
         if not started:
             return {"label": spec["label"], "error": deployment.error, "commands": deployment.commands}
         http = requests.Session()
+        memory: dict[str, list[dict]] = {}
+        figures = run_cells_recording_memory(deployment, http, args, memory)
+        memory["after all cells"] = deployment.process_memory()
         return {
             "label": spec["label"],
             "commands": deployment.commands,
             "processes": deployment.process_summary(),
-            **run_cells(deployment, http, records=args.records, requests_per_cell=args.requests, self_cpu=_self_cpu),
+            **figures,
+            "memory": memory,
         }
     finally:
         deployment.stop()
+
+
+def run_cells_recording_memory(deployment: Deployment, http, args, memory: dict) -> dict:
+    """run_cells, with every process's resident memory read as soon as the load is searchable."""
+    load = bench_cells.load
+
+    def load_then_read_memory(*a, **kw):
+        loaded = load(*a, **kw)
+        memory["after the load"] = deployment.process_memory()
+        return loaded
+
+    bench_cells.load = load_then_read_memory
+    try:
+        return run_cells(deployment, http, records=args.records, requests_per_cell=args.requests, self_cpu=_self_cpu)
+    finally:
+        bench_cells.load = load
+
+
+def print_memory(results: dict) -> None:
+    """Resident memory (VmRSS, and VmHWM, its peak) of each server process, in MB."""
+    print("\n| server | process (pid) | RSS after the load, MB | RSS after all cells (peak), MB |")
+    print("|---|---|---|---|")
+    for key in ("reference", "ours"):
+        memory = (results.get(key) or {}).get("memory") or {}
+        after_load = {row["pid"]: row for row in memory.get("after the load", [])}
+        for row in memory.get("after all cells", []):
+            loaded = after_load.get(row["pid"], {}).get("rss_mb", "-")
+            print(
+                f"| {results[key]['label']} | {row['process']} ({row['pid']}) | {loaded} | "
+                f"{row['rss_mb']} ({row['hwm_mb']}) |"
+            )
 
 
 def _ratio(ours, ref, *, lower_is_better=False):
@@ -131,6 +169,7 @@ def main() -> None:
             print(f"   not measured: {results[key]['error']}", flush=True)
     results.setdefault("ours", {})
     print_table(results)
+    print_memory(results)
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(results, indent=2))
     print(f"\nfigures written to {args.json}")

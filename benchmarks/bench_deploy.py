@@ -97,6 +97,27 @@ def _pgroup_cpu(groups: set[int]) -> float:
     return total / tick
 
 
+def _status_mb(pid: int) -> dict[str, float]:
+    """VmRSS (resident now) and VmHWM (the peak) of `pid`, in MB; empty once it has gone."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return {}
+    fields = dict(line.split(":", 1) for line in lines if ":" in line)
+    return {key: round(int(fields[key].split()[0]) / 1024, 1) for key in ("VmRSS", "VmHWM") if key in fields}
+
+
+def _label(command: list[str], *, parent: bool) -> str:
+    """A short name for one process of a deployment: the program its command runs (the
+    script or management command for a Python one), and whether it is the one started
+    (gunicorn's master, uvicorn's supervisor, Dramatiq's) or a child it forked."""
+    words = [w for w in command if not w.startswith("-") and w not in ("env", "EMBEDDING_MODEL", PY)]
+    name = Path(words[0]).name
+    if name in ("manage.py", "agent-memory") and len(words) > 1:  # the subcommand says more
+        name = words[1]
+    return f"{name} {'parent' if parent else 'child'}"
+
+
 def _redis_pid(port: int) -> int | None:
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -183,6 +204,30 @@ class Deployment:
 
     def process_summary(self) -> list[str]:
         return [f"{c} (pid {p.pid})" for c, p in zip(self.spec["processes"], self.procs, strict=True)]
+
+    def process_memory(self) -> list[dict]:
+        """{pid, process, rss_mb, hwm_mb} for every process of the deployment (each started
+        command's and its children's, found by process group) and its Redis."""
+        groups = {p.pid: command for command, p in zip(self.spec["processes"], self.procs, strict=True)}
+        rows = []
+        for entry in sorted(os.listdir("/proc"), key=lambda e: int(e) if e.isdigit() else 0):
+            if not entry.isdigit():
+                continue
+            try:
+                pgrp = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[2])
+            except (OSError, IndexError, ValueError):
+                continue
+            if pgrp in groups and (memory := _status_mb(int(entry))):
+                label = _label(groups[pgrp], parent=int(entry) == pgrp)
+                rows.append(
+                    {"pid": int(entry), "process": label, "rss_mb": memory.get("VmRSS"), "hwm_mb": memory.get("VmHWM")}
+                )
+        pid = _redis_pid(self.spec["redis_port"])
+        if pid and (memory := _status_mb(pid)):
+            rows.append(
+                {"pid": pid, "process": "redis-server", "rss_mb": memory.get("VmRSS"), "hwm_mb": memory.get("VmHWM")}
+            )
+        return rows
 
     def server_cpu(self) -> float:
         return _pgroup_cpu({p.pid for p in self.procs})
