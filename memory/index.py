@@ -80,9 +80,9 @@ def get_index() -> SearchIndex:
 
 
 def ensure_index() -> None:
-    """Create the index if it is missing, or recreate it when the schema changed (keeping
-    the documents: RediSearch re-indexes every hash under the prefix). Idempotent and safe
-    to race (a concurrent creator's "already exists" is ignored)."""
+    """Create the index if it is missing, or recreate it when the schema changed (keeping the documents,
+    those of an older format rewritten first (`index_format`): RediSearch re-indexes every hash under the
+    prefix). Idempotent and safe to race (a concurrent creator's "already exists" is ignored)."""
     index = get_index()
     client = get_redis_bytes()
     schema_key = redis_keys.index_schema_key()
@@ -93,9 +93,8 @@ def ensure_index() -> None:
     if exists:
         logger.info("index schema changed: recreating %s over its documents", settings.MEMORY_INDEX_NAME)
         index.delete(drop=False)
-    # Before the index exists again, so no document of an older format fails to index.
     if n := index_format.upgrade_documents(client, redis_keys.index_document_prefix().encode()):
-        logger.info("rewrote %d documents of an older format in place", n)
+        logger.info("rewrote %d documents of an older format in place, before the index exists again", n)
     try:
         index.create(overwrite=False)
     except RedisSearchError as exc:
