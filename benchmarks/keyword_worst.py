@@ -64,7 +64,8 @@ def main() -> None:
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "memoryproject.settings")
     os.environ.setdefault("MEMORY_INDEX_NAME", "bench_keyword_worst")
-    os.environ.setdefault("MEMORY_INDEX_PREFIX", "bench_keyword_worst")
+    # Not the index's name: its keys (the schema's, the shape's) must not look like documents.
+    os.environ.setdefault("MEMORY_INDEX_PREFIX", "bench_keyword_worst_doc")
     import django
 
     django.setup()

@@ -81,8 +81,11 @@ def scores(
         score = 0.0
         cut = text_scale > 1 or context_scale > 1
         found_past_the_cut = matched.get(record_id, set()) if cut and matched else set()
+        in_text, in_context = text.counts.get, context.counts.get
         for term, idf in weights.items():
-            tf = text.counts.get(term, 0) * text_scale + CONTEXT_WEIGHT * context.counts.get(term, 0) * context_scale
+            tf = in_text(term, 0) * text_scale
+            if context.counts:  # else it would add 0.0: most memories have no context
+                tf += CONTEXT_WEIGHT * in_context(term, 0) * context_scale
             if not tf and term in found_past_the_cut:
                 tf = 1.0
             if tf:
