@@ -9,10 +9,12 @@ with its original arguments on every copy, so a field that reads a setting in
 
 import json
 import re
+import threading
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
 from django.db import models
 from drf_spectacular.extensions import OpenApiSerializerExtension, OpenApiSerializerFieldExtension
 from drf_spectacular.utils import Direction, OpenApiParameter, extend_schema_field
@@ -112,10 +114,7 @@ class SessionIdSerializer(serializers.Serializer[Any]):
 
 def validated_session_id(session_id: object, *, container: str = "path") -> str:
     """`session_id` checked by SessionIdSerializer; a 422 naming [container, "session_id"]."""
-    serializer = SessionIdSerializer(data={"session_id": session_id})
-    if not serializer.is_valid():
-        raise located(serializers.ValidationError(serializer.errors), (container,))
-    valid: str = serializer.validated_data["session_id"]
+    valid: str = validated(SessionIdSerializer, {"session_id": session_id}, container)["session_id"]
     return valid
 
 
@@ -170,17 +169,55 @@ class BoundedListField(serializers.ListField):
         super().__init__(max_length=getattr(settings, max_setting), **kwargs)
 
 
+class _Bound(threading.local):
+    """This thread's bound serializers by class, and the settings generation they were built in."""
+
+    generation = -1
+    by_class: dict[type[serializers.Serializer[Any]], serializers.Serializer[Any]]
+
+
+_bound = _Bound()
+_settings_generation = 0  # bumped by every setting change: a thread's older instances are dropped
+
+
+def _drop_bound_serializers(**kwargs: Any) -> None:
+    global _settings_generation
+    _settings_generation += 1
+
+
+# Fields read their limits from settings when built; `override_settings` (tests) sends this.
+setting_changed.connect(_drop_bound_serializers, dispatch_uid="memory.api.fields.bound")
+
+
+def bound(serializer_class: type[serializers.Serializer[Any]]) -> serializers.Serializer[Any]:
+    """This thread's instance of `serializer_class`, its fields bound once.
+
+    Building a serializer deep-copies and re-initialises every declared field: for a
+    working-memory PUT, about forty fields per request, most of its validation cost
+    (BENCHMARKS.md, "Speed and scale, round three"). Validation keeps no state on a
+    serializer or its fields (`run_validation` only reads them; `is_valid` is what stores
+    its input and result), so one instance per thread serves every request."""
+    if _bound.generation != _settings_generation:
+        _bound.generation, _bound.by_class = _settings_generation, {}
+    serializer = _bound.by_class.get(serializer_class)
+    if serializer is None:
+        serializer = _bound.by_class[serializer_class] = serializer_class()
+        serializer.fields  # noqa: B018 (binds the fields now, once)
+    return serializer
+
+
 def validated(
     serializer_class: type[serializers.Serializer[Any]], data: object, container: str = "body"
 ) -> dict[str, Any]:
     """`data` (a request's body or query, as plain values) through `serializer_class`; a
-    422 naming [container, field] when it is invalid, [container] when it is no object."""
+    422 naming [container, field] when it is invalid (the errors `serializer.errors` would
+    hold), [container] when it is no object."""
     if not isinstance(data, dict):
         raise located(serializers.ValidationError("Must be a JSON object."), (container,))
-    serializer = serializer_class(data=data)
-    if not serializer.is_valid():
-        raise located(serializers.ValidationError(serializer.errors), (container,))
-    valid: dict[str, Any] = serializer.validated_data
+    try:
+        valid: dict[str, Any] = bound(serializer_class).run_validation(data)
+    except serializers.ValidationError as exc:
+        raise located(serializers.ValidationError(exc.detail), (container,)) from None
     return valid
 
 

@@ -14,8 +14,9 @@ from typing import Any
 from rest_framework import exceptions
 
 from memory.api.errors import field_conflict, not_found_error
+from memory.api.fields import validated
 from memory.api.scope import Scope
-from memory.api.working_memory.bound import plain_put_body, plain_scope_query, valid, valid_session_id
+from memory.api.working_memory.bound import checked_session_id, plain_put_body, plain_scope_query
 from memory.api.working_memory.serializers import (
     GetQuerySerializer,
     ListQuerySerializer,
@@ -42,7 +43,7 @@ def _scope_query(serializer_class: type[SessionQuerySerializer], query: dict[str
     """`query` through `serializer_class` (SessionQuerySerializer or one adding only
     optional fields without defaults), answered without it when it holds only a plain
     namespace and user_id."""
-    return plain_scope_query(query) or valid(serializer_class, query, "query")
+    return plain_scope_query(query) or validated(serializer_class, query, "query")
 
 
 def _window(query: dict[str, Any]) -> int | None:
@@ -54,9 +55,9 @@ def working_memory_put_respond(session_id: str, query: dict[str, Any], data: Any
     the query's user_id overrides the body's, the body's namespace wins over the query's
     (agent-memory-client sends both). A session of another user is a 409 naming user_id.
     Answers `WorkingMemoryResponseSerializer`."""
-    valid_session_id(session_id)
+    checked_session_id(session_id)
     query = _scope_query(PutQuerySerializer, query)
-    body = (isinstance(data, dict) and plain_put_body(data)) or valid(WorkingMemoryPutSerializer, data)
+    body = (isinstance(data, dict) and plain_put_body(data)) or validated(WorkingMemoryPutSerializer, data)
     user_in_query = query.get("user_id") is not None
     namespace_loc = ["body" if body["namespace"] else "query", "namespace"]
     user_loc = ["query" if user_in_query else "body", "user_id"]
@@ -85,7 +86,7 @@ def working_memory_get_respond(
     """One session (`GetQuerySerializer` query), answering `WorkingMemoryResponseSerializer`.
     A session that does not exist, or belongs to another user_id, is a 404, or with
     `empty_if_missing` an empty session (the reference's MCP tool reads it so)."""
-    valid_session_id(session_id)
+    checked_session_id(session_id)
     query = _scope_query(GetQuerySerializer, query)
     namespace = scope.namespace(query.get("namespace"), ["query", "namespace"])
     user_id = scope.user(query.get("user_id"), ["query", "user_id"])
@@ -114,7 +115,7 @@ def working_memory_get_respond(
 def working_memory_delete_respond(session_id: str, query: dict[str, Any], *, scope: Scope) -> dict[str, Any]:
     """Delete the session (`SessionQuerySerializer` query); a missing one is fine,
     another user's a 404."""
-    valid_session_id(session_id)
+    checked_session_id(session_id)
     query = _scope_query(SessionQuerySerializer, query)
     try:
         working_memory_delete(
@@ -130,7 +131,7 @@ def working_memory_delete_respond(session_id: str, query: dict[str, Any], *, sco
 def working_memory_list_respond(query: dict[str, Any], *, scope: Scope) -> dict[str, Any]:
     """Sessions in a namespace and/or of a user, most recently written first
     (`ListQuerySerializer` query); `total` is exact."""
-    query = valid(ListQuerySerializer, query, "query")
+    query = validated(ListQuerySerializer, query, "query")
     namespace = scope.namespace(query["namespace"], ["query", "namespace"])
     user_id = scope.user(query["user_id"], ["query", "user_id"])
     working_memory_prune(namespace=namespace, user_id=user_id)  # bounded housekeeping; the read skips the rest

@@ -89,6 +89,21 @@ def test_a_plain_put_body_is_answered_as_the_serializer_answers_it(body):
         assert dict(serializer.validated_data) == answer
 
 
+def test_plain_put_body_knows_every_field_of_the_serializer():
+    # plain_put_body answers for the whole serializer and ignores keys that are no field:
+    # a field added to the serializer must be added there too, or it would be dropped.
+    assert sorted(WorkingMemoryPutSerializer().fields) == [
+        "context",
+        "data",
+        "long_term_memory_strategy",
+        "memories",
+        "messages",
+        "namespace",
+        "ttl_seconds",
+        "user_id",
+    ]
+
+
 def test_the_benchmarks_body_and_the_clients_body_are_plain():
     message = {"id": "m-1", "role": "user", "content": "hi", "created_at": "2024-05-01T12:00:00Z"}
     stored = {
