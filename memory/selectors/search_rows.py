@@ -17,7 +17,7 @@ from memory.models import MemoryRecord
 
 _TABLE = MemoryRecord._meta.db_table
 # Every column but the vector, which no answer shows: it is the widest one.
-_ANSWER_COLUMNS = [f.column for f in MemoryRecord._meta.concrete_fields if f.name != "embedding"]
+_ANSWER_COLUMNS = [f.column for f in MemoryRecord._meta.concrete_fields if f.name != "embedding" and f.column]
 
 
 def _quoted(*names: str) -> str:
