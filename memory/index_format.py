@@ -45,7 +45,8 @@ def upgrade_documents(client: redis.Redis, prefix: bytes) -> int:
     document is never overwritten with the old one's values."""
     old_size = settings.EMBEDDING_DIMENSIONS * 4
     rewritten = 0
-    for keys in _batches(client.scan_iter(match=prefix + b"*", count=1000)):
+    # Hashes only: another kind of key under the prefix is no document (HSTRLEN would fail on it).
+    for keys in _batches(client.scan_iter(match=prefix + b"*", count=1000, _type="HASH")):
         while True:
             try:
                 rewritten += _upgrade_batch(client, keys, old_size)

@@ -91,6 +91,10 @@ def start(*, port: int, data_dir: Path, timeout: float = 20.0) -> bool:
         str(data_dir / "redis.log"),
         "--daemonize",
         "yes",
+        # An index document (a FLOAT16 vector of 768 bytes, tags, text) stays a compact
+        # listpack instead of a hash table: about 520 bytes less a record (BENCHMARKS.md).
+        "--hash-max-listpack-value",
+        "1024",
     ]
     for module in modules:
         args += ["--loadmodule", module]
