@@ -287,12 +287,7 @@ _ENTRY_OVERHEAD = 200
 
 
 def _entry_bytes(key: tuple[bytes, bool], value: TermCounts) -> int:
-    return (
-        sys.getsizeof(key[0])
-        + sys.getsizeof(value.counts)
-        + sum(map(sys.getsizeof, value.counts))
-        + _ENTRY_OVERHEAD
-    )
+    return sys.getsizeof(key[0]) + sys.getsizeof(value.counts) + sum(map(sys.getsizeof, value.counts)) + _ENTRY_OVERHEAD
 
 
 @lru_cache(maxsize=1)

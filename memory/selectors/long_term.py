@@ -351,4 +351,3 @@ def supersede_chain(*, record: MemoryRecord) -> list[str]:
         chain += older
         frontier = older
     return chain
-
