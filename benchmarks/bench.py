@@ -29,7 +29,6 @@ import time
 import uuid
 from pathlib import Path
 
-import bench_cells
 import requests
 from bench_cells import CELLS, run_cells
 from bench_deploy import OURS, REFERENCE, Deployment
@@ -50,34 +49,14 @@ def bench_one(spec: dict, args) -> dict:
         if not started:
             return {"label": spec["label"], "error": deployment.error, "commands": deployment.commands}
         http = requests.Session()
-        memory: dict[str, list[dict]] = {}
-        figures = run_cells_recording_memory(deployment, http, args, memory)
-        memory["after all cells"] = deployment.process_memory()
         return {
             "label": spec["label"],
             "commands": deployment.commands,
             "processes": deployment.process_summary(),
-            **figures,
-            "memory": memory,
+            **run_cells(deployment, http, records=args.records, requests_per_cell=args.requests, self_cpu=_self_cpu),
         }
     finally:
         deployment.stop()
-
-
-def run_cells_recording_memory(deployment: Deployment, http, args, memory: dict) -> dict:
-    """run_cells, with every process's resident memory read as soon as the load is searchable."""
-    load = bench_cells.load
-
-    def load_then_read_memory(*a, **kw):
-        loaded = load(*a, **kw)
-        memory["after the load"] = deployment.process_memory()
-        return loaded
-
-    bench_cells.load = load_then_read_memory
-    try:
-        return run_cells(deployment, http, records=args.records, requests_per_cell=args.requests, self_cpu=_self_cpu)
-    finally:
-        bench_cells.load = load
 
 
 def print_memory(results: dict) -> None:

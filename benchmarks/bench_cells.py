@@ -134,6 +134,7 @@ def run_cells(deployment, http, *, records: int, requests_per_cell: int, self_cp
     print(f"   loading {records} records ...", end=" ", flush=True)
     loaded = load(http, base, deployment.redis_url, run_id, rng, records)
     print(loaded, flush=True)
+    memory = {"after the load": deployment.process_memory()}
     cells = {}
     session_bodies = [json.dumps(wm.conversation(10, s)).encode() for s in range(wm.SESSIONS)]
     for s in range(wm.SESSIONS):
@@ -208,7 +209,8 @@ def run_cells(deployment, http, *, records: int, requests_per_cell: int, self_cp
     )
     for name, figures in cells.items():
         print(f"   {name}: {figures}", flush=True)
-    return {"load": loaded, "cells": cells}
+    memory["after all cells"] = deployment.process_memory()
+    return {"load": loaded, "cells": cells, "memory": memory}
 
 
 def _post(base, path):
